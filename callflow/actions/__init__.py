@@ -1,0 +1,8 @@
+"""Built-in guards and actions; importing this package registers them.
+
+Each module documents its guards and actions for designers (see docs/flows.md).
+"""
+
+from . import common, vstrs
+
+__all__ = ["common", "vstrs"]

@@ -1,0 +1,38 @@
+"""Generic guards and actions any flow may use."""
+
+from __future__ import annotations
+
+from ..context import CallContext
+from ..registry import REGISTRY
+
+
+@REGISTRY.action(provides={"tries_left"})
+def reset_tries(ctx: CallContext) -> None:
+    """Start counting this call's tries from zero."""
+    ctx.data["tries"] = 0
+    ctx.values["tries_left"] = str(ctx.settings.max_tries_per_call)
+
+
+@REGISTRY.action(provides={"tries_left"})
+def count_try(ctx: CallContext) -> None:
+    """Count one used try on this call (a failed attempt or no input)."""
+    ctx.data["tries"] = int(ctx.data.get("tries", 0)) + 1
+    ctx.values["tries_left"] = str(max(ctx.settings.max_tries_per_call - ctx.data["tries"], 0))
+
+
+@REGISTRY.guard()
+def tries_left(ctx: CallContext) -> bool:
+    """True while the call has tries left (3 per call by default)."""
+    return int(ctx.data.get("tries", 0)) < ctx.settings.max_tries_per_call
+
+
+@REGISTRY.guard()
+def was_bridged(ctx: CallContext) -> bool:
+    """True when the caller left the queue because they were connected to someone."""
+    return ctx.params.get("QueueResult", "") in {"bridged", "redirected-from-bridged"}
+
+
+@REGISTRY.guard()
+def dial_answered(ctx: CallContext) -> bool:
+    """True when the dialled party answered (DialCallStatus completed or answered)."""
+    return ctx.params.get("DialCallStatus", "") in {"completed", "answered"}

@@ -1,0 +1,104 @@
+"""Service settings, read from the environment (or given directly in tests).
+
+Environment variables:
+    REDIS_URL                  Redis to use; unset means the embedded in-memory store.
+    TWILIO_AUTH_TOKEN          the account's auth token, used to check X-Twilio-Signature.
+    PUBLIC_BASE_URL            the URL Twilio reaches the service at (behind a proxy or tunnel).
+    CALLFLOW_SECRET_KEY        server-held key for PIN and answer hashes (not kept in Redis).
+    CALLFLOW_SIGNATURE_CHECK   "on" (default) or "off"; off is for local experiments only.
+    CALLFLOW_FLOWS_DIR         where the flow YAML files live (default: ./flows).
+    CALLFLOW_HASH_COST         log2 of the scrypt work factor for new hashes (default 14).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs to know at start-up."""
+
+    redis_url: str | None = None
+    twilio_auth_token: str | None = None
+    public_base_url: str | None = None
+    secret_key: bytes = b""
+    signature_check: bool = True
+    flows_dir: Path = DEFAULT_FLOWS_DIR
+    hash_cost: int = 14
+    # VSTRS verification rules.
+    max_tries_per_call: int = 3
+    lockout_threshold: int = 5
+    lockout_seconds: int = 30 * 60
+    failure_window_seconds: int = 24 * 3600
+    # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
+    session_ttl_seconds: int = 12 * 3600
+    ended_session_ttl_seconds: int = 6 * 3600
+    # How long a webhook may hold a call's lease, and wait for another to let go.
+    lease_ms: int = 5000
+    lease_wait_ms: int = 4000
+    redis_socket_timeout: float = 2.0
+    embedded_key_generated: bool = field(default=False, compare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from environment variables."""
+        env = os.environ if env is None else env
+        key = env.get("CALLFLOW_SECRET_KEY", "")
+        check = env.get("CALLFLOW_SIGNATURE_CHECK", "on").strip().lower()
+        if check not in {"on", "off", "true", "false", "1", "0"}:
+            raise ConfigError(f"CALLFLOW_SIGNATURE_CHECK must be 'on' or 'off', not {check!r}")
+        try:
+            cost = int(env.get("CALLFLOW_HASH_COST", "14"))
+        except ValueError as exc:
+            raise ConfigError("CALLFLOW_HASH_COST must be a whole number") from exc
+        settings = cls(
+            redis_url=env.get("REDIS_URL") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            public_base_url=env.get("PUBLIC_BASE_URL") or None,
+            secret_key=key.encode(),
+            signature_check=check in {"on", "true", "1"},
+            flows_dir=Path(env.get("CALLFLOW_FLOWS_DIR") or DEFAULT_FLOWS_DIR),
+            hash_cost=cost,
+        )
+        return settings.checked()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with some fields replaced (unknown names are an error)."""
+        names = {f.name for f in fields(self)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        values = dict(overrides)
+        if isinstance(values.get("secret_key"), str):
+            values["secret_key"] = values["secret_key"].encode()
+        if "flows_dir" in values:
+            values["flows_dir"] = Path(values["flows_dir"])
+        return replace(self, **values).checked()
+
+    def checked(self) -> Settings:
+        """Check the settings hang together; fill in the embedded secret key."""
+        if not 10 <= self.hash_cost <= 20:
+            raise ConfigError("CALLFLOW_HASH_COST must be between 10 and 20")
+        if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
+            raise ConfigError("PUBLIC_BASE_URL must start with http:// or https://")
+        if self.secret_key and len(self.secret_key) < 16:
+            raise ConfigError("CALLFLOW_SECRET_KEY must be at least 16 characters")
+        if not self.secret_key:
+            if self.redis_url:
+                raise ConfigError(
+                    "CALLFLOW_SECRET_KEY is required with REDIS_URL: PIN and answer hashes "
+                    "kept in Redis are keyed with it"
+                )
+            # The embedded store lives and dies with the process, so a key that does too is fine.
+            return replace(self, secret_key=secrets.token_bytes(32), embedded_key_generated=True)
+        return self

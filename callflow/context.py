@@ -1,0 +1,103 @@
+"""What guards and actions see of a call: its session, this webhook's input, the services.
+
+A :class:`CallContext` is the model the ``transitions`` machine runs on for one webhook.
+The caller's raw input (``Digits``, ``SpeechResult``) is read from :attr:`params` and
+never copied into the session.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from random import Random
+from typing import TYPE_CHECKING, Any
+
+from .audit import Audit
+from .clock import Clock
+from .config import Settings
+from .directory import Directory
+from .secrets import Hasher
+from .session import CallSession
+from .store.base import Store
+
+if TYPE_CHECKING:
+    from twilio.twiml.voice_response import VoiceResponse
+
+DIGITS = re.compile(r"^[0-9*#]{1,64}$")
+MAX_SPEECH = 200
+
+
+@dataclass
+class Services:
+    """The engine's collaborators, built once per process."""
+
+    settings: Settings
+    store: Store
+    directory: Directory
+    hasher: Hasher
+    audit: Audit
+    clock: Clock
+    rng: Random
+
+
+class CallContext:
+    """The machine's model for one webhook of one call."""
+
+    state: str
+
+    def __init__(
+        self,
+        session: CallSession,
+        params: Mapping[str, str],
+        services: Services,
+        output: VoiceResponse,
+    ) -> None:
+        self.session = session
+        self.params = params
+        self.services = services
+        self.output = output
+        self.state = session.state
+        self.raised: list[str] = []
+        self.entered: list[str] = []
+
+    @property
+    def call_sid(self) -> str:
+        """The call's CallSid."""
+        return self.session.call_sid
+
+    @property
+    def values(self) -> dict[str, str]:
+        """Values prompts may use."""
+        return self.session.values
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Working data of actions (never secrets)."""
+        return self.session.data
+
+    @property
+    def settings(self) -> Settings:
+        """The service settings."""
+        return self.services.settings
+
+    def now(self) -> float:
+        """The current time."""
+        return self.services.clock.now()
+
+    def raise_event(self, event: str) -> None:
+        """Ask the engine to fire ``event`` once the current transition is done."""
+        self.raised.append(event)
+
+    def digits(self) -> str:
+        """The keys the caller pressed in this webhook, or '' when none or malformed."""
+        value = self.params.get("Digits", "")
+        return value if DIGITS.match(value) else ""
+
+    def speech(self) -> str:
+        """What the caller said in this webhook (trimmed), or ''."""
+        return (self.params.get("SpeechResult") or "").strip()[:MAX_SPEECH]
+
+    def audit(self, kind: str, **fields: Any) -> str:
+        """Write an audit entry for this call."""
+        return self.services.audit.record(kind, call_sid=self.call_sid, **fields)

@@ -1,0 +1,211 @@
+"""The directory: the four VCS organisations, their registered advisers, security questions.
+
+The organisations are fixed by HMRC's guidance (DMBM512015): only these four may use
+VSTRS. Advisers are kept in the store; their PIN and security answers only as keyed
+hashes (see :mod:`callflow.secrets`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import DirectoryError, InvalidSecret, UnknownAdviser
+from .secrets import Hasher, check_pin_rules, issue_pin, normalise_answer
+
+if TYPE_CHECKING:
+    from .store.base import Store
+
+__all__ = ["ORGANISATIONS", "QUESTIONS", "Adviser", "Directory", "Organisation", "Question"]
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A voluntary and community sector organisation trusted to use VSTRS."""
+
+    id: str
+    name: str
+    short_name: str
+
+
+ORGANISATIONS: dict[str, Organisation] = {
+    org.id: org
+    for org in (
+        Organisation("taxaid", "Tax Aid", "TaxAid"),
+        Organisation("top", "Tax Help for Older People", "TOP"),
+        Organisation("litrg", "Low Incomes Tax Reform Group", "LITRG"),
+        Organisation("citizens_advice", "Citizens Advice", "Citizens Advice"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    """A security question an adviser can register an answer to."""
+
+    id: str
+    prompt: str
+
+
+QUESTIONS: dict[str, Question] = {
+    q.id: q
+    for q in (
+        Question("memorable_date", "Please key your memorable date as eight digits, day, month and year."),
+        Question("memorable_number", "Please key your memorable number, then press the hash key."),
+        Question("first_school", "Please say the name of your first school."),
+        Question("birth_town", "Please say the town you were born in."),
+        Question("favourite_colour", "Please say your favourite colour."),
+        Question("first_pet", "Please say the name of your first pet."),
+    )
+}
+
+ADVISER_NUMBER = re.compile(r"^[0-9]{4,10}$")
+MIN_ANSWERS = 2
+
+
+@dataclass
+class Adviser:
+    """A registered adviser of one VCS organisation."""
+
+    number: str
+    name: str
+    organisation: str
+    phone: str = ""
+    email: str = ""
+    consent_to_act: bool = False
+    active: bool = True
+    pin_hash: str = ""
+    answer_hashes: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def organisation_name(self) -> str:
+        """The organisation's full name."""
+        return ORGANISATIONS[self.organisation].name
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (with hashes: for the store only)."""
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        """What may be shown to staff: no hashes, only which questions are registered."""
+        data = asdict(self)
+        data.pop("pin_hash")
+        data["questions"] = sorted(data.pop("answer_hashes"))
+        data["organisation_name"] = self.organisation_name
+        data["has_pin"] = bool(self.pin_hash)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Adviser:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(**data)
+
+
+def check_adviser_fields(number: str, name: str, organisation: str, phone: str, email: str) -> None:
+    """Refuse adviser details that are malformed, naming each bad field."""
+    errors = []
+    if not ADVISER_NUMBER.match(number or ""):
+        errors.append("number: 4 to 10 digits")
+    if not (name or "").strip() or len(name) > 100:
+        errors.append("name: 1 to 100 characters")
+    if organisation not in ORGANISATIONS:
+        errors.append(f"organisation: one of {', '.join(ORGANISATIONS)}")
+    if phone and not re.fullmatch(r"\+?[0-9 ]{6,20}", phone):
+        errors.append("phone: digits, spaces and an optional leading +")
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        errors.append("email: an address like name@example.org")
+    if errors:
+        raise DirectoryError("; ".join(errors))
+
+
+class Directory:
+    """Adviser records in the store, with their secrets hashed on the way in."""
+
+    def __init__(self, store: Store, hasher: Hasher) -> None:
+        self.store = store
+        self.hasher = hasher
+
+    def get(self, number: str) -> Adviser | None:
+        """The adviser with that number, or None."""
+        if not ADVISER_NUMBER.match(number or ""):
+            return None
+        data = self.store.get_adviser(number)
+        return Adviser.from_dict(data) if data else None
+
+    def require(self, number: str) -> Adviser:
+        """The adviser with that number, or UnknownAdviser."""
+        adviser = self.get(number)
+        if adviser is None:
+            raise UnknownAdviser(f"no adviser with number {number}")
+        return adviser
+
+    def list(self) -> list[Adviser]:
+        """Every adviser, by number."""
+        return sorted((Adviser.from_dict(d) for d in self.store.list_advisers()), key=lambda a: a.number)
+
+    def add(
+        self,
+        number: str,
+        name: str,
+        organisation: str,
+        *,
+        phone: str = "",
+        email: str = "",
+        consent_to_act: bool = False,
+        now: float,
+    ) -> tuple[Adviser, str]:
+        """Register an adviser with a freshly issued PIN; returns the adviser and the PIN."""
+        check_adviser_fields(number, name, organisation, phone, email)
+        pin = issue_pin()
+        adviser = Adviser(
+            number=number,
+            name=name.strip(),
+            organisation=organisation,
+            phone=phone,
+            email=email,
+            consent_to_act=consent_to_act,
+            pin_hash=self.hasher.hash(pin),
+            created_at=now,
+            updated_at=now,
+        )
+        if not self.store.add_adviser(number, adviser.to_dict()):
+            raise DirectoryError(f"number: adviser {number} already exists")
+        return adviser, pin
+
+    def update(self, adviser: Adviser, now: float) -> None:
+        """Save changes to an existing adviser."""
+        adviser.updated_at = now
+        self.store.put_adviser(adviser.number, adviser.to_dict())
+
+    def set_pin(self, number: str, pin: str | None, now: float) -> str:
+        """Set an adviser's PIN (or issue a random one when ``pin`` is None); returns it."""
+        adviser = self.require(number)
+        pin = issue_pin() if pin is None else pin
+        check_pin_rules(pin)
+        adviser.pin_hash = self.hasher.hash(pin)
+        self.update(adviser, now)
+        return pin
+
+    def set_answers(self, number: str, answers: dict[str, str], now: float) -> None:
+        """Replace an adviser's registered security answers."""
+        adviser = self.require(number)
+        unknown = set(answers) - set(QUESTIONS)
+        if unknown:
+            raise InvalidSecret(f"unknown questions: {', '.join(sorted(unknown))}")
+        if len(answers) < MIN_ANSWERS:
+            raise InvalidSecret(f"register at least {MIN_ANSWERS} answers")
+        hashes = {}
+        for question, answer in answers.items():
+            folded = normalise_answer(answer)
+            if len(folded) < 3:
+                raise InvalidSecret(f"{question}: an answer needs at least 3 letters or digits")
+            hashes[question] = self.hasher.hash(folded)
+        adviser.answer_hashes = hashes
+        self.update(adviser, now)
+
+    def remove(self, number: str) -> bool:
+        """Remove an adviser; False when there was none."""
+        return self.store.delete_adviser(number)

@@ -1,0 +1,224 @@
+"""The runtime: one webhook is one atomic read-modify-write of one call session.
+
+For each webhook the engine leases the call (so a retried or racing webhook for the same
+CallSid waits rather than runs alongside), reads the session, fires the event on the
+machine for the session's pinned flow version, follows events raised by actions and
+``next`` transitions, renders TwiML, and saves with compare-and-set, releasing the lease.
+
+Each TwiML answer's URLs name the step they answer. A webhook for a step already handled
+(Twilio's retry, a duplicate) gets the TwiML it got the first time, and no action runs
+twice. If the store cannot be reached the caller hears an apology and nothing is
+decided: a caller is never verified on doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from .context import CallContext, Services
+from .errors import CallBusy, FlowError, StoreError
+from .flowspec import START_EVENT, START_STATE, WAITING_VERBS
+from .library import FlowLibrary
+from .session import CallSession
+from .store.base import Lease
+from .twiml import CALL_NOT_FOUND, POLITE_APOLOGY, Links, hang_up, say_and_hang_up
+
+log = logging.getLogger(__name__)
+
+MAX_HOPS = 50
+#: Twilio CallStatus values that mean the call leg is over.
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the engine answers a webhook with, and how it went (for logs and metrics)."""
+
+    twiml: str
+    outcome: str
+    state: str = ""
+
+
+class CallEngine:
+    """Runs call flows for webhooks."""
+
+    def __init__(self, services: Services, library: FlowLibrary) -> None:
+        self.services = services
+        self.library = library
+        self.store = services.store
+        self.settings = services.settings
+
+    # -- entry points
+
+    def incoming(self, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links) -> Reply:
+        """A new call arrives at the Voice URL (or Twilio retries that request)."""
+        return self._locked(call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links))
+
+    def step(self, call_sid: str, step: int, event: str, params: Mapping[str, str], links: Links) -> Reply:
+        """A webhook the service's own TwiML asked for: a gather result, a timeout, ..."""
+        return self._locked(call_sid, lambda lease: self._step(lease, call_sid, step, event, params, links))
+
+    def call_status(self, call_sid: str, status: str, params: Mapping[str, str]) -> Reply:
+        """A call status callback; a final status ends the call's session."""
+        if status not in FINAL_STATUSES:
+            log.info("call %s status %s", call_sid, status)
+            return Reply("", "noted")
+        return self._locked(call_sid, lambda lease: self._ended(lease, call_sid, status, params))
+
+    # -- the atomic read-modify-write
+
+    def _locked(self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]) -> Reply:
+        """Lease the call, run ``work``, save what it changed; retry on a lost compare-and-set."""
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.settings.lease_wait_ms / 1000
+        delay = 0.005
+        try:
+            while True:
+                lease = self.store.lease_session(call_sid, token, self.settings.lease_ms)
+                if not lease.held:
+                    if time.monotonic() >= deadline:
+                        raise CallBusy(f"call {call_sid} is busy")
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.1)
+                    continue
+                try:
+                    reply, changed, expected_rev = work(lease)
+                except BaseException:
+                    self.store.release_session(call_sid, token)
+                    raise
+                if changed is None:
+                    self.store.release_session(call_sid, token)
+                    return reply
+                ttl = self.settings.session_ttl_seconds
+                if changed.ended:
+                    ttl = self.settings.ended_session_ttl_seconds
+                if self.store.save_session(changed, expected_rev, token, ttl):
+                    return reply
+                # Someone saved in between (our lease ran out): read again and decide again.
+                log.warning("call %s: session changed under us; retrying", call_sid)
+        except CallBusy:
+            log.error("call %s: still busy after %sms; apologising", call_sid, self.settings.lease_wait_ms)
+            return Reply(say_and_hang_up(POLITE_APOLOGY), "busy")
+        except StoreError as exc:
+            log.error("call %s: store failed (%s); apologising, nothing decided", call_sid, exc)
+            return Reply(say_and_hang_up(POLITE_APOLOGY), "store_unavailable")
+        except FlowError as exc:
+            log.error("call %s: flow unavailable (%s); apologising", call_sid, exc)
+            return Reply(say_and_hang_up(POLITE_APOLOGY), "flow_unavailable")
+        except Exception:
+            log.exception("call %s: webhook failed; apologising, nothing saved", call_sid)
+            return Reply(say_and_hang_up(POLITE_APOLOGY), "error")
+
+    # -- the work
+
+    def _incoming(
+        self, lease: Lease, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links
+    ) -> tuple[Reply, CallSession | None, int]:
+        existing = lease.session
+        if existing is not None:
+            log.info("call %s: Voice URL requested again; same answer", call_sid)
+            return self._repeat(existing, 0), None, 0
+        flow = self.library.live(flow_name)
+        session = CallSession(
+            call_sid=call_sid,
+            flow=flow.name,
+            flow_version=flow.version,
+            state=START_STATE,
+            started_at=self.services.clock.now(),
+            from_number=params.get("From", "")[:32],
+            to_number=params.get("To", "")[:32],
+        )
+        log.info("call %s: new call on flow %s@%s", call_sid, flow.name, flow.version)
+        reply = self._run(session, START_EVENT, params, links)
+        return reply, session, 0
+
+    def _step(
+        self, lease: Lease, call_sid: str, step: int, event: str, params: Mapping[str, str], links: Links
+    ) -> tuple[Reply, CallSession | None, int]:
+        session = lease.session
+        if session is None:
+            log.warning("call %s: webhook for a call we do not know (step %s)", call_sid, step)
+            return Reply(say_and_hang_up(CALL_NOT_FOUND), "unknown_call"), None, 0
+        if session.ended:
+            log.info("call %s: webhook after the call ended", call_sid)
+            return Reply(hang_up(), "ended", session.state), None, 0
+        if step != session.step:
+            log.info("call %s: webhook for step %s, call is at step %s; same answer", call_sid, step, session.step)
+            return self._repeat(session, step), None, 0
+        expected = session.rev
+        return self._run(session, event, params, links), session, expected
+
+    def _ended(
+        self, lease: Lease, call_sid: str, status: str, params: Mapping[str, str]
+    ) -> tuple[Reply, CallSession | None, int]:
+        session = lease.session
+        if session is None:
+            log.info("call %s: status %s for a call we do not know", call_sid, status)
+            return Reply("", "unknown_call"), None, 0
+        if session.ended:
+            return Reply("", "repeat", session.state), None, 0
+        expected = session.rev
+        flow = self.library.version(session.flow_version)
+        machine = self.library.machine(flow)
+        if machine.has_event(session.state, "hangup"):
+            ctx = CallContext(session, params, self.services, VoiceResponse())
+            machine.fire(ctx, "hangup", _NoLinks())
+            session.state = ctx.state
+        session.status = "ended"
+        session.ended_at = self.services.clock.now()
+        session.end_reason = status
+        log.info("call %s: ended (%s) in state %s", call_sid, status, session.state)
+        return Reply("", "ended", session.state), session, expected
+
+    def _repeat(self, session: CallSession, step: int) -> Reply:
+        twiml = session.replies.get(str(step))
+        if twiml is None and session.replies:
+            twiml = session.replies[max(session.replies, key=int)]
+        return Reply(twiml or hang_up(), "repeat", session.state)
+
+    def _run(self, session: CallSession, event: str, params: Mapping[str, str], links: Links) -> Reply:
+        """Fire ``event`` and whatever follows from it; record the reply on the session."""
+        flow = self.library.version(session.flow_version)
+        machine = self.library.machine(flow)
+        ctx = CallContext(session, params, self.services, VoiceResponse())
+        taken = machine.fire(ctx, event, links)
+        if not taken:
+            log.warning("call %s: event %s does nothing in state %s; repeating it", session.call_sid, event, ctx.state)
+            machine.render_current(ctx, links)
+        hops = 0
+        while True:
+            if ctx.raised:
+                next_event = ctx.raised.pop(0)
+            elif taken and machine.has_event(ctx.state, "next"):
+                next_event = "next"
+            else:
+                break
+            hops += 1
+            if hops > MAX_HOPS:
+                raise FlowError(f"flow {flow.name} went round more than {MAX_HOPS} states in one webhook")
+            taken = machine.fire(ctx, next_event, links)
+            if not taken:
+                log.error("call %s: event %s raised in state %s has no transition", session.call_sid, next_event, ctx.state)
+                raise FlowError(f"no transition for {next_event} in {ctx.state}")
+        session.state = ctx.state
+        final = flow.states[ctx.state]
+        if not final.verbs or final.verbs[-1].kind not in WAITING_VERBS:
+            log.warning("call %s: state %s leaves Twilio nothing to wait on; the call will end", session.call_sid, ctx.state)
+        twiml = str(ctx.output)
+        session.remember_reply(session.step, twiml)
+        session.step += 1
+        log.info("call %s: %s -> %s (step %s)", session.call_sid, event, " -> ".join(ctx.entered) or ctx.state, session.step)
+        return Reply(twiml, "ok", ctx.state)
+
+
+class _NoLinks:
+    """Links for a call that has ended: nothing it renders is ever sent."""
+
+    def step(self, step: int, event: str | None = None) -> str:
+        return "/voice/ended"

@@ -1,0 +1,647 @@
+"""Flow files: loading YAML, checking everything, and the compiled flow.
+
+A flow is data a call-flow designer edits (see docs/flows.md). Loading one checks the
+YAML and every rule of the format, and reports *all* problems at once, each with the
+file and line it is on, as a :class:`~callflow.errors.FlowValidationError`. A loaded
+flow carries a version: the first 12 hex digits of the SHA-256 of its text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import FlowValidationError, Problem
+from .registry import ActionSpec, Registry, default_registry
+
+__all__ = [
+    "EVENT_NAME",
+    "Flow",
+    "FlowState",
+    "Transition",
+    "Verb",
+    "lint_paths",
+    "load_flow",
+    "parse_flow",
+]
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+EVENT_NAME = NAME
+START_STATE = "_start"
+START_EVENT = "start"
+
+#: Verbs after which Twilio waits for the caller, a callback or the end of the call:
+#: nothing may follow them in a state, and the state cannot use ``next``.
+WAITING_VERBS = frozenset({"gather", "enqueue", "dial", "redirect", "hangup", "reject"})
+#: The events the engine raises itself; actions raise the rest.
+INPUT_EVENTS = frozenset({"digits", "speech", "timeout"})
+BUILTIN_EVENTS = INPUT_EVENTS | {"hangup", "next", "dequeued", "dial_ended"}
+
+_TOP_KEYS = {"flow", "description", "initial", "defaults", "states"}
+_DEFAULTS_KEYS = {"voice", "language"}
+_STATE_KEYS = {"description", "enter", "twiml", "events"}
+_TRANSITION_KEYS = {"to", "if", "unless", "actions", "description"}
+_PROMPT_VERBS = frozenset({"say", "play", "pause"})
+_VERB_OPTIONS: dict[str, dict[str, str]] = {
+    # option -> type: text (may use {values}), str, int, bool, url, list
+    "say": {"text": "text", "voice": "str", "language": "str", "loop": "int"},
+    "play": {"url": "url", "loop": "int", "digits": "digits"},
+    "pause": {"length": "int"},
+    "gather": {
+        "input": "input",
+        "num_digits": "int",
+        "timeout": "int",
+        "finish_on_key": "key",
+        "hints": "str",
+        "speech_timeout": "speech_timeout",
+        "language": "str",
+        "prompt": "prompt",
+    },
+    "enqueue": {"queue": "text", "wait_url": "url"},
+    "dial": {
+        "number": "text",
+        "client": "text",
+        "conference": "text",
+        "queue": "text",
+        "timeout": "int",
+        "caller_id": "str",
+        "time_limit": "int",
+        "start_conference_on_enter": "bool",
+        "end_conference_on_exit": "bool",
+        "wait_url": "url",
+        "beep": "str",
+    },
+    "redirect": {"event": "event"},
+    "hangup": {},
+    "reject": {"reason": "reason"},
+}
+#: The option a verb's short form (``say: "Hello"``) sets.
+_SHORT_FORM = {"say": "text", "play": "url", "pause": "length", "redirect": "event"}
+_INT_RANGES = {
+    "loop": (0, 100),
+    "length": (1, 600),
+    "num_digits": (1, 64),
+    "timeout": (1, 600),
+    "time_limit": (1, 14400),
+}
+_DIAL_TARGETS = ("number", "client", "conference", "queue")
+
+
+@dataclass(frozen=True)
+class Verb:
+    """One TwiML verb of a state, with its options (prompt verbs nested for gather)."""
+
+    kind: str
+    options: dict[str, Any]
+    line: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Where an event takes the call, under which guards, running which actions."""
+
+    event: str
+    source: str
+    dest: str
+    if_guards: tuple[str, ...]
+    unless_guards: tuple[str, ...]
+    actions: tuple[str, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """A state: actions run on entry, what the caller hears, and the events it handles."""
+
+    name: str
+    description: str
+    enter: tuple[str, ...]
+    verbs: tuple[Verb, ...]
+    events: dict[str, tuple[Transition, ...]]
+    line: int
+
+    @property
+    def gather(self) -> Verb | None:
+        """The state's gather verb, if it has one."""
+        return next((v for v in self.verbs if v.kind == "gather"), None)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A validated flow, ready to build a machine from."""
+
+    name: str
+    description: str
+    version: str
+    path: str
+    initial: str
+    defaults: dict[str, str]
+    states: dict[str, FlowState]
+    source: str = field(repr=False)
+
+    def transitions(self) -> Iterator[Transition]:
+        """Every transition of the flow, state by state."""
+        for state in self.states.values():
+            for options in state.events.values():
+                yield from options
+
+    def events(self) -> set[str]:
+        """Every event name the flow handles somewhere."""
+        return {t.event for t in self.transitions()}
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _LineMap(dict[Any, Any]):
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _LineList(list[Any]):
+    line: int
+    item_lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping key and list item."""
+
+    problems: list[tuple[int, str]]
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_LineMap]:
+    loader.flatten_mapping(node)
+    data = _LineMap()
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    yield data
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        key = loader.construct_object(key_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        if not isinstance(key, str):
+            loader.problems.append(
+                (line, f"key {key!r} must be a name (quote it if YAML reads it as {type(key).__name__})")
+            )
+            key = str(key)
+        if key in data:
+            loader.problems.append((line, f"duplicate key {key!r} (first on line {data.key_lines[key]})"))
+            continue
+        data[key] = value
+        data.key_lines[key] = line
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_LineList]:
+    data = _LineList()
+    data.line = node.start_mark.line + 1
+    data.item_lines = []
+    yield data
+    for item in node.value:
+        data.append(loader.construct_object(item, deep=True))
+        data.item_lines.append(item.start_mark.line + 1)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)  # type: ignore[arg-type]
+
+
+def _line_of(container: Any, key: Any, default: int) -> int:
+    if isinstance(container, _LineMap):
+        return container.key_lines.get(key, container.line)
+    if isinstance(container, _LineList) and isinstance(key, int) and key < len(container.item_lines):
+        return container.item_lines[key]
+    return default
+
+
+# ---------------------------------------------------------------- checking
+
+
+class _Checker:
+    """Walks a parsed flow document, collecting every problem and the compiled parts."""
+
+    def __init__(self, path: str, registry: Registry) -> None:
+        self.path = path
+        self.registry = registry
+        self.problems: list[Problem] = []
+        self.values = registry.known_values()
+
+    def err(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message))
+
+    def unknown_keys(self, mapping: _LineMap, allowed: Iterable[str], where: str) -> None:
+        allowed = set(allowed)
+        for key in mapping:
+            if key not in allowed:
+                self.err(
+                    _line_of(mapping, key, mapping.line),
+                    f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})",
+                )
+
+    def names(self, value: Any, line: int, what: str) -> tuple[str, ...]:
+        """A name or a list of names (guards, actions)."""
+        if value is None:
+            return ()
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.err(line, f"{what} must be a name or a list of names")
+            return ()
+        return tuple(items)
+
+    def template(self, text: str, line: int) -> None:
+        """Check that a prompt only uses known values, with plain ``{name}`` fields."""
+        try:
+            fields = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            self.err(line, f"prompt {text!r} has a stray brace ({exc}); write {{{{ or }}}} for a brace")
+            return
+        for _, name, spec, conversion in fields:
+            if name is None:
+                continue
+            if spec or conversion or not NAME.match(name):
+                self.err(line, f"prompt value {{{name}}} must be a plain name like {{adviser_name}}")
+            elif name not in self.values:
+                known = ", ".join(sorted(self.values))
+                self.err(line, f"prompt uses unknown value {{{name}}} (known: {known})")
+
+    # -- verbs
+
+    def verb(self, item: Any, line: int, *, prompt_only: bool = False) -> Verb | None:
+        if isinstance(item, str):
+            kind, raw = item, None
+        elif isinstance(item, dict) and len(item) == 1:
+            kind, raw = next(iter(item.items()))
+            line = _line_of(item, kind, line)
+        else:
+            self.err(line, "a TwiML step is one verb, like `- say: \"Hello\"` or `- hangup`")
+            return None
+        allowed_kinds = _PROMPT_VERBS if prompt_only else set(_VERB_OPTIONS)
+        if kind not in allowed_kinds:
+            where = "a gather prompt" if prompt_only else "twiml"
+            self.err(line, f"unknown verb {kind!r} in {where} (allowed: {', '.join(sorted(allowed_kinds))})")
+            return None
+        spec = _VERB_OPTIONS[kind]
+        if raw is None or raw is True:
+            options: dict[str, Any] = {}
+        elif isinstance(raw, dict):
+            options = dict(raw)
+            self.unknown_keys(raw, spec, f"{kind}")  # type: ignore[arg-type]
+        elif kind in _SHORT_FORM and isinstance(raw, str | int) and not isinstance(raw, bool):
+            options = {_SHORT_FORM[kind]: raw}
+        else:
+            self.err(line, f"{kind} takes a mapping of options ({', '.join(sorted(spec))})")
+            return None
+        clean: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in spec:
+                continue
+            checked = self.option(kind, key, spec[key], value, _line_of(raw, key, line))
+            if checked is not None:
+                clean[key] = checked
+        self.required_options(kind, clean, line)
+        return Verb(kind, clean, line)
+
+    def required_options(self, kind: str, options: dict[str, Any], line: int) -> None:
+        if kind == "say" and "text" not in options:
+            self.err(line, "say needs text")
+        elif kind == "play" and "url" not in options and "digits" not in options:
+            self.err(line, "play needs a url (or digits)")
+        elif kind == "enqueue" and "queue" not in options:
+            self.err(line, "enqueue needs a queue name")
+        elif kind == "dial":
+            targets = [t for t in _DIAL_TARGETS if t in options]
+            if len(targets) != 1:
+                self.err(line, f"dial needs exactly one of {', '.join(_DIAL_TARGETS)}")
+            conference_only = {"start_conference_on_enter", "end_conference_on_exit", "wait_url", "beep"}
+            if "conference" not in options and conference_only & set(options):
+                self.err(line, f"{', '.join(sorted(conference_only & set(options)))} only apply to a conference")
+        elif kind == "gather" and "prompt" not in options:
+            self.err(line, "gather needs a prompt: what the caller hears while it listens")
+
+    def option(self, kind: str, key: str, kind_of: str, value: Any, line: int) -> Any:
+        bad = f"{kind} {key}"
+        if kind_of in {"text", "str", "url"}:
+            if not isinstance(value, str) or not value.strip():
+                self.err(line, f"{bad} must be non-empty text")
+                return None
+            if kind_of == "text":
+                self.template(value, line)
+            if kind_of == "url" and not value.startswith(("http://", "https://", "/")):
+                self.err(line, f"{bad} must be an http(s) URL or a path starting with /")
+            return value
+        if kind_of == "int":
+            low, high = _INT_RANGES.get(key, (0, 10_000))
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                self.err(line, f"{bad} must be a whole number from {low} to {high}")
+                return None
+            return value
+        if kind_of == "bool":
+            if not isinstance(value, bool):
+                self.err(line, f"{bad} must be true or false")
+                return None
+            return value
+        if kind_of == "input":
+            parts = value.split() if isinstance(value, str) else []
+            if not parts or not set(parts) <= {"dtmf", "speech"} or len(parts) != len(set(parts)):
+                self.err(line, f"{bad} must be dtmf, speech or 'dtmf speech'")
+                return None
+            return " ".join(sorted(parts))
+        if kind_of == "key":
+            text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            if not isinstance(text, str) or (text != "" and not re.fullmatch(r"[0-9#*]", text)):
+                self.err(line, f"{bad} must be one key: 0-9, # or *, or '' for none")
+                return None
+            return text
+        if kind_of == "speech_timeout":
+            if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 60):
+                return value
+            self.err(line, f"{bad} must be 'auto' or seconds from 1 to 60")
+            return None
+        if kind_of == "digits":
+            if not isinstance(value, str) or not re.fullmatch(r"[0-9#*w]{1,64}", value):
+                self.err(line, f"{bad} must be keypad digits (0-9, #, *, w)")
+                return None
+            return value
+        if kind_of == "event":
+            if not isinstance(value, str) or not EVENT_NAME.match(value):
+                self.err(line, f"{bad} must be an event name")
+                return None
+            return value
+        if kind_of == "reason":
+            if value not in {"rejected", "busy"}:
+                self.err(line, f"{bad} must be rejected or busy")
+                return None
+            return value
+        if kind_of == "prompt":
+            items = value if isinstance(value, list) else [value]
+            verbs = []
+            for index, item in enumerate(items):
+                verb = self.verb(item, _line_of(value, index, line), prompt_only=True)
+                if verb:
+                    verbs.append(verb)
+            return tuple(verbs)
+        raise AssertionError(kind_of)
+
+    # -- states and transitions
+
+    def transitions(self, state: str, event: str, value: Any, line: int) -> tuple[Transition, ...]:
+        items = value if isinstance(value, list) else [value]
+        result: list[Transition] = []
+        unconditional_line = 0
+        for index, item in enumerate(items):
+            item_line = _line_of(value, index, line) if isinstance(value, list) else line
+            if unconditional_line:
+                self.err(item_line, f"this {event} transition is never used: the one on line "
+                         f"{unconditional_line} has no guard and always wins")
+            if isinstance(item, str):
+                item = {"to": item}
+            if not isinstance(item, dict):
+                self.err(item_line, f"event {event!r} must name a state or give `to:` with guards")
+                continue
+            item_line = getattr(item, "line", item_line)
+            self.unknown_keys(item, _TRANSITION_KEYS, "a transition")  # type: ignore[arg-type]
+            dest = item.get("to")
+            if not isinstance(dest, str):
+                self.err(item_line, f"transition on {event!r} needs `to:` with a state name")
+                continue
+            if_guards = self.names(item.get("if"), _line_of(item, "if", item_line), "`if`")
+            unless = self.names(item.get("unless"), _line_of(item, "unless", item_line), "`unless`")
+            actions = self.names(item.get("actions"), _line_of(item, "actions", item_line), "actions")
+            for guard in if_guards + unless:
+                if guard not in self.registry.guards:
+                    self.err(item_line, f"unknown guard {guard!r} (known: {', '.join(sorted(self.registry.guards))})")
+            for action in actions:
+                self.action_ref(action, item_line, on_transition=True)
+            if not if_guards and not unless:
+                unconditional_line = item_line
+            result.append(Transition(event, state, dest, if_guards, unless, actions, item_line))
+        return tuple(result)
+
+    def action_ref(self, name: str, line: int, *, on_transition: bool) -> ActionSpec | None:
+        spec = self.registry.actions.get(name)
+        if spec is None:
+            self.err(line, f"unknown action {name!r} (known: {', '.join(sorted(self.registry.actions))})")
+            return None
+        if on_transition and spec.raises:
+            self.err(line, f"action {name!r} raises events, so it belongs in a state's `enter`")
+        return spec
+
+    def state(self, name: Any, body: Any, line: int) -> FlowState | None:
+        if not isinstance(name, str) or not NAME.match(name):
+            self.err(line, f"state name {name!r} must be lower_case letters, digits and _")
+            return None
+        if body is None:
+            body = _LineMap()
+            body.line, body.key_lines = line, {}
+        if not isinstance(body, dict):
+            self.err(line, f"state {name!r} must be a mapping (enter, twiml, events)")
+            return None
+        self.unknown_keys(body, _STATE_KEYS, f"state {name!r}")  # type: ignore[arg-type]
+        enter = self.names(body.get("enter"), _line_of(body, "enter", line), "enter")
+        raised: set[str] = set()
+        for action in enter:
+            spec = self.action_ref(action, _line_of(body, "enter", line), on_transition=False)
+            if spec:
+                raised |= spec.raises
+        verbs: list[Verb] = []
+        twiml = body.get("twiml")
+        if twiml is not None and not isinstance(twiml, list):
+            self.err(_line_of(body, "twiml", line), "twiml must be a list of verbs")
+            twiml = []
+        for index, item in enumerate(twiml or []):
+            verb = self.verb(item, _line_of(twiml, index, line))
+            if verb:
+                verbs.append(verb)
+        for verb in verbs[:-1]:
+            if verb.kind in WAITING_VERBS:
+                self.err(verb.line, f"{verb.kind} must be the last verb of state {name!r}: "
+                         "Twilio does not come back to what follows it")
+        raw_events = body.get("events")
+        events: dict[str, tuple[Transition, ...]] = {}
+        if raw_events is not None and not isinstance(raw_events, dict):
+            self.err(_line_of(body, "events", line), "events must map event names to transitions")
+            raw_events = None
+        for event, value in (raw_events or {}).items():
+            ev_line = _line_of(raw_events, event, line)
+            if not EVENT_NAME.match(event):
+                self.err(ev_line, f"event name {event!r} must be lower_case letters, digits and _")
+                continue
+            events[event] = self.transitions(name, event, value, ev_line)
+        self.event_rules(name, line, verbs, raised, events, raw_events)
+        description = body.get("description", "")
+        return FlowState(name, str(description), enter, tuple(verbs), events, line)
+
+    def event_rules(
+        self,
+        name: str,
+        line: int,
+        verbs: list[Verb],
+        raised: set[str],
+        events: dict[str, tuple[Transition, ...]],
+        raw_events: Any,
+    ) -> None:
+        """Which events the state must handle, and which it cannot receive."""
+        needed: dict[str, str] = {event: "an enter action raises it" for event in raised}
+        last = verbs[-1] if verbs else None
+        for verb in verbs:
+            if verb.kind == "gather":
+                inputs = verb.options.get("input", "dtmf").split()
+                if "dtmf" in inputs:
+                    needed["digits"] = "the gather takes keypad input"
+                if "speech" in inputs:
+                    needed["speech"] = "the gather takes speech"
+                needed["timeout"] = "the caller may say or press nothing"
+            elif verb.kind == "enqueue":
+                needed["dequeued"] = "the caller leaves the queue"
+            elif verb.kind == "dial":
+                needed["dial_ended"] = "the dialled call ends"
+            elif verb.kind == "redirect":
+                needed[verb.options.get("event", "redirect")] = "the redirect raises it"
+        for event, why in sorted(needed.items()):
+            if event not in events:
+                self.err(line, f"state {name!r} has no handler for {event!r} ({why})")
+        possible = set(needed) | {"hangup"}
+        waiting = last is not None and last.kind in WAITING_VERBS
+        if not waiting:
+            possible.add("next")
+        for event in events:
+            if event not in possible:
+                ev_line = _line_of(raw_events, event, line)
+                if event == "next":
+                    self.err(ev_line, f"state {name!r} cannot use `next` after {last.kind if last else ''}: "
+                             "the call waits there")
+                else:
+                    self.err(ev_line, f"state {name!r} handles {event!r} but nothing in it raises that event")
+        ends = last is not None and last.kind in {"hangup", "reject"}
+        if not ends and not (set(events) - {"hangup"}):
+            self.err(line, f"state {name!r} has no way out: give it events or end it with hangup")
+
+
+def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = None) -> Flow:
+    """Check a flow's text and compile it; raise FlowValidationError listing every problem."""
+    registry = registry or default_registry()
+    checker = _Checker(path, registry)
+    loader = _LineLoader(source)
+    loader.problems = []
+    try:
+        document = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        message = " ".join(filter(None, [exc.context, exc.problem]))
+        raise FlowValidationError([Problem(path, line, f"YAML syntax: {message}")]) from None
+    except yaml.YAMLError as exc:
+        raise FlowValidationError([Problem(path, 1, f"YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    for line, message in loader.problems:
+        checker.err(line, message)
+    if not isinstance(document, dict):
+        checker.err(1, "a flow file is a mapping with flow, initial and states")
+        raise FlowValidationError(checker.problems)
+    checker.unknown_keys(document, _TOP_KEYS, "the flow")  # type: ignore[arg-type]
+    top_line = getattr(document, "line", 1)
+    name = document.get("flow")
+    if not isinstance(name, str) or not NAME.match(name):
+        checker.err(_line_of(document, "flow", top_line), "`flow:` must name the flow in lower_case")
+        name = "unnamed"
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        checker.err(_line_of(document, "defaults", top_line), "defaults must be a mapping (voice, language)")
+        defaults = {}
+    else:
+        checker.unknown_keys(defaults, _DEFAULTS_KEYS, "defaults")  # type: ignore[arg-type]
+        for key, value in defaults.items():
+            if not isinstance(value, str):
+                checker.err(_line_of(defaults, key, top_line), f"defaults {key} must be text")
+    raw_states = document.get("states")
+    states: dict[str, FlowState] = {}
+    if not isinstance(raw_states, dict) or not raw_states:
+        checker.err(_line_of(document, "states", top_line), "`states:` must list at least one state")
+        raw_states = {}
+    for state_name, body in raw_states.items():
+        compiled = checker.state(state_name, body, _line_of(raw_states, state_name, top_line))
+        if compiled:
+            states[compiled.name] = compiled
+    initial = document.get("initial")
+    initial_line = _line_of(document, "initial", top_line)
+    if not isinstance(initial, str):
+        checker.err(initial_line, "`initial:` must name the state a call starts in")
+        initial = ""
+    elif raw_states and initial not in raw_states:
+        checker.err(initial_line, f"initial state {initial!r} is not defined")
+    for state in states.values():
+        for transitions in state.events.values():
+            for tr in transitions:
+                if tr.dest not in raw_states:
+                    checker.err(tr.line, f"transition to unknown state {tr.dest!r}")
+    if initial in states:
+        reached = {initial}
+        todo = [initial]
+        while todo:
+            current = states.get(todo.pop())
+            for transitions in (current.events.values() if current else ()):
+                for tr in transitions:
+                    if tr.dest in states and tr.dest not in reached:
+                        reached.add(tr.dest)
+                        todo.append(tr.dest)
+        for state in states.values():
+            if state.name not in reached:
+                checker.err(state.line, f"state {state.name!r} cannot be reached from {initial!r}")
+    if checker.problems:
+        raise FlowValidationError(checker.problems)
+    version = hashlib.sha256(source.encode()).hexdigest()[:12]
+    return Flow(
+        name=name,
+        description=str(document.get("description", "")),
+        version=version,
+        path=path,
+        initial=initial,
+        defaults={k: str(v) for k, v in defaults.items()},
+        states=states,
+        source=source,
+    )
+
+
+def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
+    """Read and check one flow file."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FlowValidationError([Problem(str(path), 1, f"cannot read: {exc}")]) from None
+    return parse_flow(source, str(path), registry)
+
+
+def flow_files(path: str | Path) -> list[Path]:
+    """The flow files at a path: the file itself, or every *.yaml/*.yml in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    return [path]
+
+
+def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None) -> list[Problem]:
+    """Every problem in every flow file under the given paths."""
+    problems: list[Problem] = []
+    names: dict[str, str] = {}
+    for root in paths:
+        files = flow_files(root)
+        if not files:
+            problems.append(Problem(str(root), 1, "no flow files (*.yaml) here"))
+        for file in files:
+            try:
+                flow = load_flow(file, registry)
+            except FlowValidationError as exc:
+                problems.extend(exc.problems)
+                continue
+            if flow.name in names:
+                problems.append(Problem(str(file), 1, f"flow {flow.name!r} is also defined in {names[flow.name]}"))
+            names[flow.name] = str(file)
+    return problems

@@ -1,0 +1,129 @@
+"""The flows a process serves: the live version of each flow and every version still in use.
+
+Flow files are read at start-up and re-read when they change (checked at most once a
+second, only when a new call starts). A file that stops validating is reported and the
+last good version stays live. Each version's text is kept in the store, so a call pinned
+to a version this process has never loaded (another worker, an older file) still runs.
+Machines are built once per version and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .clock import Clock
+from .errors import FlowValidationError, Problem, UnknownFlowError
+from .flowspec import Flow, flow_files, load_flow, parse_flow
+from .machine import FlowMachine
+from .registry import Registry
+from .store.base import Store
+
+log = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class _FileStamp:
+    mtime_ns: int
+    size: int
+
+
+class FlowLibrary:
+    """Flows by name (live version) and by version (any version still in use)."""
+
+    def __init__(self, flows_dir: Path, store: Store, registry: Registry, clock: Clock) -> None:
+        self.flows_dir = Path(flows_dir)
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._versions: dict[str, Flow] = {}
+        self._machines: dict[str, FlowMachine] = {}
+        self._live: dict[str, str] = {}
+        self._stamps: dict[Path, _FileStamp] = {}
+        self._stored: set[str] = set()
+        self._checked_at = float("-inf")
+        self.problems: dict[str, list[Problem]] = {}
+        self.refresh(force=True)
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Re-read flow files that changed since the last look."""
+        now = self.clock.now()
+        if not force and now - self._checked_at < RECHECK_SECONDS:
+            return
+        with self._lock:
+            self._checked_at = now
+            for path in flow_files(self.flows_dir) if self.flows_dir.is_dir() else []:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                stamp = _FileStamp(stat.st_mtime_ns, stat.st_size)
+                if self._stamps.get(path) == stamp:
+                    continue
+                self._stamps[path] = stamp
+                self._load_file(path)
+
+    def _load_file(self, path: Path) -> None:
+        try:
+            flow = load_flow(path, self.registry)
+        except FlowValidationError as exc:
+            self.problems[str(path)] = exc.problems
+            for problem in exc.problems:
+                log.error("flow problem %s", problem)
+            return
+        self.problems.pop(str(path), None)
+        self._versions[flow.version] = flow
+        previous = self._live.get(flow.name)
+        self._live[flow.name] = flow.version
+        if previous != flow.version:
+            log.info("flow %s version %s is live (%s)", flow.name, flow.version, path)
+
+    def names(self) -> list[str]:
+        """The names of the flows with a live version."""
+        return sorted(self._live)
+
+    def live_versions(self) -> dict[str, str]:
+        """The live version of each flow, by name."""
+        return dict(sorted(self._live.items()))
+
+    def live(self, name: str) -> Flow:
+        """The version new calls to ``name`` start on."""
+        self.refresh()
+        version = self._live.get(name)
+        if version is None:
+            raise UnknownFlowError(f"no valid flow named {name!r} in {self.flows_dir}")
+        flow = self._versions[version]
+        if version not in self._stored:
+            self.store.put_flow(version, flow.name, flow.source)
+            self._stored.add(version)
+        return flow
+
+    def version(self, version: str) -> Flow:
+        """A flow by version, from this process or from the store."""
+        flow = self._versions.get(version)
+        if flow is not None:
+            return flow
+        stored = self.store.get_flow(version)
+        if stored is None:
+            raise UnknownFlowError(f"flow version {version} is not known")
+        name, source = stored
+        flow = parse_flow(source, f"<{name}@{version}>", self.registry)
+        with self._lock:
+            self._versions[version] = flow
+        return flow
+
+    def machine(self, flow: Flow) -> FlowMachine:
+        """The machine for a flow version, built once."""
+        machine = self._machines.get(flow.version)
+        if machine is None:
+            with self._lock:
+                machine = self._machines.get(flow.version)
+                if machine is None:
+                    machine = FlowMachine(flow, self.registry)
+                    self._machines[flow.version] = machine
+        return machine

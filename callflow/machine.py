@@ -1,0 +1,105 @@
+"""The ``transitions`` machine built from a flow, once per flow version.
+
+The machine holds no model: each webhook triggers an event on a fresh
+:class:`~callflow.context.CallContext`, so one machine serves every call on that version
+without per-request building. Entering a state runs its ``enter`` actions, then appends
+its TwiML to the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine, State
+
+from .context import CallContext
+from .flowspec import START_EVENT, START_STATE, Flow, FlowState
+from .registry import Registry
+from .twiml import Links, Renderer
+
+
+class _Entered:
+    """The last on_enter callback of a state: note the visit and render its TwiML."""
+
+    def __init__(self, state: FlowState, renderer: Renderer) -> None:
+        self.state = state
+        self.renderer = renderer
+
+    def __call__(self, event_data: Any) -> None:
+        ctx: CallContext = event_data.model
+        ctx.entered.append(self.state.name)
+        links: Links = event_data.kwargs["links"]
+        self.renderer.render(self.state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1)
+
+
+def _prompt_values(ctx: CallContext) -> dict[str, str]:
+    return {
+        "call_sid": ctx.session.call_sid,
+        "caller_number": ctx.session.from_number,
+        **ctx.session.values,
+    }
+
+
+def _model_call(func: Callable[[CallContext], Any]) -> Callable[[Any], Any]:
+    def call(event_data: Any) -> Any:
+        return func(event_data.model)
+
+    call.__name__ = getattr(func, "__name__", "callback")
+    return call
+
+
+class FlowMachine:
+    """A flow's state machine, shared by every call pinned to that flow version."""
+
+    def __init__(self, flow: Flow, registry: Registry) -> None:
+        self.flow = flow
+        self.renderer = Renderer(flow)
+        actions = {name: _model_call(spec.func) for name, spec in registry.actions.items()}
+        guards = {name: _model_call(spec.func) for name, spec in registry.guards.items()}
+        states = [State(START_STATE)]
+        for state in flow.states.values():
+            on_enter = [actions[a] for a in state.enter] + [_Entered(state, self.renderer)]
+            states.append(State(state.name, on_enter=on_enter))
+        transitions: list[dict[str, Any]] = [
+            {"trigger": START_EVENT, "source": START_STATE, "dest": flow.initial}
+        ]
+        for tr in flow.transitions():
+            transitions.append(
+                {
+                    "trigger": tr.event,
+                    "source": tr.source,
+                    "dest": tr.dest,
+                    "conditions": [guards[g] for g in tr.if_guards],
+                    "unless": [guards[g] for g in tr.unless_guards],
+                    "before": [actions[a] for a in tr.actions],
+                }
+            )
+        self.machine = Machine(
+            model=None,
+            states=states,
+            transitions=transitions,
+            initial=START_STATE,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=True,
+            name=f"{flow.name}@{flow.version}",
+        )
+
+    def fire(self, ctx: CallContext, event: str, links: Links) -> bool:
+        """Trigger ``event`` on the call; True when a transition was taken."""
+        trigger = self.machine.events.get(event)
+        if trigger is None:
+            return False
+        return bool(trigger.trigger(ctx, links=links))
+
+    def render_current(self, ctx: CallContext, links: Links) -> None:
+        """Append the current state's TwiML again (the caller hears it once more)."""
+        state = self.flow.states.get(ctx.state)
+        if state is not None:
+            self.renderer.render(state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1)
+
+    def has_event(self, state: str, event: str) -> bool:
+        """Whether ``state`` handles ``event``."""
+        flow_state = self.flow.states.get(state)
+        return flow_state is not None and event in flow_state.events

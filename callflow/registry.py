@@ -1,0 +1,103 @@
+"""The registry of named guards and actions that flows refer to.
+
+A flow names guards (``if``/``unless`` on a transition) and actions (``enter`` on a
+state, ``actions`` on a transition); the Python behind each name lives here. An action
+declares the events it may raise and the prompt values it provides, so a flow can be
+checked on load: every raised event handled, every ``{value}`` in a prompt known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .context import CallContext
+
+GuardFunc = Callable[["CallContext"], bool]
+ActionFunc = Callable[["CallContext"], None]
+
+#: Values every flow may use in prompts, whatever actions it runs.
+BUILTIN_VALUES = frozenset({"call_sid", "caller_number"})
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """A named condition on a transition."""
+
+    name: str
+    func: GuardFunc
+    doc: str
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A named step run on entering a state or while taking a transition."""
+
+    name: str
+    func: ActionFunc
+    doc: str
+    raises: frozenset[str]
+    provides: frozenset[str]
+
+
+class Registry:
+    """Guards and actions by name."""
+
+    def __init__(self) -> None:
+        self.guards: dict[str, GuardSpec] = {}
+        self.actions: dict[str, ActionSpec] = {}
+
+    def guard(self, name: str | None = None) -> Callable[[GuardFunc], GuardFunc]:
+        """Register a guard under ``name`` (default: the function's name)."""
+
+        def register(func: GuardFunc) -> GuardFunc:
+            key = name or func.__name__
+            if key in self.guards:
+                raise ValueError(f"guard {key!r} is registered twice")
+            self.guards[key] = GuardSpec(key, func, _first_line(func.__doc__))
+            return func
+
+        return register
+
+    def action(
+        self,
+        name: str | None = None,
+        *,
+        raises: Iterable[str] = (),
+        provides: Iterable[str] = (),
+    ) -> Callable[[ActionFunc], ActionFunc]:
+        """Register an action, with the events it may raise and the values it provides."""
+
+        def register(func: ActionFunc) -> ActionFunc:
+            key = name or func.__name__
+            if key in self.actions:
+                raise ValueError(f"action {key!r} is registered twice")
+            self.actions[key] = ActionSpec(
+                key, func, _first_line(func.__doc__), frozenset(raises), frozenset(provides)
+            )
+            return func
+
+        return register
+
+    def known_values(self) -> frozenset[str]:
+        """Every prompt value some action can provide, plus the built-in ones."""
+        provided: set[str] = set(BUILTIN_VALUES)
+        for spec in self.actions.values():
+            provided |= spec.provides
+        return frozenset(provided)
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
+
+
+REGISTRY = Registry()
+
+
+def default_registry() -> Registry:
+    """The registry with every built-in guard and action loaded."""
+    from . import actions  # noqa: F401  (importing registers them)
+
+    return REGISTRY

@@ -1,0 +1,116 @@
+"""PINs and security answers: issuing, normalising, keyed hashing and constant-time checks.
+
+A stored secret is ``scrypt$<log2 n>$<salt>$<hash>``: scrypt over an HMAC-SHA256 of the
+secret keyed with the server-held key, with a random salt. A copy of Redis alone does not
+let anyone test guesses: without the key there is nothing to compare against.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+
+from .errors import InvalidSecret
+
+__all__ = [
+    "PIN_MAX",
+    "PIN_MIN",
+    "Hasher",
+    "check_pin_rules",
+    "issue_pin",
+    "normalise_answer",
+]
+
+PIN_MIN = 6
+PIN_MAX = 12
+_SCRYPT_R = 8
+_SCRYPT_P = 1
+
+
+def issue_pin(length: int = 8) -> str:
+    """A random PIN of ``length`` digits that passes :func:`check_pin_rules`."""
+    if not PIN_MIN <= length <= PIN_MAX:
+        raise InvalidSecret(f"a PIN has {PIN_MIN} to {PIN_MAX} digits")
+    while True:
+        pin = "".join(secrets.choice("0123456789") for _ in range(length))
+        try:
+            check_pin_rules(pin)
+        except InvalidSecret:
+            continue
+        return pin
+
+
+def check_pin_rules(pin: str) -> None:
+    """Refuse PINs that are the wrong length, not digits, or easy to guess."""
+    if not re.fullmatch(r"[0-9]+", pin or ""):
+        raise InvalidSecret("a PIN is digits only")
+    if not PIN_MIN <= len(pin) <= PIN_MAX:
+        raise InvalidSecret(f"a PIN has {PIN_MIN} to {PIN_MAX} digits")
+    if len(set(pin)) == 1:
+        raise InvalidSecret("a PIN cannot be one digit repeated")
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    if steps in ({1}, {9}):
+        raise InvalidSecret("a PIN cannot be a run of consecutive digits")
+
+
+def normalise_answer(text: str) -> str:
+    """Fold an answer so keyed, typed and spoken forms compare equal.
+
+    Case, accents, spaces and punctuation are dropped: "Blue." and "blue", "12/03/1970"
+    and "12031970" are the same answer.
+    """
+    folded = unicodedata.normalize("NFKD", text or "").casefold()
+    return "".join(ch for ch in folded if ch.isalnum() and not unicodedata.combining(ch))
+
+
+class Hasher:
+    """Salted, keyed hashes of secrets, checked in constant time."""
+
+    def __init__(self, key: bytes, cost: int = 14) -> None:
+        if len(key) < 16:
+            raise ValueError("the secrets key must be at least 16 bytes")
+        self._key = key
+        self.cost = cost
+        # Checked against when there is no stored hash, so an unknown adviser takes as long.
+        self._decoy = self.hash(secrets.token_hex(8))
+
+    def _derive(self, secret: str, salt: bytes, cost: int) -> bytes:
+        keyed = hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
+        return hashlib.scrypt(
+            keyed, salt=salt, n=2**cost, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=2**26, dklen=32
+        )
+
+    def hash(self, secret: str) -> str:
+        """A new salted, keyed hash of ``secret``."""
+        salt = secrets.token_bytes(16)
+        digest = self._derive(secret, salt, self.cost)
+        return "$".join(["scrypt", str(self.cost), _b64(salt), _b64(digest)])
+
+    def verify(self, secret: str, stored: str | None) -> bool:
+        """Whether ``secret`` matches ``stored``; a missing or odd hash never matches."""
+        target = stored or self._decoy
+        try:
+            scheme, cost_text, salt_text, digest_text = target.split("$")
+            cost = int(cost_text)
+            if scheme != "scrypt" or not 10 <= cost <= 20:
+                raise ValueError(scheme)
+            salt, digest = _unb64(salt_text), _unb64(digest_text)
+        except ValueError:
+            target, cost = self._decoy, self.cost
+            _, _, salt_text, digest_text = target.split("$")
+            salt, digest = _unb64(salt_text), _unb64(digest_text)
+            stored = None
+        matched = hmac.compare_digest(self._derive(secret, salt, cost), digest)
+        return matched and stored is not None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,133 @@
+"""The store interface every implementation honours (see tests/store/test_contract.py)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from ..session import CallSession
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The outcome of trying to lease a call: whether we hold it, and the session if any."""
+
+    held: bool
+    session: CallSession | None
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """An adviser's lockout state: failures counted and seconds of lock left (0: not locked)."""
+
+    failures: int
+    locked_seconds: float
+
+
+class Store(abc.ABC):
+    """Sessions with leases and compare-and-set, directory records, lockouts, audit, flows.
+
+    Every method raises :class:`~callflow.errors.StoreUnavailable` when the backing
+    store cannot be reached; callers fail closed.
+    """
+
+    kind: str = "abstract"
+
+    # -- call sessions
+
+    @abc.abstractmethod
+    def lease_session(self, call_sid: str, token: str, lease_ms: int) -> Lease:
+        """Take (or renew) the call's lease for ``token`` and read its session.
+
+        Returns ``Lease(False, None)`` when another token holds the lease.
+        """
+
+    @abc.abstractmethod
+    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+        """Write ``session`` if its stored revision is still ``expected_rev``; release the lease.
+
+        On success ``session.rev`` becomes ``expected_rev + 1``. Returns False (and
+        writes nothing) when someone else saved first.
+        """
+
+    @abc.abstractmethod
+    def release_session(self, call_sid: str, token: str) -> None:
+        """Give up the call's lease without writing (only if ``token`` holds it)."""
+
+    @abc.abstractmethod
+    def get_session(self, call_sid: str) -> CallSession | None:
+        """Read a session without leasing it."""
+
+    # -- directory
+
+    @abc.abstractmethod
+    def get_adviser(self, number: str) -> dict[str, Any] | None:
+        """The adviser record, or None."""
+
+    @abc.abstractmethod
+    def add_adviser(self, number: str, record: dict[str, Any]) -> bool:
+        """Create an adviser record; False if the number is taken."""
+
+    @abc.abstractmethod
+    def put_adviser(self, number: str, record: dict[str, Any]) -> None:
+        """Create or replace an adviser record."""
+
+    @abc.abstractmethod
+    def delete_adviser(self, number: str) -> bool:
+        """Delete an adviser record (and its lockout state); False if there was none."""
+
+    @abc.abstractmethod
+    def list_advisers(self) -> list[dict[str, Any]]:
+        """Every adviser record."""
+
+    # -- lockout: consecutive failed verifications across calls, counted atomically
+
+    @abc.abstractmethod
+    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
+        """Count a verification attempt before checking it; False when locked or at the limit.
+
+        Counting first means concurrent attempts can never exceed ``limit`` checks.
+        """
+
+    @abc.abstractmethod
+    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
+        """A reserved attempt failed. Returns True exactly once: when this starts a lockout."""
+
+    @abc.abstractmethod
+    def record_success(self, number: str) -> None:
+        """A verification succeeded: the consecutive-failure count starts again."""
+
+    @abc.abstractmethod
+    def lock_status(self, number: str) -> LockStatus:
+        """Failures counted and lock time left."""
+
+    @abc.abstractmethod
+    def unlock(self, number: str) -> None:
+        """Clear a lockout and the failure count."""
+
+    # -- audit
+
+    @abc.abstractmethod
+    def append_audit(self, entry: dict[str, Any]) -> str:
+        """Append an audit entry; returns its id."""
+
+    @abc.abstractmethod
+    def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The newest ``limit`` audit entries, oldest first, each with its ``id``."""
+
+    # -- flows
+
+    @abc.abstractmethod
+    def put_flow(self, version: str, name: str, source: str) -> None:
+        """Keep a flow version's text, so any worker can serve calls pinned to it."""
+
+    @abc.abstractmethod
+    def get_flow(self, version: str) -> tuple[str, str] | None:
+        """A flow version's (name, text), or None."""
+
+    # -- health
+
+    @abc.abstractmethod
+    def ping(self) -> bool:
+        """Whether the store answers."""

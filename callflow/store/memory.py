@@ -1,0 +1,181 @@
+"""The embedded in-memory store: the default when REDIS_URL is unset (one process only)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from typing import Any
+
+from ..clock import Clock, SystemClock
+from ..session import CallSession
+from .base import Lease, LockStatus, Store
+
+
+class MemoryStore(Store):
+    """Everything in dictionaries behind one lock, with expiry by the given clock."""
+
+    kind = "memory"
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[int, dict[str, Any], float]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._advisers: dict[str, dict[str, Any]] = {}
+        self._failures: dict[str, tuple[int, float]] = {}
+        self._locks: dict[str, float] = {}
+        self._audit: list[dict[str, Any]] = []
+        self._audit_ids = itertools.count(1)
+        self._flows: dict[str, tuple[str, str]] = {}
+
+    # -- call sessions
+
+    def _live_lease(self, call_sid: str) -> str | None:
+        lease = self._leases.get(call_sid)
+        if lease and lease[1] > self.clock.now():
+            return lease[0]
+        self._leases.pop(call_sid, None)
+        return None
+
+    def _session(self, call_sid: str) -> CallSession | None:
+        stored = self._sessions.get(call_sid)
+        if stored is None:
+            return None
+        if stored[2] <= self.clock.now():
+            del self._sessions[call_sid]
+            return None
+        return CallSession.from_dict(copy.deepcopy(stored[1]))
+
+    def lease_session(self, call_sid: str, token: str, lease_ms: int) -> Lease:
+        with self._lock:
+            holder = self._live_lease(call_sid)
+            if holder not in (None, token):
+                return Lease(False, None)
+            self._leases[call_sid] = (token, self.clock.now() + lease_ms / 1000)
+            return Lease(True, self._session(call_sid))
+
+    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+        with self._lock:
+            current = self._session(session.call_sid)
+            current_rev = current.rev if current else 0
+            if self._live_lease(session.call_sid) == token:
+                del self._leases[session.call_sid]
+            if current_rev != expected_rev:
+                return False
+            session.rev = expected_rev + 1
+            self._sessions[session.call_sid] = (
+                session.rev,
+                copy.deepcopy(session.to_dict()),
+                self.clock.now() + ttl_seconds,
+            )
+            return True
+
+    def release_session(self, call_sid: str, token: str) -> None:
+        with self._lock:
+            if self._live_lease(call_sid) == token:
+                del self._leases[call_sid]
+
+    def get_session(self, call_sid: str) -> CallSession | None:
+        with self._lock:
+            return self._session(call_sid)
+
+    # -- directory
+
+    def get_adviser(self, number: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self._advisers.get(number)
+            return copy.deepcopy(record) if record else None
+
+    def add_adviser(self, number: str, record: dict[str, Any]) -> bool:
+        with self._lock:
+            if number in self._advisers:
+                return False
+            self._advisers[number] = copy.deepcopy(record)
+            return True
+
+    def put_adviser(self, number: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._advisers[number] = copy.deepcopy(record)
+
+    def delete_adviser(self, number: str) -> bool:
+        with self._lock:
+            self._failures.pop(number, None)
+            self._locks.pop(number, None)
+            return self._advisers.pop(number, None) is not None
+
+    def list_advisers(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(r) for r in self._advisers.values()]
+
+    # -- lockout
+
+    def _failures_now(self, number: str) -> int:
+        count, expires = self._failures.get(number, (0, 0.0))
+        if expires <= self.clock.now():
+            self._failures.pop(number, None)
+            return 0
+        return count
+
+    def _lock_left(self, number: str) -> float:
+        left = self._locks.get(number, 0.0) - self.clock.now()
+        if left <= 0:
+            self._locks.pop(number, None)
+            return 0.0
+        return left
+
+    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
+        with self._lock:
+            if self._lock_left(number) > 0:
+                return False
+            count = self._failures_now(number)
+            if count >= limit:
+                return False
+            self._failures[number] = (count + 1, self.clock.now() + window_seconds)
+            return True
+
+    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
+        with self._lock:
+            if self._failures_now(number) >= limit:
+                self._locks[number] = self.clock.now() + lock_seconds
+                self._failures.pop(number, None)
+                return True
+            return False
+
+    def record_success(self, number: str) -> None:
+        with self._lock:
+            self._failures.pop(number, None)
+
+    def lock_status(self, number: str) -> LockStatus:
+        with self._lock:
+            return LockStatus(self._failures_now(number), self._lock_left(number))
+
+    def unlock(self, number: str) -> None:
+        with self._lock:
+            self._failures.pop(number, None)
+            self._locks.pop(number, None)
+
+    # -- audit
+
+    def append_audit(self, entry: dict[str, Any]) -> str:
+        with self._lock:
+            entry_id = f"{next(self._audit_ids)}-0"
+            self._audit.append({**copy.deepcopy(entry), "id": entry_id})
+            return entry_id
+
+    def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._audit[-limit:])
+
+    # -- flows
+
+    def put_flow(self, version: str, name: str, source: str) -> None:
+        with self._lock:
+            self._flows[version] = (name, source)
+
+    def get_flow(self, version: str) -> tuple[str, str] | None:
+        with self._lock:
+            return self._flows.get(version)
+
+    def ping(self) -> bool:
+        return True

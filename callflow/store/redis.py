@@ -1,0 +1,257 @@
+"""The Redis store (redis-py). Works on a single server and on Redis Cluster.
+
+Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys share a slot):
+
+    cf:call:{<CallSid>}            hash: rev, doc (the session as JSON)
+    cf:call:{<CallSid>}:lease      the token of the webhook working on the call
+    cf:{dir}:adviser:<number>      the adviser record as JSON
+    cf:{dir}:advisers              set of adviser numbers
+    cf:{adv:<number>}:fails        consecutive failed verifications
+    cf:{adv:<number>}:lock         present while the adviser is locked out
+    cf:audit                       stream of audit entries
+    cf:flow:<version>              hash: name, source
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..errors import StoreError, StoreUnavailable
+from ..session import CallSession
+from .base import Lease, LockStatus, Store
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_LEASE_AND_LOAD = """
+local ok = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
+if not ok then
+  if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {0} end
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+local doc = redis.call('HGET', KEYS[1], 'doc')
+if doc then return {1, doc} end
+return {1}
+"""
+
+_SAVE = """
+local current = redis.call('HGET', KEYS[1], 'rev') or '0'
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if current ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RESERVE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_FAIL = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_ADD_ADVISER = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn connection failures into StoreUnavailable, and other Redis errors into StoreError."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis error: {exc}") from exc
+
+    return wrapper
+
+
+def _call_key(call_sid: str) -> str:
+    return f"cf:call:{{{call_sid}}}"
+
+
+def _adviser_keys(number: str) -> tuple[str, str]:
+    return f"cf:{{adv:{number}}}:fails", f"cf:{{adv:{number}}}:lock"
+
+
+class RedisStore(Store):
+    """The store on a Redis server (or cluster) through redis-py."""
+
+    kind = "redis"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._lease_and_load = client.register_script(_LEASE_AND_LOAD)
+        self._save = client.register_script(_SAVE)
+        self._release = client.register_script(_RELEASE)
+        self._reserve = client.register_script(_RESERVE)
+        self._fail = client.register_script(_FAIL)
+        self._add_adviser = client.register_script(_ADD_ADVISER)
+
+    @classmethod
+    def from_url(cls, url: str, *, socket_timeout: float = 2.0) -> RedisStore:
+        """Connect lazily to ``url`` with short timeouts, so a dead Redis fails fast."""
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=min(socket_timeout, 1.0),
+            health_check_interval=30,
+            decode_responses=True,
+        )
+        return cls(client)
+
+    # -- call sessions
+
+    @_unavailable
+    def lease_session(self, call_sid: str, token: str, lease_ms: int) -> Lease:
+        key = _call_key(call_sid)
+        reply = self._lease_and_load(keys=[key, key + ":lease"], args=[token, lease_ms])
+        if not reply[0]:
+            return Lease(False, None)
+        return Lease(True, CallSession.from_dict(json.loads(reply[1])) if len(reply) > 1 else None)
+
+    @_unavailable
+    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+        key = _call_key(session.call_sid)
+        new_rev = expected_rev + 1
+        doc = json.dumps({**session.to_dict(), "rev": new_rev}, separators=(",", ":"))
+        saved = self._save(
+            keys=[key, key + ":lease"], args=[token, expected_rev, new_rev, doc, ttl_seconds]
+        )
+        if saved:
+            session.rev = new_rev
+        return bool(saved)
+
+    @_unavailable
+    def release_session(self, call_sid: str, token: str) -> None:
+        self._release(keys=[_call_key(call_sid) + ":lease"], args=[token])
+
+    @_unavailable
+    def get_session(self, call_sid: str) -> CallSession | None:
+        doc = self.client.hget(_call_key(call_sid), "doc")
+        return CallSession.from_dict(json.loads(doc)) if doc else None
+
+    # -- directory
+
+    @_unavailable
+    def get_adviser(self, number: str) -> dict[str, Any] | None:
+        raw = self.client.get(f"cf:{{dir}}:adviser:{number}")
+        return json.loads(raw) if raw else None
+
+    @_unavailable
+    def add_adviser(self, number: str, record: dict[str, Any]) -> bool:
+        keys = [f"cf:{{dir}}:adviser:{number}", "cf:{dir}:advisers"]
+        return bool(self._add_adviser(keys=keys, args=[number, json.dumps(record)]))
+
+    @_unavailable
+    def put_adviser(self, number: str, record: dict[str, Any]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(f"cf:{{dir}}:adviser:{number}", json.dumps(record))
+        pipe.sadd("cf:{dir}:advisers", number)
+        pipe.execute()
+
+    @_unavailable
+    def delete_adviser(self, number: str) -> bool:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(f"cf:{{dir}}:adviser:{number}")
+        pipe.srem("cf:{dir}:advisers", number)
+        deleted = pipe.execute()[0]
+        self.client.delete(*_adviser_keys(number))
+        return bool(deleted)
+
+    @_unavailable
+    def list_advisers(self) -> list[dict[str, Any]]:
+        numbers = sorted(self.client.smembers("cf:{dir}:advisers"))
+        if not numbers:
+            return []
+        raws = self.client.mget([f"cf:{{dir}}:adviser:{n}" for n in numbers])
+        return [json.loads(raw) for raw in raws if raw]
+
+    # -- lockout
+
+    @_unavailable
+    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
+        return bool(self._reserve(keys=list(_adviser_keys(number)), args=[limit, window_seconds]))
+
+    @_unavailable
+    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
+        return bool(self._fail(keys=list(_adviser_keys(number)), args=[limit, lock_seconds]))
+
+    @_unavailable
+    def record_success(self, number: str) -> None:
+        self.client.delete(_adviser_keys(number)[0])
+
+    @_unavailable
+    def lock_status(self, number: str) -> LockStatus:
+        fails_key, lock_key = _adviser_keys(number)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(fails_key)
+        pipe.pttl(lock_key)
+        fails, pttl = pipe.execute()
+        return LockStatus(int(fails or 0), max(pttl, 0) / 1000)
+
+    @_unavailable
+    def unlock(self, number: str) -> None:
+        self.client.delete(*_adviser_keys(number))
+
+    # -- audit
+
+    @_unavailable
+    def append_audit(self, entry: dict[str, Any]) -> str:
+        return str(self.client.xadd("cf:audit", {"e": json.dumps(entry, separators=(",", ":"))}))
+
+    @_unavailable
+    def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self.client.xrevrange("cf:audit", count=limit)
+        return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in reversed(rows)]
+
+    # -- flows
+
+    @_unavailable
+    def put_flow(self, version: str, name: str, source: str) -> None:
+        self.client.hset(f"cf:flow:{version}", mapping={"name": name, "source": source})
+
+    @_unavailable
+    def get_flow(self, version: str) -> tuple[str, str] | None:
+        data = self.client.hgetall(f"cf:flow:{version}")
+        return (data["name"], data["source"]) if data else None
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except (redis.RedisError, OSError):
+            return False

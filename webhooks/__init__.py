@@ -1,0 +1,102 @@
+"""The Flask service Twilio Voice calls: ``create_app()`` wires settings, engine and blueprints.
+
+Run it with gunicorn (see the Procfile) or ``callflow serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from callflow.config import Settings
+from callflow.service import Callflow
+from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
+
+from . import health, voice
+from .extension import EXTENSION_KEY
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Twilio's webhook bodies are a few kilobytes; anything far larger is not Twilio.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service. ``test_config`` may hold Flask settings, ``CALLFLOW_SETTINGS``
+    (overrides of :class:`~callflow.config.Settings`) or a ready ``CALLFLOW_SERVICE``."""
+    _configure_logging()
+    app = Flask(__name__)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, CALLFLOW_ENTRY_FLOW="vstrs_inbound")
+    if test_config:
+        app.config.from_mapping(test_config)
+    service = app.config.get("CALLFLOW_SERVICE")
+    if service is None:
+        settings = Settings.from_env()
+        if app.config.get("CALLFLOW_SETTINGS"):
+            settings = settings.with_overrides(app.config["CALLFLOW_SETTINGS"])
+        service = Callflow(settings)
+    app.extensions[EXTENSION_KEY] = service
+    _warn_about(service)
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(health.bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # transitions logs every callback at INFO: far too much for a webhook service.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+def _warn_about(service: Callflow) -> None:
+    settings = service.settings
+    if not settings.signature_check:
+        log.warning(
+            "X-Twilio-Signature checking is OFF (CALLFLOW_SIGNATURE_CHECK=off): anyone who can "
+            "reach this service can drive calls. Never run like this where Twilio reaches it."
+        )
+    elif not settings.twilio_auth_token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: every Twilio webhook will be refused with 403")
+    if not settings.public_base_url:
+        log.warning("PUBLIC_BASE_URL is not set: signatures are checked against the Host header")
+    if settings.embedded_key_generated:
+        log.warning("no CALLFLOW_SECRET_KEY: using a key for this process only (embedded store)")
+    if service.store.kind == "memory":
+        log.warning("REDIS_URL is not set: using the embedded in-memory store (one process only)")
+    for problems in service.library.problems.values():
+        for problem in problems:
+            log.error("flow problem at start-up: %s", problem)
+
+
+def _is_voice() -> bool:
+    return request.path.startswith("/voice")
+
+
+def _http_error(exc: HTTPException) -> Response:
+    code = exc.code or 500
+    if _is_voice():
+        log.warning("voice %s %s: %s %s", request.method, request.path, code, exc.name)
+        return Response(say_and_hang_up(POLITE_APOLOGY), status=code, mimetype="text/xml")
+    response = jsonify(error=exc.name, status=code)
+    response.status_code = code
+    return response
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    if _is_voice():
+        # Twilio plays its own "application error" on a 5xx: a polite goodbye is kinder.
+        return Response(say_and_hang_up(POLITE_APOLOGY), status=200, mimetype="text/xml")
+    response = jsonify(error="Internal Server Error", status=500)
+    response.status_code = 500
+    return response

@@ -1,0 +1,121 @@
+"""Twilio Voice webhooks: the Voice URL, the steps the service's TwiML asks for, call status.
+
+Fixed entry points a Twilio number is configured with:
+    POST /voice/incoming    Voice URL (``?flow=NAME`` picks a flow other than the default)
+    POST /voice/status      call status callback
+Every other URL is one the service puts in its own TwiML (``/voice/step``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from callflow.engine import Reply
+from callflow.flowspec import EVENT_NAME, NAME
+from callflow.twiml import say_and_hang_up
+
+from .extension import service
+from .signature import signature_ok
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+MAX_STEP = 1_000_000
+BAD_REQUEST_MESSAGE = "Sorry, something went wrong with this call. Please call back. Goodbye."
+CALL_STATUSES = frozenset(
+    {"queued", "initiated", "ringing", "in-progress", "answered", "completed", "busy", "failed", "no-answer", "canceled"}
+)
+
+
+class StepLinks:
+    """URLs for the next webhook of a call, on the service's public base URL."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+
+    def step(self, step: int, event: str | None = None) -> str:
+        """``/voice/step?s=N`` (and ``&e=EVENT``) on the public base URL."""
+        url = f"{self.base}/voice/step?s={step}"
+        return f"{url}&e={event}" if event else url
+
+
+def _twiml(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/xml")
+
+
+def _links() -> StepLinks:
+    return StepLinks(service().settings.public_base_url or request.host_url)
+
+
+def _polite_refusal(why: str) -> Response:
+    log.warning("call %s: %s %s", request.form.get("CallSid", "-")[:40], request.path, why)
+    return _twiml(say_and_hang_up(BAD_REQUEST_MESSAGE))
+
+
+def _answer(reply: Reply) -> Response:
+    return _twiml(reply.twiml)
+
+
+@bp.before_request
+def check_signature() -> None:
+    """Refuse (403, nothing changes) any request not signed by Twilio."""
+    if not signature_ok(request, service().settings):
+        abort(403)
+
+
+def _call_sid() -> str | None:
+    call_sid = request.form.get("CallSid", "")
+    return call_sid if CALL_SID.match(call_sid) else None
+
+
+@bp.post("/incoming")
+def incoming() -> Response:
+    """A new call: start the flow."""
+    call_sid = _call_sid()
+    if call_sid is None:
+        return _polite_refusal("missing or malformed CallSid")
+    flow = request.args.get("flow") or current_app.config["CALLFLOW_ENTRY_FLOW"]
+    if not NAME.match(flow):
+        return _polite_refusal("malformed flow name")
+    return _answer(service().engine.incoming(call_sid, flow, request.form, _links()))
+
+
+@bp.post("/step")
+def step() -> Response:
+    """A webhook the service's TwiML asked for: gather results, timeouts, queue and dial ends."""
+    call_sid = _call_sid()
+    if call_sid is None:
+        return _polite_refusal("missing or malformed CallSid")
+    raw_step = request.args.get("s", "")
+    if not raw_step.isdigit() or int(raw_step) > MAX_STEP:
+        return _polite_refusal("missing or malformed step")
+    event = request.args.get("e") or _input_event()
+    if not EVENT_NAME.match(event):
+        return _polite_refusal("malformed event")
+    return _answer(service().engine.step(call_sid, int(raw_step), event, request.form, _links()))
+
+
+def _input_event() -> str:
+    """What a Gather's action request carries: speech, keys, or nothing."""
+    if (request.form.get("SpeechResult") or "").strip():
+        return "speech"
+    if request.form.get("Digits"):
+        return "digits"
+    return "timeout"
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Call status callback: a final status ends the call's session."""
+    call_sid = _call_sid()
+    call_status = request.form.get("CallStatus", "")
+    if call_sid is None or call_status not in CALL_STATUSES:
+        log.warning("status callback refused: CallSid or CallStatus missing or malformed")
+        return Response("CallSid and CallStatus are required\n", status=400, mimetype="text/plain")
+    service().engine.call_status(call_sid, call_status, request.form)
+    return Response("", status=204)

@@ -51,7 +51,9 @@ class Question:
 QUESTIONS: dict[str, Question] = {
     q.id: q
     for q in (
-        Question("memorable_date", "Please key your memorable date as eight digits, day, month and year."),
+        Question(
+            "memorable_date", "Please key your memorable date as eight digits, day, month and year."
+        ),
         Question("memorable_number", "Please key your memorable number, then press the hash key."),
         Question("first_school", "Please say the name of your first school."),
         Question("birth_town", "Please say the town you were born in."),
@@ -144,7 +146,9 @@ class Directory:
 
     def list(self) -> list[Adviser]:
         """Every adviser, by number."""
-        return sorted((Adviser.from_dict(d) for d in self.store.list_advisers()), key=lambda a: a.number)
+        return sorted(
+            (Adviser.from_dict(d) for d in self.store.list_advisers()), key=lambda a: a.number
+        )
 
     def add(
         self,

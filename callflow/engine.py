@@ -56,13 +56,21 @@ class CallEngine:
 
     # -- entry points
 
-    def incoming(self, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links) -> Reply:
+    def incoming(
+        self, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links
+    ) -> Reply:
         """A new call arrives at the Voice URL (or Twilio retries that request)."""
-        return self._locked(call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links))
+        return self._locked(
+            call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links)
+        )
 
-    def step(self, call_sid: str, step: int, event: str, params: Mapping[str, str], links: Links) -> Reply:
+    def step(
+        self, call_sid: str, step: int, event: str, params: Mapping[str, str], links: Links
+    ) -> Reply:
         """A webhook the service's own TwiML asked for: a gather result, a timeout, ..."""
-        return self._locked(call_sid, lambda lease: self._step(lease, call_sid, step, event, params, links))
+        return self._locked(
+            call_sid, lambda lease: self._step(lease, call_sid, step, event, params, links)
+        )
 
     def call_status(self, call_sid: str, status: str, params: Mapping[str, str]) -> Reply:
         """A call status callback; a final status ends the call's session."""
@@ -73,7 +81,9 @@ class CallEngine:
 
     # -- the atomic read-modify-write
 
-    def _locked(self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]) -> Reply:
+    def _locked(
+        self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]
+    ) -> Reply:
         """Lease the call, run ``work``, save what it changed; retry on a lost compare-and-set."""
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.settings.lease_wait_ms / 1000
@@ -103,7 +113,9 @@ class CallEngine:
                 # Someone saved in between (our lease ran out): read again and decide again.
                 log.warning("call %s: session changed under us; retrying", call_sid)
         except CallBusy:
-            log.error("call %s: still busy after %sms; apologising", call_sid, self.settings.lease_wait_ms)
+            log.error(
+                "call %s: still busy after %sms; apologising", call_sid, self.settings.lease_wait_ms
+            )
             return Reply(say_and_hang_up(POLITE_APOLOGY), "busy")
         except StoreError as exc:
             log.error("call %s: store failed (%s); apologising, nothing decided", call_sid, exc)
@@ -139,7 +151,13 @@ class CallEngine:
         return reply, session, 0
 
     def _step(
-        self, lease: Lease, call_sid: str, step: int, event: str, params: Mapping[str, str], links: Links
+        self,
+        lease: Lease,
+        call_sid: str,
+        step: int,
+        event: str,
+        params: Mapping[str, str],
+        links: Links,
     ) -> tuple[Reply, CallSession | None, int]:
         session = lease.session
         if session is None:
@@ -149,7 +167,12 @@ class CallEngine:
             log.info("call %s: webhook after the call ended", call_sid)
             return Reply(hang_up(), "ended", session.state), None, 0
         if step != session.step:
-            log.info("call %s: webhook for step %s, call is at step %s; same answer", call_sid, step, session.step)
+            log.info(
+                "call %s: webhook for step %s, call is at step %s; same answer",
+                call_sid,
+                step,
+                session.step,
+            )
             return self._repeat(session, step), None, 0
         expected = session.rev
         return self._run(session, event, params, links), session, expected
@@ -182,14 +205,21 @@ class CallEngine:
             twiml = session.replies[max(session.replies, key=int)]
         return Reply(twiml or hang_up(), "repeat", session.state)
 
-    def _run(self, session: CallSession, event: str, params: Mapping[str, str], links: Links) -> Reply:
+    def _run(
+        self, session: CallSession, event: str, params: Mapping[str, str], links: Links
+    ) -> Reply:
         """Fire ``event`` and whatever follows from it; record the reply on the session."""
         flow = self.library.version(session.flow_version)
         machine = self.library.machine(flow)
         ctx = CallContext(session, params, self.services, VoiceResponse())
         taken = machine.fire(ctx, event, links)
         if not taken:
-            log.warning("call %s: event %s does nothing in state %s; repeating it", session.call_sid, event, ctx.state)
+            log.warning(
+                "call %s: event %s does nothing in state %s; repeating it",
+                session.call_sid,
+                event,
+                ctx.state,
+            )
             machine.render_current(ctx, links)
         hops = 0
         while True:
@@ -201,19 +231,36 @@ class CallEngine:
                 break
             hops += 1
             if hops > MAX_HOPS:
-                raise FlowError(f"flow {flow.name} went round more than {MAX_HOPS} states in one webhook")
+                raise FlowError(
+                    f"flow {flow.name} went round more than {MAX_HOPS} states in one webhook"
+                )
             taken = machine.fire(ctx, next_event, links)
             if not taken:
-                log.error("call %s: event %s raised in state %s has no transition", session.call_sid, next_event, ctx.state)
+                log.error(
+                    "call %s: event %s raised in state %s has no transition",
+                    session.call_sid,
+                    next_event,
+                    ctx.state,
+                )
                 raise FlowError(f"no transition for {next_event} in {ctx.state}")
         session.state = ctx.state
         final = flow.states[ctx.state]
         if not final.verbs or final.verbs[-1].kind not in WAITING_VERBS:
-            log.warning("call %s: state %s leaves Twilio nothing to wait on; the call will end", session.call_sid, ctx.state)
+            log.warning(
+                "call %s: state %s leaves Twilio nothing to wait on; the call will end",
+                session.call_sid,
+                ctx.state,
+            )
         twiml = str(ctx.output)
         session.remember_reply(session.step, twiml)
         session.step += 1
-        log.info("call %s: %s -> %s (step %s)", session.call_sid, event, " -> ".join(ctx.entered) or ctx.state, session.step)
+        log.info(
+            "call %s: %s -> %s (step %s)",
+            session.call_sid,
+            event,
+            " -> ".join(ctx.entered) or ctx.state,
+            session.step,
+        )
         return Reply(twiml, "ok", ctx.state)
 
 

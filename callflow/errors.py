@@ -1,16 +1,16 @@
 """The exceptions callflow raises.
 
-    CallflowError
-    +-- ConfigError            settings missing or inconsistent at start-up
-    +-- FlowError              a flow cannot be used
-    |   +-- FlowValidationError    a flow file has problems (all of them, with file:line)
-    |   +-- UnknownFlowError       no flow or flow version by that name
-    +-- StoreError             the store failed
-    |   +-- StoreUnavailable       the store cannot be reached (fail closed)
-    |   +-- CallBusy               another webhook holds this call's lease for too long
-    +-- DirectoryError         a directory record is missing or invalid
-        +-- UnknownAdviser
-        +-- InvalidSecret          a PIN or security answer does not meet the rules
+CallflowError
++-- ConfigError            settings missing or inconsistent at start-up
++-- FlowError              a flow cannot be used
+|   +-- FlowValidationError    a flow file has problems (all of them, with file:line)
+|   +-- UnknownFlowError       no flow or flow version by that name
++-- StoreError             the store failed
+|   +-- StoreUnavailable       the store cannot be reached (fail closed)
+|   +-- CallBusy               another webhook holds this call's lease for too long
++-- DirectoryError         a directory record is missing or invalid
+    +-- UnknownAdviser
+    +-- InvalidSecret          a PIN or security answer does not meet the rules
 """
 
 from __future__ import annotations

@@ -188,11 +188,16 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_Lin
         value = loader.construct_object(value_node, deep=True)
         if not isinstance(key, str):
             loader.problems.append(
-                (line, f"key {key!r} must be a name (quote it if YAML reads it as {type(key).__name__})")
+                (
+                    line,
+                    f"key {key!r} must be a name (quote it: YAML reads it as {type(key).__name__})",
+                )
             )
             key = str(key)
         if key in data:
-            loader.problems.append((line, f"duplicate key {key!r} (first on line {data.key_lines[key]})"))
+            loader.problems.append(
+                (line, f"duplicate key {key!r} (first on line {data.key_lines[key]})")
+            )
             continue
         data[key] = value
         data.key_lines[key] = line
@@ -208,14 +213,18 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_Li
         data.item_lines.append(item.start_mark.line + 1)
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)  # type: ignore[arg-type]
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 def _line_of(container: Any, key: Any, default: int) -> int:
     if isinstance(container, _LineMap):
         return container.key_lines.get(key, container.line)
-    if isinstance(container, _LineList) and isinstance(key, int) and key < len(container.item_lines):
+    if (
+        isinstance(container, _LineList)
+        and isinstance(key, int)
+        and key < len(container.item_lines)
+    ):
         return container.item_lines[key]
     return default
 
@@ -259,13 +268,17 @@ class _Checker:
         try:
             fields = list(string.Formatter().parse(text))
         except ValueError as exc:
-            self.err(line, f"prompt {text!r} has a stray brace ({exc}); write {{{{ or }}}} for a brace")
+            self.err(
+                line, f"prompt {text!r} has a stray brace ({exc}); write {{{{ or }}}} for a brace"
+            )
             return
         for _, name, spec, conversion in fields:
             if name is None:
                 continue
             if spec or conversion or not NAME.match(name):
-                self.err(line, f"prompt value {{{name}}} must be a plain name like {{adviser_name}}")
+                self.err(
+                    line, f"prompt value {{{name}}} must be a plain name like {{adviser_name}}"
+                )
             elif name not in self.values:
                 known = ", ".join(sorted(self.values))
                 self.err(line, f"prompt uses unknown value {{{name}}} (known: {known})")
@@ -279,12 +292,15 @@ class _Checker:
             kind, raw = next(iter(item.items()))
             line = _line_of(item, kind, line)
         else:
-            self.err(line, "a TwiML step is one verb, like `- say: \"Hello\"` or `- hangup`")
+            self.err(line, 'a TwiML step is one verb, like `- say: "Hello"` or `- hangup`')
             return None
         allowed_kinds = _PROMPT_VERBS if prompt_only else set(_VERB_OPTIONS)
         if kind not in allowed_kinds:
             where = "a gather prompt" if prompt_only else "twiml"
-            self.err(line, f"unknown verb {kind!r} in {where} (allowed: {', '.join(sorted(allowed_kinds))})")
+            self.err(
+                line,
+                f"unknown verb {kind!r} in {where} (allowed: {', '.join(sorted(allowed_kinds))})",
+            )
             return None
         spec = _VERB_OPTIONS[kind]
         if raw is None or raw is True:
@@ -318,9 +334,17 @@ class _Checker:
             targets = [t for t in _DIAL_TARGETS if t in options]
             if len(targets) != 1:
                 self.err(line, f"dial needs exactly one of {', '.join(_DIAL_TARGETS)}")
-            conference_only = {"start_conference_on_enter", "end_conference_on_exit", "wait_url", "beep"}
+            conference_only = {
+                "start_conference_on_enter",
+                "end_conference_on_exit",
+                "wait_url",
+                "beep",
+            }
             if "conference" not in options and conference_only & set(options):
-                self.err(line, f"{', '.join(sorted(conference_only & set(options)))} only apply to a conference")
+                self.err(
+                    line,
+                    f"{', '.join(sorted(conference_only & set(options)))} only fit a conference",
+                )
         elif kind == "gather" and "prompt" not in options:
             self.err(line, "gather needs a prompt: what the caller hears while it listens")
 
@@ -359,7 +383,9 @@ class _Checker:
                 return None
             return text
         if kind_of == "speech_timeout":
-            if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 60):
+            if value == "auto" or (
+                isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 60
+            ):
                 return value
             self.err(line, f"{bad} must be 'auto' or seconds from 1 to 60")
             return None
@@ -397,8 +423,11 @@ class _Checker:
         for index, item in enumerate(items):
             item_line = _line_of(value, index, line) if isinstance(value, list) else line
             if unconditional_line:
-                self.err(item_line, f"this {event} transition is never used: the one on line "
-                         f"{unconditional_line} has no guard and always wins")
+                self.err(
+                    item_line,
+                    f"this {event} transition is never used: the one on line "
+                    f"{unconditional_line} has no guard and always wins",
+                )
             if isinstance(item, str):
                 item = {"to": item}
             if not isinstance(item, dict):
@@ -412,10 +441,16 @@ class _Checker:
                 continue
             if_guards = self.names(item.get("if"), _line_of(item, "if", item_line), "`if`")
             unless = self.names(item.get("unless"), _line_of(item, "unless", item_line), "`unless`")
-            actions = self.names(item.get("actions"), _line_of(item, "actions", item_line), "actions")
+            actions = self.names(
+                item.get("actions"), _line_of(item, "actions", item_line), "actions"
+            )
+            known_guards = self.registry.guards
             for guard in if_guards + unless:
                 if guard not in self.registry.guards:
-                    self.err(item_line, f"unknown guard {guard!r} (known: {', '.join(sorted(self.registry.guards))})")
+                    self.err(
+                        item_line,
+                        f"unknown guard {guard!r} (known: {', '.join(sorted(known_guards))})",
+                    )
             for action in actions:
                 self.action_ref(action, item_line, on_transition=True)
             if not if_guards and not unless:
@@ -426,7 +461,9 @@ class _Checker:
     def action_ref(self, name: str, line: int, *, on_transition: bool) -> ActionSpec | None:
         spec = self.registry.actions.get(name)
         if spec is None:
-            self.err(line, f"unknown action {name!r} (known: {', '.join(sorted(self.registry.actions))})")
+            self.err(
+                line, f"unknown action {name!r} (known: {', '.join(sorted(self.registry.actions))})"
+            )
             return None
         if on_transition and spec.raises:
             self.err(line, f"action {name!r} raises events, so it belongs in a state's `enter`")
@@ -460,8 +497,11 @@ class _Checker:
                 verbs.append(verb)
         for verb in verbs[:-1]:
             if verb.kind in WAITING_VERBS:
-                self.err(verb.line, f"{verb.kind} must be the last verb of state {name!r}: "
-                         "Twilio does not come back to what follows it")
+                self.err(
+                    verb.line,
+                    f"{verb.kind} must be the last verb of state {name!r}: "
+                    "Twilio does not come back to what follows it",
+                )
         raw_events = body.get("events")
         events: dict[str, tuple[Transition, ...]] = {}
         if raw_events is not None and not isinstance(raw_events, dict):
@@ -514,10 +554,16 @@ class _Checker:
             if event not in possible:
                 ev_line = _line_of(raw_events, event, line)
                 if event == "next":
-                    self.err(ev_line, f"state {name!r} cannot use `next` after {last.kind if last else ''}: "
-                             "the call waits there")
+                    self.err(
+                        ev_line,
+                        f"state {name!r} cannot use `next` after {last.kind if last else ''}: "
+                        "the call waits there",
+                    )
                 else:
-                    self.err(ev_line, f"state {name!r} handles {event!r} but nothing in it raises that event")
+                    self.err(
+                        ev_line,
+                        f"state {name!r} handles {event!r} but nothing in it raises that event",
+                    )
         ends = last is not None and last.kind in {"hangup", "reject"}
         if not ends and not (set(events) - {"hangup"}):
             self.err(line, f"state {name!r} has no way out: give it events or end it with hangup")
@@ -549,11 +595,15 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
     top_line = getattr(document, "line", 1)
     name = document.get("flow")
     if not isinstance(name, str) or not NAME.match(name):
-        checker.err(_line_of(document, "flow", top_line), "`flow:` must name the flow in lower_case")
+        checker.err(
+            _line_of(document, "flow", top_line), "`flow:` must name the flow in lower_case"
+        )
         name = "unnamed"
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
-        checker.err(_line_of(document, "defaults", top_line), "defaults must be a mapping (voice, language)")
+        checker.err(
+            _line_of(document, "defaults", top_line), "defaults must be a mapping (voice, language)"
+        )
         defaults = {}
     else:
         checker.unknown_keys(defaults, _DEFAULTS_KEYS, "defaults")  # type: ignore[arg-type]
@@ -563,7 +613,9 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
     raw_states = document.get("states")
     states: dict[str, FlowState] = {}
     if not isinstance(raw_states, dict) or not raw_states:
-        checker.err(_line_of(document, "states", top_line), "`states:` must list at least one state")
+        checker.err(
+            _line_of(document, "states", top_line), "`states:` must list at least one state"
+        )
         raw_states = {}
     for state_name, body in raw_states.items():
         compiled = checker.state(state_name, body, _line_of(raw_states, state_name, top_line))
@@ -586,7 +638,7 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         todo = [initial]
         while todo:
             current = states.get(todo.pop())
-            for transitions in (current.events.values() if current else ()):
+            for transitions in current.events.values() if current else ():
                 for tr in transitions:
                     if tr.dest in states and tr.dest not in reached:
                         reached.add(tr.dest)
@@ -642,6 +694,10 @@ def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None) ->
                 problems.extend(exc.problems)
                 continue
             if flow.name in names:
-                problems.append(Problem(str(file), 1, f"flow {flow.name!r} is also defined in {names[flow.name]}"))
+                problems.append(
+                    Problem(
+                        str(file), 1, f"flow {flow.name!r} is also defined in {names[flow.name]}"
+                    )
+                )
             names[flow.name] = str(file)
     return problems

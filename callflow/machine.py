@@ -30,7 +30,9 @@ class _Entered:
         ctx: CallContext = event_data.model
         ctx.entered.append(self.state.name)
         links: Links = event_data.kwargs["links"]
-        self.renderer.render(self.state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1)
+        self.renderer.render(
+            self.state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1
+        )
 
 
 def _prompt_values(ctx: CallContext) -> dict[str, str]:
@@ -59,7 +61,8 @@ class FlowMachine:
         guards = {name: _model_call(spec.func) for name, spec in registry.guards.items()}
         states = [State(START_STATE)]
         for state in flow.states.values():
-            on_enter = [actions[a] for a in state.enter] + [_Entered(state, self.renderer)]
+            on_enter: list[Any] = [actions[a] for a in state.enter]
+            on_enter.append(_Entered(state, self.renderer))
             states.append(State(state.name, on_enter=on_enter))
         transitions: list[dict[str, Any]] = [
             {"trigger": START_EVENT, "source": START_STATE, "dest": flow.initial}
@@ -97,7 +100,9 @@ class FlowMachine:
         """Append the current state's TwiML again (the caller hears it once more)."""
         state = self.flow.states.get(ctx.state)
         if state is not None:
-            self.renderer.render(state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1)
+            self.renderer.render(
+                state, ctx.output, _prompt_values(ctx), links, ctx.session.step + 1
+            )
 
     def has_event(self, state: str, event: str) -> bool:
         """Whether ``state`` handles ``event``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 import unicodedata
@@ -52,7 +53,7 @@ def check_pin_rules(pin: str) -> None:
         raise InvalidSecret(f"a PIN has {PIN_MIN} to {PIN_MAX} digits")
     if len(set(pin)) == 1:
         raise InvalidSecret("a PIN cannot be one digit repeated")
-    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(pin)}
     if steps in ({1}, {9}):
         raise InvalidSecret("a PIN cannot be a run of consecutive digits")
 

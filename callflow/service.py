@@ -36,7 +36,9 @@ class Callflow:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.store = store or open_store(settings.redis_url, socket_timeout=settings.redis_socket_timeout)
+        self.store = store or open_store(
+            settings.redis_url, socket_timeout=settings.redis_socket_timeout
+        )
         self.registry = registry or default_registry()
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)
         self.audit = Audit(self.store, self.clock)

@@ -74,7 +74,9 @@ class Renderer:
         for verb in state.verbs:
             self._verb(verb, out, values, links, step)
 
-    def _prompt(self, verb: Verb, parent: VoiceResponse | Gather, values: Mapping[str, str]) -> None:
+    def _prompt(
+        self, verb: Verb, parent: VoiceResponse | Gather, values: Mapping[str, str]
+    ) -> None:
         opts = verb.options
         if verb.kind == "say":
             voice = {k: opts.get(k, self.voice[k]) for k in ("voice", "language")}
@@ -84,7 +86,9 @@ class Renderer:
         elif verb.kind == "pause":
             parent.pause(length=opts.get("length", 1))
 
-    def _verb(self, verb: Verb, out: VoiceResponse, values: Mapping[str, str], links: Links, step: int) -> None:
+    def _verb(
+        self, verb: Verb, out: VoiceResponse, values: Mapping[str, str], links: Links, step: int
+    ) -> None:
         opts: dict[str, Any] = verb.options
         kind = verb.kind
         if kind in {"say", "play", "pause"}:
@@ -122,7 +126,14 @@ class Renderer:
         elif kind == "reject":
             out.reject(reason=opts.get("reason"))
 
-    def _dial(self, opts: dict[str, Any], out: VoiceResponse, values: Mapping[str, str], links: Links, step: int) -> None:
+    def _dial(
+        self,
+        opts: dict[str, Any],
+        out: VoiceResponse,
+        values: Mapping[str, str],
+        links: Links,
+        step: int,
+    ) -> None:
         dial: Dial = out.dial(
             action=links.step(step, "dial_ended"),
             method="POST",

@@ -6,6 +6,7 @@ Run it with gunicorn (see the Procfile) or ``callflow serve``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from callflow.config import Settings
+from callflow.demo import DEMO_NUMBER, add_demo_adviser
 from callflow.service import Callflow
 from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
@@ -42,6 +44,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             settings = settings.with_overrides(app.config["CALLFLOW_SETTINGS"])
         service = Callflow(settings)
     app.extensions[EXTENSION_KEY] = service
+    if os.environ.get("CALLFLOW_DEMO_ADVISER") == "1" and service.store.kind == "memory":
+        add_demo_adviser(service)
+        log.warning("demo adviser %s added (embedded store; its secrets are public)", DEMO_NUMBER)
     _warn_about(service)
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
@@ -53,7 +58,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     # transitions logs every callback at INFO: far too much for a webhook service.
     logging.getLogger("transitions").setLevel(logging.WARNING)
 

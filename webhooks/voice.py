@@ -28,7 +28,18 @@ CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 MAX_STEP = 1_000_000
 BAD_REQUEST_MESSAGE = "Sorry, something went wrong with this call. Please call back. Goodbye."
 CALL_STATUSES = frozenset(
-    {"queued", "initiated", "ringing", "in-progress", "answered", "completed", "busy", "failed", "no-answer", "canceled"}
+    {
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "answered",
+        "completed",
+        "busy",
+        "failed",
+        "no-answer",
+        "canceled",
+    }
 )
 
 

@@ -39,7 +39,12 @@ def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:
     started = ctx.services.store.record_failure(
         adviser.number, settings.lockout_threshold, settings.lockout_seconds
     )
-    ctx.audit(f"verification.{step}", adviser=adviser.number, organisation=adviser.organisation, outcome="failed")
+    ctx.audit(
+        f"verification.{step}",
+        adviser=adviser.number,
+        organisation=adviser.organisation,
+        outcome="failed",
+    )
     if started:
         ctx.audit(
             "verification.lockout",
@@ -65,11 +70,23 @@ def check_pin(ctx: CallContext) -> None:
         return
     if not adviser.answer_hashes:
         services.hasher.verify(pin, None)
-        ctx.audit("verification.pin", adviser=adviser.number, organisation=adviser.organisation, outcome="not_enrolled")
+        ctx.audit(
+            "verification.pin",
+            adviser=adviser.number,
+            organisation=adviser.organisation,
+            outcome="not_enrolled",
+        )
         ctx.raise_event("failed")
         return
-    if not services.store.reserve_attempt(adviser.number, settings.lockout_threshold, settings.failure_window_seconds):
-        ctx.audit("verification.pin", adviser=adviser.number, organisation=adviser.organisation, outcome="locked")
+    if not services.store.reserve_attempt(
+        adviser.number, settings.lockout_threshold, settings.failure_window_seconds
+    ):
+        ctx.audit(
+            "verification.pin",
+            adviser=adviser.number,
+            organisation=adviser.organisation,
+            outcome="locked",
+        )
         ctx.raise_event("locked")
         return
     if not services.hasher.verify(pin, adviser.pin_hash):
@@ -79,7 +96,12 @@ def check_pin(ctx: CallContext) -> None:
     ctx.data["question"] = question
     ctx.data["pin_accepted_for"] = adviser.number
     ctx.values["security_question"] = QUESTIONS[question].prompt
-    ctx.audit("verification.pin", adviser=adviser.number, organisation=adviser.organisation, outcome="accepted")
+    ctx.audit(
+        "verification.pin",
+        adviser=adviser.number,
+        organisation=adviser.organisation,
+        outcome="accepted",
+    )
     ctx.raise_event("pin_accepted")
 
 

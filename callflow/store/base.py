@@ -44,7 +44,9 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+    def save_session(
+        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+    ) -> bool:
         """Write ``session`` if its stored revision is still ``expected_rev``; release the lease.
 
         On success ``session.rev`` becomes ``expected_rev + 1``. Returns False (and

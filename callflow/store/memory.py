@@ -55,7 +55,9 @@ class MemoryStore(Store):
             self._leases[call_sid] = (token, self.clock.now() + lease_ms / 1000)
             return Lease(True, self._session(call_sid))
 
-    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+    def save_session(
+        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+    ) -> bool:
         with self._lock:
             current = self._session(session.call_sid)
             current_rev = current.rev if current else 0

@@ -114,7 +114,8 @@ class RedisStore(Store):
     kind = "redis"
 
     def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+        # redis-py's annotations cover bytes and str replies at once; ours are str.
+        self.client: Any = client
         self._lease_and_load = client.register_script(_LEASE_AND_LOAD)
         self._save = client.register_script(_SAVE)
         self._release = client.register_script(_RELEASE)
@@ -145,7 +146,9 @@ class RedisStore(Store):
         return Lease(True, CallSession.from_dict(json.loads(reply[1])) if len(reply) > 1 else None)
 
     @_unavailable
-    def save_session(self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int) -> bool:
+    def save_session(
+        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+    ) -> bool:
         key = _call_key(session.call_sid)
         new_rev = expected_rev + 1
         doc = json.dumps({**session.to_dict(), "rev": new_rev}, separators=(",", ":"))

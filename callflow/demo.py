@@ -1,0 +1,28 @@
+"""The demo adviser: known, published secrets for trying the service on the embedded store.
+
+Only ever added to the embedded in-memory store (``callflow serve --demo-adviser``),
+never to Redis: these secrets are in the README.
+"""
+
+from __future__ import annotations
+
+from .service import Callflow
+
+DEMO_NUMBER = "1001"
+DEMO_PIN = "246810"
+DEMO_ANSWERS = {"first_school": "Hill Top", "favourite_colour": "blue"}
+DEMO_ADVISER_TEXT = (
+    f"demo adviser {DEMO_NUMBER} (Tax Aid): PIN {DEMO_PIN}, "
+    "first school 'Hill Top', favourite colour 'blue' (embedded store only)"
+)
+
+
+def add_demo_adviser(service: Callflow) -> None:
+    """Register the demo adviser on an embedded store."""
+    if service.store.kind != "memory":
+        raise ValueError("the demo adviser is only for the embedded store")
+    now = service.clock.now()
+    if service.directory.get(DEMO_NUMBER) is None:
+        service.directory.add(DEMO_NUMBER, "Sam Demo", "taxaid", consent_to_act=True, now=now)
+    service.directory.set_pin(DEMO_NUMBER, DEMO_PIN, now)
+    service.directory.set_answers(DEMO_NUMBER, DEMO_ANSWERS, now)

@@ -1,0 +1,67 @@
+"""Flow diagrams with ``transitions``' own diagram back ends.
+
+Mermaid text always works; SVG and PNG need Graphviz (Debian's ``graphviz`` and the
+``graphviz`` Python package: ``pip install 'callflow[graph]'``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any, Literal
+
+from transitions.extensions import GraphMachine
+
+from .errors import CallflowError
+from .flowspec import Flow
+
+
+class _Drawing:
+    """The model a diagram is drawn for."""
+
+
+def _graph_machine(flow: Flow, engine: Literal["graphviz", "mermaid"]) -> tuple[_Drawing, Any]:
+    model = _Drawing()
+    states = list(flow.states)
+    transitions = [
+        {
+            "trigger": tr.event,
+            "source": tr.source,
+            "dest": tr.dest,
+            "conditions": list(tr.if_guards),
+            "unless": list(tr.unless_guards),
+        }
+        for tr in flow.transitions()
+    ]
+    machine = GraphMachine(
+        model=model,
+        states=states,
+        transitions=transitions,
+        initial=flow.initial,
+        auto_transitions=False,
+        show_conditions=True,
+        graph_engine=engine,
+        title=f"{flow.name} ({flow.version})",
+    )
+    return model, machine
+
+
+def mermaid(flow: Flow) -> str:
+    """The flow as a Mermaid state diagram."""
+    model, _ = _graph_machine(flow, "mermaid")
+    text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
+    return text
+
+
+def render(flow: Flow, fmt: str) -> bytes:
+    """The flow drawn as ``svg`` or ``png`` with Graphviz."""
+    try:
+        import graphviz  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
+    except ImportError:
+        raise CallflowError(
+            "SVG and PNG need the graphviz Python package: pip install 'callflow[graph]'"
+        ) from None
+    if shutil.which("dot") is None:
+        raise CallflowError("SVG and PNG need Graphviz's dot: apt-get install graphviz")
+    model, _ = _graph_machine(flow, "graphviz")
+    data: bytes = model.get_graph().pipe(format=fmt)  # type: ignore[attr-defined]
+    return data

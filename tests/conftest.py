@@ -1,0 +1,218 @@
+"""Shared fixtures: the real Redis (a database of the tests' own), services, a signed caller."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import Random
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.request_validator import RequestValidator
+
+from callflow.clock import ManualClock
+from callflow.config import Settings
+from callflow.service import Callflow
+from callflow.store import MemoryStore, Store
+from callflow.store.redis import RedisStore
+from webhooks import create_app
+
+#: The tests own this database and flush it; never db 0.
+TEST_REDIS_URL = os.environ.get("CALLFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BASE_URL = "https://callflow.test"
+AUTH_TOKEN = secrets.token_hex(16)
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = ROOT / "flows"
+
+ADVISER = "1001"
+PIN = "246810"
+ANSWERS = {"first_school": "Hill Top", "favourite_colour": "Blue"}
+
+
+def new_call_sid() -> str:
+    """A CallSid shaped like Twilio's."""
+    return "CA" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - .ci/run starts Redis
+        pytest.fail(f"the tests need Redis at {TEST_REDIS_URL}: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_store(redis_client: redis.Redis) -> Iterator[RedisStore]:
+    redis_client.flushdb()
+    store = RedisStore.from_url(TEST_REDIS_URL)
+    yield store
+    redis_client.flushdb()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: fast hashing, a fresh key, signature checks on."""
+    values: dict[str, Any] = {
+        "twilio_auth_token": AUTH_TOKEN,
+        "public_base_url": BASE_URL,
+        "secret_key": secrets.token_bytes(32),
+        "hash_cost": 10,
+        "flows_dir": FLOWS,
+        "lease_wait_ms": 4000,
+    }
+    values.update(overrides)
+    return Settings(**values).checked()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    import time
+
+    return ManualClock(time.time())
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store(request: pytest.FixtureRequest, clock: ManualClock) -> Store:
+    """Both stores, so every whole-call test runs on each."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_store")  # type: ignore[no-any-return]
+    return MemoryStore(clock)
+
+
+@pytest.fixture
+def service(store: Store, clock: ManualClock) -> Callflow:
+    svc = Callflow(make_settings(), store=store, clock=clock, rng=Random(7))
+    enrol(svc)
+    return svc
+
+
+def enrol(svc: Callflow, number: str = ADVISER, pin: str = PIN, org: str = "taxaid") -> None:
+    """Register an adviser with known secrets."""
+    now = svc.clock.now()
+    svc.directory.add(number, "Sam Adviser", org, phone="+44 20 7946 0000", consent_to_act=True, now=now)
+    svc.directory.set_pin(number, pin, now)
+    svc.directory.set_answers(number, ANSWERS, now)
+
+
+@pytest.fixture
+def app(service: Callflow) -> Flask:
+    return create_app({"TESTING": True, "CALLFLOW_SERVICE": service})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Caller:
+    """Plays the Twilio side of one call against the Flask test client, signing every request."""
+
+    client: FlaskClient
+    call_sid: str = field(default_factory=new_call_sid)
+    from_number: str = "+441632960001"
+    last: ET.Element | None = None
+    heard: list[str] = field(default_factory=list)
+
+    def post(self, url: str, **params: str) -> Any:
+        """POST signed form parameters to an absolute URL on the service."""
+        form = {
+            "CallSid": self.call_sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": self.from_number,
+            "To": "+441632960999",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            **params,
+        }
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self.client.post(path, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+
+    def _twiml(self, response: Any) -> ET.Element:
+        assert response.status_code == 200, response.data
+        assert response.mimetype == "text/xml"
+        root = ET.fromstring(response.data)
+        assert root.tag == "Response"
+        self.last = root
+        self.heard.extend(say.text or "" for say in root.iter("Say"))
+        return root
+
+    def start(self) -> ET.Element:
+        """The call arrives at the Voice URL."""
+        return self._twiml(self.post(f"{BASE_URL}/voice/incoming", CallStatus="ringing"))
+
+    def gather_url(self) -> str:
+        assert self.last is not None
+        gather = self.last.find("Gather")
+        assert gather is not None, ET.tostring(self.last)
+        return gather.attrib["action"]
+
+    def press(self, digits: str) -> ET.Element:
+        """Key digits at the current gather."""
+        return self._twiml(self.post(self.gather_url(), Digits=digits, CallStatus="in-progress"))
+
+    def say(self, words: str, confidence: str = "0.92") -> ET.Element:
+        """Speak at the current gather."""
+        return self._twiml(
+            self.post(self.gather_url(), SpeechResult=words, Confidence=confidence, CallStatus="in-progress")
+        )
+
+    def wait(self) -> ET.Element:
+        """Give no input: Twilio falls through to the Redirect after the Gather."""
+        assert self.last is not None
+        redirect = self.last.find("Redirect")
+        assert redirect is not None and redirect.text
+        return self._twiml(self.post(redirect.text, CallStatus="in-progress"))
+
+    def hang_up(self, status: str = "completed") -> Any:
+        """Twilio's call status callback for the end of the call."""
+        response = self.post(f"{BASE_URL}/voice/status", CallStatus=status, CallDuration="42")
+        assert response.status_code == 204
+        return response
+
+    def says(self) -> list[str]:
+        """What the caller heard in the last answer."""
+        assert self.last is not None
+        return [say.text or "" for say in self.last.iter("Say")]
+
+    def question(self) -> str:
+        """The security question asked in the last answer."""
+        assert self.last is not None
+        return " ".join(say.text or "" for say in self.last.iter("Say"))
+
+    def answer_for_question(self) -> str:
+        """The right answer to the question being asked."""
+        text = self.question()
+        if "first school" in text:
+            return ANSWERS["first_school"]
+        if "colour" in text:
+            return ANSWERS["favourite_colour"]
+        raise AssertionError(f"no question asked: {text}")
+
+    def verify(self, adviser: str = ADVISER, pin: str = PIN) -> ET.Element:
+        """Go through verification the right way."""
+        self.start()
+        self.press(adviser)
+        self.press(pin)
+        return self.say(self.answer_for_question())
+
+
+@pytest.fixture
+def caller(client: FlaskClient) -> Caller:
+    return Caller(client)

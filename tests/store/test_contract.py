@@ -1,0 +1,195 @@
+"""One contract, run against every store: the in-memory one and the real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from callflow.clock import ManualClock
+from callflow.session import CallSession
+from callflow.store import MemoryStore, Store
+from callflow.store.redis import RedisStore
+
+
+def session(call_sid: str = "CA" + "1" * 32) -> CallSession:
+    return CallSession(call_sid=call_sid, flow="f", flow_version="v1", state="s", started_at=1.0)
+
+
+class StoreContract:
+    """Behaviour every Store implementation must have."""
+
+    @pytest.fixture
+    def store(self) -> Store:
+        raise NotImplementedError
+
+    def test_lease_gives_none_for_a_new_call(self, store: Store) -> None:
+        lease = store.lease_session("CA" + "2" * 32, "t1", 5000)
+        assert lease.held and lease.session is None
+
+    def test_save_then_read_round_trips(self, store: Store) -> None:
+        s = session()
+        s.values["adviser_name"] = "Sam"
+        s.data["tries"] = 2
+        store.lease_session(s.call_sid, "t1", 5000)
+        assert store.save_session(s, 0, "t1", 60)
+        assert s.rev == 1
+        again = store.get_session(s.call_sid)
+        assert again is not None and again.values == {"adviser_name": "Sam"} and again.data["tries"] == 2
+        assert again.rev == 1
+
+    def test_second_lease_is_refused_until_released(self, store: Store) -> None:
+        s = session()
+        assert store.lease_session(s.call_sid, "t1", 5000).held
+        assert not store.lease_session(s.call_sid, "t2", 5000).held
+        assert store.lease_session(s.call_sid, "t1", 5000).held, "the holder may renew"
+        store.release_session(s.call_sid, "t2")  # not the holder: no effect
+        assert not store.lease_session(s.call_sid, "t2", 5000).held
+        store.release_session(s.call_sid, "t1")
+        assert store.lease_session(s.call_sid, "t2", 5000).held
+
+    def test_save_releases_the_lease(self, store: Store) -> None:
+        s = session()
+        store.lease_session(s.call_sid, "t1", 5000)
+        store.save_session(s, 0, "t1", 60)
+        assert store.lease_session(s.call_sid, "t2", 5000).held
+
+    def test_compare_and_set_refuses_a_stale_revision(self, store: Store) -> None:
+        s = session()
+        store.lease_session(s.call_sid, "t1", 5000)
+        assert store.save_session(s, 0, "t1", 60)
+        stale = session()
+        stale.state = "other"
+        store.lease_session(s.call_sid, "t2", 5000)
+        assert not store.save_session(stale, 0, "t2", 60)
+        stored = store.get_session(s.call_sid)
+        assert stored is not None and stored.state == "s"
+
+    def test_concurrent_increments_lose_nothing(self, store: Store) -> None:
+        s = session()
+        store.lease_session(s.call_sid, "init", 5000)
+        store.save_session(s, 0, "init", 60)
+
+        def bump(n: int) -> None:
+            token = f"w{n}"
+            for _ in range(10):
+                while True:
+                    lease = store.lease_session(s.call_sid, token, 5000)
+                    if not lease.held:
+                        time.sleep(0.001)
+                        continue
+                    assert lease.session is not None
+                    current = lease.session
+                    current.data["count"] = current.data.get("count", 0) + 1
+                    if store.save_session(current, current.rev, token, 60):
+                        break
+
+        threads = [threading.Thread(target=bump, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        final = store.get_session(s.call_sid)
+        assert final is not None and final.data["count"] == 40
+
+    def test_adviser_records(self, store: Store) -> None:
+        record = {"number": "1001", "name": "Sam"}
+        assert store.add_adviser("1001", record)
+        assert not store.add_adviser("1001", {"number": "1001", "name": "Other"})
+        assert store.get_adviser("1001") == record
+        store.put_adviser("1002", {"number": "1002", "name": "Jo"})
+        assert sorted(r["number"] for r in store.list_advisers()) == ["1001", "1002"]
+        assert store.delete_adviser("1001")
+        assert not store.delete_adviser("1001")
+        assert store.get_adviser("1001") is None
+
+    def test_lockout_counts_reservations_and_locks_once(self, store: Store) -> None:
+        for _ in range(4):
+            assert store.reserve_attempt("1001", 5, 3600)
+            assert not store.record_failure("1001", 5, 1800)
+        assert store.lock_status("1001").failures == 4
+        assert store.reserve_attempt("1001", 5, 3600)
+        assert store.record_failure("1001", 5, 1800), "the fifth failure starts the lockout"
+        status = store.lock_status("1001")
+        assert status.locked_seconds > 1700
+        assert not store.reserve_attempt("1001", 5, 3600)
+        store.unlock("1001")
+        assert store.lock_status("1001").locked_seconds == 0
+        assert store.reserve_attempt("1001", 5, 3600)
+
+    def test_success_resets_the_count(self, store: Store) -> None:
+        for _ in range(3):
+            store.reserve_attempt("1001", 5, 3600)
+            store.record_failure("1001", 5, 1800)
+        store.reserve_attempt("1001", 5, 3600)
+        store.record_success("1001")
+        assert store.lock_status("1001").failures == 0
+
+    def test_concurrent_reservations_never_exceed_the_limit(self, store: Store) -> None:
+        allowed: list[bool] = []
+        lock = threading.Lock()
+
+        def attempt() -> None:
+            ok = store.reserve_attempt("1001", 5, 3600)
+            with lock:
+                allowed.append(ok)
+
+        threads = [threading.Thread(target=attempt) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert allowed.count(True) == 5
+
+    def test_audit_is_append_only_and_ordered(self, store: Store) -> None:
+        ids = [store.append_audit({"kind": f"k{n}"}) for n in range(3)]
+        entries = store.read_audit()
+        assert [e["kind"] for e in entries] == ["k0", "k1", "k2"]
+        assert [e["id"] for e in entries] == ids
+        assert [e["kind"] for e in store.read_audit(limit=2)] == ["k1", "k2"]
+
+    def test_flow_versions(self, store: Store) -> None:
+        assert store.get_flow("abc") is None
+        store.put_flow("abc", "demo", "flow: demo\n")
+        assert store.get_flow("abc") == ("demo", "flow: demo\n")
+
+    def test_ping(self, store: Store) -> None:
+        assert store.ping()
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return MemoryStore()
+
+    def test_sessions_expire(self) -> None:
+        clock = ManualClock()
+        store = MemoryStore(clock)
+        s = session()
+        store.lease_session(s.call_sid, "t", 5000)
+        store.save_session(s, 0, "t", 60)
+        clock.advance(61)
+        assert store.get_session(s.call_sid) is None
+
+    def test_a_lapsed_lease_can_be_taken(self) -> None:
+        clock = ManualClock()
+        store = MemoryStore(clock)
+        store.lease_session("CA" + "3" * 32, "t1", 5000)
+        clock.advance(6)
+        assert store.lease_session("CA" + "3" * 32, "t2", 5000).held
+
+
+class TestRedisStore(StoreContract):
+    @pytest.fixture
+    def store(self, redis_store: RedisStore) -> Store:
+        return redis_store
+
+    def test_keys_carry_a_per_call_hash_tag_and_expire(self, redis_store: RedisStore) -> None:
+        s = session()
+        redis_store.lease_session(s.call_sid, "t", 5000)
+        redis_store.save_session(s, 0, "t", 3600)
+        key = f"cf:call:{{{s.call_sid}}}"
+        assert redis_store.client.exists(key)
+        assert 3500 < redis_store.client.ttl(key) <= 3600
+        assert not redis_store.client.exists(key + ":lease")

@@ -297,6 +297,7 @@ def _advisers_add(args: argparse.Namespace) -> int:
 
 def _advisers_set_pin(args: argparse.Namespace) -> int:
     svc = _service()
+    svc.directory.require(args.number)
     if args.issue:
         pin = svc.directory.set_pin(args.number, None, svc.clock.now())
         print(f"new PIN for {args.number} (shown once): {pin}")

@@ -100,7 +100,9 @@ def service(store: Store, clock: ManualClock) -> Callflow:
 def enrol(svc: Callflow, number: str = ADVISER, pin: str = PIN, org: str = "taxaid") -> None:
     """Register an adviser with known secrets."""
     now = svc.clock.now()
-    svc.directory.add(number, "Sam Adviser", org, phone="+44 20 7946 0000", consent_to_act=True, now=now)
+    svc.directory.add(
+        number, "Sam Adviser", org, phone="+44 20 7946 0000", consent_to_act=True, now=now
+    )
     svc.directory.set_pin(number, pin, now)
     svc.directory.set_answers(number, ANSWERS, now)
 
@@ -170,7 +172,12 @@ class Caller:
     def say(self, words: str, confidence: str = "0.92") -> ET.Element:
         """Speak at the current gather."""
         return self._twiml(
-            self.post(self.gather_url(), SpeechResult=words, Confidence=confidence, CallStatus="in-progress")
+            self.post(
+                self.gather_url(),
+                SpeechResult=words,
+                Confidence=confidence,
+                CallStatus="in-progress",
+            )
         )
 
     def wait(self) -> ET.Element:

@@ -57,7 +57,10 @@ def test_yaml_syntax_error_has_its_line() -> None:
 
 
 def test_unknown_key() -> None:
-    assert one_problem(GOOD.replace("  ask:\n", "  ask:\n    colour: red\n"), "unknown key 'colour'") == 5
+    assert (
+        one_problem(GOOD.replace("  ask:\n", "  ask:\n    colour: red\n"), "unknown key 'colour'")
+        == 5
+    )
 
 
 def test_unknown_verb_option() -> None:
@@ -66,7 +69,10 @@ def test_unknown_verb_option() -> None:
 
 
 def test_unknown_target_state() -> None:
-    assert one_problem(GOOD.replace("digits: done", "digits: nowhere"), "unknown state 'nowhere'") == 12
+    assert (
+        one_problem(GOOD.replace("digits: done", "digits: nowhere"), "unknown state 'nowhere'")
+        == 12
+    )
 
 
 def test_unreachable_state() -> None:
@@ -76,7 +82,8 @@ def test_unreachable_state() -> None:
 
 def test_unknown_guard_and_action() -> None:
     source = GOOD.replace(
-        "digits: done", "digits:\n          to: done\n          if: moon_is_full\n          actions: [dance]"
+        "digits: done",
+        "digits:\n          to: done\n          if: moon_is_full\n          actions: [dance]",
     )
     found = problems(source)
     assert any("unknown guard 'moon_is_full'" in m and line == 13 for line, m in found)
@@ -122,7 +129,10 @@ def test_every_problem_is_reported_at_once() -> None:
         (("input: dtmf", "input: telepathy"), "must be dtmf, speech"),
         (('- say: "Thanks."', '- sing: "Thanks."'), "unknown verb 'sing'"),
         (("initial: ask", "initial: nowhere"), "initial state 'nowhere' is not defined"),
-        (("      - hangup\n", "      - hangup\n    events:\n      next: ask\n"), "cannot use `next`"),
+        (
+            ("      - hangup\n", "      - hangup\n    events:\n      next: ask\n"),
+            "cannot use `next`",
+        ),
         (("timeout: ask", "timeout: ask\n      verified: done"), "nothing in it raises"),
         (("digits: done", "digits:\n          - done\n          - ask"), "never used"),
     ],
@@ -134,12 +144,16 @@ def test_other_problems(change: tuple[str, str], needle: str) -> None:
 
 
 def test_verb_after_a_waiting_verb() -> None:
-    source = GOOD.replace('      - say: "Thanks."\n      - hangup\n', '      - hangup\n      - say: "Bye"\n')
+    source = GOOD.replace(
+        '      - say: "Thanks."\n      - hangup\n', '      - hangup\n      - say: "Bye"\n'
+    )
     one_problem(source, "hangup must be the last verb")
 
 
 def test_action_that_raises_is_only_for_enter() -> None:
-    source = GOOD.replace("digits: done", "digits:\n          to: done\n          actions: [check_pin]")
+    source = GOOD.replace(
+        "digits: done", "digits:\n          to: done\n          actions: [check_pin]"
+    )
     one_problem(source, "belongs in a state's `enter`")
 
 

@@ -36,7 +36,11 @@ class StoreContract:
         assert store.save_session(s, 0, "t1", 60)
         assert s.rev == 1
         again = store.get_session(s.call_sid)
-        assert again is not None and again.values == {"adviser_name": "Sam"} and again.data["tries"] == 2
+        assert (
+            again is not None
+            and again.values == {"adviser_name": "Sam"}
+            and again.data["tries"] == 2
+        )
         assert again.rev == 1
 
     def test_second_lease_is_refused_until_released(self, store: Store) -> None:

@@ -12,7 +12,11 @@ GOODBYE_START = "We have not been able to verify you on this call."
 
 
 def kinds(service: Callflow, call_sid: str) -> list[tuple[str, str]]:
-    return [(e["kind"], e.get("outcome", "")) for e in service.audit.entries() if e["call_sid"] == call_sid]
+    return [
+        (e["kind"], e.get("outcome", ""))
+        for e in service.audit.entries()
+        if e["call_sid"] == call_sid
+    ]
 
 
 def test_success_connects_to_the_agent_queue(caller: Caller, service: Callflow) -> None:
@@ -51,7 +55,9 @@ def test_keypad_answer(client: FlaskClient, service: Callflow) -> None:
     now = service.clock.now()
     service.directory.add("2002", "Kim Keys", "litrg", now=now)
     service.directory.set_pin("2002", "731904", now)
-    service.directory.set_answers("2002", {"memorable_number": "4417", "memorable_date": "01/02/1970"}, now)
+    service.directory.set_answers(
+        "2002", {"memorable_number": "4417", "memorable_date": "01/02/1970"}, now
+    )
     caller = Caller(client)
     caller.start()
     caller.press("2002")
@@ -60,10 +66,16 @@ def test_keypad_answer(client: FlaskClient, service: Callflow) -> None:
     caller.press(answer)
     assert "Low Incomes Tax Reform Group" in " ".join(caller.says())
     session = service.store.get_session(caller.call_sid)
-    assert session is not None and session.verified is not None and session.verified["method"] == "keypad"
+    assert (
+        session is not None
+        and session.verified is not None
+        and session.verified["method"] == "keypad"
+    )
 
 
-def test_unknown_adviser_hears_exactly_what_a_wrong_pin_hears(client: FlaskClient, service: Callflow) -> None:
+def test_unknown_adviser_hears_exactly_what_a_wrong_pin_hears(
+    client: FlaskClient, service: Callflow
+) -> None:
     unknown, wrong = Caller(client), Caller(client)
     for caller, number, pin in ((unknown, "9999", PIN), (wrong, ADVISER, "135792")):
         caller.start()
@@ -71,7 +83,9 @@ def test_unknown_adviser_hears_exactly_what_a_wrong_pin_hears(client: FlaskClien
         caller.press(pin)
     assert unknown.says() == wrong.says()
     assert unknown.says()[0] == NOT_RECOGNISED
-    assert [e.get("adviser") for e in service.audit.entries() if e["call_sid"] == unknown.call_sid] == [None]
+    assert [
+        e.get("adviser") for e in service.audit.entries() if e["call_sid"] == unknown.call_sid
+    ] == [None]
 
 
 def test_wrong_pin_three_times_ends_the_call_politely(caller: Caller, service: Callflow) -> None:
@@ -141,7 +155,9 @@ def test_lockout_across_calls_and_unlock(client: FlaskClient, service: Callflow)
     assert kinds(service, locked.call_sid) == [("verification.pin", "locked")]
 
     service.unlock_adviser(ADVISER, by="tester")
-    assert ("adviser.unlocked", "unlocked") in [(e["kind"], e["outcome"]) for e in service.audit.entries()]
+    assert ("adviser.unlocked", "unlocked") in [
+        (e["kind"], e["outcome"]) for e in service.audit.entries()
+    ]
     after = Caller(client)
     after.verify()
     assert after.last.find("Enqueue") is not None  # type: ignore[union-attr]

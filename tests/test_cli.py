@@ -1,0 +1,181 @@
+"""The callflow command: lint, graph and adviser management on the real Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+import redis
+
+from callflow.cli import main
+from callflow.config import Settings
+from callflow.service import Callflow
+from tests.conftest import FLOWS, TEST_REDIS_URL
+from tests.test_flowspec import GOOD
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+    key = secrets.token_hex(16)
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("CALLFLOW_SECRET_KEY", key)
+    monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
+    monkeypatch.setenv("USER", "tester")
+    return Callflow(Settings.from_env())
+
+
+def pipe(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+
+
+def test_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", str(FLOWS)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_lint_reports_problems_with_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("timeout: ask", "timeout: nowhere"))
+    assert main(["lint", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:13: transition to unknown state 'nowhere'" in out
+
+
+def test_graph_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "vstrs_inbound"]) == 0
+    out = capsys.readouterr().out
+    assert "stateDiagram-v2" in out
+    assert "check_pin --> ask_question: pin_accepted" in out
+    assert "not_recognised --> ask_adviser: next [tries_left]" in out
+
+
+def test_graph_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "flow.mmd"
+    assert main(["graph", str(FLOWS / "vstrs_inbound.yaml"), "-o", str(target)]) == 0
+    assert target.read_text().startswith("---")
+
+
+def test_advisers_need_the_shared_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["advisers", "list"]) == 1
+    assert "REDIS_URL is not set" in capsys.readouterr().err
+
+
+def test_adviser_lifecycle(
+    cli_env: Callflow,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_client: redis.Redis,
+) -> None:
+    assert (
+        main(
+            [
+                "advisers",
+                "add",
+                "--number",
+                "4321",
+                "--name",
+                "Ada Adviser",
+                "--org",
+                "top",
+                "--consent-to-act",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    issued = out.split("PIN (shown once, give it to the adviser securely): ")[1].split()[0]
+    assert len(issued) == 8
+
+    adviser = cli_env.directory.require("4321")
+    assert cli_env.hasher.verify(issued, adviser.pin_hash)
+
+    pipe(monkeypatch, "975318\n")
+    assert main(["advisers", "set-pin", "4321"]) == 0
+    assert "975318" not in capsys.readouterr().out
+    assert cli_env.hasher.verify("975318", cli_env.directory.require("4321").pin_hash)
+
+    pipe(monkeypatch, "Oak Lane\nGreen\n")
+    assert (
+        main(
+            [
+                "advisers",
+                "set-answers",
+                "4321",
+                "--question",
+                "first_school",
+                "--question",
+                "favourite_colour",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+
+    assert main(["advisers", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["number"] == "4321" and listed[0]["questions"] == [
+        "favourite_colour",
+        "first_school",
+    ]
+    dumped = json.dumps(listed)
+    assert "pin_hash" not in dumped and "Oak Lane" not in dumped
+
+    for _ in range(5):
+        cli_env.store.reserve_attempt("4321", 5, 3600)
+        cli_env.store.record_failure("4321", 5, 1800)
+    assert main(["advisers", "list"]) == 0
+    assert "LOCKED" in capsys.readouterr().out
+    assert main(["advisers", "unlock", "4321"]) == 0
+    assert cli_env.store.lock_status("4321").locked_seconds == 0
+
+    assert main(["advisers", "remove", "4321"]) == 0
+    assert cli_env.directory.get("4321") is None
+    kinds = [e["kind"] for e in cli_env.audit.entries()]
+    assert kinds == [
+        "adviser.added",
+        "adviser.pin_set",
+        "adviser.answers_set",
+        "adviser.unlocked",
+        "adviser.removed",
+    ]
+    assert all(e["by"] == "tester" for e in cli_env.audit.entries())
+    # Nothing in Redis gives a secret away.
+    dump = " ".join(str(redis_client.dump(k)) for k in redis_client.keys("*"))
+    for secret in ("975318", issued, "Oak Lane", "oaklane", "Green"):
+        assert secret not in dump
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["advisers", "add", "--number", "12", "--name", "X", "--org", "top"],
+            "number: 4 to 10 digits",
+        ),
+        (["advisers", "set-pin", "9999"], "no adviser with number 9999"),
+        (["advisers", "unlock", "9999"], "no adviser with number 9999"),
+        (["advisers", "remove", "9999"], "no adviser 9999"),
+    ],
+)
+def test_adviser_errors(
+    cli_env: Callflow, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_weak_pin_is_refused(
+    cli_env: Callflow, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["advisers", "add", "--number", "4321", "--name", "Ada", "--org", "litrg"])
+    pipe(monkeypatch, "123456\n")
+    assert main(["advisers", "set-pin", "4321"]) == 1
+    assert "consecutive" in capsys.readouterr().err

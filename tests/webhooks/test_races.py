@@ -1,0 +1,121 @@
+"""Retried, repeated and racing webhooks for one CallSid: nothing lost, nothing done twice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+from callflow.service import Callflow
+from tests.conftest import ADVISER, PIN, Caller
+
+
+def run_together(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Start every job at the same moment on its own thread; return their results in order."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int, job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = job()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return results
+
+
+def test_a_repeated_webhook_gets_the_same_answer_and_does_not_advance(
+    caller: Caller, service: Callflow
+) -> None:
+    caller.start()
+    caller.press(ADVISER)
+    url = caller.gather_url()
+    first = caller.post(url, Digits="135792")
+    again = caller.post(url, Digits="135792")
+    assert first.data == again.data
+    session = service.store.get_session(caller.call_sid)
+    assert session is not None and session.step == 3
+    failures = [e for e in service.audit.entries() if e["kind"] == "verification.pin"]
+    assert len(failures) == 1, "the PIN was checked once, not twice"
+    assert service.store.lock_status(ADVISER).failures == 1
+
+
+def test_a_repeated_voice_url_request_does_not_restart_the_call(
+    caller: Caller, service: Callflow
+) -> None:
+    first = caller.start()
+    caller.press(ADVISER)
+    again = caller.post("https://callflow.test/voice/incoming", CallStatus="ringing")
+    assert again.status_code == 200
+    session = service.store.get_session(caller.call_sid)
+    assert session is not None and session.state == "ask_pin"
+    from xml.etree import ElementTree as ET
+
+    assert ET.tostring(ET.fromstring(again.data)) == ET.tostring(first)
+
+
+def test_racing_duplicates_run_the_step_once(app: Flask, service: Callflow) -> None:
+    caller = Caller(app.test_client())
+    caller.start()
+    caller.press(ADVISER)
+    url = caller.gather_url()
+    call_sid = caller.call_sid
+
+    def deliver() -> bytes:
+        twin = Caller(app.test_client(), call_sid=call_sid)
+        return bytes(twin.post(url, Digits="135792").data)
+
+    answers = run_together([deliver] * 8)
+    assert len(set(answers)) == 1, "every delivery got the same TwiML"
+    pin_checks = [e for e in service.audit.entries() if e["kind"] == "verification.pin"]
+    assert len(pin_checks) == 1
+    session = service.store.get_session(call_sid)
+    assert session is not None and session.step == 3 and session.data["tries"] == 1
+
+
+def test_a_gather_result_racing_the_status_callback_loses_neither(
+    app: Flask, service: Callflow
+) -> None:
+    for _ in range(5):
+        caller = Caller(app.test_client())
+        caller.start()
+        caller.press(ADVISER)
+        url = caller.gather_url()
+        twin = Caller(app.test_client(), call_sid=caller.call_sid)
+        run_together([lambda c=caller, u=url: c.post(u, Digits=PIN), lambda t=twin: t.hang_up()])
+        session = service.store.get_session(caller.call_sid)
+        assert session is not None
+        assert session.ended, "the hang-up was not lost"
+        pin_checks = [e for e in service.audit.entries() if e["call_sid"] == caller.call_sid]
+        # Either the PIN step ran before the hang-up (one check, state moved on) or after it
+        # (no check: the call was over). Never lost, never twice.
+        if pin_checks:
+            assert len(pin_checks) == 1 and session.state == "ask_question"
+        else:
+            assert session.state == "ask_pin"
+
+
+def test_concurrent_wrong_pins_never_exceed_the_lockout_count(
+    app: Flask, service: Callflow
+) -> None:
+    callers = [Caller(app.test_client()) for _ in range(12)]
+    for caller in callers:
+        caller.start()
+        caller.press(ADVISER)
+    run_together([lambda c=caller: c.press("135792") for caller in callers])
+    outcomes = [e["outcome"] for e in service.audit.entries() if e["kind"] == "verification.pin"]
+    assert outcomes.count("failed") == 5, outcomes
+    assert outcomes.count("locked") == 7
+    lockouts = [e for e in service.audit.entries() if e["kind"] == "verification.lockout"]
+    assert len(lockouts) == 1
+    assert service.store.lock_status(ADVISER).locked_seconds > 0

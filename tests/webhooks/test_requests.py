@@ -1,0 +1,196 @@
+"""Signatures, bad input and health: polite TwiML to Twilio, a clear 4xx to anyone else."""
+
+from __future__ import annotations
+
+import logging
+from xml.etree import ElementTree as ET
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from callflow.service import Callflow
+from tests.conftest import ADVISER, BASE_URL, PIN, Caller, make_settings, new_call_sid, sign
+from webhooks import create_app
+
+
+def polite(response: object) -> ET.Element:
+    """The answer is valid TwiML that says something and ends with a hang-up."""
+    root = ET.fromstring(response.data)  # type: ignore[attr-defined]
+    assert root.tag == "Response"
+    assert root.find("Say") is not None and root[-1].tag == "Hangup"
+    return root
+
+
+# -- signatures
+
+
+def test_missing_signature_is_refused_and_changes_nothing(
+    client: FlaskClient, service: Callflow, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_sid = new_call_sid()
+    with caplog.at_level(logging.WARNING):
+        response = client.post("/voice/incoming", data={"CallSid": call_sid})
+    assert response.status_code == 403
+    assert service.store.get_session(call_sid) is None
+    assert "no X-Twilio-Signature" in caplog.text
+
+
+def test_forged_signature_is_refused(client: FlaskClient, service: Callflow) -> None:
+    call_sid = new_call_sid()
+    form = {"CallSid": call_sid, "From": "+441632960001"}
+    forged = sign(f"{BASE_URL}/voice/incoming", form, token="not-the-token")
+    response = client.post("/voice/incoming", data=form, headers={"X-Twilio-Signature": forged})
+    assert response.status_code == 403
+    assert service.store.get_session(call_sid) is None
+
+
+def test_tampered_parameters_are_refused(caller: Caller, service: Callflow) -> None:
+    caller.start()
+    caller.press(ADVISER)
+    url = caller.gather_url()
+    form = {"CallSid": caller.call_sid, "Digits": "135792"}
+    signature = sign(url, form)
+    form["Digits"] = PIN
+    response = caller.client.post(
+        url.removeprefix(BASE_URL), data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+    session = service.store.get_session(caller.call_sid)
+    assert session is not None and session.state == "ask_pin"
+
+
+def test_signature_is_checked_against_the_public_url(caller: Caller) -> None:
+    # Signed for the URL the service sees (its Host) rather than PUBLIC_BASE_URL: refused.
+    form = {"CallSid": caller.call_sid}
+    signature = sign("http://localhost/voice/incoming", form)
+    response = caller.client.post(
+        "/voice/incoming", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+
+
+def test_checking_can_only_be_turned_off_explicitly(
+    service: Callflow, caplog: pytest.LogCaptureFixture
+) -> None:
+    from callflow.service import Callflow as Service
+
+    relaxed = Service(
+        make_settings(signature_check=False), store=service.store, clock=service.clock
+    )
+    with caplog.at_level(logging.WARNING):
+        app = create_app({"CALLFLOW_SERVICE": relaxed})
+    assert "checking is OFF" in caplog.text
+    response = app.test_client().post("/voice/incoming", data={"CallSid": new_call_sid()})
+    assert response.status_code == 200
+
+
+# -- bad input
+
+
+def test_unknown_call_sid_mid_flow(caller: Caller) -> None:
+    response = caller.post(f"{BASE_URL}/voice/step?s=3", Digits="1234")
+    assert response.status_code == 200
+    assert "could not find your call" in polite(response).findtext("Say", "")
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/voice/incoming", {"From": "+441632960001"}),
+        ("/voice/incoming", {"CallSid": "not-a-call-sid"}),
+        ("/voice/step?s=x", {"CallSid": "CA" + "a" * 32}),
+        ("/voice/step", {"CallSid": "CA" + "a" * 32}),
+        ("/voice/step?s=1&e=Bad-Event!", {"CallSid": "CA" + "a" * 32}),
+        ("/voice/incoming?flow=../../etc", {"CallSid": "CA" + "a" * 32}),
+    ],
+)
+def test_malformed_twilio_parameters_get_polite_twiml(
+    client: FlaskClient, path: str, form: dict[str, str]
+) -> None:
+    response = client.post(
+        path, data=form, headers={"X-Twilio-Signature": sign(BASE_URL + path, form)}
+    )
+    assert response.status_code == 200
+    polite(response)
+
+
+@pytest.mark.parametrize("digits", ["12*4", "1001#", "#", "*" * 6, "1" * 10_000, "٣٤٥٦"])
+def test_odd_digits_are_just_not_recognised(caller: Caller, service: Callflow, digits: str) -> None:
+    caller.start()
+    caller.press(digits)  # as the adviser number
+    caller.press(PIN)
+    assert caller.says()[0] == "Sorry, we could not verify those details."
+    assert service.store.lock_status(ADVISER).failures == 0
+
+
+@pytest.mark.parametrize("speech", ["🙂🙂", "x" * 5000, "Hill\u0000Top!", "ＨＩＬＬ ＴＯＰ?"])
+def test_odd_speech_is_handled(caller: Caller, speech: str) -> None:
+    caller.start()
+    caller.press(ADVISER)
+    caller.press(PIN)
+    right = "first school" in caller.question() and speech in {"Hill\u0000Top!", "ＨＩＬＬ ＴＯＰ?"}
+    caller.say(speech)
+    assert caller.last is not None
+    if right:  # NUL and full-width letters fold to the registered answer
+        assert caller.last.find("Enqueue") is not None
+    else:
+        assert caller.says()[0] == "Sorry, we could not verify those details."
+
+
+def test_oversized_body_is_refused(client: FlaskClient) -> None:
+    response = client.post(
+        "/voice/incoming", data={"CallSid": "CA" + "a" * 32, "Junk": "x" * 100_000}
+    )
+    assert response.status_code == 413
+    polite(response)
+
+
+def test_wrong_method_and_unknown_voice_path(client: FlaskClient) -> None:
+    assert client.get("/voice/incoming").status_code == 405
+    response = client.post("/voice/nowhere", data={})
+    assert response.status_code == 404
+    polite(response)
+    assert client.get("/nowhere").get_json()["status"] == 404
+
+
+def test_bad_status_callback_is_a_400(caller: Caller) -> None:
+    response = caller.post(f"{BASE_URL}/voice/status", CallStatus="exploded")
+    assert response.status_code == 400
+
+
+def test_status_callback_for_an_unknown_call_is_accepted(caller: Caller) -> None:
+    caller.hang_up()
+
+
+def test_a_broken_flow_at_start_up_gets_an_apology(tmp_path: object, service: Callflow) -> None:
+    from pathlib import Path
+
+    from callflow.service import Callflow as Service
+
+    flows = Path(str(tmp_path))
+    (flows / "vstrs_inbound.yaml").write_text("flow: vstrs_inbound\ninitial: nowhere\nstates: {}\n")
+    broken = Service(make_settings(flows_dir=flows), store=service.store, clock=service.clock)
+    assert broken.library.problems
+    app = create_app({"CALLFLOW_SERVICE": broken})
+    caller = Caller(app.test_client())
+    response = caller.post(f"{BASE_URL}/voice/incoming")
+    assert response.status_code == 200
+    assert "technical problem" in polite(response).findtext("Say", "")
+
+
+# -- health
+
+
+def test_healthz(client: FlaskClient, service: Callflow) -> None:
+    body = client.get("/healthz").get_json()
+    assert body["store_reachable"] is True and body["store"] == service.store.kind
+    assert set(body["flows"]) == {"vstrs_inbound"}
+
+
+def test_healthz_is_503_without_the_store(
+    app: Flask, service: Callflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service.store, "ping", lambda: False)
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.get_json()["store_reachable"] is False

@@ -99,5 +99,7 @@ class CallContext:
         return (self.params.get("SpeechResult") or "").strip()[:MAX_SPEECH]
 
     def audit(self, kind: str, **fields: Any) -> str:
-        """Write an audit entry for this call."""
-        return self.services.audit.record(kind, call_sid=self.call_sid, **fields)
+        """Write an audit entry for this call (with the number the call came from)."""
+        return self.services.audit.record(
+            kind, call_sid=self.call_sid, caller=self.session.from_number, **fields
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,13 @@ def test_weak_pin_is_refused(
     pipe(monkeypatch, "123456\n")
     assert main(["advisers", "set-pin", "4321"]) == 1
     assert "consecutive" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not shutil.which("dot"), reason="Graphviz's dot is not installed (.ci/run installs it)"
+)
+@pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<svg"), ("png", b"\x89PNG")])
+def test_graph_svg_and_png(tmp_path: Path, fmt: str, magic: bytes) -> None:
+    target = tmp_path / f"flow.{fmt}"
+    assert main(["graph", "vstrs_inbound", "--format", fmt, "-o", str(target)]) == 0
+    assert magic in target.read_bytes()[:400]

@@ -76,6 +76,61 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-o", "--output", help="write to this file (default: standard output)")
     graph.set_defaults(handler=_graph)
 
+    call = sub.add_parser(
+        "call", help="place a simulated call: to a running service URL, or in this process"
+    )
+    call.add_argument("url", nargs="?", help="the service's base URL (default: in this process)")
+    call.add_argument("--token", help="auth token to sign with (default: TWILIO_AUTH_TOKEN)")
+    call.add_argument("--from", dest="from_", default="+441632960001", help="the caller's number")
+    call.add_argument(
+        "--press",
+        action=_StepAction,
+        dest="steps",
+        metavar="KEYS",
+        help="keys at the next gather, e.g. 1001# (repeatable, in order)",
+    )
+    call.add_argument(
+        "--say",
+        action=_StepAction,
+        dest="steps",
+        metavar="WORDS",
+        help="words at the next gather (repeatable, in order)",
+    )
+    call.add_argument(
+        "--silent", action=_StepAction, dest="steps", nargs=0, help="say nothing at the next gather"
+    )
+    call.add_argument(
+        "--answer",
+        action=_StepAction,
+        dest="steps",
+        metavar="KEYWORD=WORDS",
+        help="at the next gather, answer whichever question mentions KEYWORD "
+        "(several with commas: 'first school=Hill Top,colour=blue')",
+    )
+    call.add_argument(
+        "--hold",
+        type=float,
+        default=30.0,
+        help="seconds to wait on hold (in a queue) before hanging up",
+    )
+    call.add_argument(
+        "--demo-adviser",
+        action="store_true",
+        help="in this process: add the demo adviser to the embedded store first",
+    )
+    call.add_argument("--app", default="webhooks:create_app", help="web app factory (in process)")
+    call.set_defaults(handler=_call)
+
+    demo = sub.add_parser("demo", help="play a whole scripted VSTRS call on the embedded store")
+    demo.add_argument(
+        "--agent-after",
+        type=float,
+        default=20.0,
+        help="seconds in the queue before a VSTRS agent picks up",
+    )
+    demo.add_argument("--talk", type=float, default=90.0, help="seconds the agent talks")
+    demo.set_defaults(handler=_demo)
+
     advisers = sub.add_parser(
         "advisers", help="manage VCS advisers, their PINs and security answers"
     )
@@ -123,6 +178,21 @@ def _parser() -> argparse.ArgumentParser:
     questions.set_defaults(handler=_advisers_questions)
     advisers.set_defaults(handler=lambda _args: _usage(advisers))
     return parser
+
+
+class _StepAction(argparse.Action):
+    """Collect --press/--say/--silent/--answer in the order given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        steps = list(getattr(namespace, self.dest, None) or [])
+        steps.append((option_string or "", values))
+        setattr(namespace, self.dest, steps)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -232,6 +302,122 @@ def _serve(args: argparse.Namespace) -> int:
     )
     os.execvpe(command[0], command, env)  # noqa: S606  (replaces this process with gunicorn)
     return EXIT_OK  # pragma: no cover
+
+
+# ---------------------------------------------------------------- simulated calls
+
+
+def _script_from(args: argparse.Namespace) -> Any:
+    from .simulator import Script
+    from .simulator.session import interactive_asker
+
+    steps = getattr(args, "steps", None) or []
+    if not steps:
+        if not sys.stdin.isatty():
+            raise CallflowError(
+                "give --press/--say steps, or run in a terminal to answer as you go"
+            )
+        return Script(ask=interactive_asker(sys.stdin, sys.stdout), patience=args.hold)
+    script = Script(patience=args.hold)
+    for option, value in steps:
+        if option == "--press":
+            script.press(value)
+        elif option == "--say":
+            script.say(value)
+        elif option == "--silent":
+            script.silent()
+        else:
+            pairs = [part.split("=", 1) for part in value.split(",")]
+            if any(len(pair) != 2 for pair in pairs):
+                raise CallflowError(f"--answer takes KEYWORD=WORDS, not {value!r}")
+            script.answer({key.strip(): words.strip() for key, words in pairs})
+    return script
+
+
+def _call(args: argparse.Namespace) -> int:
+    from .simulator.session import http_simulator, in_process_simulator, printer
+
+    script = _script_from(args)
+    if args.url:
+        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
+        if not token:
+            raise CallflowError(
+                "give --token or set TWILIO_AUTH_TOKEN: requests are signed with it"
+            )
+        sim = http_simulator(args.url, token)
+    else:
+        from .service import Callflow
+
+        settings = Settings.from_env()
+        overrides: dict[str, Any] = {}
+        if not settings.twilio_auth_token:
+            overrides["twilio_auth_token"] = secrets.token_hex(16)
+        if not settings.public_base_url:
+            overrides["public_base_url"] = "http://callflow.local"
+        service = Callflow(settings.with_overrides(overrides) if overrides else settings)
+        if args.demo_adviser:
+            from .demo import add_demo_adviser
+
+            if service.store.kind != "memory":
+                raise CallflowError("--demo-adviser is for the embedded store")
+            add_demo_adviser(service)
+        sim = in_process_simulator(service, args.app)
+    return _play_call(sim, script, args.from_, printer(sys.stdout))
+
+
+def _play_call(sim: Any, script: Any, from_: str, show: Any) -> int:
+    from .simulator.session import VSTRS_NUMBER
+
+    sim.listeners.append(show)
+    leg = sim.call(VSTRS_NUMBER, from_, script)
+    sim.run()
+    for sid, code, message in sim.errors:
+        print(f"error on {sid}: {code} {message}", file=sys.stderr)
+    print(f"call {leg.sid} ended: {leg.status} after {leg.log[-1].at:.0f}s")
+    return EXIT_OK if not sim.errors else EXIT_PROBLEMS
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import DEMO_ADVISER_TEXT
+    from .simulator import Script
+    from .simulator.session import (
+        CALLER_NUMBER,
+        VSTRS_NUMBER,
+        demo_script,
+        demo_service,
+        in_process_simulator,
+        printer,
+    )
+
+    service = demo_service()
+    sim = in_process_simulator(service)
+    print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
+    print(DEMO_ADVISER_TEXT)
+    print()
+    sim.listeners.append(printer(sys.stdout))
+    caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
+    sim.run_until(lambda: bool(sim.queues.get("vstrs_agents")) or not caller.live)
+    if caller.live:
+        sim.advance(args.agent_after)
+        sim.dequeue("vstrs_agents", label="agent", script=Script().hang_up(after=args.talk))
+    sim.run()
+    session = service.store.get_session(caller.sid)
+    print()
+    verified = session is not None and session.verified is not None
+    if session is not None and session.verified is not None:
+        who = session.verified
+        print(
+            f"verified: adviser {who['adviser_number']} ({who['adviser_name']}), "
+            f"{who['organisation_name']}, by {who['method']}"
+        )
+    else:
+        print("not verified")
+    print("audit log:")
+    for entry in service.audit.entries():
+        print(f"  {entry['at']}  {entry['kind']:<24} {entry.get('outcome', '')}")
+    for sid, code, message in sim.errors:
+        print(f"error on {sid}: {code} {message}", file=sys.stderr)
+    return EXIT_OK if not sim.errors and verified else EXIT_PROBLEMS
 
 
 # ---------------------------------------------------------------- advisers

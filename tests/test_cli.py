@@ -190,3 +190,82 @@ def test_graph_svg_and_png(tmp_path: Path, fmt: str, magic: bytes) -> None:
     target = tmp_path / f"flow.{fmt}"
     assert main(["graph", "vstrs_inbound", "--format", fmt, "-o", str(target)]) == 0
     assert magic in target.read_bytes()[:400]
+
+
+# -- simulated calls
+
+
+class Terminal(io.StringIO):
+    """Standard input that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_demo_plays_a_whole_call(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["demo", "--agent-after", "5", "--talk", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "presses   1001#" in out
+    assert "You are verified as calling from Tax Aid" in out
+    assert "connected to agent" in out and "Thank you for calling. Goodbye." in out
+    assert "verified: adviser 1001 (Sam Demo), Tax Aid" in out
+    assert "verification.verified" in out
+    audit = out.split("audit log:")[1]
+    assert "246810" not in audit and "Hill Top" not in audit
+
+
+def test_call_in_process_scripted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    args = ["call", "--demo-adviser", "--press", "1001#", "--press", "246810#"]
+    args += ["--answer", "first school=Hill Top,colour=blue", "--hold", "5"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "You are verified as calling from Tax Aid" in out
+    assert "waits in queue vstrs_agents" in out and "ended: completed" in out
+
+
+def test_call_interactive(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setattr("sys.stdin", Terminal("9999#\n\n1#\nhangup\n"))
+    assert main(["call", "--demo-adviser"]) == 0
+    out = capsys.readouterr().out
+    assert "presses   9999#" in out and "silent" in out
+    assert "hangs up" in out
+
+
+def test_call_needs_steps_without_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["call", "--demo-adviser"]) == 1
+    assert "give --press/--say steps" in capsys.readouterr().err
+
+
+def test_call_over_http(
+    gunicorn: tuple[str, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import AUTH_TOKEN, enrol
+
+    base, env = gunicorn
+    enrol(Callflow(Settings.from_env(env)))
+    args = ["call", base, "--token", AUTH_TOKEN, "--press", "1001#", "--press", "246810#"]
+    args += ["--answer", "first school=Hill Top,colour=Blue", "--hold", "3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "You are verified as calling from Tax Aid" in out
+
+
+def test_call_over_http_with_a_wrong_token(
+    gunicorn: tuple[str, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, _ = gunicorn
+    assert main(["call", base, "--token", "wrong", "--press", "1#"]) == 1
+    err = capsys.readouterr().err
+    assert "11200" in err and "403" in err

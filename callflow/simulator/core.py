@@ -193,6 +193,8 @@ class Simulator:
         self.errors: list[tuple[str, int, str]] = []
         self.requests: list[RequestRecord] = []
         self.log: list[LogEntry] = []
+        #: Called with every transcript line as it happens (``callflow call`` prints them).
+        self.listeners: list[Callable[[LogEntry], None]] = []
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._epoch = self.clock.now()
@@ -249,6 +251,13 @@ class Simulator:
                 self.clock.advance(at - self.clock.now())
             action()
 
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of virtual time pass, processing whatever happens meanwhile."""
+        target = self.clock.now() + seconds
+        self.run(max_seconds=seconds)
+        if target > self.clock.now():
+            self.clock.advance(target - self.clock.now())
+
     def run_until(self, done: Callable[[], bool], max_seconds: float = 4 * 3600) -> bool:
         """Process events until ``done()`` holds; True if it did."""
         limit = self.clock.now() + max_seconds
@@ -269,6 +278,8 @@ class Simulator:
         entry = LogEntry(round(self.now(), 1), leg.label, kind, text)
         leg.log.append(entry)
         self.log.append(entry)
+        for listener in self.listeners:
+            listener(entry)
 
     def transcript(self) -> str:
         """Every leg's transcript, interleaved in time."""

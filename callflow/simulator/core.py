@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import secrets
+import threading
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
@@ -196,6 +197,8 @@ class Simulator:
         #: Called with every transcript line as it happens (``callflow call`` prints them).
         self.listeners: list[Callable[[LogEntry], None]] = []
         self._events: list[tuple[float, int, Callable[[], None]]] = []
+        # The REST server hands work in from its own thread; the event queue is shared.
+        self._lock = threading.Lock()
         self._seq = itertools.count()
         self._epoch = self.clock.now()
 
@@ -227,7 +230,10 @@ class Simulator:
 
     def schedule(self, delay: float, action: Callable[[], None]) -> None:
         """Run ``action`` after ``delay`` virtual seconds."""
-        heapq.heappush(self._events, (self.clock.now() + max(delay, 0.0), next(self._seq), action))
+        with self._lock:
+            heapq.heappush(
+                self._events, (self.clock.now() + max(delay, 0.0), next(self._seq), action)
+            )
 
     def _later(self, leg: Leg, delay: float, action: Callable[[], None]) -> None:
         """Run ``action`` for ``leg`` unless the leg has moved on (hung up, redirected) by then."""
@@ -239,16 +245,19 @@ class Simulator:
 
         self.schedule(delay, guarded)
 
+    def _next_event(self, limit: float) -> Callable[[], None] | None:
+        with self._lock:
+            if not self._events or self._events[0][0] > limit:
+                return None
+            at, _, action = heapq.heappop(self._events)
+        if at > self.clock.now():
+            self.clock.advance(at - self.clock.now())
+        return action
+
     def run(self, max_seconds: float = 4 * 3600) -> None:
         """Process events until none are left or ``max_seconds`` of virtual time pass."""
         limit = self.clock.now() + max_seconds
-        while self._events:
-            at, _, action = self._events[0]
-            if at > limit:
-                break
-            heapq.heappop(self._events)
-            if at > self.clock.now():
-                self.clock.advance(at - self.clock.now())
+        while (action := self._next_event(limit)) is not None:
             action()
 
     def advance(self, seconds: float) -> None:
@@ -261,13 +270,7 @@ class Simulator:
     def run_until(self, done: Callable[[], bool], max_seconds: float = 4 * 3600) -> bool:
         """Process events until ``done()`` holds; True if it did."""
         limit = self.clock.now() + max_seconds
-        while not done() and self._events:
-            at, _, action = self._events[0]
-            if at > limit:
-                return False
-            heapq.heappop(self._events)
-            if at > self.clock.now():
-                self.clock.advance(at - self.clock.now())
+        while not done() and (action := self._next_event(limit)) is not None:
             action()
         return done()
 
@@ -462,7 +465,8 @@ class Simulator:
     def _conference_callback(
         self, conf: Conference, event: str, participant: Participant | None = None, **extra: str
     ) -> None:
-        short = event.removeprefix("participant-").removeprefix("conference-")
+        # statusCallbackEvent names a family: "hold" covers hold and unhold, "mute" unmute.
+        short = event.removeprefix("participant-").removeprefix("conference-").removeprefix("un")
         if not conf.status_callback or short not in conf.status_events:
             return
         params = {
@@ -539,6 +543,12 @@ class Simulator:
             self._answer(leg)
         self.note(leg, "hears", APPLICATION_ERROR)
         self._end(leg, "completed")
+
+    def end_leg(self, leg: Leg, status: str) -> None:
+        """End a leg from outside (the REST API's Status=completed or canceled)."""
+        if leg.live:
+            self.note(leg, "twilio", f"call {status} via the API")
+            self._end(leg, status)
 
     def hang_up(self, leg: Leg) -> None:
         """The person on ``leg`` hangs up."""
@@ -1044,9 +1054,68 @@ class Simulator:
             )
             if leg.live and leg.waiting and leg.waiting[0] == "conference":
                 self.note(leg, "conference", f"{conf.name} ends")
-                duration = int(self.clock.now() - participant.joined_at)
-                self._dial_done(leg, "completed", None, duration)
+                self._after_conference(leg, participant)
         self._conference_callback(conf, "conference-end", ReasonConferenceEnded=reason)
+
+    def _after_conference(self, leg: Leg, participant: Participant) -> None:
+        """Out of the conference: a <Dial> carries on; a participant added by the API hangs up."""
+        leg.waiting = None
+        if leg.dial_return is not None:
+            self._dial_done(leg, "completed", None, int(self.clock.now() - participant.joined_at))
+        else:
+            self._end(leg, "completed")
+
+    def kick(self, conf: Conference, participant: Participant) -> None:
+        """Take a participant out of a conference (Participants delete)."""
+        leg = participant.leg
+        if conf.participants.get(leg.sid) is not participant:
+            return
+        self.note(leg, "conference", f"removed from {conf.name}")
+        leg.generation += 1
+        self._leave_conference(leg, conf.name, "participant_updated_via_api")
+        if leg.live and leg.waiting and leg.waiting[0] == "conference":
+            self._after_conference(leg, participant)
+
+    def set_hold(
+        self, conf: Conference, participant: Participant, hold: bool, hold_url: str | None
+    ) -> None:
+        """Put a participant on hold (hearing ``hold_url``) or take them off."""
+        participant.hold = hold
+        leg = participant.leg
+        self.note(leg, "conference", "on hold" if hold else "off hold")
+        self._conference_callback(
+            conf, "participant-hold" if hold else "participant-unhold", participant
+        )
+        if hold and hold_url:
+            self.announce(leg, hold_url, method="GET", kind="hold music")
+
+    def set_muted(self, conf: Conference, participant: Participant, muted: bool) -> None:
+        """Mute or unmute a participant."""
+        participant.muted = muted
+        self.note(participant.leg, "conference", "muted" if muted else "unmuted")
+        self._conference_callback(
+            conf, "participant-mute" if muted else "participant-unmute", participant
+        )
+
+    def announce(
+        self, leg: Leg, url: str, method: str = "POST", kind: str = "announcement"
+    ) -> None:
+        """Play the TwiML at ``url`` to a leg without taking it out of what it is in."""
+        if not leg.live:
+            return
+        params = self._params(leg)
+        try:
+            result = self._send(url, method.upper(), params)
+            verbs = parse_twiml(result.body) if result.status < 400 else None
+        except (TransportError, TwimlError) as exc:
+            self.error(leg, 11200, f"{kind} from {url} failed: {exc}")
+            return
+        if verbs is None:
+            self.error(leg, 11200, f"{kind} from {url} answered {result.status}")
+            return
+        for verb in verbs:
+            if verb.tag in {"Say", "Play", "Pause"}:
+                self._prompt(leg, verb)
 
     # -- leg control (the REST API uses these)
 
@@ -1098,8 +1167,12 @@ class Simulator:
         status_method: str = "POST",
         label: str | None = None,
         timeout: float = 60,
+        join: tuple[Conference, dict[str, Any]] | None = None,
     ) -> Leg:
-        """An outbound API call (Calls create): ring ``to`` and play the TwiML when answered."""
+        """An outbound API call: ring ``to``; when answered play the TwiML or join a conference.
+
+        It starts on the event queue, just after the request that asked for it returns.
+        """
         callee = self.callees.get(to, self.default_callee)
         leg = Leg(
             new_sid("CA"), label or to, from_, to, "outbound-api", callee.script, self.clock.now()
@@ -1108,22 +1181,31 @@ class Simulator:
         leg.status_events = status_events or {"completed"}
         leg.status_method = status_method
         self.legs[leg.sid] = leg
-        self._callback(leg, "initiated")
-        leg.status = "ringing"
-        self._callback(leg, "ringing")
-        self.note(leg, "call", f"{from_} rings {to}")
 
         def answered() -> None:
             self._answer(leg)
-            if twiml is not None:
+            self.note(leg, "answers", f"call from {from_}")
+            if join is not None:
+                conf, options = join
+                self.add_participant(conf, Participant(leg, joined_at=self.clock.now(), **options))
+            elif twiml is not None:
                 self.play_twiml(leg, twiml)
             elif url is not None:
                 self._play(leg, self._fetch(leg, url, method))
 
-        if callee.outcome == "answered" and callee.after <= timeout:
-            self._later(leg, callee.after, answered)
-        else:
-            outcome = "no-answer" if callee.outcome == "answered" else callee.outcome
-            delay = timeout if outcome == "no-answer" else callee.after
-            self._later(leg, delay, lambda: self._end(leg, outcome))
+        def start() -> None:
+            if not leg.live:
+                return
+            self._callback(leg, "initiated")
+            leg.status = "ringing"
+            self.note(leg, "call", f"{from_} rings {to}")
+            self._callback(leg, "ringing")
+            if callee.outcome == "answered" and callee.after <= timeout:
+                self._later(leg, callee.after, answered)
+            else:
+                outcome = "no-answer" if callee.outcome == "answered" else callee.outcome
+                delay = timeout if outcome == "no-answer" else callee.after
+                self._later(leg, delay, lambda: self._end(leg, outcome))
+
+        self.schedule(0, start)
         return leg

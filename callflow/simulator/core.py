@@ -60,11 +60,13 @@ class Faults:
     duplicate_webhooks: deliver each TwiML request twice (the second answer is compared).
     lose_callbacks: status callback kinds never delivered (e.g. {"completed"}).
     delay_callbacks: seconds of virtual time before each status callback is delivered.
+    reorder_callbacks: hold callbacks for this many seconds, then deliver them newest first.
     """
 
     duplicate_webhooks: bool = False
     lose_callbacks: set[str] = field(default_factory=set)
     delay_callbacks: float = 0.0
+    reorder_callbacks: float = 0.0
 
 
 @dataclass
@@ -104,6 +106,8 @@ class Leg:
     #: What it waits on: ("queue", name), ("dial", child), ("bridge", leg), ("conference", room).
     waiting: tuple[str, Any] | None = None
     queue_return: dict[str, Any] | None = None
+    #: While waiting: the wait URL, its method, and the parameters to send with it.
+    wait_loop: tuple[str, str, Callable[[], dict[str, str]]] | None = None
     dial_return: dict[str, Any] | None = None
     bridged_with: Leg | None = None
     log: list[LogEntry] = field(default_factory=list)
@@ -196,6 +200,7 @@ class Simulator:
         self.log: list[LogEntry] = []
         #: Called with every transcript line as it happens (``callflow call`` prints them).
         self.listeners: list[Callable[[LogEntry], None]] = []
+        self._held_callbacks: list[Callable[[], None]] = []
         self._events: list[tuple[float, int, Callable[[], None]]] = []
         # The REST server hands work in from its own thread; the event queue is shared.
         self._lock = threading.Lock()
@@ -457,9 +462,18 @@ class Simulator:
             except TransportError as exc:
                 self.error(leg, 11205, f"callback to {url} failed: {exc}")
 
-        if self.faults.delay_callbacks:
+        if self.faults.reorder_callbacks:
+            self._held_callbacks.append(send)
+            if len(self._held_callbacks) == 1:
+                self.schedule(self.faults.reorder_callbacks, self._release_callbacks)
+        elif self.faults.delay_callbacks:
             self.schedule(self.faults.delay_callbacks, send)
         else:
+            send()
+
+    def _release_callbacks(self) -> None:
+        held, self._held_callbacks = self._held_callbacks, []
+        for send in reversed(held):
             send()
 
     def _conference_callback(
@@ -577,6 +591,11 @@ class Simulator:
             other, leg.bridged_with = leg.bridged_with, None
             other.bridged_with = None
             self._bridge_ended(other)
+        if leg.dial_return is not None and "bridge_to" in leg.dial_return:
+            parent: Leg = leg.dial_return.pop("bridge_to")
+            if parent.live and parent.waiting == ("dial", leg):
+                self.note(parent, "dial", f"{leg.label} hung up before being connected")
+                self._dial_done(parent, "completed", leg, 0)
         self._callback(leg, "completed")
 
     # ------------------------------------------------------------ playing TwiML
@@ -594,9 +613,14 @@ class Simulator:
         """Run verbs until one makes the leg wait; the end of the document hangs up."""
         while leg.live:
             if leg.pc >= len(leg.verbs):
-                if leg.waiting and leg.waiting[0] == "queue-wait":
-                    self._queue_wait_again(leg)
+                if leg.wait_loop is not None:
+                    self._wait_again(leg)
                     return
+                if leg.dial_return is not None and "bridge_to" in leg.dial_return:
+                    self._whisper_done(leg)
+                    return
+                if leg.waiting is not None:
+                    return  # parked: in a queue, conference or call, nothing left to play
                 self.note(leg, "twilio", "end of TwiML: the call ends")
                 self._end(leg, "completed")
                 return
@@ -756,35 +780,51 @@ class Simulator:
         }
         leg.waiting = ("queue", name)
         self.note(leg, "queue", f"waits in queue {name} (position {len(members)})")
-        patience = leg.script.wait_limit()
-        self._later(leg, patience, lambda: self.hang_up(leg))
-        generation = leg.generation
-        if leg.queue_return["wait_url"]:
-            self._queue_wait_again(leg)
-        # The patience timer is tied to the generation at entry; waitUrl documents move it on.
-        leg.queue_return["patience_generation"] = generation
+        self._hang_up_after_patience(leg)
+        info = leg.queue_return
+
+        def queue_params() -> dict[str, str]:
+            position = members.index(leg) + 1 if leg in members else 0
+            return {
+                "QueuePosition": str(position),
+                "QueueSid": self._queue_sid(name),
+                "QueueTime": str(int(self.clock.now() - info["since"])),
+                "AvgQueueTime": "0",
+                "CurrentQueueSize": str(len(members)),
+                "MaxQueueSize": "100",
+            }
+
+        if info["wait_url"]:
+            self._start_wait_loop(leg, info["wait_url"], info["wait_method"], queue_params)
+        else:
+            leg.verbs, leg.pc = [], 0  # Twilio's own hold music: nothing for the service to do
         return True
 
-    def _queue_wait_again(self, leg: Leg) -> None:
-        info = leg.queue_return
-        if not info or not info["wait_url"] or not leg.live:
+    # -- waiting (a queue's or a conference's waitUrl, played in a loop)
+
+    def _start_wait_loop(
+        self, leg: Leg, url: str, method: str, params: Callable[[], dict[str, str]]
+    ) -> None:
+        leg.wait_loop = (url, method, params)
+        self._wait_again(leg)
+
+    def _wait_again(self, leg: Leg) -> None:
+        """Fetch the wait URL again and play it (Twilio loops it while the caller waits)."""
+        if leg.wait_loop is None or not leg.live:
             return
-        members = self.queues.get(info["name"], [])
-        position = members.index(leg) + 1 if leg in members else 0
-        extra = {
-            "QueuePosition": str(position),
-            "QueueSid": self._queue_sid(info["name"]),
-            "QueueTime": str(int(self.clock.now() - info["since"])),
-            "AvgQueueTime": "0",
-            "CurrentQueueSize": str(len(members)),
-            "MaxQueueSize": "100",
-        }
-        verbs = self._fetch(leg, info["wait_url"], info["wait_method"], extra)
-        if verbs is None:
+        url, method, params = leg.wait_loop
+        verbs = self._fetch(leg, url, method, params())
+        if verbs is None or leg.wait_loop is None:
+            leg.wait_loop = None
+            leg.verbs, leg.pc = [], 0
             return
-        leg.waiting = ("queue-wait", info["name"])
         leg.verbs, leg.pc = verbs, 0
         self._later(leg, 0.5, lambda: self._step(leg))
+
+    def _stop_wait_loop(self, leg: Leg) -> None:
+        if leg.wait_loop is not None:
+            leg.wait_loop = None
+            leg.verbs, leg.pc = [], 0
 
     def _verb_leave(self, leg: Leg, verb: ET.Element) -> bool:
         if not leg.queue_return:
@@ -799,7 +839,8 @@ class Simulator:
         if leg in members:
             members.remove(leg)
         info, leg.queue_return = leg.queue_return, None
-        if leg.waiting and leg.waiting[0] in {"queue", "queue-wait"}:
+        self._stop_wait_loop(leg)
+        if leg.waiting and leg.waiting[0] == "queue":
             leg.waiting = None
         if info is None:
             return
@@ -910,10 +951,22 @@ class Simulator:
             leg.dial_return["child"] = child
         self._bridge(leg, child)
 
+    def _whisper_done(self, child: Leg) -> None:
+        """The dialled party's whisper TwiML finished: connect them to the caller."""
+        info, child.dial_return = child.dial_return or {}, None
+        parent: Leg = info["bridge_to"]
+        if not parent.live:
+            self._end(child, "completed")
+            return
+        parent.waiting = None
+        if parent.dial_return is not None:
+            parent.dial_return["child"] = child
+        self._bridge(parent, child)
+
     def _bridge(self, a: Leg, b: Leg) -> None:
         """Connect two legs; each waits until the other hangs up."""
-        if a.waiting and a.waiting[0] in {"queue", "queue-wait"}:
-            a.waiting = ("bridge", b)
+        for side in (a, b):
+            self._stop_wait_loop(side)
         a.bridged_with, b.bridged_with = b, a
         for side in (a, b):
             if side.dial_return is not None:
@@ -923,8 +976,7 @@ class Simulator:
         self.note(a, "connected", f"to {b.label}")
         self.note(b, "connected", f"to {a.label}")
         for leg in (a, b):
-            if leg.queue_return is None:
-                leg.waiting = ("bridge", leg.bridged_with)
+            leg.waiting = ("bridge", leg.bridged_with)
             self._hang_up_after_patience(leg)
 
     def _hang_up_after_patience(self, leg: Leg) -> None:
@@ -1005,9 +1057,16 @@ class Simulator:
             conf.status = "in-progress"
             self._conference_callback(conf, "conference-start")
             for other in conf.participants.values():
+                self._stop_wait_loop(other.leg)
                 self.note(other.leg, "conference", f"{conf.name} starts")
         elif conf.status == "init":
             self.note(leg, "conference", "waits for the conference to start")
+            if participant.wait_url:
+
+                def conference_params() -> dict[str, str]:
+                    return {"ConferenceSid": conf.sid, "FriendlyName": conf.name}
+
+                self._start_wait_loop(leg, participant.wait_url, "POST", conference_params)
         patience = leg.script.wait_limit()
         self._later(leg, patience, lambda: self.hang_up(leg))
 
@@ -1018,6 +1077,7 @@ class Simulator:
         participant = conf.participants.pop(leg.sid, None)
         if participant is None:
             return
+        self._stop_wait_loop(leg)
         self._conference_callback(
             conf, "participant-leave", participant, ReasonParticipantLeft=reason
         )
@@ -1140,7 +1200,8 @@ class Simulator:
         if not waiting:
             return
         kind, what = waiting
-        if kind in {"queue", "queue-wait"}:
+        self._stop_wait_loop(leg)
+        if kind == "queue":
             members = self.queues.get(what, [])
             if leg in members:
                 members.remove(leg)

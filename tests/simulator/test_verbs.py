@@ -421,3 +421,99 @@ def test_last_participant_leaving_ends_the_conference(sim: Simulator, twiml_app:
     )
     place(sim, Script().hang_up(after=20))
     assert twiml_app.got("/ev")[0]["ReasonConferenceEnded"] == "last-participant-left"
+
+
+def test_dial_number_with_a_whisper(sim: Simulator, twiml_app: TwimlApp) -> None:
+    dial_app(
+        twiml_app, '<Dial action="/dialled"><Number url="/whisper">+441632960555</Number></Dial>'
+    )
+    twiml_app.twiml("/whisper", "<Say>Call from the VSTRS line</Say>")
+    callee_script = Script().hang_up(after=20)
+    sim.add_callee("+441632960555", Callee("answered", after=2, script=callee_script))
+    leg = place(sim, Script().hang_up(after=600))
+    child = next(other for other in sim.legs.values() if other.parent is leg)
+    assert child.heard() == ["Call from the VSTRS line"]
+    got = twiml_app.got("/dialled")[0]
+    assert got["DialCallStatus"] == "completed" and got["DialBridged"] == "true"
+    assert twiml_app.got("/whisper")[0]["ParentCallSid"] == leg.sid
+    assert leg.heard() == ["dial over"]
+
+
+def test_a_whisper_that_hangs_up_never_connects(sim: Simulator, twiml_app: TwimlApp) -> None:
+    dial_app(
+        twiml_app, '<Dial action="/dialled"><Number url="/whisper">+441632960555</Number></Dial>'
+    )
+    twiml_app.twiml("/whisper", "<Say>Not now</Say><Hangup/>")
+    sim.add_callee("+441632960555", Callee("answered", after=2))
+    leg = place(sim, Script().hang_up(after=600))
+    got = twiml_app.got("/dialled")[0]
+    assert got["DialBridged"] == "false" and got["DialCallDuration"] == "0"
+    assert not any(e.kind == "connected" for e in leg.log)
+
+
+def test_conference_wait_url_plays_until_it_starts(sim: Simulator, twiml_app: TwimlApp) -> None:
+    twiml_app.twiml(
+        "/voice",
+        '<Dial><Conference waitUrl="/conf-wait" startConferenceOnEnter="false">room2</Conference></Dial>',
+    )
+    twiml_app.twiml("/conf-wait", '<Say>Please wait</Say><Pause length="20"/>')
+    twiml_app.twiml("/agent", "<Dial><Conference>room2</Conference></Dial>")
+    sim.configure_number("+441632960777", f"{BASE}/agent")
+    caller = sim.call(NUMBER, CALLER, Script().hang_up(after=900).hang_up(after=900))
+    sim.advance(60)
+    waits = len(twiml_app.got("/conf-wait"))
+    assert waits >= 2 and twiml_app.got("/conf-wait")[0]["FriendlyName"] == "room2"
+    sim.call("+441632960777", "+441632960444", Script().hang_up(after=30), label="agent")
+    sim.run()
+    assert len(twiml_app.got("/conf-wait")) == waits, (
+        "the wait music stops when the conference starts"
+    )
+    assert caller.heard().count("Please wait") == waits
+
+
+def test_callbacks_out_of_order(sim: Simulator, twiml_app: TwimlApp) -> None:
+    from callflow.simulator import Faults
+
+    sim.faults = Faults(reorder_callbacks=60)
+    sim.add_callee("+441632960555", Callee("answered", after=1))
+    sim.place_outbound(
+        "+441632960555",
+        NUMBER,
+        twiml="<Response><Say>Hi</Say></Response>",
+        status_callback=f"{BASE}/status",
+        status_events={"initiated", "ringing", "answered", "completed"},
+    )
+    sim.run()
+    statuses = [p["CallStatus"] for p in twiml_app.got("/status")]
+    assert statuses == ["completed", "in-progress", "ringing", "queued"]
+    assert [p["SequenceNumber"] for p in twiml_app.got("/status")] == ["3", "2", "1", "0"]
+
+
+class TimingOut:
+    """A transport whose first ``n`` requests time out after connecting."""
+
+    def __init__(self, inner: object, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    def request(self, *args: object, **kwargs: object) -> object:
+        from callflow.simulator import TransportError
+
+        if self.n:
+            self.n -= 1
+            raise TransportError("timed out", connect=False)
+        return self.inner.request(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_timeout_is_not_retried_by_default(sim: Simulator, twiml_app: TwimlApp) -> None:
+    twiml_app.twiml("/voice", "<Say>Hello</Say>")
+    sim.transport = TimingOut(sim.transport, 1)  # type: ignore[assignment]
+    leg = place(sim)
+    assert [c for _, c, _ in sim.errors] == [11205] and "application error" in leg.heard()[-1]
+
+
+def test_a_timeout_is_retried_with_rp_rt(sim: Simulator, twiml_app: TwimlApp) -> None:
+    twiml_app.twiml("/voice", "<Say>Hello</Say>")
+    sim.configure_number(NUMBER, f"{BASE}/voice#rp=ct,rt&rc=2")
+    sim.transport = TimingOut(sim.transport, 2)  # type: ignore[assignment]
+    leg = place(sim)
+    assert leg.heard() == ["Hello"] and sim.errors == []

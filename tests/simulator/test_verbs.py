@@ -454,7 +454,8 @@ def test_a_whisper_that_hangs_up_never_connects(sim: Simulator, twiml_app: Twiml
 def test_conference_wait_url_plays_until_it_starts(sim: Simulator, twiml_app: TwimlApp) -> None:
     twiml_app.twiml(
         "/voice",
-        '<Dial><Conference waitUrl="/conf-wait" startConferenceOnEnter="false">room2</Conference></Dial>',
+        '<Dial><Conference waitUrl="/conf-wait" startConferenceOnEnter="false">'
+        "room2</Conference></Dial>",
     )
     twiml_app.twiml("/conf-wait", '<Say>Please wait</Say><Pause length="20"/>')
     twiml_app.twiml("/agent", "<Dial><Conference>room2</Conference></Dial>")

@@ -919,8 +919,16 @@ class Simulator:
             self.clock.now(),
             parent=leg,
         )
-        child.status = "ringing"
+        if noun is not None and noun.get("statusCallback"):
+            # <Number>/<Client> statusCallback: the dialled leg's own progress callbacks.
+            child.status_callback = self._url(leg, noun.get("statusCallback"))
+            events = noun.get("statusCallbackEvent", "completed").replace(",", " ").split()
+            child.status_events = set(events)
+            child.status_method = noun.get("statusCallbackMethod", "POST").upper()
         self.legs[child.sid] = child
+        self._callback(child, "initiated")
+        child.status = "ringing"
+        self._callback(child, "ringing")
         leg.waiting = ("dial", child)
         self.note(leg, "dial", f"rings {target}")
         whisper = noun.get("url") if noun is not None else None

@@ -518,3 +518,18 @@ def test_a_timeout_is_retried_with_rp_rt(sim: Simulator, twiml_app: TwimlApp) ->
     sim.transport = TimingOut(sim.transport, 2)  # type: ignore[assignment]
     leg = place(sim)
     assert leg.heard() == ["Hello"] and sim.errors == []
+
+
+def test_dialled_number_status_callbacks(sim: Simulator, twiml_app: TwimlApp) -> None:
+    dial_app(
+        twiml_app,
+        '<Dial action="/dialled"><Number statusCallback="/leg-status" '
+        'statusCallbackEvent="initiated ringing answered completed">+441632960555</Number></Dial>',
+    )
+    sim.add_callee("+441632960555", Callee("answered", after=3, script=Script().hang_up(after=10)))
+    leg = place(sim, Script().hang_up(after=600))
+    callbacks = twiml_app.got("/leg-status")
+    assert [p["CallStatus"] for p in callbacks] == ["queued", "ringing", "in-progress", "completed"]
+    assert {p["ParentCallSid"] for p in callbacks} == {leg.sid}
+    assert {p["Direction"] for p in callbacks} == {"outbound-dial"}
+    assert callbacks[-1]["CallDuration"] == "10"

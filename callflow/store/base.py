@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,70 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_flow(self, version: str) -> tuple[str, str] | None:
         """A flow version's (name, text), or None."""
+
+    # -- documents: small JSON records by namespace (staff, teams, tokens, hand-offs, grants)
+
+    @abc.abstractmethod
+    def get_doc(self, namespace: str, key: str) -> dict[str, Any] | None:
+        """A document, or None."""
+
+    @abc.abstractmethod
+    def put_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> None:
+        """Create or replace a document (expiring after ``ttl_seconds`` if given)."""
+
+    @abc.abstractmethod
+    def add_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> bool:
+        """Create a document only if there is none under that key."""
+
+    @abc.abstractmethod
+    def delete_doc(self, namespace: str, key: str) -> bool:
+        """Delete a document; False when there was none."""
+
+    @abc.abstractmethod
+    def list_docs(self, namespace: str) -> list[dict[str, Any]]:
+        """Every live document in a namespace."""
+
+    @abc.abstractmethod
+    def update_doc(
+        self,
+        namespace: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        ttl_seconds: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Atomically read, change and write a document; ``change`` may run more than once.
+
+        ``change`` gets the current document (or None) and returns the new one, or None to
+        leave it as it is. Returns what is stored afterwards.
+        """
+
+    # -- claims: short exclusive holds (an agent being rung for one call only)
+
+    @abc.abstractmethod
+    def claim(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        """Take ``key`` for ``owner`` unless someone else holds it."""
+
+    @abc.abstractmethod
+    def release(self, key: str, owner: str) -> None:
+        """Give ``key`` up, if ``owner`` holds it."""
+
+    @abc.abstractmethod
+    def claimed_by(self, key: str) -> str | None:
+        """Who holds ``key``, if anyone."""
+
+    # -- counters
+
+    @abc.abstractmethod
+    def count(self, name: str, field: str, by: int = 1) -> int:
+        """Add to a named counter's field; returns the new value."""
+
+    @abc.abstractmethod
+    def counters(self, name: str) -> dict[str, int]:
+        """Every field of a named counter."""
 
     # -- health
 

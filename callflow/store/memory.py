@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -28,6 +29,9 @@ class MemoryStore(Store):
         self._audit: list[dict[str, Any]] = []
         self._audit_ids = itertools.count(1)
         self._flows: dict[str, tuple[str, str]] = {}
+        self._docs: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = {}
+        self._claims: dict[str, tuple[str, float]] = {}
+        self._counters: dict[str, dict[str, int]] = {}
 
     # -- call sessions
 
@@ -178,6 +182,105 @@ class MemoryStore(Store):
     def get_flow(self, version: str) -> tuple[str, str] | None:
         with self._lock:
             return self._flows.get(version)
+
+    # -- documents
+
+    def _doc(self, namespace: str, key: str) -> dict[str, Any] | None:
+        stored = self._docs.get(namespace, {}).get(key)
+        if stored is None:
+            return None
+        doc, expires = stored
+        if expires is not None and expires <= self.clock.now():
+            del self._docs[namespace][key]
+            return None
+        return doc
+
+    def _write(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None
+    ) -> None:
+        expires = self.clock.now() + ttl_seconds if ttl_seconds else None
+        self._docs.setdefault(namespace, {})[key] = (copy.deepcopy(doc), expires)
+
+    def get_doc(self, namespace: str, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            return copy.deepcopy(self._doc(namespace, key))
+
+    def put_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> None:
+        with self._lock:
+            self._write(namespace, key, doc, ttl_seconds)
+
+    def add_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> bool:
+        with self._lock:
+            if self._doc(namespace, key) is not None:
+                return False
+            self._write(namespace, key, doc, ttl_seconds)
+            return True
+
+    def delete_doc(self, namespace: str, key: str) -> bool:
+        with self._lock:
+            existed = self._doc(namespace, key) is not None
+            self._docs.get(namespace, {}).pop(key, None)
+            return existed
+
+    def list_docs(self, namespace: str) -> list[dict[str, Any]]:
+        with self._lock:
+            keys = list(self._docs.get(namespace, {}))
+            docs = [self._doc(namespace, key) for key in keys]
+            return [copy.deepcopy(d) for d in docs if d is not None]
+
+    def update_doc(
+        self,
+        namespace: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        ttl_seconds: int | None = None,
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            current = self._doc(namespace, key)
+            new = change(copy.deepcopy(current))
+            if new is None:
+                return copy.deepcopy(current)
+            self._write(namespace, key, new, ttl_seconds)
+            return copy.deepcopy(new)
+
+    # -- claims
+
+    def claim(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        with self._lock:
+            holder = self._claims.get(key)
+            if holder and holder[1] > self.clock.now() and holder[0] != owner:
+                return False
+            self._claims[key] = (owner, self.clock.now() + ttl_seconds)
+            return True
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            holder = self._claims.get(key)
+            if holder and holder[0] == owner:
+                del self._claims[key]
+
+    def claimed_by(self, key: str) -> str | None:
+        with self._lock:
+            holder = self._claims.get(key)
+            if holder and holder[1] > self.clock.now():
+                return holder[0]
+            return None
+
+    # -- counters
+
+    def count(self, name: str, field: str, by: int = 1) -> int:
+        with self._lock:
+            fields = self._counters.setdefault(name, {})
+            fields[field] = fields.get(field, 0) + by
+            return fields[field]
+
+    def counters(self, name: str) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters.get(name, {}))
 
     def ping(self) -> bool:
         return True

@@ -10,6 +10,10 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
     cf:{adv:<number>}:lock         present while the adviser is locked out
     cf:audit                       stream of audit entries
     cf:flow:<version>              hash: name, source
+    cf:{<ns>}:doc:<key>            a document of namespace <ns> (agents, teams, tokens, ...)
+    cf:{<ns>}:keys                 set of the namespace's document keys
+    cf:claim:<key>                 who holds a claim
+    cf:counter:<name>              hash of counters
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -85,6 +90,14 @@ return 1
 """
 
 
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
 def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
     """Turn connection failures into StoreUnavailable, and other Redis errors into StoreError."""
 
@@ -122,6 +135,7 @@ class RedisStore(Store):
         self._reserve = client.register_script(_RESERVE)
         self._fail = client.register_script(_FAIL)
         self._add_adviser = client.register_script(_ADD_ADVISER)
+        self._claim = client.register_script(_CLAIM)
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 2.0) -> RedisStore:
@@ -252,6 +266,109 @@ class RedisStore(Store):
     def get_flow(self, version: str) -> tuple[str, str] | None:
         data = self.client.hgetall(f"cf:flow:{version}")
         return (data["name"], data["source"]) if data else None
+
+    # -- documents
+
+    @staticmethod
+    def _doc_key(namespace: str, key: str) -> str:
+        return f"cf:{{{namespace}}}:doc:{key}"
+
+    @_unavailable
+    def get_doc(self, namespace: str, key: str) -> dict[str, Any] | None:
+        raw = self.client.get(self._doc_key(namespace, key))
+        return json.loads(raw) if raw else None
+
+    @_unavailable
+    def put_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self._doc_key(namespace, key), json.dumps(doc), ex=ttl_seconds or None)
+        pipe.sadd(f"cf:{{{namespace}}}:keys", key)
+        pipe.execute()
+
+    @_unavailable
+    def add_doc(
+        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+    ) -> bool:
+        created = self.client.set(
+            self._doc_key(namespace, key), json.dumps(doc), nx=True, ex=ttl_seconds or None
+        )
+        if created:
+            self.client.sadd(f"cf:{{{namespace}}}:keys", key)
+        return bool(created)
+
+    @_unavailable
+    def delete_doc(self, namespace: str, key: str) -> bool:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._doc_key(namespace, key))
+        pipe.srem(f"cf:{{{namespace}}}:keys", key)
+        return bool(pipe.execute()[0])
+
+    @_unavailable
+    def list_docs(self, namespace: str) -> list[dict[str, Any]]:
+        keys = sorted(self.client.smembers(f"cf:{{{namespace}}}:keys"))
+        if not keys:
+            return []
+        raws = self.client.mget([self._doc_key(namespace, k) for k in keys])
+        gone = [k for k, raw in zip(keys, raws, strict=True) if raw is None]
+        if gone:  # expired documents leave their key behind in the index
+            self.client.srem(f"cf:{{{namespace}}}:keys", *gone)
+        return [json.loads(raw) for raw in raws if raw]
+
+    @_unavailable
+    def update_doc(
+        self,
+        namespace: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        ttl_seconds: int | None = None,
+    ) -> dict[str, Any] | None:
+        doc_key = self._doc_key(namespace, key)
+        for _ in range(50):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(doc_key)
+                    raw = pipe.get(doc_key)
+                    current = json.loads(raw) if raw else None
+                    new = change(json.loads(raw) if raw else None)
+                    if new is None:
+                        pipe.unwatch()
+                        return current
+                    pipe.multi()
+                    pipe.set(doc_key, json.dumps(new), ex=ttl_seconds or None)
+                    pipe.sadd(f"cf:{{{namespace}}}:keys", key)
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    time.sleep(0.001)
+        raise StoreError(f"document {namespace}/{key} kept changing under us")
+
+    # -- claims
+
+    @_unavailable
+    def claim(self, key: str, owner: str, ttl_seconds: int) -> bool:
+        script = self._claim
+        return bool(script(keys=[f"cf:claim:{key}"], args=[owner, ttl_seconds]))
+
+    @_unavailable
+    def release(self, key: str, owner: str) -> None:
+        self._release(keys=[f"cf:claim:{key}"], args=[owner])
+
+    @_unavailable
+    def claimed_by(self, key: str) -> str | None:
+        holder = self.client.get(f"cf:claim:{key}")
+        return str(holder) if holder else None
+
+    # -- counters
+
+    @_unavailable
+    def count(self, name: str, field: str, by: int = 1) -> int:
+        return int(self.client.hincrby(f"cf:counter:{name}", field, by))
+
+    @_unavailable
+    def counters(self, name: str) -> dict[str, int]:
+        return {k: int(v) for k, v in self.client.hgetall(f"cf:counter:{name}").items()}
 
     def ping(self) -> bool:
         try:

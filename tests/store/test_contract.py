@@ -197,3 +197,79 @@ class TestRedisStore(StoreContract):
         assert redis_store.client.exists(key)
         assert 3500 < redis_store.client.ttl(key) <= 3600
         assert not redis_store.client.exists(key + ":lease")
+
+
+class DocumentContract:
+    """Documents, claims and counters, run against both stores below."""
+
+    def test_documents(self, store: Store) -> None:
+        assert store.get_doc("agents", "a1") is None
+        store.put_doc("agents", "a1", {"name": "Amy"})
+        assert store.add_doc("agents", "a2", {"name": "Ben"})
+        assert not store.add_doc("agents", "a2", {"name": "Other"})
+        assert store.get_doc("agents", "a2") == {"name": "Ben"}
+        assert sorted(d["name"] for d in store.list_docs("agents")) == ["Amy", "Ben"]
+        assert store.list_docs("teams") == []
+        assert store.delete_doc("agents", "a1") and not store.delete_doc("agents", "a1")
+        assert [d["name"] for d in store.list_docs("agents")] == ["Ben"]
+
+    def test_update_doc_is_atomic(self, store: Store) -> None:
+        store.put_doc("counters", "c", {"n": 0})
+
+        def bump() -> None:
+            for _ in range(25):
+                store.update_doc("counters", "c", lambda d: {"n": (d or {"n": 0})["n"] + 1})
+
+        threads = [threading.Thread(target=bump) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.get_doc("counters", "c") == {"n": 100}
+        unchanged = store.update_doc("counters", "c", lambda d: None)
+        assert unchanged == {"n": 100}
+        created = store.update_doc("counters", "new", lambda d: {"made": d is None})
+        assert created == {"made": True}
+
+    def test_claims(self, store: Store) -> None:
+        assert store.claim("agent:1", "call-a", 60)
+        assert store.claim("agent:1", "call-a", 60), "the holder may renew"
+        assert not store.claim("agent:1", "call-b", 60)
+        assert store.claimed_by("agent:1") == "call-a"
+        store.release("agent:1", "call-b")
+        assert store.claimed_by("agent:1") == "call-a"
+        store.release("agent:1", "call-a")
+        assert store.claimed_by("agent:1") is None and store.claim("agent:1", "call-b", 60)
+
+    def test_counters(self, store: Store) -> None:
+        assert store.count("handoffs", "taxaid") == 1
+        assert store.count("handoffs", "taxaid", 2) == 3
+        store.count("handoffs", "top")
+        assert store.counters("handoffs") == {"taxaid": 3, "top": 1}
+        assert store.counters("nothing") == {}
+
+
+class TestMemoryDocuments(DocumentContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return MemoryStore()
+
+    def test_documents_expire(self) -> None:
+        clock = ManualClock()
+        store = MemoryStore(clock)
+        store.put_doc("grants", "g", {"x": 1}, ttl_seconds=10)
+        clock.advance(11)
+        assert store.get_doc("grants", "g") is None and store.list_docs("grants") == []
+
+
+class TestRedisDocuments(DocumentContract):
+    @pytest.fixture
+    def store(self, redis_store: RedisStore) -> Store:
+        return redis_store
+
+    def test_documents_expire_and_leave_the_index(self, redis_store: RedisStore) -> None:
+        redis_store.put_doc("grants", "g", {"x": 1}, ttl_seconds=100)
+        assert 0 < redis_store.client.ttl("cf:{grants}:doc:g") <= 100
+        redis_store.client.delete("cf:{grants}:doc:g")
+        assert redis_store.list_docs("grants") == []
+        assert not redis_store.client.sismember("cf:{grants}:keys", "g")

@@ -119,6 +119,15 @@ def _parser() -> argparse.ArgumentParser:
         help="in this process: add the demo adviser to the embedded store first",
     )
     call.add_argument("--app", default="webhooks:create_app", help="web app factory (in process)")
+    call.add_argument(
+        "--agent-after",
+        type=float,
+        default=15.0,
+        help="with --demo-adviser: seconds before the demo agent answers",
+    )
+    call.add_argument(
+        "--talk", type=float, default=60.0, help="with --demo-adviser: seconds the demo agent talks"
+    )
     call.set_defaults(handler=_call)
 
     demo = sub.add_parser("demo", help="play a whole scripted VSTRS call on the embedded store")
@@ -335,7 +344,7 @@ def _script_from(args: argparse.Namespace) -> Any:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from .simulator.session import http_simulator, in_process_simulator, printer
+    from .simulator.session import http_simulator, in_process, printer
 
     script = _script_from(args)
     if args.url:
@@ -346,22 +355,31 @@ def _call(args: argparse.Namespace) -> int:
             )
         sim = http_simulator(args.url, token)
     else:
+        from .demo import add_demo_adviser, add_demo_agent
         from .service import Callflow
+        from .store import MemoryStore
 
         settings = Settings.from_env()
-        overrides: dict[str, Any] = {}
-        if not settings.twilio_auth_token:
-            overrides["twilio_auth_token"] = secrets.token_hex(16)
-        if not settings.public_base_url:
-            overrides["public_base_url"] = "http://callflow.local"
-        service = Callflow(settings.with_overrides(overrides) if overrides else settings)
-        if args.demo_adviser:
-            from .demo import add_demo_adviser
+        token = settings.twilio_auth_token or secrets.token_hex(16)
+        settings = settings.with_overrides(
+            {
+                "twilio_auth_token": token,
+                "public_base_url": settings.public_base_url or "http://callflow.local",
+            }
+        )
+        if args.demo_adviser and settings.redis_url:
+            raise CallflowError("--demo-adviser is for the embedded store (unset REDIS_URL)")
 
-            if service.store.kind != "memory":
-                raise CallflowError("--demo-adviser is for the embedded store")
-            add_demo_adviser(service)
-        sim = in_process_simulator(service, args.app)
+        def make(client: Any, clock: Any) -> Callflow:
+            store = None if settings.redis_url else MemoryStore(clock)
+            service = Callflow(settings, store=store, clock=clock, twilio_client=client)
+            if args.demo_adviser:
+                add_demo_adviser(service)
+            return service
+
+        sim, service = in_process(make, token, args.app)
+        if args.demo_adviser:
+            add_demo_agent(service, sim, answer_after=args.agent_after, talk=args.talk)
     return _play_call(sim, script, args.from_, printer(sys.stdout))
 
 
@@ -379,29 +397,18 @@ def _play_call(sim: Any, script: Any, from_: str, show: Any) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import DEMO_ADVISER_TEXT
-    from .simulator import Script
-    from .simulator.session import (
-        CALLER_NUMBER,
-        VSTRS_NUMBER,
-        demo_script,
-        demo_service,
-        in_process_simulator,
-        printer,
-    )
+    from .simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
 
-    service = demo_service()
-    sim = in_process_simulator(service)
+    sim, service = demo_rig(agent_after=args.agent_after, talk=args.talk)
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
     print(DEMO_ADVISER_TEXT)
+    print("demo VSTRS agent 100001 (Alex Agent) is available")
     print()
     sim.listeners.append(printer(sys.stdout))
     caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
-    sim.run_until(lambda: bool(sim.queues.get("vstrs_agents")) or not caller.live)
-    if caller.live:
-        sim.advance(args.agent_after)
-        sim.dequeue("vstrs_agents", label="agent", script=Script().hang_up(after=args.talk))
     sim.run()
     session = service.store.get_session(caller.sid)
+    record = service.vstrs.get(caller.sid)
     print()
     verified = session is not None and session.verified is not None
     if session is not None and session.verified is not None:
@@ -412,6 +419,9 @@ def _demo(args: argparse.Namespace) -> int:
         )
     else:
         print("not verified")
+    if record and record.get("agent"):
+        agent = record["agent"]
+        print(f"VSTRS agent on the call: SEES ID {agent['sees_id']} ({agent['name']})")
     print("audit log:")
     for entry in service.audit.entries():
         print(f"  {entry['at']}  {entry['kind']:<24} {entry.get('outcome', '')}")

@@ -2,7 +2,10 @@
 
 Environment variables:
     REDIS_URL                  Redis to use; unset means the embedded in-memory store.
+    TWILIO_ACCOUNT_SID         the Twilio account (for the REST calls the service makes).
     TWILIO_AUTH_TOKEN          the account's auth token, used to check X-Twilio-Signature.
+    VSTRS_NUMBER               the number outbound calls to agents and specialists come from.
+    CALLFLOW_AGENT_WAIT        seconds a verified caller waits for an agent before a polite end.
     PUBLIC_BASE_URL            the URL Twilio reaches the service at (behind a proxy or tunnel).
     CALLFLOW_SECRET_KEY        server-held key for PIN and answer hashes (not kept in Redis).
     CALLFLOW_SIGNATURE_CHECK   "on" (default) or "off"; off is for local experiments only.
@@ -24,12 +27,21 @@ from .errors import ConfigError
 DEFAULT_FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name) or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to know at start-up."""
 
     redis_url: str | None = None
+    twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    vstrs_number: str = "+441632960999"
     public_base_url: str | None = None
     secret_key: bytes = b""
     signature_check: bool = True
@@ -40,6 +52,9 @@ class Settings:
     lockout_threshold: int = 5
     lockout_seconds: int = 30 * 60
     failure_window_seconds: int = 24 * 3600
+    # Caller to agent: how long an agent's phone rings, how long a caller waits in all.
+    agent_ring_seconds: int = 20
+    agent_wait_seconds: int = 180
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
     session_ttl_seconds: int = 12 * 3600
     ended_session_ttl_seconds: int = 6 * 3600
@@ -63,7 +78,10 @@ class Settings:
             raise ConfigError("CALLFLOW_HASH_COST must be a whole number") from exc
         settings = cls(
             redis_url=env.get("REDIS_URL") or None,
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            vstrs_number=env.get("VSTRS_NUMBER") or "+441632960999",
+            agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
             public_base_url=env.get("PUBLIC_BASE_URL") or None,
             secret_key=key.encode(),
             signature_check=check in {"on", "true", "1"},

@@ -22,7 +22,14 @@ from .session import CallSession
 from .store.base import Store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from twilio.twiml.voice_response import VoiceResponse
+
+    from .staff import Staff
+    from .twilio_adapter import TwilioAdapter
+    from .twiml import Links
+    from .vstrs import VstrsCalls
 
 DIGITS = re.compile(r"^[0-9*#]{1,64}$")
 MAX_SPEECH = 200
@@ -39,6 +46,9 @@ class Services:
     audit: Audit
     clock: Clock
     rng: Random
+    staff: Staff
+    twilio: Callable[[], TwilioAdapter]
+    vstrs: VstrsCalls | None = None
 
 
 class CallContext:
@@ -60,6 +70,8 @@ class CallContext:
         self.state = session.state
         self.raised: list[str] = []
         self.entered: list[str] = []
+        #: The service's URLs, for actions that hand Twilio a callback address.
+        self.links: Links | None = None
 
     @property
     def call_sid(self) -> str:

@@ -6,6 +6,8 @@ never to Redis: these secrets are in the README.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .service import Callflow
 
 DEMO_NUMBER = "1001"
@@ -26,3 +28,23 @@ def add_demo_adviser(service: Callflow) -> None:
         service.directory.add(DEMO_NUMBER, "Sam Demo", "taxaid", consent_to_act=True, now=now)
     service.directory.set_pin(DEMO_NUMBER, DEMO_PIN, now)
     service.directory.set_answers(DEMO_NUMBER, DEMO_ANSWERS, now)
+
+
+DEMO_AGENT_SEES_ID = "100001"
+DEMO_AGENT_CLIENT = "client:demo_agent"
+
+
+def add_demo_agent(service: Callflow, sim: Any, *, answer_after: float, talk: float) -> None:
+    """Register an available demo VSTRS agent who answers (in the simulator) and talks a while."""
+    from .simulator import Callee, Script
+
+    if service.store.kind != "memory":
+        raise ValueError("the demo agent is only for the embedded store")
+    now = service.clock.now()
+    if service.staff.agent(DEMO_AGENT_SEES_ID) is None:
+        service.staff.add_agent(DEMO_AGENT_SEES_ID, "Alex Agent", DEMO_AGENT_CLIENT, now)
+    service.staff.set_availability(DEMO_AGENT_SEES_ID, "available", now)
+    sim.add_callee(
+        DEMO_AGENT_CLIENT,
+        Callee("answered", after=answer_after, script=Script().hang_up(after=talk)),
+    )

@@ -212,6 +212,7 @@ class CallEngine:
         flow = self.library.version(session.flow_version)
         machine = self.library.machine(flow)
         ctx = CallContext(session, params, self.services, VoiceResponse())
+        ctx.links = links
         taken = machine.fire(ctx, event, links)
         if not taken:
             log.warning(
@@ -268,4 +269,16 @@ class _NoLinks:
     """Links for a call that has ended: nothing it renders is ever sent."""
 
     def step(self, step: int, event: str | None = None) -> str:
+        return "/voice/ended"
+
+    def conference_events(self) -> str:
+        return "/voice/ended"
+
+    def leg_status(self, role: str, call_sid: str) -> str:
+        return "/voice/ended"
+
+    def hold(self, call_sid: str) -> str:
+        return "/voice/ended"
+
+    def incoming(self, flow: str, ref: str) -> str:
         return "/voice/ended"

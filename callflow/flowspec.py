@@ -76,6 +76,7 @@ _VERB_OPTIONS: dict[str, dict[str, str]] = {
         "start_conference_on_enter": "bool",
         "end_conference_on_exit": "bool",
         "wait_url": "url",
+        "hold": "bool",
         "beep": "str",
     },
     "redirect": {"event": "event"},
@@ -338,6 +339,7 @@ class _Checker:
                 "start_conference_on_enter",
                 "end_conference_on_exit",
                 "wait_url",
+                "hold",
                 "beep",
             }
             if "conference" not in options and conference_only & set(options):

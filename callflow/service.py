@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from random import Random, SystemRandom
+from typing import Any
 
 from .audit import Audit
 from .clock import Clock, SystemClock
@@ -14,10 +15,14 @@ from .config import Settings
 from .context import Services
 from .directory import Directory
 from .engine import CallEngine
+from .errors import ConfigError
 from .library import FlowLibrary
 from .registry import Registry, default_registry
 from .secrets import Hasher
+from .staff import Staff
 from .store import Store, open_store
+from .twilio_adapter import TwilioAdapter
+from .vstrs import VstrsCalls
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,7 @@ class Callflow:
         clock: Clock | None = None,
         registry: Registry | None = None,
         rng: Random | None = None,
+        twilio_client: Any = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -43,6 +49,9 @@ class Callflow:
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)
         self.audit = Audit(self.store, self.clock)
         self.directory = Directory(self.store, self.hasher)
+        self.staff = Staff(self.store, settings.secret_key)
+        self._twilio_client = twilio_client
+        self._twilio: TwilioAdapter | None = None
         self.services = Services(
             settings=settings,
             store=self.store,
@@ -51,9 +60,28 @@ class Callflow:
             audit=self.audit,
             clock=self.clock,
             rng=rng or SystemRandom(),
+            staff=self.staff,
+            twilio=self.twilio,
         )
+        self.vstrs = VstrsCalls(self.services)
+        self.services.vstrs = self.vstrs
         self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
         self.engine = CallEngine(self.services, self.library)
+
+    def twilio(self) -> TwilioAdapter:
+        """The adapter for Twilio's REST API (the simulator's, when one was handed in)."""
+        if self._twilio is None:
+            client = self._twilio_client
+            if client is None:
+                if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+                    raise ConfigError(
+                        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to call Twilio"
+                    )
+                from twilio.rest import Client
+
+                client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token)
+            self._twilio = TwilioAdapter(client)
+        return self._twilio
 
     @classmethod
     def from_env(cls) -> Callflow:

@@ -29,6 +29,22 @@ class Links(Protocol):
         """The URL for the call's next webhook, optionally naming the event."""
         ...
 
+    def conference_events(self) -> str:
+        """Where Twilio sends a conference's status callbacks."""
+        ...
+
+    def leg_status(self, role: str, call_sid: str) -> str:
+        """Where Twilio sends status callbacks of a leg the service dialled for ``call_sid``."""
+        ...
+
+    def hold(self, call_sid: str) -> str:
+        """The wait URL a waiting caller's conference plays (and ticks the service with)."""
+        ...
+
+    def incoming(self, flow: str, ref: str) -> str:
+        """The Voice URL for an outbound leg that runs ``flow`` about record ``ref``."""
+        ...
+
 
 class _Values(dict[str, str]):
     def __missing__(self, key: str) -> str:
@@ -148,10 +164,18 @@ class Renderer:
         elif "queue" in opts:
             dial.queue(fill(opts["queue"], values))
         elif "conference" in opts:
+            # hold: the service's own wait URL, which also keeps ringing agents while it plays.
+            wait_url = (
+                links.hold(values.get("call_sid", "")) if opts.get("hold") else opts.get("wait_url")
+            )
             dial.conference(
                 fill(opts["conference"], values),
                 start_conference_on_enter=opts.get("start_conference_on_enter"),
                 end_conference_on_exit=opts.get("end_conference_on_exit"),
-                wait_url=opts.get("wait_url"),
+                wait_url=wait_url,
+                wait_method="POST" if wait_url else None,
                 beep=opts.get("beep"),
+                status_callback=links.conference_events(),
+                status_callback_event="start end join leave hold",
+                status_callback_method="POST",
             )

@@ -210,7 +210,10 @@ def test_demo_plays_a_whole_call(
     out = capsys.readouterr().out
     assert "presses   1001#" in out
     assert "You are verified as calling from Tax Aid" in out
-    assert "connected to agent" in out and "Thank you for calling. Goodbye." in out
+    assert "rings client:demo_agent" in out and "starts" in out
+    assert "The V S T R S agent has left the call" in out
+    assert "VSTRS agent on the call: SEES ID 100001 (Alex Agent)" in out
+    assert "agent.connected" in out
     assert "verified: adviser 1001 (Sam Demo), Tax Aid" in out
     assert "verification.verified" in out
     audit = out.split("audit log:")[1]
@@ -226,7 +229,7 @@ def test_call_in_process_scripted(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "You are verified as calling from Tax Aid" in out
-    assert "waits in queue vstrs_agents" in out and "ended: completed" in out
+    assert "joins vstrs-CA" in out and "ended: completed" in out
 
 
 def test_call_interactive(

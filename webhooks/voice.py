@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
 
-from callflow.engine import Reply
+from callflow.engine import FINAL_STATUSES, Reply
+from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
 from callflow.twiml import say_and_hang_up
 
@@ -26,6 +29,7 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 MAX_STEP = 1_000_000
+HOLD_FALLBACK = str(VoiceResponse().pause(length=10))
 BAD_REQUEST_MESSAGE = "Sorry, something went wrong with this call. Please call back. Goodbye."
 CALL_STATUSES = frozenset(
     {
@@ -43,8 +47,8 @@ CALL_STATUSES = frozenset(
 )
 
 
-class StepLinks:
-    """URLs for the next webhook of a call, on the service's public base URL."""
+class ServiceLinks:
+    """The URLs the service hands to Twilio, on its public base URL."""
 
     def __init__(self, base_url: str) -> None:
         self.base = base_url.rstrip("/")
@@ -54,13 +58,29 @@ class StepLinks:
         url = f"{self.base}/voice/step?s={step}"
         return f"{url}&e={event}" if event else url
 
+    def conference_events(self) -> str:
+        """Conference status callbacks."""
+        return f"{self.base}/voice/conference"
+
+    def leg_status(self, role: str, call_sid: str) -> str:
+        """Status callbacks of a leg dialled for a call (an agent's, a specialist's)."""
+        return f"{self.base}/voice/leg?role={role}&call={call_sid}"
+
+    def hold(self, call_sid: str) -> str:
+        """The wait URL of a caller's conference."""
+        return f"{self.base}/voice/hold?call={call_sid}"
+
+    def incoming(self, flow: str, ref: str) -> str:
+        """The Voice URL for an outbound leg running ``flow`` about ``ref``."""
+        return f"{self.base}/voice/incoming?flow={flow}&ref={ref}"
+
 
 def _twiml(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/xml")
 
 
-def _links() -> StepLinks:
-    return StepLinks(service().settings.public_base_url or request.host_url)
+def _links() -> ServiceLinks:
+    return ServiceLinks(service().settings.public_base_url or request.host_url)
 
 
 def _polite_refusal(why: str) -> Response:
@@ -129,4 +149,68 @@ def status() -> Response:
         log.warning("status callback refused: CallSid or CallStatus missing or malformed")
         return Response("CallSid and CallStatus are required\n", status=400, mimetype="text/plain")
     service().engine.call_status(call_sid, call_status, request.form)
+    if call_status in FINAL_STATUSES:
+        _quietly(lambda: service().vstrs.caller_ended(call_sid, call_status), call_sid)
+    return Response("", status=204)
+
+
+def _quietly(work: Callable[[], object], call_sid: str) -> bool:
+    """Run callback work; a store or Twilio failure is logged, and Twilio gets its 2xx anyway."""
+    try:
+        work()
+    except CallflowError as exc:
+        log.error("call %s: %s failed: %s", call_sid, request.path, exc)
+        return False
+    return True
+
+
+def _caller_param() -> str | None:
+    call = request.args.get("call", "")
+    return call if CALL_SID.match(call) else None
+
+
+@bp.post("/hold")
+def hold() -> Response:
+    """The wait URL of a verified caller's conference: hold message, and a tick to ring agents."""
+    call_sid = _caller_param()
+    if call_sid is None:
+        return _polite_refusal("missing or malformed call")
+    try:
+        return _twiml(service().vstrs.hold_tick(call_sid, _links()))
+    except CallflowError as exc:
+        log.error("call %s: hold tick failed: %s", call_sid, exc)
+        return _twiml(HOLD_FALLBACK)
+
+
+@bp.post("/conference")
+def conference() -> Response:
+    """Conference status callbacks for callers' conferences."""
+    params = request.form.to_dict()
+    if not params.get("StatusCallbackEvent") or not params.get("FriendlyName"):
+        return Response(
+            "StatusCallbackEvent and FriendlyName are required\n", status=400, mimetype="text/plain"
+        )
+    _quietly(lambda: service().vstrs.conference_event(params, _links()), params.get("CallSid", "-"))
+    return Response("", status=204)
+
+
+@bp.post("/leg")
+def leg() -> Response:
+    """Status callbacks of legs the service dialled for a call (agents now, specialists later)."""
+    call_sid = _caller_param()
+    leg_sid = _call_sid()
+    call_status = request.form.get("CallStatus", "")
+    role = request.args.get("role", "")
+    if (
+        call_sid is None
+        or leg_sid is None
+        or call_status not in CALL_STATUSES
+        or role not in {"agent"}
+    ):
+        return Response(
+            "call, role, CallSid and CallStatus are required\n", status=400, mimetype="text/plain"
+        )
+    _quietly(
+        lambda: service().vstrs.agent_leg_status(call_sid, leg_sid, call_status, _links()), call_sid
+    )
     return Response("", status=204)

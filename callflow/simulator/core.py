@@ -175,7 +175,7 @@ class Simulator:
 
     def __init__(
         self,
-        transport: Transport,
+        transport: Transport | None,
         auth_token: str,
         *,
         clock: ManualClock | None = None,
@@ -183,6 +183,7 @@ class Simulator:
         faults: Faults | None = None,
         default_callee: Callee | None = None,
     ) -> None:
+        #: How requests reach the service (may be set after construction, once the app exists).
         self.transport = transport
         self.auth_token = auth_token
         self.clock = clock or ManualClock()
@@ -338,6 +339,10 @@ class Simulator:
         attempt = 0
         while True:
             try:
+                if self.transport is None:
+                    raise TransportError(
+                        "the simulator has no transport to the service", connect=True
+                    )
                 result = self.transport.request(method, base, params, headers, timeout)
             except TransportError as exc:
                 retry = (
@@ -1061,7 +1066,8 @@ class Simulator:
             leg, "conference", f"joins {conf.name}" + (" (muted)" if participant.muted else "")
         )
         self._conference_callback(conf, "participant-join", participant)
-        if conf.status == "init" and participant.start_on_enter and len(conf.participants) >= 2:
+        starter = any(p.start_on_enter for p in conf.participants.values())
+        if conf.status == "init" and starter and len(conf.participants) >= 2:
             conf.status = "in-progress"
             self._conference_callback(conf, "conference-start")
             for other in conf.participants.values():

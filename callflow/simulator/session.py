@@ -1,25 +1,37 @@
-"""Ready-made simulator set-ups for ``callflow call`` and ``callflow demo``."""
+"""Ready-made simulator set-ups for ``callflow call``, ``callflow demo`` and tests.
+
+In process, the service and the simulator are wired both ways: the simulator's webhooks go
+straight into the web app, and the service's Twilio REST calls go through the real
+``twilio.rest.Client`` into the simulator.
+"""
 
 from __future__ import annotations
 
 import importlib
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from twilio.rest import Client
+
 from ..clock import ManualClock
 from ..config import Settings
-from ..demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN, add_demo_adviser
+from ..demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN, add_demo_adviser, add_demo_agent
 from ..service import Callflow
 from ..store import MemoryStore
 from .core import LogEntry, Simulator
+from .rest import RestApi, SimulatorHttpClient
 from .script import Script, Step
 from .transport import HttpTransport, WsgiTransport
 
 VSTRS_NUMBER = "+441632960999"
 CALLER_NUMBER = "+441632960001"
 DEFAULT_APP = "webhooks:create_app"
+
+#: Builds the service given the Twilio client (wired to the simulator) and the virtual clock.
+ServiceFactory = Callable[[Client, ManualClock], Callflow]
 
 
 def load_app_factory(spec: str = DEFAULT_APP) -> Callable[..., Any]:
@@ -41,36 +53,41 @@ def http_simulator(base_url: str, auth_token: str) -> Simulator:
     return sim
 
 
-def in_process_simulator(service: Callflow, app_factory: str = DEFAULT_APP) -> Simulator:
-    """A simulator driving the web app in this process, on the service's own clock."""
+def in_process(
+    make_service: ServiceFactory, auth_token: str, app_factory: str = DEFAULT_APP
+) -> tuple[Simulator, Callflow]:
+    """A simulator and a service in this process, each reaching the other."""
+    clock = ManualClock(time.time())
+    sim = Simulator(None, auth_token, clock=clock)
+    client = Client(sim.account_sid, auth_token, http_client=SimulatorHttpClient(RestApi(sim)))
+    service = make_service(client, clock)
     app = load_app_factory(app_factory)({"CALLFLOW_SERVICE": service})
+    sim.transport = WsgiTransport(app)
     base = service.settings.public_base_url or "http://callflow.local"
-    clock = (
-        service.clock
-        if isinstance(service.clock, ManualClock)
-        else ManualClock(service.clock.now())
-    )
-    sim = Simulator(WsgiTransport(app), service.settings.twilio_auth_token or "", clock=clock)
     sim.configure_number(
         VSTRS_NUMBER, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
     )
-    return sim
+    return sim, service
 
 
-def demo_service() -> Callflow:
-    """The service on the embedded store with the demo adviser, its own keys and a virtual clock."""
-    import time
+def demo_rig(agent_after: float = 20.0, talk: float = 90.0) -> tuple[Simulator, Callflow]:
+    """The demo: embedded store, the demo adviser, one available VSTRS agent, fresh keys."""
+    token = secrets.token_hex(16)
 
-    clock = ManualClock(time.time())
-    settings = Settings(
-        twilio_auth_token=secrets.token_hex(16),
-        public_base_url="http://callflow.demo",
-        secret_key=secrets.token_bytes(32),
-        hash_cost=12,
-    ).checked()
-    service = Callflow(settings, store=MemoryStore(clock), clock=clock)
-    add_demo_adviser(service)
-    return service
+    def make(client: Client, clock: ManualClock) -> Callflow:
+        settings = Settings(
+            twilio_auth_token=token,
+            public_base_url="http://callflow.demo",
+            secret_key=secrets.token_bytes(32),
+            hash_cost=12,
+        ).checked()
+        service = Callflow(settings, store=MemoryStore(clock), clock=clock, twilio_client=client)
+        add_demo_adviser(service)
+        return service
+
+    sim, service = in_process(make, token)
+    add_demo_agent(service, sim, answer_after=agent_after, talk=talk)
+    return sim, service
 
 
 def demo_script() -> Script:
@@ -84,8 +101,8 @@ def demo_script() -> Script:
         .press(f"{DEMO_NUMBER}#")
         .press(f"{DEMO_PIN}#")
         .answer(answers)
-        .hang_up(300)
         .hang_up(600)
+        .hang_up(900)
     )
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from random import Random
+from typing import Any
 
 import pytest
+from twilio.rest import Client
 
 from callflow.clock import ManualClock
 from callflow.config import Settings
 from callflow.service import Callflow
-from callflow.simulator import Faults, HttpTransport, Script, Simulator, WsgiTransport
+from callflow.simulator import Callee, Faults, HttpTransport, Script, Simulator, WsgiTransport
+from callflow.simulator.rest import RestApi, SimulatorHttpClient
 from callflow.simulator.transport import HttpResult, TransportError
 from callflow.store import Store
 from tests.conftest import ADVISER, AUTH_TOKEN, BASE_URL, PIN, enrol, make_settings
@@ -22,46 +25,176 @@ ANSWERS = {"first school": "Hill Top", "colour": "Blue"}
 
 
 @pytest.fixture
-def service(store: Store, clock: ManualClock) -> Callflow:
-    svc = Callflow(make_settings(), store=store, clock=clock, rng=Random(11))
+def rig(store: Store, clock: ManualClock) -> tuple[Simulator, Callflow]:
+    """The service and the simulator in this process, each reaching the other."""
+    sim = Simulator(None, AUTH_TOKEN, clock=clock)
+    client = Client(sim.account_sid, AUTH_TOKEN, http_client=SimulatorHttpClient(RestApi(sim)))
+    svc = Callflow(
+        make_settings(agent_wait_seconds=120),
+        store=store,
+        clock=clock,
+        rng=Random(11),
+        twilio_client=client,
+    )
     enrol(svc)
-    return svc
-
-
-def simulator(
-    service: Callflow, clock: ManualClock, faults: Faults | None = None, transport: object = None
-) -> Simulator:
-    app = create_app({"CALLFLOW_SERVICE": service})
-    sim = Simulator(transport or WsgiTransport(app), AUTH_TOKEN, clock=clock, faults=faults)  # type: ignore[arg-type]
+    sim.transport = WsgiTransport(create_app({"CALLFLOW_SERVICE": svc}))
     sim.configure_number(
         VSTRS, f"{BASE_URL}/voice/incoming", status_callback=f"{BASE_URL}/voice/status"
     )
+    return sim, svc
+
+
+@pytest.fixture
+def service(rig: tuple[Simulator, Callflow]) -> Callflow:
+    return rig[1]
+
+
+def simulator(
+    rig: tuple[Simulator, Callflow], faults: Faults | None = None, wrap: Any = None
+) -> Simulator:
+    """The rig's simulator, with faults or a transport wrapper."""
+    sim, _ = rig
+    if faults is not None:
+        sim.faults = faults
+    if wrap is not None:
+        sim.transport = wrap(sim.transport)
     return sim
+
+
+def add_agent(
+    sim: Simulator,
+    svc: Callflow,
+    sees_id: str,
+    *,
+    answer: str = "answered",
+    after: float = 5,
+    talk: float = 60,
+) -> str:
+    """An available VSTRS agent on a client identity, answering as told."""
+    reach = f"client:agent_{sees_id}"
+    svc.staff.add_agent(sees_id, f"Agent {sees_id}", reach, svc.clock.now())
+    svc.staff.set_availability(sees_id, "available", svc.clock.now())
+    sim.add_callee(reach, Callee(answer, after=after, script=Script().hang_up(after=talk)))  # type: ignore[arg-type]
+    return reach
 
 
 def verified_script() -> Script:
     return Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS)
 
 
-def test_verified_caller_waits_for_and_talks_to_an_agent(
-    service: Callflow, clock: ManualClock
+def audit_kinds(svc: Callflow, call_sid: str) -> list[tuple[str, str, str]]:
+    return [
+        (e["kind"], e.get("agent", ""), e.get("outcome", ""))
+        for e in svc.audit.entries()
+        if e["call_sid"] == call_sid and e["kind"].startswith(("agent.", "call."))
+    ]
+
+
+def test_verified_caller_is_connected_to_the_longest_idle_agent(
+    rig: tuple[Simulator, Callflow],
 ) -> None:
-    sim = simulator(service, clock)
+    sim, svc = rig
+    add_agent(sim, svc, "200001", talk=60)
+    svc.clock.advance(1)  # type: ignore[attr-defined]
+    add_agent(sim, svc, "200002", talk=60)
     caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=600).hang_up(after=600))
-    assert sim.run_until(lambda: bool(sim.queues.get("vstrs_agents")))
-    assert "You are verified as calling from Tax Aid" in caller.heard()[-1]
-    session = service.store.get_session(caller.sid)
-    assert session is not None and session.verified is not None and session.state == "connect"
-    sim.dequeue("vstrs_agents", script=Script().hang_up(after=120))
     sim.run()
-    assert caller.heard()[-1] == "Thank you for calling. Goodbye."
-    assert caller.status == "completed" and sim.errors == []
-    session = service.store.get_session(caller.sid)
-    assert session is not None and session.ended and session.state == "after_agent"
+    assert "You are verified as calling from Tax Aid" in " ".join(caller.heard())
+    record = svc.vstrs.get(caller.sid)
+    assert record is not None
+    assert record["agent"]["sees_id"] == "200001", "the agent idle the longest is rung first"
+    assert record["agent"]["left_at"] is not None and record["state"] == "ended"
+    assert audit_kinds(svc, caller.sid)[:2] == [
+        ("agent.ringing", "200001", "ringing"),
+        ("agent.connected", "200001", "connected"),
+    ]
+    assert caller.heard()[-1].startswith("The V S T R S agent has left the call")
+    assert sim.conferences[f"vstrs-{caller.sid}"].status == "completed"
+    assert svc.staff.idle_agents()[0].sees_id == "200002", (
+        "200001 was just on a call: now the least idle"
+    )
+    assert sim.errors == []
 
 
-def test_wrong_pins_end_the_call(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock)
+def test_an_agent_who_does_not_answer_is_passed_over(rig: tuple[Simulator, Callflow]) -> None:
+    sim, svc = rig
+    add_agent(sim, svc, "200001", answer="no-answer")
+    svc.clock.advance(1)  # type: ignore[attr-defined]
+    add_agent(sim, svc, "200002", talk=30)
+    caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=600).hang_up(after=600))
+    sim.run()
+    assert audit_kinds(svc, caller.sid)[:4] == [
+        ("agent.ringing", "200001", "ringing"),
+        ("agent.no_answer", "200001", "no-answer"),
+        ("agent.ringing", "200002", "ringing"),
+        ("agent.connected", "200002", "connected"),
+    ]
+    record = svc.vstrs.get(caller.sid)
+    assert record is not None and record["agent"]["sees_id"] == "200002"
+
+
+def test_no_agent_free_ends_politely_with_a_callback_note(rig: tuple[Simulator, Callflow]) -> None:
+    sim, svc = rig
+    add_agent(sim, svc, "200001", answer="busy", after=2)
+    caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=900))
+    sim.run()
+    assert (
+        caller.heard().count("Thank you for holding. A V S T R S agent will be with you shortly.")
+        >= 2
+    )
+    assert "We have noted your call and an agent will call you back" in caller.heard()[-1]
+    note = svc.store.get_doc("callbacks", caller.sid)
+    assert (
+        note is not None and note["adviser_number"] == ADVISER and note["status"] == "to_call_back"
+    )
+    kinds = [k for k, _, _ in audit_kinds(svc, caller.sid)]
+    assert "agent.none_available" in kinds and kinds.count("agent.ringing") >= 2
+    assert caller.log[-1].at >= 120
+
+
+def test_the_caller_hangs_up_while_the_agent_rings(rig: tuple[Simulator, Callflow]) -> None:
+    sim, svc = rig
+    add_agent(sim, svc, "200001", after=15)
+    caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=3))
+    sim.run()
+    agent_leg = next(leg for leg in sim.legs.values() if leg.to == "client:agent_200001")
+    assert agent_leg.status == "completed" and agent_leg.answered_at is None
+    record = svc.vstrs.get(caller.sid)
+    assert record is not None and record["state"] == "ended" and record["agent"] is None
+    assert svc.staff.idle_agents()[0].sees_id == "200001", "the agent is free again"
+
+
+def test_one_agent_two_callers(rig: tuple[Simulator, Callflow]) -> None:
+    sim, svc = rig
+    add_agent(sim, svc, "200001", talk=40)
+    first = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=600).hang_up(after=600))
+    sim.advance(5)
+    second = sim.call(
+        VSTRS, "+441632960002", verified_script().hang_up(after=600).hang_up(after=600)
+    )
+    sim.run()
+    first_record, second_record = svc.vstrs.get(first.sid), svc.vstrs.get(second.sid)
+    assert first_record is not None and second_record is not None
+    assert first_record["agent"]["sees_id"] == second_record["agent"]["sees_id"] == "200001"
+    assert second_record["agent"]["joined_at"] >= first_record["agent"]["left_at"], (
+        "never two calls at once"
+    )
+
+
+def test_away_and_inactive_agents_are_not_rung(rig: tuple[Simulator, Callflow]) -> None:
+    sim, svc = rig
+    add_agent(sim, svc, "200001")
+    add_agent(sim, svc, "200002")
+    svc.staff.set_availability("200001", "away", svc.clock.now())
+    svc.staff.set_agent_active("200002", False)
+    caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=900))
+    sim.run()
+    assert not [k for k, _, _ in audit_kinds(svc, caller.sid) if k == "agent.ringing"]
+    assert "call you back" in caller.heard()[-1]
+
+
+def test_wrong_pins_end_the_call(rig: tuple[Simulator, Callflow], service: Callflow) -> None:
+    sim = simulator(rig)
     script = Script()
     for _ in range(3):
         script.press(f"{ADVISER}#").press("135792#")
@@ -72,31 +205,37 @@ def test_wrong_pins_end_the_call(service: Callflow, clock: ManualClock) -> None:
     assert service.store.lock_status(ADVISER).failures == 3
 
 
-def test_silence_at_every_prompt(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock)
+def test_silence_at_every_prompt(rig: tuple[Simulator, Callflow], service: Callflow) -> None:
+    sim = simulator(rig)
     caller = sim.call(VSTRS, ADVISER_PHONE, Script().silent().silent().silent())
     sim.run()
     assert caller.heard().count("Sorry, we did not receive anything.") == 3
     assert caller.heard()[-1].startswith("We have not been able to verify you")
 
 
-def test_no_agent_answers_and_the_caller_gives_up(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock)
+def test_no_agent_answers_and_the_caller_gives_up(
+    rig: tuple[Simulator, Callflow], service: Callflow
+) -> None:
+    sim = simulator(rig)
     caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=90))
     sim.run()
     assert caller.status == "completed"
     session = service.store.get_session(caller.sid)
-    assert session is not None and session.ended and session.state == "no_agent"
+    assert session is not None and session.ended and session.state == "connect"
+    record = service.vstrs.get(caller.sid)
+    assert record is not None and record["state"] == "ended"
+    # Whichever callback came first: the caller's status or their conference ending.
+    assert record["end_reason"] in {"completed", "participant-with-end-conference-on-exit-left"}
 
 
 def test_lockout_expires_after_thirty_minutes(
-    service: Callflow, clock: ManualClock, store: Store
+    rig: tuple[Simulator, Callflow], service: Callflow, clock: ManualClock, store: Store
 ) -> None:
     if store.kind != "memory":
         pytest.skip(
             "Redis keeps its own time: expiry on the virtual clock is for the embedded store"
         )
-    sim = simulator(service, clock)
+    sim = simulator(rig)
     for _ in range(2):
         script = Script()
         for _ in range(3):
@@ -110,21 +249,23 @@ def test_lockout_expires_after_thirty_minutes(
     assert any("You are verified" in text for text in caller.heard())
 
 
-def test_duplicate_webhooks_change_nothing(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock, Faults(duplicate_webhooks=True))
+def test_duplicate_webhooks_change_nothing(
+    rig: tuple[Simulator, Callflow], service: Callflow
+) -> None:
+    sim = simulator(rig, Faults(duplicate_webhooks=True))
     caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=5))
     sim.run()
     assert sim.errors == [], "every duplicate got the same TwiML"
     assert any("You are verified" in text for text in caller.heard())
     kinds = [e["kind"] for e in service.audit.entries() if e["call_sid"] == caller.sid]
-    assert kinds == ["verification.pin", "verification.verified"]
+    assert kinds == ["verification.pin", "verification.verified", "call.ended"]
     assert sum(1 for r in sim.requests if r.duplicate_of is not None) >= 4
 
 
 def test_a_lost_completed_callback_leaves_the_session_to_expire(
-    service: Callflow, clock: ManualClock
+    rig: tuple[Simulator, Callflow], service: Callflow
 ) -> None:
-    sim = simulator(service, clock, Faults(lose_callbacks={"completed"}))
+    sim = simulator(rig, Faults(lose_callbacks={"completed"}))
     caller = sim.call(VSTRS, ADVISER_PHONE, Script().press(f"{ADVISER}#").hang_up())
     sim.run()
     session = service.store.get_session(caller.sid)
@@ -132,8 +273,10 @@ def test_a_lost_completed_callback_leaves_the_session_to_expire(
     assert any(e.kind == "fault" for e in caller.log)
 
 
-def test_late_callbacks_arrive_after_the_call(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock, Faults(delay_callbacks=30))
+def test_late_callbacks_arrive_after_the_call(
+    rig: tuple[Simulator, Callflow], service: Callflow
+) -> None:
+    sim = simulator(rig, Faults(delay_callbacks=30))
     caller = sim.call(VSTRS, ADVISER_PHONE, Script().press(f"{ADVISER}#").hang_up())
     sim.run(max_seconds=10)
     session = service.store.get_session(caller.sid)
@@ -164,25 +307,27 @@ class FlakyTransport:
         return self.inner.request(method, url, params, headers, timeout)
 
 
-def test_twilio_retries_a_refused_connection_once(service: Callflow, clock: ManualClock) -> None:
-    app = create_app({"CALLFLOW_SERVICE": service})
-    sim = simulator(service, clock, transport=FlakyTransport(WsgiTransport(app), failures=1))
+def test_twilio_retries_a_refused_connection_once(
+    rig: tuple[Simulator, Callflow], service: Callflow
+) -> None:
+    sim = simulator(rig, wrap=lambda inner: FlakyTransport(inner, failures=1))
     caller = sim.call(VSTRS, ADVISER_PHONE, Script().hang_up())
     sim.run()
     assert caller.heard()[0].startswith("Welcome") and sim.errors == []
 
 
-def test_two_refusals_are_an_application_error(service: Callflow, clock: ManualClock) -> None:
-    app = create_app({"CALLFLOW_SERVICE": service})
-    sim = simulator(service, clock, transport=FlakyTransport(WsgiTransport(app), failures=2))
+def test_two_refusals_are_an_application_error(
+    rig: tuple[Simulator, Callflow], service: Callflow
+) -> None:
+    sim = simulator(rig, wrap=lambda inner: FlakyTransport(inner, failures=2))
     caller = sim.call(VSTRS, ADVISER_PHONE, Script().hang_up())
     sim.run()
     assert [code for _, code, _ in sim.errors] == [11205]
     assert "application error" in caller.heard()[-1]
 
 
-def test_many_calls_at_once(service: Callflow, clock: ManualClock) -> None:
-    sim = simulator(service, clock)
+def test_many_calls_at_once(rig: tuple[Simulator, Callflow], service: Callflow) -> None:
+    sim = simulator(rig)
     for n in range(5):
         enrol(service, number=f"50{n:02d}")
     callers = [

@@ -108,7 +108,7 @@ def test_redis_down_fails_closed_and_recovers(own_redis: RedisProcess) -> None:
     assert client.get("/healthz").status_code == 200
     after = Caller(client)
     after.verify()
-    assert after.last is not None and after.last.find("Enqueue") is not None
+    assert after.last is not None and after.last.find("Dial/Conference") is not None
 
 
 def test_unreachable_redis_from_the_start(tmp_path: Path) -> None:

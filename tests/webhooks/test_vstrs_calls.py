@@ -30,13 +30,19 @@ def test_success_connects_to_the_agent_queue(caller: Caller, service: Callflow) 
     root = caller.say(caller.answer_for_question())
     spoken = " ".join(caller.says())
     assert "Thank you, Sam Adviser. You are verified as calling from Tax Aid." in spoken
-    enqueue = root.find("Enqueue")
-    assert enqueue is not None and enqueue.text == "vstrs_agents"
+    conference = root.find("Dial/Conference")
+    assert conference is not None and conference.text == f"vstrs-{caller.call_sid}"
+    assert (
+        conference.attrib["waitUrl"] == f"https://callflow.test/voice/hold?call={caller.call_sid}"
+    )
+    assert conference.attrib["startConferenceOnEnter"] == "false"
+    assert conference.attrib["endConferenceOnExit"] == "true"
+    assert conference.attrib["statusCallback"] == "https://callflow.test/voice/conference"
     session = service.store.get_session(caller.call_sid)
     assert session is not None and session.verified is not None
     assert session.verified["organisation"] == "taxaid"
     assert session.verified["method"] == "speech"
-    assert kinds(service, caller.call_sid) == [
+    assert kinds(service, caller.call_sid)[:2] == [
         ("verification.pin", "accepted"),
         ("verification.verified", "verified"),
     ]
@@ -48,7 +54,7 @@ def test_speech_answer_is_normalised(caller: Caller, service: Callflow) -> None:
     caller.press(PIN)
     answer = caller.answer_for_question()
     caller.say(f"  {answer.upper()}!! ")
-    assert caller.last.find("Enqueue") is not None  # type: ignore[union-attr]
+    assert caller.last.find("Dial/Conference") is not None  # type: ignore[union-attr]
 
 
 def test_keypad_answer(client: FlaskClient, service: Callflow) -> None:
@@ -160,7 +166,7 @@ def test_lockout_across_calls_and_unlock(client: FlaskClient, service: Callflow)
     ]
     after = Caller(client)
     after.verify()
-    assert after.last.find("Enqueue") is not None  # type: ignore[union-attr]
+    assert after.last.find("Dial/Conference") is not None  # type: ignore[union-attr]
 
 
 def test_success_resets_the_failure_count(client: FlaskClient, service: Callflow) -> None:

@@ -1,0 +1,296 @@
+"""HMRC staff: VSTRS agents, specialist teams, their availability and API tokens.
+
+A VSTRS agent is known by their SEES ID code (digits, so a specialist can key it on the
+phone), rung on a phone number or a Twilio client identity. A specialist team has one or
+more numbers rung in order and opening hours. Staff reach the JSON API with tokens that
+carry a role; a token is stored only as a keyed hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .errors import DirectoryError
+from .store.base import Store
+
+__all__ = ["ROLES", "Agent", "Staff", "StaffMember", "Team", "parse_hours"]
+
+ROLES = frozenset({"vstrs_agent", "specialist", "admin"})
+SEES_ID = re.compile(r"^[0-9]{6,10}$")
+TEAM_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+CLIENT = re.compile(r"^client:[A-Za-z0-9_.-]{1,64}$")
+LONDON = ZoneInfo("Europe/London")
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+@dataclass
+class Agent:
+    """A VSTRS agent."""
+
+    sees_id: str
+    name: str
+    reach: str  # E.164 number or client:identity
+    active: bool = True
+    created_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class Team:
+    """A specialist team of Debt Management."""
+
+    id: str
+    name: str
+    handles: str
+    numbers: list[str]
+    hours: str = "Mon-Fri 08:30-17:00"
+    active: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+    def is_open(self, when: float) -> bool:
+        """Whether the team is open at ``when`` (UK time)."""
+        days, start, end = parse_hours(self.hours)
+        local = datetime.fromtimestamp(when, LONDON)
+        minute = local.hour * 60 + local.minute
+        return DAYS[local.weekday()] in days and start <= minute < end
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """Who an API token belongs to."""
+
+    staff_id: str
+    role: str
+    name: str
+    token_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_hours(text: str) -> tuple[set[str], int, int]:
+    """``Mon-Fri 08:30-17:00`` -> (days, start minute, end minute)."""
+    match = re.fullmatch(
+        r"\s*([A-Za-z]{3})(?:-([A-Za-z]{3}))?\s+(\d\d):(\d\d)-(\d\d):(\d\d)\s*", text or ""
+    )
+    if not match:
+        raise DirectoryError("hours: like 'Mon-Fri 08:30-17:00'")
+    first, last = match.group(1).lower(), (match.group(2) or match.group(1)).lower()
+    if first not in DAYS or last not in DAYS:
+        raise DirectoryError("hours: days are Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+    i, j = DAYS.index(first), DAYS.index(last)
+    days = set(DAYS[i : j + 1]) if i <= j else set(DAYS[i:] + DAYS[: j + 1])
+    start = int(match.group(3)) * 60 + int(match.group(4))
+    end = int(match.group(5)) * 60 + int(match.group(6))
+    if not 0 <= start < end <= 24 * 60:
+        raise DirectoryError("hours: the end must come after the start, within one day")
+    return days, start, end
+
+
+class Staff:
+    """Agents, teams, availability and tokens in the store."""
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        self.store = store
+        self._key = key
+
+    # -- agents
+
+    def add_agent(self, sees_id: str, name: str, reach: str, now: float) -> Agent:
+        """Register a VSTRS agent."""
+        errors = []
+        if not SEES_ID.match(sees_id or ""):
+            errors.append("sees_id: 6 to 10 digits")
+        if not (name or "").strip() or len(name) > 100:
+            errors.append("name: 1 to 100 characters")
+        if not (PHONE.match(reach or "") or CLIENT.match(reach or "")):
+            errors.append("reach: a number like +441632960100 or client:identity")
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        agent = Agent(sees_id, name.strip(), reach, True, now)
+        if not self.store.add_doc("agents", sees_id, agent.to_dict()):
+            raise DirectoryError(f"sees_id: agent {sees_id} already exists")
+        return agent
+
+    def agent(self, sees_id: str) -> Agent | None:
+        """The agent with that SEES ID, or None."""
+        if not SEES_ID.match(sees_id or ""):
+            return None
+        doc = self.store.get_doc("agents", sees_id)
+        return Agent(**doc) if doc else None
+
+    def agents(self) -> list[Agent]:
+        """Every agent, by SEES ID."""
+        return sorted((Agent(**d) for d in self.store.list_docs("agents")), key=lambda a: a.sees_id)
+
+    def set_agent_active(self, sees_id: str, active: bool) -> Agent:
+        """Activate or deactivate an agent (a deactivated agent is never rung or accepted)."""
+        doc = self.store.update_doc(
+            "agents", sees_id, lambda d: {**d, "active": active} if d else None
+        )
+        if doc is None:
+            raise DirectoryError(f"no agent {sees_id}")
+        if not active:
+            self.set_availability(sees_id, "away", 0.0)
+        return Agent(**doc)
+
+    def remove_agent(self, sees_id: str) -> bool:
+        """Remove an agent and their availability."""
+        self.store.delete_doc("presence", sees_id)
+        return self.store.delete_doc("agents", sees_id)
+
+    # -- availability
+
+    def set_availability(self, sees_id: str, status: str, now: float) -> dict[str, Any]:
+        """``available`` or ``away``; becoming available starts the idle clock."""
+        if status not in {"available", "away"}:
+            raise DirectoryError("status: available or away")
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {"sees_id": sees_id, "status": "away", "since": now}
+            if doc["status"] != status:
+                doc = {**doc, "status": status, "since": now}
+            return doc
+
+        result = self.store.update_doc("presence", sees_id, change)
+        assert result is not None
+        return result
+
+    def availability(self, sees_id: str) -> dict[str, Any]:
+        """An agent's availability record."""
+        return self.store.get_doc("presence", sees_id) or {
+            "sees_id": sees_id,
+            "status": "away",
+            "since": 0.0,
+        }
+
+    def idle_agents(self, exclude: set[str] | frozenset[str] = frozenset()) -> list[Agent]:
+        """Available, active agents not on a call, longest idle first."""
+        presence = {d["sees_id"]: d for d in self.store.list_docs("presence")}
+        ready = []
+        for agent in self.agents():
+            state = presence.get(agent.sees_id)
+            if (
+                not agent.active
+                or agent.sees_id in exclude
+                or not state
+                or state["status"] != "available"
+            ):
+                continue
+            if self.store.claimed_by(f"agent:{agent.sees_id}"):
+                continue
+            ready.append((state["since"], agent))
+        return [agent for _, agent in sorted(ready, key=lambda pair: pair[0])]
+
+    def claim_agent(self, sees_id: str, call_sid: str, seconds: int) -> bool:
+        """Hold an agent for one call (ringing or talking), so no other call rings them."""
+        return self.store.claim(f"agent:{sees_id}", call_sid, seconds)
+
+    def release_agent(self, sees_id: str, call_sid: str, now: float) -> None:
+        """The agent is free again: their idle time starts now."""
+        self.store.release(f"agent:{sees_id}", call_sid)
+        self.store.update_doc(
+            "presence",
+            sees_id,
+            lambda d: {**d, "since": now} if d and d["status"] == "available" else None,
+        )
+
+    # -- teams
+
+    def add_team(
+        self, team_id: str, name: str, handles: str, numbers: list[str], hours: str
+    ) -> Team:
+        """Register a specialist team."""
+        errors = []
+        if not TEAM_ID.match(team_id or ""):
+            errors.append("id: lower_case letters, digits and _")
+        if not (name or "").strip():
+            errors.append("name: required")
+        if not numbers or not all(PHONE.match(n) or CLIENT.match(n) for n in numbers):
+            errors.append("numbers: one or more numbers like +441632960200 (rung in order)")
+        try:
+            parse_hours(hours)
+        except DirectoryError as exc:
+            errors.append(str(exc))
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        team = Team(team_id, name.strip(), handles.strip(), list(numbers), hours)
+        if not self.store.add_doc("teams", team_id, team.to_dict()):
+            raise DirectoryError(f"id: team {team_id} already exists")
+        return team
+
+    def team(self, team_id: str) -> Team | None:
+        """The team, or None."""
+        if not TEAM_ID.match(team_id or ""):
+            return None
+        doc = self.store.get_doc("teams", team_id)
+        return Team(**doc) if doc else None
+
+    def teams(self) -> list[Team]:
+        """Every team."""
+        return sorted((Team(**d) for d in self.store.list_docs("teams")), key=lambda t: t.id)
+
+    def remove_team(self, team_id: str) -> bool:
+        """Remove a team."""
+        return self.store.delete_doc("teams", team_id)
+
+    # -- tokens
+
+    def _token_key(self, token: str) -> str:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+
+    def issue_token(self, role: str, staff_id: str, name: str, now: float) -> str:
+        """A new API token for a member of staff; shown once, stored hashed."""
+        if role not in ROLES:
+            raise DirectoryError(f"role: one of {', '.join(sorted(ROLES))}")
+        if role == "vstrs_agent" and self.agent(staff_id) is None:
+            raise DirectoryError(f"staff: no VSTRS agent with SEES ID {staff_id}")
+        if role == "specialist" and self.team(staff_id) is None:
+            raise DirectoryError(f"staff: no specialist team {staff_id}")
+        token = "cf_" + secrets.token_urlsafe(32)
+        token_id = token[3:11]
+        key = self._token_key(token)
+        doc = {
+            "key": key,
+            "token_id": token_id,
+            "role": role,
+            "staff_id": staff_id,
+            "name": name,
+            "created_at": now,
+        }
+        self.store.put_doc("tokens", key, doc)
+        return token
+
+    def authenticate(self, token: str) -> StaffMember | None:
+        """Who a token belongs to, or None."""
+        if not token.startswith("cf_") or len(token) > 100:
+            return None
+        doc = self.store.get_doc("tokens", self._token_key(token))
+        if doc is None:
+            return None
+        return StaffMember(doc["staff_id"], doc["role"], doc["name"], doc["token_id"])
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every token's owner and id (never the token)."""
+        docs = [{k: v for k, v in d.items() if k != "key"} for d in self.store.list_docs("tokens")]
+        return sorted(docs, key=lambda d: d["created_at"])
+
+    def revoke_token(self, token_id: str) -> int:
+        """Revoke tokens by their id (the 8 characters after ``cf_``); returns how many."""
+        revoked = 0
+        for doc in self.store.list_docs("tokens"):
+            if doc["token_id"] == token_id:
+                revoked += int(self.store.delete_doc("tokens", doc["key"]))
+        return revoked

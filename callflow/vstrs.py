@@ -1,0 +1,336 @@
+"""VSTRS calls after verification: the caller waits in a conference of their own while the
+service rings the longest-idle available VSTRS agent, who joins it.
+
+The record of each call (``vstrs_calls/<CallSid>``) holds the verified identity, the agent
+being rung and the agent connected (with their SEES ID), and what happened. Every change
+to it is an atomic update, so Twilio's callbacks may arrive twice or in any order.
+
+Ticks come from Twilio itself: while the caller waits, the conference fetches its wait
+URL again and again, and each fetch lets the service ring the next agent or, after the
+configured wait, end the call politely with a callback note.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from .errors import CallflowError
+from .twiml import DEFAULT_VOICE, Links
+
+if TYPE_CHECKING:
+    from .context import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VstrsCalls"]
+
+NAMESPACE = "vstrs_calls"
+FINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+RECORD_TTL = 30 * 24 * 3600
+NO_AGENT = (
+    "Sorry, no V S T R S agent is free to take your call. We have noted your call and an "
+    "agent will call you back. Goodbye."
+)
+AGENT_LEFT = "The V S T R S agent has left the call. Thank you for calling. Goodbye."
+HOLDING = "Thank you for holding. A V S T R S agent will be with you shortly."
+
+
+def conference_name(call_sid: str) -> str:
+    """The caller's own conference."""
+    return f"vstrs-{call_sid}"
+
+
+def caller_of(conference: str) -> str | None:
+    """The caller's CallSid from their conference's name."""
+    return conference.removeprefix("vstrs-") if conference.startswith("vstrs-CA") else None
+
+
+class VstrsCalls:
+    """Caller to agent, driven by the flow, Twilio's callbacks and the hold ticks."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.staff = services.staff
+        self.settings = services.settings
+
+    def now(self) -> float:
+        return self.services.clock.now()
+
+    def get(self, call_sid: str) -> dict[str, Any] | None:
+        """A call's record."""
+        return self.store.get_doc(NAMESPACE, call_sid)
+
+    def _update(self, call_sid: str, change: Any) -> dict[str, Any] | None:
+        return self.store.update_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
+
+    def _audit(self, kind: str, call_sid: str, **fields: Any) -> None:
+        self.services.audit.record(kind, call_sid=call_sid, **fields)
+
+    # ------------------------------------------------------------ the caller arrives
+
+    def start(
+        self, call_sid: str, verified: dict[str, Any], caller_number: str, links: Links
+    ) -> str:
+        """A verified caller is about to wait: open their record and ring an agent."""
+        now = self.now()
+
+        def create(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is not None:
+                return None  # a repeated webhook: the call is already under way
+            return {
+                "call_sid": call_sid,
+                "conference": conference_name(call_sid),
+                "conference_sid": None,
+                "verified": verified,
+                "caller_number": caller_number,
+                "state": "waiting",
+                "waiting_since": now,
+                "ringing": None,
+                "tried": [],
+                "agent": None,
+                "agents": [],
+                "handoffs": [],
+                "ended_at": None,
+                "end_reason": None,
+            }
+
+        self._update(call_sid, create)
+        self.ring_next(call_sid, links)
+        return conference_name(call_sid)
+
+    # ------------------------------------------------------------ ringing agents
+
+    def ring_next(self, call_sid: str, links: Links) -> bool:
+        """Ring the longest-idle available agent not yet tried on this call (then anyone again)."""
+        doc = self.get(call_sid)
+        if doc is None or doc["state"] != "waiting" or doc["ringing"] is not None:
+            return False
+        candidates = self.staff.idle_agents(exclude=set(doc["tried"])) or self.staff.idle_agents()
+        ring_for = self.settings.agent_ring_seconds
+        for agent in candidates:
+            if not self.staff.claim_agent(agent.sees_id, call_sid, ring_for + 60):
+                continue
+            try:
+                leg = self.services.twilio().add_participant(
+                    doc["conference"],
+                    to=agent.reach,
+                    from_=self.settings.vstrs_number,
+                    label="agent",
+                    status_callback=links.leg_status("agent", call_sid),
+                    conference_status_callback=links.conference_events(),
+                    start_conference_on_enter=True,
+                    end_conference_on_exit=False,
+                    timeout=ring_for,
+                )
+            except CallflowError as exc:
+                self.staff.release_agent(agent.sees_id, call_sid, self.now())
+                log.error("call %s: could not ring agent %s: %s", call_sid, agent.sees_id, exc)
+                continue
+            ringing = {
+                "sees_id": agent.sees_id,
+                "name": agent.name,
+                "call_sid": leg,
+                "since": self.now(),
+            }
+
+            def note(
+                d: dict[str, Any] | None, ringing: dict[str, Any] = ringing
+            ) -> dict[str, Any] | None:
+                if d is None or d["state"] != "waiting":
+                    return None
+                return {**d, "ringing": ringing, "tried": [*d["tried"], ringing["sees_id"]]}
+
+            self._update(call_sid, note)
+            self._audit("agent.ringing", call_sid, agent=agent.sees_id, outcome="ringing")
+            return True
+        log.info("call %s: no VSTRS agent free to ring", call_sid)
+        return False
+
+    def hold_tick(self, call_sid: str, links: Links) -> str:
+        """The caller's conference asks for its wait TwiML: ring on, or end politely."""
+        doc = self.get(call_sid)
+        response = VoiceResponse()
+        if doc is not None and doc["state"] == "waiting":
+            if self.now() - doc["waiting_since"] >= self.settings.agent_wait_seconds:
+                self.no_agent(call_sid)
+            elif doc["ringing"] is None:
+                self.ring_next(call_sid, links)
+        response.say(HOLDING, **DEFAULT_VOICE)
+        response.pause(length=15)
+        return str(response)
+
+    def no_agent(self, call_sid: str) -> None:
+        """Nobody answered in time: tell the caller, note a call back, end the call."""
+        now = self.now()
+        ended = self._update(
+            call_sid,
+            lambda d: (
+                {**d, "state": "no_agent", "end_reason": "no_agent"}
+                if d and d["state"] == "waiting"
+                else None
+            ),
+        )
+        if ended is None or ended["state"] != "no_agent" or ended.get("callback_noted"):
+            return
+        verified = ended["verified"]
+        self.store.put_doc(
+            "callbacks",
+            call_sid,
+            {
+                "call_sid": call_sid,
+                "adviser_number": verified["adviser_number"],
+                "adviser_name": verified["adviser_name"],
+                "organisation": verified["organisation"],
+                "caller_number": ended["caller_number"],
+                "noted_at": now,
+                "status": "to_call_back",
+            },
+            ttl_seconds=RECORD_TTL,
+        )
+        self._update(call_sid, lambda d: {**d, "callback_noted": True} if d else None)
+        self._audit(
+            "agent.none_available",
+            call_sid,
+            adviser=verified["adviser_number"],
+            outcome="callback_noted",
+        )
+        ringing = ended.get("ringing")
+        twilio = self.services.twilio()
+        try:
+            if ringing:
+                twilio.hang_up(ringing["call_sid"])
+            response = VoiceResponse()
+            response.say(NO_AGENT, **DEFAULT_VOICE)
+            response.hangup()
+            twilio.play(call_sid, str(response))
+        except CallflowError as exc:
+            log.error("call %s: could not end politely: %s", call_sid, exc)
+
+    # ------------------------------------------------------------ Twilio's callbacks
+
+    def agent_leg_status(self, call_sid: str, leg_sid: str, status: str, links: Links) -> None:
+        """A status callback for an agent's leg on ``call_sid``."""
+        if status not in FINAL:
+            return
+        doc = self.get(call_sid)
+        if doc is None:
+            return
+        ringing, agent = doc.get("ringing"), doc.get("agent")
+        if ringing and ringing["call_sid"] == leg_sid:
+            self._update(
+                call_sid,
+                lambda d: (
+                    {**d, "ringing": None}
+                    if d and d["ringing"] and d["ringing"]["call_sid"] == leg_sid
+                    else None
+                ),
+            )
+            self.staff.release_agent(ringing["sees_id"], call_sid, self.now())
+            self._audit("agent.no_answer", call_sid, agent=ringing["sees_id"], outcome=status)
+            self.ring_next(call_sid, links)
+        elif agent and agent["call_sid"] == leg_sid and agent.get("left_at") is None:
+            self.agent_left(call_sid, leg_sid)
+
+    def agent_joined(self, call_sid: str, leg_sid: str, conference_sid: str) -> None:
+        """The agent's leg joined the caller's conference: record their SEES ID on the call."""
+        now = self.now()
+        joined: dict[str, Any] = {}
+
+        def join(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or not d["ringing"] or d["ringing"]["call_sid"] != leg_sid:
+                return None
+            agent = {**d["ringing"], "joined_at": now, "left_at": None}
+            joined.update(agent)
+            return {
+                **d,
+                "state": "with_agent",
+                "ringing": None,
+                "agent": agent,
+                "agents": [*d["agents"], agent["sees_id"]],
+                "conference_sid": conference_sid,
+            }
+
+        self._update(call_sid, join)
+        if joined:
+            self.staff.claim_agent(joined["sees_id"], call_sid, 4 * 3600)
+            self._audit("agent.connected", call_sid, agent=joined["sees_id"], outcome="connected")
+
+    def agent_left(self, call_sid: str, leg_sid: str) -> None:
+        """The agent's leg left: free the agent; a caller left alone is told and let go."""
+        now = self.now()
+        left: dict[str, Any] = {}
+
+        def leave(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if (
+                d is None
+                or not d["agent"]
+                or d["agent"]["call_sid"] != leg_sid
+                or d["agent"]["left_at"]
+            ):
+                return None
+            left.update(d)
+            state = d["state"] if d["state"] in {"handed_off", "ended"} else "agent_left"
+            return {**d, "agent": {**d["agent"], "left_at": now}, "state": state}
+
+        doc = self._update(call_sid, leave)
+        if not left or doc is None:
+            return
+        self.staff.release_agent(left["agent"]["sees_id"], call_sid, now)
+        self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
+        if doc["state"] == "agent_left":
+            try:
+                response = VoiceResponse()
+                response.say(AGENT_LEFT, **DEFAULT_VOICE)
+                response.hangup()
+                self.services.twilio().play(call_sid, str(response))
+            except CallflowError as exc:
+                # Usually the caller has just gone too (their callback is on its way).
+                log.info("call %s: could not end after the agent left: %s", call_sid, exc)
+
+    def conference_event(self, params: dict[str, str], links: Links) -> None:
+        """A conference status callback (participant-join, conference-end, ...)."""
+        call_sid = caller_of(params.get("FriendlyName", ""))
+        if call_sid is None:
+            return
+        event = params.get("StatusCallbackEvent", "")
+        leg = params.get("CallSid", "")
+        if event == "participant-join" and params.get("ParticipantLabel") == "agent":
+            self.agent_joined(call_sid, leg, params.get("ConferenceSid", ""))
+        elif event == "participant-leave" and params.get("ParticipantLabel") == "agent":
+            self.agent_left(call_sid, leg)
+        elif event == "conference-end":
+            self.caller_ended(call_sid, params.get("ReasonConferenceEnded", "conference-ended"))
+
+    def caller_ended(self, call_sid: str, reason: str) -> None:
+        """The caller's leg (or their conference) is over: stop ringing, free the agent."""
+        now = self.now()
+        before: dict[str, Any] = {}
+
+        def end(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["ended_at"] is not None:
+                return None
+            before.update(d)
+            return {
+                **d,
+                "ended_at": now,
+                "end_reason": d.get("end_reason") or reason,
+                "state": "ended",
+            }
+
+        self._update(call_sid, end)
+        if not before:
+            return
+        ringing, agent = before.get("ringing"), before.get("agent")
+        if ringing:
+            self.staff.release_agent(ringing["sees_id"], call_sid, now)
+            try:
+                self.services.twilio().hang_up(ringing["call_sid"])
+            except CallflowError as exc:
+                log.info("call %s: ringing agent leg already gone: %s", call_sid, exc)
+        if agent and agent.get("left_at") is None:
+            self.staff.release_agent(agent["sees_id"], call_sid, now)
+        self._audit("call.ended", call_sid, outcome=reason)

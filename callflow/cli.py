@@ -140,6 +140,67 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--talk", type=float, default=90.0, help="seconds the agent talks")
     demo.set_defaults(handler=_demo)
 
+    agents = sub.add_parser("agents", help="manage VSTRS agents")
+    ag = agents.add_subparsers(metavar="ACTION")
+    agent_add = ag.add_parser("add", help="register a VSTRS agent")
+    agent_add.add_argument(
+        "--sees-id", required=True, help="the agent's SEES ID code (6 to 10 digits)"
+    )
+    agent_add.add_argument("--name", required=True)
+    reach = agent_add.add_mutually_exclusive_group(required=True)
+    reach.add_argument("--phone", help="the number to ring, like +441632960100")
+    reach.add_argument("--client", help="a Twilio client identity to ring")
+    agent_add.set_defaults(handler=_agents_add)
+    agent_list = ag.add_parser("list", help="list agents and their availability")
+    agent_list.add_argument("--json", action="store_true")
+    agent_list.set_defaults(handler=_agents_list)
+    for action, text in (
+        ("activate", "let an agent take calls again"),
+        ("deactivate", "stop ringing an agent"),
+    ):
+        parser_ = ag.add_parser(action, help=text)
+        parser_.add_argument("sees_id")
+        parser_.set_defaults(handler=_agents_active, active=action == "activate")
+    agent_remove = ag.add_parser("remove", help="remove an agent")
+    agent_remove.add_argument("sees_id")
+    agent_remove.set_defaults(handler=_agents_remove)
+    agents.set_defaults(handler=lambda _args: _usage(agents))
+
+    teams = sub.add_parser("teams", help="manage specialist teams")
+    tm = teams.add_subparsers(metavar="ACTION")
+    team_add = tm.add_parser("add", help="register a specialist team")
+    team_add.add_argument("--id", required=True, help="short id, like debt_pursuit")
+    team_add.add_argument("--name", required=True)
+    team_add.add_argument("--handles", default="", help="what the team handles")
+    team_add.add_argument(
+        "--number", action="append", required=True, help="a number to ring (repeat, in order)"
+    )
+    team_add.add_argument("--hours", default="Mon-Fri 08:30-17:00", help="opening hours, UK time")
+    team_add.set_defaults(handler=_teams_add)
+    team_list = tm.add_parser("list", help="list teams")
+    team_list.add_argument("--json", action="store_true")
+    team_list.set_defaults(handler=_teams_list)
+    team_remove = tm.add_parser("remove", help="remove a team")
+    team_remove.add_argument("id")
+    team_remove.set_defaults(handler=_teams_remove)
+    teams.set_defaults(handler=lambda _args: _usage(teams))
+
+    tokens = sub.add_parser("tokens", help="staff API tokens")
+    tk = tokens.add_subparsers(metavar="ACTION")
+    token_issue = tk.add_parser("issue", help="issue a token (shown once)")
+    token_issue.add_argument(
+        "--role", required=True, choices=["vstrs_agent", "specialist", "admin"]
+    )
+    token_issue.add_argument("--staff", required=True, help="SEES ID, team id, or an admin's name")
+    token_issue.add_argument("--name", default="", help="who holds it")
+    token_issue.set_defaults(handler=_tokens_issue)
+    token_list = tk.add_parser("list", help="list tokens (never the tokens themselves)")
+    token_list.set_defaults(handler=_tokens_list)
+    token_revoke = tk.add_parser("revoke", help="revoke a token by its id")
+    token_revoke.add_argument("token_id")
+    token_revoke.set_defaults(handler=_tokens_revoke)
+    tokens.set_defaults(handler=lambda _args: _usage(tokens))
+
     advisers = sub.add_parser(
         "advisers", help="manage VCS advisers, their PINs and security answers"
     )
@@ -430,6 +491,117 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK if not sim.errors and verified else EXIT_PROBLEMS
 
 
+# ---------------------------------------------------------------- staff
+
+
+def _agents_add(args: argparse.Namespace) -> int:
+    svc = _service()
+    reach = args.phone or f"client:{args.client}"
+    agent = svc.staff.add_agent(args.sees_id, args.name, reach, svc.clock.now())
+    svc.audit.record("staff.agent_added", agent=agent.sees_id, by=_by(), outcome="added")
+    print(f"added VSTRS agent {agent.sees_id} ({agent.name}), rung on {agent.reach}")
+    return EXIT_OK
+
+
+def _agents_list(args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = [
+        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+        for a in svc.staff.agents()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no agents registered")
+    for row in rows:
+        active = "active" if row["active"] else "INACTIVE"
+        print(
+            f"{row['sees_id']:>10}  {row['name']:<24} {row['reach']:<28} {active:<9} "
+            f"{row['availability']['status']}"
+        )
+    return EXIT_OK
+
+
+def _agents_active(args: argparse.Namespace) -> int:
+    svc = _service()
+    agent = svc.staff.set_agent_active(args.sees_id, args.active)
+    kind = "staff.agent_activated" if args.active else "staff.agent_deactivated"
+    svc.audit.record(kind, agent=agent.sees_id, by=_by(), outcome="done")
+    print(f"agent {agent.sees_id} is {'active' if agent.active else 'inactive'}")
+    return EXIT_OK
+
+
+def _agents_remove(args: argparse.Namespace) -> int:
+    svc = _service()
+    if not svc.staff.remove_agent(args.sees_id):
+        raise CallflowError(f"no agent {args.sees_id}")
+    svc.audit.record("staff.agent_removed", agent=args.sees_id, by=_by(), outcome="removed")
+    print(f"agent {args.sees_id} removed")
+    return EXIT_OK
+
+
+def _teams_add(args: argparse.Namespace) -> int:
+    svc = _service()
+    team = svc.staff.add_team(args.id, args.name, args.handles, args.number, args.hours)
+    svc.audit.record("staff.team_added", team=team.id, by=_by(), outcome="added")
+    print(
+        f"added team {team.id} ({team.name}), rung on {', '.join(team.numbers)}, open {team.hours}"
+    )
+    return EXIT_OK
+
+
+def _teams_list(args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = [t.to_dict() for t in svc.staff.teams()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no teams registered")
+    for row in rows:
+        print(f"{row['id']:<20} {row['name']:<30} {row['hours']:<20} {', '.join(row['numbers'])}")
+    return EXIT_OK
+
+
+def _teams_remove(args: argparse.Namespace) -> int:
+    svc = _service()
+    if not svc.staff.remove_team(args.id):
+        raise CallflowError(f"no team {args.id}")
+    svc.audit.record("staff.team_removed", team=args.id, by=_by(), outcome="removed")
+    print(f"team {args.id} removed")
+    return EXIT_OK
+
+
+def _tokens_issue(args: argparse.Namespace) -> int:
+    svc = _service()
+    token = svc.staff.issue_token(args.role, args.staff, args.name or args.staff, svc.clock.now())
+    svc.audit.record(
+        "staff.token_issued", staff=args.staff, role=args.role, by=_by(), outcome="issued"
+    )
+    print(f"token for {args.staff} ({args.role}), shown once: {token}")
+    return EXIT_OK
+
+
+def _tokens_list(_args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = svc.staff.tokens()
+    if not rows:
+        print("no tokens issued")
+    for row in rows:
+        print(f"{row['token_id']}  {row['role']:<12} {row['staff_id']:<12} {row['name']}")
+    return EXIT_OK
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    svc = _service()
+    if not svc.staff.revoke_token(args.token_id):
+        raise CallflowError(f"no token {args.token_id}")
+    svc.audit.record("staff.token_revoked", token=args.token_id, by=_by(), outcome="revoked")
+    print(f"token {args.token_id} revoked")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- advisers
 
 
@@ -439,7 +611,7 @@ def _service() -> Any:
     settings = Settings.from_env()
     if not settings.redis_url:
         raise CallflowError(
-            "REDIS_URL is not set: adviser commands change the shared store the service uses "
+            "REDIS_URL is not set: these commands change the shared store the service uses "
             "(the embedded store lives inside the running service)"
         )
     return Callflow(settings)

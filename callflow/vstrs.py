@@ -334,3 +334,35 @@ class VstrsCalls:
         if agent and agent.get("left_at") is None:
             self.staff.release_agent(agent["sees_id"], call_sid, now)
         self._audit("call.ended", call_sid, outcome=reason)
+
+    # ------------------------------------------------------------ what staff see
+
+    def public_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A call as the VSTRS agent's screen shows it: never a secret, outcome only."""
+        verified = record["verified"]
+        agent = record.get("agent")
+        live = record["ended_at"] is None
+        return {
+            "call_sid": record["call_sid"],
+            "state": record["state"],
+            "caller": {
+                "adviser_number": verified["adviser_number"],
+                "adviser_name": verified["adviser_name"],
+                "organisation": verified["organisation"],
+                "organisation_name": verified["organisation_name"],
+                "consent_to_act": verified["consent_to_act"],
+                "verified_by": verified["method"],
+                "verified_at": verified["verified_at"],
+            },
+            "waiting_since": record["waiting_since"],
+            "agent": (
+                {k: agent[k] for k in ("sees_id", "name", "joined_at", "left_at")}
+                if agent
+                else None
+            ),
+            "handoffs": record["handoffs"],
+            "ended_at": record["ended_at"],
+            "end_reason": record["end_reason"],
+            # The VSTRS team's own authority: a verified caller, connected to VSTRS, now.
+            "vstrs_authority": bool(live and agent and agent.get("left_at") is None),
+        }

@@ -18,7 +18,7 @@ from callflow.demo import DEMO_NUMBER, add_demo_adviser
 from callflow.service import Callflow
 from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
-from . import health, voice
+from . import api, health, voice
 from .extension import EXTENSION_KEY
 
 __all__ = ["create_app"]
@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _warn_about(service)
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -86,7 +87,7 @@ def _warn_about(service: Callflow) -> None:
 
 
 def _is_voice() -> bool:
-    return request.path.startswith("/voice")
+    return request.path.startswith("/voice/")
 
 
 def _http_error(exc: HTTPException) -> Response:

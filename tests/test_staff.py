@@ -1,0 +1,237 @@
+"""Staff: agents, teams and API tokens from the command line, and the API's sign-in rules."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from flask.testing import FlaskClient
+
+from callflow.cli import main
+from callflow.config import Settings
+from callflow.errors import DirectoryError
+from callflow.service import Callflow
+from callflow.staff import parse_hours
+from tests.conftest import TEST_REDIS_URL
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("CALLFLOW_SECRET_KEY", secrets.token_hex(16))
+    monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
+    monkeypatch.setenv("USER", "tester")
+    return Callflow(Settings.from_env())
+
+
+def out(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out
+
+
+def test_agents_from_the_command_line(
+    cli_env: Callflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["agents", "add", "--sees-id", "123456", "--name", "Amy Agent", "--client", "amy"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "agents",
+                "add",
+                "--sees-id",
+                "654321",
+                "--name",
+                "Ben Agent",
+                "--phone",
+                "+441632960100",
+            ]
+        )
+        == 0
+    )
+    assert main(["agents", "list", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["agents", "list", "--json"]) == 0
+    rows = json.loads(out(capsys))
+    assert [(r["sees_id"], r["reach"], r["availability"]["status"]) for r in rows] == [
+        ("123456", "client:amy", "away"),
+        ("654321", "+441632960100", "away"),
+    ]
+    assert main(["agents", "deactivate", "123456"]) == 0
+    assert cli_env.staff.agent("123456").active is False  # type: ignore[union-attr]
+    assert main(["agents", "remove", "654321"]) == 0
+    assert cli_env.staff.agent("654321") is None
+    kinds = [e["kind"] for e in cli_env.audit.entries()]
+    assert kinds == [
+        "staff.agent_added",
+        "staff.agent_added",
+        "staff.agent_deactivated",
+        "staff.agent_removed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["agents", "add", "--sees-id", "12", "--name", "X", "--client", "x"],
+            "sees_id: 6 to 10 digits",
+        ),
+        (["agents", "add", "--sees-id", "123456", "--name", "X", "--phone", "0800"], "reach:"),
+        (
+            ["teams", "add", "--id", "Debt", "--name", "D", "--number", "+441632960200"],
+            "id: lower_case",
+        ),
+        (["teams", "add", "--id", "debt", "--name", "D", "--number", "x"], "numbers:"),
+        (
+            [
+                "teams",
+                "add",
+                "--id",
+                "debt",
+                "--name",
+                "D",
+                "--number",
+                "+441632960200",
+                "--hours",
+                "9 to 5",
+            ],
+            "hours:",
+        ),
+        (["tokens", "issue", "--role", "vstrs_agent", "--staff", "999999"], "no VSTRS agent"),
+        (["tokens", "revoke", "nothing"], "no token nothing"),
+    ],
+)
+def test_staff_errors(
+    cli_env: Callflow, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_teams_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "teams",
+        "add",
+        "--id",
+        "debt_pursuit",
+        "--name",
+        "Debt Pursuit",
+        "--handles",
+        "Pursuit of debts",
+    ]
+    args += [
+        "--number",
+        "+441632960200",
+        "--number",
+        "+441632960201",
+        "--hours",
+        "Mon-Fri 08:30-17:00",
+    ]
+    assert main(args) == 0
+    team = cli_env.staff.team("debt_pursuit")
+    assert team is not None and team.numbers == ["+441632960200", "+441632960201"]
+    assert main(["teams", "list"]) == 0
+    assert "Debt Pursuit" in out(capsys)
+
+
+def test_opening_hours() -> None:
+    days, start, end = parse_hours("Mon-Fri 08:30-17:00")
+    assert days == {"mon", "tue", "wed", "thu", "fri"} and (start, end) == (510, 1020)
+    assert parse_hours("Sat 10:00-12:00")[0] == {"sat"}
+    assert parse_hours("Fri-Mon 09:00-10:00")[0] == {"fri", "sat", "sun", "mon"}
+    for bad in ("Mon-Fri 17:00-08:30", "Xyz 09:00-10:00", ""):
+        with pytest.raises(DirectoryError):
+            parse_hours(bad)
+
+
+def test_tokens_are_shown_once_and_stored_hashed(
+    cli_env: Callflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["agents", "add", "--sees-id", "123456", "--name", "Amy Agent", "--client", "amy"])
+    capsys.readouterr()
+    assert (
+        main(["tokens", "issue", "--role", "vstrs_agent", "--staff", "123456", "--name", "Amy"])
+        == 0
+    )
+    token = out(capsys).rsplit(" ", 1)[1].strip()
+    assert token.startswith("cf_")
+    member = cli_env.staff.authenticate(token)
+    assert member is not None and member.role == "vstrs_agent" and member.staff_id == "123456"
+    stored = json.dumps(cli_env.store.list_docs("tokens"))
+    assert token not in stored and token[3:] not in stored
+    assert main(["tokens", "list"]) == 0
+    listing = out(capsys)
+    assert token[3:11] in listing and token not in listing
+    assert main(["tokens", "revoke", token[3:11]]) == 0
+    assert cli_env.staff.authenticate(token) is None
+
+
+# -- the API's rules
+
+
+@pytest.fixture
+def tokens(service: Callflow) -> dict[str, str]:
+    now = service.clock.now()
+    service.staff.add_agent("123456", "Amy Agent", "client:amy", now)
+    service.staff.add_agent("654321", "Ben Agent", "client:ben", now)
+    service.staff.add_team(
+        "debt_pursuit", "Debt Pursuit", "", ["+441632960200"], "Mon-Sun 00:00-24:00"
+    )
+    return {
+        "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now),
+        "ben": service.staff.issue_token("vstrs_agent", "654321", "Ben", now),
+        "specialist": service.staff.issue_token("specialist", "debt_pursuit", "Debt Pursuit", now),
+        "admin": service.staff.issue_token("admin", "ops", "Ops", now),
+    }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_api_call_needs_a_token(client: FlaskClient, tokens: dict[str, str]) -> None:
+    response = client.get("/api/me")
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/api/me", headers=bearer("cf_not-a-token")).status_code == 401
+    assert client.get("/api/me", headers=bearer(tokens["amy"])).get_json() == {
+        "staff_id": "123456",
+        "role": "vstrs_agent",
+        "name": "Amy",
+    }
+
+
+def test_roles_are_enforced(client: FlaskClient, tokens: dict[str, str]) -> None:
+    response = client.put(
+        "/api/agents/me/availability",
+        json={"status": "available"},
+        headers=bearer(tokens["specialist"]),
+    )
+    assert response.status_code == 403 and "vstrs_agent" in response.get_json()["error"]
+    assert client.get("/api/agents", headers=bearer(tokens["specialist"])).status_code == 403
+    assert client.get("/api/agents", headers=bearer(tokens["admin"])).status_code == 200
+
+
+def test_availability(client: FlaskClient, service: Callflow, tokens: dict[str, str]) -> None:
+    response = client.put(
+        "/api/agents/me/availability", json={"status": "available"}, headers=bearer(tokens["amy"])
+    )
+    assert response.status_code == 200 and response.get_json()["status"] == "available"
+    assert [a.sees_id for a in service.staff.idle_agents()] == ["123456"]
+    bad = client.put(
+        "/api/agents/me/availability", json={"status": "asleep"}, headers=bearer(tokens["amy"])
+    )
+    assert bad.status_code == 422 and bad.get_json()["errors"] == {"status": "available or away"}
+    assert (
+        client.put(
+            "/api/agents/me/availability", data="x", headers=bearer(tokens["amy"])
+        ).status_code
+        == 400
+    )
+
+
+def test_unknown_call_is_a_404(client: FlaskClient, tokens: dict[str, str]) -> None:
+    assert client.get("/api/calls/CA" + "0" * 32, headers=bearer(tokens["amy"])).status_code == 404
+    assert client.get("/api/calls/nonsense", headers=bearer(tokens["amy"])).status_code == 404

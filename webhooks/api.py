@@ -1,0 +1,167 @@
+"""The JSON API for staff: who am I, availability, calls, hand-offs, grants, counts.
+
+Every request needs ``Authorization: Bearer <token>`` (tokens from ``callflow tokens
+issue``); each endpoint names the roles it serves. Errors are JSON: ``{"error": ...,
+"status": ...}``, with ``errors`` naming each bad field on a 422.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from callflow.errors import CallflowError, DirectoryError, StoreUnavailable
+from callflow.staff import StaffMember
+
+from .extension import service
+from .voice import CALL_SID, ServiceLinks
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ApiError(Exception):
+    """An error answered as JSON."""
+
+    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    body: dict[str, Any] = {"error": exc.message, "status": exc.status}
+    if exc.errors:
+        body["errors"] = exc.errors
+    response = jsonify(body)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="callflow"'
+    return response
+
+
+@bp.errorhandler(StoreUnavailable)
+def _store_down(exc: StoreUnavailable) -> Response:
+    log.error("api %s: store unavailable: %s", request.path, exc)
+    return _api_error(ApiError(503, "the store is unavailable; try again shortly"))
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Every API request carries a staff token."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "a bearer token is required")
+    member = service().staff.authenticate(header[7:].strip())
+    if member is None:
+        log.warning("api %s: refused an unknown token", request.path)
+        raise ApiError(401, "unknown or revoked token")
+    g.staff = member
+
+
+def requires(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Allow only staff with one of ``roles``."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            member: StaffMember = g.staff
+            if member.role not in roles:
+                log.warning("api %s: %s %s refused", request.path, member.role, member.staff_id)
+                raise ApiError(403, f"this needs the role {' or '.join(roles)}")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def me() -> StaffMember:
+    """The member of staff making this request."""
+    member: StaffMember = g.staff
+    return member
+
+
+def links() -> ServiceLinks:
+    """The service's URLs (for callbacks the API hands Twilio)."""
+    return ServiceLinks(service().settings.public_base_url or request.host_url)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def call_sid_or_404(call_sid: str) -> str:
+    if not CALL_SID.match(call_sid):
+        raise ApiError(404, "no such call")
+    return call_sid
+
+
+@bp.get("/me")
+def whoami() -> Response:
+    """Who the token belongs to."""
+    member = me()
+    return jsonify(staff_id=member.staff_id, role=member.role, name=member.name)
+
+
+@bp.put("/agents/me/availability")
+@requires("vstrs_agent")
+def set_availability() -> Response:
+    """A VSTRS agent says whether they can take calls: ``{"status": "available"|"away"}``."""
+    status = json_body().get("status")
+    svc = service()
+    try:
+        state = svc.staff.set_availability(me().staff_id, str(status), svc.clock.now())
+    except DirectoryError as exc:
+        raise ApiError(422, "invalid availability", {"status": "available or away"}) from exc
+    return jsonify(state)
+
+
+@bp.get("/agents")
+@requires("admin", "vstrs_agent")
+def agents() -> Response:
+    """Agents and their availability."""
+    svc = service()
+    return jsonify(
+        agents=[
+            {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+            for a in svc.staff.agents()
+        ]
+    )
+
+
+@bp.get("/calls/<call_sid>")
+@requires("vstrs_agent", "admin")
+def call(call_sid: str) -> Response:
+    """A verified call: who is calling, how verified, the agent, the hand-offs."""
+    record = service().vstrs.get(call_sid_or_404(call_sid))
+    if record is None:
+        raise ApiError(404, "no such call")
+    member = me()
+    agent = record.get("agent") or {}
+    if member.role == "vstrs_agent" and agent.get("sees_id") != member.staff_id:
+        raise ApiError(403, "only the VSTRS agent on this call may see it")
+    return jsonify(service().vstrs.public_view(record))
+
+
+def _guard(work: Callable[[], R]) -> R:
+    try:
+        return work()
+    except StoreUnavailable:
+        raise
+    except CallflowError as exc:
+        raise ApiError(409, str(exc)) from exc

@@ -55,6 +55,8 @@ class Settings:
     # Caller to agent: how long an agent's phone rings, how long a caller waits in all.
     agent_ring_seconds: int = 20
     agent_wait_seconds: int = 180
+    # A disclosure grant's backstop: it never outlives this, whatever callbacks are lost.
+    grant_max_seconds: int = 4 * 3600
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
     session_ttl_seconds: int = 12 * 3600
     ended_session_ttl_seconds: int = 6 * 3600

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from twilio.twiml.voice_response import VoiceResponse
 
+    from .handoff import HandOffs
     from .staff import Staff
     from .twilio_adapter import TwilioAdapter
     from .twiml import Links
@@ -49,6 +50,7 @@ class Services:
     staff: Staff
     twilio: Callable[[], TwilioAdapter]
     vstrs: VstrsCalls | None = None
+    handoffs: HandOffs | None = None
 
 
 class CallContext:

@@ -57,11 +57,19 @@ class CallEngine:
     # -- entry points
 
     def incoming(
-        self, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links
+        self,
+        call_sid: str,
+        flow_name: str,
+        params: Mapping[str, str],
+        links: Links,
+        ref: str | None = None,
     ) -> Reply:
-        """A new call arrives at the Voice URL (or Twilio retries that request)."""
+        """A new call arrives at the Voice URL (or Twilio retries that request).
+
+        ``ref`` names the record an outbound leg was rung about (a hand-off, say).
+        """
         return self._locked(
-            call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links)
+            call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links, ref)
         )
 
     def step(
@@ -130,7 +138,13 @@ class CallEngine:
     # -- the work
 
     def _incoming(
-        self, lease: Lease, call_sid: str, flow_name: str, params: Mapping[str, str], links: Links
+        self,
+        lease: Lease,
+        call_sid: str,
+        flow_name: str,
+        params: Mapping[str, str],
+        links: Links,
+        ref: str | None,
     ) -> tuple[Reply, CallSession | None, int]:
         existing = lease.session
         if existing is not None:
@@ -146,6 +160,8 @@ class CallEngine:
             from_number=params.get("From", "")[:32],
             to_number=params.get("To", "")[:32],
         )
+        if ref:
+            session.data["ref"] = ref
         log.info("call %s: new call on flow %s@%s", call_sid, flow.name, flow.version)
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0

@@ -77,6 +77,7 @@ _VERB_OPTIONS: dict[str, dict[str, str]] = {
         "end_conference_on_exit": "bool",
         "wait_url": "url",
         "hold": "bool",
+        "label": "str",
         "beep": "str",
     },
     "redirect": {"event": "event"},
@@ -340,6 +341,7 @@ class _Checker:
                 "end_conference_on_exit",
                 "wait_url",
                 "hold",
+                "label",
                 "beep",
             }
             if "conference" not in options and conference_only & set(options):

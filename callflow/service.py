@@ -16,6 +16,7 @@ from .context import Services
 from .directory import Directory
 from .engine import CallEngine
 from .errors import ConfigError
+from .handoff import HandOffs
 from .library import FlowLibrary
 from .registry import Registry, default_registry
 from .secrets import Hasher
@@ -65,6 +66,8 @@ class Callflow:
         )
         self.vstrs = VstrsCalls(self.services)
         self.services.vstrs = self.vstrs
+        self.handoffs = HandOffs(self.services)
+        self.services.handoffs = self.handoffs
         self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
         self.engine = CallEngine(self.services, self.library)
 

@@ -175,6 +175,7 @@ class Renderer:
                 wait_url=wait_url,
                 wait_method="POST" if wait_url else None,
                 beep=opts.get("beep"),
+                participant_label=opts.get("label"),
                 status_callback=links.conference_events(),
                 status_callback_event="start end join leave hold",
                 status_callback_method="POST",

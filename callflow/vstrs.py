@@ -273,7 +273,11 @@ class VstrsCalls:
             ):
                 return None
             left.update(d)
-            state = d["state"] if d["state"] in {"handed_off", "ended"} else "agent_left"
+            state = (
+                d["state"]
+                if d["state"] in {"handed_off", "ended", "transferring"}
+                else "agent_left"
+            )
             return {**d, "agent": {**d["agent"], "left_at": now}, "state": state}
 
         doc = self._update(call_sid, leave)
@@ -281,6 +285,15 @@ class VstrsCalls:
             return
         self.staff.release_agent(left["agent"]["sees_id"], call_sid, now)
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
+        handoffs = self.services.handoffs
+        active = left.get("active_handoff")
+        if handoffs is not None and active:
+            handoff = handoffs.get(active)
+            if handoff is not None and handoff["state"] == "briefing":
+                # Leaving after the brief is how an agent hands over: the specialist takes it.
+                handoffs.complete(active, links=None, by_agent_leaving=True)
+                return
+            handoffs.fail(active, "agent_left", links=None)
         if doc["state"] == "agent_left":
             try:
                 response = VoiceResponse()
@@ -298,8 +311,11 @@ class VstrsCalls:
             return
         event = params.get("StatusCallbackEvent", "")
         leg = params.get("CallSid", "")
-        if event == "participant-join" and params.get("ParticipantLabel") == "agent":
+        label = params.get("ParticipantLabel")
+        if event == "participant-join" and label == "agent":
             self.agent_joined(call_sid, leg, params.get("ConferenceSid", ""))
+        elif event == "participant-join" and label == "specialist" and self.services.handoffs:
+            self.services.handoffs.specialist_joined(call_sid, leg)
         elif event == "participant-leave" and params.get("ParticipantLabel") == "agent":
             self.agent_left(call_sid, leg)
         elif event == "conference-end":
@@ -333,6 +349,8 @@ class VstrsCalls:
                 log.info("call %s: ringing agent leg already gone: %s", call_sid, exc)
         if agent and agent.get("left_at") is None:
             self.staff.release_agent(agent["sees_id"], call_sid, now)
+        if self.services.handoffs is not None:
+            self.services.handoffs.call_ended(call_sid, reason, links=None)
         self._audit("call.ended", call_sid, outcome=reason)
 
     # ------------------------------------------------------------ what staff see

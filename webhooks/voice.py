@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STEP = 1_000_000
 HOLD_FALLBACK = str(VoiceResponse().pause(length=10))
 BAD_REQUEST_MESSAGE = "Sorry, something went wrong with this call. Please call back. Goodbye."
@@ -113,7 +114,10 @@ def incoming() -> Response:
     flow = request.args.get("flow") or current_app.config["CALLFLOW_ENTRY_FLOW"]
     if not NAME.match(flow):
         return _polite_refusal("malformed flow name")
-    return _answer(service().engine.incoming(call_sid, flow, request.form, _links()))
+    ref = request.args.get("ref") or None
+    if ref is not None and not REF.match(ref):
+        return _polite_refusal("malformed ref")
+    return _answer(service().engine.incoming(call_sid, flow, request.form, _links(), ref))
 
 
 @bp.post("/step")
@@ -164,6 +168,11 @@ def _quietly(work: Callable[[], object], call_sid: str) -> bool:
     return True
 
 
+def _bad_callback(message: str) -> Response:
+    log.warning("callback refused on %s: %s", request.path, message)
+    return Response(message + "\n", status=400, mimetype="text/plain")
+
+
 def _caller_param() -> str | None:
     call = request.args.get("call", "")
     return call if CALL_SID.match(call) else None
@@ -187,30 +196,33 @@ def conference() -> Response:
     """Conference status callbacks for callers' conferences."""
     params = request.form.to_dict()
     if not params.get("StatusCallbackEvent") or not params.get("FriendlyName"):
-        return Response(
-            "StatusCallbackEvent and FriendlyName are required\n", status=400, mimetype="text/plain"
-        )
+        return _bad_callback("StatusCallbackEvent and FriendlyName are required")
     _quietly(lambda: service().vstrs.conference_event(params, _links()), params.get("CallSid", "-"))
     return Response("", status=204)
 
 
 @bp.post("/leg")
 def leg() -> Response:
-    """Status callbacks of legs the service dialled for a call (agents now, specialists later)."""
+    """Status callbacks of legs the service dialled for a call: agents and specialists."""
     call_sid = _caller_param()
     leg_sid = _call_sid()
     call_status = request.form.get("CallStatus", "")
     role = request.args.get("role", "")
-    if (
-        call_sid is None
-        or leg_sid is None
-        or call_status not in CALL_STATUSES
-        or role not in {"agent"}
-    ):
-        return Response(
-            "call, role, CallSid and CallStatus are required\n", status=400, mimetype="text/plain"
+    if call_sid is None or leg_sid is None or call_status not in CALL_STATUSES:
+        return _bad_callback("call, CallSid and CallStatus are required")
+    svc = service()
+    links = _links()
+    if role == "agent":
+        _quietly(
+            lambda: svc.vstrs.agent_leg_status(call_sid, leg_sid, call_status, links), call_sid
         )
-    _quietly(
-        lambda: service().vstrs.agent_leg_status(call_sid, leg_sid, call_status, _links()), call_sid
-    )
+    elif role == "specialist":
+        # The specialist's leg runs its own flow: a final status ends that session too.
+        svc.engine.call_status(leg_sid, call_status, request.form)
+        handoffs = svc.handoffs
+        _quietly(
+            lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links), call_sid
+        )
+    else:
+        return _bad_callback("role must be agent or specialist")
     return Response("", status=204)

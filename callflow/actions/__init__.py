@@ -3,6 +3,6 @@
 Each module documents its guards and actions for designers (see docs/flows.md).
 """
 
-from . import agents, common, vstrs
+from . import agents, common, specialist, vstrs
 
-__all__ = ["agents", "common", "vstrs"]
+__all__ = ["agents", "common", "specialist", "vstrs"]

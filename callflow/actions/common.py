@@ -36,3 +36,16 @@ def was_bridged(ctx: CallContext) -> bool:
 def dial_answered(ctx: CallContext) -> bool:
     """True when the dialled party answered (DialCallStatus completed or answered)."""
     return ctx.params.get("DialCallStatus", "") in {"completed", "answered"}
+
+
+def _pressed(key: str) -> None:
+    def guard(ctx: CallContext) -> bool:
+        return ctx.digits() == key
+
+    guard.__doc__ = f"True when the caller pressed {key} (and nothing else)."
+    name = {"*": "star", "#": "hash"}.get(key, key)
+    REGISTRY.guard(f"pressed_{name}")(guard)
+
+
+for _key in "0123456789*#":
+    _pressed(_key)

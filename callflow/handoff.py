@@ -1,0 +1,679 @@
+"""Hand-offs: the warm transfer of a verified VSTRS call to a specialist team, the SEES ID
+check, and the disclosure grant that lasts only as long as the handed-off call.
+
+    requested -> ringing -> checking -> accepted -> briefing -> taken_over -> ended
+                    |          |           |           |
+                    +----------+-----------+-----------+--> failed (no_answer, busy,
+                                                            declined, sees_id_mismatch,
+                                                            cancelled, specialist_hung_up,
+                                                            caller_hung_up, agent_left)
+
+The caller is held in their own conference while the team's numbers are rung in order.
+The specialist's leg runs ``flows/specialist_handoff.yaml``: it hears who is calling, keys
+the SEES ID the agent gives them (it must be the agent on this call and an active VSTRS
+agent), and accepts or declines. On acceptance the specialist joins the agent for the
+brief; when the agent completes the hand-off (or leaves) the caller comes off hold and the
+grant starts. It ends the moment the caller's or the specialist's leg ends or the
+conference ends, whichever Twilio reports first; a maximum lifetime and ``callflow sweep``
+back that up. Every step is audited; records are updated atomically, so callbacks may come
+twice or in any order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from .errors import CallflowError
+from .twiml import Links
+
+if TYPE_CHECKING:
+    from .context import Services
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HandOffError", "HandOffs", "validate_request"]
+
+Doc = dict[str, Any] | None
+RECORD_TTL = 30 * 24 * 3600
+IN_PROGRESS = frozenset({"requested", "ringing", "checking", "accepted", "briefing"})
+FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$")
+UTR = re.compile(r"^[0-9]{10}$")
+NO_AUTHORITY = (
+    "no real-time hand-off from VSTRS is in progress for this customer: "
+    "the usual authority requirements apply"
+)
+
+
+class HandOffError(CallflowError):
+    """A hand-off cannot be made or changed as asked."""
+
+    def __init__(
+        self, message: str, errors: dict[str, str] | None = None, status: int = 409
+    ) -> None:
+        super().__init__(message)
+        self.errors = errors or {}
+        self.status = status
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        return None
+    return " ".join(value.split())
+
+
+def validate_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The hand-off request's fields, cleaned, and an error for each bad one."""
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    team = body.get("team")
+    if not isinstance(team, str) or not team:
+        errors["team"] = "required: the specialist team's id"
+    clean["team"] = team
+    customer = body.get("customer")
+    if not isinstance(customer, dict):
+        errors["customer"] = "required: {name, reference}"
+        customer = {}
+    name = _text(customer.get("name"), 100)
+    if name is None:
+        errors["customer.name"] = "required, up to 100 characters"
+    reference = customer.get("reference")
+    ref_type, ref_value = None, None
+    if isinstance(reference, str):
+        folded = reference.replace(" ", "").upper()
+        if UTR.match(folded):
+            ref_type, ref_value = "utr", folded
+        elif NINO.match(folded):
+            ref_type, ref_value = "nino", folded
+    if ref_type is None:
+        errors["customer.reference"] = (
+            "a UTR (10 digits) or a National Insurance number (like QQ123456C)"
+        )
+    clean["customer"] = {"name": name, "reference_type": ref_type, "reference": ref_value}
+    issue = _text(body.get("issue"), 2000)
+    if issue is None:
+        errors["issue"] = "required, up to 2000 characters"
+    clean["issue"] = issue
+    callback = body.get("callback", {})
+    if not isinstance(callback, dict):
+        errors["callback"] = "an object: {urgent, turnaround}"
+        callback = {}
+    urgent = callback.get("urgent", False)
+    if not isinstance(urgent, bool):
+        errors["callback.urgent"] = "true or false"
+    turnaround = callback.get("turnaround", "")
+    if turnaround and _text(turnaround, 200) is None:
+        errors["callback.turnaround"] = "up to 200 characters, like '2 working days'"
+    clean["callback"] = {"urgent": urgent is True, "turnaround": _text(turnaround, 200) or ""}
+    unknown = set(body) - {"team", "customer", "issue", "callback"}
+    for key in sorted(unknown):
+        errors[key] = "unknown field"
+    return clean, errors
+
+
+class HandOffs:
+    """Warm transfers and grants."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.staff = services.staff
+        self.settings = services.settings
+
+    def now(self) -> float:
+        return self.services.clock.now()
+
+    def _audit(self, kind: str, call_sid: str, **fields: Any) -> None:
+        self.services.audit.record(kind, call_sid=call_sid, **fields)
+
+    def get(self, handoff_id: str) -> dict[str, Any] | None:
+        """A hand-off."""
+        if not re.fullmatch(r"HO[0-9a-f]{16}", handoff_id or ""):
+            return None
+        return self.store.get_doc("handoffs", handoff_id)
+
+    def _update(self, handoff_id: str, change: Any) -> dict[str, Any] | None:
+        return self.store.update_doc("handoffs", handoff_id, change, ttl_seconds=RECORD_TTL)
+
+    def _move(
+        self, handoff_id: str, allowed: set[str] | frozenset[str], state: str, **fields: Any
+    ) -> Doc:
+        """Move a hand-off to ``state`` if it is in one of ``allowed``; None if it was not."""
+        moved: dict[str, Any] = {}
+        now = self.now()
+
+        def change(d: Doc) -> Doc:
+            if d is None or d["state"] not in allowed:
+                return None
+            history = [
+                *d["history"],
+                {"at": now, "state": state, **{k: v for k, v in fields.items() if k == "reason"}},
+            ]
+            new = {**d, **fields, "state": state, "updated_at": now, "history": history}
+            moved.update(new)
+            return new
+
+        self._update(handoff_id, change)
+        return moved or None
+
+    # ------------------------------------------------------------ the agent asks
+
+    def request(
+        self, call_sid: str, agent_sees_id: str, body: dict[str, Any], links: Links
+    ) -> dict[str, Any]:
+        """The agent on ``call_sid`` asks for a warm transfer; the caller is held, the team rung."""
+        clean, errors = validate_request(body)
+        team = self.staff.team(clean["team"]) if isinstance(clean["team"], str) else None
+        if clean["team"] and "team" not in errors and (team is None or not team.active):
+            errors["team"] = "no such specialist team"
+        if errors:
+            raise HandOffError("the hand-off request has errors", errors, status=422)
+        assert team is not None
+        if not team.is_open(self.now()):
+            raise HandOffError(
+                f"{team.name} is closed (open {team.hours})",
+                {"team": f"closed: open {team.hours}"},
+                422,
+            )
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        record = vstrs.get(call_sid)
+        if (
+            record is None
+            or record["state"] not in {"with_agent"}
+            or record["ended_at"] is not None
+        ):
+            raise HandOffError("the call is not with a VSTRS agent now")
+        agent = record["agent"]
+        if agent is None or agent["sees_id"] != agent_sees_id or agent.get("left_at"):
+            raise HandOffError("only the VSTRS agent on this call may hand it off", status=403)
+        verified = record["verified"]
+        adviser = self.services.directory.get(verified["adviser_number"])
+        representative: dict[str, Any] = {
+            "name": verified["adviser_name"],
+            "adviser_number": verified["adviser_number"],
+        }
+        if verified["consent_to_act"] and adviser is not None:
+            representative.update(phone=adviser.phone, email=adviser.email)
+        handoff_id = "HO" + secrets.token_hex(8)
+        now = self.now()
+        doc = {
+            "id": handoff_id,
+            "call_sid": call_sid,
+            "conference": record["conference"],
+            "conference_sid": record["conference_sid"],
+            "team": team.id,
+            "team_name": team.name,
+            "numbers": team.numbers,
+            "agent_sees_id": agent["sees_id"],
+            "agent_name": agent["name"],
+            "agent_call_sid": agent["call_sid"],
+            "customer": clean["customer"],
+            "organisation": verified["organisation"],
+            "organisation_name": verified["organisation_name"],
+            "representative": representative,
+            "consent_to_act": verified["consent_to_act"],
+            "issue": clean["issue"],
+            "callback": clean["callback"],
+            "state": "requested",
+            "reason": None,
+            "requested_at": now,
+            "updated_at": now,
+            "ringing": None,
+            "tried": [],
+            "specialist_call_sid": None,
+            "grant_id": None,
+            "history": [{"at": now, "state": "requested"}],
+        }
+
+        claimed: dict[str, bool] = {}
+
+        def claim(d: Doc) -> Doc:
+            if d is None or d["state"] != "with_agent" or d.get("active_handoff"):
+                return None
+            claimed["ok"] = True
+            return {
+                **d,
+                "state": "transferring",
+                "active_handoff": handoff_id,
+                "handoffs": [*d["handoffs"], handoff_id],
+            }
+
+        vstrs._update(call_sid, claim)
+        if not claimed:
+            raise HandOffError("another hand-off is already under way on this call")
+        self.store.put_doc("handoffs", handoff_id, doc, ttl_seconds=RECORD_TTL)
+        self._audit(
+            "handoff.requested",
+            call_sid,
+            handoff=handoff_id,
+            team=team.id,
+            agent=agent["sees_id"],
+            organisation=verified["organisation"],
+            outcome="requested",
+        )
+        for field in (
+            f"org:{verified['organisation']}",
+            f"agent:{agent['sees_id']}",
+            f"team:{team.id}",
+            "all",
+        ):
+            self.store.count("handoffs", field)
+        try:
+            self.services.twilio().hold(
+                record["conference_sid"] or record["conference"],
+                call_sid,
+                True,
+                links.hold(call_sid),
+            )
+        except CallflowError as exc:
+            self.fail(handoff_id, "failed", links, detail=f"could not hold the caller: {exc}")
+            raise HandOffError("could not put the caller on hold; nothing was handed off") from exc
+        self._ring(handoff_id, links)
+        result = self.get(handoff_id)
+        assert result is not None
+        return result
+
+    # ------------------------------------------------------------ ringing the team
+
+    def _ring(self, handoff_id: str, links: Links) -> None:
+        """Ring the team's next number, in order; none left: the hand-off fails."""
+        doc = self.get(handoff_id)
+        if doc is None or doc["state"] not in {"requested", "ringing"}:
+            return
+        remaining = [n for n in doc["numbers"] if n not in doc["tried"]]
+        if not remaining:
+            last = doc["history"][-1].get("reason") or "no_answer"
+            self.fail(
+                handoff_id, last if last in {"busy", "no_answer", "failed"} else "no_answer", links
+            )
+            return
+        number = remaining[0]
+        try:
+            leg = self.services.twilio().create_call(
+                to=number,
+                from_=self.settings.vstrs_number,
+                url=links.incoming("specialist_handoff", handoff_id),
+                status_callback=links.leg_status("specialist", doc["call_sid"]),
+                timeout=self.settings.agent_ring_seconds,
+            )
+        except CallflowError as exc:
+            log.error("hand-off %s: could not ring %s: %s", handoff_id, number, exc)
+            self._update(handoff_id, lambda d: {**d, "tried": [*d["tried"], number]} if d else None)
+            self._ring(handoff_id, links)
+            return
+
+        def ringing(d: Doc) -> Doc:
+            if d is None or d["state"] not in {"requested", "ringing"}:
+                return None
+            return {
+                **d,
+                "state": "ringing",
+                "ringing": {"number": number, "call_sid": leg, "since": self.now()},
+                "tried": [*d["tried"], number],
+                "updated_at": self.now(),
+            }
+
+        self._update(handoff_id, ringing)
+        self._audit(
+            "handoff.ringing",
+            doc["call_sid"],
+            handoff=handoff_id,
+            team=doc["team"],
+            outcome="ringing",
+        )
+
+    def specialist_leg_status(self, call_sid: str, leg_sid: str, status: str, links: Links) -> None:
+        """A status callback for a specialist's leg on ``call_sid``."""
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        record = vstrs.get(call_sid)
+        if record is None:
+            return
+        for handoff_id in reversed(record["handoffs"]):
+            doc = self.get(handoff_id)
+            if doc is None:
+                continue
+            ringing = doc.get("ringing") or {}
+            if ringing.get("call_sid") == leg_sid or doc.get("specialist_call_sid") == leg_sid:
+                self._specialist_status(doc, leg_sid, status, links)
+                return
+
+    def _specialist_status(
+        self, doc: dict[str, Any], leg_sid: str, status: str, links: Links
+    ) -> None:
+        handoff_id, call_sid = doc["id"], doc["call_sid"]
+        if status in {"in-progress", "answered"} and doc["state"] == "ringing":
+            self._move(handoff_id, {"ringing"}, "checking", specialist_call_sid=leg_sid)
+            self._audit(
+                "handoff.answered",
+                call_sid,
+                handoff=handoff_id,
+                team=doc["team"],
+                outcome="answered",
+            )
+            return
+        if status not in FINAL_CALL:
+            return
+        if doc["state"] == "ringing" and doc["specialist_call_sid"] is None:
+            outcome = {"busy": "busy", "failed": "failed"}.get(status, "no_answer")
+            self._update(
+                handoff_id,
+                lambda d: (
+                    {
+                        **d,
+                        "ringing": None,
+                        "history": [
+                            *d["history"],
+                            {"at": self.now(), "state": "ringing", "reason": outcome},
+                        ],
+                    }
+                    if d
+                    else None
+                ),
+            )
+            self._audit(
+                "handoff.ring_outcome",
+                call_sid,
+                handoff=handoff_id,
+                team=doc["team"],
+                outcome=outcome,
+            )
+            self._ring(handoff_id, links)
+        elif doc["state"] in {"ringing", "checking", "accepted", "briefing"}:
+            self.fail(handoff_id, "specialist_hung_up", links)
+        elif doc["state"] == "taken_over":
+            self.end_grant(doc.get("grant_id"), "specialist_leg_completed")
+            self._move(handoff_id, {"taken_over"}, "ended", reason="specialist_leg_completed")
+
+    # ------------------------------------------------------------ the specialist's flow
+
+    def for_specialist(self, handoff_id: str) -> dict[str, Any] | None:
+        """The hand-off a specialist's leg is about, if it is still waiting for them."""
+        doc = self.get(handoff_id)
+        if doc is None or doc["state"] not in {"ringing", "checking"}:
+            return None
+        return doc
+
+    def check_sees_id(self, handoff_id: str, keyed: str, specialist_call_sid: str) -> bool:
+        """Whether ``keyed`` is the SEES ID of the agent on this call and an active VSTRS agent."""
+        doc = self.get(handoff_id)
+        if doc is None:
+            return False
+        agent = self.staff.agent(keyed) if keyed else None
+        matched = bool(agent and agent.active and keyed == doc["agent_sees_id"])
+        self._audit(
+            "handoff.sees_check",
+            doc["call_sid"],
+            handoff=handoff_id,
+            team=doc["team"],
+            agent=doc["agent_sees_id"],
+            outcome="match" if matched else "mismatch",
+        )
+        return matched
+
+    def accept(self, handoff_id: str, specialist_call_sid: str) -> dict[str, Any] | None:
+        """The specialist checked the SEES ID and accepted: they join the agent for the brief."""
+        doc = self._move(
+            handoff_id, {"ringing", "checking"}, "accepted", specialist_call_sid=specialist_call_sid
+        )
+        if doc is not None:
+            self._audit(
+                "handoff.accepted",
+                doc["call_sid"],
+                handoff=handoff_id,
+                team=doc["team"],
+                outcome="accepted",
+            )
+        return doc
+
+    def specialist_joined(self, call_sid: str, leg_sid: str) -> None:
+        """The specialist's leg is in the caller's conference (the caller still held)."""
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        record = vstrs.get(call_sid)
+        handoff_id = record.get("active_handoff") if record else None
+        if not handoff_id:
+            return
+        doc = self._move(handoff_id, {"accepted"}, "briefing")
+        if doc is not None and doc["specialist_call_sid"] == leg_sid:
+            self._audit(
+                "handoff.briefing", call_sid, handoff=handoff_id, team=doc["team"], outcome="joined"
+            )
+
+    def complete(
+        self, handoff_id: str, links: Links | None, by_agent_leaving: bool = False
+    ) -> dict[str, Any]:
+        """The brief is over: the caller comes off hold, the agent leaves, the grant starts."""
+        doc = self._move(handoff_id, {"briefing"}, "taken_over")
+        if doc is None:
+            current = self.get(handoff_id)
+            raise HandOffError(
+                f"the hand-off is {current['state'] if current else 'unknown'}, not in its brief"
+            )
+        call_sid = doc["call_sid"]
+        grant_id = self.issue_grant(doc)
+        self._update(handoff_id, lambda d: {**d, "grant_id": grant_id} if d else None)
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        vstrs._update(
+            call_sid, lambda d: {**d, "state": "handed_off", "active_handoff": None} if d else None
+        )
+        twilio = self.services.twilio()
+        conference = doc["conference_sid"] or doc["conference"]
+        try:
+            twilio.hold(conference, call_sid, False)
+            if not by_agent_leaving:
+                twilio.remove_participant(conference, doc["agent_call_sid"])
+        except CallflowError as exc:
+            log.error("hand-off %s: taking over: %s", handoff_id, exc)
+        self._audit(
+            "handoff.taken_over",
+            call_sid,
+            handoff=handoff_id,
+            team=doc["team"],
+            outcome="taken_over",
+        )
+        result = self.get(handoff_id)
+        assert result is not None
+        return result
+
+    def fail(
+        self, handoff_id: str, reason: str, links: Links | None, detail: str = ""
+    ) -> dict[str, Any] | None:
+        """The hand-off did not happen: the caller comes back to the agent; nothing is granted."""
+        doc = self._move(handoff_id, IN_PROGRESS, "failed", reason=reason)
+        if doc is None:
+            return None
+        call_sid = doc["call_sid"]
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        back = vstrs._update(
+            call_sid,
+            lambda d: (
+                {**d, "state": "with_agent", "active_handoff": None}
+                if d and d.get("active_handoff") == handoff_id and d["state"] == "transferring"
+                else None
+            ),
+        )
+        self._audit(
+            "handoff.failed", call_sid, handoff=handoff_id, team=doc["team"], outcome=reason
+        )
+        twilio = self.services.twilio()
+        leg = doc.get("specialist_call_sid") or (doc.get("ringing") or {}).get("call_sid")
+        try:
+            if leg and reason not in {"specialist_hung_up", "declined", "sees_id_mismatch"}:
+                twilio.hang_up(leg)
+            if back is not None and back["ended_at"] is None:
+                twilio.hold(doc["conference_sid"] or doc["conference"], call_sid, False)
+        except CallflowError as exc:
+            log.info("hand-off %s: after failing (%s): %s", handoff_id, reason, exc)
+        if detail:
+            log.warning("hand-off %s failed: %s", handoff_id, detail)
+        return self.get(handoff_id)
+
+    def cancel(self, handoff_id: str, agent_sees_id: str, links: Links | None) -> dict[str, Any]:
+        """The agent cancels a hand-off in progress."""
+        doc = self.get(handoff_id)
+        if doc is None:
+            raise HandOffError("no such hand-off", status=404)
+        if doc["agent_sees_id"] != agent_sees_id:
+            raise HandOffError("only the VSTRS agent who asked may cancel it", status=403)
+        result = self.fail(handoff_id, "cancelled", links)
+        if result is None:
+            raise HandOffError(f"the hand-off is {doc['state']}: too late to cancel")
+        return result
+
+    def call_ended(self, call_sid: str, reason: str, links: Links | None) -> None:
+        """The caller's leg or conference ended: any hand-off stops, any grant ends."""
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        record = vstrs.get(call_sid)
+        if record is None:
+            return
+        for handoff_id in record["handoffs"]:
+            doc = self.get(handoff_id)
+            if doc is None:
+                continue
+            if doc["state"] in IN_PROGRESS:
+                self.fail(handoff_id, "caller_hung_up", links)
+            elif doc["state"] == "taken_over":
+                self.end_grant(doc.get("grant_id"), reason)
+                self._move(handoff_id, {"taken_over"}, "ended", reason=reason)
+
+    # ------------------------------------------------------------ grants
+
+    def issue_grant(self, handoff: dict[str, Any]) -> str:
+        """Record the authority to disclose as if a 64-8 were on record, for this call only."""
+        grant_id = "GR" + secrets.token_hex(8)
+        now = self.now()
+        grant = {
+            "id": grant_id,
+            "handoff_id": handoff["id"],
+            "call_sid": handoff["call_sid"],
+            "specialist_call_sid": handoff["specialist_call_sid"],
+            "conference": handoff["conference"],
+            "customer": handoff["customer"],
+            "organisation": handoff["organisation"],
+            "organisation_name": handoff["organisation_name"],
+            "representative": {k: handoff["representative"][k] for k in ("name", "adviser_number")},
+            "team": handoff["team"],
+            "team_name": handoff["team_name"],
+            "agent_sees_id": handoff["agent_sees_id"],
+            "started_at": now,
+            "max_until": now + self.settings.grant_max_seconds,
+            "ended_at": None,
+            "end_reason": None,
+        }
+        # Written (with its audit entry) before the caller hears the specialist: fail closed.
+        self.store.put_doc("grants", grant_id, grant, ttl_seconds=RECORD_TTL)
+        self._audit(
+            "grant.issued",
+            handoff["call_sid"],
+            grant=grant_id,
+            handoff=handoff["id"],
+            team=handoff["team"],
+            agent=handoff["agent_sees_id"],
+            outcome="active",
+        )
+        return grant_id
+
+    def end_grant(self, grant_id: str | None, reason: str) -> None:
+        """End a grant (once; later callbacks change nothing)."""
+        if not grant_id:
+            return
+        now = self.now()
+        ended: dict[str, Any] = {}
+
+        def end(d: Doc) -> Doc:
+            if d is None or d["ended_at"] is not None:
+                return None
+            ended.update(d)
+            return {**d, "ended_at": now, "end_reason": reason}
+
+        self.store.update_doc("grants", grant_id, end, ttl_seconds=RECORD_TTL)
+        if ended:
+            self._audit(
+                "grant.ended",
+                ended["call_sid"],
+                grant=grant_id,
+                handoff=ended["handoff_id"],
+                team=ended["team"],
+                outcome=reason,
+            )
+
+    def grant_status(self, grant: dict[str, Any]) -> dict[str, Any]:
+        """Whether a grant authorises disclosure now, and why not if it does not."""
+        now = self.now()
+        view = {
+            k: grant[k]
+            for k in (
+                "id",
+                "handoff_id",
+                "call_sid",
+                "customer",
+                "organisation_name",
+                "representative",
+                "team",
+                "team_name",
+                "agent_sees_id",
+                "started_at",
+                "ended_at",
+                "end_reason",
+            )
+        }
+        if grant["ended_at"] is not None:
+            reason = (
+                f"the handed-off call ended ({grant['end_reason']}): "
+                "the usual authority requirements apply"
+            )
+            return {"authorised": False, "reason": reason, "grant": view}
+        if now >= grant["max_until"]:
+            return {
+                "authorised": False,
+                "reason": "past the grant's maximum lifetime",
+                "grant": view,
+            }
+        return {
+            "authorised": True,
+            "to": {"team": grant["team"], "team_name": grant["team_name"]},
+            "since": grant["started_at"],
+            "grant": view,
+        }
+
+    def grant_for_call(self, call_sid: str) -> dict[str, Any]:
+        """The authority on a call now (fail closed)."""
+        vstrs = self.services.vstrs
+        assert vstrs is not None
+        record = vstrs.get(call_sid)
+        if record is None:
+            return {"authorised": False, "reason": "unknown call"}
+        grants: list[dict[str, Any]] = []
+        for handoff_id in record["handoffs"]:
+            handoff = self.get(handoff_id)
+            grant = (
+                self.store.get_doc("grants", handoff["grant_id"])
+                if handoff and handoff["grant_id"]
+                else None
+            )
+            if grant is not None:
+                grants.append(grant)
+        if not grants:
+            return {
+                "authorised": False,
+                "reason": "this call has not been handed off to a specialist",
+            }
+        return self.grant_status(max(grants, key=lambda g: g["started_at"]))
+
+    def grants_for_customer(self, reference: str) -> dict[str, Any]:
+        """Whether anyone may disclose about this customer now, and through which grant."""
+        folded = (reference or "").replace(" ", "").upper()
+        grants = [g for g in self.store.list_docs("grants") if g["customer"]["reference"] == folded]
+        statuses = [self.grant_status(g) for g in sorted(grants, key=lambda g: g["started_at"])]
+        active = [s for s in statuses if s["authorised"]]
+        if active:
+            return {"authorised": True, "grants": statuses}
+        return {"authorised": False, "reason": NO_AUTHORITY, "grants": statuses}

@@ -90,7 +90,7 @@ def validate_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
             ref_type, ref_value = "nino", folded
     if ref_type is None:
         errors["customer.reference"] = (
-            "a UTR (10 digits) or a National Insurance number (like QQ123456C)"
+            "a UTR (10 digits) or a National Insurance number (like AB123456C)"
         )
     clean["customer"] = {"name": name, "reference_type": ref_type, "reference": ref_value}
     issue = _text(body.get("issue"), 2000)

@@ -75,7 +75,7 @@ class VstrsCalls:
     def start(
         self, call_sid: str, verified: dict[str, Any], caller_number: str, links: Links
     ) -> str:
-        """A verified caller is about to wait: open their record and ring an agent."""
+        """A verified caller is about to wait: open their record (agents are rung on join)."""
         now = self.now()
 
         def create(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -98,8 +98,8 @@ class VstrsCalls:
                 "end_reason": None,
             }
 
+        # Agents are rung once the caller is in their conference (its participant-join).
         self._update(call_sid, create)
-        self.ring_next(call_sid, links)
         return conference_name(call_sid)
 
     # ------------------------------------------------------------ ringing agents
@@ -287,6 +287,10 @@ class VstrsCalls:
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
         handoffs = self.services.handoffs
         active = left.get("active_handoff")
+        if active and self._caller_gone(call_sid):
+            # The agent was let go because the caller hung up: that is what ended it.
+            self.caller_ended(call_sid, "completed")
+            return
         if handoffs is not None and active:
             handoff = handoffs.get(active)
             if handoff is not None and handoff["state"] == "briefing":
@@ -304,6 +308,13 @@ class VstrsCalls:
                 # Usually the caller has just gone too (their callback is on its way).
                 log.info("call %s: could not end after the agent left: %s", call_sid, exc)
 
+    def _caller_gone(self, call_sid: str) -> bool:
+        """Ask Twilio whether the caller's leg is over (callbacks can come in any order)."""
+        try:
+            return self.services.twilio().call_status(call_sid) in FINAL
+        except CallflowError:
+            return False
+
     def conference_event(self, params: dict[str, str], links: Links) -> None:
         """A conference status callback (participant-join, conference-end, ...)."""
         call_sid = caller_of(params.get("FriendlyName", ""))
@@ -312,11 +323,19 @@ class VstrsCalls:
         event = params.get("StatusCallbackEvent", "")
         leg = params.get("CallSid", "")
         label = params.get("ParticipantLabel")
-        if event == "participant-join" and label == "agent":
+        if event == "participant-join" and leg == call_sid:
+            self._update(
+                call_sid,
+                lambda d: {**d, "conference_sid": params.get("ConferenceSid")} if d else None,
+            )
+            self.ring_next(call_sid, links)
+        elif event == "participant-join" and label == "agent":
             self.agent_joined(call_sid, leg, params.get("ConferenceSid", ""))
         elif event == "participant-join" and label == "specialist" and self.services.handoffs:
             self.services.handoffs.specialist_joined(call_sid, leg)
-        elif event == "participant-leave" and params.get("ParticipantLabel") == "agent":
+        elif event == "participant-leave" and label == "agent":
+            if params.get("ReasonParticipantLeft") == "conference_ended":
+                return  # the caller went: conference-end (next) settles everything
             self.agent_left(call_sid, leg)
         elif event == "conference-end":
             self.caller_ended(call_sid, params.get("ReasonConferenceEnded", "conference-ended"))

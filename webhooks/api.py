@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callflow.errors import CallflowError, DirectoryError, StoreUnavailable
+from callflow.errors import DirectoryError, StoreUnavailable
 from callflow.staff import StaffMember
 
 from .extension import service
@@ -158,10 +158,134 @@ def call(call_sid: str) -> Response:
     return jsonify(service().vstrs.public_view(record))
 
 
-def _guard(work: Callable[[], R]) -> R:
+# ---------------------------------------------------------------- hand-offs
+
+
+def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
+    doc = service().handoffs.get(handoff_id)
+    if doc is None or doc["call_sid"] != call_sid_or_404(call_sid):
+        raise ApiError(404, "no such hand-off on this call")
+    member = me()
+    if member.role == "vstrs_agent" and doc["agent_sees_id"] != member.staff_id:
+        raise ApiError(403, "only the VSTRS agent who asked may see this hand-off")
+    if member.role == "specialist" and doc["team"] != member.staff_id:
+        raise ApiError(403, "this hand-off is for another team")
+    return doc
+
+
+def _handoff_view(doc: dict[str, Any]) -> dict[str, Any]:
+    hidden = {"numbers", "agent_call_sid", "conference", "conference_sid"}
+    return {k: v for k, v in doc.items() if k not in hidden}
+
+
+def _handoff_errors(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    from callflow.handoff import HandOffError
+
     try:
         return work()
-    except StoreUnavailable:
-        raise
-    except CallflowError as exc:
-        raise ApiError(409, str(exc)) from exc
+    except HandOffError as exc:
+        raise ApiError(exc.status, str(exc), exc.errors or None) from exc
+
+
+@bp.post("/calls/<call_sid>/handoffs")
+@requires("vstrs_agent")
+def request_handoff(call_sid: str) -> tuple[Response, int]:
+    """The agent on a call asks for a warm transfer to a specialist team."""
+    body = json_body()
+    svc = service()
+    sid = call_sid_or_404(call_sid)
+    doc = _handoff_errors(lambda: svc.handoffs.request(sid, me().staff_id, body, links()))
+    return jsonify(_handoff_view(doc)), 201
+
+
+@bp.get("/calls/<call_sid>/handoffs/<handoff_id>")
+@requires("vstrs_agent", "specialist", "admin")
+def get_handoff(call_sid: str, handoff_id: str) -> Response:
+    """A hand-off: what the specialist sees, and how it is going."""
+    return jsonify(_handoff_view(_handoff_or_404(call_sid, handoff_id)))
+
+
+@bp.delete("/calls/<call_sid>/handoffs/<handoff_id>")
+@requires("vstrs_agent")
+def cancel_handoff(call_sid: str, handoff_id: str) -> Response:
+    """The agent cancels a hand-off in progress: the caller comes back to them."""
+    _handoff_or_404(call_sid, handoff_id)
+    svc = service()
+    doc = _handoff_errors(lambda: svc.handoffs.cancel(handoff_id, me().staff_id, links()))
+    return jsonify(_handoff_view(doc))
+
+
+@bp.post("/calls/<call_sid>/handoffs/<handoff_id>/complete")
+@requires("vstrs_agent")
+def complete_handoff(call_sid: str, handoff_id: str) -> Response:
+    """The agent has briefed the specialist: the caller comes off hold, the agent leaves."""
+    _handoff_or_404(call_sid, handoff_id)
+    svc = service()
+    doc = _handoff_errors(lambda: svc.handoffs.complete(handoff_id, links()))
+    return jsonify(_handoff_view(doc))
+
+
+# ---------------------------------------------------------------- grants
+
+
+def _not_authorised_when_down(work: Callable[[], dict[str, Any]]) -> Response:
+    """Fail closed: if the answer cannot be had, it is 'not authorised'."""
+    try:
+        return jsonify(work())
+    except StoreUnavailable as exc:
+        log.error("api %s: store unavailable, answering not authorised: %s", request.path, exc)
+        response = jsonify(authorised=False, reason="cannot be checked now: not authorised")
+        response.status_code = 503
+        return response
+
+
+@bp.get("/calls/<call_sid>/grant")
+@requires("specialist", "vstrs_agent", "admin")
+def call_grant(call_sid: str) -> Response:
+    """Whether disclosure on this handed-off call is authorised now."""
+    sid = call_sid_or_404(call_sid)
+    return _not_authorised_when_down(lambda: service().handoffs.grant_for_call(sid))
+
+
+@bp.get("/grants")
+@requires("specialist", "admin")
+def customer_grants() -> Response:
+    """Whether anyone may disclose about a customer now: ``?customer=<UTR or NINO>``."""
+    reference = request.args.get("customer", "")
+    if not reference.strip():
+        raise ApiError(
+            422, "customer is required", {"customer": "a UTR or National Insurance number"}
+        )
+    return _not_authorised_when_down(lambda: service().handoffs.grants_for_customer(reference))
+
+
+@bp.get("/stats/handoffs")
+@requires("admin", "vstrs_agent", "specialist")
+def handoff_stats() -> Response:
+    """Hand-offs by organisation, agent and team, and their share of verified calls."""
+    store = service().store
+    handoffs, verified = store.counters("handoffs"), store.counters("verified_calls")
+    by: dict[str, dict[str, int]] = {"organisation": {}, "agent": {}, "team": {}}
+    for key, value in handoffs.items():
+        kind, _, name = key.partition(":")
+        target = {"org": "organisation", "agent": "agent", "team": "team"}.get(kind)
+        if target:
+            by[target][name] = value
+    share = {
+        org: round(by["organisation"].get(org, 0) / count, 4)
+        for key, count in verified.items()
+        if key.startswith("org:") and count
+        for org in [key[4:]]
+    }
+    total_verified = verified.get("all", 0)
+    return jsonify(
+        handoffs=handoffs.get("all", 0),
+        verified_calls=total_verified,
+        share_of_verified_calls=round(handoffs.get("all", 0) / total_verified, 4)
+        if total_verified
+        else 0.0,
+        by_organisation=by["organisation"],
+        by_agent=by["agent"],
+        by_team=by["team"],
+        share_by_organisation=share,
+    )

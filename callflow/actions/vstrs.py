@@ -124,6 +124,8 @@ def check_answer(ctx: CallContext) -> None:
         _failed(ctx, "answer", adviser)
         return
     ctx.services.store.record_success(adviser.number)
+    for field in (f"org:{adviser.organisation}", "all"):
+        ctx.services.store.count("verified_calls", field)
     ctx.data.pop("pin_accepted_for", None)
     ctx.session.verified = {
         "adviser_number": adviser.number,

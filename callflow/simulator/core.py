@@ -1151,7 +1151,12 @@ class Simulator:
             self._after_conference(leg, participant)
 
     def set_hold(
-        self, conf: Conference, participant: Participant, hold: bool, hold_url: str | None
+        self,
+        conf: Conference,
+        participant: Participant,
+        hold: bool,
+        hold_url: str | None,
+        method: str = "GET",
     ) -> None:
         """Put a participant on hold (hearing ``hold_url``) or take them off."""
         participant.hold = hold
@@ -1161,7 +1166,7 @@ class Simulator:
             conf, "participant-hold" if hold else "participant-unhold", participant
         )
         if hold and hold_url:
-            self.announce(leg, hold_url, method="GET", kind="hold music")
+            self.announce(leg, hold_url, method=method, kind="hold music")
 
     def set_muted(self, conf: Conference, participant: Participant, muted: bool) -> None:
         """Mute or unmute a participant."""

@@ -428,7 +428,10 @@ class RestApi:
             )
         if hold is not None and hold != participant.hold:
             participant.hold = hold
-            self.sim.schedule(0, lambda: self.sim.set_hold(conf, participant, hold, hold_url))
+            hold_method = (_one(form, "HoldMethod", "GET") or "GET").upper()
+            self.sim.schedule(
+                0, lambda: self.sim.set_hold(conf, participant, hold, hold_url, hold_method)
+            )
         if muted is not None and muted != participant.muted:
             participant.muted = muted
             self.sim.schedule(0, lambda: self.sim.set_muted(conf, participant, muted))

@@ -1,0 +1,475 @@
+"""Warm transfers end to end through the simulator: the SEES ID check and the grant."""
+
+from __future__ import annotations
+
+from random import Random
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from twilio.rest import Client
+
+from callflow.clock import ManualClock
+from callflow.service import Callflow
+from callflow.simulator import Callee, Leg, Script, Simulator, WsgiTransport
+from callflow.simulator.rest import RestApi, SimulatorHttpClient
+from callflow.store import Store
+from tests.conftest import ADVISER, AUTH_TOKEN, BASE_URL, PIN, enrol, make_settings
+from webhooks import create_app
+
+VSTRS = "+441632960999"
+AGENT = "200001"
+TEAM_FIRST, TEAM_SECOND = "+441632960200", "+441632960201"
+ANSWERS = {"first school": "Hill Top", "colour": "Blue"}
+CUSTOMER = {"name": "Pat Customer", "reference": "1234567890"}
+
+
+class Rig:
+    """The service, the simulator, an agent, a team and the API, wired together."""
+
+    def __init__(self, store: Store, clock: ManualClock) -> None:
+        self.sim = Simulator(None, AUTH_TOKEN, clock=clock)
+        client = Client(
+            self.sim.account_sid, AUTH_TOKEN, http_client=SimulatorHttpClient(RestApi(self.sim))
+        )
+        self.svc = Callflow(
+            make_settings(), store=store, clock=clock, rng=Random(5), twilio_client=client
+        )
+        enrol(self.svc)
+        app = create_app({"CALLFLOW_SERVICE": self.svc})
+        self.sim.transport = WsgiTransport(app)
+        self.api: FlaskClient = app.test_client()
+        self.sim.configure_number(
+            VSTRS, f"{BASE_URL}/voice/incoming", status_callback=f"{BASE_URL}/voice/status"
+        )
+        now = clock.now()
+        self.svc.staff.add_agent(AGENT, "Alex Agent", "client:alex", now)
+        self.svc.staff.add_agent("200002", "Other Agent", "client:other", now)
+        self.svc.staff.set_availability(AGENT, "available", now)
+        self.sim.add_callee(
+            "client:alex", Callee("answered", after=3, script=Script().hang_up(after=5000))
+        )
+        self.svc.staff.add_team(
+            "debt_pursuit",
+            "Debt Pursuit",
+            "pursuit",
+            [TEAM_FIRST, TEAM_SECOND],
+            "Mon-Sun 00:00-24:00",
+        )
+        self.agent_token = self.svc.staff.issue_token("vstrs_agent", AGENT, "Alex", now)
+        self.other_token = self.svc.staff.issue_token("vstrs_agent", "200002", "Other", now)
+        self.specialist_token = self.svc.staff.issue_token(
+            "specialist", "debt_pursuit", "Debt Pursuit", now
+        )
+
+    def caller_with_agent(self, caller_number: str = "+441632960001") -> Leg:
+        script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(after=5000)
+        caller = self.sim.call(VSTRS, caller_number, script)
+        assert self.sim.run_until(
+            lambda: (self.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
+        )
+        return caller
+
+    def specialist(
+        self, number: str, script: Script, after: float = 4, outcome: str = "answered"
+    ) -> None:
+        self.sim.add_callee(number, Callee(outcome, after=after, script=script))  # type: ignore[arg-type]
+
+    def request(self, caller: Leg, token: str | None = None, **body: Any) -> Any:
+        payload = {
+            "team": "debt_pursuit",
+            "customer": CUSTOMER,
+            "issue": "Wants time to pay",
+            **body,
+        }
+        return self.api.post(
+            f"/api/calls/{caller.sid}/handoffs", json=payload, headers=self.auth(token)
+        )
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.agent_token}"}
+
+    def handoff(self, handoff_id: str) -> dict[str, Any]:
+        doc = self.svc.handoffs.get(handoff_id)
+        assert doc is not None
+        return doc
+
+    def grant(self, caller: Leg) -> dict[str, Any]:
+        response = self.api.get(
+            f"/api/calls/{caller.sid}/grant", headers=self.auth(self.specialist_token)
+        )
+        assert response.status_code == 200
+        return response.get_json()  # type: ignore[no-any-return]
+
+    def held(self, caller: Leg) -> bool:
+        conference = self.sim.conferences[f"vstrs-{caller.sid}"]
+        return conference.participants[caller.sid].hold
+
+    def kinds(self, caller: Leg) -> list[tuple[str, str]]:
+        return [
+            (e["kind"], e.get("outcome", ""))
+            for e in self.svc.audit.entries()
+            if e["call_sid"] == caller.sid and e["kind"].startswith(("handoff.", "grant."))
+        ]
+
+
+@pytest.fixture
+def rig(store: Store, clock: ManualClock) -> Rig:
+    return Rig(store, clock)
+
+
+def accepting() -> Script:
+    return Script().press(f"{AGENT}#").press("1").hang_up(after=5000)
+
+
+def test_the_whole_warm_transfer(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    response = rig.request(caller, callback={"urgent": True, "turnaround": "2 working days"})
+    assert response.status_code == 201, response.get_json()
+    handoff = response.get_json()
+    assert handoff["state"] == "ringing"
+    assert handoff["representative"] == {
+        "name": "Sam Adviser",
+        "adviser_number": ADVISER,
+        "phone": "+44 20 7946 0000",
+        "email": "",
+    }, "consent to act: contact details are passed on"
+    assert handoff["customer"] == {
+        "name": "Pat Customer",
+        "reference_type": "utr",
+        "reference": "1234567890",
+    }
+    rig.sim.advance(1)
+    assert rig.held(caller), "the caller is held while the team is rung"
+    assert not rig.grant(caller)["authorised"]
+
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    specialist = rig.sim.legs[rig.handoff(handoff["id"])["specialist_call_sid"]]
+    assert (
+        "for the Debt Pursuit team. The caller is an adviser from Tax Aid." in specialist.heard()[0]
+    )
+    assert rig.held(caller) and not rig.grant(caller)["authorised"], "no grant before the take-over"
+
+    card = rig.api.get(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}", headers=rig.auth(rig.specialist_token)
+    )
+    assert card.status_code == 200 and card.get_json()["agent_sees_id"] == AGENT
+    done = rig.api.post(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth()
+    )
+    assert done.status_code == 200 and done.get_json()["state"] == "taken_over"
+    rig.sim.advance(2)
+    assert not rig.held(caller)
+    conference = rig.sim.conferences[f"vstrs-{caller.sid}"]
+    assert set(conference.participants) == {caller.sid, specialist.sid}, "the agent has left"
+
+    grant = rig.grant(caller)
+    assert grant["authorised"] and grant["to"]["team"] == "debt_pursuit"
+    assert (
+        grant["grant"]["agent_sees_id"] == AGENT
+        and grant["grant"]["customer"]["reference"] == "1234567890"
+    )
+    by_customer = rig.api.get(
+        "/api/grants?customer=12345 67890", headers=rig.auth(rig.specialist_token)
+    ).get_json()
+    assert by_customer["authorised"] is True
+
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    after = rig.grant(caller)
+    assert not after["authorised"] and "usual authority requirements apply" in after["reason"]
+    assert rig.handoff(handoff["id"])["state"] == "ended"
+    assert rig.kinds(caller) == [
+        ("handoff.requested", "requested"),
+        ("handoff.ringing", "ringing"),
+        ("handoff.answered", "answered"),
+        ("handoff.sees_check", "match"),
+        ("handoff.accepted", "accepted"),
+        ("handoff.briefing", "joined"),
+        ("grant.issued", "active"),
+        ("handoff.taken_over", "taken_over"),
+        ("grant.ended", after["grant"]["end_reason"]),
+    ]
+    stats = rig.api.get("/api/stats/handoffs", headers=rig.auth()).get_json()
+    assert (
+        stats["handoffs"] == 1
+        and stats["by_team"] == {"debt_pursuit": 1}
+        and stats["by_agent"] == {AGENT: 1}
+    )
+    assert stats["share_by_organisation"] == {"taxaid": 1.0}
+    assert rig.sim.errors == []
+
+
+def test_the_agent_leaving_after_the_brief_hands_over(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    agent_leg = next(leg for leg in rig.sim.legs.values() if leg.to == "client:alex")
+    rig.sim.hang_up(agent_leg)
+    rig.sim.advance(2)
+    assert rig.handoff(handoff["id"])["state"] == "taken_over"
+    assert rig.grant(caller)["authorised"] and not rig.held(caller)
+
+
+def test_sees_id_mismatch_three_times(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, Script().press("999999#").press("200002#").press("123#"))
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(120)
+    doc = rig.handoff(handoff["id"])
+    assert doc["state"] == "failed" and doc["reason"] == "sees_id_mismatch"
+    assert [k for k in rig.kinds(caller) if k[0] == "handoff.sees_check"] == [
+        ("handoff.sees_check", "mismatch")
+    ] * 3
+    assert not rig.held(caller) and not rig.grant(caller)["authorised"]
+    assert rig.svc.vstrs.get(caller.sid)["state"] == "with_agent"  # type: ignore[index]
+    specialist = rig.sim.legs[doc["specialist_call_sid"]]
+    assert specialist.heard()[-1].startswith("The SEES I D could not be confirmed")
+
+
+def test_an_inactive_agents_sees_id_is_refused(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.svc.staff.set_agent_active(AGENT, False)
+    rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press(f"{AGENT}#").press(f"{AGENT}#"))
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(120)
+    assert rig.handoff(handoff["id"])["reason"] == "sees_id_mismatch"
+
+
+def test_the_specialist_declines(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press("2"))
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(60)
+    doc = rig.handoff(handoff["id"])
+    assert (doc["state"], doc["reason"]) == ("failed", "declined")
+    assert not rig.held(caller) and not rig.grant(caller)["authorised"]
+    seen = rig.api.get(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}", headers=rig.auth()
+    ).get_json()
+    assert seen["reason"] == "declined", "the agent's request shows why"
+
+
+def test_no_answer_then_busy(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, Script(), outcome="no-answer")
+    rig.specialist(TEAM_SECOND, Script(), outcome="busy", after=2)
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(120)
+    doc = rig.handoff(handoff["id"])
+    assert (doc["state"], doc["reason"]) == ("failed", "busy")
+    assert doc["tried"] == [TEAM_FIRST, TEAM_SECOND]
+    outcomes = [o for k, o in rig.kinds(caller) if k == "handoff.ring_outcome"]
+    assert outcomes == ["no_answer", "busy"]
+    assert not rig.held(caller)
+
+
+def test_the_second_number_answers(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, Script(), outcome="no-answer")
+    rig.specialist(TEAM_SECOND, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+
+
+def test_the_agent_cancels(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting(), after=15)
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(3)
+    response = rig.api.delete(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}", headers=rig.auth()
+    )
+    assert response.status_code == 200 and response.get_json()["reason"] == "cancelled"
+    rig.sim.advance(60)
+    ringing = rig.sim.legs[rig.handoff(handoff["id"])["ringing"]["call_sid"]]
+    assert ringing.status in {"canceled", "completed"} and ringing.answered_at is None
+    assert not rig.held(caller)
+    again = rig.api.delete(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}", headers=rig.auth())
+    assert again.status_code == 409
+
+
+def test_the_caller_hangs_up_while_held(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting(), after=20)
+    handoff = rig.request(caller).get_json()
+    rig.sim.advance(5)
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    doc = rig.handoff(handoff["id"])
+    assert (doc["state"], doc["reason"]) == ("failed", "caller_hung_up")
+    assert doc["grant_id"] is None and not rig.grant(caller)["authorised"]
+    assert not [k for k, _ in rig.kinds(caller) if k == "grant.issued"]
+
+
+def test_the_specialist_hangs_up_after_the_take_over(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press("1").hang_up(after=90))
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    assert rig.grant(caller)["authorised"]
+    rig.sim.run()
+    grant = rig.grant(caller)
+    assert not grant["authorised"]
+    assert grant["grant"]["end_reason"] in {
+        "specialist_leg_completed",
+        "participant-with-end-conference-on-exit-left",
+        "completed",
+    }
+    assert caller.heard()[-1] == "Thank you for calling. Goodbye."
+
+
+def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    ended = rig.grant(caller)
+    assert not ended["authorised"]
+    specialist_sid = rig.handoff(handoff["id"])["specialist_call_sid"]
+    # The same callbacks Twilio might deliver late or twice, in any order.
+    for status in ("in-progress", "ringing", "completed", "in-progress"):
+        rig.svc.handoffs.specialist_leg_status(caller.sid, specialist_sid, status, _Links())
+    rig.svc.vstrs.conference_event(
+        {
+            "FriendlyName": f"vstrs-{caller.sid}",
+            "StatusCallbackEvent": "participant-join",
+            "CallSid": specialist_sid,
+            "ParticipantLabel": "specialist",
+        },
+        _Links(),
+    )
+    again = rig.grant(caller)
+    assert not again["authorised"] and again["grant"]["ended_at"] == ended["grant"]["ended_at"]
+    assert rig.handoff(handoff["id"])["state"] == "ended"
+
+
+def test_two_calls_for_one_customer_keep_separate_grants(rig: Rig) -> None:
+    rig.svc.staff.set_availability("200002", "available", rig.svc.clock.now())
+    rig.sim.add_callee(
+        "client:other", Callee("answered", after=3, script=Script().hang_up(after=5000))
+    )
+    first = rig.caller_with_agent("+441632960001")
+    second = rig.caller_with_agent("+441632960002")
+    rig.specialist(TEAM_FIRST, accepting())
+    rig.specialist(TEAM_SECOND, accepting())
+    tokens = {}
+    for caller in (first, second):
+        agent = rig.svc.vstrs.get(caller.sid)["agent"]["sees_id"]  # type: ignore[index]
+        tokens[caller.sid] = rig.agent_token if agent == AGENT else rig.other_token
+    rig.sim.add_callee(
+        TEAM_FIRST,
+        Callee(
+            "answered", after=4, script=Script().press(f"{AGENT}#").press("1").hang_up(after=5000)
+        ),
+    )
+    rig.sim.add_callee(
+        TEAM_SECOND,
+        Callee(
+            "answered", after=4, script=Script().press("200002#").press("1").hang_up(after=5000)
+        ),
+    )
+    first_agent = rig.svc.vstrs.get(first.sid)["agent"]["sees_id"]  # type: ignore[index]
+    ids = {}
+    for caller in (first, second):
+        ids[caller.sid] = rig.request(caller, token=tokens[caller.sid]).get_json()["id"]
+        assert rig.sim.run_until(
+            lambda c=caller: rig.handoff(ids[c.sid])["state"] in {"briefing", "failed"}
+        )
+    assert first_agent in {AGENT, "200002"}
+    for caller in (first, second):
+        doc = rig.handoff(ids[caller.sid])
+        if doc["state"] == "briefing":
+            rig.api.post(
+                f"/api/calls/{caller.sid}/handoffs/{ids[caller.sid]}/complete",
+                headers=rig.auth(tokens[caller.sid]),
+            )
+    granted = [c for c in (first, second) if rig.grant(c)["authorised"]]
+    assert len(granted) >= 1
+    ids_granted = {rig.grant(c)["grant"]["id"] for c in granted}
+    assert len(ids_granted) == len(granted), "each call has its own grant"
+    rig.sim.hang_up(granted[0])
+    rig.sim.advance(5)
+    assert not rig.grant(granted[0])["authorised"]
+    for other in granted[1:]:
+        assert rig.grant(other)["authorised"], "ending one call leaves the other's grant alone"
+
+
+def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: ManualClock) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    assert rig.grant(caller)["authorised"]
+    clock.advance(rig.svc.settings.grant_max_seconds + 1)
+    result = rig.grant(caller)
+    assert not result["authorised"] and result["reason"] == "past the grant's maximum lifetime"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer": {"name": "Pat", "reference": "12345"}}, "customer.reference"),
+        ({"customer": {"name": "Pat", "reference": "QQ12345C"}}, "customer.reference"),
+        ({"customer": {"name": "", "reference": "AB123456C"}}, "customer.name"),
+        ({"issue": ""}, "issue"),
+        ({"team": "nobody"}, "team"),
+        ({"callback": {"urgent": "very"}}, "callback.urgent"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_hand_off_requests_are_validated(rig: Rig, body: dict[str, Any], field: str) -> None:
+    caller = rig.caller_with_agent()
+    response = rig.request(caller, **body)
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+    assert not rig.held(caller)
+
+
+def test_a_nino_is_accepted(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting(), after=30)
+    response = rig.request(caller, customer={"name": "Pat", "reference": "ab 12 34 56 c"})
+    assert response.status_code == 201
+    assert response.get_json()["customer"] == {
+        "name": "Pat",
+        "reference_type": "nino",
+        "reference": "AB123456C",
+    }
+
+
+def test_only_the_agent_on_the_call_may_hand_it_off(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    assert rig.request(caller, token=rig.other_token).status_code == 403
+    assert rig.request(caller, token=rig.specialist_token).status_code == 403
+
+
+def test_a_closed_team(rig: Rig) -> None:
+    rig.svc.staff.remove_team("debt_pursuit")
+    rig.svc.staff.add_team("debt_pursuit", "Debt Pursuit", "", [TEAM_FIRST], "Sun 00:00-00:01")
+    caller = rig.caller_with_agent()
+    response = rig.request(caller)
+    assert response.status_code == 422 and "closed" in response.get_json()["errors"]["team"]
+
+
+class _Links:
+    def step(self, step: int, event: str | None = None) -> str:
+        return f"{BASE_URL}/voice/step?s={step}"
+
+    def conference_events(self) -> str:
+        return f"{BASE_URL}/voice/conference"
+
+    def leg_status(self, role: str, call_sid: str) -> str:
+        return f"{BASE_URL}/voice/leg?role={role}&call={call_sid}"
+
+    def hold(self, call_sid: str) -> str:
+        return f"{BASE_URL}/voice/hold?call={call_sid}"
+
+    def incoming(self, flow: str, ref: str) -> str:
+        return f"{BASE_URL}/voice/incoming?flow={flow}&ref={ref}"

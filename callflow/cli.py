@@ -137,8 +137,17 @@ def _parser() -> argparse.ArgumentParser:
         default=20.0,
         help="seconds in the queue before a VSTRS agent picks up",
     )
-    demo.add_argument("--talk", type=float, default=90.0, help="seconds the agent talks")
+    demo.add_argument(
+        "--talk",
+        type=float,
+        default=60.0,
+        help="seconds the agent talks before asking for the hand-off",
+    )
     demo.set_defaults(handler=_demo)
+
+    sweep = sub.add_parser("sweep", help="end grants whose call legs are over (lost callbacks)")
+    sweep.add_argument("--every", type=float, default=0, help="repeat every N seconds (a worker)")
+    sweep.set_defaults(handler=_sweep)
 
     agents = sub.add_parser("agents", help="manage VSTRS agents")
     ag = agents.add_subparsers(metavar="ACTION")
@@ -457,38 +466,84 @@ def _play_call(sim: Any, script: Any, from_: str, show: Any) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_ADVISER_TEXT
+    from .demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_TEAM
+    from .links import ServiceLinks
     from .simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
 
-    sim, service = demo_rig(agent_after=args.agent_after, talk=args.talk)
+    sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
+    links = ServiceLinks(service.settings.public_base_url or "http://callflow.demo")
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
     print(DEMO_ADVISER_TEXT)
-    print("demo VSTRS agent 100001 (Alex Agent) is available")
+    print(
+        f"demo VSTRS agent {DEMO_AGENT_SEES_ID} (Alex Agent) is available; team {DEMO_TEAM} answers"
+    )
     print()
     sim.listeners.append(printer(sys.stdout))
     caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
+
+    def state() -> str:
+        return str((service.vstrs.get(caller.sid) or {}).get("state", ""))
+
+    if not sim.run_until(lambda: state() == "with_agent" or not caller.live):
+        print("the caller was never connected to an agent")
+        return EXIT_PROBLEMS
+    sim.advance(args.talk)
+    body = {
+        "team": DEMO_TEAM,
+        "customer": {"name": "Pat Example", "reference": "1234567890"},
+        "issue": "Wants to agree time to pay on a debt in pursuit",
+        "callback": {"urgent": False, "turnaround": "2 working days"},
+    }
+    print("\n--- the agent asks for a warm transfer to Debt Pursuit (POST .../handoffs)")
+    handoff = service.handoffs.request(caller.sid, DEMO_AGENT_SEES_ID, body, links)
+
+    def handoff_state() -> str:
+        return str((service.handoffs.get(handoff["id"]) or {}).get("state", ""))
+
+    if not sim.run_until(lambda: handoff_state() in {"briefing", "failed"}):
+        return EXIT_PROBLEMS
+    sim.advance(20)
+    print("--- the agent has briefed the specialist and hands over (.../complete)")
+    service.handoffs.complete(handoff["id"], links)
+    sim.advance(5)
+    grant = service.handoffs.grant_for_call(caller.sid)
+    team = grant.get("to", {}).get("team_name")
+    print(f"--- disclosure grant: authorised={grant['authorised']}, to {team}")
+    sim.advance(60)
+    print("--- the caller hangs up")
+    sim.hang_up(caller)
     sim.run()
-    session = service.store.get_session(caller.sid)
-    record = service.vstrs.get(caller.sid)
+    after = service.handoffs.grant_for_call(caller.sid)
+    print(f"--- disclosure grant: authorised={after['authorised']}: {after.get('reason')}")
     print()
-    verified = session is not None and session.verified is not None
-    if session is not None and session.verified is not None:
-        who = session.verified
-        print(
-            f"verified: adviser {who['adviser_number']} ({who['adviser_name']}), "
-            f"{who['organisation_name']}, by {who['method']}"
-        )
-    else:
-        print("not verified")
-    if record and record.get("agent"):
-        agent = record["agent"]
-        print(f"VSTRS agent on the call: SEES ID {agent['sees_id']} ({agent['name']})")
     print("audit log:")
     for entry in service.audit.entries():
         print(f"  {entry['at']}  {entry['kind']:<24} {entry.get('outcome', '')}")
     for sid, code, message in sim.errors:
         print(f"error on {sid}: {code} {message}", file=sys.stderr)
-    return EXIT_OK if not sim.errors and verified else EXIT_PROBLEMS
+    story = grant["authorised"] and not after["authorised"] and not sim.errors
+    return EXIT_OK if story else EXIT_PROBLEMS
+
+
+# ---------------------------------------------------------------- grants
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import time
+
+    svc = _service()
+    while True:
+        try:
+            for grant_id, reason in svc.handoffs.sweep():
+                print(f"grant {grant_id} ended: {reason}", flush=True)
+        except CallflowError as exc:
+            # A worker keeps going: the next round may reach the store or Twilio again.
+            print(f"callflow sweep: {exc}", file=sys.stderr, flush=True)
+            if not args.every:
+                return EXIT_PROBLEMS
+        if not args.every:
+            return EXIT_OK
+        time.sleep(args.every)
 
 
 # ---------------------------------------------------------------- staff

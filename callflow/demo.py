@@ -48,3 +48,19 @@ def add_demo_agent(service: Callflow, sim: Any, *, answer_after: float, talk: fl
         DEMO_AGENT_CLIENT,
         Callee("answered", after=answer_after, script=Script().hang_up(after=talk)),
     )
+
+
+DEMO_TEAM = "debt_pursuit"
+DEMO_TEAM_NUMBER = "+441632960200"
+
+
+def add_demo_team(service: Callflow, sim: Any) -> None:
+    """A specialist team whose phone is answered by a specialist who checks the SEES ID."""
+    from .simulator import Callee, Script
+
+    if service.staff.team(DEMO_TEAM) is None:
+        service.staff.add_team(
+            DEMO_TEAM, "Debt Pursuit", "debts in pursuit", [DEMO_TEAM_NUMBER], "Mon-Sun 00:00-24:00"
+        )
+    script = Script().press(f"{DEMO_AGENT_SEES_ID}#").press("1").hang_up(after=3600)
+    sim.add_callee(DEMO_TEAM_NUMBER, Callee("answered", after=6, script=script))

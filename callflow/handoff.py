@@ -677,3 +677,38 @@ class HandOffs:
         if active:
             return {"authorised": True, "grants": statuses}
         return {"authorised": False, "reason": NO_AUTHORITY, "grants": statuses}
+
+    # ------------------------------------------------------------ the backstop sweep
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """End every active grant whose legs are over or whose lifetime is up.
+
+        For lost callbacks: asks Twilio for the status of each leg holding an active grant.
+        Returns (grant id, reason) for each grant it ended.
+        """
+        ended: list[tuple[str, str]] = []
+        now = self.now()
+        for grant in self.store.list_docs("grants"):
+            if grant["ended_at"] is not None:
+                continue
+            reason = None
+            if now >= grant["max_until"]:
+                reason = "max_lifetime"
+            else:
+                for role, leg in (
+                    ("caller", grant["call_sid"]),
+                    ("specialist", grant["specialist_call_sid"]),
+                ):
+                    try:
+                        status = self.services.twilio().call_status(leg) if leg else "unknown"
+                    except CallflowError as exc:
+                        log.warning("sweep: cannot check %s leg %s: %s", role, leg, exc)
+                        continue
+                    if status in FINAL_CALL:
+                        reason = f"swept_{role}_leg_{status}"
+                        break
+            if reason:
+                self.end_grant(grant["id"], reason)
+                self._move(grant["handoff_id"], {"taken_over"}, "ended", reason=reason)
+                ended.append((grant["id"], reason))
+        return ended

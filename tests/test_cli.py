@@ -202,7 +202,7 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_demo_plays_a_whole_call(
+def test_demo_plays_the_whole_story(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
@@ -211,12 +211,15 @@ def test_demo_plays_a_whole_call(
     assert "presses   1001#" in out
     assert "You are verified as calling from Tax Aid" in out
     assert "rings client:demo_agent" in out and "starts" in out
-    assert "The V S T R S agent has left the call" in out
-    assert "VSTRS agent on the call: SEES ID 100001 (Alex Agent)" in out
-    assert "agent.connected" in out
-    assert "verified: adviser 1001 (Sam Demo), Tax Aid" in out
-    assert "verification.verified" in out
+    assert "presses   100001#" in out, "the specialist keys the agent's SEES ID"
+    assert "--- disclosure grant: authorised=True, to Debt Pursuit" in out
+    assert (
+        "--- disclosure grant: authorised=False" in out
+        and "usual authority requirements apply" in out
+    )
     audit = out.split("audit log:")[1]
+    for kind in ("agent.connected", "handoff.sees_check", "grant.issued", "grant.ended"):
+        assert kind in audit
     assert "246810" not in audit and "Hill Top" not in audit
 
 

@@ -15,10 +15,11 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Response, g, jsonify, request
 
 from callflow.errors import DirectoryError, StoreUnavailable
+from callflow.links import ServiceLinks
 from callflow.staff import StaffMember
 
 from .extension import service
-from .voice import CALL_SID, ServiceLinks
+from .voice import CALL_SID
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callflow.engine import FINAL_STATUSES, Reply
 from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
+from callflow.links import ServiceLinks
 from callflow.twiml import say_and_hang_up
 
 from .extension import service
@@ -46,34 +47,6 @@ CALL_STATUSES = frozenset(
         "canceled",
     }
 )
-
-
-class ServiceLinks:
-    """The URLs the service hands to Twilio, on its public base URL."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base = base_url.rstrip("/")
-
-    def step(self, step: int, event: str | None = None) -> str:
-        """``/voice/step?s=N`` (and ``&e=EVENT``) on the public base URL."""
-        url = f"{self.base}/voice/step?s={step}"
-        return f"{url}&e={event}" if event else url
-
-    def conference_events(self) -> str:
-        """Conference status callbacks."""
-        return f"{self.base}/voice/conference"
-
-    def leg_status(self, role: str, call_sid: str) -> str:
-        """Status callbacks of a leg dialled for a call (an agent's, a specialist's)."""
-        return f"{self.base}/voice/leg?role={role}&call={call_sid}"
-
-    def hold(self, call_sid: str) -> str:
-        """The wait URL of a caller's conference."""
-        return f"{self.base}/voice/hold?call={call_sid}"
-
-    def incoming(self, flow: str, ref: str) -> str:
-        """The Voice URL for an outbound leg running ``flow`` about ``ref``."""
-        return f"{self.base}/voice/incoming?flow={flow}&ref={ref}"
 
 
 def _twiml(body: str, status: int = 200) -> Response:

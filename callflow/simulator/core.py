@@ -61,12 +61,14 @@ class Faults:
     lose_callbacks: status callback kinds never delivered (e.g. {"completed"}).
     delay_callbacks: seconds of virtual time before each status callback is delivered.
     reorder_callbacks: hold callbacks for this many seconds, then deliver them newest first.
+    duplicate_callbacks: deliver every status callback twice.
     """
 
     duplicate_webhooks: bool = False
     lose_callbacks: set[str] = field(default_factory=set)
     delay_callbacks: float = 0.0
     reorder_callbacks: float = 0.0
+    duplicate_callbacks: bool = False
 
 
 @dataclass
@@ -462,10 +464,11 @@ class Simulator:
             return
 
         def send() -> None:
-            try:
-                self._send(url, method.upper(), params)
-            except TransportError as exc:
-                self.error(leg, 11205, f"callback to {url} failed: {exc}")
+            for _ in range(2 if self.faults.duplicate_callbacks else 1):
+                try:
+                    self._send(url, method.upper(), params)
+                except TransportError as exc:
+                    self.error(leg, 11205, f"callback to {url} failed: {exc}")
 
         if self.faults.reorder_callbacks:
             self._held_callbacks.append(send)

@@ -18,7 +18,14 @@ from twilio.rest import Client
 
 from ..clock import ManualClock
 from ..config import Settings
-from ..demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN, add_demo_adviser, add_demo_agent
+from ..demo import (
+    DEMO_ANSWERS,
+    DEMO_NUMBER,
+    DEMO_PIN,
+    add_demo_adviser,
+    add_demo_agent,
+    add_demo_team,
+)
 from ..service import Callflow
 from ..store import MemoryStore
 from .core import LogEntry, Simulator
@@ -87,6 +94,7 @@ def demo_rig(agent_after: float = 20.0, talk: float = 90.0) -> tuple[Simulator, 
 
     sim, service = in_process(make, token)
     add_demo_agent(service, sim, answer_after=agent_after, talk=talk)
+    add_demo_team(service, sim)
     return sim, service
 
 

@@ -473,3 +473,114 @@ class _Links:
 
     def incoming(self, flow: str, ref: str) -> str:
         return f"{BASE_URL}/voice/incoming?flow={flow}&ref={ref}"
+
+
+def test_lost_callbacks_are_caught_by_the_sweep(rig: Rig) -> None:
+    from callflow.simulator import Faults
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.faults = Faults(lose_callbacks={"completed", "conference-end", "participant-leave"})
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    assert rig.grant(caller)["authorised"], "every callback was lost: only the sweep can tell"
+    assert rig.svc.handoffs.sweep() == [
+        (rig.grant(caller)["grant"]["id"], "swept_caller_leg_completed")
+    ]
+    assert not rig.grant(caller)["authorised"]
+    assert rig.svc.handoffs.sweep() == [], "a second sweep finds nothing to do"
+    assert ("grant.ended", "swept_caller_leg_completed") in rig.kinds(caller)
+
+
+def test_the_sweep_command(
+    rig: Rig,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from callflow import cli
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    clock.advance(rig.svc.settings.grant_max_seconds + 5)
+    monkeypatch.setattr(cli, "_service", lambda: rig.svc)
+    assert cli.main(["sweep"]) == 0
+    assert "ended: max_lifetime" in capsys.readouterr().out
+
+
+def test_a_new_call_never_inherits_an_old_grant(rig: Rig) -> None:
+    first = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(first).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{first.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.hang_up(first)
+    rig.sim.run()
+    second = rig.caller_with_agent()  # the same adviser calls again
+    result = rig.grant(second)
+    assert (
+        not result["authorised"]
+        and result["reason"] == "this call has not been handed off to a specialist"
+    )
+    by_customer = rig.api.get(
+        "/api/grants?customer=1234567890", headers=rig.auth(rig.specialist_token)
+    ).get_json()
+    assert (
+        by_customer["authorised"] is False
+        and "usual authority requirements apply" in by_customer["reason"]
+    )
+
+
+def test_grant_questions_fail_closed_when_the_store_is_down(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from callflow.errors import StoreUnavailable
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    assert rig.grant(caller)["authorised"]
+    token_member = rig.svc.staff.authenticate(rig.specialist_token)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("Redis unreachable")
+
+    monkeypatch.setattr(rig.svc.staff, "authenticate", lambda token: token_member)
+    monkeypatch.setattr(rig.svc.store, "get_doc", down)
+    monkeypatch.setattr(rig.svc.store, "list_docs", down)
+    for url in (f"/api/calls/{caller.sid}/grant", "/api/grants?customer=1234567890"):
+        response = rig.api.get(url, headers=rig.auth(rig.specialist_token))
+        assert response.status_code == 503 and response.get_json()["authorised"] is False
+
+
+def test_an_unknown_call_has_no_authority(rig: Rig) -> None:
+    response = rig.api.get(
+        "/api/calls/CA" + "1" * 32 + "/grant", headers=rig.auth(rig.specialist_token)
+    )
+    assert response.get_json() == {"authorised": False, "reason": "unknown call"}
+
+
+def test_duplicated_webhooks_and_callbacks_during_a_transfer(rig: Rig) -> None:
+    from callflow.simulator import Faults
+
+    rig.sim.faults = Faults(duplicate_webhooks=True, duplicate_callbacks=True)
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.advance(2)
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    assert rig.sim.errors == []
+    kinds = [k for k, _ in rig.kinds(caller)]
+    assert kinds.count("handoff.sees_check") == 1 and kinds.count("grant.issued") == 1
+    assert kinds.count("grant.ended") == 1

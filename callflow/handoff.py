@@ -491,14 +491,18 @@ class HandOffs:
         call_sid = doc["call_sid"]
         vstrs = self.services.vstrs
         assert vstrs is not None
-        back = vstrs._update(
-            call_sid,
-            lambda d: (
-                {**d, "state": "with_agent", "active_handoff": None}
-                if d and d.get("active_handoff") == handoff_id and d["state"] == "transferring"
-                else None
-            ),
-        )
+
+        def back_to_agent(d: Doc) -> Doc:
+            if d is None or d.get("active_handoff") != handoff_id or d["state"] != "transferring":
+                return None
+            agent_here = bool(d["agent"]) and not d["agent"].get("left_at")
+            return {
+                **d,
+                "state": "with_agent" if agent_here else "agent_left",
+                "active_handoff": None,
+            }
+
+        back = vstrs._update(call_sid, back_to_agent)
         self._audit(
             "handoff.failed", call_sid, handoff=handoff_id, team=doc["team"], outcome=reason
         )
@@ -507,7 +511,7 @@ class HandOffs:
         try:
             if leg and reason not in {"specialist_hung_up", "declined", "sees_id_mismatch"}:
                 twilio.hang_up(leg)
-            if back is not None and back["ended_at"] is None:
+            if back is not None and back["ended_at"] is None and back["state"] == "with_agent":
                 twilio.hold(doc["conference_sid"] or doc["conference"], call_sid, False)
         except CallflowError as exc:
             log.info("hand-off %s: after failing (%s): %s", handoff_id, reason, exc)

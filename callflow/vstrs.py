@@ -298,6 +298,7 @@ class VstrsCalls:
                 handoffs.complete(active, links=None, by_agent_leaving=True)
                 return
             handoffs.fail(active, "agent_left", links=None)
+            doc = self.get(call_sid) or doc
         if doc["state"] == "agent_left":
             try:
                 response = VoiceResponse()

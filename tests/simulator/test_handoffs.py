@@ -584,3 +584,23 @@ def test_duplicated_webhooks_and_callbacks_during_a_transfer(rig: Rig) -> None:
     kinds = [k for k, _ in rig.kinds(caller)]
     assert kinds.count("handoff.sees_check") == 1 and kinds.count("grant.issued") == 1
     assert kinds.count("grant.ended") == 1
+
+
+def test_callbacks_out_of_order_during_a_transfer(rig: Rig) -> None:
+    from callflow.simulator import Faults
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    # Status callbacks are held for 3 s and then delivered newest first.
+    rig.sim.faults = Faults(reorder_callbacks=3)
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] in {"briefing", "failed"})
+    assert rig.handoff(handoff["id"])["state"] == "briefing"
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.advance(5)
+    assert rig.grant(caller)["authorised"]
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    assert not rig.grant(caller)["authorised"]
+    kinds = [k for k, _ in rig.kinds(caller)]
+    assert kinds.count("grant.issued") == 1 and kinds.count("grant.ended") == 1

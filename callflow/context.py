@@ -117,3 +117,20 @@ class CallContext:
         return self.services.audit.record(
             kind, call_sid=self.call_sid, caller=self.session.from_number, **fields
         )
+
+
+class ServiceUser:
+    """Base of the engine's call-handling parts: their services, the time, the audit log."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.staff = services.staff
+        self.settings = services.settings
+
+    def now(self) -> float:
+        """The current time."""
+        return self.services.clock.now()
+
+    def _audit(self, kind: str, call_sid: str, **fields: Any) -> None:
+        self.services.audit.record(kind, call_sid=call_sid, **fields)

@@ -24,13 +24,11 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .context import ServiceUser
 from .errors import CallflowError
 from .twiml import Links
-
-if TYPE_CHECKING:
-    from .context import Services
 
 log = logging.getLogger(__name__)
 
@@ -114,20 +112,8 @@ def validate_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     return clean, errors
 
 
-class HandOffs:
+class HandOffs(ServiceUser):
     """Warm transfers and grants."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.store = services.store
-        self.staff = services.staff
-        self.settings = services.settings
-
-    def now(self) -> float:
-        return self.services.clock.now()
-
-    def _audit(self, kind: str, call_sid: str, **fields: Any) -> None:
-        self.services.audit.record(kind, call_sid=call_sid, **fields)
 
     def get(self, handoff_id: str) -> dict[str, Any] | None:
         """A hand-off."""

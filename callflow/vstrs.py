@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from .context import ServiceUser
 from .errors import CallflowError
 from .twiml import DEFAULT_VOICE, Links
 
 if TYPE_CHECKING:
-    from .context import Services
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,8 @@ def caller_of(conference: str) -> str | None:
     return conference.removeprefix("vstrs-") if conference.startswith("vstrs-CA") else None
 
 
-class VstrsCalls:
+class VstrsCalls(ServiceUser):
     """Caller to agent, driven by the flow, Twilio's callbacks and the hold ticks."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.store = services.store
-        self.staff = services.staff
-        self.settings = services.settings
-
-    def now(self) -> float:
-        return self.services.clock.now()
 
     def get(self, call_sid: str) -> dict[str, Any] | None:
         """A call's record."""
@@ -66,9 +58,6 @@ class VstrsCalls:
 
     def _update(self, call_sid: str, change: Any) -> dict[str, Any] | None:
         return self.store.update_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
-
-    def _audit(self, kind: str, call_sid: str, **fields: Any) -> None:
-        self.services.audit.record(kind, call_sid=call_sid, **fields)
 
     # ------------------------------------------------------------ the caller arrives
 

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from twilio.rest import Client
 
 from callflow.clock import ManualClock
+from callflow.links import ServiceLinks
 from callflow.service import Callflow
 from callflow.simulator import Callee, Leg, Script, Simulator, WsgiTransport
 from callflow.simulator.rest import RestApi, SimulatorHttpClient
@@ -335,7 +336,9 @@ def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
     specialist_sid = rig.handoff(handoff["id"])["specialist_call_sid"]
     # The same callbacks Twilio might deliver late or twice, in any order.
     for status in ("in-progress", "ringing", "completed", "in-progress"):
-        rig.svc.handoffs.specialist_leg_status(caller.sid, specialist_sid, status, _Links())
+        rig.svc.handoffs.specialist_leg_status(
+            caller.sid, specialist_sid, status, ServiceLinks(BASE_URL)
+        )
     rig.svc.vstrs.conference_event(
         {
             "FriendlyName": f"vstrs-{caller.sid}",
@@ -343,7 +346,7 @@ def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
             "CallSid": specialist_sid,
             "ParticipantLabel": "specialist",
         },
-        _Links(),
+        ServiceLinks(BASE_URL),
     )
     again = rig.grant(caller)
     assert not again["authorised"] and again["grant"]["ended_at"] == ended["grant"]["ended_at"]
@@ -456,23 +459,6 @@ def test_a_closed_team(rig: Rig) -> None:
     caller = rig.caller_with_agent()
     response = rig.request(caller)
     assert response.status_code == 422 and "closed" in response.get_json()["errors"]["team"]
-
-
-class _Links:
-    def step(self, step: int, event: str | None = None) -> str:
-        return f"{BASE_URL}/voice/step?s={step}"
-
-    def conference_events(self) -> str:
-        return f"{BASE_URL}/voice/conference"
-
-    def leg_status(self, role: str, call_sid: str) -> str:
-        return f"{BASE_URL}/voice/leg?role={role}&call={call_sid}"
-
-    def hold(self, call_sid: str) -> str:
-        return f"{BASE_URL}/voice/hold?call={call_sid}"
-
-    def incoming(self, flow: str, ref: str) -> str:
-        return f"{BASE_URL}/voice/incoming?flow={flow}&ref={ref}"
 
 
 def test_lost_callbacks_are_caught_by_the_sweep(rig: Rig) -> None:

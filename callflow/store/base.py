@@ -119,6 +119,17 @@ class Store(abc.ABC):
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest ``limit`` audit entries, oldest first, each with its ``id``."""
 
+    @abc.abstractmethod
+    def audit_after(
+        self, after_id: str, block_ms: int = 0, count: int = 100
+    ) -> list[dict[str, Any]]:
+        """Audit entries newer than ``after_id`` ("0" for all, "$" for none yet), waiting up to
+        ``block_ms`` for one to arrive. Live consoles follow the log with this."""
+
+    @abc.abstractmethod
+    def last_audit_id(self) -> str:
+        """The id of the newest audit entry ("0" when there is none)."""
+
     # -- flows
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ class MemoryStore(Store):
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
+        self._audit_added = threading.Condition(self._lock)
         self._sessions: dict[str, tuple[int, dict[str, Any], float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._advisers: dict[str, dict[str, Any]] = {}
@@ -167,11 +168,33 @@ class MemoryStore(Store):
         with self._lock:
             entry_id = f"{next(self._audit_ids)}-0"
             self._audit.append({**copy.deepcopy(entry), "id": entry_id})
+            self._audit_added.notify_all()
             return entry_id
 
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._audit[-limit:])
+
+    @staticmethod
+    def _seq(entry_id: str) -> int:
+        return int(entry_id.split("-")[0]) if entry_id not in {"", "$"} else -1
+
+    def audit_after(
+        self, after_id: str, block_ms: int = 0, count: int = 100
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            after = len(self._audit) if after_id == "$" else self._seq(after_id)
+
+            def newer() -> list[dict[str, Any]]:
+                return [e for e in self._audit if self._seq(e["id"]) > after][:count]
+
+            if not newer() and block_ms:
+                self._audit_added.wait_for(lambda: bool(newer()), timeout=block_ms / 1000)
+            return copy.deepcopy(newer())
+
+    def last_audit_id(self) -> str:
+        with self._lock:
+            return self._audit[-1]["id"] if self._audit else "0"
 
     # -- flows
 

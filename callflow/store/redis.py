@@ -136,6 +136,12 @@ class RedisStore(Store):
         self._fail = client.register_script(_FAIL)
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
+        pool = client.connection_pool
+        blocking_pool = redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "socket_timeout": 30.0},
+        )
+        self._blocking: Any = redis.Redis(connection_pool=blocking_pool)
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 2.0) -> RedisStore:
@@ -255,6 +261,23 @@ class RedisStore(Store):
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         rows = self.client.xrevrange("cf:audit", count=limit)
         return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in reversed(rows)]
+
+    @_unavailable
+    def audit_after(
+        self, after_id: str, block_ms: int = 0, count: int = 100
+    ) -> list[dict[str, Any]]:
+        if block_ms:
+            # A blocking read needs a socket that waits longer than the usual timeout.
+            reply = self._blocking.xread({"cf:audit": after_id}, count=count, block=block_ms)
+        else:
+            reply = self.client.xread({"cf:audit": after_id}, count=count)
+        rows = reply[0][1] if reply else []
+        return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
+
+    @_unavailable
+    def last_audit_id(self) -> str:
+        rows = self.client.xrevrange("cf:audit", count=1)
+        return str(rows[0][0]) if rows else "0"
 
     # -- flows
 

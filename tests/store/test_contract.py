@@ -273,3 +273,41 @@ class TestRedisDocuments(DocumentContract):
         redis_store.client.delete("cf:{grants}:doc:g")
         assert redis_store.list_docs("grants") == []
         assert not redis_store.client.sismember("cf:{grants}:keys", "g")
+
+
+class FollowContract:
+    """Following the audit log, as live consoles do."""
+
+    def test_audit_after(self, store: Store) -> None:
+        assert store.last_audit_id() == "0"
+        first = store.append_audit({"kind": "a"})
+        second = store.append_audit({"kind": "b"})
+        assert store.last_audit_id() == second
+        assert [e["kind"] for e in store.audit_after("0")] == ["a", "b"]
+        assert [e["kind"] for e in store.audit_after(first)] == ["b"]
+        assert store.audit_after(second) == []
+
+    def test_a_blocking_read_wakes_when_an_entry_arrives(self, store: Store) -> None:
+        start = store.last_audit_id()
+        timer = threading.Timer(0.2, lambda: store.append_audit({"kind": "late"}))
+        timer.start()
+        began = time.monotonic()
+        entries = store.audit_after(start, block_ms=3000)
+        timer.join()
+        assert [e["kind"] for e in entries] == ["late"]
+        assert time.monotonic() - began < 2.5
+
+    def test_a_blocking_read_times_out_empty(self, store: Store) -> None:
+        assert store.audit_after(store.last_audit_id(), block_ms=100) == []
+
+
+class TestMemoryFollow(FollowContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return MemoryStore()
+
+
+class TestRedisFollow(FollowContract):
+    @pytest.fixture
+    def store(self, redis_store: RedisStore) -> Store:
+        return redis_store

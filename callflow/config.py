@@ -5,6 +5,7 @@ Environment variables:
     TWILIO_ACCOUNT_SID         the Twilio account (for the REST calls the service makes).
     TWILIO_AUTH_TOKEN          the account's auth token, used to check X-Twilio-Signature.
     VSTRS_NUMBER               the number outbound calls to agents and specialists come from.
+    TWILIO_API_BASE_URL        where the REST API is (the local simulator's); default Twilio's.
     CALLFLOW_AGENT_WAIT        seconds a verified caller waits for an agent before a polite end.
     PUBLIC_BASE_URL            the URL Twilio reaches the service at (behind a proxy or tunnel).
     CALLFLOW_SECRET_KEY        server-held key for PIN and answer hashes (not kept in Redis).
@@ -42,6 +43,7 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     vstrs_number: str = "+441632960999"
+    twilio_api_base_url: str | None = None
     public_base_url: str | None = None
     secret_key: bytes = b""
     signature_check: bool = True
@@ -83,6 +85,7 @@ class Settings:
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             vstrs_number=env.get("VSTRS_NUMBER") or "+441632960999",
+            twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
             public_base_url=env.get("PUBLIC_BASE_URL") or None,
             secret_key=key.encode(),

@@ -9,6 +9,7 @@ import logging
 from random import Random, SystemRandom
 from typing import Any
 
+from .accounts import Accounts
 from .audit import Audit
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -51,6 +52,7 @@ class Callflow:
         self.audit = Audit(self.store, self.clock)
         self.directory = Directory(self.store, self.hasher)
         self.staff = Staff(self.store, settings.secret_key)
+        self.accounts = Accounts(self.store, self.hasher, self.staff)
         self._twilio_client = twilio_client
         self._twilio: TwilioAdapter | None = None
         self.services = Services(
@@ -83,6 +85,9 @@ class Callflow:
                 from twilio.rest import Client
 
                 client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token)
+                if self.settings.twilio_api_base_url:
+                    # The local simulator's REST server stands in for api.twilio.com.
+                    client.api.base_url = self.settings.twilio_api_base_url
             self._twilio = TwilioAdapter(client)
         return self._twilio
 

@@ -5,6 +5,8 @@ Run it with gunicorn (see the Procfile) or ``callflow serve``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Mapping
@@ -18,7 +20,7 @@ from callflow.demo import DEMO_NUMBER, add_demo_adviser
 from callflow.service import Callflow
 from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
-from . import api, health, voice
+from . import api, console, health, voice
 from .extension import EXTENSION_KEY
 
 __all__ = ["create_app"]
@@ -44,6 +46,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             settings = settings.with_overrides(app.config["CALLFLOW_SETTINGS"])
         service = Callflow(settings)
     app.extensions[EXTENSION_KEY] = service
+    settings = service.settings
+    # The console's cookie names a server-side session; it is signed with a key derived
+    # from the service's secret key, HttpOnly, SameSite=Strict, Secure behind HTTPS.
+    app.config.update(
+        SECRET_KEY=hmac.new(settings.secret_key, b"console-cookie", hashlib.sha256).digest(),
+        SESSION_COOKIE_NAME="callflow_console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=bool(
+            settings.public_base_url and settings.public_base_url.startswith("https://")
+        ),
+    )
     if os.environ.get("CALLFLOW_DEMO_ADVISER") == "1" and service.store.kind == "memory":
         add_demo_adviser(service)
         log.warning("demo adviser %s added (embedded store; its secrets are public)", DEMO_NUMBER)
@@ -51,6 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -92,6 +107,21 @@ def _is_voice() -> bool:
 
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
+    if request.path.startswith("/console/") and code in {401, 403, 404, 405, 413}:
+        from flask import render_template
+
+        titles = {
+            401: "Please sign in",
+            403: "Not allowed",
+            404: "Not found",
+            405: "Not allowed",
+            413: "Too large",
+        }
+        page = render_template("console/message.html", title=titles[code], message=exc.description)
+        response = Response(page, status=code, mimetype="text/html")
+        for name, value in console.SECURITY_HEADERS.items():
+            response.headers[name] = value
+        return response
     if _is_voice():
         log.warning("voice %s %s: %s %s", request.method, request.path, code, exc.name)
         return Response(say_and_hang_up(POLITE_APOLOGY), status=code, mimetype="text/xml")

@@ -1,0 +1,411 @@
+"""Staff consoles: sign-in, the VSTRS agent's console and the specialist's console.
+
+Pages are server-rendered; live panels are drawn by /console/static/console.js from the
+role's JSON state, refreshed whenever the server-sent event stream (/console/events, fed
+by the audit log in the store, so every worker sees every event) says something changed.
+Every form carries the session's CSRF token; every page carries strict security headers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+
+from callflow.accounts import ConsoleSession
+from callflow.errors import CallflowError, DirectoryError
+from callflow.handoff import HandOffError
+from callflow.links import ServiceLinks
+
+from .extension import service
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+HOME = {
+    "vstrs_agent": "console.agent",
+    "specialist": "console.specialist",
+    "designer": "console.forbidden",
+    "auditor": "console.forbidden",
+    "admin": "console.forbidden",
+}
+STREAM_SECONDS = 55
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def now() -> float:
+    return service().clock.now()
+
+
+@bp.after_request
+def security_headers(response: Response) -> Response:
+    """Strict headers on every console response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@bp.before_request
+def load_session() -> None:
+    """Find the signed-in member of staff (if any) and check CSRF on every POST."""
+    g.console = None
+    token = session.get("t")
+    if token:
+        g.console = service().accounts.session(str(token), now())
+        if g.console is None:
+            session.pop("t", None)
+    if request.method == "POST" and request.endpoint != "console.login":
+        given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+        if g.console is None or not service().accounts.csrf_ok(g.console, given):
+            log.warning("console %s: refused a POST without a valid CSRF token", request.path)
+            abort(
+                403,
+                description="This form has expired or did not come from the console. Reload it.",
+            )
+
+
+def me() -> ConsoleSession:
+    member: ConsoleSession = g.console
+    return member
+
+
+def signed_in(*roles: str) -> Callable[[Callable[P, R]], Callable[P, Any]]:
+    """Only for a signed-in member of staff with one of ``roles``."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, Any]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if g.console is None:
+                if request.accept_mimetypes.best == "application/json" or request.path.endswith(
+                    "/state"
+                ):
+                    abort(401)
+                return redirect(url_for("console.login", next=request.path))
+            if roles and g.console.role not in roles:
+                log.warning(
+                    "console %s: %s %s refused", request.path, g.console.role, g.console.username
+                )
+                abort(403, description="This console is not for your role.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+# ---------------------------------------------------------------- signing in
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Sign in with a username and password (rate limited)."""
+    error = ""
+    if request.method == "POST":
+        expected = session.get("login_csrf", "")
+        if not expected or request.form.get("csrf_token") != expected:
+            abort(403, description="The sign-in form has expired. Reload and try again.")
+        username = request.form.get("username", "").strip().lower()
+        password = request.form.get("password", "")
+        address = request.remote_addr or "-"
+        member, error = service().accounts.sign_in(username, password, address, now())
+        if member is not None:
+            session.clear()
+            session["t"] = member.token
+            session.permanent = False
+            log.info("console: %s signed in (%s)", member.username, member.role)
+            target = request.args.get("next", "")
+            if not target.startswith("/console/") or target.startswith("//"):
+                target = url_for(HOME[member.role])
+            return redirect(target, code=303)
+        log.warning("console: sign-in refused for %r: %s", username[:40], error)
+    import secrets
+
+    session["login_csrf"] = secrets.token_urlsafe(24)
+    status = 401 if error else 200
+    return render_template("console/login.html", error=error, csrf=session["login_csrf"]), status
+
+
+@bp.post("/logout")
+@signed_in()
+def logout() -> Any:
+    """Sign out."""
+    service().accounts.sign_out(me().token)
+    session.clear()
+    return redirect(url_for("console.login"), code=303)
+
+
+@bp.get("/")
+@signed_in()
+def home() -> Any:
+    """Each role's own console."""
+    return redirect(url_for(HOME[me().role]))
+
+
+@bp.get("/forbidden")
+@signed_in()
+def forbidden() -> Any:
+    """Roles whose console is still to come."""
+    return render_template(
+        "console/message.html",
+        title="No console yet",
+        message="There is no console for your role yet.",
+    ), 200
+
+
+# ---------------------------------------------------------------- the VSTRS agent
+
+
+def _current_call(sees_id: str) -> dict[str, Any] | None:
+    svc = service()
+    call_sid = svc.store.claimed_by(f"agent:{sees_id}")
+    record = svc.vstrs.get(call_sid) if call_sid else None
+    if record is not None and (record.get("agent") or {}).get("sees_id") == sees_id:
+        return record
+    return None
+
+
+def _handoff_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    hidden = {"numbers", "agent_call_sid", "conference", "conference_sid", "tried", "ringing"}
+    return {k: v for k, v in doc.items() if k not in hidden}
+
+
+def agent_state(sees_id: str) -> dict[str, Any]:
+    """What the agent's console shows."""
+    svc = service()
+    record = _current_call(sees_id)
+    handoff = None
+    if record is not None and record["handoffs"]:
+        handoff = _handoff_view(svc.handoffs.get(record["handoffs"][-1]))
+    mine = [r for r in svc.store.list_docs("vstrs_calls") if sees_id in r.get("agents", [])]
+    history = [
+        {
+            "call_sid": r["call_sid"],
+            "started": r["waiting_since"],
+            "organisation_name": r["verified"]["organisation_name"],
+            "adviser_name": r["verified"]["adviser_name"],
+            "state": r["state"],
+            "handoffs": len(r["handoffs"]),
+        }
+        for r in sorted(mine, key=lambda r: r["waiting_since"], reverse=True)[:10]
+    ]
+    return {
+        "now": now(),
+        "availability": svc.staff.availability(sees_id)["status"],
+        "call": svc.vstrs.public_view(record) if record else None,
+        "handoff": handoff,
+        "history": history,
+    }
+
+
+@bp.get("/agent")
+@signed_in("vstrs_agent")
+def agent() -> Any:
+    """The VSTRS agent's console."""
+    return _agent_page()
+
+
+def _agent_page(
+    errors: dict[str, str] | None = None, form_error: str = "", status: int = 200
+) -> Any:
+    svc = service()
+    return (
+        render_template(
+            "console/agent.html",
+            me=me(),
+            availability=svc.staff.availability(me().sees_id)["status"],
+            teams=[t for t in svc.staff.teams() if t.active],
+            errors=errors or {},
+            form_error=form_error,
+            form=request.form if request.method == "POST" else {},
+        ),
+        status,
+    )
+
+
+@bp.get("/agent/state")
+@signed_in("vstrs_agent")
+def agent_state_json() -> Response:
+    return jsonify(agent_state(me().sees_id))
+
+
+@bp.post("/agent/availability")
+@signed_in("vstrs_agent")
+def set_availability() -> Any:
+    status = request.form.get("status", "")
+    try:
+        service().staff.set_availability(me().sees_id, status, now())
+    except DirectoryError:
+        return _agent_page(form_error="Choose available or away.", status=422)
+    return redirect(url_for("console.agent"), code=303)
+
+
+def _links() -> ServiceLinks:
+    return ServiceLinks(service().settings.public_base_url or request.host_url)
+
+
+@bp.post("/agent/handoff")
+@signed_in("vstrs_agent")
+def request_handoff() -> Any:
+    """The hand-off form: field errors are shown beside each field."""
+    record = _current_call(me().sees_id)
+    if record is None:
+        return _agent_page(form_error="You have no call to hand off.", status=409)
+    form = request.form
+    body = {
+        "team": form.get("team", ""),
+        "customer": {"name": form.get("customer_name", ""), "reference": form.get("reference", "")},
+        "issue": form.get("issue", ""),
+        "callback": {
+            "urgent": form.get("urgent") == "yes",
+            "turnaround": form.get("turnaround", ""),
+        },
+    }
+    try:
+        service().handoffs.request(record["call_sid"], me().sees_id, body, _links())
+    except HandOffError as exc:
+        return _agent_page(errors=exc.errors, form_error=str(exc), status=exc.status)
+    except CallflowError as exc:
+        return _agent_page(form_error=f"The transfer could not start: {exc}", status=503)
+    return redirect(url_for("console.agent"), code=303)
+
+
+@bp.post("/agent/handoff/<handoff_id>/<action>")
+@signed_in("vstrs_agent")
+def handoff_action(handoff_id: str, action: str) -> Any:
+    """Cancel a hand-off in progress, or hand over after the brief (the agent leaves)."""
+    svc = service()
+    doc = svc.handoffs.get(handoff_id)
+    if doc is None or doc["agent_sees_id"] != me().sees_id or action not in {"cancel", "complete"}:
+        abort(404)
+    try:
+        if action == "cancel":
+            svc.handoffs.cancel(handoff_id, me().sees_id, _links())
+        else:
+            svc.handoffs.complete(handoff_id, _links())
+    except HandOffError as exc:
+        return _agent_page(form_error=str(exc), status=exc.status)
+    return redirect(url_for("console.agent"), code=303)
+
+
+# ---------------------------------------------------------------- the specialist
+
+
+def specialist_state(team: str) -> dict[str, Any]:
+    """What the specialist's console shows: the latest hand-off to the team, and the banner."""
+    svc = service()
+    handoffs = [h for h in svc.store.list_docs("handoffs") if h["team"] == team]
+    latest = max(handoffs, key=lambda h: h["requested_at"], default=None)
+    grant = None
+    if latest is not None and latest.get("grant_id"):
+        stored = svc.store.get_doc("grants", latest["grant_id"])
+        grant = svc.handoffs.grant_status(stored) if stored else None
+    card = _handoff_view(latest)
+    if card is not None and not card["consent_to_act"]:
+        card["representative"] = {k: card["representative"][k] for k in ("name", "adviser_number")}
+    return {"now": now(), "handoff": card, "grant": grant}
+
+
+@bp.get("/specialist")
+@signed_in("specialist")
+def specialist() -> Any:
+    """The specialist's console."""
+    team = service().staff.team(me().team)
+    return render_template("console/specialist.html", me=me(), team=team)
+
+
+@bp.get("/specialist/state")
+@signed_in("specialist")
+def specialist_state_json() -> Response:
+    return jsonify(specialist_state(me().team))
+
+
+# ---------------------------------------------------------------- live updates
+
+
+def _visible(member: ConsoleSession, entry: dict[str, Any], calls: dict[str, bool]) -> bool:
+    if member.role == "specialist":
+        return bool(entry.get("team")) and entry.get("team") == member.team
+    if member.role == "vstrs_agent":
+        call_sid = entry.get("call_sid")
+        if not call_sid:
+            return False
+        if call_sid not in calls:
+            record = service().vstrs.get(call_sid)
+            calls[call_sid] = bool(record and member.sees_id in record.get("agents", []))
+        return calls[call_sid] or entry.get("agent") == member.sees_id
+    return member.role == "admin"
+
+
+@bp.get("/events")
+@signed_in()
+def events() -> Response:
+    """Server-sent events: a note each time something this member of staff sees changes.
+
+    Event ids are audit entry ids, so a reconnecting browser (Last-Event-ID) misses nothing.
+    """
+    member = me()
+    store = service().store
+    last = request.headers.get("Last-Event-ID") or store.last_audit_id()
+
+    def stream() -> Iterator[str]:
+        cursor = last
+        calls: dict[str, bool] = {}
+        yield "retry: 1000\n\n"
+        deadline = time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                entries = store.audit_after(cursor, block_ms=5000)
+            except CallflowError as exc:
+                log.warning("console events: %s", exc)
+                yield ": store unavailable\n\n"
+                return
+            for entry in entries:
+                cursor = entry["id"]
+                if _visible(member, entry, calls):
+                    note = {
+                        k: entry.get(k) for k in ("kind", "call_sid", "handoff", "outcome", "at")
+                    }
+                    yield f"id: {cursor}\nevent: change\ndata: {json.dumps(note)}\n\n"
+                else:
+                    yield f"id: {cursor}\n\n"
+            if not entries:
+                yield ": keep-alive\n\n"
+
+    response = Response(stream_with_context(stream()), mimetype="text/event-stream")
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

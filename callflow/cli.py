@@ -194,6 +194,29 @@ def _parser() -> argparse.ArgumentParser:
     team_remove.set_defaults(handler=_teams_remove)
     teams.set_defaults(handler=lambda _args: _usage(teams))
 
+    accounts = sub.add_parser("accounts", help="console sign-in accounts")
+    acc = accounts.add_subparsers(metavar="ACTION")
+    acc_add = acc.add_parser("add", help="create an account (password read without echo)")
+    acc_add.add_argument("--username", required=True)
+    acc_add.add_argument("--name", required=True)
+    acc_add.add_argument(
+        "--role",
+        required=True,
+        choices=["vstrs_agent", "specialist", "designer", "auditor", "admin"],
+    )
+    acc_add.add_argument("--sees-id", default="", help="a VSTRS agent's SEES ID")
+    acc_add.add_argument("--team", default="", help="a specialist's team id")
+    acc_add.set_defaults(handler=_accounts_add)
+    acc_pw = acc.add_parser("set-password", help="replace a password (its sessions end)")
+    acc_pw.add_argument("username")
+    acc_pw.set_defaults(handler=_accounts_set_password)
+    acc_list = acc.add_parser("list", help="list accounts")
+    acc_list.set_defaults(handler=_accounts_list)
+    acc_rm = acc.add_parser("remove", help="remove an account")
+    acc_rm.add_argument("username")
+    acc_rm.set_defaults(handler=_accounts_remove)
+    accounts.set_defaults(handler=lambda _args: _usage(accounts))
+
     tokens = sub.add_parser("tokens", help="staff API tokens")
     tk = tokens.add_subparsers(metavar="ACTION")
     token_issue = tk.add_parser("issue", help="issue a token (shown once)")
@@ -625,6 +648,59 @@ def _teams_remove(args: argparse.Namespace) -> int:
         raise CallflowError(f"no team {args.id}")
     svc.audit.record("staff.team_removed", team=args.id, by=_by(), outcome="removed")
     print(f"team {args.id} removed")
+    return EXIT_OK
+
+
+def _accounts_add(args: argparse.Namespace) -> int:
+    svc = _service()
+    password = _read_secret(f"password for {args.username}")
+    account = svc.accounts.add(
+        args.username,
+        args.name,
+        args.role,
+        password,
+        svc.clock.now(),
+        sees_id=args.sees_id,
+        team=args.team,
+    )
+    svc.audit.record(
+        "staff.account_added",
+        account=account.username,
+        role=account.role,
+        by=_by(),
+        outcome="added",
+    )
+    print(f"account {account.username} ({account.role}) added")
+    return EXIT_OK
+
+
+def _accounts_set_password(args: argparse.Namespace) -> int:
+    svc = _service()
+    if svc.accounts.get(args.username) is None:
+        raise CallflowError(f"no account {args.username}")
+    svc.accounts.set_password(args.username, _read_secret(f"new password for {args.username}"))
+    svc.audit.record("staff.password_set", account=args.username, by=_by(), outcome="set")
+    print(f"password set for {args.username}; their sessions have ended")
+    return EXIT_OK
+
+
+def _accounts_list(_args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = svc.accounts.list()
+    if not rows:
+        print("no accounts")
+    for account in rows:
+        extra = account.sees_id or account.team
+        print(f"{account.username:<20} {account.role:<12} {extra:<14} {account.name}")
+    return EXIT_OK
+
+
+def _accounts_remove(args: argparse.Namespace) -> int:
+    svc = _service()
+    if not svc.accounts.remove(args.username):
+        raise CallflowError(f"no account {args.username}")
+    svc.audit.record("staff.account_removed", account=args.username, by=_by(), outcome="removed")
+    print(f"account {args.username} removed")
     return EXIT_OK
 
 

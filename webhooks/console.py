@@ -389,7 +389,8 @@ def events() -> Response:
         deadline = time.monotonic() + STREAM_SECONDS
         while time.monotonic() < deadline:
             try:
-                entries = store.audit_after(cursor, block_ms=5000)
+                wait = max(min(5.0, deadline - time.monotonic()), 0.05)
+                entries = store.audit_after(cursor, block_ms=int(wait * 1000))
             except CallflowError as exc:
                 log.warning("console events: %s", exc)
                 yield ": store unavailable\n\n"

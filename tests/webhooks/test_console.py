@@ -1,0 +1,175 @@
+"""The consoles' rules: sign-in, sessions, roles, CSRF, headers, live events."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from callflow.clock import ManualClock
+from callflow.service import Callflow
+from webhooks import console
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def staffed(service: Callflow) -> Callflow:
+    now = service.clock.now()
+    service.staff.add_agent("123456", "Amy Agent", "client:amy", now)
+    service.staff.add_team(
+        "debt_pursuit", "Debt Pursuit", "", ["+441632960200"], "Mon-Sun 00:00-24:00"
+    )
+    service.accounts.add("amy", "Amy Agent", "vstrs_agent", PASSWORD, now, sees_id="123456")
+    service.accounts.add("sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit")
+    return service
+
+
+def csrf_from(html: bytes) -> str:
+    match = re.search(rb'name="csrf_token" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1).decode()
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> object:
+    page = client.get("/console/login")
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": csrf_from(page.data)},
+    )
+
+
+def test_the_sign_in_page_is_locked_down(client: FlaskClient) -> None:
+    page = client.get("/console/login")
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert (
+        "default-src 'self'" in csp
+        and "frame-ancestors 'none'" in csp
+        and "script-src 'self'" in csp
+    )
+    assert (
+        page.headers["X-Frame-Options"] == "DENY"
+        and page.headers["X-Content-Type-Options"] == "nosniff"
+    )
+    assert b'<label for="username">' in page.data and b'<label for="password">' in page.data
+
+
+def test_signing_in_and_out(client: FlaskClient, staffed: Callflow) -> None:
+    response = sign_in(client, "amy")
+    assert response.status_code == 303 and response.headers["Location"].endswith("/console/agent")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "callflow_console=" in cookie
+    page = client.get("/console/agent")
+    assert (
+        page.status_code == 200
+        and b"VSTRS agent console" in page.data
+        and b"SEES ID 123456" in page.data
+    )
+    assert (
+        client.post("/console/logout", data={"csrf_token": csrf_from(page.data)}).status_code == 303
+    )
+    assert client.get("/console/agent").status_code == 302
+
+
+def test_wrong_password_and_unknown_user_read_the_same(
+    client: FlaskClient, staffed: Callflow
+) -> None:
+    wrong = sign_in(client, "amy", "not the password")
+    unknown = sign_in(client, "nobody", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert (
+        b"wrong username or password" in wrong.data
+        and b"wrong username or password" in unknown.data
+    )
+
+
+def test_sign_in_is_rate_limited(client: FlaskClient, staffed: Callflow) -> None:
+    for _ in range(5):
+        assert sign_in(client, "amy", "guess guess guess").status_code == 401
+    limited = sign_in(client, "amy")
+    assert limited.status_code == 401 and b"too many attempts" in limited.data
+    staffed.clock.advance(16 * 60)  # type: ignore[attr-defined]
+    assert sign_in(client, "amy").status_code == 303
+
+
+def test_a_specialist_cannot_open_the_agent_console(client: FlaskClient, staffed: Callflow) -> None:
+    assert sign_in(client, "sam").headers["Location"].endswith("/console/specialist")
+    refused = client.get("/console/agent")
+    assert refused.status_code == 403 and b"not for your role" in refused.data
+    assert client.get("/console/agent/state").status_code == 403
+    assert client.get("/console/specialist").status_code == 200
+
+
+def test_forms_without_the_csrf_token_are_refused(client: FlaskClient, staffed: Callflow) -> None:
+    sign_in(client, "amy")
+    refused = client.post("/console/agent/availability", data={"status": "available"})
+    assert refused.status_code == 403
+    assert staffed.staff.availability("123456")["status"] == "away"
+    forged = client.post(
+        "/console/agent/availability", data={"status": "available", "csrf_token": "x" * 43}
+    )
+    assert forged.status_code == 403
+    page = client.get("/console/agent")
+    ok = client.post(
+        "/console/agent/availability",
+        data={"status": "available", "csrf_token": csrf_from(page.data)},
+    )
+    assert ok.status_code == 303 and staffed.staff.availability("123456")["status"] == "available"
+
+
+def test_a_hand_off_needs_a_call(client: FlaskClient, staffed: Callflow) -> None:
+    sign_in(client, "amy")
+    page = client.get("/console/agent")
+    response = client.post(
+        "/console/agent/handoff", data={"csrf_token": csrf_from(page.data), "team": "debt_pursuit"}
+    )
+    assert response.status_code == 409 and b"You have no call to hand off." in response.data
+
+
+def test_sessions_end_when_idle(client: FlaskClient, staffed: Callflow, clock: ManualClock) -> None:
+    sign_in(client, "amy")
+    assert client.get("/console/agent").status_code == 200
+    clock.advance(31 * 60)
+    assert client.get("/console/agent").status_code == 302
+    assert client.get("/console/agent/state").status_code == 401
+
+
+def test_changing_a_password_ends_sessions(client: FlaskClient, staffed: Callflow) -> None:
+    sign_in(client, "amy")
+    staffed.accounts.set_password("amy", "an entirely new password")
+    assert client.get("/console/agent").status_code == 302
+
+
+def test_state_needs_a_session(client: FlaskClient) -> None:
+    assert client.get("/console/agent/state").status_code == 401
+
+
+def test_live_events_reach_the_right_people(
+    app: Flask, staffed: Callflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "STREAM_SECONDS", 0.5)
+    specialist, other = app.test_client(), app.test_client()
+    sign_in(specialist, "sam")
+    staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00")
+    staffed.accounts.add(
+        "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), team="insolvency"
+    )
+    sign_in(other, "ola")
+    start = staffed.store.last_audit_id()
+    staffed.audit.record(
+        "grant.issued",
+        call_sid="CA" + "1" * 32,
+        team="debt_pursuit",
+        handoff="HO1",
+        outcome="active",
+    )
+    mine = specialist.get("/console/events", headers={"Last-Event-ID": start}).get_data(
+        as_text=True
+    )
+    theirs = other.get("/console/events", headers={"Last-Event-ID": start}).get_data(as_text=True)
+    assert "event: change" in mine and '"kind": "grant.issued"' in mine
+    assert "event: change" not in theirs and "grant.issued" not in theirs
+    assert "id: " in theirs, "the other team's browser still moves its cursor on"

@@ -40,6 +40,17 @@ IN_PROGRESS = frozenset({"requested", "ringing", "checking", "accepted", "briefi
 FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$")
 UTR = re.compile(r"^[0-9]{10}$")
+#: How a grant's end reads to a specialist.
+END_REASONS = {
+    "completed": "the caller hung up",
+    "caller_hung_up": "the caller hung up",
+    "specialist_leg_completed": "your call leg ended",
+    "participant-with-end-conference-on-exit-left": "the call ended",
+    "participant-with-end-conference-on-exit-kicked": "the call was ended",
+    "last-participant-left": "the call ended",
+    "conference-ended-via-api": "the call was ended",
+    "max_lifetime": "it reached its maximum lifetime",
+}
 NO_AUTHORITY = (
     "no real-time hand-off from VSTRS is in progress for this customer: "
     "the usual authority requirements apply"
@@ -616,10 +627,8 @@ class HandOffs(ServiceUser):
             )
         }
         if grant["ended_at"] is not None:
-            reason = (
-                f"the handed-off call ended ({grant['end_reason']}): "
-                "the usual authority requirements apply"
-            )
+            why = END_REASONS.get(grant["end_reason"], grant["end_reason"].replace("_", " "))
+            reason = f"the handed-off call is over ({why}): the usual authority requirements apply"
             return {"authorised": False, "reason": reason, "grant": view}
         if now >= grant["max_until"]:
             return {

@@ -1,0 +1,243 @@
+"""The consoles in a real browser: Debian's Chromium driven by Playwright, against the service
+under gunicorn (two workers, the real Redis), with calls driven by the simulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callflow.clock import ManualClock
+from callflow.config import Settings
+from callflow.service import Callflow
+from callflow.simulator import Callee, HttpTransport, Leg, Script, Simulator
+from callflow.simulator.rest import RestApi, RestServer
+from tests.conftest import ADVISER, AUTH_TOKEN, PIN, TEST_REDIS_URL, enrol
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+VSTRS = "+441632960999"
+AGENT_SEES = "200001"
+TEAM_NUMBER = "+441632960200"
+PASSWORD = "correct horse battery"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Driver(threading.Thread):
+    """Runs the simulator's virtual clock a few times faster than real time."""
+
+    def __init__(self, sim: Simulator, speed: float = 4.0) -> None:
+        super().__init__(daemon=True)
+        self.sim, self.speed = sim, speed
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.sim.advance(0.05 * self.speed)
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    sim = Simulator(HttpTransport(), AUTH_TOKEN, clock=ManualClock(time.time()))
+    rest = RestServer(RestApi(sim)).start()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "REDIS_URL": TEST_REDIS_URL,
+        "CALLFLOW_SECRET_KEY": secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": sim.account_sid,
+        "TWILIO_API_BASE_URL": rest.base_url,
+        "PUBLIC_BASE_URL": base,
+        "CALLFLOW_HASH_COST": "10",
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--graceful-timeout",
+        "3",
+        "webhooks:create_app()",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    driver = Driver(sim)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        svc = Callflow(Settings.from_env(env))
+        enrol(svc)
+        now = svc.clock.now()
+        svc.staff.add_agent(AGENT_SEES, "Alex Agent", "client:alex", now)
+        svc.staff.add_team(
+            "debt_pursuit", "Debt Pursuit", "debts in pursuit", [TEAM_NUMBER], "Mon-Sun 00:00-24:00"
+        )
+        svc.accounts.add("alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES)
+        svc.accounts.add("sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit")
+        sim.configure_number(
+            VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
+        )
+        sim.add_callee(
+            "client:alex", Callee("answered", after=2, script=Script().hang_up(after=5000))
+        )
+        specialist = Script().press(f"{AGENT_SEES}#").press("1").hang_up(after=5000)
+        sim.add_callee(TEAM_NUMBER, Callee("answered", after=3, script=specialist))
+        driver.start()
+        yield {"sim": sim, "svc": svc, "base": base, "log": tmp_path / "gunicorn.log"}
+    finally:
+        driver.stopping.set()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # an event stream still open: do not wait for it
+            process.kill()
+            process.wait(10)
+        rest.stop()
+        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def sign_in(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/console/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    sim: Simulator = live["sim"]
+    base = live["base"]
+    agent = browser.new_context(viewport={"width": 1200, "height": 1000}).new_page()
+    sign_in(agent, base, "alex")
+    expect(agent.get_by_role("heading", name="VSTRS agent console")).to_be_visible()
+    agent.get_by_role("button", name="Available").click()
+    expect(agent.locator("#availability")).to_have_text("available")
+
+    script = (
+        Script()
+        .press(f"{ADVISER}#")
+        .press(f"{PIN}#")
+        .answer({"school": "Hill Top", "colour": "Blue"})
+    )
+    caller: Leg = sim.call(VSTRS, "+441632960001", script.hang_up(after=5000))
+    expect(agent.locator("#call")).to_contain_text("Tax Aid", timeout=30_000)
+    expect(agent.locator("#call")).to_contain_text("Sam Adviser")
+
+    agent.get_by_label("Customer's name").fill("Pat Example")
+    agent.get_by_label("UTR or National Insurance number").fill("12345")
+    agent.get_by_label("The issue").fill("Wants time to pay")
+    agent.get_by_role("button", name="Transfer").click()
+    expect(agent.locator("#customer-reference-error")).to_contain_text("a UTR (10 digits)")
+    expect(agent.get_by_label("UTR or National Insurance number")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    agent.get_by_label("UTR or National Insurance number").fill("1234567890")
+    agent.get_by_label("Urgent").check()
+    agent.get_by_label("Turnaround").fill("2 working days")
+    agent.get_by_role("button", name="Transfer").click()
+
+    specialist = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    sign_in(specialist, base, "sam")
+    expect(specialist.locator("#card")).to_contain_text("Pat Example", timeout=20_000)
+    expect(specialist.locator("#card")).to_contain_text("SEES ID 200001")
+    expect(specialist.locator("#banner")).not_to_have_class("banner banner-active")
+
+    expect(agent.locator("#progress-state")).to_contain_text(
+        "Specialist on the line", timeout=40_000
+    )
+    shot(agent, "agent-console")
+    agent.get_by_role("button", name="Hand over and leave the call").click()
+    expect(specialist.locator("#banner")).to_have_class("banner banner-active", timeout=10_000)
+    expect(specialist.locator("#banner-text")).to_contain_text("as if a 64-8 were on record")
+    shot(specialist, "specialist-console-active")
+
+    sim.schedule(0, lambda: sim.hang_up(caller))
+    hung_up = time.monotonic()
+    expect(specialist.locator("#banner")).to_have_class("banner banner-ended", timeout=5_000)
+    assert time.monotonic() - hung_up < 3, "the banner flips within a second or two"
+    expect(specialist.locator("#banner-text")).to_contain_text("usual authority requirements apply")
+    shot(specialist, "specialist-console-ended")
+
+    refused = specialist.goto(f"{base}/console/agent")
+    assert refused is not None and refused.status == 403
+    expect(specialist.get_by_role("alert")).to_contain_text("not for your role")
+
+    no_csrf = agent.request.post(f"{base}/console/agent/availability", form={"status": "away"})
+    assert no_csrf.status == 403
+    assert live["svc"].staff.availability(AGENT_SEES)["status"] == "available"
+    assert not [e for e in sim.errors], sim.errors
+
+
+def test_the_sign_in_page_looks_right(live: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_context().new_page()
+    page.goto(f"{live['base']}/console/login")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="Skip to the main content")).to_be_focused()
+    page.get_by_label("Username").fill("nobody")
+    page.get_by_label("Password").fill("wrong wrong wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("wrong username or password")
+    shot(page, "sign-in")

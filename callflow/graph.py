@@ -49,7 +49,14 @@ def mermaid(flow: Flow) -> str:
     """The flow as a Mermaid state diagram."""
     model, _ = _graph_machine(flow, "mermaid")
     text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
-    return text
+    # transitions marks the drawing model's state "active"; a flow diagram has no current call.
+    return (
+        "\n".join(
+            line.replace(" s_active", " s_default") if line.strip().startswith("Class ") else line
+            for line in text.splitlines()
+        )
+        + "\n"
+    )
 
 
 def render(flow: Flow, fmt: str) -> bytes:

@@ -48,7 +48,7 @@ R = TypeVar("R")
 HOME = {
     "vstrs_agent": "console.agent",
     "specialist": "console.specialist",
-    "designer": "console.forbidden",
+    "designer": "console.designer",
     "auditor": "console.forbidden",
     "admin": "console.forbidden",
 }
@@ -410,3 +410,116 @@ def events() -> Response:
     response = Response(stream_with_context(stream()), mimetype="text/event-stream")
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+# ---------------------------------------------------------------- the flow designer
+
+SOFTPHONE_NUMBER = "+441632960555"
+SOFTPHONE_PATHS = ("/voice/incoming", "/voice/step", "/voice/status")
+# Mermaid draws its diagrams with a <style> element inside the SVG: this page alone allows
+# inline styles (still no inline script, and nothing from outside the service).
+DESIGNER_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+
+
+def designer_flows() -> list[dict[str, Any]]:
+    """Every flow the service serves, with its version, problems and diagram."""
+    from callflow.graph import mermaid
+
+    library = service().library
+    library.refresh()
+    rows: list[dict[str, Any]] = []
+    for name, version in library.live_versions().items():
+        flow = library.version(version)
+        rows.append(
+            {
+                "name": name,
+                "version": version,
+                "path": flow.path,
+                "description": flow.description,
+                "states": len(flow.states),
+                "problems": [str(p) for p in library.problems.get(flow.path, [])],
+                "diagram": mermaid(flow),
+            }
+        )
+    live_paths = {row["path"] for row in rows}
+    for path, problems in sorted(library.problems.items()):
+        if path not in live_paths:
+            rows.append(
+                {
+                    "name": path.rsplit("/", 1)[-1],
+                    "version": None,
+                    "path": path,
+                    "description": "",
+                    "states": 0,
+                    "problems": [str(p) for p in problems],
+                    "diagram": "",
+                }
+            )
+    return rows
+
+
+@bp.get("/designer")
+@signed_in("designer", "admin")
+def designer() -> Any:
+    """Flows, their versions and lint results, diagrams, and a softphone to try them."""
+    response = Response(render_template("console/designer.html", me=me(), flows=designer_flows()))
+    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    return response
+
+
+@bp.post("/designer/softphone")
+@signed_in("designer", "admin")
+def softphone() -> Response:
+    """Play Twilio's part for the browser's softphone: sign a webhook, send it, return the TwiML.
+
+    The browser interprets the TwiML (say, gather, redirect, hang up) and keeps the call's
+    state itself, so any worker can serve each step.
+    """
+    import secrets as _secrets
+    from urllib.parse import urlsplit
+
+    from werkzeug.test import Client
+
+    from callflow.simulator.transport import sign
+
+    body = request.get_json(silent=True) or {}
+    settings = service().settings
+    base = (settings.public_base_url or request.host_url).rstrip("/")
+    url = str(body.get("url", ""))
+    if url.startswith("/"):
+        url = base + url
+    parts = urlsplit(url)
+    if not url.startswith(base + "/") or parts.path not in SOFTPHONE_PATHS:
+        abort(400, description="the softphone only calls the service's own voice URLs")
+    call_sid = str(body.get("call_sid") or "CA" + _secrets.token_hex(16))
+    extra = body.get("params") or {}
+    allowed = {"Digits", "SpeechResult", "Confidence", "FinishedOnKey", "CallStatus"}
+    params = {
+        "CallSid": call_sid,
+        "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,
+        "From": SOFTPHONE_NUMBER,
+        "To": settings.vstrs_number,
+        "Caller": SOFTPHONE_NUMBER,
+        "Called": settings.vstrs_number,
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        **{k: str(v)[:500] for k, v in extra.items() if k in allowed},
+    }
+    headers = {"X-Twilio-Signature": sign(settings.twilio_auth_token or "", url, params)}
+    from flask import current_app
+
+    answer = Client(current_app).post(
+        parts.path, query_string=parts.query, data=params, headers=headers, base_url=base
+    )
+    stored = service().store.get_session(call_sid)
+    return jsonify(
+        call_sid=call_sid,
+        status=answer.status_code,
+        twiml=answer.get_data(as_text=True),
+        state=stored.state if stored else None,
+        flow=stored.flow if stored else None,
+        version=stored.flow_version if stored else None,
+    )

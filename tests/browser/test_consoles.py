@@ -114,6 +114,7 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
         )
         svc.accounts.add("alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES)
         svc.accounts.add("sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit")
+        svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now)
         sim.configure_number(
             VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
         )
@@ -241,3 +242,44 @@ def test_the_sign_in_page_looks_right(live: dict[str, Any], browser: Any) -> Non
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("wrong username or password")
     shot(page, "sign-in")
+
+
+def test_the_designer_page_and_its_softphone(live: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_context(viewport={"width": 1300, "height": 1100}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    sign_in(page, live["base"], "dana")
+    expect(page.get_by_role("heading", name="Call flows")).to_be_visible()
+    expect(page.locator("#flows")).to_contain_text("vstrs_inbound")
+    expect(page.locator("#flows")).to_contain_text("clean")
+    expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
+    diagram = page.locator('pre.mermaid[data-flow="vstrs_inbound"] svg')
+    expect(diagram).to_be_visible()
+    expect(diagram.locator("g.node", has_text="ask_pin")).to_have_count(1)
+
+    page.get_by_label("Flow to call").select_option("vstrs_inbound")
+    page.get_by_role("button", name="Call").click()
+    keys = page.get_by_label("Keys")
+    expect(keys).to_be_visible()
+    expect(page.locator("#phone-state")).to_have_text("ask_adviser")
+    expect(diagram.locator("g.node.current-state")).to_have_text("ask_adviser")
+    keys.fill("1001#")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#phone-state")).to_have_text("ask_pin")
+    keys.fill("246810#")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#phone-state")).to_have_text("ask_question")
+    expect(page.get_by_label("Or say")).to_be_visible()
+    expect(page.locator("#phone-prompt")).not_to_contain_text("PIN")
+    question = page.locator("#phone-prompt").text_content() or ""
+    page.get_by_label("Or say").fill("Hill Top" if "school" in question else "Blue")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#phone-transcript")).to_contain_text(
+        "You are verified as calling from Tax Aid"
+    )
+    expect(page.locator("#phone-transcript")).to_contain_text("the softphone stops here")
+    shot(page, "designer")
+    assert not errors, errors

@@ -173,3 +173,71 @@ def test_live_events_reach_the_right_people(
     assert "event: change" in mine and '"kind": "grant.issued"' in mine
     assert "event: change" not in theirs and "grant.issued" not in theirs
     assert "id: " in theirs, "the other team's browser still moves its cursor on"
+
+
+@pytest.fixture
+def designer(client: FlaskClient, staffed: Callflow) -> str:
+    staffed.accounts.add("dana", "Dana Designer", "designer", PASSWORD, staffed.clock.now())
+    sign_in(client, "dana")
+    return csrf_from(client.get("/console/designer").data)
+
+
+def test_the_designer_page_lists_flows_and_draws_them(client: FlaskClient, designer: str) -> None:
+    page = client.get("/console/designer")
+    assert page.status_code == 200
+    assert b"vstrs_inbound" in page.data and b"specialist_handoff" in page.data
+    assert (
+        b'<pre class="mermaid" data-flow="vstrs_inbound">' in page.data
+        and b"stateDiagram-v2" in page.data
+    )
+    assert b"vendor/mermaid.min.js" in page.data
+    assert "style-src 'self' 'unsafe-inline'" in page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    script = client.get("/console/static/vendor/mermaid.min.js")
+    assert script.status_code == 200
+    script.close()
+
+
+def test_the_softphone_plays_twilios_part(client: FlaskClient, designer: str) -> None:
+    headers = {"X-CSRF-Token": designer}
+    start = client.post(
+        "/console/designer/softphone",
+        json={"url": "/voice/incoming?flow=vstrs_inbound"},
+        headers=headers,
+    )
+    answer = start.get_json()
+    assert start.status_code == 200 and answer["status"] == 200 and answer["state"] == "ask_adviser"
+    assert "<Gather" in answer["twiml"]
+    step = client.post(
+        "/console/designer/softphone",
+        json={
+            "url": "/voice/step?s=1",
+            "call_sid": answer["call_sid"],
+            "params": {"Digits": "1001"},
+        },
+        headers=headers,
+    )
+    assert step.get_json()["state"] == "ask_pin"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://elsewhere.example/voice/incoming", "/console/designer", "/api/me", "/voice/hold"],
+)
+def test_the_softphone_only_calls_voice_urls(client: FlaskClient, designer: str, url: str) -> None:
+    response = client.post(
+        "/console/designer/softphone", json={"url": url}, headers={"X-CSRF-Token": designer}
+    )
+    assert response.status_code == 400
+
+
+def test_the_softphone_needs_csrf_and_the_designer_role(
+    client: FlaskClient, staffed: Callflow, designer: str
+) -> None:
+    assert (
+        client.post("/console/designer/softphone", json={"url": "/voice/incoming"}).status_code
+        == 403
+    )
+    other = client.application.test_client()
+    sign_in(other, "amy")
+    assert other.get("/console/designer").status_code == 403

@@ -10,7 +10,7 @@ from random import Random, SystemRandom
 from typing import Any
 
 from .accounts import Accounts
-from .audit import Audit
+from .audit import Audit, chain_key
 from .clock import Clock, SystemClock
 from .config import Settings
 from .context import Services
@@ -49,7 +49,7 @@ class Callflow:
         )
         self.registry = registry or default_registry()
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)
-        self.audit = Audit(self.store, self.clock)
+        self.audit = Audit(self.store, self.clock, chain_key(settings.secret_key))
         self.directory = Directory(self.store, self.hasher)
         self.staff = Staff(self.store, settings.secret_key)
         self.accounts = Accounts(self.store, self.hasher, self.staff)

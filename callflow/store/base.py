@@ -9,6 +9,10 @@ from typing import Any
 
 from ..session import CallSession
 
+#: Computes an audit entry's hash from the entry (which already names ``prev``).
+Seal = Callable[[dict[str, Any]], str]
+GENESIS = "genesis"
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -112,8 +116,25 @@ class Store(abc.ABC):
     # -- audit
 
     @abc.abstractmethod
-    def append_audit(self, entry: dict[str, Any]) -> str:
-        """Append an audit entry; returns its id."""
+    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
+        """Append an audit entry; returns its id.
+
+        With ``seal``, the entry is chained: it gets ``prev`` (the hash of the entry before,
+        or of the archive anchor) and ``hash`` = ``seal(entry with prev)``, and becomes the
+        new head, all in one atomic step.
+        """
+
+    @abc.abstractmethod
+    def audit_head(self) -> tuple[str, str] | None:
+        """The newest chained entry's (id, hash), or None."""
+
+    @abc.abstractmethod
+    def audit_anchor(self) -> tuple[str, str] | None:
+        """The (id, hash) of the last entry archived and trimmed away, or None."""
+
+    @abc.abstractmethod
+    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
+        """Remove entries up to and including ``through_id`` (archived first); returns how many."""
 
     @abc.abstractmethod
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..session import CallSession
-from .base import Lease, LockStatus, Store
+from .base import GENESIS, Lease, LockStatus, Seal, Store
 
 
 class MemoryStore(Store):
@@ -29,6 +29,8 @@ class MemoryStore(Store):
         self._locks: dict[str, float] = {}
         self._audit: list[dict[str, Any]] = []
         self._audit_ids = itertools.count(1)
+        self._head: tuple[str, str] | None = None
+        self._anchor: tuple[str, str] | None = None
         self._flows: dict[str, tuple[str, str]] = {}
         self._docs: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = {}
         self._claims: dict[str, tuple[str, float]] = {}
@@ -164,12 +166,36 @@ class MemoryStore(Store):
 
     # -- audit
 
-    def append_audit(self, entry: dict[str, Any]) -> str:
+    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
         with self._lock:
             entry_id = f"{next(self._audit_ids)}-0"
-            self._audit.append({**copy.deepcopy(entry), "id": entry_id})
+            record = copy.deepcopy(entry)
+            if seal is not None:
+                prev = (
+                    self._head[1] if self._head else (self._anchor[1] if self._anchor else GENESIS)
+                )
+                record["prev"] = prev
+                record["hash"] = seal(record)
+                self._head = (entry_id, record["hash"])
+            self._audit.append({**record, "id": entry_id})
             self._audit_added.notify_all()
             return entry_id
+
+    def audit_head(self) -> tuple[str, str] | None:
+        with self._lock:
+            return self._head
+
+    def audit_anchor(self) -> tuple[str, str] | None:
+        with self._lock:
+            return self._anchor
+
+    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
+        with self._lock:
+            limit = self._seq(through_id)
+            before = len(self._audit)
+            self._audit = [e for e in self._audit if self._seq(e["id"]) > limit]
+            self._anchor = (through_id, anchor_hash)
+            return before - len(self._audit)
 
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:

@@ -31,7 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
-from .base import Lease, LockStatus, Store
+from .base import GENESIS, Lease, LockStatus, Seal, Store
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +254,48 @@ class RedisStore(Store):
     # -- audit
 
     @_unavailable
-    def append_audit(self, entry: dict[str, Any]) -> str:
-        return str(self.client.xadd("cf:audit", {"e": json.dumps(entry, separators=(",", ":"))}))
+    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
+        if seal is None:
+            return str(
+                self.client.xadd("cf:audit", {"e": json.dumps(entry, separators=(",", ":"))})
+            )
+        # The chain needs the head read and the entry and new head written as one step.
+        for _ in range(200):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch("cf:audit:head")
+                    prev = pipe.get("cf:audit:head")
+                    if not prev:
+                        anchor = pipe.get("cf:audit:anchor")
+                        prev = anchor.split(" ", 1)[1] if anchor else GENESIS
+                    record = {**entry, "prev": prev}
+                    record["hash"] = seal(record)
+                    pipe.multi()
+                    pipe.xadd("cf:audit", {"e": json.dumps(record, separators=(",", ":"))})
+                    pipe.set("cf:audit:head", record["hash"])
+                    return str(pipe.execute()[0])
+                except redis.WatchError:
+                    time.sleep(0.0005)
+        raise StoreError("the audit chain kept changing under us")
+
+    @_unavailable
+    def audit_head(self) -> tuple[str, str] | None:
+        digest = self.client.get("cf:audit:head")
+        rows = self.client.xrevrange("cf:audit", count=1)
+        return (str(rows[0][0]), str(digest)) if digest and rows else None
+
+    @_unavailable
+    def audit_anchor(self) -> tuple[str, str] | None:
+        anchor = self.client.get("cf:audit:anchor")
+        return (anchor.split(" ", 1)[0], anchor.split(" ", 1)[1]) if anchor else None
+
+    @_unavailable
+    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
+        ms, _, seq = through_id.partition("-")
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set("cf:audit:anchor", f"{through_id} {anchor_hash}")
+        pipe.xtrim("cf:audit", minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
+        return int(pipe.execute()[1])
 
     @_unavailable
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:

@@ -1,0 +1,126 @@
+"""The audit log is a keyed hash chain: any altered, inserted or removed entry is found."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from typing import Any
+
+import pytest
+
+from callflow.audit import Audit, chain_key
+from callflow.clock import ManualClock
+from callflow.store import MemoryStore, Store
+from callflow.store.redis import RedisStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Store:
+    if request.param == "redis":
+        return request.getfixturevalue("redis_store")  # type: ignore[no-any-return]
+    return MemoryStore()
+
+
+@pytest.fixture
+def audit(store: Store) -> Audit:
+    log = Audit(store, ManualClock(1_800_000_000.0), chain_key(secrets.token_bytes(32)))
+    for n in range(6):
+        log.record(f"step.{n}", call_sid="CA" + str(n) * 32, outcome="ok", n=n)
+    return log
+
+
+def rewrite(store: Store, change: Any) -> None:
+    """Rewrite the raw stored entries (as someone with access to Redis could)."""
+    if isinstance(store, MemoryStore):
+        store._audit = change([dict(e) for e in store._audit])
+        return
+    assert isinstance(store, RedisStore)
+    rows = store.client.xrange("cf:audit")
+    entries = [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
+    store.client.delete("cf:audit")
+    for entry in change(entries):
+        body = {k: v for k, v in entry.items() if k != "id"}
+        store.client.xadd("cf:audit", {"e": json.dumps(body)}, id=entry["id"])
+
+
+def test_an_untouched_chain_verifies(audit: Audit) -> None:
+    assert audit.verify() is None
+    entries = list(audit.all_entries())
+    assert [e["kind"] for e in entries] == [f"step.{n}" for n in range(6)]
+    assert entries[0]["prev"] == "genesis" and all(b["prev"] == a["hash"] for a, b in zip(entries, entries[1:]))
+
+
+@pytest.mark.parametrize("index", [0, 3, 5])
+def test_an_altered_entry_is_found(audit: Audit, store: Store, index: int) -> None:
+    def alter(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        entries[index]["outcome"] = "tampered"
+        return entries
+
+    target = list(audit.all_entries())[index]["id"]
+    rewrite(store, alter)
+    broken = audit.verify()
+    assert broken is not None and broken.entry_id == target and "altered" in broken.problem
+
+
+def test_an_inserted_entry_is_found(audit: Audit, store: Store) -> None:
+    def insert(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        forged = dict(entries[2])
+        ms, _, seq = forged["id"].partition("-")
+        forged["id"] = f"{ms}-{int(seq) + 1}" if entries[3]["id"] != f"{ms}-{int(seq) + 1}" else f"{ms}-{int(seq) + 2}"
+        forged["kind"] = "grant.issued"
+        return [*entries[:3], forged, *entries[3:]] if forged["id"] < entries[3]["id"] else entries
+
+    if isinstance(store, RedisStore):
+        # Stream ids are time based: make room between entries 2 and 3 by re-numbering.
+        def renumber(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for n, entry in enumerate(entries):
+                entry["id"] = f"{1_000 + n * 10}-0"
+            return entries
+
+        rewrite(store, renumber)
+        rewrite(store, lambda es: [*es[:3], {**es[2], "id": "1025-0", "kind": "grant.issued"}, *es[3:]])
+    else:
+        rewrite(store, lambda es: [*es[:3], {**es[2], "id": "3-5", "kind": "grant.issued"}, *es[3:]])
+    broken = audit.verify()
+    assert broken is not None and broken.kind == "grant.issued"
+
+
+def test_a_removed_entry_is_found(audit: Audit, store: Store) -> None:
+    entries = list(audit.all_entries())
+    rewrite(store, lambda es: [e for e in es if e["id"] != entries[2]["id"]])
+    broken = audit.verify()
+    assert broken is not None and broken.entry_id == entries[3]["id"] and "removed or inserted" in broken.problem
+
+
+def test_removing_the_newest_entries_is_found(audit: Audit, store: Store) -> None:
+    rewrite(store, lambda es: es[:-2])
+    broken = audit.verify()
+    assert broken is not None and "newest entries were removed" in broken.problem
+
+
+def test_another_key_cannot_forge_a_chain(audit: Audit, store: Store) -> None:
+    forger = Audit(store, ManualClock(), chain_key(secrets.token_bytes(32)))
+    assert forger.verify() is not None
+
+
+def test_concurrent_writers_keep_one_chain(store: Store) -> None:
+    log = Audit(store, ManualClock(), chain_key(secrets.token_bytes(32)))
+
+    def write(n: int) -> None:
+        for i in range(25):
+            log.record("step", writer=n, i=i)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(list(log.all_entries())) == 100
+    assert log.verify() is None
+
+
+def test_secrets_are_refused(audit: Audit) -> None:
+    for field in ("pin", "answer", "Digits", "speech"):
+        with pytest.raises(ValueError):
+            audit.record("x", **{field: "1234"})

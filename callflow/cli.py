@@ -194,6 +194,37 @@ def _parser() -> argparse.ArgumentParser:
     team_remove.set_defaults(handler=_teams_remove)
     teams.set_defaults(handler=lambda _args: _usage(teams))
 
+    audit = sub.add_parser("audit", help="export, verify and archive the audit log")
+    au = audit.add_subparsers(metavar="ACTION")
+    export = au.add_parser("export", help="export entries (jsonl or csv)")
+    export.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (UTC)")
+    export.add_argument("--to", dest="until", help="last day, YYYY-MM-DD (UTC)")
+    export.add_argument("--call", help="one call's CallSid")
+    export.add_argument("--org", help="one organisation (taxaid, top, litrg, citizens_advice)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("-o", "--output", help="file to write (default: standard output)")
+    export.set_defaults(handler=_audit_export)
+    verify = au.add_parser("verify", help="check the hash chain; report the first broken link")
+    verify.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (UTC)")
+    verify.add_argument("--to", dest="until", help="last day, YYYY-MM-DD (UTC)")
+    verify.add_argument("--file", help="check an archive or export written by this command instead")
+    verify.set_defaults(handler=_audit_verify)
+    archive = au.add_parser(
+        "archive", help="move entries older than the retention period to a file"
+    )
+    archive.add_argument(
+        "--older-than",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="default: CALLFLOW_AUDIT_RETENTION_DAYS (400)",
+    )
+    archive.add_argument(
+        "-o", "--output", required=True, help="archive file (JSON lines, appended)"
+    )
+    archive.set_defaults(handler=_audit_archive)
+    audit.set_defaults(handler=lambda _args: _usage(audit))
+
     accounts = sub.add_parser("accounts", help="console sign-in accounts")
     acc = accounts.add_subparsers(metavar="ACTION")
     acc_add = acc.add_parser("add", help="create an account (password read without echo)")
@@ -548,6 +579,134 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error on {sid}: {code} {message}", file=sys.stderr)
     story = grant["authorised"] and not after["authorised"] and not sim.errors
     return EXIT_OK if story else EXIT_PROBLEMS
+
+
+# ---------------------------------------------------------------- audit
+
+
+def _day(text: str | None, end: bool = False) -> str | None:
+    if not text:
+        return None
+    import datetime as _dt
+
+    try:
+        day = _dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise CallflowError(f"dates are YYYY-MM-DD, not {text!r}") from exc
+    return f"{day.isoformat()}T23:59:59.999" if end else day.isoformat()
+
+
+def _in_range(entry: dict[str, Any], since: str | None, until: str | None) -> bool:
+    at = str(entry.get("at", ""))
+    return (since is None or at >= since) and (until is None or at[:23] <= until)
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    import csv
+    import io
+
+    svc = _service()
+    since, until = _day(args.since), _day(args.until, end=True)
+    rows = [
+        e
+        for e in svc.audit.all_entries()
+        if _in_range(e, since, until)
+        and (not args.call or e.get("call_sid") == args.call)
+        and (not args.org or e.get("organisation") == args.org)
+    ]
+    out = io.StringIO()
+    if args.format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    else:
+        columns = [
+            "id",
+            "at",
+            "kind",
+            "call_sid",
+            "outcome",
+            "organisation",
+            "adviser",
+            "agent",
+            "team",
+            "handoff",
+            "grant",
+            "by",
+            "details",
+            "prev",
+            "hash",
+        ]
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            details = {k: v for k, v in row.items() if k not in columns}
+            writer.writerow(
+                {
+                    **{c: row.get(c, "") for c in columns if c != "details"},
+                    "details": json.dumps(details, sort_keys=True) if details else "",
+                }
+            )
+    if args.output:
+        Path(args.output).write_text(out.getvalue(), encoding="utf-8")
+        print(f"wrote {len(rows)} entries to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(out.getvalue())
+    return EXIT_OK
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from .audit import verify_chain
+
+    svc = _service()
+    if args.file:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]
+        start = entries[0].get("prev", "genesis") if entries else "genesis"
+        broken = verify_chain(entries, svc.audit.key, start)
+        count = len(entries)
+    elif args.since or args.until:
+        since, until = _day(args.since), _day(args.until, end=True)
+        entries = [e for e in svc.audit.all_entries() if _in_range(e, since, until)]
+        start = entries[0].get("prev", "genesis") if entries else "genesis"
+        broken = verify_chain(entries, svc.audit.key, start)
+        count = len(entries)
+    else:
+        broken = svc.audit.verify()
+        count = sum(1 for _ in svc.audit.all_entries())
+    if broken:
+        print(f"BROKEN: {broken}")
+        return EXIT_PROBLEMS
+    print(f"ok: {count} entries, the chain holds")
+    return EXIT_OK
+
+
+def _audit_archive(args: argparse.Namespace) -> int:
+    import datetime as _dt
+
+    svc = _service()
+    days = args.older_than if args.older_than is not None else svc.settings.audit_retention_days
+    cutoff = (
+        _dt.datetime.fromtimestamp(svc.clock.now(), _dt.UTC) - _dt.timedelta(days=days)
+    ).isoformat()
+    old = []
+    for entry in svc.audit.all_entries():
+        if str(entry.get("at", "")) >= cutoff:
+            break
+        old.append(entry)
+    if not old:
+        print(f"nothing older than {days} days")
+        return EXIT_OK
+    with Path(args.output).open("a", encoding="utf-8") as archive:
+        for entry in old:
+            archive.write(json.dumps(entry, sort_keys=True) + "\n")
+    removed = svc.store.trim_audit(old[-1]["id"], old[-1]["hash"])
+    svc.audit.record(
+        "audit.archived", entries=removed, through=old[-1]["id"], by=_by(), outcome="archived"
+    )
+    print(
+        f"archived {len(old)} entries to {args.output}; the chain now starts after {old[-1]['id']}"
+    )
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- grants

@@ -59,6 +59,8 @@ class Settings:
     agent_wait_seconds: int = 180
     # A disclosure grant's backstop: it never outlives this, whatever callbacks are lost.
     grant_max_seconds: int = 4 * 3600
+    # Audit entries older than this are archived to a file and trimmed (callflow audit archive).
+    audit_retention_days: int = 400
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
     session_ttl_seconds: int = 12 * 3600
     ended_session_ttl_seconds: int = 6 * 3600
@@ -87,6 +89,7 @@ class Settings:
             vstrs_number=env.get("VSTRS_NUMBER") or "+441632960999",
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
+            audit_retention_days=_int(env, "CALLFLOW_AUDIT_RETENTION_DAYS", 400),
             public_base_url=env.get("PUBLIC_BASE_URL") or None,
             secret_key=key.encode(),
             signature_check=check in {"on", "true", "1"},

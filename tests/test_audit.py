@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import threading
@@ -48,7 +49,9 @@ def test_an_untouched_chain_verifies(audit: Audit) -> None:
     assert audit.verify() is None
     entries = list(audit.all_entries())
     assert [e["kind"] for e in entries] == [f"step.{n}" for n in range(6)]
-    assert entries[0]["prev"] == "genesis" and all(b["prev"] == a["hash"] for a, b in zip(entries, entries[1:]))
+    assert entries[0]["prev"] == "genesis" and all(
+        b["prev"] == a["hash"] for a, b in itertools.pairwise(entries)
+    )
 
 
 @pytest.mark.parametrize("index", [0, 3, 5])
@@ -67,7 +70,11 @@ def test_an_inserted_entry_is_found(audit: Audit, store: Store) -> None:
     def insert(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         forged = dict(entries[2])
         ms, _, seq = forged["id"].partition("-")
-        forged["id"] = f"{ms}-{int(seq) + 1}" if entries[3]["id"] != f"{ms}-{int(seq) + 1}" else f"{ms}-{int(seq) + 2}"
+        forged["id"] = (
+            f"{ms}-{int(seq) + 1}"
+            if entries[3]["id"] != f"{ms}-{int(seq) + 1}"
+            else f"{ms}-{int(seq) + 2}"
+        )
         forged["kind"] = "grant.issued"
         return [*entries[:3], forged, *entries[3:]] if forged["id"] < entries[3]["id"] else entries
 
@@ -79,9 +86,13 @@ def test_an_inserted_entry_is_found(audit: Audit, store: Store) -> None:
             return entries
 
         rewrite(store, renumber)
-        rewrite(store, lambda es: [*es[:3], {**es[2], "id": "1025-0", "kind": "grant.issued"}, *es[3:]])
+        rewrite(
+            store, lambda es: [*es[:3], {**es[2], "id": "1025-0", "kind": "grant.issued"}, *es[3:]]
+        )
     else:
-        rewrite(store, lambda es: [*es[:3], {**es[2], "id": "3-5", "kind": "grant.issued"}, *es[3:]])
+        rewrite(
+            store, lambda es: [*es[:3], {**es[2], "id": "3-5", "kind": "grant.issued"}, *es[3:]]
+        )
     broken = audit.verify()
     assert broken is not None and broken.kind == "grant.issued"
 
@@ -90,7 +101,11 @@ def test_a_removed_entry_is_found(audit: Audit, store: Store) -> None:
     entries = list(audit.all_entries())
     rewrite(store, lambda es: [e for e in es if e["id"] != entries[2]["id"]])
     broken = audit.verify()
-    assert broken is not None and broken.entry_id == entries[3]["id"] and "removed or inserted" in broken.problem
+    assert (
+        broken is not None
+        and broken.entry_id == entries[3]["id"]
+        and "removed or inserted" in broken.problem
+    )
 
 
 def test_removing_the_newest_entries_is_found(audit: Audit, store: Store) -> None:
@@ -124,3 +139,79 @@ def test_secrets_are_refused(audit: Audit) -> None:
     for field in ("pin", "answer", "Digits", "speech"):
         with pytest.raises(ValueError):
             audit.record("x", **{field: "1234"})
+
+
+# -- the audit command
+
+
+@pytest.fixture
+def cli_service(monkeypatch: pytest.MonkeyPatch, redis_store: RedisStore) -> Any:
+    from callflow.config import Settings
+    from callflow.service import Callflow
+    from tests.conftest import TEST_REDIS_URL
+
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    monkeypatch.setenv("CALLFLOW_SECRET_KEY", secrets.token_hex(16))
+    monkeypatch.setenv("USER", "auditor")
+    svc = Callflow(Settings.from_env())
+    for n, (org, day) in enumerate([("taxaid", 1), ("top", 1), ("taxaid", 2), ("litrg", 3)]):
+        svc.clock = ManualClock(1_800_000_000.0 + day * 86_400)  # type: ignore[assignment]
+        svc.audit.clock = svc.clock
+        svc.audit.record(
+            "handoff.requested", call_sid="CA" + str(n) * 32, organisation=org, outcome="requested"
+        )
+    return svc
+
+
+def test_export_filters_and_round_trips(
+    cli_service: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callflow.cli import main
+
+    days = sorted({e["at"][:10] for e in cli_service.audit.all_entries()})
+    target = tmp_path / "taxaid.jsonl"
+    assert main(["audit", "export", "--org", "taxaid", "-o", str(target)]) == 0
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["organisation"] for r in rows] == ["taxaid", "taxaid"]
+    assert rows == [e for e in cli_service.audit.all_entries() if e.get("organisation") == "taxaid"]
+    assert main(["audit", "export", "--from", days[1], "--to", days[1], "--format", "csv"]) == 0
+    csv_out = capsys.readouterr().out.splitlines()
+    assert csv_out[0].startswith("id,at,kind,call_sid,outcome") and len(csv_out) == 2
+    assert main(["audit", "export", "--call", "CA" + "1" * 32]) == 0
+    assert json.loads(capsys.readouterr().out)["organisation"] == "top"
+
+
+def test_verify_reports_ok_and_the_first_break(
+    cli_service: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callflow.cli import main
+
+    assert main(["audit", "verify"]) == 0
+    assert "ok: 4 entries, the chain holds" in capsys.readouterr().out
+    rewrite(
+        cli_service.store,
+        lambda es: [{**e, "outcome": "changed"} if i == 1 else e for i, e in enumerate(es)],
+    )
+    assert main(["audit", "verify"]) == 1
+    second = list(cli_service.audit.all_entries())[1]["id"]
+    assert f"BROKEN: audit entry {second}" in capsys.readouterr().out
+
+
+def test_archive_keeps_the_chain_intact(
+    cli_service: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from callflow import cli
+    from callflow.cli import main
+
+    monkeypatch.setattr(cli, "_service", lambda: cli_service)
+    cli_service.clock.advance(10 * 86_400)
+    archive = tmp_path / "archive.jsonl"
+    assert main(["audit", "archive", "--older-than", "11", "-o", str(archive)]) == 0
+    assert len(archive.read_text().splitlines()) == 2, "the two entries of the first day"
+    assert main(["audit", "verify", "--file", str(archive)]) == 0
+    assert main(["audit", "verify"]) == 0, "the live chain starts where the archive ends"
+    kinds = [e["kind"] for e in cli_service.audit.all_entries()]
+    assert kinds == ["handoff.requested", "handoff.requested", "audit.archived"]

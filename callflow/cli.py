@@ -548,6 +548,7 @@ def _demo(args: argparse.Namespace) -> int:
         "team": DEMO_TEAM,
         "customer": {"name": "Pat Example", "reference": "1234567890"},
         "issue": "Wants to agree time to pay on a debt in pursuit",
+        "authorisation": {"type": "recorded_oral", "date": "2026-11-20", "reference": "TA-DEMO-1"},
         "callback": {"urgent": False, "turnaround": "2 working days"},
     }
     print("\n--- the agent asks for a warm transfer to Debt Pursuit (POST .../handoffs)")

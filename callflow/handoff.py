@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .context import ServiceUser
@@ -74,10 +75,13 @@ def _text(value: Any, limit: int) -> str | None:
     return " ".join(value.split())
 
 
-def validate_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def validate_request(
+    body: dict[str, Any], today: date | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The hand-off request's fields, cleaned, and an error for each bad one."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
+    today = today or date.today()
     team = body.get("team")
     if not isinstance(team, str) or not team:
         errors["team"] = "required: the specialist team's id"
@@ -117,7 +121,29 @@ def validate_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     if turnaround and _text(turnaround, 200) is None:
         errors["callback.turnaround"] = "up to 200 characters, like '2 working days'"
     clean["callback"] = {"urgent": urgent is True, "turnaround": _text(turnaround, 200) or ""}
-    unknown = set(body) - {"team", "customer", "issue", "callback"}
+    authorisation = body.get("authorisation")
+    if not isinstance(authorisation, dict):
+        errors["authorisation"] = (
+            "required: {type, date, reference} of the customer's authorisation"
+        )
+        authorisation = {}
+    kind = authorisation.get("type")
+    if kind not in {"signed", "recorded_oral"}:
+        errors["authorisation.type"] = "signed or recorded_oral"
+    given = authorisation.get("date")
+    try:
+        day = date.fromisoformat(given) if isinstance(given, str) else None
+    except ValueError:
+        day = None
+    if day is None or day > today:
+        errors["authorisation.date"] = "the date it was given, YYYY-MM-DD, not in the future"
+    reference = _text(authorisation.get("reference"), 64)
+    if reference is None:
+        errors["authorisation.reference"] = (
+            "the organisation's reference for it, up to 64 characters"
+        )
+    clean["authorisation"] = {"type": kind, "date": given, "reference": reference}
+    unknown = set(body) - {"team", "customer", "issue", "callback", "authorisation"}
     for key in sorted(unknown):
         errors[key] = "unknown field"
     return clean, errors
@@ -162,7 +188,7 @@ class HandOffs(ServiceUser):
         self, call_sid: str, agent_sees_id: str, body: dict[str, Any], links: Links
     ) -> dict[str, Any]:
         """The agent on ``call_sid`` asks for a warm transfer; the caller is held, the team rung."""
-        clean, errors = validate_request(body)
+        clean, errors = validate_request(body, datetime.fromtimestamp(self.now(), UTC).date())
         team = self.staff.team(clean["team"]) if isinstance(clean["team"], str) else None
         if clean["team"] and "team" not in errors and (team is None or not team.active):
             errors["team"] = "no such specialist team"
@@ -215,6 +241,7 @@ class HandOffs(ServiceUser):
             "consent_to_act": verified["consent_to_act"],
             "issue": clean["issue"],
             "callback": clean["callback"],
+            "authorisation": clean["authorisation"],
             "state": "requested",
             "reason": None,
             "requested_at": now,
@@ -444,16 +471,22 @@ class HandOffs(ServiceUser):
     def complete(
         self, handoff_id: str, links: Links | None, by_agent_leaving: bool = False
     ) -> dict[str, Any]:
-        """The brief is over: the caller comes off hold, the agent leaves, the grant starts."""
-        doc = self._move(handoff_id, {"briefing"}, "taken_over")
-        if doc is None:
-            current = self.get(handoff_id)
+        """The brief is over: the caller comes off hold, the agent leaves, the grant starts.
+
+        The grant and its audit entry are written first: if either cannot be, nothing is
+        handed over and the caller stays held with the agent and the specialist (fail closed).
+        """
+        current = self.get(handoff_id)
+        if current is None or current["state"] != "briefing":
             raise HandOffError(
                 f"the hand-off is {current['state'] if current else 'unknown'}, not in its brief"
             )
+        grant_id = self.issue_grant(current)
+        doc = self._move(handoff_id, {"briefing"}, "taken_over", grant_id=grant_id)
+        if doc is None:  # something ended the hand-off meanwhile: the grant goes at once
+            self.end_grant(grant_id, "handoff_ended_before_take_over")
+            raise HandOffError("the hand-off ended before the take-over")
         call_sid = doc["call_sid"]
-        grant_id = self.issue_grant(doc)
-        self._update(handoff_id, lambda d: {**d, "grant_id": grant_id} if d else None)
         vstrs = self.services.vstrs
         assert vstrs is not None
         vstrs._update(
@@ -569,8 +602,7 @@ class HandOffs(ServiceUser):
             "ended_at": None,
             "end_reason": None,
         }
-        # Written (with its audit entry) before the caller hears the specialist: fail closed.
-        self.store.put_doc("grants", grant_id, grant, ttl_seconds=RECORD_TTL)
+        # The audit entry first: a grant nobody can account for must never exist.
         self._audit(
             "grant.issued",
             handoff["call_sid"],
@@ -580,6 +612,7 @@ class HandOffs(ServiceUser):
             agent=handoff["agent_sees_id"],
             outcome="active",
         )
+        self.store.put_doc("grants", grant_id, grant, ttl_seconds=RECORD_TTL)
         return grant_id
 
     def end_grant(self, grant_id: str | None, reason: str) -> None:

@@ -294,6 +294,11 @@ def request_handoff() -> Any:
             "urgent": form.get("urgent") == "yes",
             "turnaround": form.get("turnaround", ""),
         },
+        "authorisation": {
+            "type": form.get("auth_type", ""),
+            "date": form.get("auth_date", ""),
+            "reference": form.get("auth_reference", ""),
+        },
     }
     try:
         service().handoffs.request(record["call_sid"], me().sees_id, body, _links())

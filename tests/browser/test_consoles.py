@@ -187,6 +187,9 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     agent.get_by_label("Customer's name").fill("Pat Example")
     agent.get_by_label("UTR or National Insurance number").fill("12345")
     agent.get_by_label("The issue").fill("Wants time to pay")
+    agent.get_by_label("Kind").select_option("signed")
+    agent.get_by_label("Date given").fill("2026-11-01")
+    agent.get_by_label("Their reference").fill("TA-0042")
     agent.get_by_role("button", name="Transfer").click()
     expect(agent.locator("#customer-reference-error")).to_contain_text("a UTR (10 digits)")
     expect(agent.get_by_label("UTR or National Insurance number")).to_have_attribute(

@@ -141,6 +141,7 @@ class GrantMachine(RuleBasedStateMachine):
             "team": team,
             "customer": {"name": "Pat", "reference": "1234567890"},
             "issue": "Debt",
+            "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
         }
         response = self.api.post(
             f"/api/calls/{caller.sid}/handoffs", json=body, headers=self.auth(caller)

@@ -81,6 +81,7 @@ class Rig:
             "team": "debt_pursuit",
             "customer": CUSTOMER,
             "issue": "Wants time to pay",
+            "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
             **body,
         }
         return self.api.post(
@@ -423,6 +424,18 @@ def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: Man
         ({"customer": {"name": "Pat", "reference": "QQ12345C"}}, "customer.reference"),
         ({"customer": {"name": "", "reference": "AB123456C"}}, "customer.name"),
         ({"issue": ""}, "issue"),
+        (
+            {"authorisation": {"type": "verbal", "date": "2026-11-01", "reference": "X"}},
+            "authorisation.type",
+        ),
+        (
+            {"authorisation": {"type": "signed", "date": "2099-01-01", "reference": "X"}},
+            "authorisation.date",
+        ),
+        (
+            {"authorisation": {"type": "signed", "date": "2026-11-01", "reference": ""}},
+            "authorisation.reference",
+        ),
         ({"team": "nobody"}, "team"),
         ({"callback": {"urgent": "very"}}, "callback.urgent"),
         ({"extra": 1}, "extra"),
@@ -590,3 +603,37 @@ def test_callbacks_out_of_order_during_a_transfer(rig: Rig) -> None:
     assert not rig.grant(caller)["authorised"]
     kinds = [k for k, _ in rig.kinds(caller)]
     assert kinds.count("grant.issued") == 1 and kinds.count("grant.ended") == 1
+
+
+def test_an_audit_write_failure_blocks_the_grant(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callflow.errors import StoreUnavailable
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    real = rig.svc.store.append_audit
+
+    def failing(entry: dict[str, Any], seal: Any = None) -> str:
+        if entry["kind"] == "grant.issued":
+            raise StoreUnavailable("audit stream down")
+        return real(entry, seal)
+
+    monkeypatch.setattr(rig.svc.store, "append_audit", failing)
+    response = rig.api.post(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth()
+    )
+    assert response.status_code == 503
+    rig.sim.advance(2)
+    assert (
+        rig.handoff(handoff["id"])["state"] == "briefing"
+        and rig.handoff(handoff["id"])["grant_id"] is None
+    )
+    assert rig.held(caller), "nothing was handed over"
+    assert rig.svc.store.list_docs("grants") == []
+    assert not rig.grant(caller)["authorised"]
+    monkeypatch.setattr(rig.svc.store, "append_audit", real)
+    retry = rig.api.post(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth()
+    )
+    assert retry.status_code == 200 and rig.grant(caller)["authorised"]

@@ -129,6 +129,7 @@
         ["Phone", rep.phone], ["Email", rep.email],
         ["Consent to act", h.consent_to_act ? "yes" : "no: no contact details passed on"],
         ["Issue", h.issue],
+        ["Authorisation held", h.authorisation ? `${h.authorisation.type.replace("_", " ")} on ${h.authorisation.date} (ref ${h.authorisation.reference})` : ""],
         ["Call back", `${h.callback.urgent ? "urgent" : "not urgent"}${h.callback.turnaround ? ", " + h.callback.turnaround : ""}`],
         ["VSTRS agent", `${h.agent_name}, SEES ID ${h.agent_sees_id}`],
       ]),

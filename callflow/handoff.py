@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 __all__ = ["HandOffError", "HandOffs", "validate_request"]
 
 Doc = dict[str, Any] | None
-RECORD_TTL = 30 * 24 * 3600
+#: Hand-offs and grants are kept about as long as the audit log, for HMRC's assurance
+#: sampling; then they expire (personal data is never kept for ever).
+RECORD_TTL = 400 * 24 * 3600
 IN_PROGRESS = frozenset({"requested", "ringing", "checking", "accepted", "briefing"})
 FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$")

@@ -10,6 +10,7 @@ from random import Random, SystemRandom
 from typing import Any
 
 from .accounts import Accounts
+from .assurance import Assurance
 from .audit import Audit, chain_key
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -70,6 +71,7 @@ class Callflow:
         self.services.vstrs = self.vstrs
         self.handoffs = HandOffs(self.services)
         self.services.handoffs = self.handoffs
+        self.assurance = Assurance(self.services)
         self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
         self.engine = CallEngine(self.services, self.library)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .metrics import AUDIT_EVENTS
 from .store.base import GENESIS
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class Audit:
             **fields,
         }
         entry_id = self.store.append_audit(entry, self._seal)
+        AUDIT_EVENTS.labels(kind, str(fields.get("outcome", ""))[:40]).inc()
         log.info("audit %s call=%s outcome=%s", kind, call_sid, fields.get("outcome", "-"))
         return entry_id
 

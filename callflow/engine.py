@@ -25,6 +25,7 @@ from .context import CallContext, Services
 from .errors import CallBusy, FlowError, StoreError
 from .flowspec import START_EVENT, START_STATE, WAITING_VERBS
 from .library import FlowLibrary
+from .metrics import CALLS, STATES, STORE_ERRORS
 from .session import CallSession
 from .store.base import Lease
 from .twiml import CALL_NOT_FOUND, POLITE_APOLOGY, Links, hang_up, say_and_hang_up
@@ -126,6 +127,7 @@ class CallEngine:
             )
             return Reply(say_and_hang_up(POLITE_APOLOGY), "busy")
         except StoreError as exc:
+            STORE_ERRORS.inc()
             log.error("call %s: store failed (%s); apologising, nothing decided", call_sid, exc)
             return Reply(say_and_hang_up(POLITE_APOLOGY), "store_unavailable")
         except FlowError as exc:
@@ -163,6 +165,7 @@ class CallEngine:
         if ref:
             session.data["ref"] = ref
         log.info("call %s: new call on flow %s@%s", call_sid, flow.name, flow.version)
+        CALLS.labels(flow.name).inc()
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0
 
@@ -261,6 +264,8 @@ class CallEngine:
                 )
                 raise FlowError(f"no transition for {next_event} in {ctx.state}")
         session.state = ctx.state
+        for entered in ctx.entered:
+            STATES.labels(flow.name, entered).inc()
         final = flow.states[ctx.state]
         if not final.verbs or final.verbs[-1].kind not in WAITING_VERBS:
             log.warning(

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from callflow.config import Settings
 from callflow.demo import DEMO_NUMBER, add_demo_adviser
+from callflow.logs import configure_logging
 from callflow.service import Callflow
 from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
@@ -72,13 +73,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _configure_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    # transitions logs every callback at INFO: far too much for a webhook service.
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    configure_logging()
 
 
 def _warn_about(service: Callflow) -> None:

@@ -24,3 +24,11 @@ def healthz() -> Response:
     response = jsonify(body)
     response.status_code = 200 if reachable else 503
     return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics (no personal data in any label)."""
+    from callflow.metrics import CONTENT_TYPE_LATEST, exposition
+
+    return Response(exposition(service().store), mimetype=CONTENT_TYPE_LATEST.split(";")[0])

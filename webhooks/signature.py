@@ -12,6 +12,7 @@ from flask import Request
 from twilio.request_validator import RequestValidator
 
 from callflow.config import Settings
+from callflow.metrics import SIGNATURE_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def signature_ok(req: Request, settings: Settings) -> bool:
     call_sid = req.form.get("CallSid", "-")[:40]
     if not signature:
         log.warning("call %s: refused %s: no X-Twilio-Signature", call_sid, req.path)
+        SIGNATURE_FAILURES.inc()
         return False
     if not settings.twilio_auth_token:
         log.warning("call %s: refused %s: TWILIO_AUTH_TOKEN is not set", call_sid, req.path)
@@ -39,4 +41,5 @@ def signature_ok(req: Request, settings: Settings) -> bool:
     if validator.validate(public_url(req, settings), req.form, signature):
         return True
     log.warning("call %s: refused %s: X-Twilio-Signature does not match", call_sid, req.path)
+    SIGNATURE_FAILURES.inc()
     return False

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callflow.engine import FINAL_STATUSES, Reply
 from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
 from callflow.links import ServiceLinks
+from callflow.metrics import WEBHOOK_SECONDS, WEBHOOKS
 from callflow.twiml import say_and_hang_up
 
 from .extension import service
@@ -63,7 +65,23 @@ def _polite_refusal(why: str) -> Response:
 
 
 def _answer(reply: Reply) -> Response:
+    g.outcome = reply.outcome
     return _twiml(reply.twiml)
+
+
+@bp.before_request
+def _start_clock() -> None:
+    g.started = time.perf_counter()
+
+
+@bp.after_request
+def _count(response: Response) -> Response:
+    endpoint = (request.endpoint or "unknown").removeprefix("voice.")
+    outcome = g.get("outcome") or f"http_{response.status_code}"
+    WEBHOOKS.labels(endpoint, outcome).inc()
+    if "started" in g:
+        WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
+    return response
 
 
 @bp.before_request

@@ -21,9 +21,14 @@ log = logging.getLogger(__name__)
 
 @REGISTRY.action()
 def capture_adviser_number(ctx: CallContext) -> None:
-    """Keep the adviser number the caller keyed (anything malformed is kept as none)."""
+    """Keep the adviser number the caller keyed, if it is a registered adviser's.
+
+    Anything else is kept as none: a caller who keys their PIN at this prompt by mistake
+    must not find it stored on the call.
+    """
     digits = ctx.digits()
-    ctx.data["adviser_number"] = digits if ADVISER_NUMBER.match(digits) else ""
+    known = ADVISER_NUMBER.match(digits) and ctx.services.directory.get(digits) is not None
+    ctx.data["adviser_number"] = digits if known else ""
     ctx.data.pop("question", None)
     ctx.data.pop("pin_accepted_for", None)
 

@@ -1,0 +1,78 @@
+"""Prometheus metrics: what an operations team watches.
+
+Counters and histograms live in prometheus_client's default registry. Under gunicorn set
+``PROMETHEUS_MULTIPROC_DIR`` (an empty folder, the same for every worker) so workers add
+up: :func:`exposition` then merges every worker's files. Labels never carry personal data
+or secrets: endpoints, outcomes, audit kinds, flow and state names only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .store.base import Store
+
+__all__ = ["CONTENT_TYPE_LATEST", "exposition"]
+
+WEBHOOKS = Counter("callflow_webhooks_total", "Twilio webhooks answered", ["endpoint", "outcome"])
+WEBHOOK_SECONDS = Histogram(
+    "callflow_webhook_seconds",
+    "Time to answer a Twilio webhook",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15),
+)
+AUDIT_EVENTS = Counter(
+    "callflow_audit_events_total",
+    "Security-relevant events (verification outcomes, lockouts, hand-offs, grants ended by reason)",
+    ["kind", "outcome"],
+)
+CALLS = Counter("callflow_calls_total", "New calls by flow", ["flow"])
+STATES = Counter("callflow_states_entered_total", "Flow states entered", ["flow", "state"])
+STORE_ERRORS = Counter("callflow_store_errors_total", "Webhooks that met a store failure")
+SIGNATURE_FAILURES = Counter(
+    "callflow_signature_failures_total", "Requests refused for their signature"
+)
+
+
+class _ActiveGrants:
+    """Active grants, counted from the store at each scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("callflow_active_grants", "Disclosure grants active now")
+        try:
+            active = sum(1 for g in self.store.list_docs("grants") if g.get("ended_at") is None)
+        except Exception:  # a scrape must never fail because the store is down
+            active = -1
+        gauge.add_metric([], active)
+        yield gauge
+
+
+def exposition(store: Store) -> bytes:
+    """The metrics page (every worker's, when PROMETHEUS_MULTIPROC_DIR is set)."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    extra = CollectorRegistry(auto_describe=False)
+    extra.register(_ActiveGrants(store))
+    return generate_latest(registry) + generate_latest(extra)

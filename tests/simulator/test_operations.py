@@ -1,0 +1,211 @@
+"""Metrics, JSON logs, and scans: no secret anywhere, no personal data kept for ever."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from typing import Any
+
+import pytest
+
+from callflow.clock import ManualClock
+from callflow.logs import JsonFormatter
+from callflow.simulator import Script
+from callflow.store import Store
+from callflow.store.redis import RedisStore
+from tests.conftest import ADVISER, ANSWERS, PIN
+from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
+
+
+@pytest.fixture
+def rig(store: Store, clock: ManualClock) -> Rig:
+    return Rig(store, clock)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus page (0 if absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if (
+            sample == name
+            or sample == f"{name}{{{wanted}}}"
+            or (
+                labels
+                and sample.startswith(f"{name}{{")
+                and all(f'{k}="{v}"' in sample for k, v in labels.items())
+            )
+        ):
+            return float(value)
+    return 0.0
+
+
+def test_metrics_reflect_a_call(rig: Rig) -> None:
+    before = rig.api.get("/metrics").get_data(as_text=True)
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    page = rig.api.get("/metrics")
+    assert page.status_code == 200 and page.mimetype == "text/plain"
+    after = page.get_data(as_text=True)
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert grew("callflow_webhooks_total", endpoint="incoming", outcome="ok") >= 1
+    assert grew("callflow_webhooks_total", endpoint="step", outcome="ok") >= 3
+    assert grew("callflow_calls_total", flow="vstrs_inbound") >= 1
+    assert grew("callflow_states_entered_total", flow="vstrs_inbound", state="ask_pin") >= 1
+    assert (
+        grew("callflow_audit_events_total", kind="verification.verified", outcome="verified") >= 1
+    )
+    assert grew("callflow_audit_events_total", kind="handoff.sees_check", outcome="match") >= 1
+    assert grew("callflow_audit_events_total", kind="grant.issued", outcome="active") >= 1
+    assert metric(after, "callflow_active_grants") == 1
+    assert "callflow_webhook_seconds_bucket" in after
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    ended = rig.api.get("/metrics").get_data(as_text=True)
+    assert metric(ended, "callflow_active_grants") == 0
+    assert metric(ended, "callflow_audit_events_total", kind="grant.ended") >= 1
+
+
+def test_json_logs_carry_the_call_sid() -> None:
+    record = logging.LogRecord(
+        "callflow.engine",
+        logging.INFO,
+        __file__,
+        1,
+        "call %s: digits -> ask_pin (step 2)",
+        ("CA" + "a" * 32,),
+        None,
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert (
+        line["call_sid"] == "CA" + "a" * 32
+        and line["level"] == "info"
+        and line["logger"] == "callflow.engine"
+    )
+
+
+def redis_dump(store: RedisStore) -> str:
+    """Every value in the tests' Redis database, as text."""
+    client = store.client
+    parts = []
+    for key in client.keys("*"):
+        kind = client.type(key)
+        if kind == "string":
+            parts.append(client.get(key))
+        elif kind == "hash":
+            parts.append(json.dumps(client.hgetall(key)))
+        elif kind == "set":
+            parts.append(json.dumps(sorted(client.smembers(key))))
+        elif kind == "stream":
+            parts.append(json.dumps(client.xrange(key)))
+        elif kind == "list":
+            parts.append(json.dumps(client.lrange(key, 0, -1)))
+        parts.append(key)
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_no_pin_or_answer_anywhere_after_a_fuzzed_run(
+    rig: Rig, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    chooser = random.Random(20261123)
+    answers = {"school": ANSWERS["first_school"], "colour": ANSWERS["favourite_colour"]}
+    for n in range(2):  # some get all the way through
+        rig.sim.call(
+            "+441632960999",
+            f"+4416329603{n:02d}",
+            Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(answers).hang_up(after=20),
+        )
+    for n in range(12):
+        script = Script()
+        for _ in range(chooser.randint(1, 7)):
+            pick = chooser.random()
+            if pick < 0.25:
+                script.press(f"{ADVISER}#")
+            elif pick < 0.45:
+                script.press(f"{PIN}#")
+            elif pick < 0.6:
+                script.press(
+                    "".join(chooser.choice("0123456789*#") for _ in range(chooser.randint(1, 12)))
+                )
+            elif pick < 0.75:
+                script.say(chooser.choice([*ANSWERS.values(), "hill top", "BLUE!", "no idea"]))
+            elif pick < 0.85:
+                script.answer(
+                    {"school": ANSWERS["first_school"], "colour": ANSWERS["favourite_colour"]}
+                )
+            else:
+                script.silent()
+        rig.sim.call("+441632960999", f"+4416329602{n:02d}", script.hang_up(after=30))
+    rig.sim.run()
+    assert any(e["kind"] == "verification.verified" for e in rig.svc.audit.entries()), (
+        "some calls got through"
+    )
+    from callflow.cli import main
+
+    export = tmp_path / "audit.jsonl"
+    import callflow.cli as cli
+
+    original = cli._service
+    cli._service = lambda: rig.svc  # type: ignore[assignment]
+    try:
+        assert main(["audit", "export", "-o", str(export)]) == 0
+    finally:
+        cli._service = original
+    assert isinstance(rig.svc.store, RedisStore)
+    haystacks = {
+        "redis": redis_dump(rig.svc.store),
+        "logs": caplog.text,
+        "export": export.read_text(),
+    }
+    for where, text in haystacks.items():
+        assert PIN not in text, f"the PIN is in {where}"
+        for answer in ANSWERS.values():
+            assert answer not in text, f"an answer is in {where}"
+        squashed = re.sub(r"[^a-z0-9]", "", text.lower())
+        assert "hilltop" not in squashed, f"an answer (folded) is in {where}"
+        assert "blue" not in text.lower(), f"an answer is in {where}"
+
+
+#: Keys that may live without an expiry: configuration and registries, never call data.
+PERMANENT = re.compile(
+    r"^cf:(\{dir\}:.*|\{(agents|teams|tokens|presence|accounts)\}:.*|\{[a-z_]+\}:keys|flow:.*|counter:.*|audit|audit:head|audit:anchor)$"
+)
+
+
+@pytest.mark.parametrize("store", ["redis"], indirect=True)
+def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    assert isinstance(rig.svc.store, RedisStore)
+    client = rig.svc.store.client
+    forever = sorted(k for k in client.keys("*") if client.ttl(k) == -1 and not PERMANENT.match(k))
+    assert forever == [], forever
+    for key in client.keys("*"):
+        if any(
+            part in key
+            for part in (
+                "vstrs_calls}:doc",
+                "handoffs}:doc",
+                "grants}:doc",
+                "cf:call:",
+                "callbacks}:doc",
+            )
+        ):
+            assert client.ttl(key) > 0, key

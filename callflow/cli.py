@@ -639,7 +639,6 @@ def _in_range(entry: dict[str, Any], since: str | None, until: str | None) -> bo
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    import csv
     import io
 
     svc = _service()
@@ -656,33 +655,9 @@ def _audit_export(args: argparse.Namespace) -> int:
         for row in rows:
             out.write(json.dumps(row, sort_keys=True) + "\n")
     else:
-        columns = [
-            "id",
-            "at",
-            "kind",
-            "call_sid",
-            "outcome",
-            "organisation",
-            "adviser",
-            "agent",
-            "team",
-            "handoff",
-            "grant",
-            "by",
-            "details",
-            "prev",
-            "hash",
-        ]
-        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            details = {k: v for k, v in row.items() if k not in columns}
-            writer.writerow(
-                {
-                    **{c: row.get(c, "") for c in columns if c != "details"},
-                    "details": json.dumps(details, sort_keys=True) if details else "",
-                }
-            )
+        from .reports import audit_csv
+
+        out.write(audit_csv(rows))
     if args.output:
         Path(args.output).write_text(out.getvalue(), encoding="utf-8")
         print(f"wrote {len(rows)} entries to {args.output}", file=sys.stderr)

@@ -49,7 +49,7 @@ HOME = {
     "vstrs_agent": "console.agent",
     "specialist": "console.specialist",
     "designer": "console.designer",
-    "auditor": "console.forbidden",
+    "auditor": "console.auditor",
     "admin": "console.forbidden",
 }
 STREAM_SECONDS = 55
@@ -528,3 +528,146 @@ def softphone() -> Response:
         flow=stored.flow if stored else None,
         version=stored.flow_version if stored else None,
     )
+
+
+# ---------------------------------------------------------------- the auditor
+
+
+def _period() -> tuple[Any, Any, str | None]:
+    from datetime import date, timedelta
+
+    from callflow.directory import ORGANISATIONS
+    from callflow.reports import today_utc
+
+    def parse(name: str) -> Any:
+        text = request.args.get(name, "")
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            abort(400, description=f"{name}: a date like 2026-11-23")
+
+    until = parse("to") or today_utc(now())
+    since = parse("from") or until - timedelta(days=27)
+    org = request.args.get("org") or None
+    if org is not None and org not in ORGANISATIONS:
+        abort(400, description="org: one of the four organisations")
+    return since, until, org
+
+
+def auditor_figures(since: Any, until: Any, org: str | None) -> dict[str, Any]:
+    from callflow.reports import figures, in_period
+
+    svc = service()
+    entries = [e for e in svc.audit.all_entries() if in_period(e, since, until, org)]
+    grants = [
+        g
+        for g in svc.store.list_docs("grants")
+        if (org is None or g["organisation"] == org)
+        and since.isoformat() <= _day_of(g["started_at"]) <= until.isoformat()
+    ]
+    return figures(entries, grants, svc.assurance.report(org, since, until))
+
+
+def _day_of(at: float) -> str:
+    from callflow.reports import today_utc
+
+    return today_utc(at).isoformat()
+
+
+def _charts(data: dict[str, Any]) -> list[Any]:
+    from callflow.reports import bar_chart
+
+    share = {
+        org: {"hand-offs per verified call": value} for org, value in data["handoff_share"].items()
+    }
+    durations = {k: {"grants": v} for k, v in data["grant_durations"].items()}
+    assurance = {
+        row["organisation_name"]: {
+            "passed": row["passed"],
+            "failed": row["failed"],
+            "outstanding": row["outstanding"],
+        }
+        for row in data["assurance"]
+    }
+    return [
+        bar_chart("Verifications per day, by outcome", data["verifications"]),
+        bar_chart("Lockouts per day", {d: {"lockouts": n} for d, n in data["lockouts"].items()}),
+        bar_chart("Hand-offs per week, by organisation", data["handoffs_by_org_week"]),
+        bar_chart("Hand-offs per week, by team", data["handoffs_by_team_week"]),
+        bar_chart("Hand-off share of verified calls", share),
+        bar_chart("Grant durations", durations),
+        bar_chart("Assurance results", assurance, ["passed", "failed", "outstanding"]),
+    ]
+
+
+@bp.get("/auditor")
+@signed_in("auditor", "admin")
+def auditor() -> Any:
+    """Charts of the period, the assurance cases, exports and printable reports."""
+    from callflow.directory import ORGANISATIONS
+
+    since, until, org = _period()
+    data = auditor_figures(since, until, org)
+    cases = service().assurance.cases(org)
+    return render_template(
+        "console/auditor.html",
+        me=me(),
+        since=since,
+        until=until,
+        org=org,
+        organisations=ORGANISATIONS,
+        charts=_charts(data),
+        assurance=data["assurance"],
+        cases=cases,
+        printable=False,
+    )
+
+
+@bp.get("/auditor/report")
+@signed_in("auditor", "admin")
+def auditor_report() -> Any:
+    """A printable report for one organisation (or all) and a period."""
+    from callflow.directory import ORGANISATIONS
+
+    since, until, org = _period()
+    data = auditor_figures(since, until, org)
+    return render_template(
+        "console/auditor.html",
+        me=me(),
+        since=since,
+        until=until,
+        org=org,
+        organisations=ORGANISATIONS,
+        charts=_charts(data),
+        assurance=data["assurance"],
+        cases=service().assurance.cases(org),
+        printable=True,
+    )
+
+
+@bp.get("/auditor/audit.csv")
+@signed_in("auditor", "admin")
+def auditor_export() -> Response:
+    """The period's audit entries as CSV."""
+    from callflow.reports import audit_csv, in_period
+
+    since, until, org = _period()
+    rows = [e for e in service().audit.all_entries() if in_period(e, since, until, org)]
+    response = Response(audit_csv(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{since}-{until}.csv"'
+    return response
+
+
+@bp.post("/auditor/case/<case_id>")
+@signed_in("auditor", "admin")
+def auditor_case(case_id: str) -> Any:
+    """Move an assurance case on (evidence seen or missing, closed)."""
+    from callflow.assurance import AssuranceError
+
+    try:
+        service().assurance.update(
+            case_id, request.form.get("state", ""), me().username, request.form.get("note", "")
+        )
+    except AssuranceError as exc:
+        abort(409, description=str(exc))
+    return redirect(url_for("console.auditor"), code=303)

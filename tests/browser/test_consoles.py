@@ -115,6 +115,7 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
         svc.accounts.add("alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES)
         svc.accounts.add("sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit")
         svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now)
+        svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now)
         sim.configure_number(
             VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
         )
@@ -230,6 +231,16 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     assert no_csrf.status == 403
     assert live["svc"].staff.availability(AGENT_SEES)["status"] == "available"
     assert not [e for e in sim.errors], sim.errors
+
+    auditor = browser.new_context(viewport={"width": 1200, "height": 1000}).new_page()
+    page_errors: list[str] = []
+    auditor.on("console", lambda msg: page_errors.append(msg.text) if msg.type == "error" else None)
+    sign_in(auditor, base, "ada")
+    expect(auditor.get_by_role("heading", name="Audit and assurance")).to_be_visible()
+    expect(auditor.get_by_role("img", name="Verifications per day, by outcome")).to_be_visible()
+    expect(auditor.get_by_role("img", name="Hand-offs per week, by team")).to_be_visible()
+    shot(auditor, "auditor")
+    assert not page_errors, page_errors
 
 
 def test_the_sign_in_page_looks_right(live: dict[str, Any], browser: Any) -> None:

@@ -210,10 +210,13 @@ class Chart:
 
 
 def bar_chart(
-    title: str, data: dict[str, dict[str, float]], series: list[str] | None = None
+    title: str,
+    data: dict[str, dict[str, float]],
+    series: list[str] | None = None,
+    ordered: bool = False,
 ) -> Chart:
-    """A chart from {category: {series: value}}."""
-    categories = sorted(data)
+    """A chart from {category: {series: value}} (categories sorted unless ``ordered``)."""
+    categories = list(data) if ordered else sorted(data)
     names = series or sorted({name for values in data.values() for name in values})
     return Chart(
         title, categories, {name: [data[c].get(name, 0) for c in categories] for name in names}

@@ -595,8 +595,10 @@ def _charts(data: dict[str, Any]) -> list[Any]:
         bar_chart("Hand-offs per week, by organisation", data["handoffs_by_org_week"]),
         bar_chart("Hand-offs per week, by team", data["handoffs_by_team_week"]),
         bar_chart("Hand-off share of verified calls", share),
-        bar_chart("Grant durations", durations),
-        bar_chart("Assurance results", assurance, ["passed", "failed", "outstanding"]),
+        bar_chart("Grant durations", durations, ordered=True),
+        bar_chart(
+            "Assurance results", assurance, ["passed", "failed", "outstanding"], ordered=True
+        ),
     ]
 
 

@@ -249,7 +249,9 @@ def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[st
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": base,
         "CALLFLOW_HASH_COST": "10",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
+    (tmp_path / "prometheus").mkdir()
     log = (tmp_path / "gunicorn.log").open("w")
     process = subprocess.Popen(
         [

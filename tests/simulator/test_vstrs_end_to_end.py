@@ -361,3 +361,20 @@ def test_a_whole_call_over_http_against_gunicorn(gunicorn: tuple[str, dict[str, 
     assert session is not None and session.ended and session.verified is not None
     # Two workers served the one call: no difference to the caller.
     assert len([r for r in sim.requests if r.status == 200]) >= 5
+
+
+def test_metrics_add_up_across_gunicorn_workers(gunicorn: tuple[str, dict[str, str]]) -> None:
+    import urllib.request
+
+    base, env = gunicorn
+    enrol(Callflow(Settings.from_env(env)))
+    sim = Simulator(HttpTransport(), AUTH_TOKEN)
+    sim.configure_number(VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status")
+    for n in range(6):
+        sim.call(VSTRS, f"+4416329604{n:02d}", Script().press(f"{ADVISER}#").hang_up())
+    sim.run()
+    page = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()  # noqa: S310
+    line = next(
+        x for x in page.splitlines() if x.startswith('callflow_calls_total{flow="vstrs_inbound"}')
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 6.0, "six calls, whichever worker took each"

@@ -11,8 +11,10 @@ import base64
 import hashlib
 import hmac
 import itertools
+import os
 import re
 import secrets
+import threading
 import unicodedata
 
 from .errors import InvalidSecret
@@ -76,14 +78,18 @@ class Hasher:
             raise ValueError("the secrets key must be at least 16 bytes")
         self._key = key
         self.cost = cost
+        # scrypt is memory-hard (16 MiB a check at cost 14): a few at a time per process keeps
+        # memory flat and latency steady when many PINs arrive at once; the rest queue.
+        self._slots = threading.BoundedSemaphore(max(os.cpu_count() or 1, 1))
         # Checked against when there is no stored hash, so an unknown adviser takes as long.
         self._decoy = self.hash(secrets.token_hex(8))
 
     def _derive(self, secret: str, salt: bytes, cost: int) -> bytes:
         keyed = hmac.new(self._key, secret.encode("utf-8"), hashlib.sha256).digest()
-        return hashlib.scrypt(
-            keyed, salt=salt, n=2**cost, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=2**26, dklen=32
-        )
+        with self._slots:
+            return hashlib.scrypt(
+                keyed, salt=salt, n=2**cost, r=_SCRYPT_R, p=_SCRYPT_P, maxmem=2**26, dklen=32
+            )
 
     def hash(self, secret: str) -> str:
         """A new salted, keyed hash of ``secret``."""

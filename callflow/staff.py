@@ -179,19 +179,20 @@ class Staff:
     def idle_agents(self, exclude: set[str] | frozenset[str] = frozenset()) -> list[Agent]:
         """Available, active agents not on a call, longest idle first."""
         presence = {d["sees_id"]: d for d in self.store.list_docs("presence")}
-        ready = []
-        for agent in self.agents():
-            state = presence.get(agent.sees_id)
-            if (
-                not agent.active
-                or agent.sees_id in exclude
-                or not state
-                or state["status"] != "available"
-            ):
-                continue
-            if self.store.claimed_by(f"agent:{agent.sees_id}"):
-                continue
-            ready.append((state["since"], agent))
+        candidates = [
+            agent
+            for agent in self.agents()
+            if agent.active
+            and agent.sees_id not in exclude
+            and presence.get(agent.sees_id, {}).get("status") == "available"
+        ]
+        # Whether each is on a call: one round trip for all of them.
+        held = self.store.claimed(f"agent:{agent.sees_id}" for agent in candidates)
+        ready = [
+            (presence[agent.sees_id]["since"], agent)
+            for agent in candidates
+            if f"agent:{agent.sees_id}" not in held
+        ]
         return [agent for _, agent in sorted(ready, key=lambda pair: pair[0])]
 
     def claim_agent(self, sees_id: str, call_sid: str, seconds: int) -> bool:

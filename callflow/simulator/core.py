@@ -170,6 +170,8 @@ class RequestRecord:
     status: int | None
     body: bytes
     duplicate_of: int | None = None
+    #: Real seconds the service took to answer (for benchmarks).
+    elapsed: float = 0.0
 
 
 class Simulator:
@@ -358,7 +360,9 @@ class Simulator:
                 self.requests.append(RequestRecord(self.now(), base, params, None, b""))
                 raise
             self.requests.append(
-                RequestRecord(self.now(), base, params, result.status, result.body)
+                RequestRecord(
+                    self.now(), base, params, result.status, result.body, None, result.elapsed
+                )
             )
             retry = (
                 ("5xx" in policy and result.status >= 500)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,6 +214,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def claimed_by(self, key: str) -> str | None:
         """Who holds ``key``, if anyone."""
+
+    def claimed(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are held (one round trip where the store allows)."""
+        return {key for key in keys if self.claimed_by(key)}
 
     # -- counters
 

@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
 import redis
@@ -422,6 +422,14 @@ class RedisStore(Store):
     def claimed_by(self, key: str) -> str | None:
         holder = self.client.get(f"cf:claim:{key}")
         return str(holder) if holder else None
+
+    @_unavailable
+    def claimed(self, keys: Iterable[str]) -> set[str]:
+        wanted = list(keys)
+        if not wanted:
+            return set()
+        holders = self.client.mget([f"cf:claim:{key}" for key in wanted])
+        return {key for key, holder in zip(wanted, holders, strict=True) if holder}
 
     # -- counters
 

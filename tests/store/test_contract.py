@@ -240,6 +240,9 @@ class DocumentContract:
         assert store.claimed_by("agent:1") == "call-a"
         store.release("agent:1", "call-a")
         assert store.claimed_by("agent:1") is None and store.claim("agent:1", "call-b", 60)
+        store.claim("agent:2", "call-c", 60)
+        assert store.claimed(["agent:1", "agent:2", "agent:3"]) == {"agent:1", "agent:2"}
+        assert store.claimed([]) == set()
 
     def test_counters(self, store: Store) -> None:
         assert store.count("handoffs", "taxaid") == 1

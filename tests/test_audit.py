@@ -37,12 +37,12 @@ def rewrite(store: Store, change: Any) -> None:
         store._audit = change([dict(e) for e in store._audit])
         return
     assert isinstance(store, RedisStore)
-    rows = store.client.xrange("cf:audit")
+    rows = store.client.xrange("cf:{audit}")
     entries = [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
-    store.client.delete("cf:audit")
+    store.client.delete("cf:{audit}")
     for entry in change(entries):
         body = {k: v for k, v in entry.items() if k != "id"}
-        store.client.xadd("cf:audit", {"e": json.dumps(body)}, id=entry["id"])
+        store.client.xadd("cf:{audit}", {"e": json.dumps(body)}, id=entry["id"])
 
 
 def test_an_untouched_chain_verifies(audit: Audit) -> None:

@@ -8,7 +8,7 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
     cf:{dir}:advisers              set of adviser numbers
     cf:{adv:<number>}:fails        consecutive failed verifications
     cf:{adv:<number>}:lock         present while the adviser is locked out
-    cf:audit                       stream of audit entries
+    cf:{audit}                     stream of audit entries (with cf:{audit}:head, :anchor)
     cf:flow:<version>              hash: name, source
     cf:{<ns>}:doc:<key>            a document of namespace <ns> (agents, teams, tokens, ...)
     cf:{<ns>}:keys                 set of the namespace's document keys
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# The audit stream, its head and its anchor share a hash tag: one slot, one transaction.
+AUDIT, AUDIT_HEAD, AUDIT_ANCHOR = "cf:{audit}", "cf:{audit}:head", "cf:{audit}:anchor"
 
 _LEASE_AND_LOAD = """
 local ok = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
@@ -126,7 +129,7 @@ class RedisStore(Store):
 
     kind = "redis"
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Any) -> None:
         # redis-py's annotations cover bytes and str replies at once; ours are str.
         self.client: Any = client
         self._lease_and_load = client.register_script(_LEASE_AND_LOAD)
@@ -136,16 +139,32 @@ class RedisStore(Store):
         self._fail = client.register_script(_FAIL)
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
-        pool = client.connection_pool
-        blocking_pool = redis.ConnectionPool(
-            connection_class=pool.connection_class,
-            **{**pool.connection_kwargs, "socket_timeout": 30.0},
-        )
-        self._blocking: Any = redis.Redis(connection_pool=blocking_pool)
+        pool = getattr(client, "connection_pool", None)
+        if pool is None:  # Redis Cluster: blocking reads go through the cluster client
+            self._blocking: Any = client
+        else:
+            blocking_pool = redis.ConnectionPool(
+                connection_class=pool.connection_class,
+                **{**pool.connection_kwargs, "socket_timeout": 30.0},
+            )
+            self._blocking = redis.Redis(connection_pool=blocking_pool)
 
     @classmethod
     def from_url(cls, url: str, *, socket_timeout: float = 2.0) -> RedisStore:
-        """Connect lazily to ``url`` with short timeouts, so a dead Redis fails fast."""
+        """Connect lazily to ``url`` with short timeouts, so a dead Redis fails fast.
+
+        ``redis+cluster://host:port`` (any one node) uses Redis Cluster.
+        """
+        if url.startswith(("redis+cluster://", "rediss+cluster://")):
+            from redis.cluster import RedisCluster
+
+            cluster = RedisCluster.from_url(
+                url.replace("+cluster", "", 1),
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=min(socket_timeout, 1.0),
+                decode_responses=True,
+            )
+            return cls(cluster)
         client = redis.Redis.from_url(
             url,
             socket_timeout=socket_timeout,
@@ -256,23 +275,21 @@ class RedisStore(Store):
     @_unavailable
     def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
         if seal is None:
-            return str(
-                self.client.xadd("cf:audit", {"e": json.dumps(entry, separators=(",", ":"))})
-            )
+            return str(self.client.xadd(AUDIT, {"e": json.dumps(entry, separators=(",", ":"))}))
         # The chain needs the head read and the entry and new head written as one step.
         for _ in range(200):
             with self.client.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch("cf:audit:head")
-                    prev = pipe.get("cf:audit:head")
+                    pipe.watch(AUDIT_HEAD)
+                    prev = pipe.get(AUDIT_HEAD)
                     if not prev:
-                        anchor = pipe.get("cf:audit:anchor")
+                        anchor = pipe.get(AUDIT_ANCHOR)
                         prev = anchor.split(" ", 1)[1] if anchor else GENESIS
                     record = {**entry, "prev": prev}
                     record["hash"] = seal(record)
                     pipe.multi()
-                    pipe.xadd("cf:audit", {"e": json.dumps(record, separators=(",", ":"))})
-                    pipe.set("cf:audit:head", record["hash"])
+                    pipe.xadd(AUDIT, {"e": json.dumps(record, separators=(",", ":"))})
+                    pipe.set(AUDIT_HEAD, record["hash"])
                     return str(pipe.execute()[0])
                 except redis.WatchError:
                     time.sleep(0.0005)
@@ -280,26 +297,26 @@ class RedisStore(Store):
 
     @_unavailable
     def audit_head(self) -> tuple[str, str] | None:
-        digest = self.client.get("cf:audit:head")
-        rows = self.client.xrevrange("cf:audit", count=1)
+        digest = self.client.get(AUDIT_HEAD)
+        rows = self.client.xrevrange(AUDIT, count=1)
         return (str(rows[0][0]), str(digest)) if digest and rows else None
 
     @_unavailable
     def audit_anchor(self) -> tuple[str, str] | None:
-        anchor = self.client.get("cf:audit:anchor")
+        anchor = self.client.get(AUDIT_ANCHOR)
         return (anchor.split(" ", 1)[0], anchor.split(" ", 1)[1]) if anchor else None
 
     @_unavailable
     def trim_audit(self, through_id: str, anchor_hash: str) -> int:
         ms, _, seq = through_id.partition("-")
         pipe = self.client.pipeline(transaction=True)
-        pipe.set("cf:audit:anchor", f"{through_id} {anchor_hash}")
-        pipe.xtrim("cf:audit", minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
+        pipe.set(AUDIT_ANCHOR, f"{through_id} {anchor_hash}")
+        pipe.xtrim(AUDIT, minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
         return int(pipe.execute()[1])
 
     @_unavailable
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self.client.xrevrange("cf:audit", count=limit)
+        rows = self.client.xrevrange(AUDIT, count=limit)
         return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in reversed(rows)]
 
     @_unavailable
@@ -308,15 +325,15 @@ class RedisStore(Store):
     ) -> list[dict[str, Any]]:
         if block_ms:
             # A blocking read needs a socket that waits longer than the usual timeout.
-            reply = self._blocking.xread({"cf:audit": after_id}, count=count, block=block_ms)
+            reply = self._blocking.xread({AUDIT: after_id}, count=count, block=block_ms)
         else:
-            reply = self.client.xread({"cf:audit": after_id}, count=count)
+            reply = self.client.xread({AUDIT: after_id}, count=count)
         rows = reply[0][1] if reply else []
         return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
 
     @_unavailable
     def last_audit_id(self) -> str:
-        rows = self.client.xrevrange("cf:audit", count=1)
+        rows = self.client.xrevrange(AUDIT, count=1)
         return str(rows[0][0]) if rows else "0"
 
     # -- flows
@@ -428,7 +445,10 @@ class RedisStore(Store):
         wanted = list(keys)
         if not wanted:
             return set()
-        holders = self.client.mget([f"cf:claim:{key}" for key in wanted])
+        names = [f"cf:claim:{key}" for key in wanted]
+        # Claims live in many slots: on a cluster, one MGET per slot.
+        mget = getattr(self.client, "mget_nonatomic", self.client.mget)
+        holders = mget(names)
         return {key for key, holder in zip(wanted, holders, strict=True) if holder}
 
     # -- counters

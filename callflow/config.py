@@ -35,6 +35,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name) or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds") from exc
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to know at start-up."""
@@ -67,7 +77,12 @@ class Settings:
     # How long a webhook may hold a call's lease, and wait for another to let go.
     lease_ms: int = 5000
     lease_wait_ms: int = 4000
+    # Redis: per-command socket timeout; the circuit breaker opens after this many failures
+    # in a row and stays open this long; a Twilio webhook's time budget (Twilio waits 15 s).
     redis_socket_timeout: float = 2.0
+    redis_breaker_threshold: int = 5
+    redis_breaker_cooldown: float = 5.0
+    webhook_budget_seconds: float = 10.0
     embedded_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -95,6 +110,8 @@ class Settings:
             signature_check=check in {"on", "true", "1"},
             flows_dir=Path(env.get("CALLFLOW_FLOWS_DIR") or DEFAULT_FLOWS_DIR),
             hash_cost=cost,
+            redis_socket_timeout=_float(env, "CALLFLOW_REDIS_TIMEOUT", 2.0),
+            webhook_budget_seconds=_float(env, "CALLFLOW_WEBHOOK_BUDGET", 10.0),
         )
         return settings.checked()
 
@@ -119,6 +136,11 @@ class Settings:
             raise ConfigError("PUBLIC_BASE_URL must start with http:// or https://")
         if self.secret_key and len(self.secret_key) < 16:
             raise ConfigError("CALLFLOW_SECRET_KEY must be at least 16 characters")
+        if self.webhook_budget_seconds + self.redis_socket_timeout > 14:
+            raise ConfigError(
+                "the webhook budget plus the Redis socket timeout must stay under Twilio's "
+                "15 seconds (keep it at 14 or less)"
+            )
         if not self.secret_key:
             if self.redis_url:
                 raise ConfigError(

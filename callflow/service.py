@@ -46,7 +46,10 @@ class Callflow:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = store or open_store(
-            settings.redis_url, socket_timeout=settings.redis_socket_timeout
+            settings.redis_url,
+            socket_timeout=settings.redis_socket_timeout,
+            breaker_threshold=settings.redis_breaker_threshold,
+            breaker_cooldown=settings.redis_breaker_cooldown,
         )
         self.registry = registry or default_registry()
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)

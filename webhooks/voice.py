@@ -16,6 +16,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from callflow import budget
 from callflow.engine import FINAL_STATUSES, Reply
 from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
@@ -72,6 +73,15 @@ def _answer(reply: Reply) -> Response:
 @bp.before_request
 def _start_clock() -> None:
     g.started = time.perf_counter()
+    # Twilio waits 15 s: the store refuses new round trips once this budget is spent.
+    g.budget = budget.start(service().settings.webhook_budget_seconds)
+
+
+@bp.teardown_request
+def _stop_clock(exc: BaseException | None) -> None:
+    token = g.pop("budget", None)
+    if token is not None:
+        budget.stop(token)
 
 
 @bp.after_request

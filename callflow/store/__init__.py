@@ -12,10 +12,18 @@ from .memory import MemoryStore
 __all__ = ["Lease", "LockStatus", "MemoryStore", "Store", "open_store"]
 
 
-def open_store(redis_url: str | None, *, socket_timeout: float = 2.0) -> Store:
+def open_store(
+    redis_url: str | None,
+    *,
+    socket_timeout: float = 2.0,
+    breaker_threshold: int = 5,
+    breaker_cooldown: float = 5.0,
+) -> Store:
     """The Redis store for ``redis_url``, or the in-memory store when it is None."""
     if not redis_url:
         return MemoryStore()
+    from .breaker import CircuitBreaker
     from .redis import RedisStore
 
-    return RedisStore.from_url(redis_url, socket_timeout=socket_timeout)
+    breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
+    return RedisStore.from_url(redis_url, socket_timeout=socket_timeout, breaker=breaker)

@@ -23,15 +23,20 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
+from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
 from .base import GENESIS, Lease, LockStatus, Seal, Store
+from .breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +106,42 @@ return 1
 """
 
 
+_depth: ContextVar[int] = ContextVar("callflow_store_depth", default=0)
+
+
 def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn connection failures into StoreUnavailable, and other Redis errors into StoreError."""
+    """Guard one store operation: budget, circuit breaker, and errors in the store's terms.
+
+    Connection failures and timeouts become StoreUnavailable (and count against the
+    breaker); other Redis errors become StoreError. Only the outermost operation checks.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        if _depth.get():
             return func(*args, **kwargs)
+        store = args[0]
+        breaker: CircuitBreaker = store.breaker  # type: ignore[attr-defined]
+        left = budget.remaining()
+        if left is not None and left <= 0:
+            raise StoreUnavailable("the request's time budget is spent")
+        breaker.before()
+        token = _depth.set(1)
+        try:
+            result = func(*args, **kwargs)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            breaker.failure()
             raise StoreUnavailable(f"Redis unreachable: {exc}") from exc
         except redis.RedisError as exc:
+            breaker.success()
             raise StoreError(f"Redis error: {exc}") from exc
+        except BaseException:
+            breaker.success()
+            raise
+        finally:
+            _depth.reset(token)
+        breaker.success()
+        return result
 
     return wrapper
 
@@ -129,9 +159,10 @@ class RedisStore(Store):
 
     kind = "redis"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, breaker: CircuitBreaker | None = None) -> None:
         # redis-py's annotations cover bytes and str replies at once; ours are str.
         self.client: Any = client
+        self.breaker = breaker or CircuitBreaker()
         self._lease_and_load = client.register_script(_LEASE_AND_LOAD)
         self._save = client.register_script(_SAVE)
         self._release = client.register_script(_RELEASE)
@@ -150,29 +181,37 @@ class RedisStore(Store):
             self._blocking = redis.Redis(connection_pool=blocking_pool)
 
     @classmethod
-    def from_url(cls, url: str, *, socket_timeout: float = 2.0) -> RedisStore:
+    def from_url(
+        cls,
+        url: str,
+        *,
+        socket_timeout: float = 2.0,
+        breaker: CircuitBreaker | None = None,
+    ) -> RedisStore:
         """Connect lazily to ``url`` with short timeouts, so a dead Redis fails fast.
 
         ``redis+cluster://host:port`` (any one node) uses Redis Cluster.
+
+        redis-py 6+ retries a failed command ten times with backoff by default; with a
+        socket timeout of seconds that alone would overrun Twilio's 15-second budget, and
+        a command that timed out may have run, so a retry could apply it twice. Here a
+        command is retried once, and only when the connection failed (a pooled connection
+        that died with a Redis restart), never after a timeout.
         """
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        common: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": min(socket_timeout, 1.0),
+            "decode_responses": True,
+            "retry": retry,
+        }
         if url.startswith(("redis+cluster://", "rediss+cluster://")):
             from redis.cluster import RedisCluster
 
-            cluster = RedisCluster.from_url(
-                url.replace("+cluster", "", 1),
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=min(socket_timeout, 1.0),
-                decode_responses=True,
-            )
-            return cls(cluster)
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=min(socket_timeout, 1.0),
-            health_check_interval=30,
-            decode_responses=True,
-        )
-        return cls(client)
+            cluster = RedisCluster.from_url(url.replace("+cluster", "", 1), **common)
+            return cls(cluster, breaker)
+        client = redis.Redis.from_url(url, health_check_interval=30, **common)
+        return cls(client, breaker)
 
     # -- call sessions
 

@@ -280,6 +280,9 @@ def drive(
     rng = random.Random(seed)
 
     def worker(n: int) -> None:
+        # Calls arrive spread over one call's length, not all in the same millisecond.
+        if pace:
+            time.sleep(random.Random(seed + n).uniform(0, pace * 4))
         while True:
             with lock:
                 if not queue:

@@ -74,8 +74,11 @@ class Settings:
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
     session_ttl_seconds: int = 12 * 3600
     ended_session_ttl_seconds: int = 6 * 3600
-    # How long a webhook may hold a call's lease, and wait for another to let go.
-    lease_ms: int = 5000
+    # How long a webhook may hold a call's lease, and wait for another to let go. The wait
+    # is longer than the lease: when a worker dies holding it, Twilio's retry waits it out
+    # instead of apologising. (A webhook that outlives its lease is still safe: its save is a
+    # compare-and-set on the session's revision.)
+    lease_ms: int = 3000
     lease_wait_ms: int = 4000
     # Redis: per-command socket timeout; the circuit breaker opens after this many failures
     # in a row and stays open this long; a Twilio webhook's time budget (Twilio waits 15 s).

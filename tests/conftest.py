@@ -10,6 +10,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
@@ -238,21 +239,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "REDIS_URL": TEST_REDIS_URL,
-        "CALLFLOW_SECRET_KEY": secrets.token_hex(16),
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "PUBLIC_BASE_URL": base,
-        "CALLFLOW_HASH_COST": "10",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-    }
-    (tmp_path / "prometheus").mkdir()
-    log = (tmp_path / "gunicorn.log").open("w")
+@contextmanager
+def running_gunicorn(
+    env: dict[str, str], port: int, log_path: Path, workers: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn serving the service on ``port`` with ``env``, until the block ends."""
+    log = log_path.open("w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -261,7 +253,7 @@ def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[st
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "2",
+            str(workers),
             "webhooks:create_app()",
         ],
         env=env,
@@ -279,8 +271,33 @@ def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[st
                 time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield base, env
+        yield process
     finally:
         process.terminate()
         process.wait(10)
         log.close()
+
+
+def service_env(base: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a gunicorn of the service runs with against the test Redis."""
+    prometheus = tmp_path / "prometheus"
+    prometheus.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "REDIS_URL": TEST_REDIS_URL,
+        "CALLFLOW_SECRET_KEY": secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": base,
+        "CALLFLOW_HASH_COST": "10",
+        "PROMETHEUS_MULTIPROC_DIR": str(prometheus),
+        **extra,
+    }
+
+
+@pytest.fixture
+def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = service_env(base, tmp_path)
+    with running_gunicorn(env, port, tmp_path / "gunicorn.log"):
+        yield base, env

@@ -60,6 +60,14 @@ NO_AUTHORITY = (
 )
 
 
+#: While this document exists, active grants do not authorise (see HandOffs.mark_doubt).
+DOUBT = ("ops", "grant_doubt")
+IN_DOUBT = (
+    "the service lost its store for a while and this call may have ended unseen: not "
+    "authorised until the call is confirmed live (the sweep checks within about 30 seconds)"
+)
+
+
 class HandOffError(CallflowError):
     """A hand-off cannot be made or changed as asked."""
 
@@ -671,6 +679,8 @@ class HandOffs(ServiceUser):
                 "reason": "past the grant's maximum lifetime",
                 "grant": view,
             }
+        if self.store.get_doc(*DOUBT) is not None:
+            return {"authorised": False, "reason": IN_DOUBT, "grant": view}
         return {
             "authorised": True,
             "to": {"team": grant["team"], "team_name": grant["team_name"]},
@@ -714,6 +724,16 @@ class HandOffs(ServiceUser):
 
     # ------------------------------------------------------------ the backstop sweep
 
+    def mark_doubt(self) -> None:
+        """The store failed and is back: call ends may have been lost meanwhile.
+
+        A status callback that arrived while Redis was unreachable could not end its grant,
+        and Twilio does not send it again. So no active grant authorises until the sweep
+        has asked Twilio that its legs are still live (fail closed, never kept by doubt).
+        """
+        log.warning("store recovered: active grants suspended until their calls are re-checked")
+        self.store.put_doc(DOUBT[0], DOUBT[1], {"since": self.now(), "id": secrets.token_hex(8)})
+
     def sweep(self) -> list[tuple[str, str]]:
         """End every active grant whose legs are over or whose lifetime is up.
 
@@ -722,6 +742,8 @@ class HandOffs(ServiceUser):
         """
         ended: list[tuple[str, str]] = []
         now = self.now()
+        doubt = self.store.get_doc(*DOUBT)
+        unchecked = 0
         for grant in self.store.list_docs("grants"):
             if grant["ended_at"] is not None:
                 continue
@@ -737,6 +759,7 @@ class HandOffs(ServiceUser):
                         status = self.services.twilio().call_status(leg) if leg else "unknown"
                     except CallflowError as exc:
                         log.warning("sweep: cannot check %s leg %s: %s", role, leg, exc)
+                        unchecked += 1
                         continue
                     if status in FINAL_CALL:
                         reason = f"swept_{role}_leg_{status}"
@@ -745,4 +768,8 @@ class HandOffs(ServiceUser):
                 self.end_grant(grant["id"], reason)
                 self._move(grant["handoff_id"], {"taken_over"}, "ended", reason=reason)
                 ended.append((grant["id"], reason))
+        current = self.store.get_doc(*DOUBT)
+        if doubt is not None and current == doubt and not unchecked:
+            self.store.delete_doc(*DOUBT)
+            log.warning("sweep: every active grant's call re-checked after a store outage")
         return ended

@@ -74,6 +74,7 @@ class Callflow:
         self.services.vstrs = self.vstrs
         self.handoffs = HandOffs(self.services)
         self.services.handoffs = self.handoffs
+        self.store.on_recover(self.handoffs.mark_doubt)
         self.assurance = Assurance(self.services)
         self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
         self.engine = CallEngine(self.services, self.library)

@@ -6,7 +6,7 @@ live only in the parameters of the webhook that carries them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 #: How many recent replies are kept, so a repeated webhook gets the same TwiML back.
@@ -52,10 +52,18 @@ class CallSession:
             del self.replies[key]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
+        """A JSON-ready view: a new top-level dict whose nested dicts are the session's own.
+
+        Not ``dataclasses.asdict``: its deep copy was the largest single cost of saving a
+        session on the webhook path. Serialise it or deep-copy it before the session
+        changes again (the stores do).
+        """
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallSession:
         """Rebuild from :meth:`to_dict` output."""
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(CallSession))

@@ -241,7 +241,7 @@ def free_port() -> int:
 
 @contextmanager
 def running_gunicorn(
-    env: dict[str, str], port: int, log_path: Path, workers: int = 2
+    env: dict[str, str], port: int, log_path: Path, workers: int = 2, threads: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
     """gunicorn serving the service on ``port`` with ``env``, until the block ends."""
     log = log_path.open("w")
@@ -254,6 +254,7 @@ def running_gunicorn(
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
             "webhooks:create_app()",
         ],
         env=env,

@@ -234,3 +234,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def ping(self) -> bool:
         """Whether the store answers."""
+
+    @abc.abstractmethod
+    def on_recover(self, callback: Callable[[], None]) -> None:
+        """Have ``callback`` run when the store answers again after failing to."""

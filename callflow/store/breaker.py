@@ -49,6 +49,15 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_recover(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the first success after any failure (the store is back).
+
+        It runs on the thread whose call succeeded, after that call; what it does with the
+        store goes through the breaker like any other call.
+        """
+        self._listeners.append(callback)
 
     @property
     def state(self) -> str:
@@ -76,12 +85,19 @@ class CircuitBreaker:
     def success(self) -> None:
         """Redis answered (with a result or a Redis error: either way it is there)."""
         with self._lock:
+            recovered = self._failures > 0
             if self._opened_at is not None:
                 log.warning("store: Redis answers again; circuit closed")
                 BREAKER_OPEN.set(0)
             self._failures = 0
             self._opened_at = None
             self._probing = False
+        if recovered:
+            for listener in self._listeners:
+                try:
+                    listener()
+                except Exception:  # one listener's trouble must not fail the call that succeeded
+                    log.exception("store: a recovery listener failed")
 
     def failure(self) -> None:
         """Redis could not be reached or did not answer in time."""

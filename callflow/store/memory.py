@@ -331,5 +331,8 @@ class MemoryStore(Store):
         with self._lock:
             return dict(self._counters.get(name, {}))
 
+    def on_recover(self, callback: Callable[[], None]) -> None:
+        """The embedded store never fails, so it never recovers: nothing to call back."""
+
     def ping(self) -> bool:
         return True

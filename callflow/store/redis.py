@@ -213,6 +213,9 @@ class RedisStore(Store):
         client = redis.Redis.from_url(url, health_check_interval=30, **common)
         return cls(client, breaker)
 
+    def on_recover(self, callback: Callable[[], None]) -> None:
+        self.breaker.on_recover(callback)
+
     # -- call sessions
 
     @_unavailable

@@ -53,7 +53,9 @@ class Alternating(HttpTransport):
     ) -> HttpResult:
         target = self.instances[len(self.served) % len(self.instances)]
         self.served.append(target)
-        return super().request(method, url.replace(self.public, target, 1), params, headers, timeout)
+        return super().request(
+            method, url.replace(self.public, target, 1), params, headers, timeout
+        )
 
 
 def _call(sim: Simulator, public: str, number: str) -> tuple[list[str], str]:
@@ -165,7 +167,8 @@ def test_a_worker_killed_mid_request_is_completed_once_by_twilios_retry(
     questions = [text for text in heard if "school" in text or "colour" in text]
     assert len(questions) == 1, heard
     assert any("You are verified as calling from Tax Aid" in text for text in heard)
-    session = Callflow(settings).store.get_session(sid)
+    direct = Callflow(settings.with_overrides({"redis_url": TEST_REDIS_URL}))
+    session = direct.store.get_session(sid)
     assert session is not None and session.verified is not None
     fails = redis_client.get(f"cf:{{adv:{ADVISER}}}:fails")
     assert fails in (None, "0"), "the PIN was counted once, and as right"

@@ -24,7 +24,8 @@ from tests.store.test_contract import DocumentContract, FollowContract, StoreCon
 from webhooks import create_app
 
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("redis-server") and shutil.which("redis-cli")), reason="needs redis-server and redis-cli"
+    not (shutil.which("redis-server") and shutil.which("redis-cli")),
+    reason="needs redis-server and redis-cli",
 )
 
 
@@ -50,10 +51,25 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         node.mkdir()
         processes.append(
             subprocess.Popen(
-                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", str(node / "nodes.conf"), "--save", "", "--appendonly", "no",
-                 "--dir", str(node)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(node / "nodes.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(node),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
     try:
@@ -66,13 +82,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 except OSError:
                     time.sleep(0.05)
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=60,
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            info = subprocess.run(["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True)
+            info = subprocess.run(
+                ["redis-cli", "-p", str(ports[0]), "cluster", "info"],
+                capture_output=True,
+                text=True,
+            )
             if "cluster_state:ok" in info.stdout:
                 break
             time.sleep(0.2)
@@ -118,5 +147,8 @@ def test_a_whole_call_on_the_cluster(cluster: str) -> None:
     session = store.get_session(caller.call_sid)
     assert session is not None and session.ended and session.verified is not None
     assert service.audit.verify() is None
-    assert [e["kind"] for e in service.audit.entries()][:2] == ["verification.pin", "verification.verified"]
+    assert [e["kind"] for e in service.audit.entries()][:2] == [
+        "verification.pin",
+        "verification.verified",
+    ]
     assert Path  # the module's imports stay used

@@ -67,6 +67,10 @@ class SlowProxy:
 
     def close(self) -> None:
         self._closed = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+        # port listening until that accept returned.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in self._sockets:
             with contextlib.suppress(OSError):

@@ -64,3 +64,33 @@ def test_hashes_keep_their_cost() -> None:
     key = secrets.token_bytes(32)
     old = Hasher(key, cost=10).hash("246810")
     assert Hasher(key, cost=12).verify("246810", old)
+
+
+def test_scrypt_runs_on_niced_threads_and_survives_a_fork_of_its_pool() -> None:
+    import os
+    import threading
+
+    from callflow.secrets import HASH_NICENESS, Hasher
+
+    hasher = Hasher(b"k" * 32, cost=10)
+    seen: list[tuple[str, int]] = []
+    run = hasher._threads.run
+
+    def spy(fn):  # type: ignore[no-untyped-def]
+        def where() -> bytes:
+            tid = threading.get_native_id()
+            seen.append((threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, tid)))
+            return fn()  # type: ignore[no-any-return]
+
+        return run(where)
+
+    hasher._threads.run = spy  # type: ignore[method-assign]
+    stored = hasher.hash("246810")
+    assert hasher.verify("246810", stored) and not hasher.verify("246811", stored)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert all(name.startswith("scrypt") for name, _ in seen)
+    assert seen and all(nice == min(base + HASH_NICENESS, 19) for _, nice in seen)
+    # A forked child has none of the parent's pool threads: a new pool is made there.
+    hasher._threads._pid = -1
+    assert hasher.verify("246810", stored)
+    assert hasher._threads._pid == os.getpid()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -255,6 +256,8 @@ def running_gunicorn(
             "--workers",
             str(workers),
             *(["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []),
+            "--graceful-timeout",
+            "3",
             "webhooks:create_app()",
         ],
         env=env,
@@ -275,7 +278,11 @@ def running_gunicorn(
         yield process
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # an event stream still open: do not wait for it
+            process.kill()
+            process.wait(10)
         log.close()
 
 
@@ -302,3 +309,57 @@ def gunicorn(redis_store: object, tmp_path: Path) -> Iterator[tuple[str, dict[st
     env = service_env(base, tmp_path)
     with running_gunicorn(env, port, tmp_path / "gunicorn.log"):
         yield base, env
+
+
+class RedisProcess:
+    """A redis-server of the test's own on a loopback port, with an append-only file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.folder = folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is needed"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.kill()

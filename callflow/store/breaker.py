@@ -70,6 +70,8 @@ class CircuitBreaker:
 
     def before(self) -> None:
         """Raise StoreUnavailable at once while open; let one probe through when half-open."""
+        if self._opened_at is None:  # closed: the common case needs no lock
+            return
         with self._lock:
             if self._opened_at is None:
                 return
@@ -84,6 +86,8 @@ class CircuitBreaker:
 
     def success(self) -> None:
         """Redis answered (with a result or a Redis error: either way it is there)."""
+        if not self._failures and self._opened_at is None:  # nothing to reset: no lock
+            return
         with self._lock:
             recovered = self._failures > 0
             if self._opened_at is not None:

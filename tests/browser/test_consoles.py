@@ -4,11 +4,6 @@ under gunicorn (two workers, the real Redis), with calls driven by the simulator
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +17,15 @@ from callflow.config import Settings
 from callflow.service import Callflow
 from callflow.simulator import Callee, HttpTransport, Leg, Script, Simulator
 from callflow.simulator.rest import RestApi, RestServer
-from tests.conftest import ADVISER, AUTH_TOKEN, PIN, TEST_REDIS_URL, enrol
+from tests.conftest import (
+    ADVISER,
+    AUTH_TOKEN,
+    PIN,
+    enrol,
+    free_port,
+    running_gunicorn,
+    service_env,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
@@ -34,12 +37,6 @@ PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Driver(threading.Thread):
@@ -62,80 +59,46 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
     rest = RestServer(RestApi(sim)).start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "REDIS_URL": TEST_REDIS_URL,
-        "CALLFLOW_SECRET_KEY": secrets.token_hex(16),
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_ACCOUNT_SID": sim.account_sid,
-        "TWILIO_API_BASE_URL": rest.base_url,
-        "PUBLIC_BASE_URL": base,
-        "CALLFLOW_HASH_COST": "10",
-    }
-    log = (tmp_path / "gunicorn.log").open("w")
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "8",
-        "--graceful-timeout",
-        "3",
-        "webhooks:create_app()",
-    ]
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[2],
+    env = service_env(
+        base, tmp_path, TWILIO_ACCOUNT_SID=sim.account_sid, TWILIO_API_BASE_URL=rest.base_url
     )
     driver = Driver(sim)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        with running_gunicorn(env, port, tmp_path / "gunicorn.log", workers=2, threads=8):
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        svc = Callflow(Settings.from_env(env))
-        enrol(svc)
-        now = svc.clock.now()
-        svc.staff.add_agent(AGENT_SEES, "Alex Agent", "client:alex", now)
-        svc.staff.add_team(
-            "debt_pursuit", "Debt Pursuit", "debts in pursuit", [TEAM_NUMBER], "Mon-Sun 00:00-24:00"
-        )
-        svc.accounts.add("alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES)
-        svc.accounts.add("sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit")
-        svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now)
-        svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now)
-        sim.configure_number(
-            VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
-        )
-        sim.add_callee(
-            "client:alex", Callee("answered", after=2, script=Script().hang_up(after=5000))
-        )
-        specialist = Script().press(f"{AGENT_SEES}#").press("1").hang_up(after=5000)
-        sim.add_callee(TEAM_NUMBER, Callee("answered", after=3, script=specialist))
-        driver.start()
-        yield {"sim": sim, "svc": svc, "base": base, "log": tmp_path / "gunicorn.log"}
+                svc = Callflow(Settings.from_env(env))
+                enrol(svc)
+                now = svc.clock.now()
+                svc.staff.add_agent(AGENT_SEES, "Alex Agent", "client:alex", now)
+                svc.staff.add_team(
+                    "debt_pursuit",
+                    "Debt Pursuit",
+                    "debts in pursuit",
+                    [TEAM_NUMBER],
+                    "Mon-Sun 00:00-24:00",
+                )
+                svc.accounts.add(
+                    "alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES
+                )
+                svc.accounts.add(
+                    "sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit"
+                )
+                svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now)
+                svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now)
+                sim.configure_number(
+                    VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
+                )
+                sim.add_callee(
+                    "client:alex", Callee("answered", after=2, script=Script().hang_up(after=5000))
+                )
+                specialist = Script().press(f"{AGENT_SEES}#").press("1").hang_up(after=5000)
+                sim.add_callee(TEAM_NUMBER, Callee("answered", after=3, script=specialist))
+                driver.start()
+                yield {"sim": sim, "svc": svc, "base": base, "log": tmp_path / "gunicorn.log"}
+            finally:
+                driver.stopping.set()
     finally:
-        driver.stopping.set()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:  # an event stream still open: do not wait for it
-            process.kill()
-            process.wait(10)
         rest.stop()
-        log.close()
 
 
 @pytest.fixture

@@ -7,25 +7,12 @@ is suspended until the sweep has asked Twilio whether its legs are still live.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from callflow.clock import ManualClock
 from callflow.handoff import IN_DOUBT
 from callflow.store.breaker import CircuitBreaker
 from callflow.store.redis import RedisStore
+from tests.conftest import RedisProcess
 from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
-from tests.webhooks.test_store_faults import RedisProcess
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.kill()
 
 
 def _rig_with_a_grant(own_redis: RedisProcess) -> tuple[Rig, object]:

@@ -66,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    test = sub.add_parser(
+        "test", help="run flows' YAML tests through the simulator; print results and coverage"
+    )
+    test.add_argument(
+        "paths", nargs="*", help="flow files, test files or folders (default: the flows folder)"
+    )
+    test.add_argument("-v", "--verbose", action="store_true", help="print every transcript")
+    test.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="fail when a flow's coverage (states and transitions) is below this",
+    )
+    test.set_defaults(handler=_test)
+
     lint = sub.add_parser("lint", help="check flow files; print file:line problems")
     lint.add_argument("paths", nargs="*", help="flow files or folders (default: the flows folder)")
     lint.set_defaults(handler=_lint)
@@ -384,6 +400,34 @@ def _lint(args: argparse.Namespace) -> int:
         for file in flow_files(root):
             flow = load_flow(file)
             print(f"ok {file}: flow {flow.name} version {flow.version}, {len(flow.states)} states")
+    return EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    import logging
+
+    from .flowtests import run_path
+
+    # Each test runs a whole service; its INFO lines would bury the results.
+    logging.basicConfig(level=logging.ERROR)
+    paths = args.paths or [str(Settings().flows_dir)]
+    failed = 0
+    for root in paths:
+        results, problems = run_path(root)
+        for problem in problems:
+            print(problem)
+        failed += len(problems)
+        for result in results:
+            print(result.report(verbose=args.verbose))
+            failed += sum(1 for r in result.results if not r.passed)
+            percent = result.coverage.percent()
+            if percent < args.min_coverage:
+                print(f"  coverage {percent:.0f}% is below --min-coverage {args.min_coverage:g}%")
+                failed += 1
+    if failed:
+        print(f"{failed} failure(s)", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print("all flow tests passed")
     return EXIT_OK
 
 

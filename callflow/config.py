@@ -45,6 +45,23 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _minutes(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    return parse_minutes(text, name)
+
+
+def parse_minutes(text: str, what: str = "retries") -> tuple[int, ...]:
+    """``"30,120,1440"`` -> (30, 120, 1440): minutes before each retry (empty: none)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() and 1 <= int(p) <= 7 * 24 * 60 for p in parts) or len(parts) > 10:
+        raise ConfigError(
+            f"{what}: up to 10 comma-separated minutes, each 1 to 10080, like 30,120,1440"
+        )
+    return tuple(int(p) for p in parts)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service needs to know at start-up."""
@@ -86,6 +103,16 @@ class Settings:
     redis_breaker_threshold: int = 5
     redis_breaker_cooldown: float = 5.0
     webhook_budget_seconds: float = 10.0
+    # Lines that check something for a caller (the officer verification line): how many
+    # checks one calling number may make in a window.
+    caller_check_limit: int = 5
+    caller_check_window_seconds: int = 3600
+    # Outbound meeting calls: the number they come from, and the minutes to wait before
+    # each retry after an attempt that reached nobody (no answer, busy, voicemail).
+    outbound_number: str = "+441632960998"
+    meeting_retry_minutes: tuple[int, ...] = (30, 120, 1440)
+    # How often a worker looks for a newly published flow version.
+    flow_release_check_seconds: float = 2.0
     embedded_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -115,6 +142,11 @@ class Settings:
             hash_cost=cost,
             redis_socket_timeout=_float(env, "CALLFLOW_REDIS_TIMEOUT", 2.0),
             webhook_budget_seconds=_float(env, "CALLFLOW_WEBHOOK_BUDGET", 10.0),
+            caller_check_limit=_int(env, "CALLFLOW_CALLER_CHECK_LIMIT", 5),
+            caller_check_window_seconds=_int(env, "CALLFLOW_CALLER_CHECK_WINDOW", 3600),
+            outbound_number=env.get("CALLFLOW_OUTBOUND_NUMBER") or "+441632960998",
+            meeting_retry_minutes=_minutes(env, "CALLFLOW_MEETING_RETRIES", (30, 120, 1440)),
+            flow_release_check_seconds=_float(env, "CALLFLOW_FLOW_RELEASE_CHECK", 2.0),
         )
         return settings.checked()
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from twilio.twiml.voice_response import VoiceResponse
 
     from .handoff import HandOffs
+    from .meetings import Meetings
     from .staff import Staff
     from .twilio_adapter import TwilioAdapter
     from .twiml import Links
@@ -51,6 +52,7 @@ class Services:
     twilio: Callable[[], TwilioAdapter]
     vstrs: VstrsCalls | None = None
     handoffs: HandOffs | None = None
+    meetings: Meetings | None = None
 
 
 class CallContext:
@@ -72,6 +74,8 @@ class CallContext:
         self.state = session.state
         self.raised: list[str] = []
         self.entered: list[str] = []
+        #: The flow transitions taken in this webhook, by index (see FlowMachine).
+        self.taken: list[int] = []
         #: The service's URLs, for actions that hand Twilio a callback address.
         self.links: Links | None = None
 

@@ -675,11 +675,25 @@ def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
     return parse_flow(source, str(path), registry)
 
 
+#: Flow tests sit beside their flow: ``officer_check.yaml`` and ``officer_check.test.yaml``.
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+
+
+def is_test_file(path: str | Path) -> bool:
+    """Whether a file holds flow tests rather than a flow."""
+    return str(path).endswith(TEST_SUFFIXES)
+
+
 def flow_files(path: str | Path) -> list[Path]:
-    """The flow files at a path: the file itself, or every *.yaml/*.yml in a folder."""
+    """The flow files at a path: the file itself, or every *.yaml/*.yml in a folder
+    (flow tests, ``*.test.yaml``, excepted)."""
     path = Path(path)
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+        return sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in {".yaml", ".yml"} and p.is_file() and not is_test_file(p)
+        )
     return [path]
 
 

@@ -28,6 +28,10 @@ class ServiceLinks:
         """Status callbacks of a leg dialled for a call (an agent's, a specialist's)."""
         return f"{self.base}/voice/leg?role={role}&call={call_sid}"
 
+    def meeting_status(self, meeting_id: str) -> str:
+        """Status callbacks of an outbound meeting call."""
+        return f"{self.base}/voice/leg?role=meeting&ref={meeting_id}"
+
     def hold(self, call_sid: str) -> str:
         """The wait URL of a caller's conference."""
         return f"{self.base}/voice/hold?call={call_sid}"

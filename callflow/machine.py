@@ -35,6 +35,20 @@ class _Entered:
         )
 
 
+class _Taken:
+    """The first ``before`` callback of a transition: note which one the call took.
+
+    Guards have passed by then, so this names exactly the transition of the flow that
+    ran (by its place in :meth:`Flow.transitions`); flow tests measure coverage with it.
+    """
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(self, event_data: Any) -> None:
+        event_data.model.taken.append(self.index)
+
+
 def _prompt_values(ctx: CallContext) -> dict[str, str]:
     return {
         "call_sid": ctx.session.call_sid,
@@ -67,7 +81,7 @@ class FlowMachine:
         transitions: list[dict[str, Any]] = [
             {"trigger": START_EVENT, "source": START_STATE, "dest": flow.initial}
         ]
-        for tr in flow.transitions():
+        for index, tr in enumerate(flow.transitions()):
             transitions.append(
                 {
                     "trigger": tr.event,
@@ -75,7 +89,7 @@ class FlowMachine:
                     "dest": tr.dest,
                     "conditions": [guards[g] for g in tr.if_guards],
                     "unless": [guards[g] for g in tr.unless_guards],
-                    "before": [actions[a] for a in tr.actions],
+                    "before": [_Taken(index), *(actions[a] for a in tr.actions)],
                 }
             )
         self.machine = Machine(

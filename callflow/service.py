@@ -20,6 +20,7 @@ from .engine import CallEngine
 from .errors import ConfigError
 from .handoff import HandOffs
 from .library import FlowLibrary
+from .meetings import Meetings
 from .registry import Registry, default_registry
 from .secrets import Hasher
 from .staff import Staff
@@ -76,6 +77,8 @@ class Callflow:
         self.services.handoffs = self.handoffs
         self.store.on_recover(self.handoffs.mark_doubt)
         self.assurance = Assurance(self.services)
+        self.meetings = Meetings(self.services)
+        self.services.meetings = self.meetings
         self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
         self.engine = CallEngine(self.services, self.library)
 

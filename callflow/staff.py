@@ -1,9 +1,11 @@
-"""HMRC staff: VSTRS agents, specialist teams, their availability and API tokens.
+"""HMRC staff: VSTRS agents, specialist teams, visiting officers, availability, API tokens.
 
 A VSTRS agent is known by their SEES ID code (digits, so a specialist can key it on the
 phone), rung on a phone number or a Twilio client identity. A specialist team has one or
 more numbers rung in order and opening hours. Staff reach the JSON API with tokens that
-carry a role; a token is stored only as a keyed hash.
+carry a role; a token is stored only as a keyed hash. A Debt Management officer who
+visits or meets customers is known by the identity number on their card or letter, so a
+customer can check on the officer verification line that the officer is real and active.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from zoneinfo import ZoneInfo
 from .errors import DirectoryError
 from .store.base import Store
 
-__all__ = ["ROLES", "Agent", "Staff", "StaffMember", "Team", "parse_hours"]
+__all__ = ["ROLES", "Agent", "Officer", "Staff", "StaffMember", "Team", "parse_hours"]
 
 ROLES = frozenset({"vstrs_agent", "specialist", "admin"})
 SEES_ID = re.compile(r"^[0-9]{6,10}$")
+OFFICER_ID = re.compile(r"^[0-9]{6,10}$")
 TEAM_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 CLIENT = re.compile(r"^client:[A-Za-z0-9_.-]{1,64}$")
@@ -38,6 +41,20 @@ class Agent:
     sees_id: str
     name: str
     reach: str  # E.164 number or client:identity
+    active: bool = True
+    created_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class Officer:
+    """A Debt Management officer who visits or meets customers (field force, collectors)."""
+
+    number: str  # the identity number on the officer's card or letter
+    name: str  # the name the officer gives the customer
     active: bool = True
     created_at: float = 0.0
 
@@ -151,6 +168,48 @@ class Staff:
         self.store.delete_doc("presence", sees_id)
         return self.store.delete_doc("agents", sees_id)
 
+    # -- visiting officers
+
+    def add_officer(self, number: str, name: str, now: float) -> Officer:
+        """Register a Debt Management officer by the identity number on their card."""
+        errors = []
+        if not OFFICER_ID.match(number or ""):
+            errors.append("number: the identity number, 6 to 10 digits")
+        if not (name or "").strip() or len(name) > 100:
+            errors.append("name: 1 to 100 characters")
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        officer = Officer(number, " ".join(name.split()), True, now)
+        if not self.store.add_doc("officers", number, officer.to_dict()):
+            raise DirectoryError(f"number: officer {number} already exists")
+        return officer
+
+    def officer(self, number: str) -> Officer | None:
+        """The officer with that identity number, or None."""
+        if not OFFICER_ID.match(number or ""):
+            return None
+        doc = self.store.get_doc("officers", number)
+        return Officer(**doc) if doc else None
+
+    def officers(self) -> list[Officer]:
+        """Every officer, by identity number."""
+        return sorted(
+            (Officer(**d) for d in self.store.list_docs("officers")), key=lambda o: o.number
+        )
+
+    def set_officer_active(self, number: str, active: bool) -> Officer:
+        """Activate or deactivate an officer (the verification line confirms active ones only)."""
+        doc = self.store.update_doc(
+            "officers", number, lambda d: {**d, "active": active} if d else None
+        )
+        if doc is None:
+            raise DirectoryError(f"no officer {number}")
+        return Officer(**doc)
+
+    def remove_officer(self, number: str) -> bool:
+        """Remove an officer."""
+        return self.store.delete_doc("officers", number)
+
     # -- availability
 
     def set_availability(self, sees_id: str, status: str, now: float) -> dict[str, Any]:
@@ -260,7 +319,9 @@ class Staff:
             raise DirectoryError(f"staff: no VSTRS agent with SEES ID {staff_id}")
         if role == "specialist" and self.team(staff_id) is None:
             raise DirectoryError(f"staff: no specialist team {staff_id}")
-        token = "cf_" + secrets.token_urlsafe(32)
+        # The id (the first 8 characters after cf_) is typed on command lines: it never
+        # starts with "-", which argparse would take for an option.
+        token = "cf_" + secrets.token_hex(4) + secrets.token_urlsafe(28)
         token_id = token[3:11]
         key = self._token_key(token)
         doc = {

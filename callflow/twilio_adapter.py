@@ -104,9 +104,21 @@ class TwilioAdapter:
         self._do("hang up", lambda: self.client.calls(call_sid).update(status="completed"))
 
     def create_call(
-        self, *, to: str, from_: str, url: str, status_callback: str, timeout: int = 30
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str,
+        timeout: int = 30,
+        machine_detection: bool = False,
     ) -> str:
-        """Ring ``to`` and run the TwiML at ``url`` when they answer; the new CallSid."""
+        """Ring ``to`` and run the TwiML at ``url`` when they answer; the new CallSid.
+
+        With ``machine_detection`` Twilio tells the first webhook whether a person or an
+        answering machine picked up (``AnsweredBy``).
+        """
+        extra = {"machine_detection": "Enable"} if machine_detection else {}
         call = self._do(
             "create call",
             lambda: self.client.calls.create(
@@ -116,6 +128,7 @@ class TwilioAdapter:
                 status_callback=status_callback,
                 status_callback_event=["initiated", "ringing", "answered", "completed"],
                 timeout=timeout,
+                **extra,
             ),
         )
         return str(call.sid)

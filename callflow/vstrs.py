@@ -283,8 +283,13 @@ class VstrsCalls(ServiceUser):
         if handoffs is not None and active:
             handoff = handoffs.get(active)
             if handoff is not None and handoff["state"] == "briefing":
-                # Leaving after the brief is how an agent hands over: the specialist takes it.
-                handoffs.complete(active, links=None, by_agent_leaving=True)
+                # Leaving after the brief is how an agent hands over: the specialist takes
+                # it, if they are still there. (When the specialist hangs up, the conference
+                # ends and the agent's leg with it; that callback may come first.)
+                if self._leg_live(handoff.get("specialist_call_sid")):
+                    handoffs.complete(active, links=None, by_agent_leaving=True)
+                    return
+                handoffs.fail(active, "specialist_gone", links=None)
                 return
             handoffs.fail(active, "agent_left", links=None)
             doc = self.get(call_sid) or doc
@@ -297,6 +302,15 @@ class VstrsCalls(ServiceUser):
             except CallflowError as exc:
                 # Usually the caller has just gone too (their callback is on its way).
                 log.info("call %s: could not end after the agent left: %s", call_sid, exc)
+
+    def _leg_live(self, leg_sid: str | None) -> bool:
+        """Whether a leg is still connected, by Twilio's word (no answer: not live)."""
+        if not leg_sid:
+            return False
+        try:
+            return self.services.twilio().call_status(leg_sid) == "in-progress"
+        except CallflowError:
+            return False
 
     def _caller_gone(self, call_sid: str) -> bool:
         """Ask Twilio whether the caller's leg is over (callbacks can come in any order)."""

@@ -209,9 +209,18 @@ def leg() -> Response:
     leg_sid = _call_sid()
     call_status = request.form.get("CallStatus", "")
     role = request.args.get("role", "")
+    svc = service()
+    if role == "meeting":
+        # An outbound meeting call: its flow's session ends, and the meeting hears how.
+        ref = request.args.get("ref", "")
+        if leg_sid is None or call_status not in CALL_STATUSES or not REF.match(ref):
+            return _bad_callback("ref, CallSid and CallStatus are required")
+        svc.engine.call_status(leg_sid, call_status, request.form)
+        if call_status in FINAL_STATUSES:
+            _quietly(lambda: svc.meetings.call_ended(ref, leg_sid, call_status), leg_sid)
+        return Response("", status=204)
     if call_sid is None or leg_sid is None or call_status not in CALL_STATUSES:
         return _bad_callback("call, CallSid and CallStatus are required")
-    svc = service()
     links = _links()
     if role == "agent":
         _quietly(
@@ -225,5 +234,5 @@ def leg() -> Response:
             lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links), call_sid
         )
     else:
-        return _bad_callback("role must be agent or specialist")
+        return _bad_callback("role must be agent, specialist or meeting")
     return Response("", status=204)

@@ -112,6 +112,8 @@ class Leg:
     wait_loop: tuple[str, str, Callable[[], dict[str, str]]] | None = None
     dial_return: dict[str, Any] | None = None
     bridged_with: Leg | None = None
+    #: With machine detection: who answered (human, machine_start, fax, unknown).
+    answered_by: str | None = None
     log: list[LogEntry] = field(default_factory=list)
 
     @property
@@ -314,6 +316,8 @@ class Simulator:
         }
         if leg.parent is not None:
             params["ParentCallSid"] = leg.parent.sid
+        if leg.answered_by is not None and leg.answered_at is not None:
+            params["AnsweredBy"] = leg.answered_by
         params.update(extra or {})
         return params
 
@@ -1255,6 +1259,7 @@ class Simulator:
         label: str | None = None,
         timeout: float = 60,
         join: tuple[Conference, dict[str, Any]] | None = None,
+        machine_detection: bool = False,
     ) -> Leg:
         """An outbound API call: ring ``to``; when answered play the TwiML or join a conference.
 
@@ -1267,6 +1272,8 @@ class Simulator:
         leg.status_callback = status_callback
         leg.status_events = status_events or {"completed"}
         leg.status_method = status_method
+        if machine_detection:
+            leg.answered_by = callee.answered_by
         self.legs[leg.sid] = leg
 
         def answered() -> None:

@@ -35,6 +35,8 @@ __all__ = ["RestApi", "RestServer", "SimulatorHttpClient"]
 log = logging.getLogger(__name__)
 
 PREFIX = "/2010-04-01/Accounts/"
+#: MachineDetection values that ask Twilio to say who answered (AnsweredBy).
+MACHINE_DETECTION = frozenset({"Enable", "DetectMessageEnd"})
 Form = Mapping[str, list[str]]
 
 
@@ -297,6 +299,7 @@ class RestApi:
             status_events=(events or {"completed"}),
             status_method=(_one(form, "StatusCallbackMethod", "POST") or "POST").upper(),
             timeout=float(timeout),
+            machine_detection=(_one(form, "MachineDetection") or "") in MACHINE_DETECTION,
         )
         return self.call_json(leg)
 

@@ -108,8 +108,19 @@ class Script:
 
 @dataclass
 class Callee:
-    """How a dialled number or client answers: answered, busy, no-answer or failed."""
+    """How a dialled number or client answers: answered, busy, no-answer or failed.
+
+    ``answered_by`` is what Twilio's answering machine detection reports when the call
+    asked for it: ``human``, ``machine_start``, ``fax`` or ``unknown``.
+    """
 
     outcome: Literal["answered", "busy", "no-answer", "failed"] = "answered"
     after: float = 3.0
     script: Script = field(default_factory=Script)
+    answered_by: str = "human"
+
+    @classmethod
+    def voicemail(cls, after: float = 20.0, listens: float = 60.0) -> Callee:
+        """An answering machine: picks up, records whatever it hears in silence, then stops."""
+        script = Script(patience=listens, ask=lambda _heard: Step("silent"))
+        return cls("answered", after=after, script=script, answered_by="machine_start")

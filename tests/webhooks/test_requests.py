@@ -185,7 +185,12 @@ def test_a_broken_flow_at_start_up_gets_an_apology(tmp_path: object, service: Ca
 def test_healthz(client: FlaskClient, service: Callflow) -> None:
     body = client.get("/healthz").get_json()
     assert body["store_reachable"] is True and body["store"] == service.store.kind
-    assert set(body["flows"]) == {"vstrs_inbound", "specialist_handoff"}
+    assert set(body["flows"]) == {
+        "vstrs_inbound",
+        "specialist_handoff",
+        "officer_check",
+        "meeting_call",
+    }
 
 
 def test_healthz_is_503_without_the_store(

@@ -1,0 +1,358 @@
+"""Face-to-face meetings with customers, and the outbound calls that arrange them.
+
+Debt Management's guidance (DMBM510150) says both sides of a meeting should be clear on
+what it is about, what to bring or provide, when and where it is, and the name of the
+officer the customer will meet. A meeting is stored here; an outbound call (through the
+Twilio adapter, so the simulator stands in) runs a flow (``meeting_call`` by default)
+that checks it is the right person before anything personal is said, tells them, and
+records what they want: confirmed, or rearrange (a callback). An attempt that reaches
+nobody (no answer, busy, an answering machine, silence) is retried on a schedule; when
+the schedule runs out the meeting is marked unreachable for staff to write instead.
+
+States: ``scheduled`` (a call is due at ``next_call_at``) -> ``calling`` -> ``confirmed``
+| ``rearrange`` | ``identity_failed`` | ``unreachable`` | back to ``scheduled``;
+``cancelled`` from any open state. Every change is audited.
+
+The identity check values (date of birth, postcode digits) are kept only as keyed hashes,
+compared in constant time, and never shown anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .context import ServiceUser
+from .errors import CallflowError, DirectoryError
+from .links import ServiceLinks
+
+__all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
+
+log = logging.getLogger(__name__)
+
+LONDON = ZoneInfo("Europe/London")
+MEETING_ID = re.compile(r"^m-[0-9a-f]{12}$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+REFERENCE = re.compile(r"^[A-Za-z0-9/ -]{1,30}$")
+POSTCODE = re.compile(r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$")
+OPEN_STATES = frozenset({"scheduled", "calling"})
+FINAL_OUTCOMES = frozenset({"confirmed", "rearrange", "identity_failed"})
+#: The identity checks a meeting flow may use, and how the customer keys each.
+IDENTITY_CHECKS = {
+    "date_of_birth": "date of birth as eight digits, day, month and year",
+    "postcode": "the numbers in your postcode",
+}
+#: How long one meeting call may hold the meeting before another worker may try.
+CALL_CLAIM_SECONDS = 120
+RING_SECONDS = 30
+
+
+def spoken_when(when: datetime) -> str:
+    """``Wednesday 2 December 2026 at 10:30am``: how a prompt says a meeting's time."""
+    hour = when.hour % 12 or 12
+    suffix = "am" if when.hour < 12 else "pm"
+    minutes = f":{when.minute:02d}" if when.minute else ""
+    return f"{when:%A} {when.day} {when:%B %Y} at {hour}{minutes}{suffix}"
+
+
+def postcode_digits(postcode: str) -> str:
+    """The digits of a UK postcode, in order: ``SW1A 2AA`` -> ``12``."""
+    return "".join(ch for ch in postcode if ch.isdigit())
+
+
+class Meetings(ServiceUser):
+    """Meetings in the store, their calls, retries and outcomes."""
+
+    # -- the identity check
+
+    def _identity_hash(self, check: str, digits: str) -> str:
+        key = self.settings.secret_key
+        return hmac.new(
+            key, f"meeting-identity:{check}:{digits}".encode(), hashlib.sha256
+        ).hexdigest()
+
+    def identity_matches(self, meeting: dict[str, Any], check: str, digits: str) -> bool | None:
+        """Whether keyed digits match the meeting's check (None: the meeting has no such check)."""
+        stored = meeting.get("identity", {}).get(check)
+        if not stored:
+            return None
+        return hmac.compare_digest(stored, self._identity_hash(check, digits))
+
+    # -- records
+
+    def add(
+        self,
+        *,
+        customer_name: str,
+        customer_number: str,
+        reference: str,
+        officer_number: str,
+        purpose: str,
+        bring: str,
+        when: str,
+        where: str,
+        date_of_birth: str | None = None,
+        postcode: str | None = None,
+        retry_minutes: tuple[int, ...] | None = None,
+        flow: str = "meeting_call",
+        call_at: float | None = None,
+        by: str,
+    ) -> dict[str, Any]:
+        """Store a meeting; its first call is due at ``call_at`` (default: now)."""
+        now = self.now()
+        errors: list[str] = []
+        if not (customer_name or "").strip() or len(customer_name) > 100:
+            errors.append("customer: 1 to 100 characters")
+        if not PHONE.match(customer_number or ""):
+            errors.append("number: the customer's phone number like +447700900123")
+        if not REFERENCE.match(reference or ""):
+            errors.append("reference: up to 30 letters, digits, spaces, / or -")
+        officer = self.staff.officer(officer_number)
+        if officer is None or not officer.active:
+            errors.append(f"officer: no active officer with identity number {officer_number}")
+        for label, text in (("purpose", purpose), ("bring", bring), ("where", where)):
+            if not (text or "").strip() or len(text) > 300:
+                errors.append(f"{label}: 1 to 300 characters")
+        meeting_at: datetime | None = None
+        try:
+            meeting_at = datetime.fromisoformat(when).replace(tzinfo=LONDON)
+            if meeting_at.timestamp() <= now:
+                errors.append("when: the meeting must be in the future")
+        except (TypeError, ValueError):
+            errors.append("when: a UK local date and time like 2026-12-02T10:30")
+        identity: dict[str, str] = {}
+        if date_of_birth:
+            try:
+                born = date.fromisoformat(date_of_birth)
+                identity["date_of_birth"] = self._identity_hash("date_of_birth", f"{born:%d%m%Y}")
+            except ValueError:
+                errors.append("date of birth: like 1970-03-21")
+        if postcode:
+            if POSTCODE.match(postcode.strip()):
+                identity["postcode"] = self._identity_hash(
+                    "postcode", postcode_digits(postcode.strip())
+                )
+            else:
+                errors.append("postcode: a UK postcode like SW1A 2AA")
+        if not identity:
+            errors.append(
+                "identity: give the date of birth or the postcode: the call checks one "
+                "before saying anything personal"
+            )
+        schedule = self.settings.meeting_retry_minutes if retry_minutes is None else retry_minutes
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        assert officer is not None and meeting_at is not None
+        meeting_id = "m-" + secrets.token_hex(6)
+        meeting: dict[str, Any] = {
+            "id": meeting_id,
+            "customer_name": " ".join(customer_name.split()),
+            "customer_number": customer_number,
+            "reference": reference.strip(),
+            "officer_number": officer.number,
+            "officer_name": officer.name,
+            "purpose": " ".join(purpose.split()),
+            "bring": " ".join(bring.split()),
+            "when": meeting_at.isoformat(timespec="minutes"),
+            "where": " ".join(where.split()),
+            "identity": identity,
+            "flow": flow,
+            "retry_minutes": list(schedule),
+            "state": "scheduled",
+            "next_call_at": now if call_at is None else call_at,
+            "attempts": [],
+            "outcome": None,
+            "created_at": now,
+            "created_by": by,
+        }
+        self.store.put_doc("meetings", meeting_id, meeting)
+        self.services.audit.record(
+            "meeting.added",
+            meeting=meeting["id"],
+            reference=meeting["reference"],
+            by=by,
+            outcome="scheduled",
+        )
+        return meeting
+
+    def get(self, meeting_id: str) -> dict[str, Any] | None:
+        """A meeting, or None."""
+        if not MEETING_ID.match(meeting_id or ""):
+            return None
+        return self.store.get_doc("meetings", meeting_id)
+
+    def require(self, meeting_id: str) -> dict[str, Any]:
+        """A meeting, or a clear error."""
+        meeting = self.get(meeting_id)
+        if meeting is None:
+            raise DirectoryError(f"no meeting {meeting_id}")
+        return meeting
+
+    def all(self) -> list[dict[str, Any]]:
+        """Every meeting, soonest first."""
+        return sorted(self.store.list_docs("meetings"), key=lambda m: (m["when"], m["id"]))
+
+    @staticmethod
+    def public(meeting: dict[str, Any]) -> dict[str, Any]:
+        """A meeting as staff see it: no identity hashes."""
+        shown = {k: v for k, v in meeting.items() if k != "identity"}
+        shown["identity_checks"] = sorted(meeting.get("identity", {}))
+        return shown
+
+    def cancel(self, meeting_id: str, by: str) -> dict[str, Any]:
+        """Cancel an open meeting: no more calls."""
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None or doc["state"] not in OPEN_STATES:
+                return None
+            return {**doc, "state": "cancelled", "next_call_at": None}
+
+        self.require(meeting_id)
+        doc = self.store.update_doc("meetings", meeting_id, change)
+        if doc is None or doc["state"] != "cancelled":
+            raise DirectoryError(f"meeting {meeting_id} is not open (it is {doc and doc['state']})")
+        self.services.audit.record(
+            "meeting.cancelled", meeting=meeting_id, by=by, outcome="cancelled"
+        )
+        return doc
+
+    # -- calls
+
+    def due(self) -> list[dict[str, Any]]:
+        """Scheduled meetings whose next call is due."""
+        now = self.now()
+        return [
+            m
+            for m in self.all()
+            if m["state"] == "scheduled"
+            and m["next_call_at"] is not None
+            and m["next_call_at"] <= now
+        ]
+
+    def place_call(self, meeting_id: str, links: ServiceLinks) -> str:
+        """Ring the customer now; the new CallSid. Only one worker calls a meeting at once."""
+        meeting = self.require(meeting_id)
+        if meeting["state"] != "scheduled":
+            raise DirectoryError(f"meeting {meeting_id} is {meeting['state']}, not scheduled")
+        owner = secrets.token_hex(8)
+        if not self.store.claim(f"meeting:{meeting_id}", owner, CALL_CLAIM_SECONDS):
+            raise CallflowError(f"meeting {meeting_id} is being called already")
+        try:
+            call_sid = self.services.twilio().create_call(
+                to=meeting["customer_number"],
+                from_=self.settings.outbound_number,
+                url=links.incoming(meeting["flow"], meeting_id),
+                status_callback=links.meeting_status(meeting_id),
+                timeout=RING_SECONDS,
+                machine_detection=True,
+            )
+        except CallflowError:
+            self.store.release(f"meeting:{meeting_id}", owner)
+            raise
+        now = self.now()
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
+            return {**doc, "state": "calling", "attempts": [*doc["attempts"], attempt]}
+
+        self.store.update_doc("meetings", meeting_id, change)
+        self.services.audit.record(
+            "meeting.call_placed",
+            call_sid=call_sid,
+            meeting=meeting_id,
+            attempt=len(meeting["attempts"]) + 1,
+            outcome="placed",
+        )
+        return call_sid
+
+    def call_due(self, links: ServiceLinks) -> list[tuple[str, str]]:
+        """Place every due call; (meeting id, CallSid or the error) for each."""
+        placed = []
+        for meeting in self.due():
+            try:
+                placed.append((meeting["id"], self.place_call(meeting["id"], links)))
+            except CallflowError as exc:
+                log.error("meeting %s: call not placed: %s", meeting["id"], exc)
+                placed.append((meeting["id"], f"error: {exc}"))
+        return placed
+
+    def record_outcome(self, meeting_id: str, call_sid: str, outcome: str) -> dict[str, Any]:
+        """What the customer chose on the call (confirmed, rearrange) or identity_failed."""
+        if outcome not in FINAL_OUTCOMES:
+            raise ValueError(f"unknown meeting outcome {outcome!r}")
+        now = self.now()
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            attempts = [
+                {**a, "result": outcome} if a["call_sid"] == call_sid else a
+                for a in doc["attempts"]
+            ]
+            state = outcome if doc["state"] in OPEN_STATES else doc["state"]
+            return {
+                **doc,
+                "attempts": attempts,
+                "state": state,
+                "outcome": outcome,
+                "outcome_at": now,
+                "next_call_at": None,
+                "callback_needed": outcome == "rearrange",
+            }
+
+        doc = self.store.update_doc("meetings", meeting_id, change)
+        if doc is None:
+            raise DirectoryError(f"no meeting {meeting_id}")
+        self.services.audit.record(
+            "meeting.outcome", call_sid=call_sid, meeting=meeting_id, outcome=outcome
+        )
+        return doc
+
+    def call_ended(self, meeting_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
+        """A meeting call's leg ended: with no outcome, the attempt failed; retry or give up."""
+        meeting = self.get(meeting_id)
+        if meeting is None:
+            log.warning("call %s: status %s for unknown meeting %s", call_sid, status, meeting_id)
+            return None
+        attempt = next((a for a in meeting["attempts"] if a["call_sid"] == call_sid), None)
+        if attempt is None or attempt["result"] is not None:
+            return meeting  # a repeat callback, or an outcome already recorded
+        now = self.now()
+        result = "no_person" if status == "completed" else status
+        decided: dict[str, Any] = {}
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            attempts = [
+                {**a, "result": result} if a["call_sid"] == call_sid and a["result"] is None else a
+                for a in doc["attempts"]
+            ]
+            if doc["state"] != "calling":
+                return {**doc, "attempts": attempts}
+            tried = len(attempts)
+            schedule = doc["retry_minutes"]
+            if tried <= len(schedule):
+                decided.update(state="scheduled", next_call_at=now + schedule[tried - 1] * 60)
+            else:
+                decided.update(state="unreachable", next_call_at=None, outcome="unreachable")
+            return {**doc, "attempts": attempts, **decided}
+
+        doc = self.store.update_doc("meetings", meeting_id, change)
+        self.store.release(f"meeting:{meeting_id}", attempt.get("claim", ""))
+        self.services.audit.record(
+            "meeting.attempt",
+            call_sid=call_sid,
+            meeting=meeting_id,
+            outcome=result,
+            next=decided.get("state", "unchanged"),
+        )
+        return doc

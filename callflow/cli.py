@@ -165,6 +165,101 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--every", type=float, default=0, help="repeat every N seconds (a worker)")
     sweep.set_defaults(handler=_sweep)
 
+    flows = sub.add_parser(
+        "flows", help="publish flows to the shared store, see their history, diff, roll back"
+    )
+    fl = flows.add_subparsers(metavar="ACTION")
+    publish = fl.add_parser(
+        "publish", help="validate and test a flow, then make it live on every worker"
+    )
+    publish.add_argument("file", help="the flow file")
+    publish.add_argument("--tests", help="its tests (default: NAME.test.yaml beside the flow file)")
+    publish.set_defaults(handler=_flows_publish)
+    flows_list = fl.add_parser("list", help="every flow: its live version and where it is from")
+    flows_list.set_defaults(handler=_flows_list)
+    history = fl.add_parser("history", help="a flow's publishes and rollbacks, newest last")
+    history.add_argument("name")
+    history.set_defaults(handler=_flows_history)
+    diff = fl.add_parser("diff", help="what changed between two versions of a flow")
+    diff.add_argument("name")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.set_defaults(handler=_flows_diff)
+    rollback = fl.add_parser(
+        "rollback", help="make an earlier version live (default: the one before the live one)"
+    )
+    rollback.add_argument("name")
+    rollback.add_argument("version", nargs="?")
+    rollback.set_defaults(handler=_flows_rollback)
+    flows.set_defaults(handler=lambda _args: _usage(flows))
+
+    officers = sub.add_parser(
+        "officers", help="manage Debt Management officers (the officer verification line)"
+    )
+    of = officers.add_subparsers(metavar="ACTION")
+    officer_add = of.add_parser("add", help="register an officer by their card's identity number")
+    officer_add.add_argument("number", help="the identity number (6 to 10 digits)")
+    officer_add.add_argument("--name", required=True, help="the name they give customers")
+    officer_add.set_defaults(handler=_officers_add)
+    officer_list = of.add_parser("list", help="list officers")
+    officer_list.add_argument("--json", action="store_true")
+    officer_list.set_defaults(handler=_officers_list)
+    for verb, active in (("activate", True), ("deactivate", False)):
+        toggle = of.add_parser(verb, help=f"{verb} an officer")
+        toggle.add_argument("number")
+        toggle.set_defaults(handler=_officers_active, active=active)
+    officer_remove = of.add_parser("remove", help="remove an officer")
+    officer_remove.add_argument("number")
+    officer_remove.set_defaults(handler=_officers_remove)
+    officers.set_defaults(handler=lambda _args: _usage(officers))
+
+    meetings = sub.add_parser(
+        "meetings", help="face-to-face meetings and the outbound calls that arrange them"
+    )
+    mt = meetings.add_subparsers(metavar="ACTION")
+    meeting_add = mt.add_parser("add", help="store a meeting; its call is due at once")
+    meeting_add.add_argument("--customer", required=True, help="the customer's name")
+    meeting_add.add_argument("--number", required=True, help="the customer's phone number")
+    meeting_add.add_argument("--reference", required=True, help="the customer's reference")
+    meeting_add.add_argument(
+        "--officer", required=True, help="identity number of the officer they will meet"
+    )
+    meeting_add.add_argument("--purpose", required=True, help="what the meeting is about")
+    meeting_add.add_argument("--bring", required=True, help="what to bring or provide")
+    meeting_add.add_argument(
+        "--when", required=True, help="UK local date and time, like 2026-12-02T10:30"
+    )
+    meeting_add.add_argument(
+        "--where", required=True, help="the office, or the customer's home or business address"
+    )
+    meeting_add.add_argument("--date-of-birth", help="for the identity check, like 1970-03-21")
+    meeting_add.add_argument("--postcode", help="for the identity check, like SW1A 2AA")
+    meeting_add.add_argument(
+        "--retries",
+        help="minutes before each retry, like 30,120,1440 (default CALLFLOW_MEETING_RETRIES)",
+    )
+    meeting_add.add_argument("--flow", default="meeting_call", help="the flow the call runs")
+    meeting_add.add_argument("--call-now", action="store_true", help="place the first call at once")
+    meeting_add.set_defaults(handler=_meetings_add)
+    meeting_list = mt.add_parser("list", help="meetings, their state and outcome")
+    meeting_list.add_argument("--json", action="store_true")
+    meeting_list.set_defaults(handler=_meetings_list)
+    meeting_show = mt.add_parser("show", help="one meeting and its call attempts")
+    meeting_show.add_argument("id")
+    meeting_show.set_defaults(handler=_meetings_show)
+    meeting_call = mt.add_parser("call", help="place a meeting's call now")
+    meeting_call.add_argument("id")
+    meeting_call.set_defaults(handler=_meetings_call)
+    meeting_cancel = mt.add_parser("cancel", help="cancel a meeting: no more calls")
+    meeting_cancel.add_argument("id")
+    meeting_cancel.set_defaults(handler=_meetings_cancel)
+    meeting_run = mt.add_parser("run", help="place the calls that are due (and retries)")
+    meeting_run.add_argument(
+        "--every", type=float, default=0, help="repeat every N seconds (a worker)"
+    )
+    meeting_run.set_defaults(handler=_meetings_run)
+    meetings.set_defaults(handler=lambda _args: _usage(meetings))
+
     agents = sub.add_parser("agents", help="manage VSTRS agents")
     ag = agents.add_subparsers(metavar="ACTION")
     agent_add = ag.add_parser("add", help="register a VSTRS agent")
@@ -850,6 +945,231 @@ def _sweep(args: argparse.Namespace) -> int:
         except CallflowError as exc:
             # A worker keeps going: the next round may reach the store or Twilio again.
             print(f"callflow sweep: {exc}", file=sys.stderr, flush=True)
+            if not args.every:
+                return EXIT_PROBLEMS
+        if not args.every:
+            return EXIT_OK
+        time.sleep(args.every)
+
+
+# ---------------------------------------------------------------- publishing flows
+
+
+def _flows_publish(args: argparse.Namespace) -> int:
+    import logging
+
+    from .flowtests import tests_for
+    from .releases import PublishRefused
+
+    logging.basicConfig(level=logging.WARNING)
+    svc = _service()
+    path = Path(args.file)
+    tests_path = Path(args.tests) if args.tests else tests_for(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+        tests_source = tests_path.read_text(encoding="utf-8") if tests_path.exists() else ""
+    except OSError as exc:
+        raise CallflowError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    try:
+        entry = svc.releases.publish(source, tests_source, _by(), label=str(path))
+    except PublishRefused as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    was = entry["previous"] or "the file"
+    print(
+        f"published {entry['flow']} version {entry['version']} (was {was}): {entry['tests']} "
+        f"test(s) passed, coverage {entry['coverage']}; live on every worker within "
+        f"{svc.settings.flow_release_check_seconds:g}s"
+    )
+    return EXIT_OK
+
+
+def _flows_list(_args: argparse.Namespace) -> int:
+    svc = _service()
+    released = svc.releases.live_map()
+    for name, version in svc.library.live_versions().items():
+        where = "published" if released.get(name) == version else "file"
+        print(f"{name:<22} {version}  ({where})")
+    return EXIT_OK
+
+
+def _when_text(at: float | None) -> str:
+    from datetime import UTC, datetime
+
+    if at is None:
+        return "-"
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _flows_history(args: argparse.Namespace) -> int:
+    svc = _service()
+    release = svc.releases.release(args.name)
+    file_flow = svc.releases.file_flow(args.name)
+    if release is None and file_flow is None:
+        raise CallflowError(f"no flow named {args.name!r}")
+    for entry in release["history"] if release else []:
+        extra = f"  {entry['tests']} tests, {entry['coverage']}" if "coverage" in entry else ""
+        print(
+            f"{_when_text(entry['at'])}  {entry['action']:<8} {entry['version']}  "
+            f"by {entry['by']}{extra}"
+        )
+    if file_flow is not None:
+        print(f"file: {file_flow.path} version {file_flow.version}")
+    live = release["live"] if release else file_flow.version if file_flow else None
+    print(f"live: {live}")
+    return EXIT_OK
+
+
+def _flows_diff(args: argparse.Namespace) -> int:
+    svc = _service()
+    text = svc.releases.diff(args.name, args.old, args.new)
+    sys.stdout.write(text or f"versions {args.old} and {args.new} are the same\n")
+    return EXIT_OK
+
+
+def _flows_rollback(args: argparse.Namespace) -> int:
+    svc = _service()
+    entry = svc.releases.rollback(args.name, _by(), args.version)
+    print(
+        f"rolled {entry['flow']} back to version {entry['version']} (was {entry['previous']}); "
+        f"live on every worker within {svc.settings.flow_release_check_seconds:g}s"
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- officers
+
+
+def _officers_add(args: argparse.Namespace) -> int:
+    svc = _service()
+    officer = svc.staff.add_officer(args.number, args.name, svc.clock.now())
+    svc.audit.record("staff.officer_added", officer=officer.number, by=_by(), outcome="added")
+    print(f"added officer {officer.number} ({officer.name})")
+    return EXIT_OK
+
+
+def _officers_list(args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = [o.to_dict() for o in svc.staff.officers()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        state = "active" if row["active"] else "inactive"
+        print(f"{row['number']:<12} {row['name']:<30} {state}")
+    return EXIT_OK
+
+
+def _officers_active(args: argparse.Namespace) -> int:
+    svc = _service()
+    officer = svc.staff.set_officer_active(args.number, args.active)
+    outcome = "activated" if args.active else "deactivated"
+    svc.audit.record("staff.officer_" + outcome, officer=officer.number, by=_by(), outcome=outcome)
+    print(f"officer {officer.number} ({officer.name}) {outcome}")
+    return EXIT_OK
+
+
+def _officers_remove(args: argparse.Namespace) -> int:
+    svc = _service()
+    if not svc.staff.remove_officer(args.number):
+        raise DirectoryError(f"no officer {args.number}")
+    svc.audit.record("staff.officer_removed", officer=args.number, by=_by(), outcome="removed")
+    print(f"removed officer {args.number}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- meetings
+
+
+def _links(svc: Any) -> Any:
+    from .links import ServiceLinks
+
+    if not svc.settings.public_base_url:
+        raise CallflowError("PUBLIC_BASE_URL is needed: Twilio fetches the call's flow from it")
+    return ServiceLinks(svc.settings.public_base_url)
+
+
+def _meetings_add(args: argparse.Namespace) -> int:
+    from .config import parse_minutes
+
+    svc = _service()
+    meeting = svc.meetings.add(
+        customer_name=args.customer,
+        customer_number=args.number,
+        reference=args.reference,
+        officer_number=args.officer,
+        purpose=args.purpose,
+        bring=args.bring,
+        when=args.when,
+        where=args.where,
+        date_of_birth=args.date_of_birth,
+        postcode=args.postcode,
+        retry_minutes=parse_minutes(args.retries, "--retries") if args.retries else None,
+        flow=args.flow,
+        by=_by(),
+    )
+    print(
+        f"meeting {meeting['id']} stored; its call is due now (retries after "
+        f"{', '.join(str(m) for m in meeting['retry_minutes']) or 'none'} minutes)"
+    )
+    if args.call_now:
+        call_sid = svc.meetings.place_call(meeting["id"], _links(svc))
+        print(f"calling {meeting['customer_number']}: {call_sid}")
+    return EXIT_OK
+
+
+def _meeting_line(m: dict[str, Any]) -> str:
+    tries = len(m["attempts"])
+    due = f" next call {_when_text(m['next_call_at'])}" if m["state"] == "scheduled" else ""
+    return (
+        f"{m['id']}  {m['when']}  {m['state']:<15} {m['customer_name']:<20} "
+        f"{m['reference']:<12} {tries} call(s){due}"
+    )
+
+
+def _meetings_list(args: argparse.Namespace) -> int:
+    svc = _service()
+    rows = [svc.meetings.public(m) for m in svc.meetings.all()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        print(_meeting_line(row))
+    return EXIT_OK
+
+
+def _meetings_show(args: argparse.Namespace) -> int:
+    svc = _service()
+    meeting = svc.meetings.public(svc.meetings.require(args.id))
+    print(json.dumps(meeting, indent=2))
+    return EXIT_OK
+
+
+def _meetings_call(args: argparse.Namespace) -> int:
+    svc = _service()
+    call_sid = svc.meetings.place_call(args.id, _links(svc))
+    print(f"calling: {call_sid}")
+    return EXIT_OK
+
+
+def _meetings_cancel(args: argparse.Namespace) -> int:
+    svc = _service()
+    svc.meetings.cancel(args.id, _by())
+    print(f"meeting {args.id} cancelled")
+    return EXIT_OK
+
+
+def _meetings_run(args: argparse.Namespace) -> int:
+    import time
+
+    svc = _service()
+    links = _links(svc)
+    while True:
+        try:
+            for meeting_id, result in svc.meetings.call_due(links):
+                print(f"meeting {meeting_id}: {result}", flush=True)
+        except CallflowError as exc:
+            print(f"callflow meetings run: {exc}", file=sys.stderr, flush=True)
             if not args.every:
                 return EXIT_PROBLEMS
         if not args.every:

@@ -14,10 +14,12 @@ reported like a flow problem: ``file:line: message``.
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -517,10 +519,37 @@ def run_tests(
         result = TestResult(FlowTest(name="(the test file)", line=1))
         result.failures.append(f"these tests are for flow {tests.flow!r}, not {flow.name!r}")
         return FileResult(tests, [result], coverage)
-    with _sandbox(flow, Path(flows_dir), registry) as sandbox:
+    with _sandbox(flow, Path(flows_dir), registry) as sandbox, _quiet():
         for test in tests.tests:
             results.append(_Run(tests, test, flow, sandbox, registry, coverage).run())
     return FileResult(tests, results, coverage)
+
+
+_QUIET_THREADS: set[int] = set()
+
+
+class _QuietFilter(logging.Filter):
+    """Drops log records from threads running flow tests (their calls are not real)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread not in _QUIET_THREADS
+
+
+_QUIET_FILTER = _QuietFilter()
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The sandbox services' log lines stay out of the real service's log (this thread only)."""
+    ident = threading.get_ident()
+    for handler in logging.getLogger().handlers:
+        if _QUIET_FILTER not in handler.filters:
+            handler.addFilter(_QUIET_FILTER)
+    _QUIET_THREADS.add(ident)
+    try:
+        yield
+    finally:
+        _QUIET_THREADS.discard(ident)
 
 
 @contextmanager
@@ -876,29 +905,41 @@ class _Run:
                 actual.append(("hang_up", ""))
         expected = self.test.steps
         cursor = (0, 0)
-        matched: list[str] = []
-        failure: str | None = None
-        fail_at = len(expected)
+        got: list[str] = []
+        shown: set[int] = set()
+        first: tuple[int, str] | None = None
         for index, step in enumerate(expected):
             found = _find(step, actual, cursor)
-            if found is None:
-                failure = _why(step, actual, cursor[0])
-                fail_at = index
+            if found is not None:
+                got.append(step.describe())
+                cursor = found
+                continue
+            if first is None:
+                first = (index, _why(step, actual, cursor[0]))
+            # Show what happened instead, then carry on from there (best effort), so the
+            # diff shows each mismatch rather than everything after the first.
+            nxt = next((j for j in range(cursor[0], len(actual)) if actual[j][0] != "hear"), None)
+            if step.kind == "hear":
+                for j in range(cursor[0], len(actual) if nxt is None else nxt):
+                    if j not in shown:
+                        shown.add(j)
+                        text = actual[j][1]
+                        if j == cursor[0] and cursor[1]:
+                            text = "..." + text[cursor[1] :].strip()
+                        if any(ch.isalnum() for ch in text):
+                            got.append(_describe_actual("hear", text))
+            elif nxt is None:
+                got.append("(the call ended)")
                 break
-            cursor = found
-            matched.append(step.describe())
-        if failure is None:
+            else:
+                got.append(_describe_actual(*actual[nxt]))
+                cursor = (nxt + 1, 0)
+        if first is None:
             return
-        step = expected[fail_at]
-        self.result.failures.append(f"step {fail_at + 1} (line {step.line}): {failure}")
+        index, failure = first
+        step = expected[index]
+        self.result.failures.append(f"step {index + 1} (line {step.line}): {failure}")
         want = [s.describe() for s in expected]
-        rest = actual[cursor[0] :]
-        if rest and cursor[1]:
-            kind, text = rest[0]
-            remainder = text[cursor[1] :].strip()
-            keep = any(ch.isalnum() for ch in remainder)
-            rest = ([(kind, "..." + remainder)] if keep else []) + rest[1:]
-        got = matched + [_describe_actual(kind, text) for kind, text in rest]
         self.result.diff = list(
             difflib.unified_diff(want, got, "expected", "what happened", lineterm="", n=2)
         )

@@ -2,9 +2,13 @@
 
 Flow files are read at start-up and re-read when they change (checked at most once a
 second, only when a new call starts). A file that stops validating is reported and the
-last good version stays live. Each version's text is kept in the store, so a call pinned
-to a version this process has never loaded (another worker, an older file) still runs.
-Machines are built once per version and cached.
+last good version stays live. A version published to the store (callflow/releases.py)
+takes precedence over the file of the same name: the store's live versions are read at
+most every ``flow_release_check_seconds`` (one round trip), again only when a new call
+starts, so a publish or rollback reaches every worker within seconds, without a restart.
+Each version's text is kept in the store, so a call pinned to a version this process has
+never loaded (another worker, an older file) still runs. Machines are built once per
+version and cached.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .clock import Clock
-from .errors import FlowValidationError, Problem, UnknownFlowError
+from .errors import FlowValidationError, Problem, StoreError, UnknownFlowError
 from .flowspec import Flow, flow_files, load_flow, parse_flow
 from .machine import FlowMachine
 from .registry import Registry
@@ -35,20 +39,31 @@ class _FileStamp:
 class FlowLibrary:
     """Flows by name (live version) and by version (any version still in use)."""
 
-    def __init__(self, flows_dir: Path, store: Store, registry: Registry, clock: Clock) -> None:
+    def __init__(
+        self,
+        flows_dir: Path,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        release_check_seconds: float = 2.0,
+    ) -> None:
         self.flows_dir = Path(flows_dir)
+        self.release_check_seconds = release_check_seconds
         self.store = store
         self.registry = registry
         self.clock = clock
         self._lock = threading.RLock()
         self._versions: dict[str, Flow] = {}
         self._machines: dict[str, FlowMachine] = {}
-        self._live: dict[str, str] = {}
+        self._live: dict[str, str] = {}  # from the flow files
+        self._released: dict[str, str] = {}  # published to the store: these win
+        self._releases_at = float("-inf")
         self._stamps: dict[Path, _FileStamp] = {}
         self._stored: set[str] = set()
         self._checked_at = float("-inf")
         self.problems: dict[str, list[Problem]] = {}
         self.refresh(force=True)
+        self.check_releases(force=True)
 
     def refresh(self, *, force: bool = False) -> None:
         """Re-read flow files that changed since the last look."""
@@ -83,18 +98,52 @@ class FlowLibrary:
         if previous != flow.version:
             log.info("flow %s version %s is live (%s)", flow.name, flow.version, path)
 
+    def check_releases(self, *, force: bool = False) -> None:
+        """Pick up versions published (or rolled back) in the store since the last look."""
+        from .releases import NAMESPACE
+
+        now = self.clock.now()
+        if not force and now - self._releases_at < self.release_check_seconds:
+            return
+        self._releases_at = now
+        try:
+            docs = self.store.list_docs(NAMESPACE)
+        except StoreError as exc:
+            log.warning("flow releases not checked (%s); serving the versions known", exc)
+            return
+        released = {doc["name"]: doc["live"] for doc in docs if doc.get("live")}
+        for name, version in released.items():
+            if self._released.get(name) == version:
+                continue
+            try:
+                self.version(version)
+            except (UnknownFlowError, FlowValidationError, StoreError) as exc:
+                log.error("flow %s version %s cannot be served: %s", name, version, exc)
+                continue
+            with self._lock:
+                self._released[name] = version
+            log.info("flow %s version %s is live (published)", name, version)
+        for name in set(self._released) - set(released):
+            with self._lock:
+                self._released.pop(name, None)
+
+    def _live_version(self, name: str) -> str | None:
+        return self._released.get(name) or self._live.get(name)
+
     def names(self) -> list[str]:
         """The names of the flows with a live version."""
-        return sorted(self._live)
+        return sorted(set(self._live) | set(self._released))
 
     def live_versions(self) -> dict[str, str]:
         """The live version of each flow, by name."""
-        return dict(sorted(self._live.items()))
+        versions = {name: self._live_version(name) for name in self.names()}
+        return {name: v for name, v in versions.items() if v}
 
     def live(self, name: str) -> Flow:
         """The version new calls to ``name`` start on."""
         self.refresh()
-        version = self._live.get(name)
+        self.check_releases()
+        version = self._live_version(name)
         if version is None:
             raise UnknownFlowError(f"no valid flow named {name!r} in {self.flows_dir}")
         flow = self._versions[version]

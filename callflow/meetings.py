@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from .context import ServiceUser
 from .errors import CallflowError, DirectoryError
+from .library import FlowLibrary
 from .links import ServiceLinks
 
 __all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
@@ -68,6 +69,20 @@ def postcode_digits(postcode: str) -> str:
 
 class Meetings(ServiceUser):
     """Meetings in the store, their calls, retries and outcomes."""
+
+    #: The flows (set by the service), to check a meeting gives what its flow checks.
+    library: FlowLibrary | None = None
+
+    def _flow_checks(self, flow_name: str) -> set[str] | None:
+        """The identity checks a meeting flow runs (None when the flow is not known here)."""
+        if self.library is None:
+            return None
+        try:
+            flow = self.library.live(flow_name)
+        except CallflowError:
+            return None
+        actions = {a for state in flow.states.values() for a in state.enter}
+        return {check for check in IDENTITY_CHECKS if f"check_{check}" in actions}
 
     # -- the identity check
 
@@ -145,6 +160,15 @@ class Meetings(ServiceUser):
                 "identity: give the date of birth or the postcode: the call checks one "
                 "before saying anything personal"
             )
+        checks = self._flow_checks(flow)
+        if self.library is not None and checks is None:
+            errors.append(f"flow: no flow named {flow!r}")
+        elif checks is not None and identity and not checks & set(identity):
+            wanted = " or ".join(c.replace("_", " ") for c in sorted(checks)) or "nothing"
+            errors.append(
+                f"identity: flow {flow} checks the {wanted}; give that, or the call could "
+                "never say what the meeting is"
+            )
         schedule = self.settings.meeting_retry_minutes if retry_minutes is None else retry_minutes
         if errors:
             raise DirectoryError("; ".join(errors))
@@ -208,15 +232,21 @@ class Meetings(ServiceUser):
     def cancel(self, meeting_id: str, by: str) -> dict[str, Any]:
         """Cancel an open meeting: no more calls."""
 
+        cancelled: dict[str, Any] = {}
+
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            cancelled.clear()
             if doc is None or doc["state"] not in OPEN_STATES:
+                cancelled["state"] = doc and doc["state"]
                 return None
             return {**doc, "state": "cancelled", "next_call_at": None}
 
         self.require(meeting_id)
         doc = self.store.update_doc("meetings", meeting_id, change)
-        if doc is None or doc["state"] != "cancelled":
-            raise DirectoryError(f"meeting {meeting_id} is not open (it is {doc and doc['state']})")
+        if doc is None or "state" in cancelled:
+            raise DirectoryError(
+                f"meeting {meeting_id} is not open (it is {cancelled.get('state')})"
+            )
         self.services.audit.record(
             "meeting.cancelled", meeting=meeting_id, by=by, outcome="cancelled"
         )

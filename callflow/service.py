@@ -22,6 +22,7 @@ from .handoff import HandOffs
 from .library import FlowLibrary
 from .meetings import Meetings
 from .registry import Registry, default_registry
+from .releases import FlowReleases
 from .secrets import Hasher
 from .staff import Staff
 from .store import Store, open_store
@@ -79,7 +80,17 @@ class Callflow:
         self.assurance = Assurance(self.services)
         self.meetings = Meetings(self.services)
         self.services.meetings = self.meetings
-        self.library = FlowLibrary(settings.flows_dir, self.store, self.registry, self.clock)
+        self.library = FlowLibrary(
+            settings.flows_dir,
+            self.store,
+            self.registry,
+            self.clock,
+            release_check_seconds=settings.flow_release_check_seconds,
+        )
+        self.meetings.library = self.library
+        self.releases = FlowReleases(
+            self.store, self.audit, self.clock, self.registry, settings.flows_dir
+        )
         self.engine = CallEngine(self.services, self.library)
 
     def twilio(self) -> TwilioAdapter:

@@ -161,9 +161,10 @@ class Caller:
         self.heard.extend(say.text or "" for say in root.iter("Say"))
         return root
 
-    def start(self) -> ET.Element:
-        """The call arrives at the Voice URL."""
-        return self._twiml(self.post(f"{BASE_URL}/voice/incoming", CallStatus="ringing"))
+    def start(self, flow: str | None = None) -> ET.Element:
+        """The call arrives at the Voice URL (of ``flow``, or the default flow)."""
+        query = f"?flow={flow}" if flow else ""
+        return self._twiml(self.post(f"{BASE_URL}/voice/incoming{query}", CallStatus="ringing"))
 
     def gather_url(self) -> str:
         assert self.last is not None

@@ -1,0 +1,240 @@
+"""Publishing flows: versions kept in the store, the live one, history, diff and rollback.
+
+A designer publishes a flow's text with its tests. Publishing validates the flow, runs
+its tests through the simulator (see callflow/flowtests.py), keeps the version's text and
+tests in the store, and makes it live: every worker of every instance looks for newly
+live versions every ``CALLFLOW_FLOW_RELEASE_CHECK`` seconds (2 by default) when a call
+starts, so new calls get it within seconds and without a restart; calls already in
+progress keep the version they started on. A flow that fails validation or a test is
+never stored or made live. Rolling back makes an earlier version live again. Each publish
+and rollback is audited with who did it.
+
+A published version takes precedence over the flow file of the same name; without one,
+the file in the flows folder is live (as before publishing existed).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from pathlib import Path
+from typing import Any
+
+from .audit import Audit
+from .clock import Clock
+from .errors import CallflowError, FlowValidationError
+from .flowspec import NAME, Flow, flow_files, load_flow, parse_flow
+from .flowtests import FileResult, FlowTestError, load_tests, run_tests
+from .registry import Registry
+from .store.base import Store
+
+__all__ = ["NAMESPACE", "FlowReleases", "PublishRefused"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "flow_releases"
+TESTS_NAMESPACE = "flow_tests"
+MAX_HISTORY = 200
+
+
+class PublishRefused(CallflowError):
+    """A flow that cannot be published: its problems or its failing tests, readably."""
+
+    def __init__(self, message: str, report: str = "") -> None:
+        self.report = report
+        super().__init__(message + (f"\n{report}" if report else ""))
+
+
+class FlowReleases:
+    """Published versions of flows in the store."""
+
+    def __init__(
+        self, store: Store, audit: Audit, clock: Clock, registry: Registry, flows_dir: Path
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.registry = registry
+        self.flows_dir = Path(flows_dir)
+
+    # -- reading
+
+    def live_map(self) -> dict[str, str]:
+        """The published live version of each flow that has one (one store read)."""
+        return {doc["name"]: doc["live"] for doc in self.store.list_docs(NAMESPACE)}
+
+    def release(self, name: str) -> dict[str, Any] | None:
+        """A flow's release record: the live version and its history, newest last."""
+        return self.store.get_doc(NAMESPACE, name) if NAME.match(name or "") else None
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every publish and rollback of a flow, newest last."""
+        doc = self.release(name)
+        return list(doc["history"]) if doc else []
+
+    def file_flow(self, name: str) -> Flow | None:
+        """The flow of that name in the flows folder, if it is there and valid."""
+        for path in flow_files(self.flows_dir) if self.flows_dir.is_dir() else []:
+            try:
+                flow = load_flow(path, self.registry)
+            except (FlowValidationError, OSError):
+                continue
+            if flow.name == name:
+                return flow
+        return None
+
+    def source(self, name: str, version: str) -> str:
+        """The text of one version of a flow (published, or the flows folder's)."""
+        stored = self.store.get_flow(version)
+        if stored is not None:
+            if stored[0] != name:
+                raise CallflowError(f"version {version} is flow {stored[0]}, not {name}")
+            return stored[1]
+        file_flow = self.file_flow(name)
+        if file_flow is not None and file_flow.version == version:
+            return file_flow.source
+        raise CallflowError(f"flow {name} has no version {version}")
+
+    def tests_source(self, name: str, version: str) -> str | None:
+        """The tests published with a version (or the flows folder's, for its version)."""
+        doc = self.store.get_doc(TESTS_NAMESPACE, version)
+        if doc is not None:
+            return str(doc["source"])
+        file_flow = self.file_flow(name)
+        if file_flow is not None and file_flow.version == version:
+            from .flowtests import tests_for
+
+            path = tests_for(file_flow.path)
+            return path.read_text(encoding="utf-8") if path.exists() else None
+        return None
+
+    def versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version known for a flow, newest first: published ones and the file's."""
+        seen: dict[str, dict[str, Any]] = {}
+        for entry in reversed(self.history(name)):
+            seen.setdefault(entry["version"], entry)
+        rows = [
+            {"version": v, **{k: e[k] for k in ("action", "by", "at")}} for v, e in seen.items()
+        ]
+        file_flow = self.file_flow(name)
+        if file_flow is not None and file_flow.version not in seen:
+            rows.append({"version": file_flow.version, "action": "file", "by": "", "at": None})
+        return rows
+
+    def diff(self, name: str, old: str, new: str) -> str:
+        """A unified diff between two versions of a flow."""
+        before = self.source(name, old).splitlines(keepends=True)
+        after = self.source(name, new).splitlines(keepends=True)
+        return "".join(difflib.unified_diff(before, after, f"{name}@{old}", f"{name}@{new}", n=3))
+
+    # -- changing
+
+    def check(
+        self, source: str, tests_source: str, label: str = "<published>"
+    ) -> tuple[Flow, FileResult]:
+        """Validate a flow and run its tests; raise PublishRefused with the reasons."""
+        try:
+            flow = parse_flow(source, label, self.registry)
+        except FlowValidationError as exc:
+            raise PublishRefused(
+                "the flow has problems, so it was not published", str(exc)
+            ) from None
+        if not tests_source.strip():
+            raise PublishRefused(
+                f"flow {flow.name} has no tests, so it was not published: write its tests "
+                f"({flow.name}.test.yaml) and publish them with it"
+            )
+        try:
+            tests = load_tests(f"{flow.name}.test.yaml", tests_source)
+        except FlowTestError as exc:
+            raise PublishRefused(
+                "the tests have problems, so nothing was published", str(exc)
+            ) from None
+        result = run_tests(tests, flow, self.flows_dir, self.registry)
+        if not result.passed:
+            raise PublishRefused(
+                f"flow {flow.name} failed its tests, so it was not published", result.report()
+            )
+        return flow, result
+
+    def publish(
+        self, source: str, tests_source: str, by: str, label: str = "<published>"
+    ) -> dict[str, Any]:
+        """Validate, test, store and make live; the history entry written."""
+        flow, result = self.check(source, tests_source, label)
+        release = self.release(flow.name)
+        if release is not None and release["live"] == flow.version:
+            raise PublishRefused(f"version {flow.version} of {flow.name} is live already")
+        self.store.put_flow(flow.version, flow.name, flow.source)
+        self.store.put_doc(
+            TESTS_NAMESPACE, flow.version, {"flow": flow.name, "source": tests_source}
+        )
+        entry = {
+            "version": flow.version,
+            "action": "publish",
+            "by": by,
+            "at": self.clock.now(),
+            "coverage": result.coverage.summary(),
+            "tests": len(result.results),
+        }
+        previous = self._make_live(flow.name, flow.version, entry)
+        self.audit.record(
+            "flow.published",
+            flow=flow.name,
+            version=flow.version,
+            previous=previous,
+            by=by,
+            outcome="published",
+        )
+        log.info("flow %s version %s published by %s", flow.name, flow.version, by)
+        return {**entry, "flow": flow.name, "previous": previous}
+
+    def rollback(self, name: str, by: str, version: str | None = None) -> dict[str, Any]:
+        """Make an earlier version live again (default: the one live before the current)."""
+        release = self.release(name)
+        current = release["live"] if release else None
+        if current is None:
+            file_flow = self.file_flow(name)
+            current = file_flow.version if file_flow else None
+        if version is None:
+            version = self._previous(release, current, name)
+        if version == current:
+            raise CallflowError(f"version {version} of {name} is live already")
+        source = self.source(name, version)  # raises for an unknown version
+        flow = parse_flow(source, f"<{name}@{version}>", self.registry)
+        self.store.put_flow(flow.version, flow.name, flow.source)
+        entry = {"version": version, "action": "rollback", "by": by, "at": self.clock.now()}
+        previous = self._make_live(name, version, entry)
+        self.audit.record(
+            "flow.rolled_back",
+            flow=name,
+            version=version,
+            previous=previous,
+            by=by,
+            outcome="rolled_back",
+        )
+        log.info("flow %s rolled back to %s by %s", name, version, by)
+        return {**entry, "flow": name, "previous": previous}
+
+    def _previous(self, release: dict[str, Any] | None, current: str | None, name: str) -> str:
+        """The version live before ``current``: back through the history, else the file's."""
+        history = release["history"] if release else []
+        for entry in reversed(history):
+            if entry["version"] != current:
+                return str(entry["version"])
+        file_flow = self.file_flow(name)
+        if file_flow is not None and file_flow.version != current:
+            return file_flow.version
+        raise CallflowError(f"flow {name} has no earlier version to roll back to")
+
+    def _make_live(self, name: str, version: str, entry: dict[str, Any]) -> str | None:
+        before: dict[str, Any] = {}
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {"name": name, "live": None, "history": []}
+            before["live"] = doc["live"]
+            history = [*doc["history"], entry][-MAX_HISTORY:]
+            return {**doc, "live": version, "history": history}
+
+        self.store.update_doc(NAMESPACE, name, change)
+        return before.get("live")

@@ -1,0 +1,84 @@
+"""A published flow reaches every gunicorn worker of two instances without a restart,
+while a call that started before the publish finishes on its old version."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from callflow.config import Settings
+from callflow.service import Callflow
+from callflow.simulator import Script, Simulator
+from tests.conftest import AUTH_TOKEN, FLOWS, free_port, running_gunicorn, service_env
+from tests.simulator.test_scale_faults import Alternating
+
+LINE = "+441632960900"
+OFFICER = "4471203"
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
+    redis_store: object, tmp_path: Path
+) -> None:
+    ports = [free_port(), free_port()]
+    public = f"http://127.0.0.1:{ports[0]}"
+    env = service_env(public, tmp_path, CALLFLOW_FLOW_RELEASE_CHECK="1")
+    Callflow(Settings.from_env(env)).staff.add_officer(OFFICER, "Alex Morgan", time.time())
+    edited = tmp_path / "officer_check.yaml"
+    edited.write_text(
+        (FLOWS / "officer_check.yaml")
+        .read_text()
+        .replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    )
+    (tmp_path / "officer_check.test.yaml").write_text(
+        (FLOWS / "officer_check.test.yaml").read_text()
+    )
+    with (
+        running_gunicorn(env, ports[0], tmp_path / "a.log", workers=2),
+        running_gunicorn(env, ports[1], tmp_path / "b.log", workers=2),
+    ):
+        transport = Alternating(public, [public, f"http://127.0.0.1:{ports[1]}"])
+        sim = Simulator(transport, AUTH_TOKEN)
+        sim.configure_number(
+            LINE,
+            f"{public}/voice/incoming?flow=officer_check",
+            status_callback=f"{public}/voice/status",
+        )
+        before = sim.call(LINE, "+447700900111", Script().press(f"{OFFICER}#").press("2"))
+        assert sim.run_until(lambda: any("belongs to Alex Morgan" in h for h in before.heard()))
+
+        published = _cli(env, "flows", "publish", str(edited))
+        assert published.returncode == 0, published.stderr
+        time.sleep(1.5)  # every worker looks for new versions at most every second here
+
+        sim.run_until(lambda: not before.live)
+        assert before.heard()[-1] == "Thank you for calling. Goodbye."
+
+        after = []
+        for n in range(8):  # spread over both instances and their workers
+            leg = sim.call(LINE, f"+4477009002{n:02d}", Script().press(f"{OFFICER}#").press("2"))
+            sim.run_until(lambda leg=leg: not leg.live)
+            after.append(leg.heard()[-1])
+        assert after == ["Thank you for checking. Goodbye."] * 8, sim.transcript()
+        assert {t for t in transport.served} == set(transport.instances)
+
+        rolled = _cli(env, "flows", "rollback", "officer_check")
+        assert rolled.returncode == 0, rolled.stderr
+        time.sleep(1.5)
+        for n in range(4):
+            leg = sim.call(LINE, f"+4477009003{n:02d}", Script().press(f"{OFFICER}#").press("2"))
+            sim.run_until(lambda leg=leg: not leg.live)
+            assert leg.heard()[-1] == "Thank you for calling. Goodbye."
+        assert sim.errors == []

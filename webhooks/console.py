@@ -434,6 +434,7 @@ def designer_flows() -> list[dict[str, Any]]:
 
     library = service().library
     library.refresh()
+    library.check_releases()
     rows: list[dict[str, Any]] = []
     for name, version in library.live_versions().items():
         flow = library.version(version)
@@ -472,6 +473,141 @@ def designer() -> Any:
     response = Response(render_template("console/designer.html", me=me(), flows=designer_flows()))
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
     return response
+
+
+def _release_rows(name: str) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    rows = []
+    for row in service().releases.versions(name):
+        at = row.get("at")
+        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+        rows.append({**row, "when": when})
+    return rows
+
+
+def _flow_page(
+    name: str,
+    *,
+    source: str | None = None,
+    tests: str | None = None,
+    refused: str = "",
+    status: int = 200,
+) -> Response:
+    from callflow.errors import CallflowError
+
+    svc = service()
+    library = svc.library
+    library.refresh()
+    library.check_releases(force=True)
+    live = library.live_versions().get(name)
+    if live is None:
+        abort(404, description=f"There is no flow named {name}.")
+    old, new = request.args.get("old", ""), request.args.get("new", "")
+    diff, diff_error = "", ""
+    if old and new:
+        try:
+            diff = svc.releases.diff(name, old, new) or "The two versions are the same."
+        except CallflowError as exc:
+            diff_error = str(exc)
+    released = svc.releases.release(name)
+    page = render_template(
+        "console/flow.html",
+        me=me(),
+        name=name,
+        live=live,
+        published=bool(released and released["live"] == live),
+        versions=_release_rows(name),
+        history=list(reversed(released["history"])) if released else [],
+        source=source if source is not None else svc.releases.source(name, live),
+        tests=tests if tests is not None else (svc.releases.tests_source(name, live) or ""),
+        refused=refused,
+        old=old,
+        new=new,
+        diff=diff,
+        diff_error=diff_error,
+        check_seconds=svc.settings.flow_release_check_seconds,
+        message=request.args.get("done", ""),
+    )
+    return Response(page, status=status, mimetype="text/html")
+
+
+@bp.get("/designer/flow/<name>")
+@signed_in("designer", "admin")
+def designer_flow(name: str) -> Response:
+    """One flow: its versions, the live one, a diff, publish and roll back."""
+    return _flow_page(name)
+
+
+@bp.post("/designer/flow/<name>/publish")
+@signed_in("designer", "admin")
+def designer_publish(name: str) -> Any:
+    """Validate and test the text, then make it live on every worker."""
+    from callflow.errors import FlowValidationError
+    from callflow.flowspec import parse_flow
+    from callflow.releases import PublishRefused
+
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    svc = service()
+    try:
+        named = parse_flow(source, f"{name}.yaml", svc.registry).name
+    except FlowValidationError:
+        named = name  # publishing reports the problems in full
+    if named != name:
+        return _flow_page(
+            name,
+            source=source,
+            tests=tests,
+            refused=f"This page publishes flow {name}; the text is flow {named}.",
+            status=422,
+        )
+    try:
+        entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+    except PublishRefused as exc:
+        return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
+    done = f"Published version {entry['version']}: {entry['tests']} tests passed."
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/rollback")
+@signed_in("designer", "admin")
+def designer_rollback(name: str) -> Any:
+    """Make an earlier version live again."""
+    from callflow.errors import CallflowError
+
+    version = request.form.get("version") or None
+    try:
+        entry = service().releases.rollback(name, me().username, version)
+    except CallflowError as exc:
+        return _flow_page(name, refused=str(exc), status=409)
+    done = f"Version {entry['version']} is live again."
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+# ---------------------------------------------------------------- meetings
+
+
+@bp.get("/meetings")
+@signed_in("specialist", "admin")
+def meetings() -> str:
+    """Face-to-face meetings, their calls and what the customers said."""
+    from datetime import UTC, datetime
+
+    def when(at: float | None) -> str:
+        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+
+    svc = service()
+    rows = []
+    for meeting in svc.meetings.all():
+        shown = svc.meetings.public(meeting)
+        shown["next_call"] = when(meeting.get("next_call_at"))
+        shown["calls"] = [
+            {"at": when(a["at"]), "result": a["result"] or "in progress"}
+            for a in meeting["attempts"]
+        ]
+        rows.append(shown)
+    return render_template("console/meetings.html", me=me(), meetings=rows)
 
 
 @bp.post("/designer/softphone")

@@ -260,3 +260,47 @@ def test_the_designer_page_and_its_softphone(live: dict[str, Any], browser: Any)
     expect(page.locator("#phone-transcript")).to_contain_text("the softphone stops here")
     shot(page, "designer")
     assert not errors, errors
+
+
+def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    svc: Callflow = live["svc"]
+    page = browser.new_context(viewport={"width": 1300, "height": 1400}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live["base"], "dana")
+    page.get_by_role("link", name="officer_check").click()
+    expect(page.get_by_role("heading", name="Flow officer_check")).to_be_visible()
+    file_version = page.locator("#live-version").text_content()
+    editor = page.get_by_label("Flow (officer_check.yaml)")
+    text = editor.input_value()
+
+    # A change that breaks a test is refused with the test's diff; the edit is kept.
+    editor.fill(text.replace("belongs to {officer_name}", "is {officer_name}"))
+    page.get_by_role("button", name="Test and publish").click()
+    expect(page.get_by_role("heading", name="Not published")).to_be_visible()
+    expect(page.locator("#refused")).to_contain_text("failed its tests")
+    expect(page.locator("#refused")).to_contain_text('-hear "Identity number 4 4 7 1 2 0 3')
+    expect(editor).to_have_value(text.replace("belongs to {officer_name}", "is {officer_name}"))
+
+    editor.fill(text.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye."))
+    page.get_by_role("button", name="Test and publish").click()
+    expect(page.get_by_role("status")).to_contain_text("5 tests passed")
+    new_version = page.locator("#live-version").text_content()
+    assert new_version != file_version
+    expect(page.locator("#history")).to_contain_text(f"publish {new_version} by dana")
+
+    page.get_by_label("From", exact=True).select_option(file_version)
+    page.get_by_label("to", exact=True).select_option(new_version)
+    page.get_by_role("button", name="Show the changes").click()
+    expect(page.locator("#diff .add")).to_contain_text("Thank you for checking. Goodbye.")
+    shot(page, "flow-publish")
+
+    page.get_by_role("button", name=f"Make version {file_version} live again").click()
+    expect(page.locator("#live-version")).to_have_text(file_version)
+    # Every worker of the service serves the rolled-back version to new calls.
+    time.sleep(2.5)
+    release = svc.releases.release("officer_check")
+    assert release is not None and release["live"] == file_version
+    assert not errors, errors

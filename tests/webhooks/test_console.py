@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -241,3 +242,117 @@ def test_the_softphone_needs_csrf_and_the_designer_role(
     other = client.application.test_client()
     sign_in(other, "amy")
     assert other.get("/console/designer").status_code == 403
+
+
+# ---------------------------------------------------------------- publishing from the page
+
+
+def test_the_flow_page_publishes_diffs_and_rolls_back(
+    client: FlaskClient, designer: str, staffed: Callflow, clock: ManualClock
+) -> None:
+    page = client.get("/console/designer")
+    assert b'href="/console/designer/flow/officer_check"' in page.data
+    flow_page = client.get("/console/designer/flow/officer_check")
+    assert flow_page.status_code == 200
+    file_version = staffed.library.live("officer_check").version
+    assert f'<code id="live-version">{file_version}</code> (from the flows folder)'.encode() in (
+        flow_page.data
+    )
+    source = staffed.releases.source("officer_check", file_version)
+    tests = staffed.releases.tests_source("officer_check", file_version)
+    assert tests and "an active officer is confirmed by name" in tests
+    assert b"Thank you for calling. Goodbye." in flow_page.data  # the editor holds the text
+
+    # A change that breaks a test is refused, with the diff, and the text is kept.
+    broken = source.replace("belongs to {officer_name}", "is {officer_name}")
+    refused = client.post(
+        "/console/designer/flow/officer_check/publish",
+        data={"source": broken, "tests": tests, "csrf_token": designer},
+    )
+    assert refused.status_code == 422
+    assert b"failed its tests, so it was not published" in refused.data
+    assert b"-hear &#34;Identity number 4 4 7 1 2 0 3 belongs to Alex Morgan&#34;" in refused.data
+    assert b"is {officer_name}" in refused.data
+    assert staffed.releases.release("officer_check") is None
+
+    changed = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    done = client.post(
+        "/console/designer/flow/officer_check/publish",
+        data={"source": changed.replace("\n", "\r\n"), "tests": tests, "csrf_token": designer},
+    )
+    assert done.status_code == 303
+    new_version = staffed.releases.release("officer_check")["live"]  # type: ignore[index]
+    shown = client.get(done.headers["Location"])
+    assert f"Published version {new_version}: 5 tests passed.".encode() in shown.data
+    assert f'<code id="live-version">{new_version}</code> (published)'.encode() in shown.data
+    (audit,) = [e for e in staffed.audit.entries() if e["kind"] == "flow.published"]
+    assert audit["by"] == "dana"
+
+    diff = client.get(f"/console/designer/flow/officer_check?old={file_version}&new={new_version}")
+    assert b'<span class="add">+      - say: &#34;Thank you for checking. Goodbye.&#34;</span>' in (
+        diff.data
+    )
+
+    back = client.post(
+        "/console/designer/flow/officer_check/rollback",
+        data={"version": file_version, "csrf_token": designer},
+    )
+    assert back.status_code == 303
+    clock.advance(3)
+    assert staffed.library.live("officer_check").version == file_version
+    assert [e["kind"] for e in staffed.audit.entries() if e["kind"].startswith("flow.")] == [
+        "flow.published",
+        "flow.rolled_back",
+    ]
+
+
+def test_the_flow_page_needs_the_designer_role_and_csrf(
+    client: FlaskClient, staffed: Callflow, designer: str
+) -> None:
+    assert client.get("/console/designer/flow/nope").status_code == 404
+    no_csrf = client.post("/console/designer/flow/officer_check/rollback", data={"version": "x"})
+    assert no_csrf.status_code == 403
+    wrong_name = client.post(
+        "/console/designer/flow/officer_check/publish",
+        data={
+            "source": (console_flows() / "meeting_call.yaml").read_text(),
+            "tests": "",
+            "csrf_token": designer,
+        },
+    )
+    assert wrong_name.status_code == 422
+    assert b"This page publishes flow officer_check; the text is flow meeting_call." in (
+        wrong_name.data
+    )
+    client.post("/console/logout", data={"csrf_token": designer})
+    sign_in(client, "sam")
+    assert client.get("/console/designer/flow/officer_check").status_code == 403
+
+
+def console_flows() -> Path:
+    from tests.conftest import FLOWS
+
+    return FLOWS
+
+
+def test_meetings_are_shown_to_specialists(client: FlaskClient, staffed: Callflow) -> None:
+    now = staffed.clock.now()
+    staffed.staff.add_officer("4471203", "Alex Morgan", now)
+    staffed.meetings.add(
+        customer_name="Pat Example",
+        customer_number="+447700900123",
+        reference="DM-2041-77",
+        officer_number="4471203",
+        purpose="time to pay",
+        bring="bank statements",
+        when="2031-03-04T14:00",
+        where="the Leeds office",
+        date_of_birth="1970-03-21",
+        by="tester",
+    )
+    sign_in(client, "sam")
+    page = client.get("/console/meetings")
+    assert page.status_code == 200
+    assert b"Pat Example" in page.data and b"DM-2041-77" in page.data and b"scheduled" in page.data
+    assert b"1970" not in page.data
+    assert b'href="/console/meetings"' in client.get("/console/specialist").data

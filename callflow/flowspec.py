@@ -650,6 +650,16 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         for state in states.values():
             if state.name not in reached:
                 checker.err(state.line, f"state {state.name!r} cannot be reached from {initial!r}")
+    for state in states.values():
+        for transitions in state.events.values():
+            for tr in transitions:
+                target = states.get(tr.dest)
+                if "tries_left" in tr.if_guards and target and "reset_tries" in target.enter:
+                    checker.err(
+                        tr.line,
+                        f"state {tr.dest!r} resets the tries on entry (reset_tries), so this "
+                        "tries_left transition never runs out: reset them in an earlier state",
+                    )
     if checker.problems:
         raise FlowValidationError(checker.problems)
     version = hashlib.sha256(source.encode()).hexdigest()[:12]

@@ -46,8 +46,8 @@ OPEN_STATES = frozenset({"scheduled", "calling"})
 FINAL_OUTCOMES = frozenset({"confirmed", "rearrange", "identity_failed"})
 #: The identity checks a meeting flow may use, and how the customer keys each.
 IDENTITY_CHECKS = {
-    "date_of_birth": "date of birth as eight digits, day, month and year",
-    "postcode": "the numbers in your postcode",
+    "date_of_birth": "date of birth (eight digits: day, month, year)",
+    "postcode": "numbers in the postcode (SW1A 2AA: 12)",
 }
 #: How long one meeting call may hold the meeting before another worker may try.
 CALL_CLAIM_SECONDS = 120

@@ -179,3 +179,55 @@ def test_lint_reports_file_and_line(tmp_path: Path) -> None:
         f"{bad}:12: transition to unknown state 'nowhere'",
         f"{bad}:14: state 'done' cannot be reached from 'ask'",
     ]
+
+
+def test_tries_reset_on_entry_never_run_out() -> None:
+    source = textwrap.dedent(
+        """\
+        flow: loop
+        initial: ask
+        states:
+          ask:
+            enter: [reset_tries]
+            twiml:
+              - gather: {input: dtmf, num_digits: 1, timeout: 5}
+            events:
+              digits: done
+              timeout:
+                - to: ask
+                  if: tries_left
+                  actions: [count_try]
+                - to: done
+          done:
+            twiml: [hangup]
+        """
+    )
+    assert one_problem(source, "resets the tries on entry (reset_tries)") == 11
+
+
+def test_every_guard_and_action_is_documented_for_designers() -> None:
+    from callflow.registry import default_registry
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "flows.md").read_text()
+    registry = default_registry()
+    missing = [
+        name
+        for name in [*registry.actions, *registry.guards]
+        if f"`{name}`" not in doc and not name.startswith("pressed_")
+    ]
+    assert missing == []
+
+
+def test_the_tutorial_in_the_docs_lints_and_passes(tmp_path: Path) -> None:
+    import re
+
+    from callflow.flowtests import run_path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "flows.md").read_text()
+    tutorial = doc[doc.index("## Tutorial") :]
+    flow, tests = re.findall(r"```yaml\n(.*?)```", tutorial, re.S)[:2]
+    (tmp_path / "opening_hours.yaml").write_text(textwrap.dedent(flow))
+    (tmp_path / "opening_hours.test.yaml").write_text(textwrap.dedent(tests))
+    (result,), problems = run_path(tmp_path / "opening_hours.yaml")
+    assert problems == [] and result.passed, result.report()
+    assert result.coverage.summary() in tutorial

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..context import CallContext
 from ..errors import FlowError
-from ..meetings import Meetings, spoken_when
+from ..meetings import IDENTITY_CHECKS, Meetings, spoken_when
 from ..registry import REGISTRY
 
 __all__ = ["answered_by_machine", "tell_meeting"]
@@ -81,7 +81,7 @@ def _identity_check(check: str) -> None:
 
     action.__name__ = f"check_{check}"
     action.__doc__ = (
-        f"Check the keyed {check.replace('_', ' ')} against the meeting's "
+        f"Check the keyed {IDENTITY_CHECKS[check]} against the meeting's "
         "(3 tries a call by default, then identity_failed)."
     )
     REGISTRY.action(

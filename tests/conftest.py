@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from twilio.request_validator import RequestValidator
 from callflow.clock import ManualClock
 from callflow.config import Settings
 from callflow.service import Callflow
+from callflow.simulator import Simulator
 from callflow.store import MemoryStore, Store
 from callflow.store.redis import RedisStore
 from webhooks import create_app
@@ -364,3 +366,17 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.kill()
+
+
+class Driver(threading.Thread):
+    """Runs the simulator's virtual clock a few times faster than real time."""
+
+    def __init__(self, sim: Simulator, speed: float = 4.0) -> None:
+        super().__init__(daemon=True)
+        self.sim, self.speed = sim, speed
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.sim.advance(0.05 * self.speed)
+            time.sleep(0.05)

@@ -4,7 +4,6 @@ under gunicorn (two workers, the real Redis), with calls driven by the simulator
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.conftest import (
     ADVISER,
     AUTH_TOKEN,
     PIN,
+    Driver,
     enrol,
     free_port,
     running_gunicorn,
@@ -37,20 +37,6 @@ PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
 )
-
-
-class Driver(threading.Thread):
-    """Runs the simulator's virtual clock a few times faster than real time."""
-
-    def __init__(self, sim: Simulator, speed: float = 4.0) -> None:
-        super().__init__(daemon=True)
-        self.sim, self.speed = sim, speed
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.sim.advance(0.05 * self.speed)
-            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -52,7 +52,12 @@ PATHS = st.sampled_from(
 )
 QUERIES = st.dictionaries(
     st.sampled_from(["s", "e", "flow", "ref", "call", "role", "x"]),
-    st.text(max_size=40),
+    st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(
+            ["meeting", "agent", "specialist", "officer_check", "meeting_call", "m-0123456789ab"]
+        ),
+    ),
     max_size=4,
 )
 OK_STATUSES = {200, 204, 400, 403, 404, 405, 409, 413, 422}

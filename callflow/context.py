@@ -24,8 +24,6 @@ from .store.base import Store
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from twilio.twiml.voice_response import VoiceResponse
-
     from .handoff import HandOffs
     from .meetings import Meetings
     from .staff import Staff
@@ -65,7 +63,7 @@ class CallContext:
         session: CallSession,
         params: Mapping[str, str],
         services: Services,
-        output: VoiceResponse,
+        output: list[str],
     ) -> None:
         self.session = session
         self.params = params

@@ -19,16 +19,21 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from twilio.twiml.voice_response import VoiceResponse
-
 from .context import CallContext, Services
 from .errors import CallBusy, FlowError, StoreError
-from .flowspec import START_EVENT, START_STATE, WAITING_VERBS
+from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
 from .library import FlowLibrary
 from .metrics import CALLS, STATES, STORE_ERRORS
 from .session import CallSession
 from .store.base import Lease
-from .twiml import CALL_NOT_FOUND, POLITE_APOLOGY, Links, hang_up, say_and_hang_up
+from .twiml import (
+    CALL_NOT_FOUND,
+    POLITE_APOLOGY,
+    Links,
+    hang_up,
+    response_xml,
+    say_and_hang_up,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,15 @@ class CallEngine:
     ) -> Reply:
         """A new call arrives at the Voice URL (or Twilio retries that request).
 
-        ``ref`` names the record an outbound leg was rung about (a hand-off, say).
+        ``ref`` names the record an outbound leg was rung about (a hand-off, say). When the
+        flow's first webhook runs only pure actions, the session is created in one round
+        trip (no lease): a duplicate request finds it and gets the same answer.
         """
+        optimistic = self._guarded(
+            call_sid, lambda: self._incoming_at_once(call_sid, flow_name, params, links, ref)
+        )
+        if optimistic is not None:
+            return optimistic
         return self._locked(
             call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links, ref)
         )
@@ -96,33 +108,44 @@ class CallEngine:
         self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]
     ) -> Reply:
         """Lease the call, run ``work``, save what it changed; retry on a lost compare-and-set."""
+        reply = self._guarded(call_sid, lambda: self._leased(call_sid, work))
+        assert reply is not None
+        return reply
+
+    def _leased(
+        self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]
+    ) -> Reply:
         token = uuid.uuid4().hex
         deadline = time.monotonic() + self.settings.lease_wait_ms / 1000
         delay = 0.005
+        while True:
+            lease = self.store.lease_session(call_sid, token, self.settings.lease_ms)
+            if not lease.held:
+                if time.monotonic() >= deadline:
+                    raise CallBusy(f"call {call_sid} is busy")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+                continue
+            try:
+                reply, changed, expected_rev = work(lease)
+            except BaseException:
+                self.store.release_session(call_sid, token)
+                raise
+            if changed is None:
+                self.store.release_session(call_sid, token)
+                return reply
+            ttl = self.settings.session_ttl_seconds
+            if changed.ended:
+                ttl = self.settings.ended_session_ttl_seconds
+            if self.store.save_session(changed, expected_rev, token, ttl):
+                return reply
+            # Someone saved in between (our lease ran out): read again and decide again.
+            log.warning("call %s: session changed under us; retrying", call_sid)
+
+    def _guarded(self, call_sid: str, work: Callable[[], Reply | None]) -> Reply | None:
+        """Run a webhook's work; any failure becomes a polite apology, nothing decided."""
         try:
-            while True:
-                lease = self.store.lease_session(call_sid, token, self.settings.lease_ms)
-                if not lease.held:
-                    if time.monotonic() >= deadline:
-                        raise CallBusy(f"call {call_sid} is busy")
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.1)
-                    continue
-                try:
-                    reply, changed, expected_rev = work(lease)
-                except BaseException:
-                    self.store.release_session(call_sid, token)
-                    raise
-                if changed is None:
-                    self.store.release_session(call_sid, token)
-                    return reply
-                ttl = self.settings.session_ttl_seconds
-                if changed.ended:
-                    ttl = self.settings.ended_session_ttl_seconds
-                if self.store.save_session(changed, expected_rev, token, ttl):
-                    return reply
-                # Someone saved in between (our lease ran out): read again and decide again.
-                log.warning("call %s: session changed under us; retrying", call_sid)
+            return work()
         except CallBusy:
             log.error(
                 "call %s: still busy after %sms; apologising", call_sid, self.settings.lease_wait_ms
@@ -141,6 +164,49 @@ class CallEngine:
 
     # -- the work
 
+    def _incoming_at_once(
+        self,
+        call_sid: str,
+        flow_name: str,
+        params: Mapping[str, str],
+        links: Links,
+        ref: str | None,
+    ) -> Reply | None:
+        """A new call on a flow whose first webhook is pure: run it, then create in one step.
+
+        None when the flow's start is not pure, or another webhook holds the call: the
+        caller then takes the leased path.
+        """
+        flow = self.library.live(flow_name)
+        if not self.library.machine(flow).start_is_pure:
+            return None
+        session = self._new_session(call_sid, flow, params, ref)
+        reply = self._run(session, START_EVENT, params, links)
+        created = self.store.create_session(session, self.settings.session_ttl_seconds)
+        if created.outcome == "created":
+            CALLS.labels(flow.name).inc()
+            return reply
+        if created.outcome == "exists" and created.session is not None:
+            log.info("call %s: Voice URL requested again; same answer", call_sid)
+            return self._repeat(created.session, 0)
+        return None
+
+    def _new_session(
+        self, call_sid: str, flow: Flow, params: Mapping[str, str], ref: str | None
+    ) -> CallSession:
+        session = CallSession(
+            call_sid=call_sid,
+            flow=flow.name,
+            flow_version=flow.version,
+            state=START_STATE,
+            started_at=self.services.clock.now(),
+            from_number=params.get("From", "")[:32],
+            to_number=params.get("To", "")[:32],
+        )
+        if ref:
+            session.data["ref"] = ref
+        return session
+
     def _incoming(
         self,
         lease: Lease,
@@ -155,18 +221,7 @@ class CallEngine:
             log.info("call %s: Voice URL requested again; same answer", call_sid)
             return self._repeat(existing, 0), None, 0
         flow = self.library.live(flow_name)
-        session = CallSession(
-            call_sid=call_sid,
-            flow=flow.name,
-            flow_version=flow.version,
-            state=START_STATE,
-            started_at=self.services.clock.now(),
-            from_number=params.get("From", "")[:32],
-            to_number=params.get("To", "")[:32],
-        )
-        if ref:
-            session.data["ref"] = ref
-        log.info("call %s: new call on flow %s@%s", call_sid, flow.name, flow.version)
+        session = self._new_session(call_sid, flow, params, ref)
         CALLS.labels(flow.name).inc()
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0
@@ -211,7 +266,7 @@ class CallEngine:
         flow = self.library.version(session.flow_version)
         machine = self.library.machine(flow)
         if machine.has_event(session.state, "hangup"):
-            ctx = CallContext(session, params, self.services, VoiceResponse())
+            ctx = CallContext(session, params, self.services, [])
             machine.fire(ctx, "hangup", _NoLinks())
             session.state = ctx.state
             for observe in self.observers:
@@ -234,7 +289,7 @@ class CallEngine:
         """Fire ``event`` and whatever follows from it; record the reply on the session."""
         flow = self.library.version(session.flow_version)
         machine = self.library.machine(flow)
-        ctx = CallContext(session, params, self.services, VoiceResponse())
+        ctx = CallContext(session, params, self.services, [])
         ctx.links = links
         taken = machine.fire(ctx, event, links)
         if not taken:
@@ -279,12 +334,13 @@ class CallEngine:
                 session.call_sid,
                 ctx.state,
             )
-        twiml = str(ctx.output)
+        twiml = response_xml(ctx.output)
         session.remember_reply(session.step, twiml)
         session.step += 1
         log.info(
-            "call %s: %s -> %s (step %s)",
+            "call %s: %s%s -> %s (step %s)",
             session.call_sid,
+            f"new call on flow {flow.name}@{flow.version}: " if event == START_EVENT else "",
             event,
             " -> ".join(ctx.entered) or ctx.state,
             session.step,

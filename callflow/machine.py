@@ -65,6 +65,32 @@ def _model_call(func: Callable[[CallContext], Any]) -> Callable[[Any], Any]:
     return call
 
 
+def _start_is_pure(flow: Flow, registry: Registry) -> bool:
+    """Whether a call's first webhook can only run pure actions (see Registry.action).
+
+    Follows every state the first webhook may enter: from the initial state, through
+    ``next`` and the events its ``enter`` actions raise, with their transitions' actions.
+    """
+    seen: set[str] = set()
+    todo = [flow.initial]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        state = flow.states[name]
+        specs = [registry.actions[a] for a in state.enter]
+        if not all(spec.pure for spec in specs):
+            return False
+        internal = {"next"} | {event for spec in specs for event in spec.raises}
+        for event in internal & set(state.events):
+            for tr in state.events[event]:
+                if not all(registry.actions[a].pure for a in tr.actions):
+                    return False
+                todo.append(tr.dest)
+    return True
+
+
 class FlowMachine:
     """A flow's state machine, shared by every call pinned to that flow version."""
 
@@ -92,6 +118,7 @@ class FlowMachine:
                     "before": [_Taken(index), *(actions[a] for a in tr.actions)],
                 }
             )
+        self.start_is_pure = _start_is_pure(flow, registry)
         self.machine = Machine(
             model=None,
             states=states,

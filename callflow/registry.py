@@ -40,6 +40,8 @@ class ActionSpec:
     doc: str
     raises: frozenset[str]
     provides: frozenset[str]
+    #: Changes nothing outside the call's own session (it may read): safe to run twice.
+    pure: bool = False
 
 
 class Registry:
@@ -67,15 +69,25 @@ class Registry:
         *,
         raises: Iterable[str] = (),
         provides: Iterable[str] = (),
+        pure: bool = False,
     ) -> Callable[[ActionFunc], ActionFunc]:
-        """Register an action, with the events it may raise and the values it provides."""
+        """Register an action, with the events it may raise and the values it provides.
+
+        ``pure``: the action changes nothing outside the call's session (reads are fine),
+        so running it for a duplicate webhook does no harm.
+        """
 
         def register(func: ActionFunc) -> ActionFunc:
             key = name or func.__name__
             if key in self.actions:
                 raise ValueError(f"action {key!r} is registered twice")
             self.actions[key] = ActionSpec(
-                key, func, _first_line(func.__doc__), frozenset(raises), frozenset(provides)
+                key,
+                func,
+                _first_line(func.__doc__),
+                frozenset(raises),
+                frozenset(provides),
+                pure,
             )
             return func
 

@@ -2,6 +2,12 @@
 
 The engine does not know the service's URLs; it is handed :class:`Links`, which turns
 "the next step of this call, with this event" into a URL.
+
+A state's TwiML depends only on the state, the prompt values it uses, the service's base
+URL and the step number its URLs carry. Each state is rendered once per distinct set of
+those (with a stand-in step number, swapped for the real one) and kept as an XML
+fragment: on the hot path a webhook joins strings instead of building and serialising an
+element tree.
 """
 
 from __future__ import annotations
@@ -71,24 +77,86 @@ def hang_up() -> str:
     return str(response)
 
 
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+#: The step number fragments are rendered with; swapped for the call's real step.
+STAND_IN_STEP = 9876543219876
+_STAND_IN = f"?s={STAND_IN_STEP}"
+#: Fragments kept per flow version; past this the cache starts again (values vary per call).
+MAX_FRAGMENTS = 4096
+
+
+def response_xml(fragments: list[str]) -> str:
+    """A whole TwiML document from the fragments of the states a webhook entered."""
+    body = "".join(fragments)
+    return f"{XML_HEAD}<Response>{body}</Response>" if body else f"{XML_HEAD}<Response />"
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
 class Renderer:
-    """Appends a state's verbs to a response."""
+    """Renders a state's verbs as a TwiML fragment (cached per state, values and base URL)."""
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
         self.voice = {**DEFAULT_VOICE, **flow.defaults}
+        self._uses = {name: self._values_used(state) for name, state in flow.states.items()}
+        self._fragments: dict[tuple[Any, ...], str] = {}
+
+    @staticmethod
+    def _values_used(state: FlowState) -> tuple[str, ...]:
+        """The prompt values a state's TwiML reads (call_sid for a hold URL)."""
+        used: set[str] = set()
+
+        def visit(verb: Verb) -> None:
+            for key in ("text", "queue", "number", "client", "conference"):
+                if isinstance(verb.options.get(key), str):
+                    used.update(_fields(verb.options[key]))
+            if verb.kind == "dial" and verb.options.get("hold"):
+                used.add("call_sid")
+            for prompt in verb.options.get("prompt", ()):
+                visit(prompt)
+
+        for verb in state.verbs:
+            visit(verb)
+        return tuple(sorted(used))
 
     def render(
         self,
         state: FlowState,
-        out: VoiceResponse,
+        out: list[str],
         values: Mapping[str, str],
         links: Links,
         step: int,
     ) -> None:
         """Add ``state``'s TwiML to ``out``; ``step`` is the number its URLs carry."""
+        if not state.verbs:
+            return
+        base = getattr(links, "base", None)
+        if base is None:  # links with no stable base (an ended call's): no caching
+            out.append(self._fragment(state, values, links, step))
+            return
+        key = (state.name, base, *(values.get(name, "") for name in self._uses[state.name]))
+        fragment = self._fragments.get(key)
+        if fragment is None:
+            fragment = self._fragment(state, values, links, STAND_IN_STEP)
+            if len(self._fragments) >= MAX_FRAGMENTS:
+                self._fragments.clear()
+            self._fragments[key] = fragment
+        out.append(fragment.replace(_STAND_IN, f"?s={step}"))
+
+    def _fragment(
+        self, state: FlowState, values: Mapping[str, str], links: Links, step: int
+    ) -> str:
+        response = VoiceResponse()
         for verb in state.verbs:
-            self._verb(verb, out, values, links, step)
+            self._verb(verb, response, values, links, step)
+        xml = str(response)
+        start = xml.find("<Response>")
+        if start < 0:  # nothing rendered: <Response />
+            return ""
+        return xml[start + len("<Response>") : xml.rindex("</Response>")]
 
     def _prompt(
         self, verb: Verb, parent: VoiceResponse | Gather, values: Mapping[str, str]

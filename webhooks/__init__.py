@@ -12,7 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from callflow.config import Settings
@@ -32,11 +33,22 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the consoles only: Twilio's webhooks, the API and health
+    checks never use one, so they skip reading the cookie (a key derivation per request)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/console"):
+            return None  # Flask hands the view a null session instead
+        return super().open_session(app, request)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. ``test_config`` may hold Flask settings, ``CALLFLOW_SETTINGS``
     (overrides of :class:`~callflow.config.Settings`) or a ready ``CALLFLOW_SERVICE``."""
     _configure_logging()
     app = Flask(__name__)
+    app.session_interface = ConsoleSessions()
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, CALLFLOW_ENTRY_FLOW="vstrs_inbound")
     if test_config:
         app.config.from_mapping(test_config)

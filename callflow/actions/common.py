@@ -6,14 +6,14 @@ from ..context import CallContext
 from ..registry import REGISTRY
 
 
-@REGISTRY.action(provides={"tries_left"})
+@REGISTRY.action(provides={"tries_left"}, pure=True)
 def reset_tries(ctx: CallContext) -> None:
     """Start counting this call's tries from zero."""
     ctx.data["tries"] = 0
     ctx.values["tries_left"] = str(ctx.settings.max_tries_per_call)
 
 
-@REGISTRY.action(provides={"tries_left"})
+@REGISTRY.action(provides={"tries_left"}, pure=True)
 def count_try(ctx: CallContext) -> None:
     """Count one used try on this call (a failed attempt or no input)."""
     ctx.data["tries"] = int(ctx.data.get("tries", 0)) + 1

@@ -30,7 +30,7 @@ def _meeting(ctx: CallContext) -> dict[str, Any] | None:
     return _meetings(ctx).get(ref) if ref else None
 
 
-@REGISTRY.action(raises={"meeting_found", "meeting_gone"})
+@REGISTRY.action(raises={"meeting_found", "meeting_gone"}, pure=True)
 def load_meeting(ctx: CallContext) -> None:
     """The meeting this call is about; ``meeting_gone`` when it is unknown or no longer open."""
     meeting = _meeting(ctx)

@@ -23,6 +23,14 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Created:
+    """The outcome of creating a call's session: ``created``, ``exists`` (with it) or ``busy``."""
+
+    outcome: str
+    session: CallSession | None = None
+
+
+@dataclass(frozen=True)
 class LockStatus:
     """An adviser's lockout state: failures counted and seconds of lock left (0: not locked)."""
 
@@ -56,6 +64,15 @@ class Store(abc.ABC):
 
         On success ``session.rev`` becomes ``expected_rev + 1``. Returns False (and
         writes nothing) when someone else saved first.
+        """
+
+    @abc.abstractmethod
+    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+        """Store a new call's first session in one step, unless the call is known already.
+
+        ``exists`` (with the stored session) when it is; ``busy`` when another webhook
+        holds the call's lease (the caller then takes the leased path); else ``created``,
+        with ``session.rev`` set.
         """
 
     @abc.abstractmethod

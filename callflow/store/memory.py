@@ -10,7 +10,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..session import CallSession
-from .base import GENESIS, Lease, LockStatus, Seal, Store
+from .base import GENESIS, Created, Lease, LockStatus, Seal, Store
 
 
 class MemoryStore(Store):
@@ -79,6 +79,21 @@ class MemoryStore(Store):
                 self.clock.now() + ttl_seconds,
             )
             return True
+
+    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+        with self._lock:
+            if self._live_lease(session.call_sid) is not None:
+                return Created("busy")
+            current = self._session(session.call_sid)
+            if current is not None:
+                return Created("exists", current)
+            session.rev = 1
+            self._sessions[session.call_sid] = (
+                1,
+                copy.deepcopy(session.to_dict()),
+                self.clock.now() + ttl_seconds,
+            )
+            return Created("created")
 
     def release_session(self, call_sid: str, token: str) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from redis.retry import Retry
 from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
-from .base import GENESIS, Lease, LockStatus, Seal, Store
+from .base import GENESIS, Created, Lease, LockStatus, Seal, Store
 from .breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,15 @@ if current ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
+"""
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2} end
+local doc = redis.call('HGET', KEYS[1], 'doc')
+if doc then return {1, doc} end
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {0}
 """
 
 _RELEASE = """
@@ -165,6 +174,7 @@ class RedisStore(Store):
         self.breaker = breaker or CircuitBreaker()
         self._lease_and_load = client.register_script(_LEASE_AND_LOAD)
         self._save = client.register_script(_SAVE)
+        self._create = client.register_script(_CREATE)
         self._release = client.register_script(_RELEASE)
         self._reserve = client.register_script(_RESERVE)
         self._fail = client.register_script(_FAIL)
@@ -239,6 +249,18 @@ class RedisStore(Store):
         if saved:
             session.rev = new_rev
         return bool(saved)
+
+    @_unavailable
+    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+        key = _call_key(session.call_sid)
+        doc = json.dumps({**session.to_dict(), "rev": 1}, separators=(",", ":"))
+        reply = self._create(keys=[key, key + ":lease"], args=[1, doc, ttl_seconds])
+        if reply[0] == 0:
+            session.rev = 1
+            return Created("created")
+        if reply[0] == 1:
+            return Created("exists", CallSession.from_dict(json.loads(reply[1])))
+        return Created("busy")
 
     @_unavailable
     def release_session(self, call_sid: str, token: str) -> None:

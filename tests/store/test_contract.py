@@ -53,6 +53,36 @@ class StoreContract:
         store.release_session(s.call_sid, "t1")
         assert store.lease_session(s.call_sid, "t2", 5000).held
 
+    def test_create_stores_a_new_call_in_one_step(self, store: Store) -> None:
+        s = session()
+        s.values["adviser_name"] = "Sam"
+        created = store.create_session(s, 60)
+        assert created.outcome == "created" and s.rev == 1
+        again = store.get_session(s.call_sid)
+        assert again is not None and again.rev == 1 and again.values == {"adviser_name": "Sam"}
+        # The next webhook leases and saves on top of it as usual.
+        lease = store.lease_session(s.call_sid, "t1", 5000)
+        assert lease.held and lease.session is not None and lease.session.rev == 1
+        assert store.save_session(lease.session, 1, "t1", 60)
+
+    def test_create_never_overwrites(self, store: Store) -> None:
+        first, second = session(), session()
+        first.state, second.state = "first", "second"
+        assert store.create_session(first, 60).outcome == "created"
+        created = store.create_session(second, 60)
+        assert created.outcome == "exists"
+        assert created.session is not None and created.session.state == "first"
+        stored = store.get_session(first.call_sid)
+        assert stored is not None and stored.state == "first"
+
+    def test_create_defers_to_a_held_lease(self, store: Store) -> None:
+        s = session()
+        assert store.lease_session(s.call_sid, "t1", 5000).held
+        assert store.create_session(s, 60).outcome == "busy"
+        assert store.get_session(s.call_sid) is None
+        store.release_session(s.call_sid, "t1")
+        assert store.create_session(s, 60).outcome == "created"
+
     def test_save_releases_the_lease(self, store: Store) -> None:
         s = session()
         store.lease_session(s.call_sid, "t1", 5000)

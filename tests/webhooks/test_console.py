@@ -151,7 +151,7 @@ def test_state_needs_a_session(client: FlaskClient) -> None:
 def test_live_events_reach_the_right_people(
     app: Flask, staffed: Callflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(console, "STREAM_SECONDS", 0.5)
+    monkeypatch.setattr(console, "STREAM_SECONDS", 2.0)  # generous: a loaded machine is slow
     specialist, other = app.test_client(), app.test_client()
     sign_in(specialist, "sam")
     staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from callflow.service import Callflow
 from tests.conftest import ADVISER, PIN, Caller
@@ -119,3 +121,45 @@ def test_concurrent_wrong_pins_never_exceed_the_lockout_count(
     lockouts = [e for e in service.audit.entries() if e["kind"] == "verification.lockout"]
     assert len(lockouts) == 1
     assert service.store.lock_status(ADVISER).locked_seconds > 0
+
+
+def test_a_new_call_takes_one_round_trip_on_a_pure_flow(
+    client: FlaskClient, service: Callflow
+) -> None:
+    calls: list[str] = []
+    store = service.store
+    for name in ("lease_session", "save_session", "create_session"):
+        original = getattr(store, name)
+
+        def spy(*args: object, _name: str = name, _original: object = original) -> object:
+            calls.append(_name)
+            return _original(*args)  # type: ignore[operator]
+
+        setattr(store, name, spy)
+    caller = Caller(client)
+    caller.start()
+    assert calls == ["create_session"]
+    calls.clear()
+    caller.press("1001#")
+    assert calls == ["lease_session", "save_session"]
+
+
+def test_a_voice_url_while_the_call_is_held_waits_for_it(
+    client: FlaskClient, service: Callflow
+) -> None:
+    caller = Caller(client)
+    assert service.store.lease_session(caller.call_sid, "someone", 3000).held
+    letting_go = threading.Timer(0.3, service.store.release_session, (caller.call_sid, "someone"))
+    letting_go.start()
+    started = time.monotonic()
+    twiml = caller.start()
+    assert time.monotonic() - started >= 0.25, "it waited for the other webhook to let go"
+    assert twiml.find("Gather") is not None
+    session = service.store.get_session(caller.call_sid)
+    assert session is not None and session.step == 1
+
+
+def test_a_flow_whose_start_is_not_pure_is_leased(service: Callflow) -> None:
+    machine = service.library.machine(service.library.live("specialist_handoff"))
+    assert not machine.start_is_pure
+    assert service.library.machine(service.library.live("vstrs_inbound")).start_is_pure

@@ -24,7 +24,7 @@ def _ref(ctx: CallContext) -> str:
     return str(ctx.data.get("ref", ""))
 
 
-@REGISTRY.action(raises={"ready", "gone"}, provides={"organisation_name", "team_name"})
+@REGISTRY.action(raises={"ready", "gone"}, provides={"organisation_name", "team_name"}, pure=True)
 def load_handoff(ctx: CallContext) -> None:
     """Find the hand-off this leg was rung for; ``gone`` if it is no longer waiting."""
     handoff = _handoffs(ctx).for_specialist(_ref(ctx))

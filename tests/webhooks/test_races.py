@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -159,7 +160,41 @@ def test_a_voice_url_while_the_call_is_held_waits_for_it(
     assert session is not None and session.step == 1
 
 
-def test_a_flow_whose_start_is_not_pure_is_leased(service: Callflow) -> None:
-    machine = service.library.machine(service.library.live("specialist_handoff"))
-    assert not machine.start_is_pure
-    assert service.library.machine(service.library.live("vstrs_inbound")).start_is_pure
+def test_a_flow_whose_start_is_not_pure_is_leased(
+    client: FlaskClient, service: Callflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textwrap
+
+    from callflow.flowspec import parse_flow
+    from callflow.machine import FlowMachine
+
+    impure = parse_flow(
+        textwrap.dedent(
+            """\
+            flow: impure
+            initial: hello
+            states:
+              hello:
+                enter: [decline_handoff]
+                twiml: [hangup]
+            """
+        ),
+        "impure.yaml",
+    )
+    assert not FlowMachine(impure, service.registry).start_is_pure
+    for name in ("vstrs_inbound", "officer_check", "meeting_call", "specialist_handoff"):
+        assert service.library.machine(service.library.live(name)).start_is_pure, name
+
+    machine = service.library.machine(service.library.live("vstrs_inbound"))
+    monkeypatch.setattr(machine, "start_is_pure", False)
+    calls: list[str] = []
+    for name in ("lease_session", "save_session", "create_session"):
+        original = getattr(service.store, name)
+
+        def spy(*args: object, _name: str = name, _original: object = original) -> object:
+            calls.append(_name)
+            return _original(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(service.store, name, spy)
+    Caller(client).start()
+    assert calls == ["lease_session", "save_session"]

@@ -599,6 +599,8 @@ class _Run:
             self._run()
         except CallflowError as exc:
             self.result.failures.append(f"the test could not run: {exc}")
+        except Exception as exc:  # a test must report, never take the runner down
+            self.result.failures.append(f"the test could not run: {type(exc).__name__}: {exc}")
         return self.result
 
     def _build(self) -> None:

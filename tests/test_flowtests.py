@@ -141,3 +141,24 @@ def test_the_cli_exit_code_follows_the_tests(
     assert main(["test", str(flow)]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and '+hear "Bye."' in out
+
+
+def test_a_redirect_loop_fails_its_test_and_does_not_hang(tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").write_text(
+        "flow: loop\n"
+        "initial: again\n"
+        "states:\n"
+        "  again:\n"
+        "    twiml:\n"
+        "      - redirect: round\n"
+        "    events:\n"
+        "      round: again\n"
+    )
+    (tmp_path / "loop.test.yaml").write_text(
+        "flow: loop\ntests:\n  - name: goes round\n    steps:\n      - hear: anything\n"
+    )
+    (result,), problems = run_path(tmp_path / "loop.yaml")
+    assert problems == []
+    (only,) = result.results
+    assert not only.passed
+    assert "technical problem" in "\n".join(only.diff), only.diff  # the service gave up

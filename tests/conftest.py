@@ -380,3 +380,15 @@ class Driver(threading.Thread):
         while not self.stopping.is_set():
             self.sim.advance(0.05 * self.speed)
             time.sleep(0.05)
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``callflow ARGS`` in a process of its own, with ``env`` (as an operator would run it)."""
+    return subprocess.run(
+        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )

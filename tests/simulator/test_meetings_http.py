@@ -4,8 +4,6 @@ runs meeting_call; the customer confirms; the outcome is in the store and the au
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,20 +12,9 @@ from callflow.config import Settings
 from callflow.service import Callflow
 from callflow.simulator import Callee, HttpTransport, Script, Simulator
 from callflow.simulator.rest import RestApi, RestServer
-from tests.conftest import AUTH_TOKEN, Driver, free_port, running_gunicorn, service_env
+from tests.conftest import AUTH_TOKEN, Driver, free_port, run_cli, running_gunicorn, service_env
 
 CUSTOMER = "+447700900123"
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
 
 
 def test_a_meeting_call_from_the_cli_to_a_confirmed_meeting(
@@ -46,9 +33,9 @@ def test_a_meeting_call_from_the_cli_to_a_confirmed_meeting(
     try:
         with running_gunicorn(env, port, tmp_path / "gunicorn.log", workers=2, threads=4):
             driver.start()
-            added = _cli(env, "officers", "add", "4471203", "--name", "Alex Morgan")
+            added = run_cli(env, "officers", "add", "4471203", "--name", "Alex Morgan")
             assert added.returncode == 0, added.stderr
-            placed = _cli(
+            placed = run_cli(
                 env,
                 "meetings", "add", "--customer", "Pat Example", "--number", CUSTOMER,
                 "--reference", "DM-2041-77", "--officer", "4471203",

@@ -3,30 +3,17 @@ while a call that started before the publish finishes on its old version."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from callflow.config import Settings
 from callflow.service import Callflow
 from callflow.simulator import Script, Simulator
-from tests.conftest import AUTH_TOKEN, FLOWS, free_port, running_gunicorn, service_env
+from tests.conftest import AUTH_TOKEN, FLOWS, free_port, run_cli, running_gunicorn, service_env
 from tests.simulator.test_scale_faults import Alternating
 
 LINE = "+441632960900"
 OFFICER = "4471203"
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
-    )
 
 
 def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
@@ -59,7 +46,7 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
         before = sim.call(LINE, "+447700900111", Script().press(f"{OFFICER}#").press("2"))
         assert sim.run_until(lambda: any("belongs to Alex Morgan" in h for h in before.heard()))
 
-        published = _cli(env, "flows", "publish", str(edited))
+        published = run_cli(env, "flows", "publish", str(edited))
         assert published.returncode == 0, published.stderr
         time.sleep(1.5)  # every worker looks for new versions at most every second here
 
@@ -74,7 +61,7 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
         assert after == ["Thank you for checking. Goodbye."] * 8, sim.transcript()
         assert {t for t in transport.served} == set(transport.instances)
 
-        rolled = _cli(env, "flows", "rollback", "officer_check")
+        rolled = run_cli(env, "flows", "rollback", "officer_check")
         assert rolled.returncode == 0, rolled.stderr
         time.sleep(1.5)
         for n in range(4):

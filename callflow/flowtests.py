@@ -75,6 +75,7 @@ TEST_KEYS = {
     "not_audited",
     "never_hear",
     "meeting_state",
+    "adviser_waits",
     "description",
 }
 SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
@@ -144,6 +145,8 @@ class FlowTest:
     not_audited: list[Expectation] = field(default_factory=list)
     never_hear: list[str] = field(default_factory=list)
     meeting_state: str | None = None
+    #: handoff tests: how long the adviser stays on the line once connected (seconds).
+    adviser_waits: float = 3600.0
 
 
 @dataclass
@@ -374,6 +377,13 @@ class _Reader:
             if not isinstance(raw.get("team"), str):
                 self.err(line, "a handoff test names the team rung: team: ID (from setup)")
             test.team = raw.get("team")
+            waits = raw.get("adviser_waits", 3600)
+            if not isinstance(waits, int | float) or isinstance(waits, bool) or waits <= 0:
+                self.err(_line_of(raw, "adviser_waits", line), "adviser_waits: seconds")
+            else:
+                test.adviser_waits = float(waits)
+        elif "adviser_waits" in raw:
+            self.err(_line_of(raw, "adviser_waits", line), "adviser_waits is for handoff tests")
         callee = raw.get("callee", "answers")
         if callee not in CALLEES:
             self.err(_line_of(raw, "callee", line), f"callee: one of {', '.join(sorted(CALLEES))}")
@@ -801,7 +811,7 @@ class _Run:
             .press(f"{adviser['number']}#")
             .press(f"{adviser['pin']}#")
             .answer(answers)
-            .hang_up(3600)
+            .hang_up(self.test.adviser_waits)
         )
         self.sim.add_callee(team.numbers[0], Callee("answered", after=5, script=script))
         caller = self.sim.call("+441632960999", self.test.caller, caller_script, label="adviser")

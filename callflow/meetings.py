@@ -52,6 +52,9 @@ IDENTITY_CHECKS = {
 #: How long one meeting call may hold the meeting before another worker may try.
 CALL_CLAIM_SECONDS = 120
 RING_SECONDS = 30
+#: A call still "calling" after this long with no word from Twilio: ask Twilio how it ended.
+STUCK_SECONDS = 15 * 60
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 def spoken_when(when: datetime) -> str:
@@ -136,7 +139,13 @@ class Meetings(ServiceUser):
                 errors.append(f"{label}: 1 to 300 characters")
         meeting_at: datetime | None = None
         try:
-            meeting_at = datetime.fromisoformat(when).replace(tzinfo=LONDON)
+            parsed = datetime.fromisoformat(when)
+            # A time with no offset is UK local time; one with an offset is converted to it.
+            meeting_at = (
+                parsed.replace(tzinfo=LONDON)
+                if parsed.tzinfo is None
+                else parsed.astimezone(LONDON)
+            )
             if meeting_at.timestamp() <= now:
                 errors.append("when: the meeting must be in the future")
         except (TypeError, ValueError):
@@ -303,9 +312,41 @@ class Meetings(ServiceUser):
         )
         return call_sid
 
+    def recover_stuck(self) -> list[tuple[str, str]]:
+        """Meetings whose call's final status callback never came: ask Twilio, settle them.
+
+        Returns (meeting id, the status Twilio gave) for each one settled.
+        """
+        now = self.now()
+        settled = []
+        for meeting in self.all():
+            if meeting["state"] != "calling" or not meeting["attempts"]:
+                continue
+            attempt = meeting["attempts"][-1]
+            if attempt["result"] is not None or now - attempt["at"] < STUCK_SECONDS:
+                continue
+            try:
+                status = self.services.twilio().call_status(attempt["call_sid"])
+            except CallflowError as exc:
+                log.warning("meeting %s: call status unknown (%s)", meeting["id"], exc)
+                continue
+            if status in FINAL_CALL_STATUSES:
+                log.warning(
+                    "call %s: meeting %s never heard the call end; Twilio says %s",
+                    attempt["call_sid"],
+                    meeting["id"],
+                    status,
+                )
+                self.call_ended(meeting["id"], attempt["call_sid"], status)
+                settled.append((meeting["id"], status))
+        return settled
+
     def call_due(self, links: ServiceLinks) -> list[tuple[str, str]]:
-        """Place every due call; (meeting id, CallSid or the error) for each."""
-        placed = []
+        """Settle calls whose end was never reported, then place every due call.
+
+        Returns (meeting id, CallSid or what happened) for each.
+        """
+        placed = [(m, f"settled: {status}") for m, status in self.recover_stuck()]
         for meeting in self.due():
             try:
                 placed.append((meeting["id"], self.place_call(meeting["id"], links)))

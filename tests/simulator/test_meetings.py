@@ -225,3 +225,22 @@ def test_the_cli_adds_lists_and_shows_meetings(
     assert main(["officers", "deactivate", OFFICER]) == 0
     assert main(["meetings", "add", *args[2:]]) == 1
     assert "no active officer" in capsys.readouterr().err
+
+
+def test_a_call_whose_end_was_never_reported_is_settled(rig: tuple[Simulator, Callflow]) -> None:
+    sim, service = rig
+    sim.faults.lose_callbacks = {"completed", "no-answer", "busy", "failed"}
+    meeting = add_meeting(service)
+    call_once(sim, service, meeting["id"], Callee("no-answer"))
+    assert service.meetings.require(meeting["id"])["state"] == "calling"
+    assert service.meetings.call_due(LINKS) == []  # too soon to ask Twilio
+    sim.advance(16 * 60)
+    assert service.meetings.call_due(LINKS) == [(meeting["id"], "settled: no-answer")]
+    settled = service.meetings.require(meeting["id"])
+    assert settled["state"] == "scheduled" and settled["attempts"][0]["result"] == "no-answer"
+
+
+def test_a_time_with_an_offset_is_converted_to_uk_time(rig: tuple[Simulator, Callflow]) -> None:
+    _, service = rig
+    meeting = add_meeting(service, when="2031-07-01T09:30+00:00")
+    assert meeting["when"] == "2031-07-01T10:30+01:00"

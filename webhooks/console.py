@@ -492,6 +492,7 @@ def _flow_page(
     source: str | None = None,
     tests: str | None = None,
     refused: str = "",
+    checked: str = "",
     status: int = 200,
 ) -> Response:
     from callflow.errors import CallflowError
@@ -522,6 +523,7 @@ def _flow_page(
         source=source if source is not None else svc.releases.source(name, live),
         tests=tests if tests is not None else (svc.releases.tests_source(name, live) or ""),
         refused=refused,
+        checked=checked,
         old=old,
         new=new,
         diff=diff,
@@ -568,6 +570,21 @@ def designer_publish(name: str) -> Any:
         return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
     done = f"Published version {entry['version']}: {entry['tests']} tests passed."
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/check")
+@signed_in("designer", "admin")
+def designer_check(name: str) -> Response:
+    """Validate the text and run its tests, publishing nothing: the report and coverage."""
+    from callflow.releases import PublishRefused
+
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    try:
+        _, result = service().releases.check(source, tests, f"{name}.yaml")
+    except PublishRefused as exc:
+        return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
+    return _flow_page(name, source=source, tests=tests, checked=result.report())
 
 
 @bp.post("/designer/flow/<name>/rollback")

@@ -356,3 +356,31 @@ def test_meetings_are_shown_to_specialists(client: FlaskClient, staffed: Callflo
     assert b"Pat Example" in page.data and b"DM-2041-77" in page.data and b"scheduled" in page.data
     assert b"1970" not in page.data
     assert b'href="/console/meetings"' in client.get("/console/specialist").data
+
+
+def test_the_flow_page_runs_the_tests_without_publishing(
+    client: FlaskClient, designer: str, staffed: Callflow
+) -> None:
+    version = staffed.library.live("officer_check").version
+    source = staffed.releases.source("officer_check", version)
+    tests = staffed.releases.tests_source("officer_check", version)
+    changed = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    checked = client.post(
+        "/console/designer/flow/officer_check/check",
+        data={"source": changed, "tests": tests, "csrf_token": designer},
+    )
+    assert checked.status_code == 200
+    assert b"The tests pass (nothing published yet)" in checked.data
+    assert b"coverage: states 10/10 (100%), transitions 14/14 (100%)" in checked.data
+    assert b"Thank you for checking. Goodbye." in checked.data  # the edit is kept
+    assert staffed.releases.release("officer_check") is None
+    failing = client.post(
+        "/console/designer/flow/officer_check/check",
+        data={
+            "source": changed.replace("belongs to", "is"),
+            "tests": tests,
+            "csrf_token": designer,
+        },
+    )
+    assert failing.status_code == 422 and b"failed its tests" in failing.data
+    assert not [e for e in staffed.audit.entries() if e["kind"].startswith("flow.")]

@@ -76,6 +76,7 @@ TEST_KEYS = {
     "never_hear",
     "meeting_state",
     "adviser_waits",
+    "cancel_before_answer",
     "description",
 }
 SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
@@ -147,6 +148,8 @@ class FlowTest:
     meeting_state: str | None = None
     #: handoff tests: how long the adviser stays on the line once connected (seconds).
     adviser_waits: float = 3600.0
+    #: meeting tests: staff cancel the meeting while the customer's phone rings.
+    cancel_before_answer: bool = False
 
 
 @dataclass
@@ -373,6 +376,11 @@ class _Reader:
             if not isinstance(raw.get("meeting"), str):
                 self.err(line, "a meeting test names its meeting: meeting: KEY (from setup)")
             test.meeting = raw.get("meeting")
+            test.cancel_before_answer = raw.get("cancel_before_answer") is True
+        elif "cancel_before_answer" in raw:
+            self.err(
+                _line_of(raw, "cancel_before_answer", line), "cancel_before_answer is for meetings"
+            )
         if test.start == "handoff":
             if not isinstance(raw.get("team"), str):
                 self.err(line, "a handoff test names the team rung: team: ID (from setup)")
@@ -672,6 +680,8 @@ class _Run:
             }[self.test.callee]
             self.sim.add_callee(meeting["customer_number"], callee)
             call_sid = self.service.meetings.place_call(meeting_id, self.links)
+            if self.test.cancel_before_answer:
+                self.service.meetings.cancel(meeting_id, "flow test")
             self.sim.run_until(lambda: call_sid in self.sim.legs, max_seconds=1)
             leg = self.sim.legs[call_sid]
         else:

@@ -975,7 +975,7 @@ def _flows_publish(args: argparse.Namespace) -> int:
     except PublishRefused as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
-    was = entry["previous"] or "the file"
+    was = entry["previous"] or "nothing: a new flow"
     print(
         f"published {entry['flow']} version {entry['version']} (was {was}): {entry['tests']} "
         f"test(s) passed, coverage {entry['coverage']}; live on every worker within "

@@ -237,4 +237,7 @@ class FlowReleases:
             return {**doc, "live": version, "history": history}
 
         self.store.update_doc(NAMESPACE, name, change)
-        return before.get("live")
+        if before.get("live") is None:  # never published: the flows folder's version was live
+            file_flow = self.file_flow(name)
+            return file_flow.version if file_flow else None
+        return str(before["live"])

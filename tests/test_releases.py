@@ -36,7 +36,7 @@ GOODBYE_V2 = edited("Thank you for calling. Goodbye.", "Thank you for checking. 
 def test_publish_makes_a_version_live_and_audits_who(service: Callflow, clock: ManualClock) -> None:
     before = service.library.live("officer_check").version
     entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
-    assert entry["previous"] is None and entry["tests"] == 5
+    assert entry["previous"] == before and entry["tests"] == 5
     assert "states 10/10" in entry["coverage"]
     # Workers look again within the release check interval (2 s by default).
     assert service.library.live("officer_check").version == before

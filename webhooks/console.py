@@ -435,6 +435,7 @@ def designer_flows() -> list[dict[str, Any]]:
     library = service().library
     library.refresh()
     library.check_releases()
+    released = service().releases.live_map()
     rows: list[dict[str, Any]] = []
     for name, version in library.live_versions().items():
         flow = library.version(version)
@@ -442,6 +443,7 @@ def designer_flows() -> list[dict[str, Any]]:
             {
                 "name": name,
                 "version": version,
+                "published": released.get(name) == version,
                 "path": flow.path,
                 "description": flow.description,
                 "states": len(flow.states),
@@ -456,6 +458,7 @@ def designer_flows() -> list[dict[str, Any]]:
                 {
                     "name": path.rsplit("/", 1)[-1],
                     "version": None,
+                    "published": False,
                     "path": path,
                     "description": "",
                     "states": 0,

@@ -134,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="in this process: add the demo adviser to the embedded store first",
     )
+    call.add_argument("--flow", help="call this flow (default: the Voice URL's, vstrs_inbound)")
     call.add_argument("--app", default="webhooks:create_app", help="web app factory (in process)")
     call.add_argument(
         "--agent-after",
@@ -681,12 +682,22 @@ def _call(args: argparse.Namespace) -> int:
         sim, service = in_process(make, token, args.app)
         if args.demo_adviser:
             add_demo_agent(service, sim, answer_after=args.agent_after, talk=args.talk)
-    return _play_call(sim, script, args.from_, printer(sys.stdout))
+    return _play_call(sim, script, args.from_, printer(sys.stdout), args.flow)
 
 
-def _play_call(sim: Any, script: Any, from_: str, show: Any) -> int:
+def _play_call(sim: Any, script: Any, from_: str, show: Any, flow: str | None = None) -> int:
+    from .flowspec import NAME
     from .simulator.session import VSTRS_NUMBER
 
+    if flow is not None:
+        if not NAME.match(flow):
+            raise CallflowError(f"--flow: a flow name like officer_check, not {flow!r}")
+        number = sim.numbers[VSTRS_NUMBER]
+        sim.configure_number(
+            VSTRS_NUMBER,
+            f"{number.voice_url}?flow={flow}",
+            status_callback=number.status_callback,
+        )
     sim.listeners.append(show)
     leg = sim.call(VSTRS_NUMBER, from_, script)
     sim.run()

@@ -235,6 +235,18 @@ def test_call_in_process_scripted(
     assert "joins vstrs-CA" in out and "ended: completed" in out
 
 
+def test_call_another_flow(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["call", "--flow", "officer_check", "--press", "1234567#", "--press", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "We cannot confirm identity number 1 2 3 4 5 6 7" in out
+    assert "Thank you for calling. Goodbye." in out
+    assert main(["call", "--flow", "Bad Name", "--silent"]) == 1
+    assert "--flow: a flow name like officer_check" in capsys.readouterr().err
+
+
 def test_call_interactive(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -571,11 +571,21 @@ class HandOffs(ServiceUser):
             raise HandOffError(f"the hand-off is {doc['state']}: too late to cancel")
         return result
 
-    def call_ended(self, call_sid: str, reason: str, links: Links | None) -> None:
-        """The caller's leg or conference ended: any hand-off stops, any grant ends."""
+    def call_ended(
+        self,
+        call_sid: str,
+        reason: str,
+        links: Links | None,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """The caller's leg or conference ended: any hand-off stops, any grant ends.
+
+        ``record`` is the call's VSTRS record when the caller has just read it.
+        """
         vstrs = self.services.vstrs
         assert vstrs is not None
-        record = vstrs.get(call_sid)
+        if record is None:
+            record = vstrs.get(call_sid)
         if record is None:
             return
         for handoff_id in record["handoffs"]:

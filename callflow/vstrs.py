@@ -373,7 +373,7 @@ class VstrsCalls(ServiceUser):
         if agent and agent.get("left_at") is None:
             self.staff.release_agent(agent["sees_id"], call_sid, now)
         if self.services.handoffs is not None:
-            self.services.handoffs.call_ended(call_sid, reason, links=None)
+            self.services.handoffs.call_ended(call_sid, reason, links=None, record=before)
         self._audit("call.ended", call_sid, outcome=reason)
 
     # ------------------------------------------------------------ what staff see

@@ -135,7 +135,8 @@ class FlowLibrary:
         return sorted(set(self._live) | set(self._released))
 
     def live_versions(self) -> dict[str, str]:
-        """The live version of each flow, by name."""
+        """The live version of each flow, by name (published versions looked for first)."""
+        self.check_releases()
         versions = {name: self._live_version(name) for name in self.names()}
         return {name: v for name, v in versions.items() if v}
 

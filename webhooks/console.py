@@ -473,7 +473,15 @@ def designer_flows() -> list[dict[str, Any]]:
 @signed_in("designer", "admin")
 def designer() -> Any:
     """Flows, their versions and lint results, diagrams, and a softphone to try them."""
-    response = Response(render_template("console/designer.html", me=me(), flows=designer_flows()))
+    page = render_template(
+        "console/designer.html",
+        me=me(),
+        flows=designer_flows(),
+        new_source=NEW_FLOW,
+        new_tests=NEW_TESTS,
+        new_refused="",
+    )
+    response = Response(page)
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
     return response
 
@@ -573,6 +581,64 @@ def designer_publish(name: str) -> Any:
         return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
     done = f"Published version {entry['version']}: {entry['tests']} tests passed."
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+NEW_FLOW = """flow: new_flow
+description: What this line is for.
+initial: welcome
+defaults: {voice: Polly.Amy, language: en-GB}
+states:
+  welcome:
+    twiml:
+      - say: "Hello."
+      - hangup
+"""
+NEW_TESTS = """flow: new_flow
+tests:
+  - name: the caller is greeted
+    steps:
+      - hear: "Hello."
+    end: welcome
+"""
+
+
+@bp.post("/designer/new")
+@signed_in("designer", "admin")
+def designer_new() -> Any:
+    """Publish a flow that does not exist yet (tested first, like any publish)."""
+    from callflow.errors import FlowValidationError
+    from callflow.flowspec import parse_flow
+    from callflow.releases import PublishRefused
+
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    svc = service()
+    refused = ""
+    try:
+        name = parse_flow(source, "new.yaml", svc.registry).name
+        if name in svc.library.live_versions():
+            refused = f"Flow {name} exists already: publish its new version from its own page."
+    except FlowValidationError:
+        name = ""
+    if not refused:
+        try:
+            entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+        except PublishRefused as exc:
+            refused = str(exc)
+        else:
+            done = f"Published new flow {entry['flow']} version {entry['version']}."
+            return redirect(url_for("console.designer_flow", name=entry["flow"], done=done), 303)
+    page = render_template(
+        "console/designer.html",
+        me=me(),
+        flows=designer_flows(),
+        new_source=source,
+        new_tests=tests,
+        new_refused=refused,
+    )
+    response = Response(page, status=422, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    return response
 
 
 @bp.post("/designer/flow/<name>/check")

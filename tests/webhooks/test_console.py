@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
 from callflow.service import Callflow
+from tests.conftest import Caller
 from webhooks import console
 
 PASSWORD = "correct horse battery"
@@ -384,3 +386,36 @@ def test_the_flow_page_runs_the_tests_without_publishing(
     )
     assert failing.status_code == 422 and b"failed its tests" in failing.data
     assert not [e for e in staffed.audit.entries() if e["kind"].startswith("flow.")]
+
+
+def test_a_new_flow_is_published_from_the_designer_page(
+    client: FlaskClient, designer: str, staffed: Callflow, clock: ManualClock
+) -> None:
+    page = client.get("/console/designer")
+    assert b"Test and publish the new flow" in page.data
+    source = console.NEW_FLOW.replace("new_flow", "helpline_hours")
+    tests = console.NEW_TESTS.replace("new_flow", "helpline_hours")
+    done = client.post(
+        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer}
+    )
+    assert done.status_code == 303
+    assert done.headers["Location"].startswith("/console/designer/flow/helpline_hours")
+    clock.advance(3)
+    assert "helpline_hours" in staffed.library.live_versions()
+    call = Caller(client)
+    assert "Hello." in ET.tostring(call.start(flow="helpline_hours"), encoding="unicode")
+
+    again = client.post(
+        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer}
+    )
+    assert again.status_code == 422 and b"exists already" in again.data
+    broken = client.post(
+        "/console/designer/new",
+        data={
+            "source": source.replace("helpline_hours", "other_line").replace("Hello.", "Hi."),
+            "tests": tests.replace("helpline_hours", "other_line"),
+            "csrf_token": designer,
+        },
+    )
+    assert broken.status_code == 422 and b"failed its tests" in broken.data
+    assert b"Hi." in broken.data  # the text is kept

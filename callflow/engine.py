@@ -26,6 +26,7 @@ from .library import FlowLibrary
 from .metrics import CALLS, STATES, STORE_ERRORS
 from .session import CallSession
 from .store.base import Lease
+from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import (
     CALL_NOT_FOUND,
     POLITE_APOLOGY,
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 MAX_HOPS = 50
 #: Twilio CallStatus values that mean the call leg is over.
-FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+FINAL_STATUSES = FINAL_CALL_STATUSES
 
 
 @dataclass(frozen=True)

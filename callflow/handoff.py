@@ -29,6 +29,7 @@ from typing import Any
 
 from .context import ServiceUser
 from .errors import CallflowError
+from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import Links
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ Doc = dict[str, Any] | None
 #: sampling; then they expire (personal data is never kept for ever).
 RECORD_TTL = 400 * 24 * 3600
 IN_PROGRESS = frozenset({"requested", "ringing", "checking", "accepted", "briefing"})
-FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$")
 UTR = re.compile(r"^[0-9]{10}$")
 #: How a grant's end reads to a specialist.
@@ -390,7 +390,7 @@ class HandOffs(ServiceUser):
                 outcome="answered",
             )
             return
-        if status not in FINAL_CALL:
+        if status not in FINAL_CALL_STATUSES:
             return
         if doc["state"] == "ringing" and doc["specialist_call_sid"] is None:
             outcome = {"busy": "busy", "failed": "failed"}.get(status, "no_answer")
@@ -771,7 +771,7 @@ class HandOffs(ServiceUser):
                         log.warning("sweep: cannot check %s leg %s: %s", role, leg, exc)
                         unchecked += 1
                         continue
-                    if status in FINAL_CALL:
+                    if status in FINAL_CALL_STATUSES:
                         reason = f"swept_{role}_leg_{status}"
                         break
             if reason:

@@ -127,6 +127,12 @@ class FlowLibrary:
             with self._lock:
                 self._released.pop(name, None)
 
+    def file_flow(self, name: str) -> Flow | None:
+        """The flows folder's (last good) version of a flow, if the folder has one."""
+        self.refresh()
+        version = self._live.get(name)
+        return self._versions.get(version) if version else None
+
     def _live_version(self, name: str) -> str | None:
         return self._released.get(name) or self._live.get(name)
 

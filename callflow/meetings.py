@@ -32,6 +32,7 @@ from .context import ServiceUser
 from .errors import CallflowError, DirectoryError
 from .library import FlowLibrary
 from .links import ServiceLinks
+from .twilio_adapter import FINAL_CALL_STATUSES
 
 __all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
 
@@ -54,7 +55,6 @@ CALL_CLAIM_SECONDS = 120
 RING_SECONDS = 30
 #: A call still "calling" after this long with no word from Twilio: ask Twilio how it ended.
 STUCK_SECONDS = 15 * 60
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 def spoken_when(when: datetime) -> str:
@@ -263,12 +263,12 @@ class Meetings(ServiceUser):
 
     # -- calls
 
-    def due(self) -> list[dict[str, Any]]:
-        """Scheduled meetings whose next call is due."""
+    def due(self, meetings: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Scheduled meetings (of ``meetings``, default all) whose next call is due."""
         now = self.now()
         return [
             m
-            for m in self.all()
+            for m in (self.all() if meetings is None else meetings)
             if m["state"] == "scheduled"
             and m["next_call_at"] is not None
             and m["next_call_at"] <= now
@@ -312,14 +312,14 @@ class Meetings(ServiceUser):
         )
         return call_sid
 
-    def recover_stuck(self) -> list[tuple[str, str]]:
+    def recover_stuck(self, meetings: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
         """Meetings whose call's final status callback never came: ask Twilio, settle them.
 
         Returns (meeting id, the status Twilio gave) for each one settled.
         """
         now = self.now()
         settled = []
-        for meeting in self.all():
+        for meeting in self.all() if meetings is None else meetings:
             if meeting["state"] != "calling" or not meeting["attempts"]:
                 continue
             attempt = meeting["attempts"][-1]
@@ -346,8 +346,10 @@ class Meetings(ServiceUser):
 
         Returns (meeting id, CallSid or what happened) for each.
         """
-        placed = [(m, f"settled: {status}") for m, status in self.recover_stuck()]
-        for meeting in self.due():
+        meetings = self.all()
+        # A settled meeting's next call is its retry minutes away: never due in this round.
+        placed = [(m, f"settled: {status}") for m, status in self.recover_stuck(meetings)]
+        for meeting in self.due(meetings):
             try:
                 placed.append((meeting["id"], self.place_call(meeting["id"], links)))
             except CallflowError as exc:

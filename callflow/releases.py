@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import difflib
 import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audit import Audit
 from .clock import Clock
 from .errors import CallflowError, FlowValidationError
-from .flowspec import NAME, Flow, flow_files, load_flow, parse_flow
+from .flowspec import NAME, Flow, parse_flow
 from .flowtests import FileResult, FlowTestError, load_tests, run_tests
-from .registry import Registry
 from .store.base import Store
+
+if TYPE_CHECKING:
+    from .library import FlowLibrary
 
 __all__ = ["NAMESPACE", "FlowReleases", "PublishRefused"]
 
@@ -48,14 +49,13 @@ class PublishRefused(CallflowError):
 class FlowReleases:
     """Published versions of flows in the store."""
 
-    def __init__(
-        self, store: Store, audit: Audit, clock: Clock, registry: Registry, flows_dir: Path
-    ) -> None:
+    def __init__(self, store: Store, audit: Audit, clock: Clock, library: FlowLibrary) -> None:
         self.store = store
         self.audit = audit
         self.clock = clock
-        self.registry = registry
-        self.flows_dir = Path(flows_dir)
+        self.library = library
+        self.registry = library.registry
+        self.flows_dir = library.flows_dir
 
     # -- reading
 
@@ -73,15 +73,8 @@ class FlowReleases:
         return list(doc["history"]) if doc else []
 
     def file_flow(self, name: str) -> Flow | None:
-        """The flow of that name in the flows folder, if it is there and valid."""
-        for path in flow_files(self.flows_dir) if self.flows_dir.is_dir() else []:
-            try:
-                flow = load_flow(path, self.registry)
-            except (FlowValidationError, OSError):
-                continue
-            if flow.name == name:
-                return flow
-        return None
+        """The flow of that name in the flows folder (its last good version), if any."""
+        return self.library.file_flow(name)
 
     def source(self, name: str, version: str) -> str:
         """The text of one version of a flow (published, or the flows folder's)."""

@@ -88,9 +88,7 @@ class Callflow:
             release_check_seconds=settings.flow_release_check_seconds,
         )
         self.meetings.library = self.library
-        self.releases = FlowReleases(
-            self.store, self.audit, self.clock, self.registry, settings.flows_dir
-        )
+        self.releases = FlowReleases(self.store, self.audit, self.clock, self.library)
         self.engine = CallEngine(self.services, self.library)
 
     def twilio(self) -> TwilioAdapter:

@@ -14,7 +14,10 @@ from .errors import CallflowError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TwilioAdapter", "TwilioError"]
+__all__ = ["FINAL_CALL_STATUSES", "TwilioAdapter", "TwilioError"]
+
+#: Twilio CallStatus values that mean the call leg is over.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 class TwilioError(CallflowError):

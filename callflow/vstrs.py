@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from .context import ServiceUser
 from .errors import CallflowError
+from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import DEFAULT_VOICE, Links
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 __all__ = ["VstrsCalls"]
 
 NAMESPACE = "vstrs_calls"
-FINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 RECORD_TTL = 30 * 24 * 3600
 NO_AGENT = (
     "Sorry, no V S T R S agent is free to take your call. We have noted your call and an "
@@ -203,7 +203,7 @@ class VstrsCalls(ServiceUser):
 
     def agent_leg_status(self, call_sid: str, leg_sid: str, status: str, links: Links) -> None:
         """A status callback for an agent's leg on ``call_sid``."""
-        if status not in FINAL:
+        if status not in FINAL_CALL_STATUSES:
             return
         doc = self.get(call_sid)
         if doc is None:
@@ -303,21 +303,22 @@ class VstrsCalls(ServiceUser):
                 # Usually the caller has just gone too (their callback is on its way).
                 log.info("call %s: could not end after the agent left: %s", call_sid, exc)
 
-    def _leg_live(self, leg_sid: str | None) -> bool:
-        """Whether a leg is still connected, by Twilio's word (no answer: not live)."""
-        if not leg_sid:
-            return False
+    def _call_status(self, call_sid: str | None) -> str | None:
+        """A leg's status by Twilio's word (callbacks can come in any order); None if unknown."""
+        if not call_sid:
+            return None
         try:
-            return self.services.twilio().call_status(leg_sid) == "in-progress"
+            return self.services.twilio().call_status(call_sid)
         except CallflowError:
-            return False
+            return None
+
+    def _leg_live(self, leg_sid: str | None) -> bool:
+        """Whether a leg is still connected (no answer from Twilio: not live)."""
+        return self._call_status(leg_sid) == "in-progress"
 
     def _caller_gone(self, call_sid: str) -> bool:
-        """Ask Twilio whether the caller's leg is over (callbacks can come in any order)."""
-        try:
-            return self.services.twilio().call_status(call_sid) in FINAL
-        except CallflowError:
-            return False
+        """Whether the caller's leg is over (no answer from Twilio: not gone)."""
+        return self._call_status(call_sid) in FINAL_CALL_STATUSES
 
     def conference_event(self, params: dict[str, str], links: Links) -> None:
         """A conference status callback (participant-join, conference-end, ...)."""

@@ -434,7 +434,6 @@ def designer_flows() -> list[dict[str, Any]]:
 
     library = service().library
     library.refresh()
-    library.check_releases()
     released = service().releases.live_map()
     rows: list[dict[str, Any]] = []
     for name, version in library.live_versions().items():
@@ -484,6 +483,12 @@ def designer() -> Any:
     response = Response(page)
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
     return response
+
+
+def _posted_flow() -> tuple[str, str]:
+    """The flow text and its tests from a designer's form (browsers send CRLF line ends)."""
+    source, tests = (request.form.get(f, "").replace("\r\n", "\n") for f in ("source", "tests"))
+    return source, tests
 
 
 def _release_rows(name: str) -> list[dict[str, Any]]:
@@ -560,8 +565,7 @@ def designer_publish(name: str) -> Any:
     from callflow.flowspec import parse_flow
     from callflow.releases import PublishRefused
 
-    source = request.form.get("source", "").replace("\r\n", "\n")
-    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    source, tests = _posted_flow()
     svc = service()
     try:
         named = parse_flow(source, f"{name}.yaml", svc.registry).name
@@ -610,8 +614,7 @@ def designer_new() -> Any:
     from callflow.flowspec import parse_flow
     from callflow.releases import PublishRefused
 
-    source = request.form.get("source", "").replace("\r\n", "\n")
-    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    source, tests = _posted_flow()
     svc = service()
     refused = ""
     try:
@@ -647,8 +650,7 @@ def designer_check(name: str) -> Response:
     """Validate the text and run its tests, publishing nothing: the report and coverage."""
     from callflow.releases import PublishRefused
 
-    source = request.form.get("source", "").replace("\r\n", "\n")
-    tests = request.form.get("tests", "").replace("\r\n", "\n")
+    source, tests = _posted_flow()
     try:
         _, result = service().releases.check(source, tests, f"{name}.yaml")
     except PublishRefused as exc:
@@ -824,33 +826,7 @@ def _charts(data: dict[str, Any]) -> list[Any]:
     ]
 
 
-@bp.get("/auditor")
-@signed_in("auditor", "admin")
-def auditor() -> Any:
-    """Charts of the period, the assurance cases, exports and printable reports."""
-    from callflow.directory import ORGANISATIONS
-
-    since, until, org = _period()
-    data = auditor_figures(since, until, org)
-    cases = service().assurance.cases(org)
-    return render_template(
-        "console/auditor.html",
-        me=me(),
-        since=since,
-        until=until,
-        org=org,
-        organisations=ORGANISATIONS,
-        charts=_charts(data),
-        assurance=data["assurance"],
-        cases=cases,
-        printable=False,
-    )
-
-
-@bp.get("/auditor/report")
-@signed_in("auditor", "admin")
-def auditor_report() -> Any:
-    """A printable report for one organisation (or all) and a period."""
+def _auditor_page(printable: bool) -> Any:
     from callflow.directory import ORGANISATIONS
 
     since, until, org = _period()
@@ -865,8 +841,22 @@ def auditor_report() -> Any:
         charts=_charts(data),
         assurance=data["assurance"],
         cases=service().assurance.cases(org),
-        printable=True,
+        printable=printable,
     )
+
+
+@bp.get("/auditor")
+@signed_in("auditor", "admin")
+def auditor() -> Any:
+    """Charts of the period, the assurance cases, exports and printable reports."""
+    return _auditor_page(printable=False)
+
+
+@bp.get("/auditor/report")
+@signed_in("auditor", "admin")
+def auditor_report() -> Any:
+    """A printable report for one organisation (or all) and a period."""
+    return _auditor_page(printable=True)
 
 
 @bp.get("/auditor/audit.csv")

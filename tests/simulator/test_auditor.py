@@ -9,7 +9,7 @@ import pytest
 
 from callflow.clock import ManualClock
 from callflow.store import Store
-from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
+from tests.simulator.test_handoffs import Rig
 from tests.webhooks.test_console import PASSWORD, csrf_from, sign_in
 
 
@@ -21,11 +21,7 @@ def rig(store: Store, clock: ManualClock) -> Rig:
 @pytest.fixture
 def audited(rig: Rig) -> Rig:
     rig.svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, rig.svc.clock.now())
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     rig.sim.hang_up(caller)
     rig.sim.run()
     return rig

@@ -12,7 +12,7 @@ from callflow.handoff import IN_DOUBT
 from callflow.store.breaker import CircuitBreaker
 from callflow.store.redis import RedisStore
 from tests.conftest import RedisProcess
-from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
+from tests.simulator.test_handoffs import Rig
 
 
 def _rig_with_a_grant(own_redis: RedisProcess) -> tuple[Rig, object]:
@@ -24,11 +24,7 @@ def _rig_with_a_grant(own_redis: RedisProcess) -> tuple[Rig, object]:
         breaker=CircuitBreaker(threshold=50, cooldown=0.5),
     )
     rig = Rig(store, ManualClock(time.time()))
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     assert rig.grant(caller)["authorised"]
     return rig, caller
 

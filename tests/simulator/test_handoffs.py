@@ -88,6 +88,17 @@ class Rig:
             f"/api/calls/{caller.sid}/handoffs", json=payload, headers=self.auth(token)
         )
 
+    def taken_over(self, specialist: Script | None = None) -> tuple[Leg, dict[str, Any]]:
+        """A verified caller with the agent, handed off to Debt Pursuit and taken over."""
+        caller = self.caller_with_agent()
+        self.specialist(TEAM_FIRST, specialist or accepting())
+        handoff = self.request(caller).get_json()
+        assert self.sim.run_until(lambda: self.handoff(handoff["id"])["state"] == "briefing")
+        self.api.post(
+            f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=self.auth()
+        )
+        return caller, handoff
+
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.agent_token}"}
 
@@ -307,11 +318,7 @@ def test_the_caller_hangs_up_while_held(rig: Rig) -> None:
 
 
 def test_the_specialist_hangs_up_after_the_take_over(rig: Rig) -> None:
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press("1").hang_up(after=90))
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over(Script().press(f"{AGENT}#").press("1").hang_up(after=90))
     assert rig.grant(caller)["authorised"]
     rig.sim.run()
     grant = rig.grant(caller)
@@ -325,11 +332,7 @@ def test_the_specialist_hangs_up_after_the_take_over(rig: Rig) -> None:
 
 
 def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, handoff = rig.taken_over()
     rig.sim.hang_up(caller)
     rig.sim.run()
     ended = rig.grant(caller)
@@ -406,11 +409,7 @@ def test_two_calls_for_one_customer_keep_separate_grants(rig: Rig) -> None:
 
 
 def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: ManualClock) -> None:
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     assert rig.grant(caller)["authorised"]
     clock.advance(rig.svc.settings.grant_max_seconds + 1)
     result = rig.grant(caller)
@@ -477,11 +476,7 @@ def test_a_closed_team(rig: Rig) -> None:
 def test_lost_callbacks_are_caught_by_the_sweep(rig: Rig) -> None:
     from callflow.simulator import Faults
 
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     rig.sim.faults = Faults(lose_callbacks={"completed", "conference-end", "participant-leave"})
     rig.sim.hang_up(caller)
     rig.sim.run()
@@ -502,11 +497,7 @@ def test_the_sweep_command(
 ) -> None:
     from callflow import cli
 
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    rig.taken_over()
     clock.advance(rig.svc.settings.grant_max_seconds + 5)
     monkeypatch.setattr(cli, "_service", lambda: rig.svc)
     assert cli.main(["sweep"]) == 0
@@ -514,11 +505,7 @@ def test_the_sweep_command(
 
 
 def test_a_new_call_never_inherits_an_old_grant(rig: Rig) -> None:
-    first = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(first).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{first.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    first, _ = rig.taken_over()
     rig.sim.hang_up(first)
     rig.sim.run()
     second = rig.caller_with_agent()  # the same adviser calls again
@@ -541,11 +528,7 @@ def test_grant_questions_fail_closed_when_the_store_is_down(
 ) -> None:
     from callflow.errors import StoreUnavailable
 
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     assert rig.grant(caller)["authorised"]
     token_member = rig.svc.staff.authenticate(rig.specialist_token)
 
@@ -571,11 +554,7 @@ def test_duplicated_webhooks_and_callbacks_during_a_transfer(rig: Rig) -> None:
     from callflow.simulator import Faults
 
     rig.sim.faults = Faults(duplicate_webhooks=True, duplicate_callbacks=True)
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     rig.sim.advance(2)
     rig.sim.hang_up(caller)
     rig.sim.run()

@@ -16,7 +16,7 @@ from callflow.simulator import Script
 from callflow.store import Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, ANSWERS, PIN
-from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
+from tests.simulator.test_handoffs import Rig
 
 
 @pytest.fixture
@@ -46,11 +46,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 def test_metrics_reflect_a_call(rig: Rig) -> None:
     before = rig.api.get("/metrics").get_data(as_text=True)
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     page = rig.api.get("/metrics")
     assert page.status_code == 200 and page.mimetype == "text/plain"
     after = page.get_data(as_text=True)
@@ -186,11 +182,7 @@ PERMANENT = re.compile(
 
 @pytest.mark.parametrize("store", ["redis"], indirect=True)
 def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
-    caller = rig.caller_with_agent()
-    rig.specialist(TEAM_FIRST, accepting())
-    handoff = rig.request(caller).get_json()
-    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
-    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    caller, _ = rig.taken_over()
     rig.sim.hang_up(caller)
     rig.sim.run()
     assert isinstance(rig.svc.store, RedisStore)

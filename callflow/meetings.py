@@ -403,6 +403,7 @@ class Meetings(ServiceUser):
         decided: dict[str, Any] = {}
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            decided.clear()  # this may run again when the meeting changed under us
             if doc is None:
                 return None
             attempts = [

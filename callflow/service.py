@@ -31,6 +31,9 @@ from .vstrs import VstrsCalls
 
 log = logging.getLogger(__name__)
 
+#: Seconds one REST request to Twilio may take.
+TWILIO_TIMEOUT = 8.0
+
 
 class Callflow:
     """One process's callflow: settings, store, directory, audit, flows, engine."""
@@ -100,9 +103,16 @@ class Callflow:
                     raise ConfigError(
                         "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed to call Twilio"
                     )
+                from twilio.http.http_client import TwilioHttpClient
                 from twilio.rest import Client
 
-                client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token)
+                # A REST request never hangs on: well inside the stale-claim time of a ring
+                # (callflow.vstrs) and Twilio's 15 s for the webhook that made it.
+                client = Client(
+                    self.settings.twilio_account_sid,
+                    self.settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT),
+                )
                 if self.settings.twilio_api_base_url:
                     # The local simulator's REST server stands in for api.twilio.com.
                     client.api.base_url = self.settings.twilio_api_base_url

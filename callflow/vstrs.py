@@ -13,12 +13,14 @@ configured wait, end the call politely with a callback note.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from .context import ServiceUser
 from .errors import CallflowError
+from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import DEFAULT_VOICE, Links
 
@@ -37,6 +39,20 @@ NO_AGENT = (
 )
 AGENT_LEFT = "The V S T R S agent has left the call. Thank you for calling. Goodbye."
 HOLDING = "Thank you for holding. A V S T R S agent will be with you shortly."
+
+
+#: A claim to ring an agent that has no leg after this long was left by a worker that died
+#: mid-ring (the REST request itself gives up well before: see TWILIO_TIMEOUT).
+STALE_RING_CLAIM_SECONDS = 30
+
+
+def _claim(token: str, now: float) -> dict[str, Any]:
+    """The call's ring slot, claimed before any REST request (no agent, no leg yet)."""
+    return {"claim": token, "sees_id": None, "name": None, "call_sid": None, "since": now}
+
+
+def _stale_claim(ringing: dict[str, Any], now: float) -> bool:
+    return not ringing.get("call_sid") and now - ringing["since"] >= STALE_RING_CLAIM_SECONDS
 
 
 def conference_name(call_sid: str) -> str:
@@ -58,6 +74,9 @@ class VstrsCalls(ServiceUser):
 
     def _update(self, call_sid: str, change: Any) -> dict[str, Any] | None:
         return self.store.update_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
+
+    def _change(self, call_sid: str, change: Any) -> Changed:
+        return self.store.change_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
 
     # ------------------------------------------------------------ the caller arrives
 
@@ -94,18 +113,42 @@ class VstrsCalls(ServiceUser):
     # ------------------------------------------------------------ ringing agents
 
     def ring_next(self, call_sid: str, links: Links) -> bool:
-        """Ring the longest-idle available agent not yet tried on this call (then anyone again)."""
-        doc = self.get(call_sid)
-        if doc is None or doc["state"] != "waiting" or doc["ringing"] is not None:
+        """Ring the longest-idle available agent not yet tried on this call (then anyone again).
+
+        Twilio asks for this from two places at about the same moment (the caller's
+        participant-join callback and the conference's wait URL), as separate requests that
+        any worker may serve. So the right to ring is first claimed on the call's record in
+        one atomic update; only the holder of the claim makes the REST request, and a second
+        path finds the claim and does nothing. One agent per call, whatever the order.
+        """
+        now = self.now()
+        token = secrets.token_hex(8)
+
+        def claim(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["state"] != "waiting":
+                return None
+            ringing = d["ringing"]
+            if ringing is not None and not _stale_claim(ringing, now):
+                return None
+            return {**d, "ringing": _claim(token, now)}
+
+        claimed = self._change(call_sid, claim)
+        if claimed.before is None or not claimed.written:
             return False
-        candidates = self.staff.idle_agents(exclude=set(doc["tried"])) or self.staff.idle_agents()
+        stale = claimed.before["ringing"]
+        if stale is not None:
+            log.warning("call %s: a ring claim was never completed; taken over", call_sid)
+            if stale.get("sees_id"):
+                self.staff.release_agent(stale["sees_id"], call_sid, now)
+        tried = set(claimed.before["tried"])
+        candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
         ring_for = self.settings.agent_ring_seconds
         for agent in candidates:
             if not self.staff.claim_agent(agent.sees_id, call_sid, ring_for + 60):
                 continue
             try:
                 leg = self.services.twilio().add_participant(
-                    doc["conference"],
+                    conference_name(call_sid),
                     to=agent.reach,
                     from_=self.settings.vstrs_number,
                     label="agent",
@@ -119,25 +162,48 @@ class VstrsCalls(ServiceUser):
                 self.staff.release_agent(agent.sees_id, call_sid, self.now())
                 log.error("call %s: could not ring agent %s: %s", call_sid, agent.sees_id, exc)
                 continue
-            ringing = {
-                "sees_id": agent.sees_id,
-                "name": agent.name,
-                "call_sid": leg,
-                "since": self.now(),
-            }
-
-            def note(
-                d: dict[str, Any] | None, ringing: dict[str, Any] = ringing
-            ) -> dict[str, Any] | None:
-                if d is None or d["state"] != "waiting":
-                    return None
-                return {**d, "ringing": ringing, "tried": [*d["tried"], ringing["sees_id"]]}
-
-            self._update(call_sid, note)
-            self._audit("agent.ringing", call_sid, agent=agent.sees_id, outcome="ringing")
-            return True
+            return self._rang(call_sid, token, agent.sees_id, agent.name, leg)
+        self._update(
+            call_sid,
+            lambda d: (
+                {**d, "ringing": None}
+                if d and (d["ringing"] or {}).get("claim") == token
+                else None
+            ),
+        )
         log.info("call %s: no VSTRS agent free to ring", call_sid)
         return False
+
+    def _rang(self, call_sid: str, token: str, sees_id: str, name: str, leg: str) -> bool:
+        """The agent's phone is ringing: note the leg under our claim (or let it go)."""
+        ringing = {"sees_id": sees_id, "name": name, "call_sid": leg, "since": self.now()}
+
+        def note(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["state"] != "waiting" or (d["ringing"] or {}).get("claim") != token:
+                return None
+            return {
+                **d,
+                "ringing": ringing,
+                "tried": [*d["tried"], sees_id],
+                "rung": {**d.get("rung", {}), leg: sees_id},
+                "early_joins": [j for j in d.get("early_joins", []) if j != leg],
+            }
+
+        noted = self._change(call_sid, note)
+        if noted.before is None or not noted.written:
+            # The call moved on while the phone started ringing (the caller hung up, the
+            # wait ran out): this leg must not reach the caller.
+            log.info("call %s: agent %s rung after the call moved on: hung up", call_sid, sees_id)
+            self.staff.release_agent(sees_id, call_sid, self.now())
+            try:
+                self.services.twilio().hang_up(leg)
+            except CallflowError as exc:
+                log.info("call %s: agent leg %s already gone: %s", call_sid, leg, exc)
+            return False
+        self._audit("agent.ringing", call_sid, agent=sees_id, outcome="ringing")
+        if leg in noted.before.get("early_joins", []):  # the join beat the record of the ring
+            self.agent_joined(call_sid, leg, noted.before.get("conference_sid") or "")
+        return True
 
     def hold_tick(self, call_sid: str, links: Links) -> str:
         """The caller's conference asks for its wait TwiML: ring on, or end politely."""
@@ -146,7 +212,7 @@ class VstrsCalls(ServiceUser):
         if doc is not None and doc["state"] == "waiting":
             if self.now() - doc["waiting_since"] >= self.settings.agent_wait_seconds:
                 self.no_agent(call_sid)
-            elif doc["ringing"] is None:
+            elif doc["ringing"] is None or _stale_claim(doc["ringing"], self.now()):
                 self.ring_next(call_sid, links)
         response.say(HOLDING, **DEFAULT_VOICE)
         response.pause(length=15)
@@ -190,7 +256,7 @@ class VstrsCalls(ServiceUser):
         ringing = ended.get("ringing")
         twilio = self.services.twilio()
         try:
-            if ringing:
+            if ringing and ringing.get("call_sid"):  # a claim without a leg lets itself go
                 twilio.hang_up(ringing["call_sid"])
             response = VoiceResponse()
             response.say(NO_AGENT, **DEFAULT_VOICE)
@@ -225,33 +291,63 @@ class VstrsCalls(ServiceUser):
             self.agent_left(call_sid, leg_sid)
 
     def agent_joined(self, call_sid: str, leg_sid: str, conference_sid: str) -> None:
-        """The agent's leg joined the caller's conference: record their SEES ID on the call."""
+        """An agent's leg joined the caller's conference: record their SEES ID on the call.
+
+        Only the leg this call claimed and rang may stay. Any other agent leg (one nobody
+        claimed this call for) is taken out of the call at once, before it hears anything
+        more than the hold, and audited.
+        """
         now = self.now()
-        joined: dict[str, Any] = {}
 
         def join(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or not d["ringing"] or d["ringing"]["call_sid"] != leg_sid:
+            if d is None:
                 return None
-            agent = {**d["ringing"], "joined_at": now, "left_at": None}
-            joined.update(agent)
-            return {
-                **d,
-                "state": "with_agent",
-                "ringing": None,
-                "agent": agent,
-                "agents": [*d["agents"], agent["sees_id"]],
-                "conference_sid": conference_sid,
-            }
+            ringing, agent = d["ringing"], d["agent"]
+            if ringing and ringing.get("call_sid") == leg_sid:
+                connected = {
+                    k: ringing[k] for k in ("sees_id", "name", "call_sid", "since")
+                } | {"joined_at": now, "left_at": None}
+                return {
+                    **d,
+                    "state": "with_agent",
+                    "ringing": None,
+                    "agent": connected,
+                    "agents": [*d["agents"], connected["sees_id"]],
+                    "conference_sid": conference_sid,
+                }
+            if agent and agent["call_sid"] == leg_sid:
+                return None  # the same join reported again
+            if ringing and not ringing.get("call_sid") and d["state"] == "waiting":
+                # The REST request that rang this leg has not been noted yet: keep the join
+                # until it is (the ringing path then connects it, or hangs it up).
+                return {**d, "early_joins": [*d.get("early_joins", []), leg_sid][-5:]}
+            return None
 
-        self._update(call_sid, join)
-        if joined:
-            self.staff.claim_agent(joined["sees_id"], call_sid, 4 * 3600)
-            self._audit("agent.connected", call_sid, agent=joined["sees_id"], outcome="connected")
+        changed = self._change(call_sid, join)
+        doc, after = changed.before, changed.after
+        if after is not None:
+            if doc is not None and (doc["ringing"] or {}).get("call_sid") == leg_sid:
+                sees_id = after["agent"]["sees_id"]
+                self.staff.claim_agent(sees_id, call_sid, 4 * 3600)
+                self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
+            return  # else: an early join, kept until its ring is noted
+        if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
+            return
+        sees_id = doc.get("rung", {}).get(leg_sid)
+        log.warning("call %s: agent leg %s joined without a claim; removing it", call_sid, leg_sid)
+        try:
+            self.services.twilio().hang_up(leg_sid)
+            outcome = "removed"
+        except CallflowError as exc:
+            log.error("call %s: could not remove agent leg %s: %s", call_sid, leg_sid, exc)
+            outcome = "remove_failed"
+        if sees_id:
+            self.staff.release_agent(sees_id, call_sid, now)
+        self._audit("agent.unclaimed_join", call_sid, agent=sees_id, leg=leg_sid, outcome=outcome)
 
     def agent_left(self, call_sid: str, leg_sid: str) -> None:
         """The agent's leg left: free the agent; a caller left alone is told and let go."""
         now = self.now()
-        left: dict[str, Any] = {}
 
         def leave(d: dict[str, Any] | None) -> dict[str, Any] | None:
             if (
@@ -261,7 +357,6 @@ class VstrsCalls(ServiceUser):
                 or d["agent"]["left_at"]
             ):
                 return None
-            left.update(d)
             state = (
                 d["state"]
                 if d["state"] in {"handed_off", "ended", "transferring"}
@@ -269,8 +364,9 @@ class VstrsCalls(ServiceUser):
             )
             return {**d, "agent": {**d["agent"], "left_at": now}, "state": state}
 
-        doc = self._update(call_sid, leave)
-        if not left or doc is None:
+        changed = self._change(call_sid, leave)
+        left, doc = changed.before, changed.after
+        if left is None or doc is None:
             return
         self.staff.release_agent(left["agent"]["sees_id"], call_sid, now)
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
@@ -348,12 +444,10 @@ class VstrsCalls(ServiceUser):
     def caller_ended(self, call_sid: str, reason: str) -> None:
         """The caller's leg (or their conference) is over: stop ringing, free the agent."""
         now = self.now()
-        before: dict[str, Any] = {}
 
         def end(d: dict[str, Any] | None) -> dict[str, Any] | None:
             if d is None or d["ended_at"] is not None:
                 return None
-            before.update(d)
             return {
                 **d,
                 "ended_at": now,
@@ -361,11 +455,12 @@ class VstrsCalls(ServiceUser):
                 "state": "ended",
             }
 
-        self._update(call_sid, end)
-        if not before:
+        changed = self._change(call_sid, end)
+        before = changed.before
+        if before is None or not changed.written:
             return
         ringing, agent = before.get("ringing"), before.get("agent")
-        if ringing:
+        if ringing and ringing.get("call_sid"):
             self.staff.release_agent(ringing["sees_id"], call_sid, now)
             try:
                 self.services.twilio().hang_up(ringing["call_sid"])

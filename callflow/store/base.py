@@ -31,6 +31,23 @@ class Created:
 
 
 @dataclass(frozen=True)
+class Changed:
+    """What :meth:`Store.change_doc` did: the document its change saw and what it wrote.
+
+    ``after`` is None when the change left the document as it was; ``before`` is then the
+    document as it stood when the change last looked at it.
+    """
+
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @property
+    def written(self) -> bool:
+        """Whether this change was written."""
+        return self.after is not None
+
+
+@dataclass(frozen=True)
 class LockStatus:
     """An adviser's lockout state: failures counted and seconds of lock left (0: not locked)."""
 
@@ -217,6 +234,30 @@ class Store(abc.ABC):
         ``change`` gets the current document (or None) and returns the new one, or None to
         leave it as it is. Returns what is stored afterwards.
         """
+
+    def change_doc(
+        self,
+        namespace: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        ttl_seconds: int | None = None,
+    ) -> Changed:
+        """:meth:`update_doc`, telling what the change that was written saw and wrote.
+
+        ``update_doc`` may run ``change`` more than once (a conflicting write in between):
+        anything a caller notes from inside ``change`` would then describe a run that was
+        thrown away. This reports only the last run, the one whose outcome stands.
+        """
+        last: list[Changed] = []
+
+        def run(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            before = None if doc is None else dict(doc)
+            new = change(doc)
+            last[:] = [Changed(before, new)]
+            return new
+
+        self.update_doc(namespace, key, run, ttl_seconds)
+        return last[0] if last else Changed(None, None)
 
     # -- claims: short exclusive holds (an agent being rung for one call only)
 

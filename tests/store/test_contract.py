@@ -261,6 +261,44 @@ class DocumentContract:
         created = store.update_doc("counters", "new", lambda d: {"made": d is None})
         assert created == {"made": True}
 
+    def test_change_doc_reports_only_the_change_that_stands(self, store: Store) -> None:
+        """update_doc may run a change again after a conflicting write: what the caller is
+        told must be the run that was written, never one thrown away."""
+        for round_ in range(10):
+            key = f"race{round_}"
+            store.put_doc("races", key, {"state": "open", "by": None})
+            barrier = threading.Barrier(6)
+            outcomes: list[tuple[str, bool, object]] = []
+
+            def take(
+                who: str,
+                key: str = key,
+                barrier: threading.Barrier = barrier,
+                outcomes: list[tuple[str, bool, object]] = outcomes,
+            ) -> None:
+                barrier.wait()
+                changed = store.change_doc(
+                    "races",
+                    key,
+                    lambda d: (
+                        {**d, "state": "taken", "by": who} if d and d["state"] == "open" else None
+                    ),
+                )
+                outcomes.append((who, changed.written, changed.before))
+
+            threads = [threading.Thread(target=take, args=(f"w{i}",)) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            winners = [who for who, written, _ in outcomes if written]
+            assert len(winners) == 1, outcomes
+            assert store.get_doc("races", key) == {"state": "taken", "by": winners[0]}
+            for who, written, before in outcomes:
+                assert before is not None
+                assert before["state"] == ("open" if written else "taken"), (who, before)
+        assert not store.change_doc("races", "none", lambda d: None).written
+
     def test_claims(self, store: Store) -> None:
         assert store.claim("agent:1", "call-a", 60)
         assert store.claim("agent:1", "call-a", 60), "the holder may renew"

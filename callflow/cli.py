@@ -708,6 +708,7 @@ def _play_call(sim: Any, script: Any, from_: str, show: Any, flow: str | None = 
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .access import Viewer
     from .demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_TEAM
     from .links import ServiceLinks
     from .simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
@@ -749,14 +750,16 @@ def _demo(args: argparse.Namespace) -> int:
     print("--- the agent has briefed the specialist and hands over (.../complete)")
     service.handoffs.complete(handoff["id"], links)
     sim.advance(5)
-    grant = service.handoffs.grant_for_call(caller.sid)
+    # The demo asks as the specialist team would (the team the call was handed to).
+    specialist = Viewer("specialist", team=DEMO_TEAM)
+    grant = service.handoffs.grant_for_call(caller.sid, specialist)
     team = grant.get("to", {}).get("team_name")
     print(f"--- disclosure grant: authorised={grant['authorised']}, to {team}")
     sim.advance(60)
     print("--- the caller hangs up")
     sim.hang_up(caller)
     sim.run()
-    after = service.handoffs.grant_for_call(caller.sid)
+    after = service.handoffs.grant_for_call(caller.sid, specialist)
     print(f"--- disclosure grant: authorised={after['authorised']}: {after.get('reason')}")
     print()
     print("audit log:")

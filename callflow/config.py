@@ -12,6 +12,8 @@ Environment variables:
     CALLFLOW_SIGNATURE_CHECK   "on" (default) or "off"; off is for local experiments only.
     CALLFLOW_FLOWS_DIR         where the flow YAML files live (default: ./flows).
     CALLFLOW_HASH_COST         log2 of the scrypt work factor for new hashes (default 14).
+    CALLFLOW_GRANT_FRESHNESS   seconds a confirmation that a grant's call is live lasts (10).
+    CALLFLOW_GRANT_CHECK_BUDGET  seconds a grant question may wait for Twilio (default 2).
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class Settings:
     agent_wait_seconds: int = 180
     # A disclosure grant's backstop: it never outlives this, whatever callbacks are lost.
     grant_max_seconds: int = 4 * 3600
+    # "Authorised" is never based on leg liveness older than this; a question asks Twilio
+    # for both legs (in parallel, within the budget) when no confirmation is that fresh.
+    grant_freshness_seconds: float = 10.0
+    grant_check_budget_seconds: float = 2.0
     # Audit entries older than this are archived to a file and trimmed (callflow audit archive).
     audit_retention_days: int = 400
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
@@ -147,6 +153,8 @@ class Settings:
             outbound_number=env.get("CALLFLOW_OUTBOUND_NUMBER") or "+441632960998",
             meeting_retry_minutes=_minutes(env, "CALLFLOW_MEETING_RETRIES", (30, 120, 1440)),
             flow_release_check_seconds=_float(env, "CALLFLOW_FLOW_RELEASE_CHECK", 2.0),
+            grant_freshness_seconds=_float(env, "CALLFLOW_GRANT_FRESHNESS", 10.0),
+            grant_check_budget_seconds=_float(env, "CALLFLOW_GRANT_CHECK_BUDGET", 2.0),
         )
         return settings.checked()
 

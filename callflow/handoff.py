@@ -24,9 +24,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from .access import Forbidden, Viewer, grant_for_viewer, was_on_call
 from .context import ServiceUser
 from .errors import CallflowError
 from .twilio_adapter import FINAL_CALL_STATUSES
@@ -54,6 +58,17 @@ END_REASONS = {
     "conference-ended-via-api": "the call was ended",
     "max_lifetime": "it reached its maximum lifetime",
 }
+
+
+def _leg_reason(reason: str) -> str | None:
+    """``checked_caller_leg_completed`` -> "the caller's call ended (Twilio: completed)"."""
+    match = re.fullmatch(r"(?:checked|swept)_(caller|specialist)_leg_([a-z-]+)", reason)
+    if not match:
+        return None
+    whose = "the caller's" if match.group(1) == "caller" else "your"
+    return f"{whose} call leg ended (Twilio: {match.group(2)})"
+
+
 NO_AUTHORITY = (
     "no real-time hand-off from VSTRS is in progress for this customer: "
     "the usual authority requirements apply"
@@ -66,6 +81,35 @@ IN_DOUBT = (
     "the service lost its store for a while and this call may have ended unseen: not "
     "authorised until the call is confirmed live (the sweep checks within about 30 seconds)"
 )
+
+
+CANNOT_CONFIRM = (
+    "cannot confirm the call is live now (Twilio could not be asked): not authorised; "
+    "ask again in a moment"
+)
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """What asking Twilio about a grant's legs found: confirmed (when), ended (the grant as
+    it now stands), or neither (``why`` says what stopped the check)."""
+
+    confirmed_at: float | None
+    ended: dict[str, Any] | None
+    why: str
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _checks_pool() -> ThreadPoolExecutor:
+    """Threads that ask Twilio about legs in parallel (made after gunicorn forks)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="grant-check")
+        return _POOL
 
 
 class HandOffError(CallflowError):
@@ -175,7 +219,6 @@ class HandOffs(ServiceUser):
         self, handoff_id: str, allowed: set[str] | frozenset[str], state: str, **fields: Any
     ) -> Doc:
         """Move a hand-off to ``state`` if it is in one of ``allowed``; None if it was not."""
-        moved: dict[str, Any] = {}
         now = self.now()
 
         def change(d: Doc) -> Doc:
@@ -185,12 +228,9 @@ class HandOffs(ServiceUser):
                 *d["history"],
                 {"at": now, "state": state, **{k: v for k, v in fields.items() if k == "reason"}},
             ]
-            new = {**d, **fields, "state": state, "updated_at": now, "history": history}
-            moved.update(new)
-            return new
+            return {**d, **fields, "state": state, "updated_at": now, "history": history}
 
-        self._update(handoff_id, change)
-        return moved or None
+        return self.store.change_doc("handoffs", handoff_id, change, ttl_seconds=RECORD_TTL).after
 
     # ------------------------------------------------------------ the agent asks
 
@@ -263,12 +303,9 @@ class HandOffs(ServiceUser):
             "history": [{"at": now, "state": "requested"}],
         }
 
-        claimed: dict[str, bool] = {}
-
         def claim(d: Doc) -> Doc:
             if d is None or d["state"] != "with_agent" or d.get("active_handoff"):
                 return None
-            claimed["ok"] = True
             return {
                 **d,
                 "state": "transferring",
@@ -276,8 +313,7 @@ class HandOffs(ServiceUser):
                 "handoffs": [*d["handoffs"], handoff_id],
             }
 
-        vstrs._update(call_sid, claim)
-        if not claimed:
+        if not vstrs._change(call_sid, claim).written:
             raise HandOffError("another hand-off is already under way on this call")
         self.store.put_doc("handoffs", handoff_id, doc, ttl_seconds=RECORD_TTL)
         self._audit(
@@ -506,6 +542,17 @@ class HandOffs(ServiceUser):
         conference = doc["conference_sid"] or doc["conference"]
         try:
             twilio.hold(conference, call_sid, False)
+            # Twilio took the caller off hold in a conference the specialist's leaving would
+            # have ended: both legs are live now, by Twilio's word.
+            confirmed = self.now()
+            self.store.update_doc(
+                "grants",
+                grant_id,
+                lambda d: (
+                    {**d, "confirmed_live_at": confirmed} if d and not d["ended_at"] else None
+                ),
+                ttl_seconds=RECORD_TTL,
+            )
             if not by_agent_leaving:
                 twilio.remove_participant(conference, doc["agent_call_sid"])
         except CallflowError as exc:
@@ -621,6 +668,7 @@ class HandOffs(ServiceUser):
             "max_until": now + self.settings.grant_max_seconds,
             "ended_at": None,
             "end_reason": None,
+            "confirmed_live_at": None,
         }
         # The audit entry first: a grant nobody can account for must never exist.
         self._audit(
@@ -640,16 +688,15 @@ class HandOffs(ServiceUser):
         if not grant_id:
             return
         now = self.now()
-        ended: dict[str, Any] = {}
 
         def end(d: Doc) -> Doc:
             if d is None or d["ended_at"] is not None:
                 return None
-            ended.update(d)
             return {**d, "ended_at": now, "end_reason": reason}
 
-        self.store.update_doc("grants", grant_id, end, ttl_seconds=RECORD_TTL)
-        if ended:
+        changed = self.store.change_doc("grants", grant_id, end, ttl_seconds=RECORD_TTL)
+        ended = changed.before
+        if changed.written and ended is not None:
             self._audit(
                 "grant.ended",
                 ended["call_sid"],
@@ -660,77 +707,214 @@ class HandOffs(ServiceUser):
             )
 
     def grant_status(self, grant: dict[str, Any]) -> dict[str, Any]:
-        """Whether a grant authorises disclosure now, and why not if it does not."""
+        """Whether a grant authorises disclosure now, and why not if it does not.
+
+        "Authorised" is never based on leg liveness older than the freshness setting
+        (``CALLFLOW_GRANT_FRESHNESS``, 10 s): when no callback or Twilio fetch has
+        confirmed both legs within it, Twilio is asked for both (in parallel, within
+        ``CALLFLOW_GRANT_CHECK_BUDGET``) before answering; if it cannot be asked, the
+        answer is no. The answer carries ``confirmed_live_at``.
+        """
         now = self.now()
-        view = {
-            k: grant[k]
-            for k in (
-                "id",
-                "handoff_id",
-                "call_sid",
-                "customer",
-                "organisation_name",
-                "representative",
-                "team",
-                "team_name",
-                "agent_sees_id",
-                "started_at",
-                "ended_at",
-                "end_reason",
-            )
-        }
-        if grant["ended_at"] is not None:
-            why = END_REASONS.get(grant["end_reason"], grant["end_reason"].replace("_", " "))
-            reason = f"the handed-off call is over ({why}): the usual authority requirements apply"
-            return {"authorised": False, "reason": reason, "grant": view}
-        if now >= grant["max_until"]:
-            return {
-                "authorised": False,
-                "reason": "past the grant's maximum lifetime",
-                "grant": view,
-            }
-        if self.store.get_doc(*DOUBT) is not None:
-            return {"authorised": False, "reason": IN_DOUBT, "grant": view}
+        ended = self._not_authorised(grant, now)
+        if ended is not None:
+            return ended
+        confirmed = grant.get("confirmed_live_at")
+        if confirmed is None or now - confirmed > self.settings.grant_freshness_seconds:
+            check = self.confirm_live(grant)
+            if check.ended is not None:
+                return self._not_authorised(check.ended, now) or self._ended_answer(check.ended)
+            if check.confirmed_at is None:
+                return {
+                    "authorised": False,
+                    "reason": CANNOT_CONFIRM,
+                    "confirmed_live_at": confirmed,
+                }
+            confirmed = check.confirmed_at
         return {
             "authorised": True,
             "to": {"team": grant["team"], "team_name": grant["team_name"]},
             "since": grant["started_at"],
-            "grant": view,
+            "confirmed_live_at": confirmed,
         }
 
-    def grant_for_call(self, call_sid: str) -> dict[str, Any]:
-        """The authority on a call now (fail closed)."""
+    def _ended_answer(self, grant: dict[str, Any]) -> dict[str, Any]:
+        reason = grant.get("end_reason") or "ended"
+        why = END_REASONS.get(reason) or _leg_reason(reason) or reason.replace("_", " ")
+        return {
+            "authorised": False,
+            "reason": (
+                f"the handed-off call is over ({why}): the usual authority requirements apply"
+            ),
+            "confirmed_live_at": grant.get("confirmed_live_at"),
+        }
+
+    def _not_authorised(self, grant: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """The answer for a grant that cannot authorise whatever its legs say, else None."""
+        if grant["ended_at"] is not None:
+            return self._ended_answer(grant)
+        if now >= grant["max_until"]:
+            return {
+                "authorised": False,
+                "reason": "past the grant's maximum lifetime",
+                "confirmed_live_at": grant.get("confirmed_live_at"),
+            }
+        if self.store.get_doc(*DOUBT) is not None:
+            return {
+                "authorised": False,
+                "reason": IN_DOUBT,
+                "confirmed_live_at": grant.get("confirmed_live_at"),
+            }
+        return None
+
+    def confirm_live(self, grant: dict[str, Any], by: str = "checked") -> LiveCheck:
+        """Ask Twilio for both legs of a grant at once, within the check budget.
+
+        Both in progress: the confirmation is recorded on the grant (and any doubt the
+        sweep raised is lifted). A leg over: the grant ends now. Otherwise (Twilio
+        unreachable, slow, a leg unknown): nothing is confirmed.
+        """
+        legs = {"caller": grant.get("call_sid"), "specialist": grant.get("specialist_call_sid")}
+        if not all(legs.values()):
+            return LiveCheck(None, None, "a leg of the call is not known")
+        try:
+            twilio = self.services.twilio()
+        except CallflowError as exc:
+            return LiveCheck(None, None, f"Twilio cannot be asked: {exc}")
+        pool = _checks_pool()
+        futures = {role: pool.submit(twilio.call_status, str(sid)) for role, sid in legs.items()}
+        done, _ = wait(futures.values(), timeout=self.settings.grant_check_budget_seconds)
+        statuses: dict[str, str] = {}
+        problems = []
+        for role, future in futures.items():
+            if future not in done:
+                future.cancel()
+                problems.append(f"{role} leg: Twilio did not answer in time")
+            elif future.exception() is not None:
+                problems.append(f"{role} leg: {future.exception()}")
+            else:
+                statuses[role] = str(future.result())
+        for role, status in statuses.items():
+            if status in FINAL_CALL_STATUSES:
+                reason = f"{by}_{role}_leg_{status}"
+                self.end_grant(grant["id"], reason)
+                self._move(grant["handoff_id"], {"taken_over"}, "ended", reason=reason)
+                return LiveCheck(None, self.store.get_doc("grants", grant["id"]), reason)
+        if problems or any(status != "in-progress" for status in statuses.values()):
+            why = "; ".join(problems) or ", ".join(f"{r} leg {s}" for r, s in statuses.items())
+            log.warning("grant %s: cannot confirm its call is live: %s", grant["id"], why)
+            return LiveCheck(None, None, why)
+        now = self.now()
+        self.store.update_doc(
+            "grants",
+            grant["id"],
+            lambda d: (
+                {**d, "confirmed_live_at": now, "unconfirmed_since": None}
+                if d and d["ended_at"] is None
+                else None
+            ),
+            ttl_seconds=RECORD_TTL,
+        )
+        return LiveCheck(now, None, "")
+
+    def _grants_of(self, record: dict[str, Any], viewer: Viewer) -> list[dict[str, Any]]:
+        """The grants on a call's hand-offs that this person may ask about."""
+        grants: list[dict[str, Any]] = []
+        for handoff_id in record["handoffs"]:
+            handoff = self.get(handoff_id)
+            if handoff is None or not handoff["grant_id"]:
+                continue
+            if viewer.role == "specialist" and not viewer.is_team(handoff["team"]):
+                continue
+            grant = self.store.get_doc("grants", handoff["grant_id"])
+            if grant is not None:
+                grants.append(grant)
+        return grants
+
+    def grant_for_call(self, call_sid: str, viewer: Viewer) -> dict[str, Any]:
+        """The authority on a call now (fail closed), for the agent who took the call, the
+        specialists of a team it was handed to, or an admin (Forbidden for anyone else)."""
         vstrs = self.services.vstrs
         assert vstrs is not None
         record = vstrs.get(call_sid)
         if record is None:
+            if not viewer.is_admin and viewer.role not in {"vstrs_agent", "specialist"}:
+                raise Forbidden("only staff on the call may ask about its grant")
             return {"authorised": False, "reason": "unknown call"}
-        grants: list[dict[str, Any]] = []
+        teams = set()
         for handoff_id in record["handoffs"]:
             handoff = self.get(handoff_id)
-            grant = (
-                self.store.get_doc("grants", handoff["grant_id"])
-                if handoff and handoff["grant_id"]
-                else None
-            )
-            if grant is not None:
-                grants.append(grant)
+            if handoff is not None:
+                teams.add(handoff["team"])
+        related = (
+            viewer.is_admin
+            or was_on_call(viewer, record)
+            or (viewer.role == "specialist" and viewer.team in teams)
+        )
+        if not related:
+            raise Forbidden("this call is not yours: only its agent and its team may ask")
+        grants = self._grants_of(record, viewer)
         if not grants:
             return {
                 "authorised": False,
                 "reason": "this call has not been handed off to a specialist",
             }
-        return self.grant_status(max(grants, key=lambda g: g["started_at"]))
+        latest = max(grants, key=lambda g: g["started_at"])
+        return grant_for_viewer(viewer, latest, self.grant_status(latest))
 
-    def grants_for_customer(self, reference: str) -> dict[str, Any]:
-        """Whether anyone may disclose about this customer now, and through which grant."""
+    def grants_for_customer(self, reference: str, viewer: Viewer) -> dict[str, Any]:
+        """Whether the asker's team (an admin: anyone) may disclose about this customer now.
+
+        A specialist sees only their own team's grants, and gets no customer name or
+        reference back (they sent it); a VSTRS agent may not ask.
+        """
+        if not (viewer.is_admin or viewer.role == "specialist"):
+            raise Forbidden("only specialists and admins may ask about a customer's grants")
         folded = (reference or "").replace(" ", "").upper()
-        grants = [g for g in self.store.list_docs("grants") if g["customer"]["reference"] == folded]
-        statuses = [self.grant_status(g) for g in sorted(grants, key=lambda g: g["started_at"])]
-        active = [s for s in statuses if s["authorised"]]
-        if active:
+        grants = [
+            g
+            for g in self.store.list_docs("grants")
+            if g["customer"]["reference"] == folded
+            and (viewer.is_admin or viewer.is_team(g["team"]))
+        ]
+        statuses = [
+            grant_for_viewer(viewer, g, self.grant_status(g), brief=not viewer.is_admin)
+            for g in sorted(grants, key=lambda g: g["started_at"])
+        ]
+        if any(s["authorised"] for s in statuses):
             return {"authorised": True, "grants": statuses}
         return {"authorised": False, "reason": NO_AUTHORITY, "grants": statuses}
+
+    def stats(self, viewer: Viewer) -> dict[str, Any]:
+        """Hand-offs counted (they should stay rare): by organisation and their share of
+        verified calls for everyone; by agent and by team as the asker may see them."""
+        handoffs = self.store.counters("handoffs")
+        verified = self.store.counters("verified_calls")
+        by: dict[str, dict[str, int]] = {"organisation": {}, "agent": {}, "team": {}}
+        for key, value in handoffs.items():
+            kind, _, name = key.partition(":")
+            target = {"org": "organisation", "agent": "agent", "team": "team"}.get(kind)
+            if target:
+                by[target][name] = value
+        if not viewer.is_admin:
+            by["agent"] = {k: v for k, v in by["agent"].items() if viewer.is_agent(k)}
+            by["team"] = {k: v for k, v in by["team"].items() if viewer.is_team(k)}
+        share = {
+            key[4:]: round(by["organisation"].get(key[4:], 0) / count, 4)
+            for key, count in verified.items()
+            if key.startswith("org:") and count
+        }
+        total = handoffs.get("all", 0)
+        total_verified = verified.get("all", 0)
+        return {
+            "handoffs": total,
+            "verified_calls": total_verified,
+            "share_of_verified_calls": round(total / total_verified, 4) if total_verified else 0.0,
+            "by_organisation": by["organisation"],
+            "by_agent": by["agent"],
+            "by_team": by["team"],
+            "share_by_organisation": share,
+        }
 
     # ------------------------------------------------------------ the backstop sweep
 
@@ -747,8 +931,10 @@ class HandOffs(ServiceUser):
     def sweep(self) -> list[tuple[str, str]]:
         """End every active grant whose legs are over or whose lifetime is up.
 
-        For lost callbacks: asks Twilio for the status of each leg holding an active grant.
-        Returns (grant id, reason) for each grant it ended.
+        For lost callbacks: asks Twilio for both legs of each active grant. A grant whose
+        legs cannot be checked is in doubt: it stops authorising until they can be (its
+        next question asks Twilio again), and the doubt is audited once. Returns (grant
+        id, reason) for each grant it ended.
         """
         ended: list[tuple[str, str]] = []
         now = self.now()
@@ -757,29 +943,39 @@ class HandOffs(ServiceUser):
         for grant in self.store.list_docs("grants"):
             if grant["ended_at"] is not None:
                 continue
-            reason = None
             if now >= grant["max_until"]:
-                reason = "max_lifetime"
-            else:
-                for role, leg in (
-                    ("caller", grant["call_sid"]),
-                    ("specialist", grant["specialist_call_sid"]),
-                ):
-                    try:
-                        status = self.services.twilio().call_status(leg) if leg else "unknown"
-                    except CallflowError as exc:
-                        log.warning("sweep: cannot check %s leg %s: %s", role, leg, exc)
-                        unchecked += 1
-                        continue
-                    if status in FINAL_CALL_STATUSES:
-                        reason = f"swept_{role}_leg_{status}"
-                        break
-            if reason:
-                self.end_grant(grant["id"], reason)
-                self._move(grant["handoff_id"], {"taken_over"}, "ended", reason=reason)
-                ended.append((grant["id"], reason))
+                self.end_grant(grant["id"], "max_lifetime")
+                self._move(grant["handoff_id"], {"taken_over"}, "ended", reason="max_lifetime")
+                ended.append((grant["id"], "max_lifetime"))
+                continue
+            check = self.confirm_live(grant, by="swept")
+            if check.ended is not None:
+                ended.append((grant["id"], check.why))
+            elif check.confirmed_at is None:
+                unchecked += 1
+                self._doubt(grant, check.why)
         current = self.store.get_doc(*DOUBT)
         if doubt is not None and current == doubt and not unchecked:
             self.store.delete_doc(*DOUBT)
             log.warning("sweep: every active grant's call re-checked after a store outage")
         return ended
+
+    def _doubt(self, grant: dict[str, Any], why: str) -> None:
+        """The sweep could not check a grant's legs: it stops authorising; audited once."""
+        now = self.now()
+
+        def doubt(d: Doc) -> Doc:
+            if d is None or d["ended_at"] is not None or d.get("unconfirmed_since"):
+                return None
+            return {**d, "unconfirmed_since": now, "confirmed_live_at": None}
+
+        if self.store.change_doc("grants", grant["id"], doubt, ttl_seconds=RECORD_TTL).written:
+            log.warning("sweep: grant %s in doubt: %s", grant["id"], why)
+            self._audit(
+                "grant.unconfirmed",
+                grant["call_sid"],
+                grant=grant["id"],
+                handoff=grant["handoff_id"],
+                team=grant["team"],
+                outcome="cannot_check",
+            )

@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from callflow.access import Forbidden, Viewer, handoff_for_viewer, may_see_call
 from callflow.errors import DirectoryError, StoreUnavailable
 from callflow.links import ServiceLinks
 from callflow.staff import StaffMember
@@ -51,10 +52,24 @@ def _api_error(exc: ApiError) -> Response:
     return response
 
 
+#: Endpoints that answer "may someone disclose?": every failure answers no, in so many words.
+GRANT_ENDPOINTS = frozenset({"api.call_grant", "api.customer_grants"})
+
+
 @bp.errorhandler(StoreUnavailable)
 def _store_down(exc: StoreUnavailable) -> Response:
     log.error("api %s: store unavailable: %s", request.path, exc)
+    if request.endpoint in GRANT_ENDPOINTS:
+        return _not_authorised_503()
     return _api_error(ApiError(503, "the store is unavailable; try again shortly"))
+
+
+@bp.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden) -> Response:
+    member = g.get("staff")
+    who = f"{member.role} {member.staff_id}" if member else "-"
+    log.warning("api %s: %s refused: %s", request.path, who, exc)
+    return _api_error(ApiError(403, str(exc)))
 
 
 @bp.before_request
@@ -91,6 +106,17 @@ def me() -> StaffMember:
     """The member of staff making this request."""
     member: StaffMember = g.staff
     return member
+
+
+def viewer() -> Viewer:
+    """The person asking, as the read models scope answers to them."""
+    member = me()
+    return Viewer(
+        role=member.role,
+        sees_id=member.staff_id if member.role == "vstrs_agent" else "",
+        team=member.staff_id if member.role == "specialist" else "",
+        name=member.name,
+    )
 
 
 def links() -> ServiceLinks:
@@ -137,9 +163,22 @@ def set_availability() -> Response:
 def agents() -> Response:
     """Agents and their availability."""
     svc = service()
+    if me().role == "admin":
+        return jsonify(
+            agents=[
+                {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+                for a in svc.staff.agents()
+            ]
+        )
+    # A colleague sees who is free, never how an agent is reached.
     return jsonify(
         agents=[
-            {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+            {
+                "sees_id": a.sees_id,
+                "name": a.name,
+                "active": a.active,
+                "availability": {"status": svc.staff.availability(a.sees_id)["status"]},
+            }
             for a in svc.staff.agents()
         ]
     )
@@ -152,9 +191,7 @@ def call(call_sid: str) -> Response:
     record = service().vstrs.get(call_sid_or_404(call_sid))
     if record is None:
         raise ApiError(404, "no such call")
-    member = me()
-    agent = record.get("agent") or {}
-    if member.role == "vstrs_agent" and agent.get("sees_id") != member.staff_id:
+    if not may_see_call(viewer(), record):
         raise ApiError(403, "only the VSTRS agent on this call may see it")
     return jsonify(service().vstrs.public_view(record))
 
@@ -175,8 +212,7 @@ def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
 
 
 def _handoff_view(doc: dict[str, Any]) -> dict[str, Any]:
-    hidden = {"numbers", "agent_call_sid", "conference", "conference_sid"}
-    return {k: v for k, v in doc.items() if k not in hidden}
+    return handoff_for_viewer(viewer(), doc)
 
 
 def _handoff_errors(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -229,15 +265,24 @@ def complete_handoff(call_sid: str, handoff_id: str) -> Response:
 # ---------------------------------------------------------------- grants
 
 
+def _not_authorised_503() -> Response:
+    response = jsonify(
+        authorised=False,
+        reason="cannot be checked now: not authorised",
+        error="the store is unavailable; try again shortly",
+        status=503,
+    )
+    response.status_code = 503
+    return response
+
+
 def _not_authorised_when_down(work: Callable[[], dict[str, Any]]) -> Response:
     """Fail closed: if the answer cannot be had, it is 'not authorised'."""
     try:
         return jsonify(work())
     except StoreUnavailable as exc:
         log.error("api %s: store unavailable, answering not authorised: %s", request.path, exc)
-        response = jsonify(authorised=False, reason="cannot be checked now: not authorised")
-        response.status_code = 503
-        return response
+        return _not_authorised_503()
 
 
 @bp.get("/calls/<call_sid>/grant")
@@ -245,7 +290,8 @@ def _not_authorised_when_down(work: Callable[[], dict[str, Any]]) -> Response:
 def call_grant(call_sid: str) -> Response:
     """Whether disclosure on this handed-off call is authorised now."""
     sid = call_sid_or_404(call_sid)
-    return _not_authorised_when_down(lambda: service().handoffs.grant_for_call(sid))
+    who = viewer()
+    return _not_authorised_when_down(lambda: service().handoffs.grant_for_call(sid, who))
 
 
 @bp.get("/grants")
@@ -257,36 +303,15 @@ def customer_grants() -> Response:
         raise ApiError(
             422, "customer is required", {"customer": "a UTR or National Insurance number"}
         )
-    return _not_authorised_when_down(lambda: service().handoffs.grants_for_customer(reference))
+    who = viewer()
+    return _not_authorised_when_down(
+        lambda: service().handoffs.grants_for_customer(reference, who)
+    )
 
 
 @bp.get("/stats/handoffs")
 @requires("admin", "vstrs_agent", "specialist")
 def handoff_stats() -> Response:
-    """Hand-offs by organisation, agent and team, and their share of verified calls."""
-    store = service().store
-    handoffs, verified = store.counters("handoffs"), store.counters("verified_calls")
-    by: dict[str, dict[str, int]] = {"organisation": {}, "agent": {}, "team": {}}
-    for key, value in handoffs.items():
-        kind, _, name = key.partition(":")
-        target = {"org": "organisation", "agent": "agent", "team": "team"}.get(kind)
-        if target:
-            by[target][name] = value
-    share = {
-        org: round(by["organisation"].get(org, 0) / count, 4)
-        for key, count in verified.items()
-        if key.startswith("org:") and count
-        for org in [key[4:]]
-    }
-    total_verified = verified.get("all", 0)
-    return jsonify(
-        handoffs=handoffs.get("all", 0),
-        verified_calls=total_verified,
-        share_of_verified_calls=round(handoffs.get("all", 0) / total_verified, 4)
-        if total_verified
-        else 0.0,
-        by_organisation=by["organisation"],
-        by_agent=by["agent"],
-        by_team=by["team"],
-        share_by_organisation=share,
-    )
+    """Hand-offs by organisation and their share of verified calls; by agent and team as
+    the asker may see them (an agent their own count, a specialist their team's)."""
+    return jsonify(service().handoffs.stats(viewer()))

@@ -29,7 +29,9 @@ from flask import (
     url_for,
 )
 
+from callflow.access import Viewer
 from callflow.accounts import ConsoleSession
+from callflow.desks import AgentDesk, SpecialistDesk
 from callflow.errors import CallflowError, DirectoryError
 from callflow.handoff import HandOffError
 from callflow.links import ServiceLinks
@@ -188,48 +190,19 @@ def forbidden() -> Any:
 # ---------------------------------------------------------------- the VSTRS agent
 
 
-def _current_call(sees_id: str) -> dict[str, Any] | None:
-    svc = service()
-    call_sid = svc.store.claimed_by(f"agent:{sees_id}")
-    record = svc.vstrs.get(call_sid) if call_sid else None
-    if record is not None and (record.get("agent") or {}).get("sees_id") == sees_id:
-        return record
-    return None
+def viewer() -> Viewer:
+    """The signed-in member of staff, as the read models scope answers to them."""
+    member = me()
+    return Viewer(member.role, member.sees_id, member.team, member.name)
 
 
-def _handoff_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-    if doc is None:
-        return None
-    hidden = {"numbers", "agent_call_sid", "conference", "conference_sid", "tried", "ringing"}
-    return {k: v for k, v in doc.items() if k not in hidden}
+def _current_call() -> dict[str, Any] | None:
+    return AgentDesk(service()).current_call(viewer())
 
 
-def agent_state(sees_id: str) -> dict[str, Any]:
+def agent_state() -> dict[str, Any]:
     """What the agent's console shows."""
-    svc = service()
-    record = _current_call(sees_id)
-    handoff = None
-    if record is not None and record["handoffs"]:
-        handoff = _handoff_view(svc.handoffs.get(record["handoffs"][-1]))
-    mine = [r for r in svc.store.list_docs("vstrs_calls") if sees_id in r.get("agents", [])]
-    history = [
-        {
-            "call_sid": r["call_sid"],
-            "started": r["waiting_since"],
-            "organisation_name": r["verified"]["organisation_name"],
-            "adviser_name": r["verified"]["adviser_name"],
-            "state": r["state"],
-            "handoffs": len(r["handoffs"]),
-        }
-        for r in sorted(mine, key=lambda r: r["waiting_since"], reverse=True)[:10]
-    ]
-    return {
-        "now": now(),
-        "availability": svc.staff.availability(sees_id)["status"],
-        "call": svc.vstrs.public_view(record) if record else None,
-        "handoff": handoff,
-        "history": history,
-    }
+    return AgentDesk(service()).state(viewer())
 
 
 @bp.get("/agent")
@@ -260,7 +233,7 @@ def _agent_page(
 @bp.get("/agent/state")
 @signed_in("vstrs_agent")
 def agent_state_json() -> Response:
-    return jsonify(agent_state(me().sees_id))
+    return jsonify(agent_state())
 
 
 @bp.post("/agent/availability")
@@ -282,7 +255,7 @@ def _links() -> ServiceLinks:
 @signed_in("vstrs_agent")
 def request_handoff() -> Any:
     """The hand-off form: field errors are shown beside each field."""
-    record = _current_call(me().sees_id)
+    record = _current_call()
     if record is None:
         return _agent_page(form_error="You have no call to hand off.", status=409)
     form = request.form
@@ -330,19 +303,9 @@ def handoff_action(handoff_id: str, action: str) -> Any:
 # ---------------------------------------------------------------- the specialist
 
 
-def specialist_state(team: str) -> dict[str, Any]:
+def specialist_state() -> dict[str, Any]:
     """What the specialist's console shows: the latest hand-off to the team, and the banner."""
-    svc = service()
-    handoffs = [h for h in svc.store.list_docs("handoffs") if h["team"] == team]
-    latest = max(handoffs, key=lambda h: h["requested_at"], default=None)
-    grant = None
-    if latest is not None and latest.get("grant_id"):
-        stored = svc.store.get_doc("grants", latest["grant_id"])
-        grant = svc.handoffs.grant_status(stored) if stored else None
-    card = _handoff_view(latest)
-    if card is not None and not card["consent_to_act"]:
-        card["representative"] = {k: card["representative"][k] for k in ("name", "adviser_number")}
-    return {"now": now(), "handoff": card, "grant": grant}
+    return SpecialistDesk(service()).state(viewer())
 
 
 @bp.get("/specialist")
@@ -356,7 +319,7 @@ def specialist() -> Any:
 @bp.get("/specialist/state")
 @signed_in("specialist")
 def specialist_state_json() -> Response:
-    return jsonify(specialist_state(me().team))
+    return jsonify(specialist_state())
 
 
 # ---------------------------------------------------------------- live updates

@@ -1,0 +1,11 @@
+"""Read models: what each desk's page and API answer show, built once per audience.
+
+The web layer parses, calls one of these and renders; it never reads the store itself
+(ARCHITECTURE.md, "Where read models live"). Every answer is scoped to the person asking
+(:class:`~callflow.access.Viewer`).
+"""
+
+from .agent import AgentDesk
+from .specialist import SpecialistDesk
+
+__all__ = ["AgentDesk", "SpecialistDesk"]

@@ -1,0 +1,56 @@
+"""The VSTRS agent's desk: availability, the call in hand, its hand-off, recent calls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..access import Viewer, handoff_for_viewer
+
+if TYPE_CHECKING:
+    from ..service import Callflow
+
+
+class AgentDesk:
+    """What one VSTRS agent sees: only their own calls and hand-offs."""
+
+    def __init__(self, service: Callflow) -> None:
+        self.service = service
+
+    def current_call(self, viewer: Viewer) -> dict[str, Any] | None:
+        """The call this agent is connected to now, if any."""
+        svc = self.service
+        call_sid = svc.store.claimed_by(f"agent:{viewer.sees_id}")
+        record = svc.vstrs.get(call_sid) if call_sid else None
+        if record is not None and viewer.is_agent((record.get("agent") or {}).get("sees_id")):
+            return record
+        return None
+
+    def state(self, viewer: Viewer) -> dict[str, Any]:
+        """The agent console's live state."""
+        svc = self.service
+        sees_id = viewer.sees_id
+        record = self.current_call(viewer)
+        handoff = None
+        if record is not None and record["handoffs"]:
+            doc = svc.handoffs.get(record["handoffs"][-1])
+            if doc is not None and viewer.is_agent(doc["agent_sees_id"]):
+                handoff = handoff_for_viewer(viewer, doc)
+        mine = [r for r in svc.store.list_docs("vstrs_calls") if sees_id in r.get("agents", [])]
+        history = [
+            {
+                "call_sid": r["call_sid"],
+                "started": r["waiting_since"],
+                "organisation_name": r["verified"]["organisation_name"],
+                "adviser_name": r["verified"]["adviser_name"],
+                "state": r["state"],
+                "handoffs": len(r["handoffs"]),
+            }
+            for r in sorted(mine, key=lambda r: r["waiting_since"], reverse=True)[:10]
+        ]
+        return {
+            "now": svc.clock.now(),
+            "availability": svc.staff.availability(sees_id)["status"],
+            "call": svc.vstrs.public_view(record) if record else None,
+            "handoff": handoff,
+            "history": history,
+        }

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import cli_review
 from .config import Settings
 from .demo import DEMO_ADVISER_TEXT
 from .directory import ORGANISATIONS, QUESTIONS
@@ -192,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("name")
     rollback.add_argument("version", nargs="?")
     rollback.set_defaults(handler=_flows_rollback)
+    allow = cli_review.register(sub, fl)
+    allow.set_defaults(handler=lambda _args: _usage(allow))
     flows.set_defaults(handler=lambda _args: _usage(flows))
 
     officers = sub.add_parser(
@@ -486,7 +489,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     paths = args.paths or [str(Settings().flows_dir)]
-    problems = lint_paths(paths)
+    # Destinations and media are checked against the admin's allow-lists in the shared
+    # store; with no REDIS_URL the lists are empty (the embedded store starts empty).
+    allowed = _service().allowlists.snapshot() if os.environ.get("REDIS_URL") else None
+    problems = lint_paths(paths, allowed=allowed)
     for problem in problems:
         print(problem)
     if problems:
@@ -989,6 +995,13 @@ def _flows_publish(args: argparse.Namespace) -> int:
     except PublishRefused as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
+    if entry.get("pending"):
+        print(
+            f"{entry['flow']} is protected: version {entry['version']} ({entry['tests']} "
+            f"test(s) passed, coverage {entry['coverage']}) waits for a second designer: "
+            f"callflow flows approve {entry['flow']} {entry['version']}"
+        )
+        return EXIT_OK
     was = entry["previous"] or "nothing: a new flow"
     print(
         f"published {entry['flow']} version {entry['version']} (was {was}): {entry['tests']} "

@@ -172,10 +172,45 @@ class _LineList(list[Any]):
     item_lines: list[int]
 
 
+#: A flow is a few hundred lines: anything far larger or deeper is not one.
+MAX_SOURCE_BYTES = 512 * 1024
+MAX_DEPTH = 40
+MAX_NODES = 50_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping key and list item."""
+    """A safe loader that remembers the line of every mapping key and list item.
+
+    It refuses what no flow needs and could exhaust the service: anchors and aliases
+    (a few lines can expand to millions of nodes), nesting deeper than ``MAX_DEPTH``, more
+    than ``MAX_NODES`` nodes. Each refusal is a YAML error with its line, never a crash.
+    """
 
     problems: list[tuple[int, str]]
+    _depth = 0
+    _nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (*name) are not allowed in flows", mark
+            )
+        self._depth += 1
+        self._nodes += 1
+        try:
+            if self._depth > MAX_DEPTH or self._nodes > MAX_NODES:
+                what = (
+                    f"nested more than {MAX_DEPTH} levels deep"
+                    if self._depth > MAX_DEPTH
+                    else f"more than {MAX_NODES} items"
+                )
+                raise yaml.composer.ComposerError(
+                    None, None, f"too large for a flow: {what}", self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_LineMap]:
@@ -573,14 +608,21 @@ class _Checker:
             self.err(line, f"state {name!r} has no way out: give it events or end it with hangup")
 
 
-def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = None) -> Flow:
-    """Check a flow's text and compile it; raise FlowValidationError listing every problem."""
-    registry = registry or default_registry()
-    checker = _Checker(path, registry)
-    loader = _LineLoader(source)
+def read_yaml(source: str, path: str, what: str = "a flow") -> tuple[Any, list[tuple[int, str]]]:
+    """YAML text with the line of every key and item, and the problems met reading it
+    (duplicate keys, ...). Raises FlowValidationError, with a line where there is one, for
+    text that is not YAML or is too large or deep for ``what``: never anything else."""
+    if len(source.encode("utf-8", "replace")) > MAX_SOURCE_BYTES:
+        raise FlowValidationError(
+            [Problem(path, 1, f"too large for {what}: more than {MAX_SOURCE_BYTES // 1024} KB")]
+        )
+    try:
+        loader = _LineLoader(source)
+    except yaml.YAMLError as exc:  # the reader refuses control characters at once
+        raise FlowValidationError([Problem(path, 1, f"YAML: {exc}")]) from None
     loader.problems = []
     try:
-        document = loader.get_single_data()
+        return loader.get_single_data(), loader.problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -588,9 +630,18 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         raise FlowValidationError([Problem(path, line, f"YAML syntax: {message}")]) from None
     except yaml.YAMLError as exc:
         raise FlowValidationError([Problem(path, 1, f"YAML: {exc}")]) from None
+    except RecursionError:
+        raise FlowValidationError([Problem(path, 1, "YAML: nested too deeply")]) from None
     finally:
         loader.dispose()
-    for line, message in loader.problems:
+
+
+def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = None) -> Flow:
+    """Check a flow's text and compile it; raise FlowValidationError listing every problem."""
+    registry = registry or default_registry()
+    checker = _Checker(path, registry)
+    document, yaml_problems = read_yaml(source, path)
+    for line, message in yaml_problems:
         checker.err(line, message)
     if not isinstance(document, dict):
         checker.err(1, "a flow file is a mapping with flow, initial and states")
@@ -650,6 +701,8 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         for state in states.values():
             if state.name not in reached:
                 checker.err(state.line, f"state {state.name!r} cannot be reached from {initial!r}")
+    for problem in _spinning_loops(states, registry, path):
+        checker.problems.append(problem)
     for state in states.values():
         for transitions in state.events.values():
             for tr in transitions:
@@ -673,6 +726,88 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         states=states,
         source=source,
     )
+
+
+#: Verbs that make a call wait (for the caller, a timer or another party) or end it.
+_WAITS = frozenset({"gather", "pause", "hangup", "reject", "dial", "enqueue"})
+
+
+def _spinning_loops(
+    states: dict[str, FlowState], registry: Registry, path: str
+) -> list[Problem]:
+    """Loops a call could go round for ever without waiting for anyone.
+
+    From a state, ``next``, its redirect's event and the events its enter actions raise
+    all move the call on at once. A cycle of such moves in which no state gathers, pauses,
+    dials, queues or hangs up would spin (a redirect loop: Twilio fetching again and again).
+    """
+    moves: dict[str, set[str]] = {}
+    for state in states.values():
+        immediate = {"next"}
+        for verb in state.verbs:
+            if verb.kind == "redirect":
+                immediate.add(verb.options.get("event", "redirect"))
+        for action in state.enter:
+            spec = registry.actions.get(action)
+            if spec is not None:
+                immediate |= set(spec.raises)
+        moves[state.name] = {
+            tr.dest
+            for event, transitions in state.events.items()
+            if event in immediate
+            for tr in transitions
+            if tr.dest in states
+        }
+    problems = []
+    for component in _cycles(moves):
+        if any(v.kind in _WAITS for name in component for v in states[name].verbs):
+            continue
+        first = min(component, key=lambda name: states[name].line)
+        loop = " -> ".join([*sorted(component, key=lambda n: states[n].line), first])
+        problems.append(
+            Problem(
+                path,
+                states[first].line,
+                f"states {loop} loop for ever without waiting: give one of them a gather, "
+                "a pause or a hangup",
+            )
+        )
+    return problems
+
+
+def _cycles(moves: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of ``moves`` that contain a cycle (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(moves.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in moves.get(node, ()):
+                found.append(component)
+
+    for node in sorted(moves):
+        if node not in index:
+            visit(node)
+    return found
 
 
 def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
@@ -707,8 +842,14 @@ def flow_files(path: str | Path) -> list[Path]:
     return [path]
 
 
-def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None) -> list[Problem]:
-    """Every problem in every flow file under the given paths."""
+def lint_paths(
+    paths: Iterable[str | Path], registry: Registry | None = None, allowed: Any = None
+) -> list[Problem]:
+    """Every problem in every flow file under the given paths; with ``allowed`` (an
+    :class:`~callflow.allowlists.Allowed`), every destination that is not allow-listed too."""
+    from .allowlists import Allowed, destination_problems
+
+    allowed = allowed if allowed is not None else Allowed()
     problems: list[Problem] = []
     names: dict[str, str] = {}
     for root in paths:
@@ -721,6 +862,7 @@ def lint_paths(paths: Iterable[str | Path], registry: Registry | None = None) ->
             except FlowValidationError as exc:
                 problems.extend(exc.problems)
                 continue
+            problems.extend(destination_problems(flow, allowed))
             if flow.name in names:
                 problems.append(
                     Problem(

@@ -29,19 +29,17 @@ from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from .config import Settings
 from .errors import CallflowError, FlowValidationError, Problem
 from .flowspec import (
     TEST_SUFFIXES,
     Flow,
     _line_of,
-    _LineLoader,
     flow_files,
     is_test_file,
     load_flow,
     parse_flow,
+    read_yaml,
 )
 from .registry import Registry, default_registry
 
@@ -271,17 +269,11 @@ def load_tests(path: str | Path, source: str | None = None) -> TestFile:
     """Read and check a test file; every problem at once, with lines."""
     path = str(path)
     text = Path(path).read_text(encoding="utf-8") if source is None else source
-    loader = _LineLoader(text)
-    loader.problems = []
     try:
-        doc = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise FlowTestError([Problem(path, line, f"not valid YAML: {exc}")]) from exc
-    finally:
-        loader.dispose()
-    problems = [Problem(path, line, msg) for line, msg in loader.problems]
+        doc, yaml_problems = read_yaml(text, path, "flow tests")
+    except FlowValidationError as exc:
+        raise FlowTestError(exc.problems) from None
+    problems = [Problem(path, line, msg) for line, msg in yaml_problems]
     reader = _Reader(path, problems)
     result = reader.file(doc, text)
     if problems:
@@ -643,6 +635,7 @@ class _Run:
                 registry=self.registry,
                 rng=Random(7),
                 twilio_client=client,
+                sandbox=True,
             )
 
         self.sim, self.service = in_process(make, token)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .allowlists import Allowed, destination_problems
 from .clock import Clock
 from .errors import FlowValidationError, Problem, StoreError, UnknownFlowError
 from .flowspec import Flow, flow_files, load_flow, parse_flow
@@ -46,12 +48,15 @@ class FlowLibrary:
         registry: Registry,
         clock: Clock,
         release_check_seconds: float = 2.0,
+        allowed: Callable[[], Allowed] | None = None,
     ) -> None:
         self.flows_dir = Path(flows_dir)
         self.release_check_seconds = release_check_seconds
         self.store = store
         self.registry = registry
         self.clock = clock
+        #: The allow-lists as they stand (read only when a version is about to go live).
+        self.allowed = allowed or Allowed
         self._lock = threading.RLock()
         self._versions: dict[str, Flow] = {}
         self._machines: dict[str, FlowMachine] = {}
@@ -83,12 +88,34 @@ class FlowLibrary:
                 self._stamps[path] = stamp
                 self._load_file(path)
 
+    def _outside_allowlists(self, flow: Flow) -> list[Problem]:
+        """A version's destinations and media not on the allow-lists (rule 11).
+
+        A flow that sends calls nowhere the designer chose needs no look at the lists.
+        Raises StoreError when the lists are needed and cannot be read.
+        """
+        problems = destination_problems(flow, Allowed())
+        if not problems:
+            return []
+        return destination_problems(flow, self.allowed())
+
     def _load_file(self, path: Path) -> None:
         try:
             flow = load_flow(path, self.registry)
+            outside = self._outside_allowlists(flow)
         except FlowValidationError as exc:
             self.problems[str(path)] = exc.problems
             for problem in exc.problems:
+                log.error("flow problem %s", problem)
+            return
+        except StoreError as exc:
+            # The lists cannot be read: not live yet, and looked at again next time.
+            log.error("flow %s not loaded: the allow-lists cannot be read (%s)", path, exc)
+            self._stamps.pop(path, None)
+            return
+        if outside:
+            self.problems[str(path)] = outside
+            for problem in outside:
                 log.error("flow problem %s", problem)
             return
         self.problems.pop(str(path), None)
@@ -115,11 +142,21 @@ class FlowLibrary:
         for name, version in released.items():
             if self._released.get(name) == version:
                 continue
+            label = f"<published {name}@{version}>"
             try:
-                self.version(version)
+                outside = self._outside_allowlists(self.version(version))
             except (UnknownFlowError, FlowValidationError, StoreError) as exc:
                 log.error("flow %s version %s cannot be served: %s", name, version, exc)
                 continue
+            if outside:
+                # Published before an allow-list entry was removed, or written to the store
+                # by hand: it never goes live; the version before it stays.
+                self.problems[label] = outside
+                log.error("flow %s version %s is outside the allow-lists", name, version)
+                continue
+            stale = [k for k in self.problems if k.startswith(f"<published {name}@")]
+            for key in stale:
+                self.problems.pop(key, None)
             with self._lock:
                 self._released[name] = version
             log.info("flow %s version %s is live (published)", name, version)

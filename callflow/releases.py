@@ -19,6 +19,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .allowlists import AllowLists, destination_problems
 from .audit import Audit
 from .clock import Clock
 from .errors import CallflowError, FlowValidationError
@@ -35,7 +36,12 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "flow_releases"
 TESTS_NAMESPACE = "flow_tests"
+PROTECTION = ("flow_protection", "current")
+#: Flows whose changes need a second designer's approval until an admin says otherwise:
+#: they verify callers and hand them to specialists.
+DEFAULT_PROTECTED = ("vstrs_inbound", "specialist_handoff")
 MAX_HISTORY = 200
+MAX_PENDING = 20
 
 
 class PublishRefused(CallflowError):
@@ -49,13 +55,62 @@ class PublishRefused(CallflowError):
 class FlowReleases:
     """Published versions of flows in the store."""
 
-    def __init__(self, store: Store, audit: Audit, clock: Clock, library: FlowLibrary) -> None:
+    def __init__(
+        self,
+        store: Store,
+        audit: Audit,
+        clock: Clock,
+        library: FlowLibrary,
+        allowlists: AllowLists | None = None,
+    ) -> None:
         self.store = store
         self.audit = audit
         self.clock = clock
         self.library = library
         self.registry = library.registry
         self.flows_dir = library.flows_dir
+        self.allowlists = allowlists or AllowLists(store, audit, clock)
+
+    # -- protection: who must agree before a version goes live
+
+    def protected(self) -> list[str]:
+        """The flows whose new versions need a second designer's approval."""
+        doc = self.store.get_doc(*PROTECTION)
+        return sorted(doc["names"] if doc is not None else DEFAULT_PROTECTED)
+
+    def is_protected(self, name: str) -> bool:
+        """Whether ``name`` needs a second designer's approval."""
+        return name in self.protected()
+
+    def set_protected(self, name: str, protected: bool, by: str) -> None:
+        """Protect a flow (or lift it); an admin's decision, audited."""
+        if not NAME.match(name or ""):
+            raise CallflowError("name: a flow name, lower_case")
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            names = set(doc["names"] if doc is not None else DEFAULT_PROTECTED)
+            if (name in names) == protected and doc is not None:
+                return None
+            names = names | {name} if protected else names - {name}
+            return {"names": sorted(names)}
+
+        self.store.change_doc(*PROTECTION, change)
+        self.audit.record(
+            "flow.protected" if protected else "flow.unprotected",
+            flow=name,
+            by=by,
+            outcome="protected" if protected else "unprotected",
+        )
+
+    def pending(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Versions waiting for a second designer's approval (of one flow, or all)."""
+        docs = [self.release(name)] if name else self.store.list_docs(NAMESPACE)
+        return [
+            {**entry, "flow": doc["name"]}
+            for doc in docs
+            if doc is not None
+            for entry in doc.get("pending", [])
+        ]
 
     # -- reading
 
@@ -132,6 +187,7 @@ class FlowReleases:
             raise PublishRefused(
                 "the flow has problems, so it was not published", str(exc)
             ) from None
+        self._check_destinations(flow, "published")
         if not tests_source.strip():
             raise PublishRefused(
                 f"flow {flow.name} has no tests, so it was not published: write its tests "
@@ -150,10 +206,20 @@ class FlowReleases:
             )
         return flow, result
 
+    def _check_destinations(self, flow: Flow, doing: str) -> None:
+        """Refuse a version that sends callers, or plays them, anywhere not allow-listed."""
+        problems = destination_problems(flow, self.allowlists.snapshot())
+        if problems:
+            raise PublishRefused(
+                f"flow {flow.name} sends calls or plays media outside the allow-lists, so it "
+                f"was not {doing}",
+                "\n".join(str(p) for p in problems),
+            )
+
     def publish(
         self, source: str, tests_source: str, by: str, label: str = "<published>"
     ) -> dict[str, Any]:
-        """Validate, test, store and make live; the history entry written."""
+        """Validate, test and store; make live, or (a protected flow) wait for approval."""
         flow, result = self.check(source, tests_source, label)
         release = self.release(flow.name)
         if release is not None and release["live"] == flow.version:
@@ -170,6 +236,8 @@ class FlowReleases:
             "coverage": result.coverage.summary(),
             "tests": len(result.results),
         }
+        if self.is_protected(flow.name):
+            return self._submit(flow, entry)
         previous = self._make_live(flow.name, flow.version, entry)
         self.audit.record(
             "flow.published",
@@ -181,6 +249,65 @@ class FlowReleases:
         )
         log.info("flow %s version %s published by %s", flow.name, flow.version, by)
         return {**entry, "flow": flow.name, "previous": previous}
+
+    def _submit(self, flow: Flow, entry: dict[str, Any]) -> dict[str, Any]:
+        """A protected flow's new version waits for a second designer's approval."""
+        name, version = flow.name, flow.version
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {"name": name, "live": None, "history": []}
+            pending = [p for p in doc.get("pending", []) if p["version"] != version]
+            return {**doc, "pending": [*pending, entry][-MAX_PENDING:]}
+
+        self.store.update_doc(NAMESPACE, name, change)
+        self.audit.record(
+            "flow.submitted", flow=name, version=version, by=entry["by"], outcome="pending_approval"
+        )
+        log.info("flow %s version %s submitted for approval by %s", name, version, entry["by"])
+        return {**entry, "flow": name, "previous": None, "pending": True}
+
+    def approve(self, name: str, version: str, by: str) -> dict[str, Any]:
+        """A second designer approves a protected flow's version: it goes live (audited).
+
+        The author cannot approve their own version. The allow-lists are checked again, as
+        they stand now.
+        """
+        waiting = next((p for p in self.pending(name) if p["version"] == version), None)
+        if waiting is None:
+            raise CallflowError(f"flow {name} has no version {version} waiting for approval")
+        if waiting["by"] == by:
+            raise CallflowError(
+                f"{by} published version {version}: a second designer must approve it"
+            )
+        flow = parse_flow(self.source(name, version), f"<{name}@{version}>", self.registry)
+        self._check_destinations(flow, "approved")
+        entry = {**waiting, "action": "approve", "by": by, "author": waiting["by"]}
+        entry.pop("flow", None)
+        entry["at"] = self.clock.now()
+        previous = self._make_live(name, version, entry)
+        self.audit.record(
+            "flow.approved",
+            flow=name,
+            version=version,
+            previous=previous,
+            author=waiting["by"],
+            by=by,
+            outcome="approved",
+        )
+        log.info("flow %s version %s approved by %s", name, version, by)
+        return {**entry, "flow": name, "previous": previous}
+
+    def reject(self, name: str, version: str, by: str) -> None:
+        """Turn down (or withdraw) a version waiting for approval (audited)."""
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None or not any(p["version"] == version for p in doc.get("pending", [])):
+                return None
+            return {**doc, "pending": [p for p in doc["pending"] if p["version"] != version]}
+
+        if not self.store.change_doc(NAMESPACE, name, change).written:
+            raise CallflowError(f"flow {name} has no version {version} waiting for approval")
+        self.audit.record("flow.rejected", flow=name, version=version, by=by, outcome="rejected")
 
     def rollback(self, name: str, by: str, version: str | None = None) -> dict[str, Any]:
         """Make an earlier version live again (default: the one live before the current)."""
@@ -195,6 +322,12 @@ class FlowReleases:
             raise CallflowError(f"version {version} of {name} is live already")
         source = self.source(name, version)  # raises for an unknown version
         flow = parse_flow(source, f"<{name}@{version}>", self.registry)
+        if self.is_protected(name) and not self._was_live(release, version, name):
+            raise CallflowError(
+                f"version {version} of protected flow {name} was never live: publish it for "
+                "approval instead"
+            )
+        self._check_destinations(flow, "rolled back to")
         self.store.put_flow(flow.version, flow.name, flow.source)
         entry = {"version": version, "action": "rollback", "by": by, "at": self.clock.now()}
         previous = self._make_live(name, version, entry)
@@ -209,6 +342,14 @@ class FlowReleases:
         log.info("flow %s rolled back to %s by %s", name, version, by)
         return {**entry, "flow": name, "previous": previous}
 
+    def _was_live(self, release: dict[str, Any] | None, version: str, name: str) -> bool:
+        """Whether a version was live once (published, approved, rolled back to, the file)."""
+        history = release["history"] if release else []
+        file_flow = self.file_flow(name)
+        return any(e["version"] == version for e in history) or (
+            file_flow is not None and file_flow.version == version
+        )
+
     def _previous(self, release: dict[str, Any] | None, current: str | None, name: str) -> str:
         """The version live before ``current``: back through the history, else the file's."""
         history = release["history"] if release else []
@@ -221,15 +362,14 @@ class FlowReleases:
         raise CallflowError(f"flow {name} has no earlier version to roll back to")
 
     def _make_live(self, name: str, version: str, entry: dict[str, Any]) -> str | None:
-        before: dict[str, Any] = {}
-
         def change(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {"name": name, "live": None, "history": []}
-            before["live"] = doc["live"]
             history = [*doc["history"], entry][-MAX_HISTORY:]
-            return {**doc, "live": version, "history": history}
+            pending = [p for p in doc.get("pending", []) if p["version"] != version]
+            return {**doc, "live": version, "history": history, "pending": pending}
 
-        self.store.update_doc(NAMESPACE, name, change)
+        changed = self.store.change_doc(NAMESPACE, name, change)
+        before = changed.before or {}
         if before.get("live") is None:  # never published: the flows folder's version was live
             file_flow = self.file_flow(name)
             return file_flow.version if file_flow else None

@@ -10,6 +10,7 @@ from random import Random, SystemRandom
 from typing import Any
 
 from .accounts import Accounts
+from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
 from .audit import Audit, chain_key
 from .clock import Clock, SystemClock
@@ -47,7 +48,10 @@ class Callflow:
         registry: Registry | None = None,
         rng: Random | None = None,
         twilio_client: Any = None,
+        sandbox: bool = False,
     ) -> None:
+        """``sandbox``: a service of its own for flow tests and the softphone, whose calls
+        never leave the simulator (allow-lists do not apply inside it)."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = store or open_store(
@@ -83,15 +87,19 @@ class Callflow:
         self.assurance = Assurance(self.services)
         self.meetings = Meetings(self.services)
         self.services.meetings = self.meetings
+        self.allowlists = AllowLists(self.store, self.audit, self.clock)
         self.library = FlowLibrary(
             settings.flows_dir,
             self.store,
             self.registry,
             self.clock,
             release_check_seconds=settings.flow_release_check_seconds,
+            allowed=Allowed.in_sandbox if sandbox else self.allowlists.snapshot,
         )
         self.meetings.library = self.library
-        self.releases = FlowReleases(self.store, self.audit, self.clock, self.library)
+        self.releases = FlowReleases(
+            self.store, self.audit, self.clock, self.library, self.allowlists
+        )
         self.engine = CallEngine(self.services, self.library)
 
     def twilio(self) -> TwilioAdapter:

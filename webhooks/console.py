@@ -35,6 +35,7 @@ from callflow.desks import AgentDesk, SpecialistDesk
 from callflow.errors import CallflowError, DirectoryError
 from callflow.handoff import HandOffError
 from callflow.links import ServiceLinks
+from callflow.softphone import DEMO_TEXT
 
 from .extension import service
 
@@ -382,8 +383,6 @@ def events() -> Response:
 
 # ---------------------------------------------------------------- the flow designer
 
-SOFTPHONE_NUMBER = "+441632960555"
-SOFTPHONE_PATHS = ("/voice/incoming", "/voice/step", "/voice/status")
 # Mermaid draws its diagrams with a <style> element inside the SVG: this page alone allows
 # inline styles (still no inline script, and nothing from outside the service).
 DESIGNER_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
@@ -442,6 +441,7 @@ def designer() -> Any:
         new_source=NEW_FLOW,
         new_tests=NEW_TESTS,
         new_refused="",
+        demo_text=DEMO_TEXT,
     )
     response = Response(page)
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
@@ -454,15 +454,20 @@ def _posted_flow() -> tuple[str, str]:
     return source, tests
 
 
-def _release_rows(name: str) -> list[dict[str, Any]]:
+#: Said after a version goes live (the check interval is the library's default).
+_LIVE_SOON = (
+    " Every worker serves it to new calls within seconds; calls in progress keep their version."
+)
+
+
+def _when(at: float | None) -> str:
     from datetime import UTC, datetime
 
-    rows = []
-    for row in service().releases.versions(name):
-        at = row.get("at")
-        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
-        rows.append({**row, "when": when})
-    return rows
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+
+
+def _release_rows(name: str) -> list[dict[str, Any]]:
+    return [{**row, "when": _when(row.get("at"))} for row in service().releases.versions(name)]
 
 
 def _flow_page(
@@ -491,8 +496,13 @@ def _flow_page(
         except CallflowError as exc:
             diff_error = str(exc)
     released = svc.releases.release(name)
+    pending = [
+        {**row, "when": _when(row.get("at"))} for row in svc.releases.pending(name)
+    ]
     page = render_template(
         "console/flow.html",
+        protected=svc.releases.is_protected(name),
+        pending=pending,
         me=me(),
         name=name,
         live=live,
@@ -546,7 +556,45 @@ def designer_publish(name: str) -> Any:
         entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
     except PublishRefused as exc:
         return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
-    done = f"Published version {entry['version']}: {entry['tests']} tests passed."
+    if entry.get("pending"):
+        done = (
+            f"Version {entry['version']} passed its {entry['tests']} tests and waits for a "
+            "second designer's approval before it goes live."
+        )
+    else:
+        done = f"Published version {entry['version']}: {entry['tests']} tests passed."
+        done += _LIVE_SOON
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/approve")
+@signed_in("designer", "admin")
+def designer_approve(name: str) -> Any:
+    """A second designer approves a protected flow's version: it goes live."""
+    from callflow.releases import PublishRefused
+
+    version = request.form.get("version", "")
+    try:
+        entry = service().releases.approve(name, version, me().username)
+    except PublishRefused as exc:
+        return _flow_page(name, refused=str(exc), status=422)
+    except CallflowError as exc:
+        return _flow_page(name, refused=str(exc), status=409)
+    done = f"Approved version {entry['version']} (written by {entry['author']}): it is live."
+    done += _LIVE_SOON
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/reject")
+@signed_in("designer", "admin")
+def designer_reject(name: str) -> Any:
+    """Turn down (or withdraw) a version waiting for approval."""
+    version = request.form.get("version", "")
+    try:
+        service().releases.reject(name, version, me().username)
+    except CallflowError as exc:
+        return _flow_page(name, refused=str(exc), status=409)
+    done = f"Version {version} will not go live."
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
 
 
@@ -593,6 +641,7 @@ def designer_new() -> Any:
             refused = str(exc)
         else:
             done = f"Published new flow {entry['flow']} version {entry['version']}."
+            done += _LIVE_SOON
             return redirect(url_for("console.designer_flow", name=entry["flow"], done=done), 303)
     page = render_template(
         "console/designer.html",
@@ -601,6 +650,7 @@ def designer_new() -> Any:
         new_source=source,
         new_tests=tests,
         new_refused=refused,
+        demo_text=DEMO_TEXT,
     )
     response = Response(page, status=422, mimetype="text/html")
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
@@ -633,6 +683,7 @@ def designer_rollback(name: str) -> Any:
     except CallflowError as exc:
         return _flow_page(name, refused=str(exc), status=409)
     done = f"Version {entry['version']} is live again."
+    done += _LIVE_SOON
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
 
 
@@ -664,57 +715,35 @@ def meetings() -> str:
 @bp.post("/designer/softphone")
 @signed_in("designer", "admin")
 def softphone() -> Response:
-    """Play Twilio's part for the browser's softphone: sign a webhook, send it, return the TwiML.
+    """Play a call against a flow in a sandbox of its own (never the live service).
 
-    The browser interprets the TwiML (say, gather, redirect, hang up) and keeps the call's
-    state itself, so any worker can serve each step.
+    The browser sends the flow (a name: its live version; or ``source``: a text being
+    edited) and every step the caller has taken so far; the answer is the transcript up to
+    where the flow waits for the next step (or the end), and the state it is in.
     """
-    import secrets as _secrets
-    from urllib.parse import urlsplit
+    from callflow.errors import UnknownFlowError
+    from callflow.softphone import Softphone, SoftphoneError
 
-    from werkzeug.test import Client
-
-    from callflow.simulator.transport import sign
-
-    body = request.get_json(silent=True) or {}
-    settings = service().settings
-    base = (settings.public_base_url or request.host_url).rstrip("/")
-    url = str(body.get("url", ""))
-    if url.startswith("/"):
-        url = base + url
-    parts = urlsplit(url)
-    if not url.startswith(base + "/") or parts.path not in SOFTPHONE_PATHS:
-        abort(400, description="the softphone only calls the service's own voice URLs")
-    call_sid = str(body.get("call_sid") or "CA" + _secrets.token_hex(16))
-    extra = body.get("params") or {}
-    allowed = {"Digits", "SpeechResult", "Confidence", "FinishedOnKey", "CallStatus"}
-    params = {
-        "CallSid": call_sid,
-        "AccountSid": settings.twilio_account_sid or "AC" + "0" * 32,
-        "From": SOFTPHONE_NUMBER,
-        "To": settings.vstrs_number,
-        "Caller": SOFTPHONE_NUMBER,
-        "Called": settings.vstrs_number,
-        "CallStatus": "in-progress",
-        "Direction": "inbound",
-        "ApiVersion": "2010-04-01",
-        **{k: str(v)[:500] for k, v in extra.items() if k in allowed},
-    }
-    headers = {"X-Twilio-Signature": sign(settings.twilio_auth_token or "", url, params)}
-    from flask import current_app
-
-    answer = Client(current_app).post(
-        parts.path, query_string=parts.query, data=params, headers=headers, base_url=base
-    )
-    stored = service().store.get_session(call_sid)
-    return jsonify(
-        call_sid=call_sid,
-        status=answer.status_code,
-        twiml=answer.get_data(as_text=True),
-        state=stored.state if stored else None,
-        flow=stored.flow if stored else None,
-        version=stored.flow_version if stored else None,
-    )
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="the body must be a JSON object")
+    svc = service()
+    source = body.get("source")
+    if not isinstance(source, str):
+        name = str(body.get("flow") or "")
+        try:
+            source = svc.library.live(name).source
+        except UnknownFlowError:
+            abort(404, description=f"There is no flow named {name[:64]}.")
+    try:
+        played = Softphone(svc.settings.flows_dir, svc.registry).play(
+            source.replace("\r\n", "\n"), body.get("steps", [])
+        )
+    except SoftphoneError as exc:
+        response = jsonify(error=str(exc), status=422)
+        response.status_code = 422
+        return response
+    return jsonify(played.to_dict())
 
 
 # ---------------------------------------------------------------- the auditor

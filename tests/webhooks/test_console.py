@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
 from callflow.service import Callflow
-from tests.conftest import Caller
+from tests.conftest import FLOWS, ROOT, Caller
 from webhooks import console
 
 PASSWORD = "correct horse battery"
@@ -201,49 +202,89 @@ def test_the_designer_page_lists_flows_and_draws_them(client: FlaskClient, desig
     script.close()
 
 
-def test_the_softphone_plays_twilios_part(client: FlaskClient, designer: str) -> None:
-    headers = {"X-CSRF-Token": designer}
-    start = client.post(
-        "/console/designer/softphone",
-        json={"url": "/voice/incoming?flow=vstrs_inbound"},
-        headers=headers,
-    )
+def softphone(client: FlaskClient, csrf: str, **body: object) -> Any:
+    return client.post("/console/designer/softphone", json=body, headers={"X-CSRF-Token": csrf})
+
+
+def test_the_softphone_plays_a_call_in_a_sandbox(client: FlaskClient, designer: str) -> None:
+    start = softphone(client, designer, flow="vstrs_inbound", steps=[])
     answer = start.get_json()
-    assert start.status_code == 200 and answer["status"] == 200 and answer["state"] == "ask_adviser"
-    assert "<Gather" in answer["twiml"]
-    step = client.post(
-        "/console/designer/softphone",
-        json={
-            "url": "/voice/step?s=1",
-            "call_sid": answer["call_sid"],
-            "params": {"Digits": "1001"},
-        },
-        headers=headers,
+    assert start.status_code == 200, answer
+    assert answer["state"] == "ask_adviser" and answer["waiting"] and not answer["ended"]
+    assert answer["prompt"] == "Please key your adviser number, then press the hash key."
+    steps = [{"press": "1001#"}, {"press": "246810#"}]
+    answer = softphone(client, designer, flow="vstrs_inbound", steps=steps).get_json()
+    assert answer["state"] == "ask_question" and answer["waiting"]
+    said = "Hill Top" if "school" in answer["prompt"] else "blue"
+    answer = softphone(
+        client, designer, flow="vstrs_inbound", steps=[*steps, {"say": said}]
+    ).get_json()
+    heard = [e["text"] for e in answer["transcript"] if e["kind"] == "hears"]
+    assert any("You are verified as calling from Tax Aid" in h for h in heard)
+    hung_up = softphone(client, designer, flow="officer_check", steps=[{"hangup": True}])
+    assert hung_up.get_json()["ended"]
+
+
+def test_the_softphone_plays_the_text_being_edited(client: FlaskClient, designer: str) -> None:
+    source = (FLOWS / "officer_check.yaml").read_text().replace(
+        "Please key the officer's identity number", "Key the number on the card"
     )
-    assert step.get_json()["state"] == "ask_pin"
+    answer = softphone(client, designer, source=source, steps=[]).get_json()
+    assert answer["prompt"].startswith("Key the number on the card"), answer
+    broken = softphone(client, designer, source="flow: x\nstates: {}\n", steps=[])
+    assert broken.status_code == 422 and "problems" in broken.get_json()["error"]
 
 
 @pytest.mark.parametrize(
-    "url",
-    ["https://elsewhere.example/voice/incoming", "/console/designer", "/api/me", "/voice/hold"],
+    "steps",
+    [{"press": "1"}, [{"press": "12a"}], [{"dance": True}], [{"say": "x" * 201}], [{}] * 61],
 )
-def test_the_softphone_only_calls_voice_urls(client: FlaskClient, designer: str, url: str) -> None:
-    response = client.post(
-        "/console/designer/softphone", json={"url": url}, headers={"X-CSRF-Token": designer}
-    )
-    assert response.status_code == 400
+def test_the_softphone_refuses_odd_steps(client: FlaskClient, designer: str, steps: Any) -> None:
+    answer = softphone(client, designer, flow="vstrs_inbound", steps=steps)
+    assert answer.status_code == 422 and answer.get_json()["error"]
 
 
 def test_the_softphone_needs_csrf_and_the_designer_role(
     client: FlaskClient, staffed: Callflow, designer: str
 ) -> None:
-    assert (
-        client.post("/console/designer/softphone", json={"url": "/voice/incoming"}).status_code
-        == 403
-    )
+    assert client.post("/console/designer/softphone", json={"flow": "x"}).status_code == 403
+    assert softphone(client, designer, flow="no_such_flow", steps=[]).status_code == 404
     other = client.application.test_client()
     sign_in(other, "amy")
-    assert other.get("/console/designer").status_code == 403
+    page = other.get("/console/agent")
+    assert softphone(other, csrf_from(page.data), flow="vstrs_inbound").status_code == 403
+
+
+def test_the_old_softphone_attacks_change_nothing_live(
+    client: FlaskClient, designer: str, staffed: Callflow, caller: Caller
+) -> None:
+    """Once the softphone signed a webhook for any CallSid and sent it to the live service:
+    another caller's Digits, /voice/status completed, a specialist leg. None of it now."""
+    caller.start()
+    caller.press("1001")
+    before = staffed.store.get_session(caller.call_sid)
+    assert before is not None and before.state == "ask_pin"
+    audit_before = len(list(staffed.audit.all_entries()))
+    sid = caller.call_sid
+    attacks = [
+        {"url": f"/voice/step?s={before.step}", "call_sid": sid, "params": {"Digits": "246810"}},
+        {"url": "/voice/status", "call_sid": sid, "params": {"CallStatus": "completed"}},
+        {"url": "/voice/incoming?flow=specialist_handoff&ref=HO0123456789abcdef", "call_sid": sid},
+        {"flow": "vstrs_inbound", "call_sid": sid, "steps": [{"press": "246810#"}]},
+    ]
+    for attack in attacks:
+        softphone(client, designer, **attack)
+    after = staffed.store.get_session(caller.call_sid)
+    assert after is not None
+    assert (after.state, after.rev, after.ended_at) == (before.state, before.rev, before.ended_at)
+    assert len(list(staffed.audit.all_entries())) == audit_before, "nothing audited live"
+
+
+def test_no_web_module_can_sign_a_webhook() -> None:
+    """Only Twilio (and the simulator, inside its sandbox) signs webhooks."""
+    for path in (ROOT / "webhooks").rglob("*.py"):
+        text = path.read_text()
+        assert "callflow.simulator" not in text and "compute_signature(url, params" not in text, path
 
 
 # ---------------------------------------------------------------- publishing from the page
@@ -419,3 +460,67 @@ def test_a_new_flow_is_published_from_the_designer_page(
     )
     assert broken.status_code == 422 and b"failed its tests" in broken.data
     assert b"Hi." in broken.data  # the text is kept
+
+
+def test_a_protected_flow_is_approved_on_its_page_by_a_second_designer(
+    client: FlaskClient, designer: str, staffed: Callflow, clock: ManualClock
+) -> None:
+    from tests.test_allowlists import VSTRS_TESTS, VSTRS_V2
+
+    live = staffed.library.live("vstrs_inbound").version
+    published = client.post(
+        "/console/designer/flow/vstrs_inbound/publish",
+        data={"csrf_token": designer, "source": VSTRS_V2, "tests": VSTRS_TESTS.read_text()},
+        follow_redirects=True,
+    )
+    assert published.status_code == 200
+    assert b"waits for a second designer&#39;s approval" in published.data
+    assert b"yours: another designer approves it" in published.data
+    clock.advance(3)
+    assert staffed.library.live("vstrs_inbound").version == live
+    version = staffed.releases.pending("vstrs_inbound")[0]["version"]
+    mine = client.post(
+        "/console/designer/flow/vstrs_inbound/approve",
+        data={"csrf_token": designer, "version": version},
+    )
+    assert mine.status_code == 409 and b"a second designer must approve it" in mine.data
+    staffed.accounts.add("ben", "Ben Designer", "designer", PASSWORD, clock.now())
+    second = client.application.test_client()
+    sign_in(second, "ben")
+    page = second.get("/console/designer/flow/vstrs_inbound")
+    assert b'aria-label="Approve version ' + version.encode() in page.data
+    approved = second.post(
+        "/console/designer/flow/vstrs_inbound/approve",
+        data={"csrf_token": csrf_from(page.data), "version": version},
+        follow_redirects=True,
+    )
+    assert approved.status_code == 200 and b"written by dana" in approved.data
+    clock.advance(3)
+    assert staffed.library.live("vstrs_inbound").version == version
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "flow: x\nstates: " + "[" * 5000 + "]" * 5000 + "\n",
+        "a: &x [1]\nb: *x\n",
+        "\x00\x01 not yaml: [",
+    ],
+)
+def test_hostile_flow_text_is_refused_politely_everywhere(
+    client: FlaskClient, designer: str, source: str
+) -> None:
+    form = {"csrf_token": designer, "source": source, "tests": "flow: x\ntests: []\n"}
+    for path in (
+        "/console/designer/flow/officer_check/check",
+        "/console/designer/flow/officer_check/publish",
+        "/console/designer/new",
+    ):
+        answer = client.post(path, data=form)
+        assert answer.status_code == 422, (path, answer.status_code)
+    played = client.post(
+        "/console/designer/softphone",
+        json={"source": source, "steps": []},
+        headers={"X-CSRF-Token": designer},
+    )
+    assert played.status_code == 422

@@ -1,6 +1,7 @@
 // The flow designer: Mermaid diagrams (bundled, no CDN) and a softphone that plays a call.
-// The softphone is the caller; the service plays Twilio's part (signs and sends webhooks);
-// this script reads the TwiML back as Twilio would: say, play, pause, gather, redirect, hangup.
+// The softphone is the caller. Each step is played by the service in a sandbox of its own
+// (its own store, demo directory and simulated Twilio): this script keeps the caller's
+// steps and shows the transcript the sandbox sends back. Nothing reaches the live service.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -16,11 +17,12 @@
   const $ = (id) => document.getElementById(id);
   const transcript = $("phone-transcript");
   const input = $("phone-input");
-  let call = null;  // {sid, flow, pending: {action, next}}
+  if (!transcript || !input) return;
+  let call = null;  // {flow, steps: [...]}
 
   function line(kind, text) {
     const li = document.createElement("li");
-    li.className = `t-${kind}`;
+    li.className = `t-${kind.replace(/\s+/g, "-")}`;
     li.textContent = `${kind}: ${text}`;
     transcript.appendChild(li);
   }
@@ -32,112 +34,67 @@
       if (node.textContent.trim() === state) node.classList.add("current-state");
     });
   }
-
-  async function send(url, params) {
-    const response = await fetch("/console/designer/softphone", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ url: url, call_sid: call && call.sid, params: params || {} }),
-    });
-    if (!response.ok) { line("error", `the service answered ${response.status}`); return null; }
-    const answer = await response.json();
-    if (call) call.sid = answer.call_sid;
-    $("phone-state").textContent = answer.state || "ended";
-    if (answer.flow) highlight(answer.flow, answer.state);
-    return answer;
-  }
-
-  function end(reason) {
-    line("call", reason);
+  function finish(reason) {
+    if (reason) line("call", reason);
     input.hidden = true;
     $("phone-hangup").disabled = true;
     call = null;
   }
 
-  // Play a TwiML document from verb `start`; stop at a gather (waiting for the caller).
-  async function play(xml, start) {
-    const doc = new DOMParser().parseFromString(xml, "text/xml");
-    const verbs = Array.from(doc.documentElement ? doc.documentElement.children : []);
-    for (let i = start || 0; i < verbs.length; i += 1) {
-      const verb = verbs[i];
-      const text = (verb.textContent || "").trim();
-      if (verb.tagName === "Say") line("hears", text);
-      else if (verb.tagName === "Play") line("plays", text);
-      else if (verb.tagName === "Pause") continue;
-      else if (verb.tagName === "Gather") {
-        const prompts = Array.from(verb.children).map((c) => (c.textContent || "").trim()).filter(Boolean);
-        prompts.forEach((p) => line("hears", p));
-        call.pending = { action: verb.getAttribute("action"), xml: xml, next: i + 1 };
-        $("phone-prompt").textContent = prompts.join(" ") || "Waiting for you";
-        input.hidden = false;
-        $("phone-keys").focus();
-        return;
-      } else if (verb.tagName === "Redirect") {
-        const answer = await send(text, {});
-        if (answer) await play(answer.twiml, 0);
-        return;
-      } else if (verb.tagName === "Hangup" || verb.tagName === "Reject") {
-        await send("/voice/status", { CallStatus: "completed" });
-        end("the service hung up");
-        return;
-      } else if (verb.tagName === "Dial" || verb.tagName === "Enqueue") {
-        line("call", `would now ${verb.tagName === "Dial" ? "dial" : "queue"}: ${text || "a conference"} (the softphone stops here)`);
-        await send("/voice/status", { CallStatus: "completed" });
-        end("call ended");
-        return;
-      }
+  async function play() {
+    const response = await fetch("/console/designer/softphone", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ flow: call.flow, steps: call.steps }),
+    });
+    const answer = await response.json().catch(() => ({}));
+    transcript.replaceChildren();
+    line("call", `calling flow ${call.flow} (sandbox)`);
+    if (!response.ok) { finish(answer.error || `the service answered ${response.status}`); return; }
+    answer.transcript.forEach((entry) => line(entry.kind, entry.text));
+    if (answer.problem) line("error", answer.problem);
+    $("phone-state").textContent = answer.state || "ended";
+    highlight(answer.flow, answer.state);
+    if (answer.waiting) {
+      $("phone-prompt").textContent = answer.prompt || "Waiting for you";
+      input.hidden = false;
+      $("phone-keys").focus();
+    } else {
+      finish("the call ended");
     }
-    await send("/voice/status", { CallStatus: "completed" });
-    end("end of the TwiML: the call ends");
+  }
+
+  async function take(step) {
+    if (!call) return;
+    input.hidden = true;
+    call.steps.push(step);
+    await play();
   }
 
   $("phone-start").addEventListener("submit", async (event) => {
     event.preventDefault();
     await rendered;
-    transcript.replaceChildren();
-    const flow = $("phone-flow").value;
-    call = { sid: null, flow: flow, pending: null };
+    call = { flow: $("phone-flow").value, steps: [] };
     $("phone-hangup").disabled = false;
-    line("call", `calling flow ${flow}`);
-    const answer = await send(`/voice/incoming?flow=${encodeURIComponent(flow)}`, {});
-    if (answer) await play(answer.twiml, 0);
+    await play();
   });
 
   input.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!call || !call.pending) return;
     const keys = $("phone-keys").value.trim();
     const words = $("phone-speech").value.trim();
     $("phone-keys").value = "";
     $("phone-speech").value = "";
-    input.hidden = true;
-    const pending = call.pending;
-    call.pending = null;
-    let params;
-    if (words) { line("says", words); params = { SpeechResult: words, Confidence: "0.9" }; }
-    else {
-      line("presses", keys);
-      const finished = keys.endsWith("#") ? "#" : "";
-      params = { Digits: keys.replace(/#$/, ""), FinishedOnKey: finished };
-    }
-    if (!words && !params.Digits) { await play(pending.xml, pending.next); return; }
-    const answer = await send(pending.action, params);
-    if (answer) await play(answer.twiml, 0);
+    if (words) await take({ say: words });
+    else if (keys) await take({ press: keys });
+    else await take({ silent: true });
   });
 
-  $("phone-silent").addEventListener("click", async () => {
-    if (!call || !call.pending) return;
-    const pending = call.pending;
-    call.pending = null;
-    input.hidden = true;
-    line("silent", "says nothing");
-    await play(pending.xml, pending.next);
-  });
-
+  $("phone-silent").addEventListener("click", () => take({ silent: true }));
   $("phone-hangup").addEventListener("click", async () => {
     if (!call) return;
-    await send("/voice/status", { CallStatus: "completed" });
-    end("you hung up");
+    await take({ hangup: true });
+    finish("");
   });
 })();

@@ -1,33 +1,63 @@
 """Console accounts and sessions: staff sign in with a username and password.
 
-Passwords are kept as keyed scrypt hashes (the same hasher as PINs). Sign-in is rate
-limited per username and per address. A session lives in the store, expires after
-``IDLE_SECONDS`` without use and ``LIFETIME_SECONDS`` in all, and carries its own CSRF
-token; the browser holds only a signed cookie naming it.
+Passwords are kept as keyed scrypt hashes (the same hasher as PINs). A session lives in
+the store, expires after ``IDLE_SECONDS`` without use and ``LIFETIME_SECONDS`` in all, and
+carries its own CSRF token; the browser holds only a signed cookie naming it.
+
+Sign-in is throttled so that guessing is slow and nobody can turn the throttle on others
+(OWASP's device cookies). Attempts are counted *before* the password is checked, in one
+atomic step per count, so concurrent attempts can never get more checks than the limit:
+
+- from a browser where this user has signed in before (it holds a signed device cookie
+  for them): ``DEVICE_LIMIT`` failures per ``FAILURE_WINDOW`` for that browser alone;
+  floods elsewhere, on this username or from this address, do not touch it;
+- from any other browser: ``USER_LIMIT`` failures per window for the username, and
+  ``ADDRESS_LIMIT`` for the client's address (the real one behind trusted proxies), so
+  spraying many usernames from one place is slowed too.
+
+A successful sign-in gives the browser a device cookie and clears the username's count.
+The first refusal of each throttle in its window is audited.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DirectoryError
 from .secrets import Hasher
 from .staff import Staff
 from .store.base import Store
 
-__all__ = ["CONSOLE_ROLES", "Account", "Accounts", "ConsoleSession"]
+if TYPE_CHECKING:
+    from .audit import Audit
+
+__all__ = ["CONSOLE_ROLES", "Account", "Accounts", "ConsoleSession", "SignIn"]
 
 CONSOLE_ROLES = frozenset({"vstrs_agent", "specialist", "designer", "auditor", "admin"})
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,39}$")
 IDLE_SECONDS = 30 * 60
 LIFETIME_SECONDS = 12 * 3600
-MAX_FAILURES = 5
+USER_LIMIT = 5
+ADDRESS_LIMIT = 20
+DEVICE_LIMIT = 10
 FAILURE_WINDOW = 15 * 60
+DEVICE_COOKIE_DAYS = 90
 MIN_PASSWORD = 12
+THROTTLED = "too many attempts: wait 15 minutes and try again"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """How a sign-in went: the session (or why not), and the device cookie to give."""
+
+    session: ConsoleSession | None
+    error: str
+    device: str | None = None
 
 
 @dataclass
@@ -68,10 +98,14 @@ class ConsoleSession:
 class Accounts:
     """Console accounts, sign-in and sessions."""
 
-    def __init__(self, store: Store, hasher: Hasher, staff: Staff) -> None:
+    def __init__(
+        self, store: Store, hasher: Hasher, staff: Staff, key: bytes, audit: Audit | None = None
+    ) -> None:
         self.store = store
         self.hasher = hasher
         self.staff = staff
+        self.audit = audit
+        self._device_key = hmac.new(key, b"console device cookie", hashlib.sha256).digest()
 
     # -- accounts
 
@@ -156,32 +190,75 @@ class Accounts:
 
     # -- sign-in
 
-    def _limited(self, key: str, now: float) -> bool:
-        doc = self.store.get_doc("signin_failures", key)
-        return bool(doc and doc["count"] >= MAX_FAILURES and now - doc["first"] < FAILURE_WINDOW)
+    # -- device cookies: a browser where this user has signed in before
 
-    def _failed(self, key: str, now: float) -> None:
-        def bump(d: dict[str, Any] | None) -> dict[str, Any]:
-            if d is None or now - d["first"] >= FAILURE_WINDOW:
-                return {"count": 1, "first": now}
-            return {**d, "count": d["count"] + 1}
+    def _device_mac(self, username: str, nonce: str) -> str:
+        return hmac.new(self._device_key, f"{username}|{nonce}".encode(), "sha256").hexdigest()
 
-        self.store.update_doc("signin_failures", key, bump, ttl_seconds=FAILURE_WINDOW)
+    def device_cookie(self, username: str, nonce: str | None = None) -> str:
+        """A signed cookie value saying this browser signed in as ``username``."""
+        nonce = nonce or secrets.token_hex(12)
+        return f"{username}|{nonce}|{self._device_mac(username, nonce)}"
+
+    def _device_nonce(self, cookie: str | None, username: str) -> str | None:
+        """The cookie's nonce, if it is a genuine device cookie for this username."""
+        parts = (cookie or "").split("|")
+        if len(parts) != 3 or parts[0] != username or len(cookie or "") > 200:
+            return None
+        if not hmac.compare_digest(parts[2], self._device_mac(username, parts[1])):
+            return None
+        return parts[1]
+
+    # -- sign-in
+
+    def _throttle(
+        self, scope: str, key: str, limit: int, username: str, address: str, now: float
+    ) -> bool:
+        """Count an attempt; False (audited the first time in a window) when over the limit."""
+        taken = self.store.take(f"signin:{key}", limit, FAILURE_WINDOW, now)
+        if taken <= limit:
+            return True
+        if taken == limit + 1 and self.audit is not None:
+            self.audit.record(
+                "console.signin_throttled",
+                scope=scope,
+                username=username if USERNAME.match(username) else "(not a username)",
+                address=address[:64],
+                outcome="throttled",
+            )
+        return False
 
     def sign_in(
-        self, username: str, password: str, address: str, now: float
-    ) -> tuple[ConsoleSession | None, str]:
-        """A session, or None and why (the same words whether the user or the password is wrong)."""
-        keys = [f"user:{username.lower()[:40]}", f"addr:{address[:64]}"]
-        if any(self._limited(key, now) for key in keys):
-            return None, "too many attempts: wait 15 minutes"
+        self, username: str, password: str, address: str, now: float, device: str | None = None
+    ) -> SignIn:
+        """A session, or why not (the same words whether the user or the password is wrong)."""
+        username = username.lower()[:40]
+        nonce = self._device_nonce(device, username)
+        counted: list[str] = []
+        if nonce is not None:
+            device_key = f"device:{nonce}"
+            if not self._throttle("device", device_key, DEVICE_LIMIT, username, address, now):
+                return SignIn(None, THROTTLED)
+            counted.append(f"signin:device:{nonce}")
+        else:
+            for scope, key, limit in (
+                ("address", f"addr:{address[:64]}", ADDRESS_LIMIT),
+                ("user", f"user:{username}", USER_LIMIT),
+            ):
+                if not self._throttle(scope, key, limit, username, address, now):
+                    return SignIn(None, THROTTLED)
+                counted.append(f"signin:{key}")
         account = self.get(username)
         ok = self.hasher.verify(password, account.password_hash if account else None)
         if account is None or not ok or not account.active:
-            for key in keys:
-                self._failed(key, now)
-            return None, "wrong username or password"
-        self.store.delete_doc("signin_failures", keys[0])
+            return SignIn(None, "wrong username or password")
+        # Not a failure after all: the counts are of failures.
+        for key in counted:
+            if key.startswith("signin:addr:"):
+                self.store.give_back(key)
+            else:
+                self.store.forget(key)
+        self.store.forget(f"signin:user:{username}")
         token = secrets.token_urlsafe(32)
         session: dict[str, Any] = {
             "token": token,
@@ -195,7 +272,7 @@ class Accounts:
             "last_seen": now,
         }
         self.store.put_doc("console_sessions", token, session, ttl_seconds=LIFETIME_SECONDS)
-        return ConsoleSession(**session), ""
+        return SignIn(ConsoleSession(**session), "", self.device_cookie(username, nonce))
 
     def session(self, token: str, now: float) -> ConsoleSession | None:
         """The live session for a token (touching it), or None when absent, idle or too old."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .metrics import AUDIT_EVENTS
+from .metrics import count_audit_event
 from .store.base import GENESIS
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Audit:
             **fields,
         }
         entry_id = self.store.append_audit(entry, self._seal)
-        AUDIT_EVENTS.labels(kind, str(fields.get("outcome", ""))[:40]).inc()
+        count_audit_event(kind, str(fields.get("outcome", "")))
         log.info("audit %s call=%s outcome=%s", kind, call_sid, fields.get("outcome", "-"))
         return entry_id
 

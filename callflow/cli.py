@@ -167,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--every", type=float, default=0, help="repeat every N seconds (a worker)")
     sweep.set_defaults(handler=_sweep)
 
+    metrics = sub.add_parser(
+        "metrics", help="serve /metrics on an address of its own (instead of a scrape token)"
+    )
+    metrics.add_argument("--bind", required=True, help="host:port, e.g. 127.0.0.1:9100")
+    metrics.set_defaults(handler=_metrics)
+
     flows = sub.add_parser(
         "flows", help="publish flows to the shared store, see their history, diff, roll back"
     )
@@ -477,6 +483,17 @@ class _StepAction(argparse.Action):
         steps = list(getattr(namespace, self.dest, None) or [])
         steps.append((option_string or "", values))
         setattr(namespace, self.dest, steps)
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    from .metrics import serve
+
+    host, _, port = args.bind.rpartition(":")
+    if not port.isdigit():
+        raise CallflowError("--bind: host:port, like 127.0.0.1:9100")
+    print(f"serving /metrics on http://{host or '127.0.0.1'}:{port}/metrics", flush=True)
+    serve(args.bind, _service().store)
+    return EXIT_OK
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

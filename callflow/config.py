@@ -14,6 +14,8 @@ Environment variables:
     CALLFLOW_HASH_COST         log2 of the scrypt work factor for new hashes (default 14).
     CALLFLOW_GRANT_FRESHNESS   seconds a confirmation that a grant's call is live lasts (10).
     CALLFLOW_GRANT_CHECK_BUDGET  seconds a grant question may wait for Twilio (default 2).
+    CALLFLOW_METRICS_TOKEN     bearer token a Prometheus scrape of /metrics must present.
+    CALLFLOW_TRUSTED_PROXIES   proxies in front that set X-Forwarded-For (default 0).
 """
 
 from __future__ import annotations
@@ -119,6 +121,13 @@ class Settings:
     meeting_retry_minutes: tuple[int, ...] = (30, 120, 1440)
     # How often a worker looks for a newly published flow version.
     flow_release_check_seconds: float = 2.0
+    # /metrics is served only to a scraper presenting this bearer token (Prometheus's
+    # `authorization: {credentials: ...}`); unset: not served by the web service at all
+    # (run `callflow metrics --bind ADDR` on a private address instead).
+    metrics_token: str | None = field(default=None, repr=False)
+    # How many proxies in front of the service set X-Forwarded-For (werkzeug's ProxyFix):
+    # the client address console sign-in throttling counts is the one they saw.
+    trusted_proxies: int = 0
     embedded_key_generated: bool = field(default=False, compare=False)
 
     @classmethod
@@ -155,6 +164,8 @@ class Settings:
             flow_release_check_seconds=_float(env, "CALLFLOW_FLOW_RELEASE_CHECK", 2.0),
             grant_freshness_seconds=_float(env, "CALLFLOW_GRANT_FRESHNESS", 10.0),
             grant_check_budget_seconds=_float(env, "CALLFLOW_GRANT_CHECK_BUDGET", 2.0),
+            metrics_token=env.get("CALLFLOW_METRICS_TOKEN") or None,
+            trusted_proxies=_int(env, "CALLFLOW_TRUSTED_PROXIES", 0),
         )
         return settings.checked()
 
@@ -184,6 +195,10 @@ class Settings:
                 "the webhook budget plus the Redis socket timeout must stay under Twilio's "
                 "15 seconds (keep it at 14 or less)"
             )
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("CALLFLOW_METRICS_TOKEN must be at least 16 characters")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ConfigError("CALLFLOW_TRUSTED_PROXIES must be 0 to 5")
         if not self.secret_key:
             if self.redis_url:
                 raise ConfigError(

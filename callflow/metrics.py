@@ -48,6 +48,24 @@ SIGNATURE_FAILURES = Counter(
 )
 
 
+#: Verification outcomes a metric may show: why one failed (unknown adviser, wrong PIN or
+#: answer, locked, not enrolled) is one outcome, so no scrape can tell an adviser number
+#: that exists from one that does not; the audit log keeps the detail.
+_VERIFICATION_SHOWN = frozenset({"accepted", "verified"})
+#: Audit kinds never counted in metrics: a lockout happens only to a real adviser.
+_NOT_COUNTED = frozenset({"verification.lockout"})
+
+
+def count_audit_event(kind: str, outcome: str) -> None:
+    """Count an audit entry in ``callflow_audit_events_total``, without anything that
+    tells why a verification failed."""
+    if kind in _NOT_COUNTED:
+        return
+    if kind.startswith("verification.") and outcome not in _VERIFICATION_SHOWN:
+        outcome = "not_verified"
+    AUDIT_EVENTS.labels(kind, outcome[:40]).inc()
+
+
 class _ActiveGrants:
     """Active grants, counted from the store at each scrape."""
 
@@ -76,3 +94,27 @@ def exposition(store: Store) -> bytes:
     extra = CollectorRegistry(auto_describe=False)
     extra.register(_ActiveGrants(store))
     return generate_latest(registry) + generate_latest(extra)
+
+
+def serve(bind: str, store: Store) -> None:  # pragma: no cover - a process of its own
+    """Serve ``/metrics`` on ``bind`` (host:port) alone: for a private address the web
+    service's callers cannot reach, instead of a scrape token. Same-host workers' figures
+    are merged through ``PROMETHEUS_MULTIPROC_DIR``."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIServer, make_server
+
+    host, _, port = bind.rpartition(":")
+
+    def app(environ: dict[str, object], start_response: object) -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])  # type: ignore[operator]
+            return [b"only /metrics here\n"]
+        body = exposition(store)
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])  # type: ignore[operator]
+        return [body]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    with make_server(host or "127.0.0.1", int(port), app, server_class=Server) as server:
+        server.serve_forever()

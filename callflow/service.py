@@ -65,7 +65,9 @@ class Callflow:
         self.audit = Audit(self.store, self.clock, chain_key(settings.secret_key))
         self.directory = Directory(self.store, self.hasher)
         self.staff = Staff(self.store, settings.secret_key)
-        self.accounts = Accounts(self.store, self.hasher, self.staff)
+        self.accounts = Accounts(
+            self.store, self.hasher, self.staff, settings.secret_key, self.audit
+        )
         self._twilio_client = twilio_client
         self._twilio: TwilioAdapter | None = None
         self.services = Services(

@@ -37,6 +37,7 @@ from webhooks import create_app
 TEST_REDIS_URL = os.environ.get("CALLFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BASE_URL = "https://callflow.test"
 AUTH_TOKEN = secrets.token_hex(16)
+METRICS_TOKEN = secrets.token_hex(16)
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
 
@@ -78,6 +79,7 @@ def make_settings(**overrides: Any) -> Settings:
         "hash_cost": 10,
         "flows_dir": FLOWS,
         "lease_wait_ms": 4000,
+        "metrics_token": METRICS_TOKEN,
     }
     values.update(overrides)
     return Settings(**values).checked()
@@ -301,6 +303,7 @@ def service_env(base: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         "PUBLIC_BASE_URL": base,
         "CALLFLOW_HASH_COST": "10",
         "PROMETHEUS_MULTIPROC_DIR": str(prometheus),
+        "CALLFLOW_METRICS_TOKEN": METRICS_TOKEN,
         **extra,
     }
 

@@ -75,6 +75,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         add_demo_adviser(service)
         log.warning("demo adviser %s added (embedded store; its secrets are public)", DEMO_NUMBER)
     _warn_about(service)
+    if settings.trusted_proxies:
+        # The client address (console sign-in throttling counts it) and scheme are those
+        # the trusted proxies saw; X-Forwarded-For from anyone else is not believed.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -30,7 +31,7 @@ from flask import (
 )
 
 from callflow.access import Viewer
-from callflow.accounts import ConsoleSession
+from callflow.accounts import DEVICE_COOKIE_DAYS, ConsoleSession
 from callflow.desks import AgentDesk, SpecialistDesk
 from callflow.errors import CallflowError, DirectoryError
 from callflow.handoff import HandOffError
@@ -56,6 +57,8 @@ HOME = {
     "admin": "console.forbidden",
 }
 STREAM_SECONDS = 55
+#: A browser where someone has signed in before: its sign-ins are throttled on their own.
+DEVICE_COOKIE = "callflow_device"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -142,8 +145,13 @@ def login() -> Any:
             abort(403, description="The sign-in form has expired. Reload and try again.")
         username = request.form.get("username", "").strip().lower()
         password = request.form.get("password", "")
+        # The client's address: behind CALLFLOW_TRUSTED_PROXIES proxies, werkzeug's
+        # ProxyFix has put the one they saw here (see create_app).
         address = request.remote_addr or "-"
-        member, error = service().accounts.sign_in(username, password, address, now())
+        attempt = service().accounts.sign_in(
+            username, password, address, now(), request.cookies.get(DEVICE_COOKIE)
+        )
+        member, error = attempt.session, attempt.error
         if member is not None:
             session.clear()
             session["t"] = member.token
@@ -152,7 +160,18 @@ def login() -> Any:
             target = request.args.get("next", "")
             if not target.startswith("/console/") or target.startswith("//"):
                 target = url_for(HOME[member.role])
-            return redirect(target, code=303)
+            response = redirect(target, code=303)
+            if attempt.device:
+                response.set_cookie(
+                    DEVICE_COOKIE,
+                    attempt.device,
+                    max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+                    path="/console/",
+                    httponly=True,
+                    samesite="Strict",
+                    secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+                )
+            return response
         log.warning("console: sign-in refused for %r: %s", username[:40], error)
     import secrets
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+import logging
+
+from flask import Blueprint, Response, abort, jsonify, request
 
 from .extension import service
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
@@ -28,7 +33,20 @@ def healthz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus metrics (no personal data in any label)."""
+    """Prometheus metrics (no personal data in any label), for a scraper with the token.
+
+    Without ``CALLFLOW_METRICS_TOKEN`` the web service does not serve them at all (404):
+    ``callflow metrics --bind ADDR`` serves them on an address of their own.
+    """
     from callflow.metrics import CONTENT_TYPE_LATEST, exposition
 
+    token = service().settings.metrics_token
+    if token is None:
+        abort(404)
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        log.warning("metrics scrape refused: no or wrong bearer token")
+        response = Response("a bearer token is required\n", status=401, mimetype="text/plain")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return Response(exposition(service().store), mimetype=CONTENT_TYPE_LATEST.split(";")[0])

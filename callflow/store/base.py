@@ -277,6 +277,27 @@ class Store(abc.ABC):
         """Which of ``keys`` are held (one round trip where the store allows)."""
         return {key for key in keys if self.claimed_by(key)}
 
+    # -- throttles: attempts counted in a window, atomically, before they are checked
+
+    @abc.abstractmethod
+    def take(self, key: str, limit: int, window_seconds: int, now: float) -> int:
+        """Count one attempt under ``key`` at ``now`` (the window starts at the first attempt
+        after the last window ended, on the service's clock); returns the count.
+
+        The count stops at ``limit + 1``: a result up to ``limit`` means go ahead; exactly
+        ``limit + 1`` is the first attempt refused (the moment to audit a throttle); more
+        than that is never returned. Counting before checking means concurrent attempts
+        can never get more than ``limit`` checks.
+        """
+
+    @abc.abstractmethod
+    def give_back(self, key: str) -> None:
+        """Uncount one attempt (it turned out not to be a failure)."""
+
+    @abc.abstractmethod
+    def forget(self, key: str) -> None:
+        """Clear a throttle's count."""
+
     # -- counters
 
     @abc.abstractmethod

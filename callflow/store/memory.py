@@ -35,6 +35,7 @@ class MemoryStore(Store):
         self._docs: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = {}
         self._claims: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, dict[str, int]] = {}
+        self._throttles: dict[str, tuple[int, float]] = {}
 
     # -- call sessions
 
@@ -333,6 +334,28 @@ class MemoryStore(Store):
             if holder and holder[1] > self.clock.now():
                 return holder[0]
             return None
+
+    # -- throttles
+
+    def take(self, key: str, limit: int, window_seconds: int, now: float) -> int:
+        with self._lock:
+            count, until = self._throttles.get(key, (0, 0.0))
+            if until <= now:
+                count, until = 0, now + window_seconds
+            if count > limit:
+                return count + 1
+            self._throttles[key] = (count + 1, until)
+            return count + 1
+
+    def give_back(self, key: str) -> None:
+        with self._lock:
+            count, until = self._throttles.get(key, (0, 0.0))
+            if count > 0:
+                self._throttles[key] = (count - 1, until)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._throttles.pop(key, None)
 
     # -- counters
 

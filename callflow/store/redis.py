@@ -14,6 +14,7 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
     cf:{<ns>}:keys                 set of the namespace's document keys
     cf:claim:<key>                 who holds a claim
     cf:counter:<name>              hash of counters
+    cf:{thr:<key>}                 a throttle's count in its window (console sign-in)
 """
 
 from __future__ import annotations
@@ -115,6 +116,32 @@ return 1
 """
 
 
+# A throttle is "count:until" (until: the end of its window on the service's clock).
+_TAKE = """
+local n, untl = 0, 0
+local v = redis.call('GET', KEYS[1])
+if v then
+  local sep = string.find(v, ':')
+  n, untl = tonumber(string.sub(v, 1, sep - 1)), tonumber(string.sub(v, sep + 1))
+end
+local now = tonumber(ARGV[3])
+if untl <= now then n, untl = 0, now + tonumber(ARGV[2]) end
+if n > tonumber(ARGV[1]) then return n + 1 end
+n = n + 1
+redis.call('SET', KEYS[1], n .. ':' .. untl, 'EX', math.ceil(untl - now) + 1)
+return n
+"""
+
+_GIVE_BACK = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local sep = string.find(v, ':')
+local n = tonumber(string.sub(v, 1, sep - 1))
+if n > 0 then redis.call('SET', KEYS[1], (n - 1) .. string.sub(v, sep), 'KEEPTTL') end
+return 0
+"""
+
+
 _depth: ContextVar[int] = ContextVar("callflow_store_depth", default=0)
 
 
@@ -180,6 +207,8 @@ class RedisStore(Store):
         self._fail = client.register_script(_FAIL)
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
+        self._take = client.register_script(_TAKE)
+        self._give_back = client.register_script(_GIVE_BACK)
         pool = getattr(client, "connection_pool", None)
         if pool is None:  # Redis Cluster: blocking reads go through the cluster client
             self._blocking: Any = client
@@ -514,6 +543,25 @@ class RedisStore(Store):
         mget = getattr(self.client, "mget_nonatomic", self.client.mget)
         holders = mget(names)
         return {key for key, holder in zip(wanted, holders, strict=True) if holder}
+
+    # -- throttles
+
+    @staticmethod
+    def _throttle_key(key: str) -> str:
+        return f"cf:{{thr:{key}}}"
+
+    @_unavailable
+    def take(self, key: str, limit: int, window_seconds: int, now: float) -> int:
+        args = [limit, window_seconds, repr(now)]
+        return int(self._take(keys=[self._throttle_key(key)], args=args))
+
+    @_unavailable
+    def give_back(self, key: str) -> None:
+        self._give_back(keys=[self._throttle_key(key)], args=[])
+
+    @_unavailable
+    def forget(self, key: str) -> None:
+        self.client.delete(self._throttle_key(key))
 
     # -- counters
 

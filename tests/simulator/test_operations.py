@@ -15,7 +15,7 @@ from callflow.logs import JsonFormatter
 from callflow.simulator import Script
 from callflow.store import Store
 from callflow.store.redis import RedisStore
-from tests.conftest import ADVISER, ANSWERS, PIN
+from tests.conftest import ADVISER, ANSWERS, METRICS_TOKEN, PIN
 from tests.simulator.test_handoffs import Rig
 
 
@@ -44,10 +44,13 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def test_metrics_reflect_a_call(rig: Rig) -> None:
-    before = rig.api.get("/metrics").get_data(as_text=True)
+    before = rig.api.get("/metrics", headers=SCRAPE).get_data(as_text=True)
     caller, _ = rig.taken_over()
-    page = rig.api.get("/metrics")
+    page = rig.api.get("/metrics", headers=SCRAPE)
     assert page.status_code == 200 and page.mimetype == "text/plain"
     after = page.get_data(as_text=True)
 
@@ -67,7 +70,7 @@ def test_metrics_reflect_a_call(rig: Rig) -> None:
     assert "callflow_webhook_seconds_bucket" in after
     rig.sim.hang_up(caller)
     rig.sim.run()
-    ended = rig.api.get("/metrics").get_data(as_text=True)
+    ended = rig.api.get("/metrics", headers=SCRAPE).get_data(as_text=True)
     assert metric(ended, "callflow_active_grants") == 0
     assert metric(ended, "callflow_audit_events_total", kind="grant.ended") >= 1
 

@@ -373,7 +373,10 @@ def test_metrics_add_up_across_gunicorn_workers(gunicorn: tuple[str, dict[str, s
     for n in range(6):
         sim.call(VSTRS, f"+4416329604{n:02d}", Script().press(f"{ADVISER}#").hang_up())
     sim.run()
-    page = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()  # noqa: S310
+    scrape = urllib.request.Request(  # noqa: S310
+        f"{base}/metrics", headers={"Authorization": f"Bearer {env['CALLFLOW_METRICS_TOKEN']}"}
+    )
+    page = urllib.request.urlopen(scrape, timeout=10).read().decode()  # noqa: S310
     line = next(
         x for x in page.splitlines() if x.startswith('callflow_calls_total{flow="vstrs_inbound"}')
     )

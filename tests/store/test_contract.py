@@ -299,6 +299,33 @@ class DocumentContract:
                 assert before["state"] == ("open" if written else "taken"), (who, before)
         assert not store.change_doc("races", "none", lambda d: None).written
 
+    def test_throttles_count_in_a_window_and_cap(self, store: Store) -> None:
+        now = 1_800_000_000.0
+        assert [store.take("t:a", 3, 60, now) for _ in range(6)] == [1, 2, 3, 4, 5, 5]
+        store.give_back("t:b")  # nothing to give back: no effect
+        assert store.take("t:b", 3, 60, now) == 1
+        store.give_back("t:b")
+        assert store.take("t:b", 3, 60, now) == 1, "given back"
+        assert store.take("t:a", 3, 60, now + 61) == 1, "a new window"
+        store.forget("t:a")
+        assert store.take("t:a", 3, 60, now + 62) == 1
+
+    def test_concurrent_takes_never_pass_the_limit(self, store: Store) -> None:
+        barrier = threading.Barrier(12)
+        passed: list[int] = []
+
+        def take() -> None:
+            barrier.wait()
+            if store.take("t:race", 4, 60, 1_800_000_000.0) <= 4:
+                passed.append(1)
+
+        threads = [threading.Thread(target=take) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(passed) == 4
+
     def test_claims(self, store: Store) -> None:
         assert store.claim("agent:1", "call-a", 60)
         assert store.claim("agent:1", "call-a", 60), "the holder may renew"

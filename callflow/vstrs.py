@@ -41,18 +41,14 @@ AGENT_LEFT = "The V S T R S agent has left the call. Thank you for calling. Good
 HOLDING = "Thank you for holding. A V S T R S agent will be with you shortly."
 
 
-#: A claim to ring an agent that has no leg after this long was left by a worker that died
-#: mid-ring (the REST request itself gives up well before: see TWILIO_TIMEOUT).
+#: How long a claim to ring an agent for a call lasts when nothing lets it go (a worker that
+#: died mid-ring): the REST request itself gives up well before (service.TWILIO_TIMEOUT).
 STALE_RING_CLAIM_SECONDS = 30
 
 
-def _claim(token: str, now: float) -> dict[str, Any]:
-    """The call's ring slot, claimed before any REST request (no agent, no leg yet)."""
-    return {"claim": token, "sees_id": None, "name": None, "call_sid": None, "since": now}
-
-
-def _stale_claim(ringing: dict[str, Any], now: float) -> bool:
-    return not ringing.get("call_sid") and now - ringing["since"] >= STALE_RING_CLAIM_SECONDS
+def _ring_key(call_sid: str) -> str:
+    """The claim on ringing an agent for this call."""
+    return f"ring:{call_sid}"
 
 
 def conference_name(call_sid: str) -> str:
@@ -112,35 +108,27 @@ class VstrsCalls(ServiceUser):
 
     # ------------------------------------------------------------ ringing agents
 
-    def ring_next(self, call_sid: str, links: Links) -> bool:
+    def ring_next(
+        self, call_sid: str, links: Links, doc: dict[str, Any] | None = None
+    ) -> bool:
         """Ring the longest-idle available agent not yet tried on this call (then anyone again).
 
         Twilio asks for this from two places at about the same moment (the caller's
         participant-join callback and the conference's wait URL), as separate requests that
-        any worker may serve. So the right to ring is first claimed on the call's record in
-        one atomic update; only the holder of the claim makes the REST request, and a second
-        path finds the claim and does nothing. One agent per call, whatever the order.
+        any worker may serve. So the right to ring is claimed first, for the call, in one
+        atomic step (``ring:<CallSid>``, one round trip); only its holder makes the REST
+        request, notes the leg on the call's record (only if no ring is noted there), and
+        holds the claim until that ring ends. A second path finds the claim held and does
+        nothing. One agent per call, whatever the order. ``doc``: the record, when the
+        caller has just read it.
         """
-        now = self.now()
-        token = secrets.token_hex(8)
-
-        def claim(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or d["state"] != "waiting":
-                return None
-            ringing = d["ringing"]
-            if ringing is not None and not _stale_claim(ringing, now):
-                return None
-            return {**d, "ringing": _claim(token, now)}
-
-        claimed = self._change(call_sid, claim)
-        if claimed.before is None or not claimed.written:
+        doc = doc if doc is not None else self.get(call_sid)
+        if doc is None or doc["state"] != "waiting" or doc["ringing"] is not None:
             return False
-        stale = claimed.before["ringing"]
-        if stale is not None:
-            log.warning("call %s: a ring claim was never completed; taken over", call_sid)
-            if stale.get("sees_id"):
-                self.staff.release_agent(stale["sees_id"], call_sid, now)
-        tried = set(claimed.before["tried"])
+        token = secrets.token_hex(8)
+        if not self.store.claim(_ring_key(call_sid), token, STALE_RING_CLAIM_SECONDS):
+            return False
+        tried = set(doc["tried"])
         candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
         ring_for = self.settings.agent_ring_seconds
         for agent in candidates:
@@ -163,23 +151,22 @@ class VstrsCalls(ServiceUser):
                 log.error("call %s: could not ring agent %s: %s", call_sid, agent.sees_id, exc)
                 continue
             return self._rang(call_sid, token, agent.sees_id, agent.name, leg)
-        self._update(
-            call_sid,
-            lambda d: (
-                {**d, "ringing": None}
-                if d and (d["ringing"] or {}).get("claim") == token
-                else None
-            ),
-        )
+        self.store.release(_ring_key(call_sid), token)
         log.info("call %s: no VSTRS agent free to ring", call_sid)
         return False
 
     def _rang(self, call_sid: str, token: str, sees_id: str, name: str, leg: str) -> bool:
-        """The agent's phone is ringing: note the leg under our claim (or let it go)."""
-        ringing = {"sees_id": sees_id, "name": name, "call_sid": leg, "since": self.now()}
+        """The agent's phone is ringing: note the leg on the record (or let it go)."""
+        ringing = {
+            "sees_id": sees_id,
+            "name": name,
+            "call_sid": leg,
+            "since": self.now(),
+            "claim": token,
+        }
 
         def note(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or d["state"] != "waiting" or (d["ringing"] or {}).get("claim") != token:
+            if d is None or d["state"] != "waiting" or d["ringing"] is not None:
                 return None
             return {
                 **d,
@@ -192,8 +179,10 @@ class VstrsCalls(ServiceUser):
         noted = self._change(call_sid, note)
         if noted.before is None or not noted.written:
             # The call moved on while the phone started ringing (the caller hung up, the
-            # wait ran out): this leg must not reach the caller.
+            # wait ran out, a ring claimed after ours expired was noted first): this leg
+            # must not reach the caller.
             log.info("call %s: agent %s rung after the call moved on: hung up", call_sid, sees_id)
+            self.store.release(_ring_key(call_sid), token)
             self.staff.release_agent(sees_id, call_sid, self.now())
             try:
                 self.services.twilio().hang_up(leg)
@@ -205,6 +194,12 @@ class VstrsCalls(ServiceUser):
             self.agent_joined(call_sid, leg, noted.before.get("conference_sid") or "")
         return True
 
+    def _ring_over(self, call_sid: str, ringing: dict[str, Any] | None) -> None:
+        """A ring ended unanswered: its claim goes, so the next agent can be rung. (Once a
+        call has an agent, or is over, nothing rings it again: the claim lapses by itself.)"""
+        if ringing and ringing.get("claim"):
+            self.store.release(_ring_key(call_sid), ringing["claim"])
+
     def hold_tick(self, call_sid: str, links: Links) -> str:
         """The caller's conference asks for its wait TwiML: ring on, or end politely."""
         doc = self.get(call_sid)
@@ -212,8 +207,8 @@ class VstrsCalls(ServiceUser):
         if doc is not None and doc["state"] == "waiting":
             if self.now() - doc["waiting_since"] >= self.settings.agent_wait_seconds:
                 self.no_agent(call_sid)
-            elif doc["ringing"] is None or _stale_claim(doc["ringing"], self.now()):
-                self.ring_next(call_sid, links)
+            elif doc["ringing"] is None:
+                self.ring_next(call_sid, links, doc)
         response.say(HOLDING, **DEFAULT_VOICE)
         response.pause(length=15)
         return str(response)
@@ -256,7 +251,7 @@ class VstrsCalls(ServiceUser):
         ringing = ended.get("ringing")
         twilio = self.services.twilio()
         try:
-            if ringing and ringing.get("call_sid"):  # a claim without a leg lets itself go
+            if ringing:
                 twilio.hang_up(ringing["call_sid"])
             response = VoiceResponse()
             response.say(NO_AGENT, **DEFAULT_VOICE)
@@ -284,6 +279,7 @@ class VstrsCalls(ServiceUser):
                     else None
                 ),
             )
+            self._ring_over(call_sid, ringing)
             self.staff.release_agent(ringing["sees_id"], call_sid, self.now())
             self._audit("agent.no_answer", call_sid, agent=ringing["sees_id"], outcome=status)
             self.ring_next(call_sid, links)
@@ -300,38 +296,48 @@ class VstrsCalls(ServiceUser):
         now = self.now()
 
         def join(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None:
+            ringing = d["ringing"] if d else None
+            if d is None or not ringing or ringing["call_sid"] != leg_sid:
                 return None
-            ringing, agent = d["ringing"], d["agent"]
-            if ringing and ringing.get("call_sid") == leg_sid:
-                connected = {
-                    k: ringing[k] for k in ("sees_id", "name", "call_sid", "since")
-                } | {"joined_at": now, "left_at": None}
-                return {
-                    **d,
-                    "state": "with_agent",
-                    "ringing": None,
-                    "agent": connected,
-                    "agents": [*d["agents"], connected["sees_id"]],
-                    "conference_sid": conference_sid,
-                }
-            if agent and agent["call_sid"] == leg_sid:
-                return None  # the same join reported again
-            if ringing and not ringing.get("call_sid") and d["state"] == "waiting":
-                # The REST request that rang this leg has not been noted yet: keep the join
-                # until it is (the ringing path then connects it, or hangs it up).
-                return {**d, "early_joins": [*d.get("early_joins", []), leg_sid][-5:]}
-            return None
+            connected = {k: ringing[k] for k in ("sees_id", "name", "call_sid", "since")} | {
+                "joined_at": now,
+                "left_at": None,
+            }
+            return {
+                **d,
+                "state": "with_agent",
+                "ringing": None,
+                "agent": connected,
+                "agents": [*d["agents"], connected["sees_id"]],
+                "conference_sid": conference_sid,
+            }
 
-        changed = self._change(call_sid, join)
-        doc, after = changed.before, changed.after
-        if after is not None:
-            if doc is not None and (doc["ringing"] or {}).get("call_sid") == leg_sid:
-                sees_id = after["agent"]["sees_id"]
+        def early(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["ringing"] is not None or d["state"] != "waiting":
+                return None
+            return {**d, "early_joins": [*d.get("early_joins", []), leg_sid][-5:]}
+
+        for _ in range(2):
+            changed = self._change(call_sid, join)
+            doc = changed.before
+            if changed.written and doc is not None:
+                # The ring's claim may lapse on its own: nothing rings a call with an agent.
+                sees_id = doc["ringing"]["sees_id"]
                 self.staff.claim_agent(sees_id, call_sid, 4 * 3600)
                 self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
-            return  # else: an early join, kept until its ring is noted
-        if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
+                return
+            if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
+                return  # unknown call, or the same join reported again
+            if doc["ringing"] is not None or doc["state"] != "waiting":
+                break
+            # No ring noted yet, but one may be under way (its claim held): the join beat
+            # the note. Keep it; the ringing path connects it (or hangs it up). If the
+            # note lands meanwhile, look again.
+            if not self.store.claimed_by(_ring_key(call_sid)):
+                break
+            if self._change(call_sid, early).written:
+                return
+        else:
             return
         sees_id = doc.get("rung", {}).get(leg_sid)
         log.warning("call %s: agent leg %s joined without a claim; removing it", call_sid, leg_sid)
@@ -425,11 +431,11 @@ class VstrsCalls(ServiceUser):
         leg = params.get("CallSid", "")
         label = params.get("ParticipantLabel")
         if event == "participant-join" and leg == call_sid:
-            self._update(
+            doc = self._update(
                 call_sid,
                 lambda d: {**d, "conference_sid": params.get("ConferenceSid")} if d else None,
             )
-            self.ring_next(call_sid, links)
+            self.ring_next(call_sid, links, doc)
         elif event == "participant-join" and label == "agent":
             self.agent_joined(call_sid, leg, params.get("ConferenceSid", ""))
         elif event == "participant-join" and label == "specialist" and self.services.handoffs:
@@ -460,7 +466,7 @@ class VstrsCalls(ServiceUser):
         if before is None or not changed.written:
             return
         ringing, agent = before.get("ringing"), before.get("agent")
-        if ringing and ringing.get("call_sid"):
+        if ringing:
             self.staff.release_agent(ringing["sees_id"], call_sid, now)
             try:
                 self.services.twilio().hang_up(ringing["call_sid"])

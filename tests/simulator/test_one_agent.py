@@ -27,6 +27,7 @@ from callflow.service import Callflow
 from callflow.simulator import Simulator
 from callflow.simulator.rest import Form, RestApi, RestServer, SimulatorHttpClient
 from callflow.store import Store
+from callflow.store.redis import RedisStore
 from tests.conftest import (
     AUTH_TOKEN,
     BASE_URL,
@@ -250,23 +251,45 @@ def test_an_agent_leg_nobody_claimed_is_removed_at_once_and_audited(rig: InProce
     assert ours not in rig.api.hung_up
 
 
-def test_a_ring_claim_left_by_a_dead_worker_is_taken_over(rig: InProcess) -> None:
+def test_a_ring_claim_left_by_a_dead_worker_lapses(rig: InProcess, store: Store) -> None:
+    from callflow.vstrs import STALE_RING_CLAIM_SECONDS, _ring_key
+
     svc = rig.svc
     _agents(svc, 530000, 1)
     call_sid = _waiting_call(svc, rig.links)
-    from callflow.vstrs import STALE_RING_CLAIM_SECONDS, _claim
-
-    now = svc.clock.now()
-    svc.store.update_doc(
-        "vstrs_calls", call_sid, lambda d: {**d, "ringing": _claim("dead", now)} if d else None
-    )
-    assert not svc.vstrs.ring_next(call_sid, rig.links)  # held by the (dead) worker's claim
-    assert isinstance(svc.clock, ManualClock)
-    svc.clock.advance(STALE_RING_CLAIM_SECONDS + 1)
+    assert svc.store.claim(_ring_key(call_sid), "a worker that died", STALE_RING_CLAIM_SECONDS)
+    assert not svc.vstrs.ring_next(call_sid, rig.links), "held by the (dead) worker's claim"
+    assert rig.api.created[f"vstrs-{call_sid}"] == 0
+    if isinstance(store, RedisStore):  # Redis keeps its own time: the claim expires there
+        ttl = store.client.ttl(f"cf:claim:{_ring_key(call_sid)}")
+        assert 0 < ttl <= STALE_RING_CLAIM_SECONDS
+        store.client.delete(f"cf:claim:{_ring_key(call_sid)}")
+    else:
+        assert isinstance(svc.clock, ManualClock)
+        svc.clock.advance(STALE_RING_CLAIM_SECONDS + 1)
     svc.vstrs.hold_tick(call_sid, rig.links)
     record = svc.vstrs.get(call_sid)
     assert record is not None and record["ringing"]["call_sid"]
     assert rig.api.created[f"vstrs-{call_sid}"] == 1
+
+
+def test_the_next_agent_is_rung_when_the_first_does_not_answer(rig: InProcess) -> None:
+    svc = rig.svc
+    first, second = _agents(svc, 550000, 2)
+    call_sid = _waiting_call(svc, rig.links)
+    assert svc.vstrs.ring_next(call_sid, rig.links)
+    record = svc.vstrs.get(call_sid)
+    assert record is not None
+    rung = record["ringing"]
+    svc.vstrs.agent_leg_status(call_sid, rung["call_sid"], "no-answer", rig.links)
+    record = svc.vstrs.get(call_sid)
+    assert record is not None and record["ringing"]["sees_id"] != rung["sees_id"]
+    assert {rung["sees_id"], record["ringing"]["sees_id"]} == {first, second}
+    assert rig.api.created[f"vstrs-{call_sid}"] == 2
+    svc.vstrs.agent_joined(call_sid, record["ringing"]["call_sid"], "CF" + "3" * 32)
+    record = svc.vstrs.get(call_sid)
+    assert record is not None and record["state"] == "with_agent"
+    assert not svc.vstrs.ring_next(call_sid, rig.links), "a call with an agent rings nobody"
 
 
 def test_a_ring_that_lands_after_the_caller_left_is_hung_up(rig: InProcess) -> None:

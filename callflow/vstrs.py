@@ -125,11 +125,14 @@ class VstrsCalls(ServiceUser):
         doc = doc if doc is not None else self.get(call_sid)
         if doc is None or doc["state"] != "waiting" or doc["ringing"] is not None:
             return False
+        tried = set(doc["tried"])
+        candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
+        if not candidates:  # nobody to ring: no claim to take (the next tick looks again)
+            log.info("call %s: no VSTRS agent free to ring", call_sid)
+            return False
         token = secrets.token_hex(8)
         if not self.store.claim(_ring_key(call_sid), token, STALE_RING_CLAIM_SECONDS):
             return False
-        tried = set(doc["tried"])
-        candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
         ring_for = self.settings.agent_ring_seconds
         for agent in candidates:
             if not self.staff.claim_agent(agent.sees_id, call_sid, ring_for + 60):

@@ -586,35 +586,43 @@ def designer_publish(name: str) -> Any:
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
 
 
-@bp.post("/designer/flow/<name>/approve")
-@signed_in("designer", "admin")
-def designer_approve(name: str) -> Any:
-    """A second designer approves a protected flow's version: it goes live."""
+def _review(name: str, act: Callable[[str, str], str]) -> Any:
+    """Approve or reject a version waiting for approval; back to the flow's page."""
     from callflow.releases import PublishRefused
 
     version = request.form.get("version", "")
     try:
-        entry = service().releases.approve(name, version, me().username)
+        done = act(version, me().username)
     except PublishRefused as exc:
         return _flow_page(name, refused=str(exc), status=422)
     except CallflowError as exc:
         return _flow_page(name, refused=str(exc), status=409)
-    done = f"Approved version {entry['version']} (written by {entry['author']}): it is live."
-    done += _LIVE_SOON
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/approve")
+@signed_in("designer", "admin")
+def designer_approve(name: str) -> Any:
+    """A second designer approves a protected flow's version: it goes live."""
+
+    def approve(version: str, by: str) -> str:
+        entry = service().releases.approve(name, version, by)
+        author = entry["author"]
+        return f"Approved version {version} (written by {author}): it is live.{_LIVE_SOON}"
+
+    return _review(name, approve)
 
 
 @bp.post("/designer/flow/<name>/reject")
 @signed_in("designer", "admin")
 def designer_reject(name: str) -> Any:
     """Turn down (or withdraw) a version waiting for approval."""
-    version = request.form.get("version", "")
-    try:
-        service().releases.reject(name, version, me().username)
-    except CallflowError as exc:
-        return _flow_page(name, refused=str(exc), status=409)
-    done = f"Version {version} will not go live."
-    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+    def reject(version: str, by: str) -> str:
+        service().releases.reject(name, version, by)
+        return f"Version {version} will not go live."
+
+    return _review(name, reject)
 
 
 NEW_FLOW = """flow: new_flow

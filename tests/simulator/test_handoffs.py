@@ -63,6 +63,19 @@ class Rig:
             "specialist", "debt_pursuit", "Debt Pursuit", now
         )
 
+    def tokens_for_everyone(self) -> dict[str, str]:
+        """A token for every relationship to a Debt Pursuit hand-off: the agent, another
+        agent, the team, another team (Insolvency, added here) and an admin."""
+        svc, now = self.svc, self.svc.clock.now()
+        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00")
+        return {
+            "agent": self.agent_token,
+            "other_agent": self.other_token,
+            "specialist": self.specialist_token,
+            "other_team": svc.staff.issue_token("specialist", "insolvency", "Insolvency", now),
+            "admin": svc.staff.issue_token("admin", "ops1", "Ops", now),
+        }
+
     def caller_with_agent(self, caller_number: str = "+441632960001") -> Leg:
         script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(after=5000)
         caller = self.sim.call(VSTRS, caller_number, script)

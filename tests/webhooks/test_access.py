@@ -33,16 +33,7 @@ class World:
         self.rig = Rig(store, clock)
         svc = self.rig.svc
         now = clock.now()
-        svc.staff.add_team(
-            "insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00"
-        )
-        self.tokens = {
-            "agent": self.rig.agent_token,
-            "other_agent": self.rig.other_token,
-            "specialist": self.rig.specialist_token,
-            "other_team": svc.staff.issue_token("specialist", "insolvency", "Insolvency", now),
-            "admin": svc.staff.issue_token("admin", "ops1", "Ops", now),
-        }
+        self.tokens = self.rig.tokens_for_everyone()
         accounts = {
             "agent": ("alex", "vstrs_agent", {"sees_id": AGENT}),
             "other_agent": ("olly", "vstrs_agent", {"sees_id": OTHER_AGENT}),

@@ -24,7 +24,7 @@ def csrf_from(html: bytes) -> str:
     return match.group(1).decode()
 
 
-def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> object:
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
     page = client.get("/console/login")
     return client.post(
         "/console/login",

@@ -14,7 +14,7 @@ from callflow.clock import ManualClock
 from callflow.service import Callflow
 from callflow.store import Store
 from tests.conftest import make_settings
-from tests.webhooks.test_console import PASSWORD, csrf_from
+from tests.webhooks.test_console import PASSWORD, csrf_from, sign_in
 from webhooks import console, create_app
 
 
@@ -27,11 +27,7 @@ def browser(app_client: FlaskClient, address: str = "198.51.100.1", **headers: s
 
 
 def attempt(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
-    page = client.get("/console/login")
-    return client.post(
-        "/console/login",
-        data={"username": username, "password": password, "csrf_token": csrf_from(page.data)},
-    )
+    return sign_in(client, username, password)
 
 
 def signed_in(response: Any) -> bool:

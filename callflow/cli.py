@@ -453,7 +453,13 @@ def _parser() -> argparse.ArgumentParser:
         help="a question to register (repeat; default: asks which)",
     )
     set_answers.set_defaults(handler=_advisers_set_answers)
-    unlock = adv.add_parser("unlock", help="lift a lockout")
+    status = adv.add_parser(
+        "status", help="an adviser's throttled numbers, locks and known numbers, and why"
+    )
+    status.add_argument("number")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_advisers_status)
+    unlock = adv.add_parser("unlock", help="lift a lockout and every number's throttle")
     unlock.add_argument("number")
     unlock.set_defaults(handler=_advisers_unlock)
     listing = adv.add_parser("list", help="list advisers (never secrets)")
@@ -1494,11 +1500,22 @@ def _advisers_unlock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _advisers_status(args: argparse.Namespace) -> int:
+    svc = _service()
+    status = svc.adviser_lockout(args.number)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    for line in status["why"]:
+        print(line)
+    return EXIT_OK
+
+
 def _advisers_list(args: argparse.Namespace) -> int:
     svc = _service()
     rows = []
     for adviser in svc.directory.list():
-        status = svc.store.lock_status(adviser.number)
+        status = svc.store.lock_status(adviser.number, svc.clock.now())
         rows.append(
             {
                 **adviser.public(),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .store.base import Guard
 
 DEFAULT_FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
 
@@ -80,10 +81,20 @@ class Settings:
     signature_check: bool = True
     flows_dir: Path = DEFAULT_FLOWS_DIR
     hash_cost: int = 14
-    # VSTRS verification rules.
+    # VSTRS verification rules (the lockout model: docs/lockout.md). Each calling number
+    # gets number_attempts per number_window_seconds for an adviser, then waits. At
+    # lockout_threshold consecutive failures across numbers the adviser is locked for
+    # lockout_seconds to numbers that have not verified them in known_number_days; at
+    # lockout_hard_limit (NIST SP 800-63B's ceiling is 100) until a known number verifies
+    # or an admin unlocks. Consecutive failures are forgotten after failure_window_seconds
+    # without one.
     max_tries_per_call: int = 3
-    lockout_threshold: int = 5
+    number_attempts: int = 5
+    number_window_seconds: int = 15 * 60
+    lockout_threshold: int = 30
     lockout_seconds: int = 30 * 60
+    lockout_hard_limit: int = 100
+    known_number_days: int = 30
     failure_window_seconds: int = 24 * 3600
     # Caller to agent: how long an agent's phone rings, how long a caller waits in all.
     agent_ring_seconds: int = 20
@@ -165,9 +176,27 @@ class Settings:
             grant_freshness_seconds=_float(env, "CALLFLOW_GRANT_FRESHNESS", 10.0),
             grant_check_budget_seconds=_float(env, "CALLFLOW_GRANT_CHECK_BUDGET", 2.0),
             metrics_token=env.get("CALLFLOW_METRICS_TOKEN") or None,
+            number_attempts=_int(env, "CALLFLOW_NUMBER_ATTEMPTS", 5),
+            lockout_threshold=_int(env, "CALLFLOW_LOCKOUT_THRESHOLD", 30),
+            lockout_seconds=_int(env, "CALLFLOW_LOCKOUT_MINUTES", 30) * 60,
+            lockout_hard_limit=_int(env, "CALLFLOW_LOCKOUT_HARD_LIMIT", 100),
+            known_number_days=_int(env, "CALLFLOW_KNOWN_NUMBER_DAYS", 30),
             trusted_proxies=_int(env, "CALLFLOW_TRUSTED_PROXIES", 0),
         )
         return settings.checked()
+
+    @property
+    def guard(self) -> Guard:
+        """The lockout model's figures, as the store applies them."""
+        return Guard(
+            number_attempts=self.number_attempts,
+            number_window=self.number_window_seconds,
+            adviser_threshold=self.lockout_threshold,
+            lock_seconds=self.lockout_seconds,
+            hard_limit=self.lockout_hard_limit,
+            known_seconds=self.known_number_days * 24 * 3600,
+            failure_memory=self.failure_window_seconds,
+        )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """A copy with some fields replaced (unknown names are an error)."""
@@ -197,6 +226,12 @@ class Settings:
             )
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ConfigError("CALLFLOW_METRICS_TOKEN must be at least 16 characters")
+        if not 1 <= self.number_attempts <= self.lockout_threshold < self.lockout_hard_limit <= 100:
+            raise ConfigError(
+                "lockout figures must rise: 1 <= CALLFLOW_NUMBER_ATTEMPTS <= "
+                "CALLFLOW_LOCKOUT_THRESHOLD < CALLFLOW_LOCKOUT_HARD_LIMIT <= 100 (NIST SP "
+                "800-63B allows at most 100 consecutive failures)"
+            )
         if not 0 <= self.trusted_proxies <= 5:
             raise ConfigError("CALLFLOW_TRUSTED_PROXIES must be 0 to 5")
         if not self.secret_key:

@@ -732,13 +732,14 @@ class _Run:
         directory.set_pin(str(a["number"]), str(a["pin"]), now)
         directory.set_answers(str(a["number"]), {k: str(v) for k, v in a["answers"].items()}, now)
         if a.get("locked"):
+            # Locked to every number that has not verified this adviser: the lockout
+            # threshold of failures from strangers' numbers.
             settings = self.service.settings
             store, number = self.service.store, str(a["number"])
-            for _ in range(settings.lockout_threshold):
-                store.reserve_attempt(
-                    number, settings.lockout_threshold, settings.failure_window_seconds
-                )
-            store.record_failure(number, settings.lockout_threshold, settings.lockout_seconds)
+            for n in range(settings.lockout_threshold):
+                caller = f"+4416329619{n:02d}"
+                store.begin_attempt(number, caller, now, settings.guard)
+                store.attempt_failed(number, caller, now, settings.guard)
 
     def _agent(self, a: dict[str, Any], now: float) -> None:
         from .simulator import Callee, Script

@@ -40,6 +40,10 @@ AUDIT_EVENTS = Counter(
     "Security-relevant events (verification outcomes, lockouts, hand-offs, grants ended by reason)",
     ["kind", "outcome"],
 )
+ADVISER_LOCKOUTS = Counter(
+    "callflow_adviser_lockouts_total",
+    "Advisers locked (or kept locked) after repeated failed verifications: an alert",
+)
 CALLS = Counter("callflow_calls_total", "New calls by flow", ["flow"])
 STATES = Counter("callflow_states_entered_total", "Flow states entered", ["flow", "state"])
 STORE_ERRORS = Counter("callflow_store_errors_total", "Webhooks that met a store failure")

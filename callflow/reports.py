@@ -48,6 +48,8 @@ VERIFY_OUTCOMES = {
     ("verification.answer", "failed"): "wrong answer",
     ("verification.pin", "unknown_adviser"): "unknown adviser",
     ("verification.pin", "locked"): "locked out",
+    ("verification.pin", "hard_locked"): "locked out",
+    ("verification.pin", "throttled"): "number waiting",
 }
 
 

@@ -6,6 +6,7 @@ The webhooks and the CLI both start here, so they share one wiring.
 from __future__ import annotations
 
 import logging
+import time
 from random import Random, SystemRandom
 from typing import Any
 
@@ -133,6 +134,57 @@ class Callflow:
     def from_env(cls) -> Callflow:
         """Built from environment variables (see callflow.config)."""
         return cls(Settings.from_env())
+
+    def adviser_lockout(self, number: str) -> dict[str, Any]:
+        """An adviser's lockout state for staff: figures, and each throttle or lock and why."""
+        self.directory.require(number)
+        now = self.clock.now()
+        guard = self.settings.guard
+        status = self.store.lock_status(number, now)
+        why: list[str] = [f"adviser {number}"]
+        if status.hard_locked:
+            why.append(
+                f"LOCKED to numbers that have not verified them: {status.failures} consecutive "
+                f"failures reached the limit of {guard.hard_limit}; it lasts until they verify "
+                "from a known number or `callflow advisers unlock`"
+            )
+        elif status.locked_seconds:
+            why.append(
+                f"LOCKED to numbers that have not verified them for another "
+                f"{status.locked_seconds / 60:.0f} min: {status.failures} consecutive failures "
+                f"(the lock starts at {guard.adviser_threshold})"
+            )
+        else:
+            why.append(
+                f"not locked: {status.failures} consecutive failures (a lock starts at "
+                f"{guard.adviser_threshold})"
+            )
+        for caller, (attempts, left, consecutive) in sorted(status.numbers.items()):
+            waiting = attempts >= guard.number_attempts and left > 0
+            state = (
+                f"WAITING {left / 60:.0f} min ({attempts} attempts in its window of "
+                f"{guard.number_window // 60} min)"
+                if waiting
+                else f"{attempts} attempt(s) in its window"
+            )
+            if consecutive >= guard.hard_limit:
+                state = f"LOCKED: {consecutive} consecutive failures from this number"
+            why.append(f"  number {caller}: {state}, {consecutive} consecutive failure(s)")
+        for caller, at in sorted(status.known.items()):
+            day = time.strftime("%Y-%m-%d", time.gmtime(at))
+            why.append(f"  known number {caller}: verified them on {day}; never locked out")
+        return {
+            "adviser": number,
+            "failures": status.failures,
+            "locked_seconds": status.locked_seconds,
+            "hard_locked": status.hard_locked,
+            "numbers": {
+                caller: {"attempts": a, "window_left_seconds": left, "consecutive_failures": c}
+                for caller, (a, left, c) in status.numbers.items()
+            },
+            "known_numbers": status.known,
+            "why": why,
+        }
 
     def unlock_adviser(self, number: str, by: str) -> None:
         """Lift an adviser's lockout, and audit who did it."""

@@ -129,13 +129,18 @@ def test_adviser_lifecycle(
     dumped = json.dumps(listed)
     assert "pin_hash" not in dumped and "Oak Lane" not in dumped
 
-    for _ in range(5):
-        cli_env.store.reserve_attempt("4321", 5, 3600)
-        cli_env.store.record_failure("4321", 5, 1800)
+    guard, now = cli_env.settings.guard, cli_env.clock.now()
+    for n in range(guard.adviser_threshold):  # strangers' numbers, one wrong PIN each
+        cli_env.store.begin_attempt("4321", f"+44700900{n:04d}", now, guard)
+        cli_env.store.attempt_failed("4321", f"+44700900{n:04d}", now, guard)
     assert main(["advisers", "list"]) == 0
     assert "LOCKED" in capsys.readouterr().out
+    assert main(["advisers", "status", "4321"]) == 0
+    status = capsys.readouterr().out
+    assert "LOCKED to numbers that have not verified them" in status
+    assert "30 consecutive failures" in status and "number +447009000029" in status
     assert main(["advisers", "unlock", "4321"]) == 0
-    assert cli_env.store.lock_status("4321").locked_seconds == 0
+    assert cli_env.store.lock_status("4321", cli_env.clock.now()).locked_seconds == 0
 
     assert main(["advisers", "remove", "4321"]) == 0
     assert cli_env.directory.get("4321") is None

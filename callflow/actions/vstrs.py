@@ -2,9 +2,13 @@
 
 The caller hears the same thing whether the adviser number is unknown, the PIN is wrong
 or the answer is wrong, so nobody can find out which adviser numbers exist. An unknown
-adviser's PIN is still checked against a decoy hash, so it takes as long. Each check of a
-known adviser is counted before it is made; after ``lockout_threshold`` consecutive
-failures across calls the adviser is locked for ``lockout_seconds``.
+adviser's PIN is still checked against a decoy hash, so it takes as long.
+
+Lockout (docs/lockout.md): each attempt on a known adviser is counted for the calling
+number before it is checked, so concurrent calls can never get more checks than allowed.
+A number that has had its attempts waits out its window; many consecutive failures across
+numbers lock the adviser to numbers that have not verified them lately, so strangers
+cannot lock an adviser out of their usual line. Every refusal and lock is audited.
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ from ..context import CallContext
 from ..directory import ADVISER_NUMBER, QUESTIONS, Adviser
 from ..registry import REGISTRY
 from ..secrets import normalise_answer
+from ..store.base import Attempt
 
 log = logging.getLogger(__name__)
+
+#: Why a counted attempt was refused, as the audit records it.
+REFUSED = {"throttled": "throttled", "locked": "locked", "hard_locked": "hard_locked"}
 
 
 @REGISTRY.action()
@@ -39,11 +47,18 @@ def _adviser(ctx: CallContext) -> Adviser | None:
     return adviser if adviser is not None and adviser.active else None
 
 
+def _caller(ctx: CallContext) -> str:
+    """The calling number the lockout counts attempts against."""
+    return (ctx.session.from_number or "unknown")[:32]
+
+
 def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:
     settings = ctx.settings
-    started = ctx.services.store.record_failure(
-        adviser.number, settings.lockout_threshold, settings.lockout_seconds
+    attempt = Attempt(True, "ok", **ctx.data.pop("attempt", {"known": False}))
+    number_locked = ctx.services.store.attempt_failed(
+        adviser.number, _caller(ctx), ctx.now(), settings.guard
     )
+    started = "number_locked" if number_locked else attempt.lock_on_failure(settings.guard)
     ctx.audit(
         f"verification.{step}",
         adviser=adviser.number,
@@ -51,14 +66,32 @@ def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:
         outcome="failed",
     )
     if started:
-        ctx.audit(
-            "verification.lockout",
-            adviser=adviser.number,
-            organisation=adviser.organisation,
-            outcome="locked",
-            minutes=settings.lockout_seconds // 60,
-        )
+        _lockout(ctx, adviser, started)
     ctx.raise_event("failed")
+
+
+def _lockout(ctx: CallContext, adviser: Adviser, outcome: str) -> None:
+    """A lock started (or was renewed): audited, logged at error, counted: an alert."""
+    from ..metrics import ADVISER_LOCKOUTS
+
+    settings = ctx.settings
+    minutes = settings.lockout_seconds // 60 if outcome == "locked" else None
+    ctx.audit(
+        "verification.lockout",
+        adviser=adviser.number,
+        organisation=adviser.organisation,
+        outcome=outcome,
+        minutes=minutes,
+    )
+    ADVISER_LOCKOUTS.inc()
+    log.error(
+        "call %s: adviser %s %s after repeated failed verifications (see callflow advisers "
+        "status %s)",
+        ctx.call_sid,
+        adviser.number,
+        outcome.replace("_", " "),
+        adviser.number,
+    )
 
 
 @REGISTRY.action(raises={"pin_accepted", "failed", "locked"}, provides={"security_question"})
@@ -83,18 +116,19 @@ def check_pin(ctx: CallContext) -> None:
         )
         ctx.raise_event("failed")
         return
-    if not services.store.reserve_attempt(
-        adviser.number, settings.lockout_threshold, settings.failure_window_seconds
-    ):
+    attempt = services.store.begin_attempt(adviser.number, _caller(ctx), ctx.now(), settings.guard)
+    if not attempt.allowed:
         services.hasher.verify(pin, None)  # as long as a real check: no timing tell
         ctx.audit(
             "verification.pin",
             adviser=adviser.number,
             organisation=adviser.organisation,
-            outcome="locked",
+            outcome=REFUSED[attempt.reason],
+            known_number=attempt.known,
         )
         ctx.raise_event("locked")
         return
+    ctx.data["attempt"] = {"known": attempt.known, "ordinal": attempt.ordinal}
     if not services.hasher.verify(pin, adviser.pin_hash):
         _failed(ctx, "pin", adviser)
         return
@@ -128,7 +162,10 @@ def check_answer(ctx: CallContext) -> None:
         ctx.data.pop("pin_accepted_for", None)
         _failed(ctx, "answer", adviser)
         return
-    ctx.services.store.record_success(adviser.number)
+    ctx.data.pop("attempt", None)
+    ctx.services.store.attempt_succeeded(
+        adviser.number, _caller(ctx), ctx.now(), ctx.settings.guard
+    )
     for field in (f"org:{adviser.organisation}", "all"):
         ctx.services.store.count("verified_calls", field)
     ctx.data.pop("pin_accepted_for", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..session import CallSession
@@ -48,11 +48,69 @@ class Changed:
 
 
 @dataclass(frozen=True)
+class Guard:
+    """The lockout model's figures (see docs/lockout.md and callflow.config).
+
+    Each calling number may make ``number_attempts`` verification attempts for an adviser
+    in ``number_window`` seconds; then that number waits. Numbers that have not verified
+    the adviser in ``known_seconds`` share a count of consecutive attempts (taken before
+    each is checked, cleared by a verification, forgotten after ``failure_memory`` seconds
+    without one): the ``adviser_threshold``-th locks the adviser to such numbers for
+    ``lock_seconds``; after each lock they get one more attempt, which locks them again;
+    the ``hard_limit``-th is their last until the adviser verifies from a known number or
+    an admin unlocks. A known number is throttled like any other, and locked after
+    ``hard_limit`` consecutive failures of its own.
+    """
+
+    number_attempts: int = 5
+    number_window: int = 15 * 60
+    adviser_threshold: int = 30
+    lock_seconds: int = 30 * 60
+    hard_limit: int = 100
+    known_seconds: int = 30 * 24 * 3600
+    failure_memory: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Whether a verification attempt may be checked, and if not why.
+
+    ``reason``: ``ok``; ``throttled`` (this number has had its attempts for now);
+    ``locked`` (the adviser is locked to numbers that have not verified them lately);
+    ``hard_locked`` (locked until they verify from a known number or an admin unlocks).
+    ``first`` is True on the first refusal of a number's throttle in its window.
+    """
+
+    allowed: bool
+    reason: str
+    known: bool
+    first: bool = False
+    #: for a number that has not verified the adviser lately: this attempt's place in the
+    #: adviser's count of consecutive such attempts (0 otherwise)
+    ordinal: int = 0
+
+    def lock_on_failure(self, guard: Guard) -> str:
+        """The lock in force if this attempt fails: ``hard_locked`` (the last attempt such
+        numbers get), ``locked`` (a lock of ``lock_seconds``), or ''."""
+        if self.known or not self.ordinal:
+            return ""
+        if self.ordinal == guard.hard_limit:
+            return "hard_locked"
+        return "locked" if guard.adviser_threshold <= self.ordinal < guard.hard_limit else ""
+
+
+@dataclass(frozen=True)
 class LockStatus:
-    """An adviser's lockout state: failures counted and seconds of lock left (0: not locked)."""
+    """An adviser's lockout state, for staff: failures, locks, throttled and known numbers."""
 
     failures: int
     locked_seconds: float
+    hard_locked: bool = False
+    #: calling number -> (attempts in its window, seconds of the window left, its
+    #: consecutive failures)
+    numbers: dict[str, tuple[int, float, int]] = field(default_factory=dict)
+    #: calling numbers that verified this adviser lately -> when
+    known: dict[str, float] = field(default_factory=dict)
 
 
 class Store(abc.ABC):
@@ -122,30 +180,33 @@ class Store(abc.ABC):
     def list_advisers(self) -> list[dict[str, Any]]:
         """Every adviser record."""
 
-    # -- lockout: consecutive failed verifications across calls, counted atomically
+    # -- lockout: verification attempts per adviser and calling number, counted atomically
 
     @abc.abstractmethod
-    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
-        """Count a verification attempt before checking it; False when locked or at the limit.
+    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
+        """Count a verification attempt of ``number`` from ``caller`` before it is checked.
 
-        Counting first means concurrent attempts can never exceed ``limit`` checks.
+        Counting first means concurrent attempts can never get more checks than allowed.
+        An attempt that is neither failed nor succeeded (the caller hung up) stays counted
+        until its number's window ends, and no longer.
         """
 
     @abc.abstractmethod
-    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
-        """A reserved attempt failed. Returns True exactly once: when this starts a lockout."""
+    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
+        """A counted attempt failed: the number's consecutive failures go up. True when a
+        number reaches the hard limit of its own (a known number locked)."""
 
     @abc.abstractmethod
-    def record_success(self, number: str) -> None:
-        """A verification succeeded: the consecutive-failure count starts again."""
+    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
+        """The caller verified: failures and locks cleared, ``caller`` known for a while."""
 
     @abc.abstractmethod
-    def lock_status(self, number: str) -> LockStatus:
-        """Failures counted and lock time left."""
+    def lock_status(self, number: str, now: float) -> LockStatus:
+        """The adviser's failures, locks, throttled numbers and known numbers."""
 
     @abc.abstractmethod
     def unlock(self, number: str) -> None:
-        """Clear a lockout and the failure count."""
+        """Clear an adviser's failures, locks and number throttles (known numbers stay)."""
 
     # -- audit
 

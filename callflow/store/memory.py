@@ -10,7 +10,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..session import CallSession
-from .base import GENESIS, Created, Lease, LockStatus, Seal, Store
+from .base import GENESIS, Attempt, Created, Guard, Lease, LockStatus, Seal, Store
 
 
 class MemoryStore(Store):
@@ -25,8 +25,7 @@ class MemoryStore(Store):
         self._sessions: dict[str, tuple[int, dict[str, Any], float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._advisers: dict[str, dict[str, Any]] = {}
-        self._failures: dict[str, tuple[int, float]] = {}
-        self._locks: dict[str, float] = {}
+        self._guards: dict[str, dict[str, Any]] = {}
         self._audit: list[dict[str, Any]] = []
         self._audit_ids = itertools.count(1)
         self._head: tuple[str, str] | None = None
@@ -125,8 +124,7 @@ class MemoryStore(Store):
 
     def delete_adviser(self, number: str) -> bool:
         with self._lock:
-            self._failures.pop(number, None)
-            self._locks.pop(number, None)
+            self._guards.pop(number, None)
             return self._advisers.pop(number, None) is not None
 
     def list_advisers(self) -> list[dict[str, Any]]:
@@ -135,50 +133,89 @@ class MemoryStore(Store):
 
     # -- lockout
 
-    def _failures_now(self, number: str) -> int:
-        count, expires = self._failures.get(number, (0, 0.0))
-        if expires <= self.clock.now():
-            self._failures.pop(number, None)
-            return 0
-        return count
+    def _guard(self, number: str, now: float) -> dict[str, Any]:
+        """An adviser's lockout state (as Redis keeps it: forgotten a while after the last
+        write; known numbers kept on their own)."""
+        state = self._guards.get(number)
+        if state is None:
+            state = {"expires": 0.0, "known": {}, "known_expires": 0.0, "hard": False}
+            self._guards[number] = state
+        if state["expires"] <= now:  # the hard lock never expires
+            state.update(fails=0, locked_until=0.0, pairs={})
+        if state["known_expires"] <= now:
+            state["known"] = {}
+        return state
 
-    def _lock_left(self, number: str) -> float:
-        left = self._locks.get(number, 0.0) - self.clock.now()
-        if left <= 0:
-            self._locks.pop(number, None)
-            return 0.0
-        return left
-
-    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
+    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
         with self._lock:
-            if self._lock_left(number) > 0:
-                return False
-            count = self._failures_now(number)
-            if count >= limit:
-                return False
-            self._failures[number] = (count + 1, self.clock.now() + window_seconds)
-            return True
+            state = self._guard(number, now)
+            seen = state["known"].get(caller)
+            known = seen is not None and seen >= now - guard.known_seconds
+            count, until, consec = state["pairs"].get(caller, (0, 0.0, 0))
+            if until <= now:
+                count, until = 0, now + guard.number_window
+            if count >= guard.number_attempts:
+                first = count == guard.number_attempts
+                state["pairs"][caller] = (count + (1 if first else 0), until, consec)
+                return Attempt(False, "throttled", known, first)
+            if consec >= guard.hard_limit:
+                return Attempt(False, "hard_locked", known)
+            if not known:
+                if state["hard"]:
+                    return Attempt(False, "hard_locked", known)
+                fails = state["fails"]
+                if fails >= guard.adviser_threshold and state["locked_until"] > now:
+                    return Attempt(False, "locked", known)
+                state["fails"] = fails = fails + 1
+                if fails >= guard.hard_limit:
+                    state["hard"] = True
+                elif fails >= guard.adviser_threshold:
+                    state["locked_until"] = now + guard.lock_seconds
+                state["pairs"][caller] = (count + 1, until, consec)
+                state["expires"] = now + guard.failure_memory
+                return Attempt(True, "ok", False, ordinal=fails)
+            state["pairs"][caller] = (count + 1, until, consec)
+            state["expires"] = now + guard.failure_memory
+            return Attempt(True, "ok", known)
 
-    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
+    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
         with self._lock:
-            if self._failures_now(number) >= limit:
-                self._locks[number] = self.clock.now() + lock_seconds
-                self._failures.pop(number, None)
-                return True
-            return False
+            state = self._guard(number, now)
+            count, until, consec = state["pairs"].get(caller, (0, 0.0, 0))
+            state["pairs"][caller] = (count, until, consec + 1)
+            state["expires"] = now + guard.failure_memory
+            return bool(consec + 1 == guard.hard_limit)
 
-    def record_success(self, number: str) -> None:
+    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
         with self._lock:
-            self._failures.pop(number, None)
+            state = self._guard(number, now)
+            state.update(fails=0, locked_until=0.0, hard=False)
+            state["pairs"].pop(caller, None)
+            known = {c: t for c, t in state["known"].items() if t >= now - guard.known_seconds}
+            state["known"] = {**known, caller: now}
+            state["known_expires"] = now + guard.known_seconds
 
-    def lock_status(self, number: str) -> LockStatus:
+    def lock_status(self, number: str, now: float) -> LockStatus:
         with self._lock:
-            return LockStatus(self._failures_now(number), self._lock_left(number))
+            state = self._guard(number, now)
+            numbers = {
+                caller: (count, max(until - now, 0.0), consec)
+                for caller, (count, until, consec) in state["pairs"].items()
+                if until > now or consec
+            }
+            return LockStatus(
+                state["fails"],
+                max(state["locked_until"] - now, 0.0),
+                state["hard"],
+                numbers,
+                dict(state["known"]),
+            )
 
     def unlock(self, number: str) -> None:
         with self._lock:
-            self._failures.pop(number, None)
-            self._locks.pop(number, None)
+            state = self._guards.get(number)
+            if state is not None:
+                state.update(fails=0, locked_until=0.0, hard=False, pairs={}, expires=0.0)
 
     # -- audit
 

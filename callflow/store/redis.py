@@ -6,8 +6,10 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
     cf:call:{<CallSid>}:lease      the token of the webhook working on the call
     cf:{dir}:adviser:<number>      the adviser record as JSON
     cf:{dir}:advisers              set of adviser numbers
-    cf:{adv:<number>}:fails        consecutive failed verifications
-    cf:{adv:<number>}:lock         present while the adviser is locked out
+    cf:{adv:<number>}:guard        hash: consecutive failures, locks, each calling number's
+                                   attempts in its window (see docs/lockout.md)
+    cf:{adv:<number>}:known        sorted set: calling numbers that verified the adviser
+    cf:{adv:<number>}:hard         present while hard-locked (no expiry)
     cf:{audit}                     stream of audit entries (with cf:{audit}:head, :anchor)
     cf:flow:<version>              hash: name, source
     cf:{<ns>}:doc:<key>            a document of namespace <ns> (agents, teams, tokens, ...)
@@ -36,7 +38,7 @@ from redis.retry import Retry
 from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
-from .base import GENESIS, Created, Lease, LockStatus, Seal, Store
+from .base import GENESIS, Attempt, Created, Guard, Lease, LockStatus, Seal, Store
 from .breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -81,22 +83,86 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_RESERVE = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
+# An adviser's lockout state, one hash in the adviser's slot: fails (consecutive attempts
+# from numbers that have not verified the adviser lately, counted before each is checked),
+# locked_until, and p:<calling number> = "attempts:window end:consecutive failures"; it is
+# forgotten failure_memory seconds after the last write. The hard lock is a key of its own
+# that never expires (only a verification from a known number or an admin lifts it).
+# Known numbers: a sorted set of calling number -> when it last verified the adviser.
+_BEGIN_ATTEMPT = """
+local function ms(x) return string.format('%.3f', math.floor(x * 1000) / 1000) end
+local h, kz, hk = KEYS[1], KEYS[2], KEYS[3]
+local caller, now = ARGV[1], tonumber(ARGV[2])
+local limit, window = tonumber(ARGV[3]), tonumber(ARGV[4])
+local known_since, hard_limit, memory = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local threshold, lock = tonumber(ARGV[8]), tonumber(ARGV[9])
+local seen = redis.call('ZSCORE', kz, caller)
+local known = 0
+if seen and tonumber(seen) >= known_since then known = 1 end
+local f = 'p:' .. caller
+local n, untl, consec = 0, 0, 0
+local v = redis.call('HGET', h, f)
+if v then
+  local a, b, c = string.match(v, '([^:]+):([^:]+):([^:]+)')
+  n, untl, consec = tonumber(a), tonumber(b), tonumber(c)
+end
+if untl <= now then n, untl = 0, now + window end
+if n >= limit then
+  local first = 0
+  if n == limit then
+    first = 1
+    redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+  end
+  return {0, 'throttled', known, first}
+end
+if consec >= hard_limit then return {0, 'hard_locked', known, 0} end
+if known == 0 then
+  if redis.call('EXISTS', hk) == 1 then return {0, 'hard_locked', 0, 0} end
+  local fails = tonumber(redis.call('HGET', h, 'fails') or '0')
+  if fails >= threshold and tonumber(redis.call('HGET', h, 'locked_until') or '0') > now then
+    return {0, 'locked', 0, 0}
+  end
+  fails = redis.call('HINCRBY', h, 'fails', 1)
+  if fails >= hard_limit then
+    redis.call('SET', hk, ms(now))
+  elseif fails >= threshold then
+    redis.call('HSET', h, 'locked_until', ms(now + lock))
+  end
+  redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+  redis.call('EXPIRE', h, memory)
+  return {1, 'ok', 0, 0, fails}
+end
+redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+redis.call('EXPIRE', h, memory)
+return {1, 'ok', known, 0, 0}
 """
 
-_FAIL = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[2])
-  redis.call('DEL', KEYS[1])
-  return 1
+_ATTEMPT_FAILED = """
+local function ms(x) return string.format('%.3f', math.floor(x * 1000) / 1000) end
+local h = KEYS[1]
+local caller, hard_limit, memory = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local f = 'p:' .. caller
+local n, untl, consec = 0, 0, 0
+local v = redis.call('HGET', h, f)
+if v then
+  local a, b, c = string.match(v, '([^:]+):([^:]+):([^:]+)')
+  n, untl, consec = tonumber(a), tonumber(b), tonumber(c)
 end
+consec = consec + 1
+redis.call('HSET', h, f, n .. ':' .. ms(untl) .. ':' .. consec)
+redis.call('EXPIRE', h, memory)
+if consec == hard_limit then return 1 end
+return 0
+"""
+
+_ATTEMPT_SUCCEEDED = """
+local h, kz, hk = KEYS[1], KEYS[2], KEYS[3]
+local caller, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('HDEL', h, 'fails', 'locked_until', 'p:' .. caller)
+redis.call('DEL', hk)
+redis.call('ZADD', kz, now, caller)
+redis.call('ZREMRANGEBYSCORE', kz, '-inf', '(' .. tostring(now - keep))
+redis.call('EXPIRE', kz, keep)
 return 0
 """
 
@@ -118,6 +184,7 @@ return 1
 
 # A throttle is "count:until" (until: the end of its window on the service's clock).
 _TAKE = """
+local function ms(x) return string.format('%.3f', math.floor(x * 1000) / 1000) end
 local n, untl = 0, 0
 local v = redis.call('GET', KEYS[1])
 if v then
@@ -128,7 +195,7 @@ local now = tonumber(ARGV[3])
 if untl <= now then n, untl = 0, now + tonumber(ARGV[2]) end
 if n > tonumber(ARGV[1]) then return n + 1 end
 n = n + 1
-redis.call('SET', KEYS[1], n .. ':' .. untl, 'EX', math.ceil(untl - now) + 1)
+redis.call('SET', KEYS[1], n .. ':' .. ms(untl), 'EX', math.ceil(untl - now) + 1)
 return n
 """
 
@@ -186,8 +253,13 @@ def _call_key(call_sid: str) -> str:
     return f"cf:call:{{{call_sid}}}"
 
 
-def _adviser_keys(number: str) -> tuple[str, str]:
-    return f"cf:{{adv:{number}}}:fails", f"cf:{{adv:{number}}}:lock"
+def _adviser_keys(number: str) -> tuple[str, str, str]:
+    """An adviser's lockout state, known calling numbers and hard lock (one slot)."""
+    return (
+        f"cf:{{adv:{number}}}:guard",
+        f"cf:{{adv:{number}}}:known",
+        f"cf:{{adv:{number}}}:hard",
+    )
 
 
 class RedisStore(Store):
@@ -203,8 +275,9 @@ class RedisStore(Store):
         self._save = client.register_script(_SAVE)
         self._create = client.register_script(_CREATE)
         self._release = client.register_script(_RELEASE)
-        self._reserve = client.register_script(_RESERVE)
-        self._fail = client.register_script(_FAIL)
+        self._begin_attempt = client.register_script(_BEGIN_ATTEMPT)
+        self._attempt_failed = client.register_script(_ATTEMPT_FAILED)
+        self._attempt_succeeded = client.register_script(_ATTEMPT_SUCCEEDED)
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
         self._take = client.register_script(_TAKE)
@@ -339,29 +412,58 @@ class RedisStore(Store):
     # -- lockout
 
     @_unavailable
-    def reserve_attempt(self, number: str, limit: int, window_seconds: int) -> bool:
-        return bool(self._reserve(keys=list(_adviser_keys(number)), args=[limit, window_seconds]))
+    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
+        args = [
+            caller,
+            repr(now),
+            guard.number_attempts,
+            guard.number_window,
+            repr(now - guard.known_seconds),
+            guard.hard_limit,
+            guard.failure_memory,
+            guard.adviser_threshold,
+            guard.lock_seconds,
+        ]
+        reply = self._begin_attempt(keys=list(_adviser_keys(number)), args=args)
+        ordinal = int(reply[4]) if len(reply) > 4 else 0
+        return Attempt(bool(reply[0]), str(reply[1]), bool(reply[2]), bool(reply[3]), ordinal)
 
     @_unavailable
-    def record_failure(self, number: str, limit: int, lock_seconds: int) -> bool:
-        return bool(self._fail(keys=list(_adviser_keys(number)), args=[limit, lock_seconds]))
+    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
+        args = [caller, guard.hard_limit, guard.failure_memory]
+        return bool(self._attempt_failed(keys=[_adviser_keys(number)[0]], args=args))
 
     @_unavailable
-    def record_success(self, number: str) -> None:
-        self.client.delete(_adviser_keys(number)[0])
+    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
+        args = [caller, repr(now), guard.known_seconds]
+        self._attempt_succeeded(keys=list(_adviser_keys(number)), args=args)
 
     @_unavailable
-    def lock_status(self, number: str) -> LockStatus:
-        fails_key, lock_key = _adviser_keys(number)
+    def lock_status(self, number: str, now: float) -> LockStatus:
+        state_key, known_key, hard_key = _adviser_keys(number)
         pipe = self.client.pipeline(transaction=False)
-        pipe.get(fails_key)
-        pipe.pttl(lock_key)
-        fails, pttl = pipe.execute()
-        return LockStatus(int(fails or 0), max(pttl, 0) / 1000)
+        pipe.hgetall(state_key)
+        pipe.zrange(known_key, 0, -1, withscores=True)
+        pipe.exists(hard_key)
+        state, known, hard = pipe.execute()
+        numbers = {}
+        for field, value in state.items():
+            if field.startswith("p:"):
+                count, until, consec = (float(x) for x in value.split(":"))
+                if until > now or consec:
+                    numbers[field[2:]] = (int(count), max(until - now, 0.0), int(consec))
+        return LockStatus(
+            int(state.get("fails", 0)),
+            max(float(state.get("locked_until", 0)) - now, 0.0),
+            bool(hard),
+            numbers,
+            {caller: float(at) for caller, at in known},
+        )
 
     @_unavailable
     def unlock(self, number: str) -> None:
-        self.client.delete(*_adviser_keys(number))
+        state_key, _known, hard_key = _adviser_keys(number)
+        self.client.delete(state_key, hard_key)
 
     # -- audit
 

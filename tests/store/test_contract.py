@@ -10,7 +10,18 @@ import pytest
 from callflow.clock import ManualClock
 from callflow.session import CallSession
 from callflow.store import MemoryStore, Store
+from callflow.store.base import Guard
 from callflow.store.redis import RedisStore
+
+GUARD = Guard(
+    number_attempts=3,
+    number_window=900,
+    adviser_threshold=5,
+    lock_seconds=1800,
+    hard_limit=8,
+    known_seconds=30 * 86400,
+    failure_memory=86400,
+)
 
 
 def session(call_sid: str = "CA" + "1" * 32) -> CallSession:
@@ -138,34 +149,76 @@ class StoreContract:
         assert not store.delete_adviser("1001")
         assert store.get_adviser("1001") is None
 
-    def test_lockout_counts_reservations_and_locks_once(self, store: Store) -> None:
-        for _ in range(4):
-            assert store.reserve_attempt("1001", 5, 3600)
-            assert not store.record_failure("1001", 5, 1800)
-        assert store.lock_status("1001").failures == 4
-        assert store.reserve_attempt("1001", 5, 3600)
-        assert store.record_failure("1001", 5, 1800), "the fifth failure starts the lockout"
-        status = store.lock_status("1001")
-        assert status.locked_seconds > 1700
-        assert not store.reserve_attempt("1001", 5, 3600)
-        store.unlock("1001")
-        assert store.lock_status("1001").locked_seconds == 0
-        assert store.reserve_attempt("1001", 5, 3600)
+    # -- the lockout model (docs/lockout.md), with small figures
 
-    def test_success_resets_the_count(self, store: Store) -> None:
+    def test_a_number_waits_after_its_attempts_and_a_hang_up_counts_once(
+        self, store: Store
+    ) -> None:
+        now = 1_800_000_000.0
+        store.attempt_succeeded("1001", "+441", now, GUARD)  # a known number: no lock applies
         for _ in range(3):
-            store.reserve_attempt("1001", 5, 3600)
-            store.record_failure("1001", 5, 1800)
-        store.reserve_attempt("1001", 5, 3600)
-        store.record_success("1001")
-        assert store.lock_status("1001").failures == 0
+            assert store.begin_attempt("1001", "+441", now, GUARD).allowed
+        refused = store.begin_attempt("1001", "+441", now, GUARD)
+        assert (refused.allowed, refused.reason, refused.first) == (False, "throttled", True)
+        again = store.begin_attempt("1001", "+441", now + 1, GUARD)
+        assert (again.reason, again.first) == ("throttled", False), "the first refusal only"
+        assert store.begin_attempt("1001", "+442", now, GUARD).allowed, "other numbers go on"
+        # Nothing failed (the callers hung up): the window ends and the attempts with it.
+        assert store.begin_attempt("1001", "+441", now + GUARD.number_window, GUARD).allowed
+        status = store.lock_status("1001", now)
+        assert status.failures == 1 and not status.locked_seconds, "the stranger's one attempt"
 
-    def test_concurrent_reservations_never_exceed_the_limit(self, store: Store) -> None:
+    def test_strangers_lock_the_adviser_but_not_their_known_number(self, store: Store) -> None:
+        now = 1_800_000_000.0
+        assert store.begin_attempt("1001", "+44usual", now, GUARD).allowed
+        store.attempt_succeeded("1001", "+44usual", now, GUARD)
+        started = []
+        for n in range(GUARD.adviser_threshold):
+            attempt = store.begin_attempt("1001", f"+44stranger{n}", now, GUARD)
+            assert attempt.allowed and not attempt.known and attempt.ordinal == n + 1
+            assert not store.attempt_failed("1001", f"+44stranger{n}", now, GUARD)
+            started.append(attempt.lock_on_failure(GUARD))
+        assert started == ["", "", "", "", "locked"]
+        status = store.lock_status("1001", now)
+        assert status.failures == 5 and status.locked_seconds == GUARD.lock_seconds
+        locked = store.begin_attempt("1001", "+44another", now + 1, GUARD)
+        assert (locked.allowed, locked.reason) == (False, "locked")
+        usual = store.begin_attempt("1001", "+44usual", now + 1, GUARD)
+        assert usual.allowed and usual.known, "their usual number is not locked out"
+        after = store.begin_attempt("1001", "+44another", now + GUARD.lock_seconds + 1, GUARD)
+        assert after.allowed, "the lock ends"
+        store.unlock("1001")
+        assert store.lock_status("1001", now).failures == 0
+        assert "+44usual" in store.lock_status("1001", now).known, "unlock keeps known numbers"
+
+    def test_the_hard_limit_locks_until_a_known_number_verifies(self, store: Store) -> None:
+        now = 1_800_000_000.0
+        store.attempt_succeeded("1001", "+44usual", now, GUARD)
+        outcomes = []
+        for n in range(GUARD.hard_limit):
+            at = now + n * (GUARD.lock_seconds + 1)  # past each lock, so strangers go on
+            attempt = store.begin_attempt("1001", f"+44s{n}", at, GUARD)
+            assert attempt.allowed, n
+            store.attempt_failed("1001", f"+44s{n}", at, GUARD)
+            outcomes.append(attempt.lock_on_failure(GUARD))
+        assert outcomes[-1] == "hard_locked"
+        later = now + GUARD.hard_limit * (GUARD.lock_seconds + 1) + GUARD.lock_seconds
+        assert store.begin_attempt("1001", "+44new", later, GUARD).reason == "hard_locked"
+        assert store.lock_status("1001", later).hard_locked
+        assert store.begin_attempt("1001", "+44usual", later, GUARD).allowed
+        store.attempt_succeeded("1001", "+44usual", later, GUARD)
+        assert store.begin_attempt("1001", "+44new", later, GUARD).allowed
+
+    def test_concurrent_attempts_from_one_number_never_exceed_its_limit(
+        self, store: Store
+    ) -> None:
         allowed: list[bool] = []
         lock = threading.Lock()
+        barrier = threading.Barrier(20)
 
         def attempt() -> None:
-            ok = store.reserve_attempt("1001", 5, 3600)
+            barrier.wait()
+            ok = store.begin_attempt("1001", "+441", 1_800_000_000.0, GUARD).allowed
             with lock:
                 allowed.append(ok)
 
@@ -174,7 +227,7 @@ class StoreContract:
             t.start()
         for t in threads:
             t.join()
-        assert allowed.count(True) == 5
+        assert allowed.count(True) == GUARD.number_attempts
 
     def test_audit_is_append_only_and_ordered(self, store: Store) -> None:
         ids = [store.append_audit({"kind": f"k{n}"}) for n in range(3)]

@@ -45,14 +45,15 @@ def test_without_a_token_the_web_service_serves_no_metrics(clock: ManualClock) -
 
 
 def test_no_metric_tells_why_a_verification_failed(store: Store, clock: ManualClock) -> None:
-    svc = Callflow(make_settings(), store=store, clock=clock, rng=Random(3))
+    settings = make_settings(number_attempts=2, lockout_threshold=4, lockout_hard_limit=10)
+    svc = Callflow(settings, store=store, clock=clock, rng=Random(3))
     enrol(svc)
     svc.directory.add("2002", "Not Enrolled", "top", now=clock.now())  # no PIN, no answers
     client = create_app({"CALLFLOW_SERVICE": svc}).test_client()
     attempts = [("9999", "111111"), (ADVISER, "999999"), ("2002", "123456")]
-    for _ in range(6):  # the real adviser is locked out on the way
+    for n in range(6):  # the real adviser is locked out on the way, and one number waits
         for number, pin in attempts:
-            caller = Caller(client)
+            caller = Caller(client, from_number=f"+44770090{n % 4:04d}")
             caller.start()
             caller.press(number)
             caller.press(pin)
@@ -67,6 +68,7 @@ def test_no_metric_tells_why_a_verification_failed(store: Store, clock: ManualCl
     assert any(e["kind"] == "verification.lockout" for e in svc.audit.entries())
     kinds = {e["outcome"] for e in svc.audit.entries() if e["kind"] == "verification.pin"}
     assert {"unknown_adviser", "failed", "not_enrolled", "locked"} <= kinds, "the audit keeps it"
+    assert "callflow_adviser_lockouts_total" in after, "a lockout is an alert for operations"
 
 
 def test_metrics_on_an_address_of_their_own(clock: ManualClock) -> None:

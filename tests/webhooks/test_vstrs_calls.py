@@ -103,7 +103,7 @@ def test_wrong_pin_three_times_ends_the_call_politely(caller: Caller, service: C
     assert caller.says()[1].startswith(GOODBYE_START)
     assert caller.last.find("Hangup") is not None  # type: ignore[union-attr]
     assert caller.last.find("Gather") is None  # type: ignore[union-attr]
-    assert service.store.lock_status(ADVISER).failures == 3
+    assert service.store.lock_status(ADVISER, service.clock.now()).failures == 3
     session = service.store.get_session(caller.call_sid)
     assert session is not None and session.verified is None
 
@@ -116,7 +116,7 @@ def test_wrong_answer_is_not_verified(caller: Caller, service: Callflow) -> None
     assert caller.says()[0] == NOT_RECOGNISED
     assert caller.last.find("Gather") is not None  # type: ignore[union-attr]
     assert kinds(service, caller.call_sid)[-1] == ("verification.answer", "failed")
-    assert service.store.lock_status(ADVISER).failures == 1
+    assert service.store.lock_status(ADVISER, service.clock.now()).failures == 1
 
 
 def test_no_input_three_times_ends_the_call(caller: Caller) -> None:
@@ -139,32 +139,44 @@ def test_empty_speech_is_no_input(caller: Caller) -> None:
 
 
 def test_lockout_across_calls_and_unlock(client: FlaskClient, service: Callflow) -> None:
-    first = Caller(client)
-    first.start()
-    for _ in range(3):
-        first.press(ADVISER)
-        first.press("135792")
-    second = Caller(client)
-    second.start()
-    for _ in range(2):
-        second.press(ADVISER)
-        second.press("135792")
-    assert service.store.lock_status(ADVISER).locked_seconds > 29 * 60
+    usual = Caller(client, from_number="+441632960111")
+    usual.verify()  # the adviser's usual line: known from now on
+    usual.hang_up()
+    threshold = service.settings.lockout_threshold
+    strangers = [Caller(client, from_number=f"+4477009{n:05d}") for n in range(threshold // 3)]
+    for stranger in strangers:
+        stranger.start()
+        for _ in range(3):
+            stranger.press(ADVISER)
+            stranger.press("135792")
+    assert service.store.lock_status(ADVISER, service.clock.now()).locked_seconds > 29 * 60
     lockouts = [e for e in service.audit.entries() if e["kind"] == "verification.lockout"]
-    assert len(lockouts) == 1 and lockouts[0]["call_sid"] == second.call_sid
+    assert len(lockouts) == 1 and lockouts[0]["call_sid"] == strangers[-1].call_sid
 
-    locked = Caller(client)
+    locked = Caller(client, from_number="+447700900999")
     locked.start()
     locked.press(ADVISER)
-    locked.press(PIN)  # the right PIN, but the adviser is locked
+    locked.press(PIN)  # the right PIN, but the adviser is locked to unknown numbers
     assert locked.says()[0] == NOT_RECOGNISED
     assert kinds(service, locked.call_sid) == [("verification.pin", "locked")]
+    again = Caller(client, from_number="+441632960111")
+    again.verify()
+    assert again.last.find("Dial/Conference") is not None, "the usual line still gets through"  # type: ignore[union-attr]
 
+    # Verifying from a known line clears the count and the lock; strangers start again.
+    assert service.store.lock_status(ADVISER, service.clock.now()).locked_seconds == 0
+    for n in range(threshold // 3):
+        stranger = Caller(client, from_number=f"+4477008{n:05d}")
+        stranger.start()
+        for _ in range(3):
+            stranger.press(ADVISER)
+            stranger.press("135792")
+    assert service.store.lock_status(ADVISER, service.clock.now()).locked_seconds > 0
     service.unlock_adviser(ADVISER, by="tester")
     assert ("adviser.unlocked", "unlocked") in [
         (e["kind"], e["outcome"]) for e in service.audit.entries()
     ]
-    after = Caller(client)
+    after = Caller(client, from_number="+447700900999")
     after.verify()
     assert after.last.find("Dial/Conference") is not None  # type: ignore[union-attr]
 
@@ -174,11 +186,11 @@ def test_success_resets_the_failure_count(client: FlaskClient, service: Callflow
     caller.start()
     caller.press(ADVISER)
     caller.press("135792")
-    assert service.store.lock_status(ADVISER).failures == 1
+    assert service.store.lock_status(ADVISER, service.clock.now()).failures == 1
     caller.press(ADVISER)
     caller.press(PIN)
     caller.say(caller.answer_for_question())
-    assert service.store.lock_status(ADVISER).failures == 0
+    assert service.store.lock_status(ADVISER, service.clock.now()).failures == 0
 
 
 def test_each_organisation_is_named(client: FlaskClient, service: Callflow) -> None:

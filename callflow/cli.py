@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -325,7 +326,16 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.add_argument("-o", "--output", help="file to write (default: standard output)")
     export.set_defaults(handler=_audit_export)
-    verify = au.add_parser("verify", help="check the hash chain; report the first broken link")
+    checkpoint = au.add_parser(
+        "checkpoint", help="write a signed checkpoint of where the log stands (outside Redis)"
+    )
+    checkpoint.add_argument("--every", type=float, default=0, help="repeat every N seconds")
+    checkpoint.set_defaults(handler=_audit_checkpoint)
+    verify = au.add_parser(
+        "verify",
+        help="check every entry's hash and number, and the newest checkpoint; report the first "
+        "problem",
+    )
     verify.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (UTC)")
     verify.add_argument("--to", dest="until", help="last day, YYYY-MM-DD (UTC)")
     verify.add_argument("--file", help="check an archive or export written by this command instead")
@@ -849,29 +859,50 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from .audit import verify_chain
+    from .audit import verify_entries
 
     svc = _service()
+    note = ""
     if args.file:
         lines = Path(args.file).read_text(encoding="utf-8").splitlines()
         entries = [json.loads(line) for line in lines if line.strip()]
-        start = entries[0].get("prev", "genesis") if entries else "genesis"
-        broken = verify_chain(entries, svc.audit.key, start)
-        count = len(entries)
+        first = min((e.get("seq", 1) for e in entries), default=1)
+        broken, walk = verify_entries(entries, svc.audit.key, int(first) - 1)
     elif args.since or args.until:
         since, until = _day(args.since), _day(args.until, end=True)
         entries = [e for e in svc.audit.all_entries() if _in_range(e, since, until)]
-        start = entries[0].get("prev", "genesis") if entries else "genesis"
-        broken = verify_chain(entries, svc.audit.key, start)
-        count = len(entries)
+        first = min((e.get("seq", 1) for e in entries), default=1)
+        broken, walk = verify_entries(entries, svc.audit.key, int(first) - 1)
+        if not broken:  # a period: numbers missing at its edges belong to other days
+            note = " (within the period)"
     else:
-        broken = svc.audit.verify()
-        count = sum(1 for _ in svc.audit.all_entries())
+        checkpoint = svc.checkpoints.newest()
+        broken, walk = svc.audit.verify_walk(checkpoint)
+        if checkpoint is not None:
+            note = f"; consistent with the checkpoint of {checkpoint['at']}"
+        elif svc.checkpoints.folder is None:
+            note = (
+                "; no checkpoints folder (CALLFLOW_AUDIT_CHECKPOINTS), so a cut-off end or a "
+                "lost store cannot be ruled out"
+            )
+        else:
+            note = "; no checkpoint written yet"
     if broken:
         print(f"BROKEN: {broken}")
         return EXIT_PROBLEMS
-    print(f"ok: {count} entries, the chain holds")
+    print(f"ok: {walk.count} entries, numbers to {walk.last_seq}, none missing{note}")
     return EXIT_OK
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    svc = _service()
+    while True:
+        checkpoint = svc.checkpoints.write(svc.store)
+        where = f" in {svc.checkpoints.folder}" if svc.checkpoints.folder else " (log only)"
+        print(f"checkpoint{where}: number {checkpoint['seq']} at {checkpoint['at']}", flush=True)
+        if not args.every:
+            return EXIT_OK
+        time.sleep(args.every)
 
 
 def _audit_archive(args: argparse.Namespace) -> int:
@@ -882,23 +913,31 @@ def _audit_archive(args: argparse.Namespace) -> int:
     cutoff = (
         _dt.datetime.fromtimestamp(svc.clock.now(), _dt.UTC) - _dt.timedelta(days=days)
     ).isoformat()
-    old = []
+    # The entries before the cutoff, and past it as far as needed for the archived numbers
+    # to run unbroken from the anchor (concurrent writers can land slightly out of order).
+    start = svc.store.audit_state().anchor_seq
+    old: list[dict[str, Any]] = []
+    numbers: set[int] = set()
     for entry in svc.audit.all_entries():
-        if str(entry.get("at", "")) >= cutoff:
+        contiguous = not numbers or max(numbers) - start == len(numbers)
+        if str(entry.get("at", "")) >= cutoff and contiguous:
             break
         old.append(entry)
+        numbers.add(int(entry.get("seq", 0)))
     if not old:
         print(f"nothing older than {days} days")
         return EXIT_OK
     with Path(args.output).open("a", encoding="utf-8") as archive:
         for entry in old:
             archive.write(json.dumps(entry, sort_keys=True) + "\n")
-    removed = svc.store.trim_audit(old[-1]["id"], old[-1]["hash"])
+    through_seq = max(numbers)
+    removed = svc.store.trim_audit(old[-1]["id"], through_seq)
     svc.audit.record(
-        "audit.archived", entries=removed, through=old[-1]["id"], by=_by(), outcome="archived"
+        "audit.archived", entries=removed, through=through_seq, by=_by(), outcome="archived"
     )
     print(
-        f"archived {len(old)} entries to {args.output}; the chain now starts after {old[-1]['id']}"
+        f"archived {len(old)} entries to {args.output}; the live log starts after number "
+        f"{through_seq}"
     )
     return EXIT_OK
 
@@ -978,13 +1017,14 @@ def _assurance_report(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    import time
-
     svc = _service()
     while True:
         try:
             for grant_id, reason in svc.handoffs.sweep():
                 print(f"grant {grant_id} ended: {reason}", flush=True)
+            # The worker's steady beat also records where the audit log stands, outside
+            # Redis (CALLFLOW_AUDIT_CHECKPOINTS, and the log).
+            svc.checkpoints.write(svc.store)
         except CallflowError as exc:
             # A worker keeps going: the next round may reach the store or Twilio again.
             print(f"callflow sweep: {exc}", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ Environment variables:
     CALLFLOW_GRANT_FRESHNESS   seconds a confirmation that a grant's call is live lasts (10).
     CALLFLOW_GRANT_CHECK_BUDGET  seconds a grant question may wait for Twilio (default 2).
     CALLFLOW_METRICS_TOKEN     bearer token a Prometheus scrape of /metrics must present.
+    CALLFLOW_AUDIT_CHECKPOINTS folder for signed audit checkpoints (durable storage).
     CALLFLOW_TRUSTED_PROXIES   proxies in front that set X-Forwarded-For (default 0).
 """
 
@@ -107,6 +108,9 @@ class Settings:
     grant_check_budget_seconds: float = 2.0
     # Audit entries older than this are archived to a file and trimmed (callflow audit archive).
     audit_retention_days: int = 400
+    # Where signed audit checkpoints are kept outside Redis (durable storage), so a cut-off
+    # or lost audit log is detected; unset: checkpoints only go to the log.
+    audit_checkpoints_dir: Path | None = None
     # Call sessions: a backstop lifetime while live, and how long to keep them after the end.
     session_ttl_seconds: int = 12 * 3600
     ended_session_ttl_seconds: int = 6 * 3600
@@ -161,6 +165,11 @@ class Settings:
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
             audit_retention_days=_int(env, "CALLFLOW_AUDIT_RETENTION_DAYS", 400),
+            audit_checkpoints_dir=(
+                Path(env["CALLFLOW_AUDIT_CHECKPOINTS"])
+                if env.get("CALLFLOW_AUDIT_CHECKPOINTS")
+                else None
+            ),
             public_base_url=env.get("PUBLIC_BASE_URL") or None,
             secret_key=key.encode(),
             signature_check=check in {"on", "true", "1"},
@@ -209,6 +218,8 @@ class Settings:
             values["secret_key"] = values["secret_key"].encode()
         if "flows_dir" in values:
             values["flows_dir"] = Path(values["flows_dir"])
+        if values.get("audit_checkpoints_dir"):
+            values["audit_checkpoints_dir"] = Path(values["audit_checkpoints_dir"])
         return replace(self, **values).checked()
 
     def checked(self) -> Settings:

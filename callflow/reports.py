@@ -38,7 +38,7 @@ AUDIT_CSV_COLUMNS = [
     "grant",
     "by",
     "details",
-    "prev",
+    "seq",
     "hash",
 ]
 PALETTE = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#505a5f", "#b58840"]

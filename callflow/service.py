@@ -13,7 +13,7 @@ from typing import Any
 from .accounts import Accounts
 from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
-from .audit import Audit, chain_key
+from .audit import Audit, Checkpoints, chain_key
 from .clock import Clock, SystemClock
 from .config import Settings
 from .context import Services
@@ -64,6 +64,9 @@ class Callflow:
         self.registry = registry or default_registry()
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)
         self.audit = Audit(self.store, self.clock, chain_key(settings.secret_key))
+        self.checkpoints = Checkpoints(
+            settings.audit_checkpoints_dir, settings.secret_key, self.clock
+        )
         self.directory = Directory(self.store, self.hasher)
         self.staff = Staff(self.store, settings.secret_key)
         self.accounts = Accounts(
@@ -134,6 +137,29 @@ class Callflow:
     def from_env(cls) -> Callflow:
         """Built from environment variables (see callflow.config)."""
         return cls(Settings.from_env())
+
+    def audit_health(self) -> dict[str, Any]:
+        """Whether the audit log is whole as far as the store's state shows: not behind its
+        newest checkpoint, and the store the one it saw (not one that came back empty)."""
+        from .audit import checkpoint_problem
+
+        checkpoint = self.checkpoints.newest()
+        if checkpoint is None:
+            why = "no checkpoints folder" if self.checkpoints.folder is None else "none yet"
+            return {"checked": False, "ok": True, "why": why}
+        state = self.store.audit_state()
+        problem = checkpoint_problem(checkpoint, state.epoch, state.anchor_seq, None)
+        taken = int(checkpoint.get("taken", checkpoint.get("seq", 0)))
+        if not problem and state.seq < taken:
+            problem = (
+                f"the log has taken {state.seq} numbers but the checkpoint of "
+                f"{checkpoint['at']} saw {taken}: entries were lost or cut off"
+            )
+        return {
+            "checked": True,
+            "ok": not problem,
+            "why": problem or f"consistent with the checkpoint of {checkpoint['at']}",
+        }
 
     def adviser_lockout(self, number: str) -> dict[str, Any]:
         """An adviser's lockout state for staff: figures, and each throttle or lock and why."""

@@ -1,4 +1,5 @@
-"""The audit log is a keyed hash chain: any altered, inserted or removed entry is found."""
+"""The audit log: numbered, sealed entries, so any altered, inserted or removed entry is
+found; checkpoints outside Redis, so a cut-off end or a lost store is found too."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from callflow.audit import Audit, chain_key
+from callflow.audit import Audit, Checkpoints, chain_key
 from callflow.clock import ManualClock
 from callflow.store import MemoryStore, Store
+from callflow.store.base import AuditWriteFailed
 from callflow.store.redis import RedisStore
 
 
@@ -45,13 +47,12 @@ def rewrite(store: Store, change: Any) -> None:
         store.client.xadd("cf:{audit}", {"e": json.dumps(body)}, id=entry["id"])
 
 
-def test_an_untouched_chain_verifies(audit: Audit) -> None:
+def test_an_untouched_log_verifies(audit: Audit) -> None:
     assert audit.verify() is None
     entries = list(audit.all_entries())
     assert [e["kind"] for e in entries] == [f"step.{n}" for n in range(6)]
-    assert entries[0]["prev"] == "genesis" and all(
-        b["prev"] == a["hash"] for a, b in itertools.pairwise(entries)
-    )
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert all(a["hash"] != b["hash"] for a, b in itertools.pairwise(entries))
 
 
 @pytest.mark.parametrize("index", [0, 3, 5])
@@ -95,17 +96,23 @@ def test_an_inserted_entry_is_found(audit: Audit, store: Store) -> None:
         )
     broken = audit.verify()
     assert broken is not None and broken.kind == "grant.issued"
+    assert "altered" in broken.problem or "used twice" in broken.problem
+
+
+def test_a_copied_entry_with_its_own_hash_is_found(audit: Audit, store: Store) -> None:
+    """A genuine entry written again (to make a grant look issued twice) reuses a number."""
+    entries = list(audit.all_entries())
+    rewrite(store, lambda es: [*es, {**es[2], "id": f"{int(es[-1]['id'].split('-')[0]) + 5}-0"}])
+    broken = audit.verify()
+    assert broken is not None and "number 3 is used twice" in broken.problem
+    assert entries  # the rest of the log is as it was
 
 
 def test_a_removed_entry_is_found(audit: Audit, store: Store) -> None:
     entries = list(audit.all_entries())
     rewrite(store, lambda es: [e for e in es if e["id"] != entries[2]["id"]])
     broken = audit.verify()
-    assert (
-        broken is not None
-        and broken.entry_id == entries[3]["id"]
-        and "removed or inserted" in broken.problem
-    )
+    assert broken is not None and broken.entry_id == "number 3" and "removed" in broken.problem
 
 
 def test_removing_the_newest_entries_is_found(audit: Audit, store: Store) -> None:
@@ -114,24 +121,112 @@ def test_removing_the_newest_entries_is_found(audit: Audit, store: Store) -> Non
     assert broken is not None and "newest entries were removed" in broken.problem
 
 
+def test_cutting_the_end_and_the_counter_is_found_by_the_checkpoint(
+    audit: Audit, store: Store, tmp_path: Any
+) -> None:
+    """Someone who can write Redis cuts the newest entries and sets the counter back: the
+    entries alone look whole; the checkpoint outside Redis does not agree."""
+    checkpoints = Checkpoints(tmp_path, b"k" * 32, ManualClock(1_800_000_000.0))
+    checkpoint = checkpoints.write(store)
+    assert checkpoint["seq"] == 6 and checkpoints.newest() == checkpoint
+    rewrite(store, lambda es: es[:-2])
+    set_counter(store, 4)
+    assert audit.verify() is None, "without the checkpoint nothing shows"
+    broken = audit.verify(checkpoints.newest())
+    assert broken is not None and "ends at number 4" in broken.problem
+
+
+def test_losing_everything_is_found_by_the_checkpoint(
+    audit: Audit, store: Store, tmp_path: Any
+) -> None:
+    checkpoints = Checkpoints(tmp_path, b"k" * 32, ManualClock(1_800_000_000.0))
+    checkpoints.write(store)
+    wipe(store)
+    broken = audit.verify(checkpoints.newest())
+    assert broken is not None and "lost its data or was replaced" in broken.problem
+    audit.record("after.restart", outcome="ok")  # a new log starts, with a new epoch
+    broken = audit.verify(checkpoints.newest())
+    assert broken is not None and "lost its data or was replaced" in broken.problem
+
+
+def test_a_checkpoint_file_cannot_be_forged_or_edited(
+    audit: Audit, store: Store, tmp_path: Any
+) -> None:
+    checkpoints = Checkpoints(tmp_path, b"k" * 32, ManualClock(1_800_000_000.0))
+    real = checkpoints.write(store)
+    (path,) = tmp_path.glob("checkpoints-*.jsonl")
+    with path.open("a") as out:
+        out.write(json.dumps({**real, "seq": 2}) + "\n")  # edited: its signature fails
+    assert checkpoints.newest() == real
+
+
+def test_a_number_whose_entry_could_not_be_written_is_voided(store: Store) -> None:
+    log = Audit(store, ManualClock(), chain_key(secrets.token_bytes(32)))
+    log.record("first", outcome="ok")
+    original = store.append_audit
+
+    def fail_once(entry: dict[str, Any], seal: Any = None, seq: int | None = None) -> str:
+        if seq is None and entry["kind"] == "second":
+            taken = store.audit_state().seq + 1
+            if isinstance(store, MemoryStore):
+                store._audit_seq = taken
+            else:
+                store.client.incr("cf:{audit}:seq")
+            raise AuditWriteFailed("Redis went away", taken)
+        return original(entry, seal, seq)
+
+    store.append_audit = fail_once  # type: ignore[method-assign]
+    with pytest.raises(AuditWriteFailed):
+        log.record("second", outcome="ok")
+    broken = log.verify()
+    assert broken is not None, "number 2 taken, no entry: it reads as removed"
+    log.record("third", outcome="ok")  # the store answers: number 2 is voided first
+    assert log.verify() is None
+    assert [(e["seq"], e["kind"]) for e in log.all_entries()] == [
+        (1, "first"),
+        (2, "audit.void"),
+        (3, "third"),
+    ]
+
+
+def set_counter(store: Store, value: int) -> None:
+    if isinstance(store, MemoryStore):
+        store._audit_seq = value
+    else:
+        assert isinstance(store, RedisStore)
+        store.client.set("cf:{audit}:seq", value)
+
+
+def wipe(store: Store) -> None:
+    """Redis restarted without persistence: everything is gone."""
+    if isinstance(store, MemoryStore):
+        store._audit, store._audit_seq, store._epoch = [], 0, None
+    else:
+        assert isinstance(store, RedisStore)
+        store.client.flushdb()
+
+
 def test_another_key_cannot_forge_a_chain(audit: Audit, store: Store) -> None:
     forger = Audit(store, ManualClock(), chain_key(secrets.token_bytes(32)))
     assert forger.verify() is not None
 
 
-def test_concurrent_writers_keep_one_chain(store: Store) -> None:
+def test_concurrent_writers_take_every_number_once_without_retries(store: Store) -> None:
     log = Audit(store, ManualClock(), chain_key(secrets.token_bytes(32)))
+    barrier = threading.Barrier(8)
 
     def write(n: int) -> None:
+        barrier.wait()
         for i in range(25):
             log.record("step", writer=n, i=i)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(list(log.all_entries())) == 100
+    entries = list(log.all_entries())
+    assert sorted(e["seq"] for e in entries) == list(range(1, 201))
     assert log.verify() is None
 
 
@@ -187,7 +282,7 @@ def test_verify_reports_ok_and_the_first_break(
     from callflow.cli import main
 
     assert main(["audit", "verify"]) == 0
-    assert "ok: 4 entries, the chain holds" in capsys.readouterr().out
+    assert "ok: 4 entries, numbers to 4, none missing" in capsys.readouterr().out
     rewrite(
         cli_service.store,
         lambda es: [{**e, "outcome": "changed"} if i == 1 else e for i, e in enumerate(es)],

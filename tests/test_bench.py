@@ -40,3 +40,19 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path: Path) -> None:
     )
     assert len(results["peak_rss_mb_per_worker"]) == 2
     assert (ROOT / "bench" / "results" / "latency.svg").read_text().startswith("<svg")
+
+
+def test_the_audit_append_benchmark_runs_and_reports() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "audit.py"), "--seconds", "0.3", "--writers", "1,8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(done.stdout[done.stdout.index("{") :])
+    for writers in ("1", "8"):
+        row = results[writers]
+        assert row["numbered_per_s"] > 0 and row["chained_per_s"] > 0
+        assert row["numbered_retries_per_append"] == 0

@@ -7,6 +7,8 @@ import logging
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from callflow.errors import CallflowError
+
 from .extension import service
 
 log = logging.getLogger(__name__)
@@ -16,18 +18,30 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """200 when the store answers, 503 when it does not."""
+    """200 when the store answers and the audit log is whole against its newest checkpoint;
+    503 when the store does not answer, or the log is behind its checkpoint (cut off, or a
+    store that came back empty)."""
     svc = service()
     reachable = svc.store.ping()
+    audit: dict[str, object] = {"checked": False, "ok": True, "why": "store unreachable"}
+    if reachable:
+        try:
+            audit = svc.audit_health()
+        except CallflowError as exc:
+            audit = {"checked": False, "ok": True, "why": str(exc)}
+    status = "ok" if reachable else "store unreachable"
+    if reachable and not audit["ok"]:
+        status = "audit log damaged"
     body = {
-        "status": "ok" if reachable else "store unreachable",
+        "status": status,
         "store": svc.store.kind,
         "store_reachable": reachable,
+        "audit": audit,
         "flows": svc.library.live_versions(),
         "flow_problems": sum(len(p) for p in svc.library.problems.values()),
     }
     response = jsonify(body)
-    response.status_code = 200 if reachable else 503
+    response.status_code = 200 if status == "ok" else 503
     return response
 
 

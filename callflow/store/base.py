@@ -7,11 +7,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import StoreUnavailable
 from ..session import CallSession
 
-#: Computes an audit entry's hash from the entry (which already names ``prev``).
+#: Computes an audit entry's hash from the entry (which already carries its ``seq``).
 Seal = Callable[[dict[str, Any]], str]
-GENESIS = "genesis"
+
+
+class AuditWriteFailed(StoreUnavailable):
+    """An audit entry took its sequence number but could not be written: ``seq`` is the
+    number left without an entry (the writer voids it once the store answers again)."""
+
+    def __init__(self, message: str, seq: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+@dataclass(frozen=True)
+class AuditState:
+    """Where the audit log stands: sequence numbers taken, the store's epoch (made with the
+    first entry: a store that lost everything has a new one, or none), and the last entry
+    archived and trimmed away (its stream id and sequence number)."""
+
+    seq: int
+    epoch: str | None
+    anchor_id: str | None = None
+    anchor_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,25 +232,27 @@ class Store(abc.ABC):
     # -- audit
 
     @abc.abstractmethod
-    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
+    def append_audit(
+        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+    ) -> str:
         """Append an audit entry; returns its id.
 
-        With ``seal``, the entry is chained: it gets ``prev`` (the hash of the entry before,
-        or of the archive anchor) and ``hash`` = ``seal(entry with prev)``, and becomes the
-        new head, all in one atomic step.
+        With ``seal``, the entry takes the next sequence number in one atomic step (the
+        first entry also makes the store's epoch), gets ``seq`` and ``hash`` =
+        ``seal(entry with seq)``, and is written: two round trips at most, and no retries,
+        however many write at once. ``seq`` given: write under that number (a void for a
+        number whose entry could not be written). Raises AuditWriteFailed (with the number)
+        when the number was taken but the entry not written.
         """
 
     @abc.abstractmethod
-    def audit_head(self) -> tuple[str, str] | None:
-        """The newest chained entry's (id, hash), or None."""
+    def audit_state(self) -> AuditState:
+        """Sequence numbers taken, the epoch, and the archive anchor."""
 
     @abc.abstractmethod
-    def audit_anchor(self) -> tuple[str, str] | None:
-        """The (id, hash) of the last entry archived and trimmed away, or None."""
-
-    @abc.abstractmethod
-    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
-        """Remove entries up to and including ``through_id`` (archived first); returns how many."""
+    def trim_audit(self, through_id: str, through_seq: int) -> int:
+        """Remove entries up to and including ``through_id`` (archived first), remembering
+        the last one's sequence number as the anchor; returns how many."""
 
     @abc.abstractmethod
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:

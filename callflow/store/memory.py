@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..session import CallSession
-from .base import GENESIS, Attempt, Created, Guard, Lease, LockStatus, Seal, Store
+from .base import Attempt, AuditState, Created, Guard, Lease, LockStatus, Seal, Store
 
 
 class MemoryStore(Store):
@@ -28,8 +29,9 @@ class MemoryStore(Store):
         self._guards: dict[str, dict[str, Any]] = {}
         self._audit: list[dict[str, Any]] = []
         self._audit_ids = itertools.count(1)
-        self._head: tuple[str, str] | None = None
-        self._anchor: tuple[str, str] | None = None
+        self._audit_seq = 0
+        self._epoch: str | None = None
+        self._anchor: tuple[str, int] | None = None
         self._flows: dict[str, tuple[str, str]] = {}
         self._docs: dict[str, dict[str, tuple[dict[str, Any], float | None]]] = {}
         self._claims: dict[str, tuple[str, float]] = {}
@@ -219,35 +221,35 @@ class MemoryStore(Store):
 
     # -- audit
 
-    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
+    def append_audit(
+        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+    ) -> str:
         with self._lock:
             entry_id = f"{next(self._audit_ids)}-0"
             record = copy.deepcopy(entry)
             if seal is not None:
-                prev = (
-                    self._head[1] if self._head else (self._anchor[1] if self._anchor else GENESIS)
-                )
-                record["prev"] = prev
+                if seq is None:
+                    self._audit_seq += 1
+                    seq = self._audit_seq
+                    if self._epoch is None:
+                        self._epoch = secrets.token_hex(8)
+                record["seq"] = seq
                 record["hash"] = seal(record)
-                self._head = (entry_id, record["hash"])
             self._audit.append({**record, "id": entry_id})
             self._audit_added.notify_all()
             return entry_id
 
-    def audit_head(self) -> tuple[str, str] | None:
+    def audit_state(self) -> AuditState:
         with self._lock:
-            return self._head
+            anchor_id, anchor_seq = self._anchor or (None, 0)
+            return AuditState(self._audit_seq, self._epoch, anchor_id, anchor_seq)
 
-    def audit_anchor(self) -> tuple[str, str] | None:
-        with self._lock:
-            return self._anchor
-
-    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
+    def trim_audit(self, through_id: str, through_seq: int) -> int:
         with self._lock:
             limit = self._seq(through_id)
             before = len(self._audit)
             self._audit = [e for e in self._audit if self._seq(e["id"]) > limit]
-            self._anchor = (through_id, anchor_hash)
+            self._anchor = (through_id, through_seq)
             return before - len(self._audit)
 
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:

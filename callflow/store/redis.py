@@ -10,7 +10,7 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
                                    attempts in its window (see docs/lockout.md)
     cf:{adv:<number>}:known        sorted set: calling numbers that verified the adviser
     cf:{adv:<number>}:hard         present while hard-locked (no expiry)
-    cf:{audit}                     stream of audit entries (with cf:{audit}:head, :anchor)
+    cf:{audit}                     stream of audit entries (with :seq, :epoch, :anchor)
     cf:flow:<version>              hash: name, source
     cf:{<ns>}:doc:<key>            a document of namespace <ns> (agents, teams, tokens, ...)
     cf:{<ns>}:keys                 set of the namespace's document keys
@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -38,7 +39,17 @@ from redis.retry import Retry
 from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
-from .base import GENESIS, Attempt, Created, Guard, Lease, LockStatus, Seal, Store
+from .base import (
+    Attempt,
+    AuditState,
+    AuditWriteFailed,
+    Created,
+    Guard,
+    Lease,
+    LockStatus,
+    Seal,
+    Store,
+)
 from .breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -46,8 +57,16 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The audit stream, its head and its anchor share a hash tag: one slot, one transaction.
-AUDIT, AUDIT_HEAD, AUDIT_ANCHOR = "cf:{audit}", "cf:{audit}:head", "cf:{audit}:anchor"
+# The audit stream, its sequence counter, its epoch and its anchor share a hash tag: one slot.
+AUDIT, AUDIT_SEQ = "cf:{audit}", "cf:{audit}:seq"
+AUDIT_EPOCH, AUDIT_ANCHOR = "cf:{audit}:epoch", "cf:{audit}:anchor"
+
+# The next sequence number, and the store's epoch with the first (one round trip).
+_AUDIT_SEQ = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ARGV[1]) end
+return n
+"""
 
 _LEASE_AND_LOAD = """
 local ok = redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2])
@@ -238,6 +257,9 @@ def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
         except redis.RedisError as exc:
             breaker.success()
             raise StoreError(f"Redis error: {exc}") from exc
+        except StoreUnavailable:
+            breaker.failure()
+            raise
         except BaseException:
             breaker.success()
             raise
@@ -280,6 +302,7 @@ class RedisStore(Store):
         self._attempt_succeeded = client.register_script(_ATTEMPT_SUCCEEDED)
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
+        self._audit_seq = client.register_script(_AUDIT_SEQ)
         self._take = client.register_script(_TAKE)
         self._give_back = client.register_script(_GIVE_BACK)
         pool = getattr(client, "connection_pool", None)
@@ -468,44 +491,32 @@ class RedisStore(Store):
     # -- audit
 
     @_unavailable
-    def append_audit(self, entry: dict[str, Any], seal: Seal | None = None) -> str:
+    def append_audit(
+        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+    ) -> str:
         if seal is None:
             return str(self.client.xadd(AUDIT, {"e": json.dumps(entry, separators=(",", ":"))}))
-        # The chain needs the head read and the entry and new head written as one step.
-        for _ in range(200):
-            with self.client.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(AUDIT_HEAD)
-                    prev = pipe.get(AUDIT_HEAD)
-                    if not prev:
-                        anchor = pipe.get(AUDIT_ANCHOR)
-                        prev = anchor.split(" ", 1)[1] if anchor else GENESIS
-                    record = {**entry, "prev": prev}
-                    record["hash"] = seal(record)
-                    pipe.multi()
-                    pipe.xadd(AUDIT, {"e": json.dumps(record, separators=(",", ":"))})
-                    pipe.set(AUDIT_HEAD, record["hash"])
-                    return str(pipe.execute()[0])
-                except redis.WatchError:
-                    time.sleep(0.0005)
-        raise StoreError("the audit chain kept changing under us")
+        if seq is None:
+            keys = [AUDIT_SEQ, AUDIT_EPOCH]
+            seq = int(self._audit_seq(keys=keys, args=[secrets.token_hex(8)]))
+        record = {**entry, "seq": seq}
+        record["hash"] = seal(record)
+        try:
+            return str(self.client.xadd(AUDIT, {"e": json.dumps(record, separators=(",", ":"))}))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise AuditWriteFailed(f"Redis unreachable: {exc}", seq) from exc
 
     @_unavailable
-    def audit_head(self) -> tuple[str, str] | None:
-        digest = self.client.get(AUDIT_HEAD)
-        rows = self.client.xrevrange(AUDIT, count=1)
-        return (str(rows[0][0]), str(digest)) if digest and rows else None
+    def audit_state(self) -> AuditState:
+        taken, epoch, anchor = self.client.mget([AUDIT_SEQ, AUDIT_EPOCH, AUDIT_ANCHOR])
+        anchor_id, _, anchor_seq = (anchor or "").partition(" ")
+        return AuditState(int(taken or 0), epoch, anchor_id or None, int(anchor_seq or 0))
 
     @_unavailable
-    def audit_anchor(self) -> tuple[str, str] | None:
-        anchor = self.client.get(AUDIT_ANCHOR)
-        return (anchor.split(" ", 1)[0], anchor.split(" ", 1)[1]) if anchor else None
-
-    @_unavailable
-    def trim_audit(self, through_id: str, anchor_hash: str) -> int:
+    def trim_audit(self, through_id: str, through_seq: int) -> int:
         ms, _, seq = through_id.partition("-")
         pipe = self.client.pipeline(transaction=True)
-        pipe.set(AUDIT_ANCHOR, f"{through_id} {anchor_hash}")
+        pipe.set(AUDIT_ANCHOR, f"{through_id} {through_seq}")
         pipe.xtrim(AUDIT, minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
         return int(pipe.execute()[1])
 

@@ -179,7 +179,7 @@ def test_no_pin_or_answer_anywhere_after_a_fuzzed_run(
 
 #: Keys that may live without an expiry: configuration and registries, never call data.
 PERMANENT = re.compile(
-    r"^cf:(\{dir\}:.*|\{(agents|teams|tokens|presence|accounts)\}:.*|\{[a-z_]+\}:keys|flow:.*|counter:.*|\{audit\}|\{audit\}:head|\{audit\}:anchor)$"
+    r"^cf:(\{dir\}:.*|\{(agents|teams|tokens|presence|accounts)\}:.*|\{[a-z_]+\}:keys|flow:.*|counter:.*|\{audit\}|\{audit\}:seq|\{audit\}:epoch|\{audit\}:anchor)$"
 )
 
 

@@ -64,10 +64,10 @@ def test_an_audit_write_failure_blocks_verification(
     caller.press(PIN)
     real = service.store.append_audit
 
-    def failing(entry: dict[str, object]) -> str:
+    def failing(entry: dict[str, object], *args: object, **kwargs: object) -> str:
         if entry["kind"] == "verification.verified":
             raise StoreUnavailable("audit stream down")
-        return real(entry)
+        return real(entry, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service.store, "append_audit", failing)
     caller.say(caller.answer_for_question())

@@ -54,10 +54,40 @@ VOID = "audit.void"
 MAX_UNWRITTEN = 1000
 
 
-def canonical(entry: dict[str, Any]) -> bytes:
-    """The bytes an entry's hash covers: its fields but ``hash`` and ``id``, sorted."""
+#: Fields that name a member of the public (a calling number, a client's address): the
+#: hash covers their keyed pseudonym, so an archive may keep the pseudonym alone and still
+#: verify (docs/retention.md).
+PSEUDONYMISED = ("caller", "address")
+PSEUDONYM_PREFIX = "~"
+
+
+def pseudonymiser(key: bytes) -> Any:
+    """A function replacing a value by its keyed pseudonym (pseudonyms stay as they are)."""
+    pkey = hmac.new(key, b"callflow audit pseudonym", hashlib.sha256).digest()
+
+    def pseudonym(value: Any) -> Any:
+        if not isinstance(value, str) or not value or value.startswith(PSEUDONYM_PREFIX):
+            return value
+        return PSEUDONYM_PREFIX + hmac.new(pkey, value.encode(), hashlib.sha256).hexdigest()[:24]
+
+    return pseudonym
+
+
+def canonical(entry: dict[str, Any], pseudonym: Any = None) -> bytes:
+    """The bytes an entry's hash covers: its fields but ``hash`` and ``id``, sorted; with
+    ``pseudonym``, the fields that name a member of the public as their pseudonyms."""
     body = {k: v for k, v in entry.items() if k not in {"hash", "id"}}
+    if pseudonym is not None:
+        for name in PSEUDONYMISED:
+            if name in body:
+                body[name] = pseudonym(body[name])
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def pseudonymised(entry: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """An entry with its members of the public replaced by pseudonyms (it still verifies)."""
+    pseudonym = pseudonymiser(key)
+    return {k: pseudonym(v) if k in PSEUDONYMISED else v for k, v in entry.items()}
 
 
 def chain_key(secret_key: bytes) -> bytes:
@@ -67,9 +97,10 @@ def chain_key(secret_key: bytes) -> bytes:
 
 def seal_with(key: bytes) -> Any:
     """A function computing an entry's hash."""
+    pseudonym = pseudonymiser(key)
 
     def seal(entry: dict[str, Any]) -> str:
-        return hmac.new(key, canonical(entry), hashlib.sha256).hexdigest()
+        return hmac.new(key, canonical(entry, pseudonym), hashlib.sha256).hexdigest()
 
     return seal
 

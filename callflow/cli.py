@@ -168,6 +168,17 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--every", type=float, default=0, help="repeat every N seconds (a worker)")
     sweep.set_defaults(handler=_sweep)
 
+    retention = sub.add_parser("retention", help="the retention rules and how the store keeps them")
+    rt = retention.add_subparsers(metavar="ACTION")
+    report = rt.add_parser(
+        "report", help="each key family: keys, the oldest, any key lacking its expiry or a rule"
+    )
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=_retention_report)
+    apply = rt.add_parser("apply", help="run the retention pass now (the worker runs it hourly)")
+    apply.set_defaults(handler=_retention_apply)
+    retention.set_defaults(handler=lambda _args: _usage(retention))
+
     metrics = sub.add_parser(
         "metrics", help="serve /metrics on an address of its own (instead of a scrape token)"
     )
@@ -499,6 +510,12 @@ class _StepAction(argparse.Action):
         steps = list(getattr(namespace, self.dest, None) or [])
         steps.append((option_string or "", values))
         setattr(namespace, self.dest, steps)
+
+
+def _retention_apply(_args: argparse.Namespace) -> int:
+    done = _service().retention.apply(force=True)
+    print(json.dumps(done))
+    return EXIT_OK
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -906,40 +923,38 @@ def _audit_checkpoint(args: argparse.Namespace) -> int:
 
 
 def _audit_archive(args: argparse.Namespace) -> int:
-    import datetime as _dt
-
     svc = _service()
     days = args.older_than if args.older_than is not None else svc.settings.audit_retention_days
-    cutoff = (
-        _dt.datetime.fromtimestamp(svc.clock.now(), _dt.UTC) - _dt.timedelta(days=days)
-    ).isoformat()
-    # The entries before the cutoff, and past it as far as needed for the archived numbers
-    # to run unbroken from the anchor (concurrent writers can land slightly out of order).
-    start = svc.store.audit_state().anchor_seq
-    old: list[dict[str, Any]] = []
-    numbers: set[int] = set()
-    for entry in svc.audit.all_entries():
-        contiguous = not numbers or max(numbers) - start == len(numbers)
-        if str(entry.get("at", "")) >= cutoff and contiguous:
-            break
-        old.append(entry)
-        numbers.add(int(entry.get("seq", 0)))
-    if not old:
+    done = svc.retention.archive_audit(days, path=Path(args.output))
+    if not done["archived"]:
         print(f"nothing older than {days} days")
         return EXIT_OK
-    with Path(args.output).open("a", encoding="utf-8") as archive:
-        for entry in old:
-            archive.write(json.dumps(entry, sort_keys=True) + "\n")
-    through_seq = max(numbers)
-    removed = svc.store.trim_audit(old[-1]["id"], through_seq)
-    svc.audit.record(
-        "audit.archived", entries=removed, through=through_seq, by=_by(), outcome="archived"
-    )
     print(
-        f"archived {len(old)} entries to {args.output}; the live log starts after number "
-        f"{through_seq}"
+        f"archived {done['archived']} entries to {args.output} (calling numbers and addresses "
+        f"as keyed pseudonyms); the live log starts after number {done['through']}"
     )
     return EXIT_OK
+
+
+def _retention_report(args: argparse.Namespace) -> int:
+    from .retention import FAMILIES
+
+    svc = _service()
+    report = svc.retention.report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_PROBLEMS if report["problems"] else EXIT_OK
+    rules = {f.name: f for f in FAMILIES}
+    for row in report["families"]:
+        family = rules[row["family"]]
+        oldest = "" if row["oldest_days"] is None else f", oldest {row['oldest_days']} days"
+        personal = "personal data" if family.personal else "no personal data"
+        print(f"{row['family']:<20} {row['keys']:>7} keys{oldest}  [{personal}] {family.rule}")
+    for problem in report["problems"]:
+        print(f"PROBLEM: {problem}")
+    if not report["problems"]:
+        print("ok: every key is covered by a rule, and every key that should expire does")
+    return EXIT_PROBLEMS if report["problems"] else EXIT_OK
 
 
 # ---------------------------------------------------------------- assurance
@@ -1023,8 +1038,12 @@ def _sweep(args: argparse.Namespace) -> int:
             for grant_id, reason in svc.handoffs.sweep():
                 print(f"grant {grant_id} ended: {reason}", flush=True)
             # The worker's steady beat also records where the audit log stands, outside
-            # Redis (CALLFLOW_AUDIT_CHECKPOINTS, and the log).
+            # Redis (CALLFLOW_AUDIT_CHECKPOINTS, and the log), and, at most hourly, applies
+            # the retention rules (docs/retention.md).
             svc.checkpoints.write(svc.store)
+            done = svc.retention.apply()
+            if done.get("archived"):
+                print(f"retention: archived {done['archived']} audit entries", flush=True)
         except CallflowError as exc:
             # A worker keeps going: the next round may reach the store or Twilio again.
             print(f"callflow sweep: {exc}", file=sys.stderr, flush=True)

@@ -134,6 +134,11 @@ class Settings:
     # each retry after an attempt that reached nobody (no answer, busy, voicemail).
     outbound_number: str = "+441632960998"
     meeting_retry_minutes: tuple[int, ...] = (30, 120, 1440)
+    # How long a settled meeting's record (the customer's name and number) is kept.
+    meeting_retention_days: int = 90
+    # Where the retention pass archives audit entries past audit_retention_days (their
+    # calling numbers and addresses replaced by keyed pseudonyms); unset: not archived.
+    audit_archive_dir: Path | None = None
     # How often a worker looks for a newly published flow version.
     flow_release_check_seconds: float = 2.0
     # /metrics is served only to a scraper presenting this bearer token (Prometheus's
@@ -181,6 +186,10 @@ class Settings:
             caller_check_window_seconds=_int(env, "CALLFLOW_CALLER_CHECK_WINDOW", 3600),
             outbound_number=env.get("CALLFLOW_OUTBOUND_NUMBER") or "+441632960998",
             meeting_retry_minutes=_minutes(env, "CALLFLOW_MEETING_RETRIES", (30, 120, 1440)),
+            meeting_retention_days=_int(env, "CALLFLOW_MEETING_RETENTION_DAYS", 90),
+            audit_archive_dir=(
+                Path(env["CALLFLOW_AUDIT_ARCHIVE"]) if env.get("CALLFLOW_AUDIT_ARCHIVE") else None
+            ),
             flow_release_check_seconds=_float(env, "CALLFLOW_FLOW_RELEASE_CHECK", 2.0),
             grant_freshness_seconds=_float(env, "CALLFLOW_GRANT_FRESHNESS", 10.0),
             grant_check_budget_seconds=_float(env, "CALLFLOW_GRANT_CHECK_BUDGET", 2.0),
@@ -218,6 +227,8 @@ class Settings:
             values["secret_key"] = values["secret_key"].encode()
         if "flows_dir" in values:
             values["flows_dir"] = Path(values["flows_dir"])
+        if values.get("audit_archive_dir"):
+            values["audit_archive_dir"] = Path(values["audit_archive_dir"])
         if values.get("audit_checkpoints_dir"):
             values["audit_checkpoints_dir"] = Path(values["audit_checkpoints_dir"])
         return replace(self, **values).checked()

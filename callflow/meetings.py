@@ -44,6 +44,11 @@ PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 REFERENCE = re.compile(r"^[A-Za-z0-9/ -]{1,30}$")
 POSTCODE = re.compile(r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$")
 OPEN_STATES = frozenset({"scheduled", "calling"})
+#: How long a meeting's record (the customer's name and number) is kept: while it is open,
+#: at most a year (a backstop); once it is settled (confirmed, rearrange, identity failed,
+#: unreachable, cancelled), CALLFLOW_MEETING_RETENTION_DAYS (90) from then. See
+#: docs/retention.md.
+OPEN_TTL = 366 * 24 * 3600
 FINAL_OUTCOMES = frozenset({"confirmed", "rearrange", "identity_failed"})
 #: The identity checks a meeting flow may use, and how the customer keys each.
 IDENTITY_CHECKS = {
@@ -204,7 +209,7 @@ class Meetings(ServiceUser):
             "created_at": now,
             "created_by": by,
         }
-        self.store.put_doc("meetings", meeting_id, meeting)
+        self.store.put_doc("meetings", meeting_id, meeting, ttl_seconds=self._ttl(meeting))
         self.services.audit.record(
             "meeting.added",
             meeting=meeting["id"],
@@ -213,6 +218,12 @@ class Meetings(ServiceUser):
             outcome="scheduled",
         )
         return meeting
+
+    def _ttl(self, meeting: dict[str, Any]) -> int:
+        """A meeting's lifetime from now: a year while open, the retention once settled."""
+        if meeting["state"] in OPEN_STATES:
+            return OPEN_TTL
+        return self.settings.meeting_retention_days * 24 * 3600
 
     def get(self, meeting_id: str) -> dict[str, Any] | None:
         """A meeting, or None."""
@@ -251,7 +262,7 @@ class Meetings(ServiceUser):
             return {**doc, "state": "cancelled", "next_call_at": None}
 
         self.require(meeting_id)
-        doc = self.store.update_doc("meetings", meeting_id, change)
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         if doc is None or "state" in cancelled:
             raise DirectoryError(
                 f"meeting {meeting_id} is not open (it is {cancelled.get('state')})"
@@ -302,7 +313,7 @@ class Meetings(ServiceUser):
             attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
             return {**doc, "state": "calling", "attempts": [*doc["attempts"], attempt]}
 
-        self.store.update_doc("meetings", meeting_id, change)
+        self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         self.services.audit.record(
             "meeting.call_placed",
             call_sid=call_sid,
@@ -381,7 +392,7 @@ class Meetings(ServiceUser):
                 "callback_needed": outcome == "rearrange",
             }
 
-        doc = self.store.update_doc("meetings", meeting_id, change)
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         if doc is None:
             raise DirectoryError(f"no meeting {meeting_id}")
         self.services.audit.record(
@@ -420,7 +431,7 @@ class Meetings(ServiceUser):
                 decided.update(state="unreachable", next_call_at=None, outcome="unreachable")
             return {**doc, "attempts": attempts, **decided}
 
-        doc = self.store.update_doc("meetings", meeting_id, change)
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         self.store.release(f"meeting:{meeting_id}", attempt.get("claim", ""))
         self.services.audit.record(
             "meeting.attempt",

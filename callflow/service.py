@@ -107,6 +107,9 @@ class Callflow:
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
         self.engine = CallEngine(self.services, self.library)
+        from .retention import Retention
+
+        self.retention = Retention(self)
 
     def twilio(self) -> TwilioAdapter:
         """The adapter for Twilio's REST API (the simulator's, when one was handed in)."""

@@ -10,6 +10,15 @@ from typing import Any
 from ..errors import StoreUnavailable
 from ..session import CallSession
 
+#: A document's lifetime in seconds: fixed, or computed from the document being written.
+Ttl = int | Callable[[dict[str, Any]], int | None] | None
+
+
+def ttl_for(ttl: Ttl, doc: dict[str, Any]) -> int | None:
+    """The lifetime to give ``doc``."""
+    return ttl(doc) if callable(ttl) else ttl
+
+
 #: Computes an audit entry's hash from the entry (which already carries its ``seq``).
 Seal = Callable[[dict[str, Any]], str]
 
@@ -311,9 +320,12 @@ class Store(abc.ABC):
         namespace: str,
         key: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-        ttl_seconds: int | None = None,
+        ttl_seconds: Ttl = None,
     ) -> dict[str, Any] | None:
         """Atomically read, change and write a document; ``change`` may run more than once.
+
+        ``ttl_seconds`` may be a function of the new document (a meeting kept longer while
+        it is open than once it is settled).
 
         ``change`` gets the current document (or None) and returns the new one, or None to
         leave it as it is. Returns what is stored afterwards.
@@ -324,7 +336,7 @@ class Store(abc.ABC):
         namespace: str,
         key: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-        ttl_seconds: int | None = None,
+        ttl_seconds: Ttl = None,
     ) -> Changed:
         """:meth:`update_doc`, telling what the change that was written saw and wrote.
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..session import CallSession
-from .base import Attempt, AuditState, Created, Guard, Lease, LockStatus, Seal, Store
+from .base import Attempt, AuditState, Created, Guard, Lease, LockStatus, Seal, Store, Ttl, ttl_for
 
 
 class MemoryStore(Store):
@@ -341,14 +341,14 @@ class MemoryStore(Store):
         namespace: str,
         key: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-        ttl_seconds: int | None = None,
+        ttl_seconds: Ttl = None,
     ) -> dict[str, Any] | None:
         with self._lock:
             current = self._doc(namespace, key)
             new = change(copy.deepcopy(current))
             if new is None:
                 return copy.deepcopy(current)
-            self._write(namespace, key, new, ttl_seconds)
+            self._write(namespace, key, new, ttl_for(ttl_seconds, new))
             return copy.deepcopy(new)
 
     # -- claims

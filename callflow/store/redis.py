@@ -49,6 +49,8 @@ from .base import (
     LockStatus,
     Seal,
     Store,
+    Ttl,
+    ttl_for,
 )
 from .breaker import CircuitBreaker
 
@@ -608,7 +610,7 @@ class RedisStore(Store):
         namespace: str,
         key: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-        ttl_seconds: int | None = None,
+        ttl_seconds: Ttl = None,
     ) -> dict[str, Any] | None:
         doc_key = self._doc_key(namespace, key)
         for _ in range(50):
@@ -622,7 +624,7 @@ class RedisStore(Store):
                         pipe.unwatch()
                         return current
                     pipe.multi()
-                    pipe.set(doc_key, json.dumps(new), ex=ttl_seconds or None)
+                    pipe.set(doc_key, json.dumps(new), ex=ttl_for(ttl_seconds, new) or None)
                     pipe.sadd(f"cf:{{{namespace}}}:keys", key)
                     pipe.execute()
                     return new

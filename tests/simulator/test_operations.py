@@ -178,29 +178,60 @@ def test_no_pin_or_answer_anywhere_after_a_fuzzed_run(
 
 
 #: Keys that may live without an expiry: configuration and registries, never call data.
-PERMANENT = re.compile(
-    r"^cf:(\{dir\}:.*|\{(agents|teams|tokens|presence|accounts)\}:.*|\{[a-z_]+\}:keys|flow:.*|counter:.*|\{audit\}|\{audit\}:seq|\{audit\}:epoch|\{audit\}:anchor)$"
-)
-
-
 @pytest.mark.parametrize("store", ["redis"], indirect=True)
 def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
+    """A full run of every flow (a verified call handed off and ended, the officer line, a
+    meeting call, console sign-ins and a throttle), then every key in Redis must belong to
+    a retention family, and every key of a family that should expire must carry an expiry."""
+    from callflow.links import ServiceLinks
+    from callflow.simulator import Callee
+    from tests.conftest import BASE_URL
+    from tests.webhooks.test_console import sign_in
+
+    svc = rig.svc
     caller, _ = rig.taken_over()
     rig.sim.hang_up(caller)
     rig.sim.run()
-    assert isinstance(rig.svc.store, RedisStore)
-    client = rig.svc.store.client
-    forever = sorted(k for k in client.keys("*") if client.ttl(k) == -1 and not PERMANENT.match(k))
-    assert forever == [], forever
-    for key in client.keys("*"):
-        if any(
-            part in key
-            for part in (
-                "vstrs_calls}:doc",
-                "handoffs}:doc",
-                "grants}:doc",
-                "cf:call:",
-                "callbacks}:doc",
-            )
-        ):
-            assert client.ttl(key) > 0, key
+    # The officer verification line.
+    svc.staff.add_officer("4471203", "Alex Morgan", svc.clock.now())
+    rig.sim.configure_number(
+        "+441632960998", f"{BASE_URL}/voice/incoming?flow=officer_check",
+        status_callback=f"{BASE_URL}/voice/status",
+    )  # fmt: skip
+    rig.sim.call("+441632960998", "+447700900111", Script().press("4471203#").press("2"))
+    rig.sim.run()
+    # A meeting call, confirmed.
+    meeting = svc.meetings.add(
+        customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
+        officer_number="4471203", purpose="agreeing time to pay", bring="bank statements",
+        when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="test",
+    )  # fmt: skip
+    rig.sim.add_callee(
+        "+447700900123",
+        Callee("answered", after=3, script=Script().press("1").press("21031970#").press("1")),
+    )
+    svc.meetings.place_call(meeting["id"], ServiceLinks(BASE_URL))
+    rig.sim.run()
+    assert svc.meetings.require(meeting["id"])["state"] == "confirmed"
+    # Console sign-ins: a session, and a throttle.
+    svc.staff.add_agent("300001", "Dee Agent", "client:dee", svc.clock.now())
+    svc.accounts.add("dee", "Dee", "vstrs_agent", "correct horse battery", svc.clock.now(),
+                     sees_id="300001")  # fmt: skip
+    browser = rig.api.application.test_client()
+    sign_in(browser, "dee")
+    for _ in range(6):
+        sign_in(rig.api.application.test_client(), "dee", "wrong wrong wrong")
+    svc.checkpoints.write(svc.store)
+    assert isinstance(svc.store, RedisStore)
+    report = svc.retention.report()
+    assert report["problems"] == [], report["problems"]
+    families = {row["family"]: row["keys"] for row in report["families"]}
+    for family in ("call sessions", "verified calls", "hand-offs", "grants", "meetings",
+                   "console sessions", "throttles", "caller check counts", "known numbers"):  # fmt: skip
+        assert families[family] > 0, family
+    client = svc.store.client
+    (meeting_key,) = [k for k in client.keys("cf:{meetings}:doc:*")]
+    days = client.ttl(meeting_key) / 86400
+    assert 89 < days <= 90, "a settled meeting is kept 90 days"
+
+

@@ -110,6 +110,17 @@ def _warn_about(service: Callflow) -> None:
         log.warning("no CALLFLOW_SECRET_KEY: using a key for this process only (embedded store)")
     if service.store.kind == "memory":
         log.warning("REDIS_URL is not set: using the embedded in-memory store (one process only)")
+    elif settings.audit_checkpoints_dir is None:
+        log.warning(
+            "CALLFLOW_AUDIT_CHECKPOINTS is not set: a cut-off or lost audit log cannot be "
+            "detected (checkpoints go to the log only)"
+        )
+    if service.store.kind != "memory" and settings.audit_archive_dir is None:
+        log.warning(
+            "CALLFLOW_AUDIT_ARCHIVE is not set: audit entries past their retention stay in Redis"
+        )
+    if settings.metrics_token is None:
+        log.info("CALLFLOW_METRICS_TOKEN is not set: /metrics is not served here")
     for problems in service.library.problems.values():
         for problem in problems:
             log.error("flow problem at start-up: %s", problem)

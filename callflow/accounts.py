@@ -105,6 +105,11 @@ class Accounts:
         self.hasher = hasher
         self.staff = staff
         self.audit = audit
+        store.define_index(
+            "console_sessions",
+            lambda d: [(f"user:{d['username']}", d["created_at"])],
+            keep_seconds=LIFETIME_SECONDS,
+        )
         self._device_key = hmac.new(key, b"console device cookie", hashlib.sha256).digest()
 
     # -- accounts
@@ -296,9 +301,8 @@ class Accounts:
 
     def end_sessions(self, username: str) -> None:
         """End every session of an account."""
-        for doc in self.store.list_docs("console_sessions"):
-            if doc["username"] == username:
-                self.store.delete_doc("console_sessions", doc["token"])
+        for doc in self.store.indexed("console_sessions", f"user:{username}"):
+            self.store.delete_doc("console_sessions", doc["token"])
 
     @staticmethod
     def csrf_ok(session: ConsoleSession, given: str) -> bool:

@@ -10,10 +10,10 @@ each. Auditors move a case ``requested`` -> ``evidence_seen`` or ``evidence_miss
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
-from .context import ServiceUser
+from .context import Services, ServiceUser
 from .errors import CallflowError
 
 __all__ = ["NEXT_STATES", "Assurance", "AssuranceError"]
@@ -35,20 +35,38 @@ def _day(at: float) -> date:
     return datetime.fromtimestamp(at, UTC).date()
 
 
+def case_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A case's index entries: by organisation, by state, and all (by the hand-off's time)."""
+    at = doc["requested_at"]
+    return [(f"org:{doc['organisation']}", at), (f"state:{doc['state']}", at), ("all", at)]
+
+
+def _start(day: date | None) -> float | None:
+    return None if day is None else datetime.combine(day, time.min, UTC).timestamp()
+
+
+def _end(day: date | None) -> float | None:
+    return None if day is None else datetime.combine(day, time.max, UTC).timestamp()
+
+
 class Assurance(ServiceUser):
     """Samples and cases."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.store.define_index("assurance", case_index, keep_seconds=CASE_TTL)
 
     def handoffs(
         self, org: str | None, since: date | None, until: date | None
     ) -> list[dict[str, Any]]:
-        """Hand-offs requested in the period (UTC days, inclusive), for one organisation or all."""
+        """Hand-offs requested in the period (UTC days, inclusive), for one organisation or
+        all: O(what the period holds), through the hand-offs' index."""
         return sorted(
-            (
-                h
-                for h in self.store.list_docs("handoffs")
-                if (org is None or h["organisation"] == org)
-                and (since is None or _day(h["requested_at"]) >= since)
-                and (until is None or _day(h["requested_at"]) <= until)
+            self.store.indexed(
+                "handoffs",
+                f"org:{org}" if org else "all",
+                min_score=_start(since),
+                max_score=_end(until),
             ),
             key=lambda h: h["id"],
         )
@@ -133,15 +151,12 @@ class Assurance(ServiceUser):
 
     def cases(self, org: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Cases, oldest hand-off first."""
-        return sorted(
-            (
-                c
-                for c in self.store.list_docs("assurance")
-                if (org is None or c["organisation"] == org)
-                and (state is None or c["state"] == state)
-            ),
-            key=lambda c: c["requested_at"],
-        )
+        index = f"org:{org}" if org else f"state:{state}" if state else "all"
+        return [
+            c
+            for c in self.store.indexed("assurance", index)
+            if (org is None or c["organisation"] == org) and (state is None or c["state"] == state)
+        ]
 
     def report(
         self, org: str | None, since: date | None, until: date | None

@@ -228,6 +228,16 @@ class Audit:
             yield from batch
             after = batch[-1]["id"]
 
+    def between(self, since: float, until: float, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """The entries written in a period (seconds since 1970), oldest first: O(the period)."""
+        after: str | None = None
+        while True:
+            batch = self.store.audit_between(since, until, after, page)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1]["id"]
+
     def verify(self, checkpoint: dict[str, Any] | None = None) -> Break | None:
         """Check the whole log in the store (from the archive anchor), and, given the newest
         checkpoint, that nothing it saw has been cut off or lost."""

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from .access import Forbidden, Viewer, grant_for_viewer, was_on_call
-from .context import ServiceUser
+from .context import Services, ServiceUser
 from .errors import CallflowError
 from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import Links
@@ -203,8 +203,38 @@ def validate_request(
     return clean, errors
 
 
+def handoff_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A hand-off's index entries: by team, by organisation, by state, and all of them."""
+    at = doc["requested_at"]
+    entries = [("all", at), (f"org:{doc['organisation']}", at)]
+    if doc.get("team"):
+        entries.append((f"team:{doc['team']}", at))
+    if doc.get("state"):
+        entries.append((f"state:{doc['state']}", doc.get("updated_at", at)))
+    return entries
+
+
+def grant_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A grant's index entries: by customer, by call, by team, all, and the active ones."""
+    at = doc["started_at"]
+    entries = [
+        (f"customer:{doc['customer']['reference']}", at),
+        (f"call:{doc['call_sid']}", at),
+        (f"team:{doc['team']}", at),
+        ("all", at),
+    ]
+    if doc["ended_at"] is None:
+        entries.append(("active", at))
+    return entries
+
+
 class HandOffs(ServiceUser):
     """Warm transfers and grants."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.store.define_index("handoffs", handoff_index, keep_seconds=RECORD_TTL)
+        self.store.define_index("grants", grant_index, keep_seconds=RECORD_TTL)
 
     def get(self, handoff_id: str) -> dict[str, Any] | None:
         """A hand-off."""
@@ -873,9 +903,8 @@ class HandOffs(ServiceUser):
         folded = (reference or "").replace(" ", "").upper()
         grants = [
             g
-            for g in self.store.list_docs("grants")
-            if g["customer"]["reference"] == folded
-            and (viewer.is_admin or viewer.is_team(g["team"]))
+            for g in self.store.indexed("grants", f"customer:{folded}")
+            if viewer.is_admin or viewer.is_team(g["team"])
         ]
         statuses = [
             grant_for_viewer(viewer, g, self.grant_status(g), brief=not viewer.is_admin)
@@ -928,8 +957,13 @@ class HandOffs(ServiceUser):
         log.warning("store recovered: active grants suspended until their calls are re-checked")
         self.store.put_doc(DOUBT[0], DOUBT[1], {"since": self.now(), "id": secrets.token_hex(8)})
 
+    def active_grants(self) -> int:
+        """How many grants are active (an index's size: never a scan)."""
+        return self.store.index_size("grants", "active")
+
     def sweep(self) -> list[tuple[str, str]]:
-        """End every active grant whose legs are over or whose lifetime is up.
+        """End every active grant whose legs are over or whose lifetime is up (it reads the
+        active grants' index alone).
 
         For lost callbacks: asks Twilio for both legs of each active grant. A grant whose
         legs cannot be checked is in doubt: it stops authorising until they can be (its
@@ -940,7 +974,7 @@ class HandOffs(ServiceUser):
         now = self.now()
         doubt = self.store.get_doc(*DOUBT)
         unchecked = 0
-        for grant in self.store.list_docs("grants"):
+        for grant in self.store.indexed("grants", "active"):
             if grant["ended_at"] is not None:
                 continue
             if now >= grant["max_until"]:

@@ -24,11 +24,11 @@ import hmac
 import logging
 import re
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .context import ServiceUser
+from .context import Services, ServiceUser
 from .errors import CallflowError, DirectoryError
 from .library import FlowLibrary
 from .links import ServiceLinks
@@ -75,8 +75,27 @@ def postcode_digits(postcode: str) -> str:
     return "".join(ch for ch in postcode if ch.isdigit())
 
 
+def meeting_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A meeting's index entries: by its time; due calls; calls in progress."""
+    try:
+        when = datetime.fromisoformat(doc["when"])
+        at = when.timestamp() if when.tzinfo else when.replace(tzinfo=UTC).timestamp()
+    except (KeyError, TypeError, ValueError):
+        at = float(doc.get("created_at", 0))
+    entries = [("when", at)]
+    if doc["state"] == "scheduled" and doc.get("next_call_at") is not None:
+        entries.append(("due", doc["next_call_at"]))
+    if doc["state"] == "calling" and doc["attempts"]:
+        entries.append(("calling", doc["attempts"][-1]["at"]))
+    return entries
+
+
 class Meetings(ServiceUser):
     """Meetings in the store, their calls, retries and outcomes."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.store.define_index("meetings", meeting_index, keep_seconds=2 * OPEN_TTL)
 
     #: The flows (set by the service), to check a meeting gives what its flow checks.
     library: FlowLibrary | None = None
@@ -238,9 +257,9 @@ class Meetings(ServiceUser):
             raise DirectoryError(f"no meeting {meeting_id}")
         return meeting
 
-    def all(self) -> list[dict[str, Any]]:
-        """Every meeting, soonest first."""
-        return sorted(self.store.list_docs("meetings"), key=lambda m: (m["when"], m["id"]))
+    def all(self, offset: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+        """Meetings still kept, soonest first (a page at a time)."""
+        return self.store.indexed("meetings", "when", offset=offset, count=count)
 
     @staticmethod
     def public(meeting: dict[str, Any]) -> dict[str, Any]:
@@ -274,15 +293,12 @@ class Meetings(ServiceUser):
 
     # -- calls
 
-    def due(self, meetings: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """Scheduled meetings (of ``meetings``, default all) whose next call is due."""
-        now = self.now()
+    def due(self) -> list[dict[str, Any]]:
+        """Scheduled meetings whose next call is due (the due index: never a scan)."""
         return [
             m
-            for m in (self.all() if meetings is None else meetings)
-            if m["state"] == "scheduled"
-            and m["next_call_at"] is not None
-            and m["next_call_at"] <= now
+            for m in self.store.indexed("meetings", "due", max_score=self.now())
+            if m["state"] == "scheduled" and m["next_call_at"] is not None
         ]
 
     def place_call(self, meeting_id: str, links: ServiceLinks) -> str:
@@ -323,14 +339,16 @@ class Meetings(ServiceUser):
         )
         return call_sid
 
-    def recover_stuck(self, meetings: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
-        """Meetings whose call's final status callback never came: ask Twilio, settle them.
+    def recover_stuck(self) -> list[tuple[str, str]]:
+        """Meetings whose call's final status callback never came: ask Twilio, settle them
+        (the index of calls in progress, for those started long enough ago).
 
         Returns (meeting id, the status Twilio gave) for each one settled.
         """
         now = self.now()
         settled = []
-        for meeting in self.all() if meetings is None else meetings:
+        stuck = self.store.indexed("meetings", "calling", max_score=now - STUCK_SECONDS)
+        for meeting in stuck:
             if meeting["state"] != "calling" or not meeting["attempts"]:
                 continue
             attempt = meeting["attempts"][-1]
@@ -357,10 +375,9 @@ class Meetings(ServiceUser):
 
         Returns (meeting id, CallSid or what happened) for each.
         """
-        meetings = self.all()
         # A settled meeting's next call is its retry minutes away: never due in this round.
-        placed = [(m, f"settled: {status}") for m, status in self.recover_stuck(meetings)]
-        for meeting in self.due(meetings):
+        placed = [(m, f"settled: {status}") for m, status in self.recover_stuck()]
+        for meeting in self.due():
             try:
                 placed.append((meeting["id"], self.place_call(meeting["id"], links)))
             except CallflowError as exc:

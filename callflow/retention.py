@@ -119,9 +119,17 @@ FAMILIES: tuple[Family, ...] = (
     Family("configuration", r"cf:\{(flow_releases|flow_tests|allowlists|flow_protection|ops)\}"
            r":doc:.+", "published flows, allow-lists, operational flags", False, "kept",
            "running the service", False),
-    Family("document indexes", r"cf:\{[a-z_]+\}:keys", "the keys of a family's documents",
-           False, "entries of expired documents are dropped when met", "finding documents",
-           False),
+    Family("document key sets", r"cf:\{[a-z_]+\}:keys", "the keys of a small family's "
+           "documents (staff, configuration)", False,
+           "entries of expired documents are dropped when met", "listing them", False),
+    Family("record indexes",
+           r"cf:\{(grants|handoffs|vstrs_calls|meetings|assurance|console_sessions)\}:idx:.+",
+           "which records a customer reference, team, agent or user finds (in the key name)",
+           True, "trimmed to the records' retention at each write; gone a retention period "
+           "after the last", "questions answered without reading the whole history", True),
+    Family("staff indexes", r"cf:\{(presence|tokens)\}:idx:.+",
+           "available agents' SEES IDs, token ids", False, "with the records they find",
+           "ringing the longest-idle agent; revoking a token", False),
     Family("claims", r"cf:claim:.+", "which call or worker holds an agent, a ring, a meeting",
            False, "seconds to hours", "one agent per call, one worker per meeting call", True),
     Family("counters", r"cf:counter:.+", "hand-off and verification counts", False, "kept",

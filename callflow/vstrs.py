@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from .context import ServiceUser
+from .context import Services, ServiceUser
 from .errors import CallflowError
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
@@ -61,8 +61,25 @@ def caller_of(conference: str) -> str | None:
     return conference.removeprefix("vstrs-") if conference.startswith("vstrs-CA") else None
 
 
+def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A verified call's index entries: by each agent who took it (recent first)."""
+    return [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
+
+
 class VstrsCalls(ServiceUser):
     """Caller to agent, driven by the flow, Twilio's callbacks and the hold ticks."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
+
+    def recent_for_agent(
+        self, sees_id: str, offset: int = 0, count: int = 10
+    ) -> list[dict[str, Any]]:
+        """The calls an agent took, newest first, a page at a time."""
+        return self.store.indexed(
+            NAMESPACE, f"agent:{sees_id}", newest_first=True, offset=offset, count=count
+        )
 
     def get(self, call_sid: str) -> dict[str, Any] | None:
         """A call's record."""

@@ -6,6 +6,9 @@ The web layer parses, calls one of these and renders; it never reads the store i
 """
 
 from .agent import AgentDesk
+from .auditor import AuditorDesk
+from .designer import DesignerDesk
+from .events import Feed
 from .specialist import SpecialistDesk
 
-__all__ = ["AgentDesk", "SpecialistDesk"]
+__all__ = ["AgentDesk", "AuditorDesk", "DesignerDesk", "Feed", "SpecialistDesk"]

@@ -35,7 +35,7 @@ class AgentDesk:
             doc = svc.handoffs.get(record["handoffs"][-1])
             if doc is not None and viewer.is_agent(doc["agent_sees_id"]):
                 handoff = handoff_for_viewer(viewer, doc)
-        mine = [r for r in svc.store.list_docs("vstrs_calls") if sees_id in r.get("agents", [])]
+        mine = svc.vstrs.recent_for_agent(sees_id, count=10)
         history = [
             {
                 "call_sid": r["call_sid"],
@@ -45,7 +45,7 @@ class AgentDesk:
                 "state": r["state"],
                 "handoffs": len(r["handoffs"]),
             }
-            for r in sorted(mine, key=lambda r: r["waiting_since"], reverse=True)[:10]
+            for r in mine
         ]
         return {
             "now": svc.clock.now(),

@@ -19,8 +19,8 @@ class SpecialistDesk:
     def state(self, viewer: Viewer) -> dict[str, Any]:
         """The specialist console's live state: the card and whether they may disclose."""
         svc = self.service
-        handoffs = [h for h in svc.store.list_docs("handoffs") if viewer.is_team(h["team"])]
-        latest = max(handoffs, key=lambda h: h["requested_at"], default=None)
+        newest = svc.store.indexed("handoffs", f"team:{viewer.team}", newest_first=True, count=1)
+        latest = newest[0] if newest and viewer.role == "specialist" else None
         grant = None
         if latest is not None and latest.get("grant_id"):
             stored = svc.store.get_doc("grants", latest["grant_id"])

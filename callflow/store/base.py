@@ -60,6 +60,20 @@ class Created:
     session: CallSession | None = None
 
 
+#: A namespace's indexer: the index entries a document belongs to, as (index name, score).
+Indexer = Callable[[dict[str, Any]], Iterable[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """How a namespace's documents are indexed: ``indexer`` gives each document's entries;
+    a time-scored entry older than ``keep_seconds`` before the newest written to its index
+    is trimmed away with that write (so an index never outgrows its records' retention)."""
+
+    indexer: Indexer
+    keep_seconds: float | None = None
+
+
 @dataclass(frozen=True)
 class Changed:
     """What :meth:`Store.change_doc` did: the document its change saw and what it wrote.
@@ -151,6 +165,23 @@ class Store(abc.ABC):
     """
 
     kind: str = "abstract"
+
+    def __init__(self) -> None:
+        self.indexes: dict[str, IndexSpec] = {}
+
+    def define_index(
+        self, namespace: str, indexer: Indexer, keep_seconds: float | None = None
+    ) -> None:
+        """Keep ``namespace``'s documents indexed: from now on every write to one of them
+        (put, add, update, change, delete) updates its index entries in the same atomic
+        step (ARCHITECTURE.md rule 10). Querying: :meth:`indexed`."""
+        self.indexes[namespace] = IndexSpec(indexer, keep_seconds)
+
+    def _entries(self, namespace: str, doc: dict[str, Any] | None) -> dict[str, float]:
+        spec = self.indexes.get(namespace)
+        if spec is None or doc is None:
+            return {}
+        return {name: float(score) for name, score in spec.indexer(doc)}
 
     # -- call sessions
 
@@ -264,6 +295,13 @@ class Store(abc.ABC):
         the last one's sequence number as the anchor; returns how many."""
 
     @abc.abstractmethod
+    def audit_between(
+        self, since: float, until: float, after_id: str | None = None, count: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Audit entries written between two times (seconds since 1970), oldest first, a
+        page at a time (``after_id``: the last id of the page before): O(the period)."""
+
+    @abc.abstractmethod
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest ``limit`` audit entries, oldest first, each with its ``id``."""
 
@@ -293,6 +331,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_doc(self, namespace: str, key: str) -> dict[str, Any] | None:
         """A document, or None."""
+
+    def get_docs(self, namespace: str, keys: Iterable[str]) -> list[dict[str, Any] | None]:
+        """Several documents at once (one round trip where the store allows)."""
+        return [self.get_doc(namespace, key) for key in keys]
 
     @abc.abstractmethod
     def put_doc(
@@ -354,6 +396,27 @@ class Store(abc.ABC):
 
         self.update_doc(namespace, key, run, ttl_seconds)
         return last[0] if last else Changed(None, None)
+
+    @abc.abstractmethod
+    def indexed(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        newest_first: bool = False,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """The documents in one index of a namespace, by score (oldest first unless
+        ``newest_first``), within the scores given, paged by ``offset`` and ``count``.
+        O(what it returns): an entry whose document has expired is dropped as it is met."""
+
+    @abc.abstractmethod
+    def index_size(self, namespace: str, index: str) -> int:
+        """How many entries an index holds (entries of expired documents included until
+        they are met)."""
 
     # -- claims: short exclusive holds (an agent being rung for one call only)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clock import Clock, SystemClock
+from ..errors import StoreError
 from ..session import CallSession
 from .base import Attempt, AuditState, Created, Guard, Lease, LockStatus, Seal, Store, Ttl, ttl_for
 
@@ -20,6 +21,8 @@ class MemoryStore(Store):
     kind = "memory"
 
     def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__()
+        self._index_entries: dict[tuple[str, str], dict[str, float]] = {}
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._audit_added = threading.Condition(self._lock)
@@ -252,6 +255,21 @@ class MemoryStore(Store):
             self._anchor = (through_id, through_seq)
             return before - len(self._audit)
 
+    def audit_between(
+        self, since: float, until: float, after_id: str | None = None, count: int = 1000
+    ) -> list[dict[str, Any]]:
+        from datetime import datetime
+
+        after = self._seq(after_id) if after_id else -1
+        with self._lock:
+            found = [
+                copy.deepcopy(e)
+                for e in self._audit
+                if self._seq(e["id"]) > after
+                and since <= datetime.fromisoformat(str(e.get("at"))).timestamp() <= until
+            ]
+            return found[:count]
+
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._audit[-limit:])
@@ -300,8 +318,27 @@ class MemoryStore(Store):
         return doc
 
     def _write(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None
+        self,
+        namespace: str,
+        key: str,
+        doc: dict[str, Any] | None,
+        ttl_seconds: int | None,
+        old: dict[str, Any] | None = None,
     ) -> None:
+        """Write (or, ``doc`` None, delete) a document and its index entries together."""
+        before, after = self._entries(namespace, old), self._entries(namespace, doc)
+        for name in set(before) - set(after):
+            self._index_entries.get((namespace, name), {}).pop(key, None)
+        keep = self.indexes[namespace].keep_seconds if namespace in self.indexes else None
+        for name, score in after.items():
+            entries = self._index_entries.setdefault((namespace, name), {})
+            entries[key] = score
+            if keep is not None:
+                for stale in [k for k, s in entries.items() if s < score - keep]:
+                    del entries[stale]
+        if doc is None:
+            self._docs.get(namespace, {}).pop(key, None)
+            return
         expires = self.clock.now() + ttl_seconds if ttl_seconds else None
         self._docs.setdefault(namespace, {})[key] = (copy.deepcopy(doc), expires)
 
@@ -313,7 +350,7 @@ class MemoryStore(Store):
         self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
     ) -> None:
         with self._lock:
-            self._write(namespace, key, doc, ttl_seconds)
+            self._write(namespace, key, doc, ttl_seconds, self._doc(namespace, key))
 
     def add_doc(
         self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
@@ -326,11 +363,13 @@ class MemoryStore(Store):
 
     def delete_doc(self, namespace: str, key: str) -> bool:
         with self._lock:
-            existed = self._doc(namespace, key) is not None
-            self._docs.get(namespace, {}).pop(key, None)
-            return existed
+            old = self._doc(namespace, key)
+            self._write(namespace, key, None, None, old)
+            return old is not None
 
     def list_docs(self, namespace: str) -> list[dict[str, Any]]:
+        if namespace in self.indexes:
+            raise StoreError(f"{namespace} grows with history: ask its indexes, never list it")
         with self._lock:
             keys = list(self._docs.get(namespace, {}))
             docs = [self._doc(namespace, key) for key in keys]
@@ -348,8 +387,44 @@ class MemoryStore(Store):
             new = change(copy.deepcopy(current))
             if new is None:
                 return copy.deepcopy(current)
-            self._write(namespace, key, new, ttl_for(ttl_seconds, new))
+            self._write(namespace, key, new, ttl_for(ttl_seconds, new), current)
             return copy.deepcopy(new)
+
+    def indexed(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        newest_first: bool = False,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = self._index_entries.get((namespace, index), {})
+            chosen = sorted(
+                (
+                    (score, key)
+                    for key, score in entries.items()
+                    if (min_score is None or score >= min_score)
+                    and (max_score is None or score <= max_score)
+                ),
+                reverse=newest_first,
+            )
+            found = []
+            for _score, key in chosen:
+                doc = self._doc(namespace, key)
+                if doc is None:  # expired: its entries go as they are met
+                    entries.pop(key, None)
+                    continue
+                found.append(copy.deepcopy(doc))
+            end = None if count is None else offset + count
+            return found[offset:end]
+
+    def index_size(self, namespace: str, index: str) -> int:
+        with self._lock:
+            return len(self._index_entries.get((namespace, index), {}))
 
     # -- claims
 

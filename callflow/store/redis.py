@@ -43,6 +43,7 @@ from .base import (
     Attempt,
     AuditState,
     AuditWriteFailed,
+    Changed,
     Created,
     Guard,
     Lease,
@@ -64,6 +65,14 @@ AUDIT, AUDIT_SEQ = "cf:{audit}", "cf:{audit}:seq"
 AUDIT_EPOCH, AUDIT_ANCHOR = "cf:{audit}:epoch", "cf:{audit}:anchor"
 
 # The next sequence number, and the store's epoch with the first (one round trip).
+# An entry's stream id follows the service's clock (its "at"), so a period is a range of
+# ids; should that run behind the stream's newest id (clocks of two instances), Redis's own.
+_AUDIT_ADD = """
+local ok, id = pcall(redis.call, 'XADD', KEYS[1], ARGV[1] .. '-*', 'e', ARGV[2])
+if ok then return id end
+return redis.call('XADD', KEYS[1], '*', 'e', ARGV[2])
+"""
+
 _AUDIT_SEQ = """
 local n = redis.call('INCR', KEYS[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ARGV[1]) end
@@ -273,6 +282,16 @@ def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _ms(at: Any) -> str:
+    """Milliseconds since 1970 of an entry's ISO time (its stream id's first part)."""
+    from datetime import datetime
+
+    try:
+        return str(int(datetime.fromisoformat(str(at)).timestamp() * 1000))
+    except ValueError:
+        return str(int(time.time() * 1000))
+
+
 def _call_key(call_sid: str) -> str:
     return f"cf:call:{{{call_sid}}}"
 
@@ -292,6 +311,7 @@ class RedisStore(Store):
     kind = "redis"
 
     def __init__(self, client: Any, breaker: CircuitBreaker | None = None) -> None:
+        super().__init__()
         # redis-py's annotations cover bytes and str replies at once; ours are str.
         self.client: Any = client
         self.breaker = breaker or CircuitBreaker()
@@ -305,6 +325,7 @@ class RedisStore(Store):
         self._add_adviser = client.register_script(_ADD_ADVISER)
         self._claim = client.register_script(_CLAIM)
         self._audit_seq = client.register_script(_AUDIT_SEQ)
+        self._audit_add = client.register_script(_AUDIT_ADD)
         self._take = client.register_script(_TAKE)
         self._give_back = client.register_script(_GIVE_BACK)
         pool = getattr(client, "connection_pool", None)
@@ -503,8 +524,9 @@ class RedisStore(Store):
             seq = int(self._audit_seq(keys=keys, args=[secrets.token_hex(8)]))
         record = {**entry, "seq": seq}
         record["hash"] = seal(record)
+        body = json.dumps(record, separators=(",", ":"))
         try:
-            return str(self.client.xadd(AUDIT, {"e": json.dumps(record, separators=(",", ":"))}))
+            return str(self._audit_add(keys=[AUDIT], args=[_ms(entry.get("at")), body]))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise AuditWriteFailed(f"Redis unreachable: {exc}", seq) from exc
 
@@ -521,6 +543,14 @@ class RedisStore(Store):
         pipe.set(AUDIT_ANCHOR, f"{through_id} {through_seq}")
         pipe.xtrim(AUDIT, minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
         return int(pipe.execute()[1])
+
+    @_unavailable
+    def audit_between(
+        self, since: float, until: float, after_id: str | None = None, count: int = 1000
+    ) -> list[dict[str, Any]]:
+        low = f"({after_id}" if after_id else str(int(since * 1000))
+        rows = self.client.xrange(AUDIT, low, str(int(until * 1000)), count=count)
+        return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
 
     @_unavailable
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
@@ -566,19 +596,102 @@ class RedisStore(Store):
         raw = self.client.get(self._doc_key(namespace, key))
         return json.loads(raw) if raw else None
 
+    def _index_key(self, namespace: str, name: str) -> str:
+        return f"cf:{{{namespace}}}:idx:{name}"
+
+    def _write_ops(
+        self,
+        pipe: Any,
+        namespace: str,
+        key: str,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+        ttl: int | None,
+    ) -> None:
+        """Queue a document's write (or, ``new`` None, its deletion) with its index entries,
+        inside the caller's MULTI: one atomic step (the keys share the namespace's slot)."""
+        doc_key = self._doc_key(namespace, key)
+        spec = self.indexes.get(namespace)
+        if new is None:
+            pipe.delete(doc_key)
+        else:
+            pipe.set(doc_key, json.dumps(new), ex=ttl or None)
+        if spec is None:  # a small namespace, listed whole: keep its key set
+            if new is None:
+                pipe.srem(f"cf:{{{namespace}}}:keys", key)
+            else:
+                pipe.sadd(f"cf:{{{namespace}}}:keys", key)
+            return
+        before, after = self._entries(namespace, old), self._entries(namespace, new)
+        for name in set(before) - set(after):
+            pipe.zrem(self._index_key(namespace, name), key)
+        for name, score in after.items():
+            index_key = self._index_key(namespace, name)
+            if before.get(name) != score:
+                pipe.zadd(index_key, {key: score})
+            if spec.keep_seconds is not None:
+                # No index outlives the records it finds: stale entries trimmed, and the
+                # index itself gone a retention period after its last write.
+                pipe.zremrangebyscore(index_key, "-inf", f"({score - spec.keep_seconds}")
+                pipe.expire(index_key, int(spec.keep_seconds) + 86400)
+
+    def _replace(
+        self,
+        namespace: str,
+        key: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        ttl_seconds: Ttl,
+    ) -> Changed:
+        """Read, change and write a document and its index entries atomically (WATCH)."""
+        doc_key = self._doc_key(namespace, key)
+        for _ in range(50):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(doc_key)
+                    raw = pipe.get(doc_key)
+                    current = json.loads(raw) if raw else None
+                    new = change(json.loads(raw) if raw else None)
+                    if new is None:
+                        pipe.unwatch()
+                        return Changed(current, None)
+                    pipe.multi()
+                    self._write_ops(
+                        pipe, namespace, key, current, new, ttl_for(ttl_seconds, new)
+                    )
+                    pipe.execute()
+                    return Changed(current, new)
+                except redis.WatchError:
+                    time.sleep(0.001)
+        raise StoreError(f"document {namespace}/{key} kept changing under us")
+
+    @_unavailable
+    def get_docs(self, namespace: str, keys: Iterable[str]) -> list[dict[str, Any] | None]:
+        wanted = list(keys)
+        if not wanted:
+            return []
+        raws = self.client.mget([self._doc_key(namespace, k) for k in wanted])
+        return [json.loads(raw) if raw else None for raw in raws]
+
     @_unavailable
     def put_doc(
         self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
     ) -> None:
+        if namespace in self.indexes:  # the old entries must go: read under WATCH
+            self._replace(namespace, key, lambda _old: doc, ttl_seconds)
+            return
         pipe = self.client.pipeline(transaction=True)
-        pipe.set(self._doc_key(namespace, key), json.dumps(doc), ex=ttl_seconds or None)
-        pipe.sadd(f"cf:{{{namespace}}}:keys", key)
+        self._write_ops(pipe, namespace, key, None, doc, ttl_seconds)
         pipe.execute()
 
     @_unavailable
     def add_doc(
         self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
     ) -> bool:
+        if namespace in self.indexes:
+            added = self._replace(
+                namespace, key, lambda old: doc if old is None else None, ttl_seconds
+            )
+            return added.written
         created = self.client.set(
             self._doc_key(namespace, key), json.dumps(doc), nx=True, ex=ttl_seconds or None
         )
@@ -588,6 +701,21 @@ class RedisStore(Store):
 
     @_unavailable
     def delete_doc(self, namespace: str, key: str) -> bool:
+        if namespace in self.indexes:
+            doc_key = self._doc_key(namespace, key)
+            for _ in range(50):
+                with self.client.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(doc_key)
+                        raw = pipe.get(doc_key)
+                        pipe.multi()
+                        old = json.loads(raw) if raw else None
+                        self._write_ops(pipe, namespace, key, old, None, None)
+                        pipe.execute()
+                        return raw is not None
+                    except redis.WatchError:
+                        time.sleep(0.001)
+            raise StoreError(f"document {namespace}/{key} kept changing under us")
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self._doc_key(namespace, key))
         pipe.srem(f"cf:{{{namespace}}}:keys", key)
@@ -595,6 +723,8 @@ class RedisStore(Store):
 
     @_unavailable
     def list_docs(self, namespace: str) -> list[dict[str, Any]]:
+        if namespace in self.indexes:
+            raise StoreError(f"{namespace} grows with history: ask its indexes, never list it")
         keys = sorted(self.client.smembers(f"cf:{{{namespace}}}:keys"))
         if not keys:
             return []
@@ -612,25 +742,50 @@ class RedisStore(Store):
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
         ttl_seconds: Ttl = None,
     ) -> dict[str, Any] | None:
-        doc_key = self._doc_key(namespace, key)
-        for _ in range(50):
-            with self.client.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(doc_key)
-                    raw = pipe.get(doc_key)
-                    current = json.loads(raw) if raw else None
-                    new = change(json.loads(raw) if raw else None)
-                    if new is None:
-                        pipe.unwatch()
-                        return current
-                    pipe.multi()
-                    pipe.set(doc_key, json.dumps(new), ex=ttl_for(ttl_seconds, new) or None)
-                    pipe.sadd(f"cf:{{{namespace}}}:keys", key)
-                    pipe.execute()
-                    return new
-                except redis.WatchError:
-                    time.sleep(0.001)
-        raise StoreError(f"document {namespace}/{key} kept changing under us")
+        changed = self._replace(namespace, key, change, ttl_seconds)
+        return changed.after if changed.written else changed.before
+
+    @_unavailable
+    def indexed(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        newest_first: bool = False,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[dict[str, Any]]:
+        index_key = self._index_key(namespace, index)
+        low = "-inf" if min_score is None else repr(min_score)
+        high = "+inf" if max_score is None else repr(max_score)
+        found: list[dict[str, Any]] = []
+        start = offset
+        while True:
+            want = None if count is None else count - len(found)
+            if newest_first:
+                keys = self.client.zrevrangebyscore(
+                    index_key, high, low, start=start, num=want if want is not None else -1
+                )
+            else:
+                keys = self.client.zrangebyscore(
+                    index_key, low, high, start=start, num=want if want is not None else -1
+                )
+            if not keys:
+                return found
+            raws = self.client.mget([self._doc_key(namespace, k) for k in keys])
+            gone = [k for k, raw in zip(keys, raws, strict=True) if raw is None]
+            found.extend(json.loads(raw) for raw in raws if raw)
+            if gone:  # expired: their entries go as they are met
+                self.client.zrem(index_key, *gone)
+            if count is None or len(found) >= count or len(keys) < (want or 0):
+                return found
+            start += len(keys) - len(gone)
+
+    @_unavailable
+    def index_size(self, namespace: str, index: str) -> int:
+        return int(self.client.zcard(self._index_key(namespace, index)))
 
     # -- claims
 

@@ -227,7 +227,7 @@ class GrantMachine(RuleBasedStateMachine):
         if not hasattr(self, "svc"):
             return
         entries = self.svc.audit.entries(limit=100_000)
-        for grant in self.svc.store.list_docs("grants"):
+        for grant in self.svc.store.indexed("grants", "all"):
             status = self.svc.handoffs.grant_status(grant)
             handoff = self.svc.handoffs.get(grant["handoff_id"])
             assert handoff is not None
@@ -257,7 +257,7 @@ class GrantMachine(RuleBasedStateMachine):
             return
         active = [
             g["call_sid"]
-            for g in self.svc.store.list_docs("grants")
+            for g in self.svc.store.indexed("grants", "all")
             if self.svc.handoffs.grant_status(g)["authorised"]
         ]
         assert len(active) == len(set(active))

@@ -20,7 +20,12 @@ from callflow.service import Callflow
 from callflow.store import Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, PIN, Caller, enrol, make_settings
-from tests.store.test_contract import DocumentContract, FollowContract, StoreContract
+from tests.store.test_contract import (
+    DocumentContract,
+    FollowContract,
+    IndexContract,
+    StoreContract,
+)
 from webhooks import create_app
 
 pytestmark = pytest.mark.skipif(
@@ -125,6 +130,12 @@ class TestClusterStore(StoreContract):
 
 
 class TestClusterDocuments(DocumentContract):
+    @pytest.fixture
+    def store(self, cluster: str) -> Store:
+        return cluster_store(cluster)
+
+
+class TestClusterIndexes(IndexContract):
     @pytest.fixture
     def store(self, cluster: str) -> Store:
         return cluster_store(cluster)

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from callflow.clock import ManualClock
+from callflow.errors import StoreError
 from callflow.session import CallSession
 from callflow.store import MemoryStore, Store
 from callflow.store.base import Guard
@@ -398,6 +399,99 @@ class DocumentContract:
         store.count("handoffs", "top")
         assert store.counters("handoffs") == {"taxaid": 3, "top": 1}
         assert store.counters("nothing") == {}
+
+
+def expire(store: Store, namespace: str, key: str) -> None:
+    """Make a document expire now (Redis keeps its own time: its TTL is cut to nothing)."""
+    if isinstance(store, MemoryStore):
+        store._docs[namespace][key] = (store._docs[namespace][key][0], 0.0)
+    else:
+        assert isinstance(store, RedisStore)
+        store.client.pexpire(f"cf:{{{namespace}}}:doc:{key}", 1)
+        time.sleep(0.01)
+
+
+def things(doc: dict[str, object]) -> list[tuple[str, float]]:
+    """A test indexer: by owner (scored by time), and the open ones."""
+    at = float(doc["at"])  # type: ignore[arg-type]
+    entries = [(f"owner:{doc['owner']}", at)]
+    if doc.get("open"):
+        entries.append(("open", at))
+    return entries
+
+
+class IndexContract:
+    """Indexes kept in the same atomic write as their documents (rule 10), on every store."""
+
+    @pytest.fixture
+    def indexed_store(self, store: Store) -> Store:
+        store.define_index("things", things, keep_seconds=1000)
+        return store
+
+    def test_every_write_keeps_the_indexes(self, indexed_store: Store) -> None:
+        store = indexed_store
+        for n in range(5):
+            store.put_doc("things", f"t{n}", {"owner": "amy", "at": 100 + n, "open": n % 2 == 0})
+        assert [d["at"] for d in store.indexed("things", "owner:amy", newest_first=True)] == [
+            104, 103, 102, 101, 100,
+        ]  # fmt: skip
+        assert [d["at"] for d in store.indexed("things", "open")] == [100, 102, 104]
+        # An update moves a document between index entries, in the same step.
+        store.update_doc("things", "t0", lambda d: {**d, "owner": "ben", "open": False})
+        assert [d["at"] for d in store.indexed("things", "owner:ben")] == [100]
+        assert [d["at"] for d in store.indexed("things", "owner:amy")] == [101, 102, 103, 104]
+        assert [d["at"] for d in store.indexed("things", "open")] == [102, 104]
+        changed = store.change_doc("things", "t2", lambda d: {**d, "open": False})
+        assert changed.written and store.index_size("things", "open") == 1
+        # put_doc replacing a document drops its old entries; add_doc never replaces.
+        store.put_doc("things", "t4", {"owner": "cal", "at": 104})
+        assert store.index_size("things", "open") == 0
+        assert not store.add_doc("things", "t4", {"owner": "dan", "at": 104, "open": True})
+        assert store.add_doc("things", "t9", {"owner": "dan", "at": 109, "open": True})
+        assert [d["owner"] for d in store.indexed("things", "open")] == ["dan"]
+        assert store.delete_doc("things", "t9")
+        assert store.indexed("things", "open") == [] and store.index_size("things", "open") == 0
+        with pytest.raises(StoreError):
+            store.list_docs("things")
+
+    def test_paging_and_score_ranges(self, indexed_store: Store) -> None:
+        store = indexed_store
+        for n in range(10):
+            store.put_doc("things", f"t{n}", {"owner": "amy", "at": 200 + n})
+        page = store.indexed("things", "owner:amy", newest_first=True, offset=2, count=3)
+        assert [d["at"] for d in page] == [207, 206, 205]
+        window = store.indexed("things", "owner:amy", min_score=203, max_score=205)
+        assert [d["at"] for d in window] == [203, 204, 205]
+
+    def test_expired_documents_leave_no_entry_once_met(self, indexed_store: Store) -> None:
+        store = indexed_store
+        for n in range(4):
+            store.put_doc("things", f"t{n}", {"owner": "amy", "at": 300 + n}, ttl_seconds=60)
+        expire(store, "things", "t1")
+        expire(store, "things", "t3")
+        assert [d["at"] for d in store.indexed("things", "owner:amy", count=2)] == [300, 302]
+        assert [d["at"] for d in store.indexed("things", "owner:amy")] == [300, 302]
+        assert store.index_size("things", "owner:amy") == 2, "cleaned as they were met"
+
+    def test_entries_older_than_the_records_are_kept_are_trimmed(
+        self, indexed_store: Store
+    ) -> None:
+        store = indexed_store
+        store.put_doc("things", "old", {"owner": "amy", "at": 1})
+        store.put_doc("things", "new", {"owner": "amy", "at": 2000})
+        assert store.index_size("things", "owner:amy") == 1
+
+
+class TestMemoryIndexes(IndexContract):
+    @pytest.fixture
+    def store(self) -> Store:
+        return MemoryStore()
+
+
+class TestRedisIndexes(IndexContract):
+    @pytest.fixture
+    def store(self, redis_store: RedisStore) -> Store:
+        return redis_store
 
 
 class TestMemoryDocuments(DocumentContract):

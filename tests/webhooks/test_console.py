@@ -16,6 +16,7 @@ from callflow.service import Callflow
 from tests.conftest import FLOWS, ROOT, Caller
 from tests.webhooks.conftest import PASSWORD
 from webhooks import console
+from webhooks.console import designer as designer_module
 
 
 def csrf_from(html: bytes) -> str:
@@ -421,8 +422,8 @@ def test_a_new_flow_is_published_from_the_designer_page(
 ) -> None:
     page = client.get("/console/designer")
     assert b"Test and publish the new flow" in page.data
-    source = console.NEW_FLOW.replace("new_flow", "helpline_hours")
-    tests = console.NEW_TESTS.replace("new_flow", "helpline_hours")
+    source = designer_module.NEW_FLOW.replace("new_flow", "helpline_hours")
+    tests = designer_module.NEW_TESTS.replace("new_flow", "helpline_hours")
     done = client.post(
         "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer}
     )

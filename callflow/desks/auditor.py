@@ -1,0 +1,89 @@
+"""The auditor's desk: a period's figures and charts, the assurance cases, the CSV export.
+
+Everything is read for the period asked: the audit entries written in it (a range of the
+stream), the grants started in it (their index), the cases (their index). Nothing lists
+the whole history (ARCHITECTURE.md rule 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from ..reports import audit_csv, bar_chart, figures, in_period
+
+if TYPE_CHECKING:
+    from ..service import Callflow
+
+
+def _bounds(since: date, until: date) -> tuple[float, float]:
+    start = datetime.combine(since, time.min, UTC).timestamp()
+    end = datetime.combine(until, time.max, UTC).timestamp()
+    return start, end
+
+
+class AuditorDesk:
+    """What an auditor (or an admin) sees of a period, for one organisation or all."""
+
+    def __init__(self, service: Callflow) -> None:
+        self.service = service
+
+    def entries(self, since: date, until: date, org: str | None) -> Iterator[dict[str, Any]]:
+        """The period's audit entries (UTC days, inclusive), for one organisation or all."""
+        start, end = _bounds(since, until)
+        for entry in self.service.audit.between(start, end):
+            if in_period(entry, since, until, org):
+                yield entry
+
+    def figures(self, since: date, until: date, org: str | None) -> dict[str, Any]:
+        """Verifications, lockouts, hand-offs, grant durations and assurance results."""
+        svc = self.service
+        start, end = _bounds(since, until)
+        grants = [
+            g
+            for g in svc.store.indexed("grants", "all", min_score=start, max_score=end)
+            if org is None or g["organisation"] == org
+        ]
+        return figures(list(self.entries(since, until, org)), grants,
+                       svc.assurance.report(org, since, until))  # fmt: skip
+
+    def page(self, since: date, until: date, org: str | None) -> dict[str, Any]:
+        """The auditor's page: the charts of the period, the assurance rows and cases."""
+        data = self.figures(since, until, org)
+        return {
+            "charts": charts(data),
+            "assurance": data["assurance"],
+            "cases": self.service.assurance.cases(org),
+        }
+
+    def csv(self, since: date, until: date, org: str | None) -> str:
+        """The period's audit entries as CSV."""
+        return audit_csv(self.entries(since, until, org))
+
+
+def charts(data: dict[str, Any]) -> list[Any]:
+    """The auditor's charts, drawn as SVG on the server with their figures beside them."""
+    share = {
+        org: {"hand-offs per verified call": value} for org, value in data["handoff_share"].items()
+    }
+    durations = {k: {"grants": v} for k, v in data["grant_durations"].items()}
+    assurance = {
+        row["organisation_name"]: {
+            "passed": row["passed"],
+            "failed": row["failed"],
+            "outstanding": row["outstanding"],
+        }
+        for row in data["assurance"]
+    }
+    return [
+        bar_chart("Verifications per day, by outcome", data["verifications"]),
+        bar_chart("Lockouts per day", {d: {"lockouts": n} for d, n in data["lockouts"].items()}),
+        bar_chart("Hand-offs per week, by organisation", data["handoffs_by_org_week"]),
+        bar_chart("Hand-offs per week, by team", data["handoffs_by_team_week"]),
+        bar_chart("Hand-off share of verified calls", share),
+        bar_chart("Grant durations", durations, ordered=True),
+        bar_chart(
+            "Assurance results", assurance, ["passed", "failed", "outstanding"], ordered=True
+        ),
+    ]

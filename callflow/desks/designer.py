@@ -1,0 +1,95 @@
+"""The flow designer's desk: every flow with its version, problems and diagram; one flow's
+versions, the live one, what waits for approval, and a diff between two."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CallflowError
+
+if TYPE_CHECKING:
+    from ..service import Callflow
+
+
+def when(at: float | None) -> str:
+    """A time as the designer's pages show it."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at else ""
+
+
+class DesignerDesk:
+    """What a designer (or an admin) sees of the flows."""
+
+    def __init__(self, service: Callflow) -> None:
+        self.service = service
+
+    def flows(self) -> list[dict[str, Any]]:
+        """Every flow the service serves, with its version, problems and diagram."""
+        from ..graph import mermaid
+
+        svc = self.service
+        library = svc.library
+        library.refresh()
+        released = svc.releases.live_map()
+        rows: list[dict[str, Any]] = []
+        for name, version in library.live_versions().items():
+            flow = library.version(version)
+            rows.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "published": released.get(name) == version,
+                    "path": flow.path,
+                    "description": flow.description,
+                    "states": len(flow.states),
+                    "problems": [str(p) for p in library.problems.get(flow.path, [])],
+                    "diagram": mermaid(flow),
+                }
+            )
+        live_paths = {row["path"] for row in rows}
+        for path, problems in sorted(library.problems.items()):
+            if path not in live_paths:
+                rows.append(
+                    {
+                        "name": path.rsplit("/", 1)[-1],
+                        "version": None,
+                        "published": False,
+                        "path": path,
+                        "description": "",
+                        "states": 0,
+                        "problems": [str(p) for p in problems],
+                        "diagram": "",
+                    }
+                )
+        return rows
+
+    def flow(self, name: str, old: str = "", new: str = "") -> dict[str, Any] | None:
+        """One flow's page: None when there is no such flow."""
+        svc = self.service
+        library = svc.library
+        library.refresh()
+        library.check_releases(force=True)
+        live = library.live_versions().get(name)
+        if live is None:
+            return None
+        diff, diff_error = "", ""
+        if old and new:
+            try:
+                diff = svc.releases.diff(name, old, new) or "The two versions are the same."
+            except CallflowError as exc:
+                diff_error = str(exc)
+        released = svc.releases.release(name)
+        return {
+            "name": name,
+            "live": live,
+            "protected": svc.releases.is_protected(name),
+            "pending": [{**r, "when": when(r.get("at"))} for r in svc.releases.pending(name)],
+            "published": bool(released and released["live"] == live),
+            "versions": [{**r, "when": when(r.get("at"))} for r in svc.releases.versions(name)],
+            "history": list(reversed(released["history"])) if released else [],
+            "source": svc.releases.source(name, live),
+            "tests": svc.releases.tests_source(name, live) or "",
+            "diff": diff,
+            "diff_error": diff_error,
+            "check_seconds": svc.settings.flow_release_check_seconds,
+        }

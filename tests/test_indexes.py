@@ -1,0 +1,123 @@
+"""Each question the service answers reads an index kept in the same atomic write as its
+records (ARCHITECTURE.md rule 10), on both stores: what each index finds, and that a record
+gone by expiry leaves nothing behind once met. A namespace that grows with history can no
+longer be listed whole."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from callflow.access import Viewer
+from callflow.clock import ManualClock
+from callflow.errors import StoreError
+from callflow.store import MemoryStore, Store
+from callflow.store.redis import RedisStore
+from tests.conftest import ROOT
+from tests.simulator.test_handoffs import AGENT, Rig
+
+
+def expire(store: Store, namespace: str, key: str) -> None:
+    """The record's lifetime runs out now."""
+    if isinstance(store, MemoryStore):
+        store._docs[namespace][key] = (store._docs[namespace][key][0], 0.0)
+    else:
+        assert isinstance(store, RedisStore)
+        store.client.pexpire(f"cf:{{{namespace}}}:doc:{key}", 1)
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def rig(store: Store, clock: ManualClock) -> Rig:
+    return Rig(store, clock)
+
+
+def test_grants_are_found_by_customer_call_team_and_while_active(rig: Rig) -> None:
+    svc = rig.svc
+    caller, _ = rig.taken_over()
+    (grant,) = svc.store.indexed("grants", "customer:1234567890")
+    assert svc.store.indexed("grants", f"call:{caller.sid}") == [grant]
+    assert svc.store.indexed("grants", "team:debt_pursuit") == [grant]
+    assert svc.handoffs.active_grants() == 1
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    assert svc.handoffs.active_grants() == 0, "an ended grant leaves the active index at once"
+    assert svc.store.indexed("grants", "active") == []
+    expire(svc.store, "grants", grant["id"])
+    viewer = Viewer("specialist", team="debt_pursuit")
+    assert svc.handoffs.grants_for_customer("1234567890", viewer)["grants"] == []
+    assert svc.store.index_size("grants", "customer:1234567890") == 0, "cleaned as met"
+    with pytest.raises(StoreError):
+        svc.store.list_docs("grants")
+
+
+def test_hand_offs_by_team_organisation_and_state_and_calls_by_agent(rig: Rig) -> None:
+    svc = rig.svc
+    first, _ = rig.taken_over()
+    second = rig.caller_with_agent("+441632960002")
+    rig.request(second)
+    newest = svc.store.indexed("handoffs", "team:debt_pursuit", newest_first=True, count=1)
+    assert newest[0]["call_sid"] == second.sid
+    assert len(svc.store.indexed("handoffs", "org:taxaid")) == 2
+    assert [h["call_sid"] for h in svc.store.indexed("handoffs", "state:taken_over")] == [
+        first.sid
+    ]
+    calls = svc.vstrs.recent_for_agent(AGENT)
+    assert [c["call_sid"] for c in calls] == [second.sid, first.sid], "newest first"
+    assert [c["call_sid"] for c in svc.vstrs.recent_for_agent(AGENT, offset=1, count=1)] == [
+        first.sid
+    ]
+    expire(svc.store, "vstrs_calls", first.sid)
+    assert [c["call_sid"] for c in svc.vstrs.recent_for_agent(AGENT)] == [second.sid]
+    assert svc.store.index_size("vstrs_calls", f"agent:{AGENT}") == 1
+
+
+def test_meetings_due_and_in_progress(rig: Rig, clock: ManualClock) -> None:
+    svc = rig.svc
+    svc.staff.add_officer("4471203", "Alex Morgan", clock.now())
+    later = svc.meetings.add(
+        customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
+        officer_number="4471203", purpose="time to pay", bring="statements",
+        when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="t",
+        call_at=clock.now() + 3600,
+    )  # fmt: skip
+    now = svc.meetings.add(
+        customer_name="Sam Example", customer_number="+447700900124", reference="DM-2",
+        officer_number="4471203", purpose="time to pay", bring="statements",
+        when="2031-03-05T14:00", where="Leeds", date_of_birth="1970-03-21", by="t",
+    )  # fmt: skip
+    assert [m["id"] for m in svc.meetings.due()] == [now["id"]]
+    assert [m["id"] for m in svc.meetings.all()] == [later["id"], now["id"]], "by meeting time"
+    svc.meetings.cancel(now["id"], "t")
+    assert svc.meetings.due() == [], "a settled meeting leaves the due index"
+    clock.advance(3601)
+    assert [m["id"] for m in svc.meetings.due()] == [later["id"]]
+
+
+def test_tokens_by_id_sessions_by_user_and_available_agents(rig: Rig, clock: ManualClock) -> None:
+    svc = rig.svc
+    token = svc.staff.issue_token("admin", "ops1", "Ops", clock.now())
+    assert svc.staff.revoke_token(token[3:11]) == 1
+    assert svc.staff.authenticate(token) is None
+    svc.accounts.add("amy", "Amy", "auditor", "correct horse battery", clock.now())
+    for _ in range(2):
+        svc.accounts.sign_in("amy", "correct horse battery", "192.0.2.1", clock.now())
+    assert svc.store.index_size("console_sessions", "user:amy") == 2
+    svc.accounts.end_sessions("amy")
+    assert svc.store.indexed("console_sessions", "user:amy") == []
+    assert [a.sees_id for a in svc.staff.idle_agents()] == [AGENT]
+    svc.staff.set_availability(AGENT, "away", clock.now())
+    assert svc.staff.idle_agents() == [] and svc.store.index_size("presence", "available") == 0
+
+
+def test_no_web_module_reads_the_store_or_its_keys() -> None:
+    """The web layer parses, calls a read model or a service, and renders (rule 1)."""
+    allowed = re.compile(r"store\.(kind|ping\(\))|exposition\(service\(\)\.store\)")
+    for path in sorted((ROOT / "webhooks").rglob("*.py")):
+        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+            if "store" in line and ".store" in line:
+                assert allowed.search(line), f"{path}:{number}: {line.strip()}"
+            assert not re.search(r"""["']cf:""", line), f"{path}:{number}: a store key"

@@ -1,0 +1,296 @@
+"""The flow designer's pages: flows, versions, publishing, approvals, the softphone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
+
+from callflow.desks import DesignerDesk
+from callflow.errors import CallflowError
+from callflow.softphone import DEMO_TEXT
+
+from . import SECURITY_HEADERS, bp, me, service, signed_in
+
+# ---------------------------------------------------------------- the flow designer
+
+# Mermaid draws its diagrams with a <style> element inside the SVG: this page alone allows
+# inline styles (still no inline script, and nothing from outside the service).
+DESIGNER_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+)
+
+
+def designer_flows() -> list[dict[str, Any]]:
+    """Every flow the service serves, with its version, problems and diagram."""
+    return DesignerDesk(service()).flows()
+
+
+@bp.get("/designer")
+@signed_in("designer", "admin")
+def designer() -> Any:
+    """Flows, their versions and lint results, diagrams, and a softphone to try them."""
+    page = render_template(
+        "console/designer.html",
+        me=me(),
+        flows=designer_flows(),
+        new_source=NEW_FLOW,
+        new_tests=NEW_TESTS,
+        new_refused="",
+        demo_text=DEMO_TEXT,
+    )
+    response = Response(page)
+    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    return response
+
+
+def _posted_flow() -> tuple[str, str]:
+    """The flow text and its tests from a designer's form (browsers send CRLF line ends)."""
+    source, tests = (request.form.get(f, "").replace("\r\n", "\n") for f in ("source", "tests"))
+    return source, tests
+
+
+#: Said after a version goes live (the check interval is the library's default).
+_LIVE_SOON = (
+    " Every worker serves it to new calls within seconds; calls in progress keep their version."
+)
+
+
+def _flow_page(
+    name: str,
+    *,
+    source: str | None = None,
+    tests: str | None = None,
+    refused: str = "",
+    checked: str = "",
+    status: int = 200,
+) -> Response:
+    old, new = request.args.get("old", ""), request.args.get("new", "")
+    flow = DesignerDesk(service()).flow(name, old, new)
+    if flow is None:
+        abort(404, description=f"There is no flow named {name}.")
+    if source is not None:
+        flow["source"] = source
+    if tests is not None:
+        flow["tests"] = tests
+    page = render_template(
+        "console/flow.html",
+        **flow,
+        me=me(),
+        refused=refused,
+        checked=checked,
+        old=old,
+        new=new,
+        message=request.args.get("done", ""),
+    )
+    return Response(page, status=status, mimetype="text/html")
+
+
+@bp.get("/designer/flow/<name>")
+@signed_in("designer", "admin")
+def designer_flow(name: str) -> Response:
+    """One flow: its versions, the live one, a diff, publish and roll back."""
+    return _flow_page(name)
+
+
+@bp.post("/designer/flow/<name>/publish")
+@signed_in("designer", "admin")
+def designer_publish(name: str) -> Any:
+    """Validate and test the text, then make it live on every worker."""
+    from callflow.errors import FlowValidationError
+    from callflow.flowspec import parse_flow
+    from callflow.releases import PublishRefused
+
+    source, tests = _posted_flow()
+    svc = service()
+    try:
+        named = parse_flow(source, f"{name}.yaml", svc.registry).name
+    except FlowValidationError:
+        named = name  # publishing reports the problems in full
+    if named != name:
+        return _flow_page(
+            name,
+            source=source,
+            tests=tests,
+            refused=f"This page publishes flow {name}; the text is flow {named}.",
+            status=422,
+        )
+    try:
+        entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+    except PublishRefused as exc:
+        return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
+    if entry.get("pending"):
+        done = (
+            f"Version {entry['version']} passed its {entry['tests']} tests and waits for a "
+            "second designer's approval before it goes live."
+        )
+    else:
+        done = f"Published version {entry['version']}: {entry['tests']} tests passed."
+        done += _LIVE_SOON
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+def _review(name: str, act: Callable[[str, str], str]) -> Any:
+    """Approve or reject a version waiting for approval; back to the flow's page."""
+    from callflow.releases import PublishRefused
+
+    version = request.form.get("version", "")
+    try:
+        done = act(version, me().username)
+    except PublishRefused as exc:
+        return _flow_page(name, refused=str(exc), status=422)
+    except CallflowError as exc:
+        return _flow_page(name, refused=str(exc), status=409)
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+@bp.post("/designer/flow/<name>/approve")
+@signed_in("designer", "admin")
+def designer_approve(name: str) -> Any:
+    """A second designer approves a protected flow's version: it goes live."""
+
+    def approve(version: str, by: str) -> str:
+        entry = service().releases.approve(name, version, by)
+        author = entry["author"]
+        return f"Approved version {version} (written by {author}): it is live.{_LIVE_SOON}"
+
+    return _review(name, approve)
+
+
+@bp.post("/designer/flow/<name>/reject")
+@signed_in("designer", "admin")
+def designer_reject(name: str) -> Any:
+    """Turn down (or withdraw) a version waiting for approval."""
+
+    def reject(version: str, by: str) -> str:
+        service().releases.reject(name, version, by)
+        return f"Version {version} will not go live."
+
+    return _review(name, reject)
+
+
+NEW_FLOW = """flow: new_flow
+description: What this line is for.
+initial: welcome
+defaults: {voice: Polly.Amy, language: en-GB}
+states:
+  welcome:
+    twiml:
+      - say: "Hello."
+      - hangup
+"""
+NEW_TESTS = """flow: new_flow
+tests:
+  - name: the caller is greeted
+    steps:
+      - hear: "Hello."
+    end: welcome
+"""
+
+
+@bp.post("/designer/new")
+@signed_in("designer", "admin")
+def designer_new() -> Any:
+    """Publish a flow that does not exist yet (tested first, like any publish)."""
+    from callflow.errors import FlowValidationError
+    from callflow.flowspec import parse_flow
+    from callflow.releases import PublishRefused
+
+    source, tests = _posted_flow()
+    svc = service()
+    refused = ""
+    try:
+        name = parse_flow(source, "new.yaml", svc.registry).name
+        if name in svc.library.live_versions():
+            refused = f"Flow {name} exists already: publish its new version from its own page."
+    except FlowValidationError:
+        name = ""
+    if not refused:
+        try:
+            entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+        except PublishRefused as exc:
+            refused = str(exc)
+        else:
+            done = f"Published new flow {entry['flow']} version {entry['version']}."
+            done += _LIVE_SOON
+            return redirect(url_for("console.designer_flow", name=entry["flow"], done=done), 303)
+    page = render_template(
+        "console/designer.html",
+        me=me(),
+        flows=designer_flows(),
+        new_source=source,
+        new_tests=tests,
+        new_refused=refused,
+        demo_text=DEMO_TEXT,
+    )
+    response = Response(page, status=422, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    return response
+
+
+@bp.post("/designer/flow/<name>/check")
+@signed_in("designer", "admin")
+def designer_check(name: str) -> Response:
+    """Validate the text and run its tests, publishing nothing: the report and coverage."""
+    from callflow.releases import PublishRefused
+
+    source, tests = _posted_flow()
+    try:
+        _, result = service().releases.check(source, tests, f"{name}.yaml")
+    except PublishRefused as exc:
+        return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
+    return _flow_page(name, source=source, tests=tests, checked=result.report())
+
+
+@bp.post("/designer/flow/<name>/rollback")
+@signed_in("designer", "admin")
+def designer_rollback(name: str) -> Any:
+    """Make an earlier version live again."""
+    from callflow.errors import CallflowError
+
+    version = request.form.get("version") or None
+    try:
+        entry = service().releases.rollback(name, me().username, version)
+    except CallflowError as exc:
+        return _flow_page(name, refused=str(exc), status=409)
+    done = f"Version {entry['version']} is live again."
+    done += _LIVE_SOON
+    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+
+
+
+
+@bp.post("/designer/softphone")
+@signed_in("designer", "admin")
+def softphone() -> Response:
+    """Play a call against a flow in a sandbox of its own (never the live service).
+
+    The browser sends the flow (a name: its live version; or ``source``: a text being
+    edited) and every step the caller has taken so far; the answer is the transcript up to
+    where the flow waits for the next step (or the end), and the state it is in.
+    """
+    from callflow.errors import UnknownFlowError
+    from callflow.softphone import Softphone, SoftphoneError
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="the body must be a JSON object")
+    svc = service()
+    source = body.get("source")
+    if not isinstance(source, str):
+        name = str(body.get("flow") or "")
+        try:
+            source = svc.library.live(name).source
+        except UnknownFlowError:
+            abort(404, description=f"There is no flow named {name[:64]}.")
+    try:
+        played = Softphone(svc.settings.flows_dir, svc.registry).play(
+            source.replace("\r\n", "\n"), body.get("steps", [])
+        )
+    except SoftphoneError as exc:
+        response = jsonify(error=str(exc), status=422)
+        response.status_code = 422
+        return response
+    return jsonify(played.to_dict())
+

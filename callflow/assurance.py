@@ -149,14 +149,29 @@ class Assurance(ServiceUser):
         )
         return updated
 
-    def cases(self, org: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        """Cases, oldest hand-off first."""
+    def cases(
+        self,
+        org: str | None = None,
+        state: str | None = None,
+        *,
+        since: date | None = None,
+        until: date | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Cases (of hand-offs requested in the period, if given), oldest hand-off first,
+        a page at a time: read through the cases' index."""
         index = f"org:{org}" if org else f"state:{state}" if state else "all"
-        return [
+        found = self.store.indexed(
+            "assurance", index, min_score=_start(since), max_score=_end(until)
+        )
+        chosen = [
             c
-            for c in self.store.indexed("assurance", index)
+            for c in found
             if (org is None or c["organisation"] == org) and (state is None or c["state"] == state)
         ]
+        end = None if count is None else offset + count
+        return chosen[offset:end]
 
     def report(
         self, org: str | None, since: date | None, until: date | None
@@ -167,7 +182,11 @@ class Assurance(ServiceUser):
         rows = []
         for org_id in [org] if org else list(ORGANISATIONS):
             handoffs = {h["id"] for h in self.handoffs(org_id, since, until)}
-            cases = [c for c in self.cases(org_id) if c["handoff"] in handoffs]
+            cases = [
+                c
+                for c in self.cases(org_id, since=since, until=until)
+                if c["handoff"] in handoffs
+            ]
             rows.append(
                 {
                     "organisation": org_id,

@@ -121,3 +121,28 @@ def test_no_web_module_reads_the_store_or_its_keys() -> None:
             if "store" in line and ".store" in line:
                 assert allowed.search(line), f"{path}:{number}: {line.strip()}"
             assert not re.search(r"""["']cf:""", line), f"{path}:{number}: a store key"
+
+
+def test_the_auditors_cases_come_a_page_at_a_time(rig: Rig, clock: ManualClock) -> None:
+    from callflow.desks import AuditorDesk
+    from callflow.reports import today_utc
+
+    svc = rig.svc
+    for n in range(60):
+        svc.store.put_doc(
+            "assurance",
+            f"AC{n:04d}",
+            {
+                "id": f"AC{n:04d}", "handoff": f"HO{n:016x}", "organisation": "taxaid",
+                "requested_at": clock.now() - 86400 + n, "state": "requested", "outcome": None,
+                "authorisation": None, "history": [],
+            },
+        )
+    desk = AuditorDesk(svc)
+    day = today_utc(clock.now())
+    first = desk.page(day, day, None)
+    assert len(first["cases"]) == 50 and first["more_cases"]
+    assert first["cases"][0]["id"] == "AC0000", "oldest hand-off first"
+    second = desk.page(day, day, None, cases_page=2)
+    assert [c["id"] for c in second["cases"]] == [f"AC{n:04d}" for n in range(50, 60)]
+    assert not second["more_cases"]

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from ..service import Callflow
 
 
+CASES_PER_PAGE = 50
+
+
 def _bounds(since: date, until: date) -> tuple[float, float]:
     start = datetime.combine(since, time.min, UTC).timestamp()
     end = datetime.combine(until, time.max, UTC).timestamp()
@@ -48,13 +51,20 @@ class AuditorDesk:
         return figures(list(self.entries(since, until, org)), grants,
                        svc.assurance.report(org, since, until))  # fmt: skip
 
-    def page(self, since: date, until: date, org: str | None) -> dict[str, Any]:
-        """The auditor's page: the charts of the period, the assurance rows and cases."""
+    def page(
+        self, since: date, until: date, org: str | None, cases_page: int = 1
+    ) -> dict[str, Any]:
+        """The auditor's page: the charts of the period, the assurance rows, and a page of
+        the cases (they can run to years: ``CASES_PER_PAGE`` at a time)."""
         data = self.figures(since, until, org)
+        start = (max(cases_page, 1) - 1) * CASES_PER_PAGE
+        cases = self.service.assurance.cases(org, offset=start, count=CASES_PER_PAGE + 1)
         return {
             "charts": charts(data),
             "assurance": data["assurance"],
-            "cases": self.service.assurance.cases(org),
+            "cases": cases[:CASES_PER_PAGE],
+            "cases_page": max(cases_page, 1),
+            "more_cases": len(cases) > CASES_PER_PAGE,
         }
 
     def csv(self, since: date, until: date, org: str | None) -> str:

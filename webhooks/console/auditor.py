@@ -35,7 +35,8 @@ def _period() -> tuple[date, date, str | None]:
 
 def _auditor_page(printable: bool) -> Any:
     since, until, org = _period()
-    page = AuditorDesk(service()).page(since, until, org)
+    number = request.args.get("cases_page", "1")
+    page = AuditorDesk(service()).page(since, until, org, int(number) if number.isdigit() else 1)
     return render_template(
         "console/auditor.html",
         me=me(),
@@ -46,6 +47,8 @@ def _auditor_page(printable: bool) -> Any:
         charts=page["charts"],
         assurance=page["assurance"],
         cases=page["cases"],
+        cases_page=page["cases_page"],
+        more_cases=page["more_cases"],
         printable=printable,
     )
 

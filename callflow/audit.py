@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import StoreError
 from .metrics import count_audit_event
 from .store.base import AuditWriteFailed
+from .tallies import tally_fields
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -191,7 +192,7 @@ class Audit:
         if self._unwritten:
             self._void_unwritten()
         try:
-            entry_id = self.store.append_audit(entry, self._seal)
+            entry_id = self.store.append_audit(entry, self._seal, tally=tally_fields(entry))
         except AuditWriteFailed as exc:
             with self._lock:
                 self._unwritten = [*self._unwritten, exc.seq][-MAX_UNWRITTEN:]

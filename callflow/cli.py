@@ -365,7 +365,29 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, help="archive file (JSON lines, appended)"
     )
     archive.set_defaults(handler=_audit_archive)
+    retally = au.add_parser(
+        "retally",
+        help="rebuild the daily tallies the auditor's page reads, from the log's entries "
+        "(after an upgrade, or to check them)",
+    )
+    retally.add_argument("--from", dest="since", help="first day, YYYY-MM-DD (UTC)")
+    retally.add_argument("--to", dest="until", help="last day, YYYY-MM-DD (UTC)")
+    retally.add_argument(
+        "--check", action="store_true", help="only compare; change nothing (exit 1 if they differ)"
+    )
+    retally.set_defaults(handler=_audit_retally)
     audit.set_defaults(handler=lambda _args: _usage(audit))
+
+    store = sub.add_parser("store", help="look after the shared store")
+    st = store.add_subparsers(metavar="ACTION")
+    reindex = st.add_parser(
+        "reindex",
+        help="rebuild the indexes of namespaces that grow with history from their records "
+        "(an upgrade step: run it with no instance writing)",
+    )
+    reindex.add_argument("namespaces", nargs="*", help="default: every indexed namespace")
+    reindex.set_defaults(handler=_store_reindex)
+    store.set_defaults(handler=lambda _args: _usage(store))
 
     assurance = sub.add_parser(
         "assurance", help="sample hand-offs and track HMRC's assurance cases"
@@ -933,6 +955,50 @@ def _audit_archive(args: argparse.Namespace) -> int:
         f"archived {done['archived']} entries to {args.output} (calling numbers and addresses "
         f"as keyed pseudonyms); the live log starts after number {done['through']}"
     )
+    return EXIT_OK
+
+
+def _audit_retally(args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    from .tallies import tallies_of
+
+    svc = _service()
+    since, until = _date(args.since), _date(args.until)
+    trimmed = svc.store.audit_state().anchor_id is not None
+    entries = list(svc.audit.all_entries())
+    if not entries:
+        print("the live audit log is empty: nothing to tally")
+        return EXIT_OK
+    first = date.fromisoformat(str(entries[0]["at"])[:10])
+    if trimmed:  # the first day's earlier entries were archived: its tally stays as it is
+        first += timedelta(days=1)
+    since = max(since or first, first)
+    until = until or date.fromisoformat(str(entries[-1]["at"])[:10])
+    days = [(since + timedelta(days=n)).isoformat() for n in range((until - since).days + 1)]
+    wanted = set(days)
+    rebuilt = tallies_of(e for e in entries if str(e.get("at", ""))[:10] in wanted)
+    rebuilt = {day: rebuilt.get(day, {}) for day in days}
+    stored = svc.store.audit_tallies(days)
+    differ = [day for day in days if rebuilt[day] != stored.get(day, {})]
+    if args.check:
+        for day in differ:
+            print(f"{day}: stored {stored.get(day, {})} but the log gives {rebuilt[day]}")
+        print(f"{len(days)} days checked, {len(differ)} differ")
+        return EXIT_PROBLEMS if differ else EXIT_OK
+    svc.store.replace_tallies({day: rebuilt[day] for day in differ})
+    print(f"{len(days)} days tallied from the log ({since} to {until}), {len(differ)} rewritten")
+    return EXIT_OK
+
+
+def _store_reindex(args: argparse.Namespace) -> int:
+    svc = _service()
+    known = sorted(svc.store.indexes)
+    unknown = [n for n in args.namespaces if n not in known]
+    if unknown:
+        raise CallflowError(f"not indexed: {', '.join(unknown)} (indexed: {', '.join(known)})")
+    for namespace in args.namespaces or known:
+        print(f"{namespace}: {svc.store.reindex(namespace)} records indexed", flush=True)
     return EXIT_OK
 
 

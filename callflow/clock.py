@@ -35,3 +35,7 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward."""
         self._now += seconds
+
+    def set(self, when: float) -> None:
+        """Put the clock at a moment (it may go back: a bench replaying history)."""
+        self._now = when

@@ -733,6 +733,8 @@ class HandOffs(ServiceUser):
                 grant=grant_id,
                 handoff=ended["handoff_id"],
                 team=ended["team"],
+                organisation=ended["organisation"],
+                minutes=round((now - ended["started_at"]) / 60, 2),
                 outcome=reason,
             )
 

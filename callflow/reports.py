@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
 
+from .tallies import DURATION_BUCKETS
+
 __all__ = [
     "AUDIT_CSV_COLUMNS",
     "Chart",
@@ -42,15 +44,6 @@ AUDIT_CSV_COLUMNS = [
     "hash",
 ]
 PALETTE = ["#1d70b8", "#d4351c", "#00703c", "#f47738", "#4c2c92", "#505a5f", "#b58840"]
-VERIFY_OUTCOMES = {
-    ("verification.verified", "verified"): "verified",
-    ("verification.pin", "failed"): "wrong PIN",
-    ("verification.answer", "failed"): "wrong answer",
-    ("verification.pin", "unknown_adviser"): "unknown adviser",
-    ("verification.pin", "locked"): "locked out",
-    ("verification.pin", "hard_locked"): "locked out",
-    ("verification.pin", "throttled"): "number waiting",
-}
 
 
 def in_period(
@@ -87,48 +80,38 @@ def _week(day: str) -> str:
 
 
 def figures(
-    entries: list[dict[str, Any]], grants: list[dict[str, Any]], assurance: list[dict[str, Any]]
+    tallies: dict[str, dict[str, int]], org: str | None, assurance: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """Everything the auditor's page shows, from entries already cut to the period."""
+    """Everything the auditor's page shows, from the period's daily tallies (day ->
+    field -> count; see callflow.tallies), for one organisation or all."""
     verifications: dict[str, Counter[str]] = defaultdict(Counter)
     lockouts: Counter[str] = Counter()
     by_org_week: dict[str, Counter[str]] = defaultdict(Counter)
     by_team_week: dict[str, Counter[str]] = defaultdict(Counter)
     verified_by_org: Counter[str] = Counter()
     handoffs_by_org: Counter[str] = Counter()
-    for entry in entries:
-        day = str(entry.get("at", ""))[:10]
-        kind, outcome = entry.get("kind"), entry.get("outcome")
-        label = VERIFY_OUTCOMES.get((str(kind), str(outcome)))
-        if label:
-            verifications[day][label] += 1
-        if kind == "verification.verified":
-            verified_by_org[str(entry.get("organisation"))] += 1
-        if kind == "verification.lockout":
-            lockouts[day] += 1
-        if kind == "handoff.requested":
-            week = _week(day)
-            by_org_week[week][str(entry.get("organisation"))] += 1
-            by_team_week[week][str(entry.get("team"))] += 1
-            handoffs_by_org[str(entry.get("organisation"))] += 1
     durations: Counter[str] = Counter()
-    for grant in grants:
-        if grant.get("ended_at") is None:
-            continue
-        minutes = (grant["ended_at"] - grant["started_at"]) / 60
-        bucket = (
-            "< 5 min"
-            if minutes < 5
-            else "5 to 15 min"
-            if minutes < 15
-            else "15 to 30 min"
-            if minutes < 30
-            else "30 min +"
-        )
-        durations[bucket] += 1
+    for day, counts in tallies.items():
+        for field, n in counts.items():
+            what, field_org, detail = ([*field.split("|", 2), "", ""])[:3]
+            if org is not None and field_org != org:
+                continue
+            if what == "v":
+                verifications[day][detail] += n
+                if detail == "verified":
+                    verified_by_org[field_org or "None"] += n
+            elif what == "lock":
+                lockouts[day] += n
+            elif what == "ho":
+                week = _week(day)
+                by_org_week[week][field_org or "None"] += n
+                by_team_week[week][detail or "None"] += n
+                handoffs_by_org[field_org or "None"] += n
+            elif what == "gd":
+                durations[detail] += n
     share = {
-        org: round(handoffs_by_org[org] / count, 3)
-        for org, count in sorted(verified_by_org.items())
+        name: round(handoffs_by_org[name] / count, 3)
+        for name, count in sorted(verified_by_org.items())
         if count
     }
     return {
@@ -137,9 +120,7 @@ def figures(
         "handoffs_by_org_week": {w: dict(c) for w, c in sorted(by_org_week.items())},
         "handoffs_by_team_week": {w: dict(c) for w, c in sorted(by_team_week.items())},
         "handoff_share": share,
-        "grant_durations": {
-            k: durations[k] for k in ("< 5 min", "5 to 15 min", "15 to 30 min", "30 min +")
-        },
+        "grant_durations": {k: durations[k] for k in DURATION_BUCKETS},
         "assurance": assurance,
     }
 

@@ -83,6 +83,11 @@ FAMILIES: tuple[Family, ...] = (
            "CALLFLOW_AUDIT_RETENTION_DAYS (400): then archived to CALLFLOW_AUDIT_ARCHIVE with "
            "calling numbers and addresses as keyed pseudonyms, and trimmed",
            "HMRC's periodic assurance audits need a year of hand-offs and verifications", False),
+    Family("audit tallies", r"cf:\{audit\}:tally:\d{4}-\d{2}-\d{2}",
+           "per UTC day: counts of verification outcomes, lockouts, hand-offs and grant "
+           "durations by organisation (no person, call or number)", False,
+           "3 years after the day", "the auditor's figures for a period, without reading it",
+           True, 3 * 366),
     Family("audit state", r"cf:\{audit\}:(seq|epoch|anchor)",
            "sequence numbers taken, the store's epoch, the archive anchor", False,
            "kept", "integrity of the audit log", False),

@@ -165,7 +165,9 @@ def test_a_number_whose_entry_could_not_be_written_is_voided(store: Store) -> No
     log.record("first", outcome="ok")
     original = store.append_audit
 
-    def fail_once(entry: dict[str, Any], seal: Any = None, seq: int | None = None) -> str:
+    def fail_once(
+        entry: dict[str, Any], seal: Any = None, seq: int | None = None, tally: Any = ()
+    ) -> str:
         if seq is None and entry["kind"] == "second":
             taken = store.audit_state().seq + 1
             if isinstance(store, MemoryStore):
@@ -173,7 +175,7 @@ def test_a_number_whose_entry_could_not_be_written_is_voided(store: Store) -> No
             else:
                 store.client.incr("cf:{audit}:seq")
             raise AuditWriteFailed("Redis went away", taken)
-        return original(entry, seal, seq)
+        return original(entry, seal, seq, tally)
 
     store.append_audit = fail_once  # type: ignore[method-assign]
     with pytest.raises(AuditWriteFailed):

@@ -146,3 +146,80 @@ def test_the_auditors_cases_come_a_page_at_a_time(rig: Rig, clock: ManualClock) 
     second = desk.page(day, day, None, cases_page=2)
     assert [c["id"] for c in second["cases"]] == [f"AC{n:04d}" for n in range(50, 60)]
     assert not second["more_cases"]
+
+
+def test_the_auditors_figures_come_from_tallies_kept_with_the_log(
+    rig: Rig, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The auditor's page reads one tally per day of the period, kept in the same step as
+    each audit entry, never the period's entries; the tallies always agree with the log,
+    and ``callflow audit retally`` checks and rebuilds them."""
+    from callflow import cli
+    from callflow.desks import AuditorDesk
+    from callflow.reports import figures, today_utc
+    from callflow.tallies import tallies_of
+
+    svc = rig.svc
+    caller, _ = rig.taken_over()
+    clock.advance(7 * 60)
+    rig.sim.hang_up(caller)
+    rig.sim.run()
+    day = today_utc(clock.now())
+    entries = list(svc.audit.all_entries())
+    from_log = tallies_of(entries)
+    assert svc.store.audit_tallies([day.isoformat()]) == from_log
+    counts = from_log[day.isoformat()]
+    assert counts["v|taxaid|verified"] == 1 and counts["ho|taxaid|debt_pursuit"] == 1
+    assert counts["gd|taxaid|5 to 15 min"] == 1, "the grant lasted about seven minutes"
+
+    def no_entries(*_args: object, **_kwargs: object) -> list[object]:
+        raise AssertionError("the auditor's page read the period's audit entries")
+
+    monkeypatch.setattr(svc.store, "audit_between", no_entries)
+    page = AuditorDesk(svc).figures(day, day, None)
+    assert page == figures(from_log, None, svc.assurance.report(None, day, day))
+    assert page["handoff_share"] == {"taxaid": 1.0}
+    assert page["grant_durations"]["5 to 15 min"] == 1
+    assert AuditorDesk(svc).figures(day, day, "top")["handoff_share"] == {}, "one organisation"
+    monkeypatch.undo()
+
+    monkeypatch.setattr(cli, "_service", lambda: svc)
+    assert cli.main(["audit", "retally", "--check"]) == 0
+    svc.store.replace_tallies({day.isoformat(): {"ho|taxaid|debt_pursuit": 9}})
+    assert cli.main(["audit", "retally", "--check"]) == 1
+    assert "1 differ" in capsys.readouterr().out
+    assert cli.main(["audit", "retally"]) == 0
+    assert svc.store.audit_tallies([day.isoformat()]) == from_log
+
+
+def test_reindex_finds_records_written_before_their_indexes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upgrade from a release without indexes: ``callflow store reindex`` indexes every
+    record that was already there, and drops the old whole-namespace key sets."""
+    from callflow import cli
+
+    svc = rig.svc
+    caller, _ = rig.taken_over()
+    store = svc.store
+    grants = store.indexed("grants", f"call:{caller.sid}")
+    assert grants
+    for namespace in sorted(store.indexes):  # as a release without indexes left them
+        if isinstance(store, RedisStore):
+            stale = list(store.client.scan_iter(match=f"cf:{{{namespace}}}:idx:*"))
+            if stale:
+                store.client.delete(*stale)
+            store.client.sadd(f"cf:{{{namespace}}}:keys", "legacy")
+        else:
+            for (ns, _name), entries in store._index_entries.items():
+                if ns == namespace:
+                    entries.clear()
+    assert store.indexed("grants", f"call:{caller.sid}") == []
+    monkeypatch.setattr(cli, "_service", lambda: svc)
+    assert cli.main(["store", "reindex"]) == 0
+    assert "grants: 1 records indexed" in capsys.readouterr().out
+    assert store.indexed("grants", f"call:{caller.sid}") == grants
+    assert svc.handoffs.active_grants() == 1
+    if isinstance(store, RedisStore):
+        assert not store.client.exists("cf:{grants}:keys")
+    assert cli.main(["store", "reindex", "nonsense"]) != 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,10 @@ def ttl_for(ttl: Ttl, doc: dict[str, Any]) -> int | None:
     """The lifetime to give ``doc``."""
     return ttl(doc) if callable(ttl) else ttl
 
+
+#: How long a day's audit tally is kept after that day's last entry: counts only (no
+#: person, call or number in them), kept as long as the assurance cases they summarise.
+TALLY_KEEP_SECONDS = 3 * 366 * 86400
 
 #: Computes an audit entry's hash from the entry (which already carries its ``seq``).
 Seal = Callable[[dict[str, Any]], str]
@@ -273,9 +277,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def append_audit(
-        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+        self,
+        entry: dict[str, Any],
+        seal: Seal | None = None,
+        seq: int | None = None,
+        tally: Sequence[str] = (),
     ) -> str:
         """Append an audit entry; returns its id.
+
+        ``tally``: fields of the entry's UTC day tally (callflow.tallies) to add one to, in
+        the same atomic step as the entry (kept ``TALLY_KEEP_SECONDS`` after the day's last
+        entry); :meth:`audit_tallies` reads them.
 
         With ``seal``, the entry takes the next sequence number in one atomic step (the
         first entry also makes the store's epoch), gets ``seq`` and ``hash`` =
@@ -284,6 +296,15 @@ class Store(abc.ABC):
         number whose entry could not be written). Raises AuditWriteFailed (with the number)
         when the number was taken but the entry not written.
         """
+
+    @abc.abstractmethod
+    def audit_tallies(self, days: Sequence[str]) -> dict[str, dict[str, int]]:
+        """The tallies of the UTC days given (``YYYY-MM-DD``): day -> field -> count, days
+        with none left out (one round trip where the store allows)."""
+
+    @abc.abstractmethod
+    def replace_tallies(self, tallies: dict[str, dict[str, int]]) -> None:
+        """Set whole days' tallies (``callflow audit retally``, rebuilding from the log)."""
 
     @abc.abstractmethod
     def audit_state(self) -> AuditState:
@@ -414,9 +435,37 @@ class Store(abc.ABC):
         O(what it returns): an entry whose document has expired is dropped as it is met."""
 
     @abc.abstractmethod
-    def index_size(self, namespace: str, index: str) -> int:
-        """How many entries an index holds (entries of expired documents included until
-        they are met)."""
+    def index_size(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        min_score: float | None = None,
+        max_score: float | None = None,
+    ) -> int:
+        """How many entries an index holds, within the scores given: O(log n), never a
+        read of the documents (entries of expired documents are counted until they are met
+        or trimmed, so a count at the very edge of retention can run a little over)."""
+
+    def index_sizes(
+        self,
+        indexes: Iterable[tuple[str, str]],
+        *,
+        min_score: float | None = None,
+        max_score: float | None = None,
+    ) -> list[int]:
+        """Several indexes' sizes (``(namespace, index)`` pairs) within the same scores: one
+        round trip where the store allows."""
+        return [
+            self.index_size(ns, i, min_score=min_score, max_score=max_score) for ns, i in indexes
+        ]
+
+    @abc.abstractmethod
+    def reindex(self, namespace: str) -> int:
+        """Rebuild a namespace's index entries from its documents: after an upgrade that
+        added or changed an index (``callflow store reindex``). Reads every document, so it
+        is an operator's command, never a request's; returns how many it indexed. Entries
+        of documents that are gone are removed; legacy key sets are dropped."""
 
     # -- claims: short exclusive holds (an agent being rung for one call only)
 

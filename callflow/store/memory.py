@@ -6,7 +6,7 @@ import copy
 import itertools
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -23,6 +23,7 @@ class MemoryStore(Store):
     def __init__(self, clock: Clock | None = None) -> None:
         super().__init__()
         self._index_entries: dict[tuple[str, str], dict[str, float]] = {}
+        self._tallies: dict[str, dict[str, int]] = {}
         self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._audit_added = threading.Condition(self._lock)
@@ -225,9 +226,16 @@ class MemoryStore(Store):
     # -- audit
 
     def append_audit(
-        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+        self,
+        entry: dict[str, Any],
+        seal: Seal | None = None,
+        seq: int | None = None,
+        tally: Sequence[str] = (),
     ) -> str:
         with self._lock:
+            day = self._tallies.setdefault(str(entry.get("at", ""))[:10], {})
+            for name in tally:
+                day[name] = day.get(name, 0) + 1
             entry_id = f"{next(self._audit_ids)}-0"
             record = copy.deepcopy(entry)
             if seal is not None:
@@ -241,6 +249,15 @@ class MemoryStore(Store):
             self._audit.append({**record, "id": entry_id})
             self._audit_added.notify_all()
             return entry_id
+
+    def audit_tallies(self, days: Sequence[str]) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {day: dict(self._tallies[day]) for day in days if self._tallies.get(day)}
+
+    def replace_tallies(self, tallies: dict[str, dict[str, int]]) -> None:
+        with self._lock:
+            for day, counts in tallies.items():
+                self._tallies[day] = dict(counts)
 
     def audit_state(self) -> AuditState:
         with self._lock:
@@ -422,9 +439,36 @@ class MemoryStore(Store):
             end = None if count is None else offset + count
             return found[offset:end]
 
-    def index_size(self, namespace: str, index: str) -> int:
+    def index_size(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        min_score: float | None = None,
+        max_score: float | None = None,
+    ) -> int:
         with self._lock:
-            return len(self._index_entries.get((namespace, index), {}))
+            return sum(
+                1
+                for score in self._index_entries.get((namespace, index), {}).values()
+                if (min_score is None or score >= min_score)
+                and (max_score is None or score <= max_score)
+            )
+
+    def reindex(self, namespace: str) -> int:
+        with self._lock:
+            for (ns, _name), entries in self._index_entries.items():
+                if ns == namespace:
+                    entries.clear()
+            count = 0
+            for key in list(self._docs.get(namespace, {})):
+                doc = self._doc(namespace, key)
+                if doc is None:
+                    continue
+                for name, score in self._entries(namespace, doc).items():
+                    self._index_entries.setdefault((namespace, name), {})[key] = score
+                count += 1
+            return count
 
     # -- claims
 

@@ -26,7 +26,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
@@ -40,6 +40,7 @@ from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
 from .base import (
+    TALLY_KEEP_SECONDS,
     Attempt,
     AuditState,
     AuditWriteFailed,
@@ -63,14 +64,19 @@ R = TypeVar("R")
 # The audit stream, its sequence counter, its epoch and its anchor share a hash tag: one slot.
 AUDIT, AUDIT_SEQ = "cf:{audit}", "cf:{audit}:seq"
 AUDIT_EPOCH, AUDIT_ANCHOR = "cf:{audit}:epoch", "cf:{audit}:anchor"
+AUDIT_TALLY = "cf:{audit}:tally:"  # + YYYY-MM-DD: that day's tallies (callflow.tallies)
 
 # The next sequence number, and the store's epoch with the first (one round trip).
 # An entry's stream id follows the service's clock (its "at"), so a period is a range of
 # ids; should that run behind the stream's newest id (clocks of two instances), Redis's own.
 _AUDIT_ADD = """
 local ok, id = pcall(redis.call, 'XADD', KEYS[1], ARGV[1] .. '-*', 'e', ARGV[2])
-if ok then return id end
-return redis.call('XADD', KEYS[1], '*', 'e', ARGV[2])
+if not ok then id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2]) end
+if #ARGV > 3 then
+  for i = 4, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return id
 """
 
 _AUDIT_SEQ = """
@@ -515,20 +521,49 @@ class RedisStore(Store):
 
     @_unavailable
     def append_audit(
-        self, entry: dict[str, Any], seal: Seal | None = None, seq: int | None = None
+        self,
+        entry: dict[str, Any],
+        seal: Seal | None = None,
+        seq: int | None = None,
+        tally: Sequence[str] = (),
     ) -> str:
+        tally_key = f"{AUDIT_TALLY}{str(entry.get('at', ''))[:10]}"
+        args: list[Any] = [_ms(entry.get("at")), "", TALLY_KEEP_SECONDS, *tally]
         if seal is None:
-            return str(self.client.xadd(AUDIT, {"e": json.dumps(entry, separators=(",", ":"))}))
+            args[1] = json.dumps(entry, separators=(",", ":"))
+            return str(self._audit_add(keys=[AUDIT, tally_key], args=args))
         if seq is None:
             keys = [AUDIT_SEQ, AUDIT_EPOCH]
             seq = int(self._audit_seq(keys=keys, args=[secrets.token_hex(8)]))
         record = {**entry, "seq": seq}
         record["hash"] = seal(record)
-        body = json.dumps(record, separators=(",", ":"))
+        args[1] = json.dumps(record, separators=(",", ":"))
         try:
-            return str(self._audit_add(keys=[AUDIT], args=[_ms(entry.get("at")), body]))
+            return str(self._audit_add(keys=[AUDIT, tally_key], args=args))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise AuditWriteFailed(f"Redis unreachable: {exc}", seq) from exc
+
+    @_unavailable
+    def audit_tallies(self, days: Sequence[str]) -> dict[str, dict[str, int]]:
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(f"{AUDIT_TALLY}{day}")
+        return {
+            day: {field: int(n) for field, n in counts.items()}
+            for day, counts in zip(days, pipe.execute(), strict=True)
+            if counts
+        }
+
+    @_unavailable
+    def replace_tallies(self, tallies: dict[str, dict[str, int]]) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        for day, counts in tallies.items():
+            key = f"{AUDIT_TALLY}{day}"
+            pipe.delete(key)
+            if counts:
+                pipe.hset(key, mapping=counts)
+                pipe.expire(key, TALLY_KEEP_SECONDS)
+        pipe.execute()
 
     @_unavailable
     def audit_state(self) -> AuditState:
@@ -655,9 +690,7 @@ class RedisStore(Store):
                         pipe.unwatch()
                         return Changed(current, None)
                     pipe.multi()
-                    self._write_ops(
-                        pipe, namespace, key, current, new, ttl_for(ttl_seconds, new)
-                    )
+                    self._write_ops(pipe, namespace, key, current, new, ttl_for(ttl_seconds, new))
                     pipe.execute()
                     return Changed(current, new)
                 except redis.WatchError:
@@ -784,8 +817,71 @@ class RedisStore(Store):
             start += len(keys) - len(gone)
 
     @_unavailable
-    def index_size(self, namespace: str, index: str) -> int:
-        return int(self.client.zcard(self._index_key(namespace, index)))
+    def index_size(
+        self,
+        namespace: str,
+        index: str,
+        *,
+        min_score: float | None = None,
+        max_score: float | None = None,
+    ) -> int:
+        if min_score is None and max_score is None:
+            return int(self.client.zcard(self._index_key(namespace, index)))
+        sizes = self.index_sizes([(namespace, index)], min_score=min_score, max_score=max_score)
+        return sizes[0]
+
+    @_unavailable
+    def index_sizes(
+        self,
+        indexes: Iterable[tuple[str, str]],
+        *,
+        min_score: float | None = None,
+        max_score: float | None = None,
+    ) -> list[int]:
+        low = "-inf" if min_score is None else repr(min_score)
+        high = "+inf" if max_score is None else repr(max_score)
+        pipe = self.client.pipeline(transaction=False)
+        for namespace, name in indexes:
+            pipe.zcount(self._index_key(namespace, name), low, high)
+        return [int(n) for n in pipe.execute()]
+
+    @_unavailable
+    def reindex(self, namespace: str) -> int:
+        prefix = f"cf:{{{namespace}}}:"
+        spec = self.indexes.get(namespace)
+        stale = list(self.client.scan_iter(match=f"{prefix}idx:*", count=1000))
+        if stale:
+            self.client.delete(*stale)
+        count = 0
+        batch: list[str] = []
+
+        def index(keys: list[str]) -> int:
+            raws = self.client.mget(keys)
+            pipe = self.client.pipeline(transaction=False)
+            done = 0
+            for doc_key, raw in zip(keys, raws, strict=True):
+                if not raw:
+                    continue
+                key = doc_key[len(prefix) + len("doc:") :]
+                for name, score in self._entries(namespace, json.loads(raw)).items():
+                    index_key = self._index_key(namespace, name)
+                    pipe.zadd(index_key, {key: score})
+                    if spec is not None and spec.keep_seconds is not None:
+                        pipe.expire(index_key, int(spec.keep_seconds) + 86400)
+                done += 1
+            pipe.execute()
+            return done
+
+        for doc_key in self.client.scan_iter(match=f"{prefix}doc:*", count=1000):
+            batch.append(doc_key)
+            if len(batch) >= 500:
+                count += index(batch)
+                batch = []
+        if batch:
+            count += index(batch)
+        if spec is not None:  # a namespace that was listed whole before it had indexes
+            self.client.delete(f"{prefix}keys")
+        return count
 
     # -- claims
 

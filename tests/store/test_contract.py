@@ -237,6 +237,22 @@ class StoreContract:
         assert [e["id"] for e in entries] == ids
         assert [e["kind"] for e in store.read_audit(limit=2)] == ["k1", "k2"]
 
+    def test_audit_tallies_are_kept_with_the_entry(self, store: Store) -> None:
+        def seal(entry: dict[str, object]) -> str:
+            return "h"
+
+        day, next_day = "2026-11-02T10:00:00.000+00:00", "2026-11-03T09:00:00.000+00:00"
+        store.append_audit({"at": day, "kind": "a"}, seal, tally=["v|top|verified", "ho|top|t"])
+        store.append_audit({"at": day, "kind": "b"}, seal, tally=["v|top|verified"])
+        store.append_audit({"at": next_day, "kind": "c"}, seal, tally=["lock|top|"])
+        store.append_audit({"at": next_day, "kind": "void"}, seal)  # no tally
+        assert store.audit_tallies(["2026-11-01", "2026-11-02", "2026-11-03"]) == {
+            "2026-11-02": {"v|top|verified": 2, "ho|top|t": 1},
+            "2026-11-03": {"lock|top|": 1},
+        }
+        store.replace_tallies({"2026-11-02": {"ho|top|t": 5}, "2026-11-03": {}})
+        assert store.audit_tallies(["2026-11-02", "2026-11-03"]) == {"2026-11-02": {"ho|top|t": 5}}
+
     def test_flow_versions(self, store: Store) -> None:
         assert store.get_flow("abc") is None
         store.put_flow("abc", "demo", "flow: demo\n")
@@ -472,6 +488,31 @@ class IndexContract:
         assert [d["at"] for d in store.indexed("things", "owner:amy", count=2)] == [300, 302]
         assert [d["at"] for d in store.indexed("things", "owner:amy")] == [300, 302]
         assert store.index_size("things", "owner:amy") == 2, "cleaned as they were met"
+
+    def test_counts_within_scores_without_reading_documents(self, indexed_store: Store) -> None:
+        store = indexed_store
+        for n in range(10):
+            store.put_doc("things", f"t{n}", {"owner": "amy", "at": 400 + n, "open": n < 3})
+        assert store.index_size("things", "owner:amy") == 10
+        assert store.index_size("things", "owner:amy", min_score=402, max_score=405) == 4
+        assert store.index_size("things", "owner:amy", min_score=408) == 2
+        assert store.index_size("things", "owner:amy", max_score=400) == 1
+        asked = [("things", "owner:amy"), ("things", "open"), ("others", "owner:amy")]
+        assert store.index_sizes(asked, min_score=401, max_score=409) == [9, 2, 0]
+
+    def test_reindex_rebuilds_entries_from_the_documents(self, indexed_store: Store) -> None:
+        store = indexed_store
+        for n in range(3):
+            store.put_doc("things", f"t{n}", {"owner": "amy", "at": 500 + n, "open": True})
+        # The index definition changes (an upgrade): old entries no longer fit it.
+        store.define_index(
+            "things", lambda d: [(f"by:{d['owner']}", float(d["at"]))], keep_seconds=1000
+        )
+        assert store.indexed("things", "by:amy") == []
+        assert store.reindex("things") == 3
+        assert [d["at"] for d in store.indexed("things", "by:amy")] == [500, 501, 502]
+        assert store.index_size("things", "open") == 0, "entries of the old definition go"
+        assert store.index_size("things", "owner:amy") == 0
 
     def test_entries_older_than_the_records_are_kept_are_trimmed(
         self, indexed_store: Store

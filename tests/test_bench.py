@@ -56,3 +56,31 @@ def test_the_audit_append_benchmark_runs_and_reports() -> None:
         row = results[writers]
         assert row["numbered_per_s"] > 0 and row["chained_per_s"] > 0
         assert row["numbered_retries_per_append"] == 0
+
+
+def test_the_history_benchmark_runs_and_history_costs_no_extra_commands(tmp_path: Path) -> None:
+    """bench/history.py at a small N: every question is measured in both runs, and none
+    takes a single Redis command more after a year's history than on day one (what would
+    grow with history is a scan, and a scan is commands)."""
+    output = tmp_path / "history.json"
+    command = [sys.executable, str(ROOT / "bench" / "history.py"), "--records", "60",
+               "--repeat", "5", "--end-to-end", "2", "--output", str(output)]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(output.read_text())
+    questions = {
+        "grant_for_call", "grants_for_customer", "agent_console", "specialist_console",
+        "auditor_page", "handoff_stats", "metrics_scrape", "sweep_pass", "handoff_end_to_end",
+    }  # fmt: skip
+    assert set(results["empty"]) == set(results["full"]) == questions
+    for name in questions:
+        empty, full = results["empty"][name], results["full"][name]
+        assert 0 < empty["p50_ms"] <= empty["p99_ms"] and 0 < full["p50_ms"] <= full["p99_ms"]
+        assert full["redis_commands"] == empty["redis_commands"] > 0, name
+    assert results["redis_bytes_per_record"] > 0 and results["records"] == 60

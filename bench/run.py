@@ -28,9 +28,11 @@ import os
 import random
 import re
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -43,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import native  # noqa: E402
 from callflow.config import Settings  # noqa: E402
 from callflow.reports import Chart  # noqa: E402
 from callflow.service import Callflow  # noqa: E402
@@ -50,7 +53,7 @@ from callflow.simulator import Simulator  # noqa: E402
 from callflow.simulator.rest import RestApi, RestServer  # noqa: E402
 from callflow.simulator.transport import sign  # noqa: E402
 
-REDIS_URL = os.environ.get("CALLFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = os.environ.get("CALLFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 TOKEN = secrets.token_hex(16)
 PIN = "246810"
 ANSWERS = {"school": "Hill Top", "colour": "Blue"}
@@ -64,33 +67,53 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """gunicorn serving an app on loopback."""
+def procfile_gunicorn() -> list[str]:
+    """The Procfile's gunicorn settings (its web line, without the bind address and the
+    app), ``${NAME:-default}`` taken from the environment or the default: both servers run
+    under exactly the settings the service is deployed with."""
+    line = next(
+        text for text in (ROOT / "Procfile").read_text().splitlines() if text.startswith("web:")
+    )
+    words = shlex.split(line.removeprefix("web:"))[1:-1]  # drop "gunicorn" and the app
 
-    def __init__(
-        self, app: str, env: dict[str, str], workers: int, threads: int, port: int = 0
-    ) -> None:
+    def resolve(word: str) -> str:
+        return re.sub(
+            r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1), m.group(2)), word
+        )
+
+    settings, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--bind":
+            skip = True
+        else:
+            settings.append(resolve(word))
+    return settings
+
+
+def with_setting(settings: list[str], flag: str, value: int | None) -> list[str]:
+    """``settings`` with ``flag`` set to ``value`` (unchanged when None)."""
+    if value is None:
+        return settings
+    if flag in settings:
+        index = settings.index(flag)
+        return [*settings[: index + 1], str(value), *settings[index + 2 :]]
+    return [*settings, flag, str(value)]
+
+
+class Server:
+    """gunicorn serving an app on loopback, under the given settings."""
+
+    def __init__(self, app: str, env: dict[str, str], settings: list[str], port: int = 0) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--graceful-timeout",
-            "3",
-            "--log-level",
-            "warning",
-            app,
-        ]
-        self.log = open(RESULTS / f"gunicorn-{self.port}.log", "w")  # noqa: SIM115
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", *settings,
+            "--graceful-timeout", "3", "--log-level", "warning", app,
+        ]  # fmt: skip
+        self.log_path = RESULTS / f"gunicorn-{self.port}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -138,12 +161,19 @@ class Server:
         return peaks
 
     def stop(self) -> None:
+        if self.log.closed:
+            return
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        errors = [line for line in self.log_path.read_text().splitlines() if "[ERROR]" in line]
+        if errors:
+            print(f"gunicorn logged errors: see {self.log_path}", flush=True)
+        else:  # access lines only: nothing to keep
+            self.log_path.unlink()
 
 
 class Caller:
@@ -307,44 +337,114 @@ def drive(
     return samples
 
 
-def saturate(
-    url: str, seconds: float, concurrency: int, body: dict[str, str] | None = None
-) -> float:
-    """Requests per second at ``url`` with ``concurrency`` clients pushing as hard as they can."""
-    done = [0]
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
+def warm_up_step(base: str) -> str:
+    """The Gather action a new call's first answer goes to (a path with its query), read
+    from the Voice URL's own TwiML for a call of its own."""
+    caller = Caller(base, "+441632969999", "5000", 0.0, random.Random(0))
+    root = caller.post(f"{base}/voice/incoming", "incoming", CallStatus="ringing")
+    gather = root.find("Gather") if root is not None else None
+    if gather is None:
+        raise SystemExit("the Voice URL did not answer with a Gather: see the gunicorn log")
+    action = urllib.parse.urlsplit(gather.attrib["action"])
+    return f"{action.path}?{action.query}"
 
-    def worker() -> None:
-        while time.monotonic() < stop:
-            params = dict(body or {})
-            params["CallSid"] = "CA" + secrets.token_hex(16)
-            data = urllib.parse.urlencode(params).encode()
-            request = urllib.request.Request(
-                url, data=data, headers={"X-Twilio-Signature": sign(TOKEN, url, params)}
+
+def leased_steps(
+    incoming: list[dict[str, str]], sent: list[int], advisers: list[str]
+) -> list[dict[str, str]]:
+    """The adviser-number answer for each call the Voice URL run really started."""
+    return [
+        {
+            **{k: v for k, v in incoming[line].items() if k != "CallStatus"},
+            "CallStatus": "in-progress",
+            "Digits": advisers[line % len(advisers)],
+            "FinishedOnKey": "#",
+        }
+        for line in sent
+    ]
+
+
+def saturation(
+    callflow: Server, baseline_app: str, env: dict[str, str], settings: list[str],
+    seconds: int, connections: int, advisers: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    """wrk, replaying signed webhooks: the bare baseline, the Voice URL (each request a new
+    call), a leased step (the adviser-number answer to each call the Voice URL run
+    started, so each takes its call's lease, loads its session and moves it on), then the
+    baseline again. Only one server is pushed at a time; wrk runs one thread."""
+    tmp = Path(tempfile.mkdtemp(prefix="callflow-wrk-"))
+    # More requests than the fastest server could take in the time, none sent twice.
+    capacity = int(seconds * 20_000) + 1000
+    incoming = list(native.incoming_calls(capacity))
+    voice_file = tmp / "incoming.tsv"
+    native.write_requests(voice_file, TOKEN, callflow.base, "/voice/incoming", incoming)
+    run = {"seconds": seconds, "threads": 1, "connections": connections}
+
+    def bare(label: str) -> dict[str, Any]:
+        server = Server(baseline_app, env, settings)
+        try:
+            return native.run(
+                f"{server.base}/voice/incoming", voice_file, server_cpu=server.cpu_seconds, **run
             )
-            try:
-                with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
-                    response.read()
-            except OSError:
-                continue
-            with lock:
-                done[0] += 1
+        finally:
+            server.stop()
+            print(f"saturation: baseline ({label}) done", flush=True)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return done[0] / (time.monotonic() - started)
+    results: dict[str, Any] = {"generator": "wrk (Debian), bench/wrk/signed.lua"}
+    before = bare("before")
+    step = warm_up_step(callflow.base)
+    voice = native.run(
+        f"{callflow.base}/voice/incoming", voice_file, server_cpu=callflow.cpu_seconds, **run
+    )
+    print("saturation: Voice URL done", flush=True)
+    sent = native.sent_calls(voice_file, 1, voice["sent"])
+    step_file = tmp / "step.tsv"
+    native.write_requests(
+        step_file, TOKEN, callflow.base, step, leased_steps(incoming, sent, advisers)
+    )
+    leased = native.run(
+        f"{callflow.base}{step}", step_file, server_cpu=callflow.cpu_seconds,
+        **{**run, "seconds": max(1, int(seconds * 0.9))},
+    )  # fmt: skip
+    print("saturation: leased step done", flush=True)
+    callflow.stop()
+    after = bare("after")
+    for path in tmp.iterdir():
+        path.unlink()
+    tmp.rmdir()
+    baseline = (before["requests_per_s"] + after["requests_per_s"]) / 2
+    results.update(
+        {
+            "baseline_before": before,
+            "voice_url": voice,
+            "leased_step": {**leased, "step": step, "calls_available": len(sent)},
+            "baseline_after": after,
+            "baseline_webhooks_per_s": round(baseline, 1),
+            "incoming_webhooks_per_s": voice["requests_per_s"],
+            "leased_step_webhooks_per_s": leased["requests_per_s"],
+            "ratio_to_baseline": round(voice["requests_per_s"] / max(baseline, 0.1), 3),
+            "leased_ratio_to_baseline": round(leased["requests_per_s"] / max(baseline, 0.1), 3),
+            "targets": {"ratio_to_baseline": 0.6, "leased_ratio_to_baseline": 0.45},
+        }
+    )
+    results["met"] = (
+        results["ratio_to_baseline"] >= 0.6
+        and results["leased_ratio_to_baseline"] >= 0.45
+        and not voice["errors"]
+        and not leased["errors"]
+        and not leased["wrapped"]
+    )
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: small numbers, seconds")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: the Procfile's)")
+    parser.add_argument("--threads", type=int, help="threads a worker (default: the Procfile's)")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="wrk's open connections in saturation runs"
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--pace",
@@ -356,7 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     levels = [5] if args.quick else [50, 100, 200]
     pace = 0.05 if args.quick else args.pace
-    saturation_seconds = 2.0 if args.quick else 15.0
+    saturation_seconds = 2 if args.quick else 15
+    settings = with_setting(
+        with_setting(procfile_gunicorn(), "--workers", args.workers), "--threads", args.threads
+    )
+    native.ensure_wrk()
 
     import redis
 
@@ -399,14 +503,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "settings": {
-            "workers": args.workers,
-            "threads": args.threads,
+            "gunicorn": " ".join(settings),
             "hash_cost": 14,
             "pace_s": pace,
         },
         "paced": {},
     }
-    server = Server("webhooks:create_app()", env, args.workers, args.threads, port)
+    server = Server("webhooks:create_app()", env, settings, port)
     try:
         for level in levels:
             commands_before, cpu_before = redis_commands(client), server.cpu_seconds()
@@ -436,29 +539,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"paced {level:>4} concurrent calls: {webhooks} webhooks, {errors} errors",
                 flush=True,
             )
-        hold_url = f"{server.base}/voice/incoming"
-        results["saturation"] = {
-            "incoming_webhooks_per_s": round(
-                saturate(hold_url, saturation_seconds, 16, {"From": "+441632960001"}), 1
-            ),
-        }
         results["peak_rss_mb_per_worker"] = server.peak_rss_mb()
+        results["saturation"] = saturation(
+            server, "bench.baseline:create_app()", env, settings,
+            saturation_seconds, args.connections, advisers,
+        )  # fmt: skip
     finally:
         server.stop()
-    baseline = Server("bench.baseline:create_app()", {**env}, args.workers, args.threads)
-    try:
-        results["saturation"]["baseline_webhooks_per_s"] = round(
-            saturate(f"{baseline.base}/voice/incoming", saturation_seconds, 16), 1
-        )
-    finally:
-        baseline.stop()
         rest.stop()
         client.flushdb()
-    results["saturation"]["ratio_to_baseline"] = round(
-        results["saturation"]["incoming_webhooks_per_s"]
-        / max(results["saturation"]["baseline_webhooks_per_s"], 0.1),
-        3,
-    )
     Path(args.output).write_text(json.dumps(results, indent=2))
     kinds = sorted({k for level in results["paced"].values() for k in level["latency"]})
     chart = Chart(

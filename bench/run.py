@@ -445,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--connections", type=int, default=16, help="wrk's open connections in saturation runs"
     )
+    parser.add_argument(
+        "--saturation-only", action="store_true", help="skip the paced runs (a quicker A/B)"
+    )
+    parser.add_argument(
+        "--seconds", type=int, help="seconds of each saturation run (default 15; --quick 2)"
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--pace",
@@ -454,9 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    levels = [5] if args.quick else [50, 100, 200]
+    levels = [] if args.saturation_only else [5] if args.quick else [50, 100, 200]
     pace = 0.05 if args.quick else args.pace
-    saturation_seconds = 2 if args.quick else 15
+    saturation_seconds = args.seconds or (2 if args.quick else 15)
     settings = with_setting(
         with_setting(procfile_gunicorn(), "--workers", args.workers), "--threads", args.threads
     )
@@ -481,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     service = Callflow(Settings.from_env(env))
     advisers = []
-    for n in range(max(levels)):
+    for n in range(max(levels, default=50)):
         number = f"{5000 + n}"
         service.directory.add(
             number,
@@ -549,6 +555,26 @@ def main(argv: list[str] | None = None) -> int:
         rest.stop()
         client.flushdb()
     Path(args.output).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    sat = results["saturation"]
+    for label, key in (
+        ("baseline (before)", "baseline_before"),
+        ("Voice URL", "voice_url"),
+        ("leased step", "leased_step"),
+        ("baseline (after)", "baseline_after"),
+    ):
+        run = sat[key]
+        print(
+            f"{label:<18} {run['requests_per_s']:8.1f}/s  p99 {run['latency_ms']['p99']:6.1f} ms  "
+            f"errors {run['errors']}  server CPU {run['server_cpu_ms_per_request']} ms/request  "
+            f"wrk CPU {run['client_cpu_percent']}%"
+        )
+    print(
+        f"Voice URL / baseline {sat['ratio_to_baseline']} (target 0.6), leased step / baseline "
+        f"{sat['leased_ratio_to_baseline']} (target 0.45): {'met' if sat['met'] else 'not met'}"
+    )
+    if not levels:
+        return 0
     kinds = sorted({k for level in results["paced"].values() for k in level["latency"]})
     chart = Chart(
         "Webhook p99 latency (ms) against concurrent calls",
@@ -562,7 +588,6 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     (RESULTS / "latency.svg").write_text(chart.svg(width=760, height=320))
-    print(json.dumps(results, indent=2))
     return 0
 
 

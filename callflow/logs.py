@@ -48,5 +48,11 @@ def configure_logging() -> None:
             )
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+    # What no handler here prints, records need not gather (the Logging HOWTO's
+    # "Optimization"): the caller's file and line and the process. Every webhook logs a
+    # line, and findCaller walks the stack for each. (Flow tests filter by thread: kept.)
+    logging._srcfile = None
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # transitions logs every callback at INFO: far too much for a webhook service.
     logging.getLogger("transitions").setLevel(logging.WARNING)

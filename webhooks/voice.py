@@ -71,10 +71,15 @@ def _answer(reply: Reply) -> Response:
 
 
 @bp.before_request
-def _start_clock() -> None:
+def _admit() -> None:
+    """Start the clock and the time budget, then refuse (403, nothing changes) any request
+    not signed by Twilio. One hook, not two: Flask's per-hook dispatch is on every webhook."""
     g.started = time.perf_counter()
+    settings = service().settings
     # Twilio waits 15 s: the store refuses new round trips once this budget is spent.
-    g.budget = budget.start(service().settings.webhook_budget_seconds)
+    g.budget = budget.start(settings.webhook_budget_seconds)
+    if not signature_ok(request, settings):
+        abort(403)
 
 
 @bp.teardown_request
@@ -92,13 +97,6 @@ def _count(response: Response) -> Response:
     if "started" in g:
         WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
     return response
-
-
-@bp.before_request
-def check_signature() -> None:
-    """Refuse (403, nothing changes) any request not signed by Twilio."""
-    if not signature_ok(request, service().settings):
-        abort(403)
 
 
 def _call_sid() -> str | None:

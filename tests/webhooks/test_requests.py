@@ -25,6 +25,35 @@ def polite(response: object) -> ET.Element:
 # -- signatures
 
 
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [],
+        [("CallSid", "CA" + "1" * 32), ("From", "+441632960001"), ("Digits", "")],
+        [("b", "2"), ("a", "1"), ("a", "0"), ("a", "1")],  # repeated names and values
+        [("SpeechResult", "Hill Top, Llanfair\u0175"), ("Caller", "client:agent one")],
+        [("Z", "z"), ("a", "A"), ("_", " ")],  # byte order, not case-blind
+    ],
+)
+def test_the_fast_signature_is_twilios(pairs: list[tuple[str, str]]) -> None:
+    """The webhook path signs with its own one-pass HMAC; it must agree with twilio's
+    RequestValidator for every kind of form Twilio sends (a MultiDict or a plain dict)."""
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    from webhooks.signature import expected_signature
+
+    token, url = "f" * 32, "https://callflow.example/voice/step?s=3&e=timeout"
+    form = MultiDict(pairs)
+    assert expected_signature(token, url, form) == RequestValidator(token).compute_signature(
+        url, form
+    )
+    plain = dict(pairs)
+    assert expected_signature(token, url, plain) == RequestValidator(token).compute_signature(
+        url, plain
+    )
+
+
 def test_missing_signature_is_refused_and_changes_nothing(
     client: FlaskClient, service: Callflow, caplog: pytest.LogCaptureFixture
 ) -> None:

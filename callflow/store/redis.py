@@ -335,7 +335,9 @@ class _Direct:
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.pid != os.getpid():  # new thread, or a forked child
-            conn = self._pool.make_connection()
+            # Made outside the pool's count (its limit is for pooled connections): the
+            # thread owns it, and it closes when the thread ends (Connection.__del__).
+            conn = self._pool.connection_class(**self._pool.connection_kwargs)
             self._local.conn = conn
         return conn
 

@@ -610,10 +610,10 @@ def test_an_audit_write_failure_blocks_the_grant(rig: Rig, monkeypatch: pytest.M
     assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
     real = rig.svc.store.append_audit
 
-    def failing(entry: dict[str, Any], seal: Any = None) -> str:
+    def failing(entry: dict[str, Any], *args: Any, **kwargs: Any) -> str:
         if entry["kind"] == "grant.issued":
             raise StoreUnavailable("audit stream down")
-        return real(entry, seal)
+        return real(entry, *args, **kwargs)
 
     monkeypatch.setattr(rig.svc.store, "append_audit", failing)
     response = rig.api.post(

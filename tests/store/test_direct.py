@@ -89,6 +89,38 @@ def test_each_thread_has_a_connection_of_its_own(redis_store: RedisStore) -> Non
     assert len(set(ids)) == 4
 
 
+def test_threads_that_come_and_go_leave_no_connection_behind(
+    redis_store: RedisStore, redis_client: redis.Redis
+) -> None:
+    """More threads than the pool's limit (redis-py's default is 100), each running a
+    webhook's commands and ending: none is refused, and their connections close."""
+    limit = redis_store.client.connection_pool.max_connections
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            redis_store.create_session(_session(f"CA{n:032d}"), 60)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for batch in range(3):
+        threads = [
+            threading.Thread(target=work, args=(batch * limit + n,)) for n in range(limit)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        clients = int(redis_client.info("clients")["connected_clients"])
+        if clients < limit:
+            break
+        time.sleep(0.1)
+    assert clients < limit, f"{clients} connections still open"
+
+
 def test_a_timeout_is_never_retried(redis_client: redis.Redis) -> None:
     """A command that timed out may have run: it is not sent again, the connection it was
     on is dropped, and the store reports itself unavailable."""

@@ -132,4 +132,4 @@ def test_fifty_calls_at_once_stay_exact(app: Flask, service: Callflow) -> None:
         caller.press(ADVISER)
     run_together([lambda c=caller: c.press("135792") for caller in one_number])
     after = pin_outcomes(service)
-    assert after["failed"] - outcomes["failed"] == service.settings.number_attempts
+    assert after["failed"] - outcomes["failed"] == service.settings.number_attempts, (outcomes, after)

@@ -21,6 +21,7 @@ Keys (``{...}`` is the Cluster hash tag, so one call's or one adviser's keys sha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -315,6 +316,21 @@ def _adviser_keys(number: str) -> tuple[str, str, str]:
     )
 
 
+class _Owned:
+    """A thread's own connection, closed when the thread ends: its thread-local slot is
+    the only reference, so it goes as the thread does (the connection object itself sits
+    in reference cycles and would wait for the garbage collector)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # a thread ending: nothing to tell anyone
+            self.conn.disconnect()
+
+
 class _Direct:
     """The webhook path's own commands, on a connection the calling thread keeps.
 
@@ -333,13 +349,12 @@ class _Direct:
         self._local = threading.local()
 
     def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.pid != os.getpid():  # new thread, or a forked child
-            # Made outside the pool's count (its limit is for pooled connections): the
-            # thread owns it, and it closes when the thread ends (Connection.__del__).
+        owned = getattr(self._local, "owned", None)
+        if owned is None or owned.conn.pid != os.getpid():  # new thread, or forked child
+            # Made outside the pool's count (its limit is for pooled connections).
             conn = self._pool.connection_class(**self._pool.connection_kwargs)
-            self._local.conn = conn
-        return conn
+            owned = self._local.owned = _Owned(conn)
+        return owned.conn
 
     def execute(self, *args: Any) -> Any:
         conn = self._connection()

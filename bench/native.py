@@ -39,13 +39,20 @@ def ensure_wrk() -> str:
     apt = shutil.which("apt-get")
     if hasattr(os, "geteuid") and os.geteuid() == 0 and apt:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(
-            [apt, "install", "-y", "-q", "wrk"],
-            check=False,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        for command in (
+            ["install", "-y", "-q", "wrk"],
+            ["update", "-q"],
+            ["install", "-y", "-q", "wrk"],
+        ):
+            if command[0] == "update" and shutil.which("wrk"):
+                break
+            subprocess.run(
+                [apt, *command],
+                check=False,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         found = shutil.which("wrk")
     if not found:
         raise SystemExit("the saturation runs need wrk: apt-get install wrk")

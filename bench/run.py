@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         "--saturation-only", action="store_true", help="skip the paced runs (a quicker A/B)"
     )
     parser.add_argument(
+        "--levels", help="concurrent calls of the paced runs, e.g. 200 or 50,100 (default 50,100,200)"
+    )
+    parser.add_argument(
         "--seconds", type=int, help="seconds of each saturation run (default 15; --quick 2)"
     )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"))
@@ -461,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     levels = [] if args.saturation_only else [5] if args.quick else [50, 100, 200]
+    if args.levels and not args.saturation_only:
+        levels = [int(level) for level in args.levels.split(",")]
     pace = 0.05 if args.quick else args.pace
     saturation_seconds = args.seconds or (2 if args.quick else 15)
     settings = with_setting(

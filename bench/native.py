@@ -36,23 +36,23 @@ def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
         return found
-    apt = shutil.which("apt-get")
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and apt:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (
-            ["install", "-y", "-q", "wrk"],
-            ["update", "-q"],
-            ["install", "-y", "-q", "wrk"],
-        ):
-            if command[0] == "update" and shutil.which("wrk"):
-                break
+    apt_get = shutil.which("apt-get")
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and apt_get:
+
+        def apt(*args: str) -> None:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
             subprocess.run(
-                [apt, *command],
+                [apt_get, *args],
                 check=False,
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+
+        apt("install", "-y", "-q", "wrk")
+        if not shutil.which("wrk"):  # a fresh box has no package lists yet
+            apt("update", "-q")
+            apt("install", "-y", "-q", "wrk")
         found = shutil.which("wrk")
     if not found:
         raise SystemExit("the saturation runs need wrk: apt-get install wrk")

@@ -371,7 +371,8 @@ def saturation(
     """wrk, replaying signed webhooks: the bare baseline, the Voice URL (each request a new
     call), a leased step (the adviser-number answer to each call the Voice URL run
     started, so each takes its call's lease, loads its session and moves it on), then the
-    baseline again. Only one server is pushed at a time; wrk runs one thread."""
+    baseline again. Only one server runs at a time, so this stops ``callflow`` before the
+    second baseline (its stop is idempotent); wrk runs one thread."""
     tmp = Path(tempfile.mkdtemp(prefix="callflow-wrk-"))
     # More requests than the fastest server could take in the time, none sent twice.
     capacity = int(seconds * 20_000) + 1000

@@ -129,17 +129,28 @@ class Bench:
         now = self.clock.now()
         svc = self.svc
         svc.directory.add(
-            ADVISER, "Sam Adviser", "taxaid", phone="+44 20 7946 0000", consent_to_act=True, now=now
+            ADVISER,
+            "Sam Adviser",
+            "taxaid",
+            phone="+44 20 7946 0000",
+            consent_to_act=True,
+            now=now,
+            by="bench",
         )
-        svc.directory.set_pin(ADVISER, PIN, now)
-        svc.directory.set_answers(ADVISER, ANSWERS, now)
+        svc.directory.set_pin(ADVISER, PIN, now, by="bench")
+        svc.directory.set_answers(ADVISER, ANSWERS, now, by="bench")
         for n in range(AGENTS):
-            svc.staff.add_agent(f"{200000 + n}", f"Agent {n}", f"client:agent{n}", now)
+            svc.staff.add_agent(f"{200000 + n}", f"Agent {n}", f"client:agent{n}", now, by="bench")
         for n in range(TEAMS):
             svc.staff.add_team(
-                f"team_{n}", f"Team {n}", "", [f"+4416329602{n:02d}"], "Mon-Sun 00:00-24:00"
+                f"team_{n}",
+                f"Team {n}",
+                "",
+                [f"+4416329602{n:02d}"],
+                "Mon-Sun 00:00-24:00",
+                by="bench",
             )
-        svc.staff.add_officer("4471203", "Alex Morgan", now)
+        svc.staff.add_officer("4471203", "Alex Morgan", now, by="bench")
 
     # -- one hand-off end to end, through the simulator
 

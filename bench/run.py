@@ -500,16 +500,18 @@ def main(argv: list[str] | None = None) -> int:
             f"Adviser {n}",
             ["taxaid", "top", "litrg", "citizens_advice"][n % 4],
             now=time.time(),
+            by="bench",
         )
-        service.directory.set_pin(number, PIN, time.time())
+        service.directory.set_pin(number, PIN, time.time(), by="bench")
         service.directory.set_answers(
             number,
             {"first_school": ANSWERS["school"], "favourite_colour": ANSWERS["colour"]},
             time.time(),
+            by="bench",
         )
         advisers.append(number)
     for n in range(20):
-        service.staff.add_agent(f"{700000 + n}", f"Agent {n}", f"client:bench{n}", time.time())
+        service.staff.add_agent(f"{700000 + n}", f"Agent {n}", f"client:bench{n}", time.time(), by="bench")
         service.staff.set_availability(f"{700000 + n}", "available", time.time())
 
     results: dict[str, Any] = {

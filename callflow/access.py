@@ -43,6 +43,12 @@ class Viewer:
     sees_id: str = ""
     team: str = ""
     name: str = ""
+    username: str = ""
+
+    @property
+    def who(self) -> str:
+        """Who this is in the audit log's ``by``: their username, else their name."""
+        return self.username or self.name or self.role
 
     @property
     def is_admin(self) -> bool:

@@ -99,7 +99,7 @@ class Accounts:
     """Console accounts, sign-in and sessions."""
 
     def __init__(
-        self, store: Store, hasher: Hasher, staff: Staff, key: bytes, audit: Audit | None = None
+        self, store: Store, hasher: Hasher, staff: Staff, key: bytes, audit: Audit
     ) -> None:
         self.store = store
         self.hasher = hasher
@@ -124,6 +124,7 @@ class Accounts:
         *,
         sees_id: str = "",
         team: str = "",
+        by: str,
     ) -> Account:
         """Create an account (an agent's names their SEES ID, a specialist's their team)."""
         errors = []
@@ -152,6 +153,9 @@ class Accounts:
         )
         if not self.store.add_doc("accounts", username, asdict(account)):
             raise DirectoryError(f"username: {username} is taken")
+        self.audit.record(
+            "staff.account_added", account=username, role=role, by=by, outcome="added"
+        )
         return account
 
     @staticmethod
@@ -172,7 +176,7 @@ class Accounts:
             (Account(**d) for d in self.store.list_docs("accounts")), key=lambda a: a.username
         )
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, *, by: str) -> None:
         """Replace an account's password; its sessions end."""
         errors: list[str] = []
         self._check_password(password, errors)
@@ -187,11 +191,15 @@ class Accounts:
         ):
             raise DirectoryError(f"no account {username}")
         self.end_sessions(username)
+        self.audit.record("staff.password_set", account=username, by=by, outcome="set")
 
-    def remove(self, username: str) -> bool:
+    def remove(self, username: str, *, by: str) -> bool:
         """Remove an account and end its sessions."""
         self.end_sessions(username)
-        return self.store.delete_doc("accounts", username)
+        if not self.store.delete_doc("accounts", username):
+            return False
+        self.audit.record("staff.account_removed", account=username, by=by, outcome="removed")
+        return True
 
     # -- sign-in
 
@@ -223,7 +231,7 @@ class Accounts:
         taken = self.store.take(f"signin:{key}", limit, FAILURE_WINDOW, now)
         if taken <= limit:
             return True
-        if taken == limit + 1 and self.audit is not None:
+        if taken == limit + 1:
             self.audit.record(
                 "console.signin_throttled",
                 scope=scope,

@@ -25,9 +25,11 @@ def add_demo_adviser(service: Callflow) -> None:
         raise ValueError("the demo adviser is only for the embedded store")
     now = service.clock.now()
     if service.directory.get(DEMO_NUMBER) is None:
-        service.directory.add(DEMO_NUMBER, "Sam Demo", "taxaid", consent_to_act=True, now=now)
-    service.directory.set_pin(DEMO_NUMBER, DEMO_PIN, now)
-    service.directory.set_answers(DEMO_NUMBER, DEMO_ANSWERS, now)
+        service.directory.add(
+            DEMO_NUMBER, "Sam Demo", "taxaid", consent_to_act=True, now=now, by="demo"
+        )
+    service.directory.set_pin(DEMO_NUMBER, DEMO_PIN, now, by="demo")
+    service.directory.set_answers(DEMO_NUMBER, DEMO_ANSWERS, now, by="demo")
 
 
 DEMO_AGENT_SEES_ID = "100001"
@@ -42,7 +44,7 @@ def add_demo_agent(service: Callflow, sim: Any, *, answer_after: float, talk: fl
         raise ValueError("the demo agent is only for the embedded store")
     now = service.clock.now()
     if service.staff.agent(DEMO_AGENT_SEES_ID) is None:
-        service.staff.add_agent(DEMO_AGENT_SEES_ID, "Alex Agent", DEMO_AGENT_CLIENT, now)
+        service.staff.add_agent(DEMO_AGENT_SEES_ID, "Alex Agent", DEMO_AGENT_CLIENT, now, by="demo")
     service.staff.set_availability(DEMO_AGENT_SEES_ID, "available", now)
     sim.add_callee(
         DEMO_AGENT_CLIENT,
@@ -60,7 +62,12 @@ def add_demo_team(service: Callflow, sim: Any) -> None:
 
     if service.staff.team(DEMO_TEAM) is None:
         service.staff.add_team(
-            DEMO_TEAM, "Debt Pursuit", "debts in pursuit", [DEMO_TEAM_NUMBER], "Mon-Sun 00:00-24:00"
+            DEMO_TEAM,
+            "Debt Pursuit",
+            "debts in pursuit",
+            [DEMO_TEAM_NUMBER],
+            "Mon-Sun 00:00-24:00",
+            by="demo",
         )
     script = Script().press(f"{DEMO_AGENT_SEES_ID}#").press("1").hang_up(after=3600)
     sim.add_callee(DEMO_TEAM_NUMBER, Callee("answered", after=6, script=script))

@@ -15,6 +15,7 @@ from .errors import DirectoryError, InvalidSecret, UnknownAdviser
 from .secrets import Hasher, check_pin_rules, issue_pin, normalise_answer
 
 if TYPE_CHECKING:
+    from .audit import Audit
     from .store.base import Store
 
 __all__ = ["ORGANISATIONS", "QUESTIONS", "Adviser", "Directory", "Organisation", "Question"]
@@ -124,11 +125,16 @@ def check_adviser_fields(number: str, name: str, organisation: str, phone: str, 
 
 
 class Directory:
-    """Adviser records in the store, with their secrets hashed on the way in."""
+    """Adviser records in the store, with their secrets hashed on the way in.
 
-    def __init__(self, store: Store, hasher: Hasher) -> None:
+    Every change is audited here, with who made it (``by``), so the CLI, the admin
+    console and any API make the same entries and none can skip them.
+    """
+
+    def __init__(self, store: Store, hasher: Hasher, audit: Audit) -> None:
         self.store = store
         self.hasher = hasher
+        self.audit = audit
 
     def get(self, number: str) -> Adviser | None:
         """The adviser with that number, or None."""
@@ -160,6 +166,7 @@ class Directory:
         email: str = "",
         consent_to_act: bool = False,
         now: float,
+        by: str,
     ) -> tuple[Adviser, str]:
         """Register an adviser with a freshly issued PIN; returns the adviser and the PIN."""
         check_adviser_fields(number, name, organisation, phone, email)
@@ -177,6 +184,13 @@ class Directory:
         )
         if not self.store.add_adviser(number, adviser.to_dict()):
             raise DirectoryError(f"number: adviser {number} already exists")
+        self.audit.record(
+            "adviser.added",
+            adviser=adviser.number,
+            organisation=adviser.organisation,
+            by=by,
+            outcome="added",
+        )
         return adviser, pin
 
     def update(self, adviser: Adviser, now: float) -> None:
@@ -184,16 +198,20 @@ class Directory:
         adviser.updated_at = now
         self.store.put_adviser(adviser.number, adviser.to_dict())
 
-    def set_pin(self, number: str, pin: str | None, now: float) -> str:
+    def set_pin(self, number: str, pin: str | None, now: float, *, by: str) -> str:
         """Set an adviser's PIN (or issue a random one when ``pin`` is None); returns it."""
         adviser = self.require(number)
+        issued = pin is None
         pin = issue_pin() if pin is None else pin
         check_pin_rules(pin)
         adviser.pin_hash = self.hasher.hash(pin)
         self.update(adviser, now)
+        self.audit.record(
+            "adviser.pin_set", adviser=number, by=by, outcome="issued" if issued else "set"
+        )
         return pin
 
-    def set_answers(self, number: str, answers: dict[str, str], now: float) -> None:
+    def set_answers(self, number: str, answers: dict[str, str], now: float, *, by: str) -> None:
         """Replace an adviser's registered security answers."""
         adviser = self.require(number)
         unknown = set(answers) - set(QUESTIONS)
@@ -209,7 +227,13 @@ class Directory:
             hashes[question] = self.hasher.hash(folded)
         adviser.answer_hashes = hashes
         self.update(adviser, now)
+        self.audit.record(
+            "adviser.answers_set", adviser=number, questions=sorted(answers), by=by, outcome="set"
+        )
 
-    def remove(self, number: str) -> bool:
+    def remove(self, number: str, *, by: str) -> bool:
         """Remove an adviser; False when there was none."""
-        return self.store.delete_adviser(number)
+        if not self.store.delete_adviser(number):
+            return False
+        self.audit.record("adviser.removed", adviser=number, by=by, outcome="removed")
+        return True

@@ -703,6 +703,7 @@ class _Run:
                     t.get("handles", "specialist work"),
                     [t["number"]],
                     t.get("hours", "Mon-Sun 00:00-24:00"),
+                    by="flowtests",
                 ),
             )
         for officer in setup.get("officers", []):
@@ -728,9 +729,12 @@ class _Run:
             a.get("organisation", "taxaid"),
             consent_to_act=bool(a.get("consent_to_act", False)),
             now=now,
+            by="flowtests",
         )
-        directory.set_pin(str(a["number"]), str(a["pin"]), now)
-        directory.set_answers(str(a["number"]), {k: str(v) for k, v in a["answers"].items()}, now)
+        directory.set_pin(str(a["number"]), str(a["pin"]), now, by="flowtests")
+        directory.set_answers(
+            str(a["number"]), {k: str(v) for k, v in a["answers"].items()}, now, by="flowtests"
+        )
         if a.get("locked"):
             # Locked to every number that has not verified this adviser: the lockout
             # threshold of failures from strangers' numbers.
@@ -746,7 +750,7 @@ class _Run:
 
         client = f"client:{a.get('client', 'agent_' + str(a['sees_id']))}"
         staff = self.service.staff
-        staff.add_agent(str(a["sees_id"]), a.get("name", "Test Agent"), client, now)
+        staff.add_agent(str(a["sees_id"]), a.get("name", "Test Agent"), client, now, by="flowtests")
         if a.get("available", True):
             staff.set_availability(str(a["sees_id"]), "available", now)
         talk = float(a.get("talks", 3600))
@@ -759,9 +763,9 @@ class _Run:
 
     def _officer(self, o: dict[str, Any], now: float) -> None:
         staff = self.service.staff
-        staff.add_officer(str(o["number"]), str(o["name"]), now)
+        staff.add_officer(str(o["number"]), str(o["name"]), now, by="flowtests")
         if not o.get("active", True):
-            staff.set_officer_active(str(o["number"]), False)
+            staff.set_officer_active(str(o["number"]), False, by="flowtests")
 
     def _meeting(self, m: dict[str, Any], now: float) -> None:
         when = _when(str(m["when"]), now)

@@ -67,8 +67,8 @@ class Callflow:
         self.checkpoints = Checkpoints(
             settings.audit_checkpoints_dir, settings.secret_key, self.clock
         )
-        self.directory = Directory(self.store, self.hasher)
-        self.staff = Staff(self.store, settings.secret_key)
+        self.directory = Directory(self.store, self.hasher, self.audit)
+        self.staff = Staff(self.store, settings.secret_key, self.audit)
         self.accounts = Accounts(
             self.store, self.hasher, self.staff, settings.secret_key, self.audit
         )

@@ -16,11 +16,14 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .errors import DirectoryError
 from .store.base import Store
+
+if TYPE_CHECKING:
+    from .audit import Audit
 
 __all__ = ["ROLES", "Agent", "Officer", "Staff", "StaffMember", "Team", "parse_hours"]
 
@@ -127,17 +130,22 @@ def token_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 class Staff:
-    """Agents, teams, availability and tokens in the store."""
+    """Agents, teams, officers, availability and tokens in the store.
 
-    def __init__(self, store: Store, key: bytes) -> None:
+    Every change to the directory is audited here, with who made it (``by``), so the
+    CLI, the admin console and the API make the same entries.
+    """
+
+    def __init__(self, store: Store, key: bytes, audit: Audit) -> None:
         self.store = store
         self._key = key
+        self.audit = audit
         store.define_index("presence", presence_index)
         store.define_index("tokens", token_index)
 
     # -- agents
 
-    def add_agent(self, sees_id: str, name: str, reach: str, now: float) -> Agent:
+    def add_agent(self, sees_id: str, name: str, reach: str, now: float, *, by: str) -> Agent:
         """Register a VSTRS agent."""
         errors = []
         if not SEES_ID.match(sees_id or ""):
@@ -151,6 +159,7 @@ class Staff:
         agent = Agent(sees_id, name.strip(), reach, True, now)
         if not self.store.add_doc("agents", sees_id, agent.to_dict()):
             raise DirectoryError(f"sees_id: agent {sees_id} already exists")
+        self.audit.record("staff.agent_added", agent=sees_id, by=by, outcome="added")
         return agent
 
     def agent(self, sees_id: str) -> Agent | None:
@@ -164,7 +173,7 @@ class Staff:
         """Every agent, by SEES ID."""
         return sorted((Agent(**d) for d in self.store.list_docs("agents")), key=lambda a: a.sees_id)
 
-    def set_agent_active(self, sees_id: str, active: bool) -> Agent:
+    def set_agent_active(self, sees_id: str, active: bool, *, by: str) -> Agent:
         """Activate or deactivate an agent (a deactivated agent is never rung or accepted)."""
         doc = self.store.update_doc(
             "agents", sees_id, lambda d: {**d, "active": active} if d else None
@@ -173,16 +182,21 @@ class Staff:
             raise DirectoryError(f"no agent {sees_id}")
         if not active:
             self.set_availability(sees_id, "away", 0.0)
+        kind = "staff.agent_activated" if active else "staff.agent_deactivated"
+        self.audit.record(kind, agent=sees_id, by=by, outcome="done")
         return Agent(**doc)
 
-    def remove_agent(self, sees_id: str) -> bool:
+    def remove_agent(self, sees_id: str, *, by: str) -> bool:
         """Remove an agent and their availability."""
         self.store.delete_doc("presence", sees_id)
-        return self.store.delete_doc("agents", sees_id)
+        if not self.store.delete_doc("agents", sees_id):
+            return False
+        self.audit.record("staff.agent_removed", agent=sees_id, by=by, outcome="removed")
+        return True
 
     # -- visiting officers
 
-    def add_officer(self, number: str, name: str, now: float) -> Officer:
+    def add_officer(self, number: str, name: str, now: float, *, by: str) -> Officer:
         """Register a Debt Management officer by the identity number on their card."""
         errors = []
         if not OFFICER_ID.match(number or ""):
@@ -194,6 +208,7 @@ class Staff:
         officer = Officer(number, " ".join(name.split()), True, now)
         if not self.store.add_doc("officers", number, officer.to_dict()):
             raise DirectoryError(f"number: officer {number} already exists")
+        self.audit.record("staff.officer_added", officer=number, by=by, outcome="added")
         return officer
 
     def officer(self, number: str) -> Officer | None:
@@ -209,18 +224,23 @@ class Staff:
             (Officer(**d) for d in self.store.list_docs("officers")), key=lambda o: o.number
         )
 
-    def set_officer_active(self, number: str, active: bool) -> Officer:
+    def set_officer_active(self, number: str, active: bool, *, by: str) -> Officer:
         """Activate or deactivate an officer (the verification line confirms active ones only)."""
         doc = self.store.update_doc(
             "officers", number, lambda d: {**d, "active": active} if d else None
         )
         if doc is None:
             raise DirectoryError(f"no officer {number}")
+        outcome = "activated" if active else "deactivated"
+        self.audit.record("staff.officer_" + outcome, officer=number, by=by, outcome=outcome)
         return Officer(**doc)
 
-    def remove_officer(self, number: str) -> bool:
+    def remove_officer(self, number: str, *, by: str) -> bool:
         """Remove an officer."""
-        return self.store.delete_doc("officers", number)
+        if not self.store.delete_doc("officers", number):
+            return False
+        self.audit.record("staff.officer_removed", officer=number, by=by, outcome="removed")
+        return True
 
     # -- availability
 
@@ -280,12 +300,45 @@ class Staff:
     # -- teams
 
     def add_team(
-        self, team_id: str, name: str, handles: str, numbers: list[str], hours: str
+        self, team_id: str, name: str, handles: str, numbers: list[str], hours: str, *, by: str
     ) -> Team:
         """Register a specialist team."""
         errors = []
         if not TEAM_ID.match(team_id or ""):
             errors.append("id: lower_case letters, digits and _")
+        self._check_team(name, numbers, hours, errors)
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        team = Team(team_id, name.strip(), handles.strip(), list(numbers), hours.strip())
+        if not self.store.add_doc("teams", team_id, team.to_dict()):
+            raise DirectoryError(f"id: team {team_id} already exists")
+        self.audit.record("staff.team_added", team=team_id, by=by, outcome="added")
+        return team
+
+    def update_team(
+        self, team_id: str, name: str, handles: str, numbers: list[str], hours: str, *, by: str
+    ) -> Team:
+        """Change a team's name, what it handles, its numbers (rung in order) or its hours."""
+        errors: list[str] = []
+        self._check_team(name, numbers, hours, errors)
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        changes = {
+            "name": name.strip(),
+            "handles": handles.strip(),
+            "numbers": list(numbers),
+            "hours": hours.strip(),
+        }
+        doc = self.store.update_doc("teams", team_id, lambda d: {**d, **changes} if d else None)
+        if doc is None:
+            raise DirectoryError(f"no team {team_id}")
+        self.audit.record(
+            "staff.team_changed", team=team_id, fields=sorted(changes), by=by, outcome="changed"
+        )
+        return Team(**doc)
+
+    @staticmethod
+    def _check_team(name: str, numbers: list[str], hours: str, errors: list[str]) -> None:
         if not (name or "").strip():
             errors.append("name: required")
         if not numbers or not all(PHONE.match(n) or CLIENT.match(n) for n in numbers):
@@ -294,12 +347,6 @@ class Staff:
             parse_hours(hours)
         except DirectoryError as exc:
             errors.append(str(exc))
-        if errors:
-            raise DirectoryError("; ".join(errors))
-        team = Team(team_id, name.strip(), handles.strip(), list(numbers), hours)
-        if not self.store.add_doc("teams", team_id, team.to_dict()):
-            raise DirectoryError(f"id: team {team_id} already exists")
-        return team
 
     def team(self, team_id: str) -> Team | None:
         """The team, or None."""
@@ -312,16 +359,19 @@ class Staff:
         """Every team."""
         return sorted((Team(**d) for d in self.store.list_docs("teams")), key=lambda t: t.id)
 
-    def remove_team(self, team_id: str) -> bool:
+    def remove_team(self, team_id: str, *, by: str) -> bool:
         """Remove a team."""
-        return self.store.delete_doc("teams", team_id)
+        if not self.store.delete_doc("teams", team_id):
+            return False
+        self.audit.record("staff.team_removed", team=team_id, by=by, outcome="removed")
+        return True
 
     # -- tokens
 
     def _token_key(self, token: str) -> str:
         return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
 
-    def issue_token(self, role: str, staff_id: str, name: str, now: float) -> str:
+    def issue_token(self, role: str, staff_id: str, name: str, now: float, *, by: str) -> str:
         """A new API token for a member of staff; shown once, stored hashed."""
         if role not in ROLES:
             raise DirectoryError(f"role: one of {', '.join(sorted(ROLES))}")
@@ -343,6 +393,14 @@ class Staff:
             "created_at": now,
         }
         self.store.put_doc("tokens", key, doc)
+        self.audit.record(
+            "staff.token_issued",
+            staff=staff_id,
+            role=role,
+            token=token_id,
+            by=by,
+            outcome="issued",
+        )
         return token
 
     def authenticate(self, token: str) -> StaffMember | None:
@@ -359,9 +417,11 @@ class Staff:
         docs = self.store.indexed("tokens", "all")
         return [{k: v for k, v in d.items() if k != "key"} for d in docs]
 
-    def revoke_token(self, token_id: str) -> int:
+    def revoke_token(self, token_id: str, *, by: str) -> int:
         """Revoke tokens by their id (the 8 characters after ``cf_``); returns how many."""
         revoked = 0
         for doc in self.store.indexed("tokens", f"id:{token_id}"):
             revoked += int(self.store.delete_doc("tokens", doc["key"]))
+        if revoked:
+            self.audit.record("staff.token_revoked", token=token_id, by=by, outcome="revoked")
         return revoked

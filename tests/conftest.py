@@ -111,10 +111,16 @@ def enrol(svc: Callflow, number: str = ADVISER, pin: str = PIN, org: str = "taxa
     """Register an adviser with known secrets."""
     now = svc.clock.now()
     svc.directory.add(
-        number, "Sam Adviser", org, phone="+44 20 7946 0000", consent_to_act=True, now=now
+        number,
+        "Sam Adviser",
+        org,
+        phone="+44 20 7946 0000",
+        consent_to_act=True,
+        now=now,
+        by="tests",
     )
-    svc.directory.set_pin(number, pin, now)
-    svc.directory.set_answers(number, ANSWERS, now)
+    svc.directory.set_pin(number, pin, now, by="tests")
+    svc.directory.set_answers(number, ANSWERS, now, by="tests")
 
 
 @pytest.fixture

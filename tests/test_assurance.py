@@ -23,7 +23,7 @@ def svc(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", secrets.token_hex(16))
     monkeypatch.setenv("USER", "auditor")
     service = Callflow(Settings.from_env())
-    monkeypatch.setattr("callflow.cli._service", lambda: service)
+    monkeypatch.setattr("callflow.cli.common.service", lambda: service)
     for n in range(30):
         org = ["taxaid", "top", "litrg"][n % 3]
         service.store.put_doc(

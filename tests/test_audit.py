@@ -303,7 +303,7 @@ def test_archive_keeps_the_chain_intact(
     from callflow import cli
     from callflow.cli import main
 
-    monkeypatch.setattr(cli, "_service", lambda: cli_service)
+    monkeypatch.setattr(cli.common, "service", lambda: cli_service)
     cli_service.clock.advance(10 * 86_400)
     archive = tmp_path / "archive.jsonl"
     assert main(["audit", "archive", "--older-than", "11", "-o", str(archive)]) == 0

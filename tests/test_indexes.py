@@ -77,7 +77,7 @@ def test_hand_offs_by_team_organisation_and_state_and_calls_by_agent(rig: Rig) -
 
 def test_meetings_due_and_in_progress(rig: Rig, clock: ManualClock) -> None:
     svc = rig.svc
-    svc.staff.add_officer("4471203", "Alex Morgan", clock.now())
+    svc.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")
     later = svc.meetings.add(
         customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
         officer_number="4471203", purpose="time to pay", bring="statements",
@@ -99,10 +99,10 @@ def test_meetings_due_and_in_progress(rig: Rig, clock: ManualClock) -> None:
 
 def test_tokens_by_id_sessions_by_user_and_available_agents(rig: Rig, clock: ManualClock) -> None:
     svc = rig.svc
-    token = svc.staff.issue_token("admin", "ops1", "Ops", clock.now())
-    assert svc.staff.revoke_token(token[3:11]) == 1
+    token = svc.staff.issue_token("admin", "ops1", "Ops", clock.now(), by="tests")
+    assert svc.staff.revoke_token(token[3:11], by="tests") == 1
     assert svc.staff.authenticate(token) is None
-    svc.accounts.add("amy", "Amy", "auditor", "correct horse battery", clock.now())
+    svc.accounts.add("amy", "Amy", "auditor", "correct horse battery", clock.now(), by="tests")
     for _ in range(2):
         svc.accounts.sign_in("amy", "correct horse battery", "192.0.2.1", clock.now())
     assert svc.store.index_size("console_sessions", "user:amy") == 2
@@ -183,7 +183,7 @@ def test_the_auditors_figures_come_from_tallies_kept_with_the_log(
     assert AuditorDesk(svc).figures(day, day, "top")["handoff_share"] == {}, "one organisation"
     monkeypatch.undo()
 
-    monkeypatch.setattr(cli, "_service", lambda: svc)
+    monkeypatch.setattr(cli.common, "service", lambda: svc)
     assert cli.main(["audit", "retally", "--check"]) == 0
     svc.store.replace_tallies({day.isoformat(): {"ho|taxaid|debt_pursuit": 9}})
     assert cli.main(["audit", "retally", "--check"]) == 1
@@ -215,7 +215,7 @@ def test_reindex_finds_records_written_before_their_indexes(
                 if ns == namespace:
                     entries.clear()
     assert store.indexed("grants", f"call:{caller.sid}") == []
-    monkeypatch.setattr(cli, "_service", lambda: svc)
+    monkeypatch.setattr(cli.common, "service", lambda: svc)
     assert cli.main(["store", "reindex"]) == 0
     assert "grants: 1 records indexed" in capsys.readouterr().out
     assert store.indexed("grants", f"call:{caller.sid}") == grants

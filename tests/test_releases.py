@@ -61,7 +61,7 @@ def test_another_process_on_the_store_serves_the_published_version(
 def test_a_call_in_progress_keeps_its_version(
     service: Callflow, caller: Caller, clock: ManualClock
 ) -> None:
-    service.staff.add_officer("4471203", "Alex Morgan", clock.now())
+    service.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")
     caller.start(flow="officer_check")
     old = service.store.get_session(caller.call_sid)
     assert old is not None

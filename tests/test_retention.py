@@ -81,7 +81,7 @@ def test_meetings_expire_a_set_time_after_they_are_settled(
     redis_store: RedisStore, clock: ManualClock
 ) -> None:
     svc = Callflow(make_settings(), store=redis_store, clock=clock)
-    svc.staff.add_officer("4471203", "Alex Morgan", clock.now())
+    svc.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")
     meeting = svc.meetings.add(
         customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
         officer_number="4471203", purpose="time to pay", bring="statements",
@@ -108,7 +108,7 @@ def test_the_report_command(store: RedisStore, monkeypatch: pytest.MonkeyPatch, 
 
     svc = Callflow(make_settings(), store=store)
     svc.audit.record("test.step", outcome="ok")
-    monkeypatch.setattr(cli, "_service", lambda: svc)
+    monkeypatch.setattr(cli.common, "service", lambda: svc)
     assert cli.main(["retention", "report"]) == 0
     out = capsys.readouterr().out
     assert "audit log" in out and "ok: every key is covered by a rule" in out

@@ -135,6 +135,13 @@ def test_teams_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
     assert team is not None and team.numbers == ["+441632960200", "+441632960201"]
     assert main(["teams", "list"]) == 0
     assert "Debt Pursuit" in out(capsys)
+    assert main(["teams", "update", "debt_pursuit", "--hours", "Mon-Sat 08:00-20:00"]) == 0
+    team = cli_env.staff.team("debt_pursuit")
+    assert team is not None and team.hours == "Mon-Sat 08:00-20:00"
+    assert team.numbers == ["+441632960200", "+441632960201"], "numbers not given are kept"
+    changed = [e for e in cli_env.audit.entries() if e["kind"] == "staff.team_changed"]
+    assert changed[-1]["by"] == "tester" and changed[-1]["team"] == "debt_pursuit"
+    assert main(["teams", "update", "nowhere", "--hours", "Mon 09:00-10:00"]) == 1
 
 
 def test_opening_hours() -> None:
@@ -175,16 +182,23 @@ def test_tokens_are_shown_once_and_stored_hashed(
 @pytest.fixture
 def tokens(service: Callflow) -> dict[str, str]:
     now = service.clock.now()
-    service.staff.add_agent("123456", "Amy Agent", "client:amy", now)
-    service.staff.add_agent("654321", "Ben Agent", "client:ben", now)
+    service.staff.add_agent("123456", "Amy Agent", "client:amy", now, by="tests")
+    service.staff.add_agent("654321", "Ben Agent", "client:ben", now, by="tests")
     service.staff.add_team(
-        "debt_pursuit", "Debt Pursuit", "", ["+441632960200"], "Mon-Sun 00:00-24:00"
+        "debt_pursuit",
+        "Debt Pursuit",
+        "",
+        ["+441632960200"],
+        "Mon-Sun 00:00-24:00",
+        by="tests",
     )
     return {
-        "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now),
-        "ben": service.staff.issue_token("vstrs_agent", "654321", "Ben", now),
-        "specialist": service.staff.issue_token("specialist", "debt_pursuit", "Debt Pursuit", now),
-        "admin": service.staff.issue_token("admin", "ops", "Ops", now),
+        "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now, by="tests"),
+        "ben": service.staff.issue_token("vstrs_agent", "654321", "Ben", now, by="tests"),
+        "specialist": service.staff.issue_token(
+            "specialist", "debt_pursuit", "Debt Pursuit", now, by="tests"
+        ),
+        "admin": service.staff.issue_token("admin", "ops", "Ops", now, by="tests"),
     }
 
 

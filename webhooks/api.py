@@ -116,6 +116,7 @@ def viewer() -> Viewer:
         sees_id=member.staff_id if member.role == "vstrs_agent" else "",
         team=member.staff_id if member.role == "specialist" else "",
         name=member.name,
+        username=f"{member.staff_id} (API token {member.token_id})",
     )
 
 

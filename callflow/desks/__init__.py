@@ -5,10 +5,11 @@ The web layer parses, calls one of these and renders; it never reads the store i
 (:class:`~callflow.access.Viewer`).
 """
 
+from .admin import AdminDesk
 from .agent import AgentDesk
 from .auditor import AuditorDesk
 from .designer import DesignerDesk
 from .events import Feed
 from .specialist import SpecialistDesk
 
-__all__ = ["AgentDesk", "AuditorDesk", "DesignerDesk", "Feed", "SpecialistDesk"]
+__all__ = ["AdminDesk", "AgentDesk", "AuditorDesk", "DesignerDesk", "Feed", "SpecialistDesk"]

@@ -55,22 +55,35 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                 svc = Callflow(Settings.from_env(env))
                 enrol(svc)
                 now = svc.clock.now()
-                svc.staff.add_agent(AGENT_SEES, "Alex Agent", "client:alex", now)
+                svc.staff.add_agent(AGENT_SEES, "Alex Agent", "client:alex", now, by="tests")
                 svc.staff.add_team(
                     "debt_pursuit",
                     "Debt Pursuit",
                     "debts in pursuit",
                     [TEAM_NUMBER],
                     "Mon-Sun 00:00-24:00",
+                    by="tests",
                 )
                 svc.accounts.add(
-                    "alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT_SEES
+                    "alex",
+                    "Alex Agent",
+                    "vstrs_agent",
+                    PASSWORD,
+                    now,
+                    sees_id=AGENT_SEES,
+                    by="tests",
                 )
                 svc.accounts.add(
-                    "sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit"
+                    "sam",
+                    "Sam Specialist",
+                    "specialist",
+                    PASSWORD,
+                    now,
+                    team="debt_pursuit",
+                    by="tests",
                 )
-                svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now)
-                svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now)
+                svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now, by="tests")
+                svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now, by="tests")
                 sim.configure_number(
                     VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
                 )

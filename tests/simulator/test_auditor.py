@@ -20,7 +20,7 @@ def rig(store: Store, clock: ManualClock) -> Rig:
 
 @pytest.fixture
 def audited(rig: Rig) -> Rig:
-    rig.svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, rig.svc.clock.now())
+    rig.svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, rig.svc.clock.now(), by="tests")
     caller, _ = rig.taken_over()
     rig.sim.hang_up(caller)
     rig.sim.run()
@@ -122,6 +122,7 @@ def test_only_auditors_and_admins(audited: Rig) -> None:
         PASSWORD,
         audited.svc.clock.now(),
         team="debt_pursuit",
+        by="tests",
     )
     sign_in(audited.api, "sam")
     assert audited.api.get("/console/auditor").status_code == 403

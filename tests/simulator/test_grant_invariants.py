@@ -67,7 +67,11 @@ class GrantMachine(RuleBasedStateMachine):
         self.tokens: dict[str, str] = {}
         for sees_id in AGENTS:
             self.svc.staff.add_agent(
-                sees_id, f"Agent {sees_id}", f"client:a{sees_id}", self.clock.now()
+                sees_id,
+                f"Agent {sees_id}",
+                f"client:a{sees_id}",
+                self.clock.now(),
+                by="tests",
             )
             self.svc.staff.set_availability(sees_id, "available", self.clock.now())
             self.sim.add_callee(
@@ -75,10 +79,16 @@ class GrantMachine(RuleBasedStateMachine):
                 Callee("answered", after=3, script=Script().hang_up(after=9000)),
             )
             self.tokens[sees_id] = self.svc.staff.issue_token(
-                "vstrs_agent", sees_id, sees_id, self.clock.now()
+                "vstrs_agent",
+                sees_id,
+                sees_id,
+                self.clock.now(),
+                by="tests",
             )
         for team, number in TEAMS.items():
-            self.svc.staff.add_team(team, team.title(), "", [number], "Mon-Sun 00:00-24:00")
+            self.svc.staff.add_team(
+                team, team.title(), "", [number], "Mon-Sun 00:00-24:00", by="tests"
+            )
         self.callers: list[Leg] = []
 
     # ------------------------------------------------------------ helpers

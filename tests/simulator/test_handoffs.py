@@ -44,8 +44,8 @@ class Rig:
             VSTRS, f"{BASE_URL}/voice/incoming", status_callback=f"{BASE_URL}/voice/status"
         )
         now = clock.now()
-        self.svc.staff.add_agent(AGENT, "Alex Agent", "client:alex", now)
-        self.svc.staff.add_agent("200002", "Other Agent", "client:other", now)
+        self.svc.staff.add_agent(AGENT, "Alex Agent", "client:alex", now, by="tests")
+        self.svc.staff.add_agent("200002", "Other Agent", "client:other", now, by="tests")
         self.svc.staff.set_availability(AGENT, "available", now)
         self.sim.add_callee(
             "client:alex", Callee("answered", after=3, script=Script().hang_up(after=5000))
@@ -56,24 +56,26 @@ class Rig:
             "pursuit",
             [TEAM_FIRST, TEAM_SECOND],
             "Mon-Sun 00:00-24:00",
+            by="tests",
         )
-        self.agent_token = self.svc.staff.issue_token("vstrs_agent", AGENT, "Alex", now)
-        self.other_token = self.svc.staff.issue_token("vstrs_agent", "200002", "Other", now)
+        self.agent_token = self.svc.staff.issue_token("vstrs_agent", AGENT, "Alex", now, by="tests")
+        self.other_token = self.svc.staff.issue_token("vstrs_agent", "200002", "Other", now, by="tests")
         self.specialist_token = self.svc.staff.issue_token(
-            "specialist", "debt_pursuit", "Debt Pursuit", now
+            "specialist", "debt_pursuit", "Debt Pursuit", now,
+            by="tests",
         )
 
     def tokens_for_everyone(self) -> dict[str, str]:
         """A token for every relationship to a Debt Pursuit hand-off: the agent, another
         agent, the team, another team (Insolvency, added here) and an admin."""
         svc, now = self.svc, self.svc.clock.now()
-        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00")
+        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00", by="tests")
         return {
             "agent": self.agent_token,
             "other_agent": self.other_token,
             "specialist": self.specialist_token,
-            "other_team": svc.staff.issue_token("specialist", "insolvency", "Insolvency", now),
-            "admin": svc.staff.issue_token("admin", "ops1", "Ops", now),
+            "other_team": svc.staff.issue_token("specialist", "insolvency", "Insolvency", now, by="tests"),
+            "admin": svc.staff.issue_token("admin", "ops1", "Ops", now, by="tests"),
         }
 
     def caller_with_agent(self, caller_number: str = "+441632960001") -> Leg:
@@ -258,7 +260,7 @@ def test_sees_id_mismatch_three_times(rig: Rig) -> None:
 
 def test_an_inactive_agents_sees_id_is_refused(rig: Rig) -> None:
     caller = rig.caller_with_agent()
-    rig.svc.staff.set_agent_active(AGENT, False)
+    rig.svc.staff.set_agent_active(AGENT, False, by="tests")
     rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press(f"{AGENT}#").press(f"{AGENT}#"))
     handoff = rig.request(caller).get_json()
     rig.sim.advance(120)
@@ -480,8 +482,8 @@ def test_only_the_agent_on_the_call_may_hand_it_off(rig: Rig) -> None:
 
 
 def test_a_closed_team(rig: Rig) -> None:
-    rig.svc.staff.remove_team("debt_pursuit")
-    rig.svc.staff.add_team("debt_pursuit", "Debt Pursuit", "", [TEAM_FIRST], "Sun 00:00-00:01")
+    rig.svc.staff.remove_team("debt_pursuit", by="tests")
+    rig.svc.staff.add_team("debt_pursuit", "Debt Pursuit", "", [TEAM_FIRST], "Sun 00:00-00:01", by="tests")
     caller = rig.caller_with_agent()
     response = rig.request(caller)
     assert response.status_code == 422 and "closed" in response.get_json()["errors"]["team"]
@@ -511,7 +513,7 @@ def test_the_sweep_command(
 
     rig.taken_over()
     clock.advance(rig.svc.settings.grant_max_seconds + 5)
-    monkeypatch.setattr(cli, "_service", lambda: rig.svc)
+    monkeypatch.setattr(cli.common, "service", lambda: rig.svc)
     assert cli.main(["sweep"]) == 0
     assert "ended: max_lifetime" in capsys.readouterr().out
 

@@ -38,7 +38,7 @@ def rig() -> tuple[Simulator, Callflow]:
         return Callflow(settings, store=MemoryStore(clock), clock=clock, twilio_client=client)
 
     sim, service = in_process(make, token)
-    service.staff.add_officer(OFFICER, "Alex Morgan", service.clock.now())
+    service.staff.add_officer(OFFICER, "Alex Morgan", service.clock.now(), by="tests")
     return sim, service
 
 
@@ -157,7 +157,7 @@ def test_meeting_records_are_checked(rig: tuple[Simulator, Callflow]) -> None:
     assert "officer: no active officer with identity number 999999" in text
     assert "when: the meeting must be in the future" in text
     assert "identity: give the date of birth or the postcode" in text
-    service.staff.set_officer_active(OFFICER, False)
+    service.staff.set_officer_active(OFFICER, False, by="tests")
     with pytest.raises(DirectoryError, match="no active officer"):
         add_meeting(service)
 

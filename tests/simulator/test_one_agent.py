@@ -105,7 +105,7 @@ def _agents(svc: Callflow, first: int, count: int) -> list[str]:
     now = svc.clock.now()
     ids = [str(first + i) for i in range(count)]
     for sees_id in ids:
-        svc.staff.add_agent(sees_id, f"Agent {sees_id}", f"client:a{sees_id}", now)
+        svc.staff.add_agent(sees_id, f"Agent {sees_id}", f"client:a{sees_id}", now, by="tests")
         svc.staff.set_availability(sees_id, "available", now)
     return ids
 

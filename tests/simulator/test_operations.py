@@ -156,12 +156,12 @@ def test_no_pin_or_answer_anywhere_after_a_fuzzed_run(
     export = tmp_path / "audit.jsonl"
     import callflow.cli as cli
 
-    original = cli._service
-    cli._service = lambda: rig.svc  # type: ignore[assignment]
+    original = cli.common.service
+    cli.common.service = lambda: rig.svc  # type: ignore[assignment]
     try:
         assert main(["audit", "export", "-o", str(export)]) == 0
     finally:
-        cli._service = original
+        cli.common.service = original
     assert isinstance(rig.svc.store, RedisStore)
     haystacks = {
         "redis": redis_dump(rig.svc.store),
@@ -193,7 +193,7 @@ def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
     rig.sim.hang_up(caller)
     rig.sim.run()
     # The officer verification line.
-    svc.staff.add_officer("4471203", "Alex Morgan", svc.clock.now())
+    svc.staff.add_officer("4471203", "Alex Morgan", svc.clock.now(), by="tests")
     rig.sim.configure_number(
         "+441632960998", f"{BASE_URL}/voice/incoming?flow=officer_check",
         status_callback=f"{BASE_URL}/voice/status",
@@ -214,9 +214,9 @@ def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
     rig.sim.run()
     assert svc.meetings.require(meeting["id"])["state"] == "confirmed"
     # Console sign-ins: a session, and a throttle.
-    svc.staff.add_agent("300001", "Dee Agent", "client:dee", svc.clock.now())
+    svc.staff.add_agent("300001", "Dee Agent", "client:dee", svc.clock.now(), by="tests")
     svc.accounts.add("dee", "Dee", "vstrs_agent", "correct horse battery", svc.clock.now(),
-                     sees_id="300001")  # fmt: skip
+                     sees_id="300001", by="tests")  # fmt: skip
     browser = rig.api.application.test_client()
     sign_in(browser, "dee")
     for _ in range(6):

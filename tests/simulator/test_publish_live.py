@@ -22,7 +22,9 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
     ports = [free_port(), free_port()]
     public = f"http://127.0.0.1:{ports[0]}"
     env = service_env(public, tmp_path, CALLFLOW_FLOW_RELEASE_CHECK="1")
-    Callflow(Settings.from_env(env)).staff.add_officer(OFFICER, "Alex Morgan", time.time())
+    Callflow(Settings.from_env(env)).staff.add_officer(
+        OFFICER, "Alex Morgan", time.time(), by="tests"
+    )
     edited = tmp_path / "officer_check.yaml"
     edited.write_text(
         (FLOWS / "officer_check.yaml")

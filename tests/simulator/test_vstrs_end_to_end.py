@@ -72,7 +72,7 @@ def add_agent(
 ) -> str:
     """An available VSTRS agent on a client identity, answering as told."""
     reach = f"client:agent_{sees_id}"
-    svc.staff.add_agent(sees_id, f"Agent {sees_id}", reach, svc.clock.now())
+    svc.staff.add_agent(sees_id, f"Agent {sees_id}", reach, svc.clock.now(), by="tests")
     svc.staff.set_availability(sees_id, "available", svc.clock.now())
     sim.add_callee(reach, Callee(answer, after=after, script=Script().hang_up(after=talk)))  # type: ignore[arg-type]
     return reach
@@ -186,7 +186,7 @@ def test_away_and_inactive_agents_are_not_rung(rig: tuple[Simulator, Callflow]) 
     add_agent(sim, svc, "200001")
     add_agent(sim, svc, "200002")
     svc.staff.set_availability("200001", "away", svc.clock.now())
-    svc.staff.set_agent_active("200002", False)
+    svc.staff.set_agent_active("200002", False, by="tests")
     caller = sim.call(VSTRS, ADVISER_PHONE, verified_script().hang_up(after=900))
     sim.run()
     assert not [k for k, _, _ in audit_kinds(svc, caller.sid) if k == "agent.ringing"]

@@ -12,6 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
+from callflow.desks.admin import SECTIONS
 from callflow.simulator import Leg
 from callflow.store import Store
 from tests.simulator.test_handoffs import AGENT, CUSTOMER, Rig
@@ -45,7 +46,7 @@ class World:
         }
         self.consoles: dict[str, FlaskClient] = {}
         for who, (username, role, extra) in accounts.items():
-            svc.accounts.add(username, who, role, PASSWORD, now, **extra)
+            svc.accounts.add(username, who, role, PASSWORD, now, by="tests", **extra)
             browser = self.rig.api.application.test_client()
             sign_in(browser, username)
             self.consoles[who] = browser
@@ -176,6 +177,11 @@ def test_every_console_page_answers_only_its_roles(world: World) -> None:
         "/console/designer/flow/vstrs_inbound": {"designer", "admin"},
         "/console/auditor": {"auditor", "admin"},
         "/console/auditor/audit.csv": {"auditor", "admin"},
+        **{
+            path: {"admin"}
+            for path in ["/console/admin"]
+            + [f"/console/admin/{section}" for section in SECTIONS]
+        },
     }
     for path, allowed in expected.items():
         for who in CONSOLE_ROLES:

@@ -131,7 +131,7 @@ def test_sessions_end_when_idle(client: FlaskClient, staffed: Callflow, clock: M
 
 def test_changing_a_password_ends_sessions(client: FlaskClient, staffed: Callflow) -> None:
     sign_in(client, "amy")
-    staffed.accounts.set_password("amy", "an entirely new password")
+    staffed.accounts.set_password("amy", "an entirely new password", by="tests")
     assert client.get("/console/agent").status_code == 302
 
 
@@ -145,9 +145,10 @@ def test_live_events_reach_the_right_people(
     monkeypatch.setattr(console, "STREAM_SECONDS", 2.0)  # generous: a loaded machine is slow
     specialist, other = app.test_client(), app.test_client()
     sign_in(specialist, "sam")
-    staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00")
+    staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00", by="tests")
     staffed.accounts.add(
-        "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), team="insolvency"
+        "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), team="insolvency",
+        by="tests",
     )
     sign_in(other, "ola")
     start = staffed.store.last_audit_id()
@@ -169,7 +170,7 @@ def test_live_events_reach_the_right_people(
 
 @pytest.fixture
 def designer(client: FlaskClient, staffed: Callflow) -> str:
-    staffed.accounts.add("dana", "Dana Designer", "designer", PASSWORD, staffed.clock.now())
+    staffed.accounts.add("dana", "Dana Designer", "designer", PASSWORD, staffed.clock.now(), by="tests")
     sign_in(client, "dana")
     return csrf_from(client.get("/console/designer").data)
 
@@ -368,7 +369,7 @@ def console_flows() -> Path:
 
 def test_meetings_are_shown_to_specialists(client: FlaskClient, staffed: Callflow) -> None:
     now = staffed.clock.now()
-    staffed.staff.add_officer("4471203", "Alex Morgan", now)
+    staffed.staff.add_officer("4471203", "Alex Morgan", now, by="tests")
     staffed.meetings.add(
         customer_name="Pat Example",
         customer_number="+447700900123",
@@ -472,7 +473,7 @@ def test_a_protected_flow_is_approved_on_its_page_by_a_second_designer(
         data={"csrf_token": designer, "version": version},
     )
     assert mine.status_code == 409 and b"a second designer must approve it" in mine.data
-    staffed.accounts.add("ben", "Ben Designer", "designer", PASSWORD, clock.now())
+    staffed.accounts.add("ben", "Ben Designer", "designer", PASSWORD, clock.now(), by="tests")
     second = client.application.test_client()
     sign_in(second, "ben")
     page = second.get("/console/designer/flow/vstrs_inbound")

@@ -136,8 +136,8 @@ def test_the_api_never_fails_on_odd_bodies(
 ) -> None:
     now = service.clock.now()
     if service.staff.agent("123456") is None:
-        service.staff.add_agent("123456", "Amy", "client:amy", now)
-    token = service.staff.issue_token("vstrs_agent", "123456", "Amy", now)
+        service.staff.add_agent("123456", "Amy", "client:amy", now, by="tests")
+    token = service.staff.issue_token("vstrs_agent", "123456", "Amy", now, by="tests")
     client = app.test_client()
     before = len(service.store.indexed("handoffs", "all"))
     for method, path in (

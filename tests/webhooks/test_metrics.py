@@ -48,7 +48,9 @@ def test_no_metric_tells_why_a_verification_failed(store: Store, clock: ManualCl
     settings = make_settings(number_attempts=2, lockout_threshold=4, lockout_hard_limit=10)
     svc = Callflow(settings, store=store, clock=clock, rng=Random(3))
     enrol(svc)
-    svc.directory.add("2002", "Not Enrolled", "top", now=clock.now())  # no PIN, no answers
+    svc.directory.add(
+        "2002", "Not Enrolled", "top", now=clock.now(), by="tests"
+    )  # no PIN, no answers
     client = create_app({"CALLFLOW_SERVICE": svc}).test_client()
     attempts = [("9999", "111111"), (ADVISER, "999999"), ("2002", "123456")]
     for n in range(6):  # the real adviser is locked out on the way, and one number waits

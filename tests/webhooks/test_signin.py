@@ -86,8 +86,8 @@ def test_concurrent_guesses_never_get_more_checks_than_the_limit(
     store: Store, clock: ManualClock
 ) -> None:
     svc = Callflow(make_settings(), store=store, clock=clock, rng=Random(1))
-    svc.staff.add_agent("123456", "Amy Agent", "client:amy", clock.now())
-    svc.accounts.add("amy", "Amy Agent", "vstrs_agent", PASSWORD, clock.now(), sees_id="123456")
+    svc.staff.add_agent("123456", "Amy Agent", "client:amy", clock.now(), by="tests")
+    svc.accounts.add("amy", "Amy Agent", "vstrs_agent", PASSWORD, clock.now(), sees_id="123456", by="tests")
     checks: list[str] = []
     verify = svc.hasher.verify
 

@@ -59,10 +59,13 @@ def test_speech_answer_is_normalised(caller: Caller, service: Callflow) -> None:
 
 def test_keypad_answer(client: FlaskClient, service: Callflow) -> None:
     now = service.clock.now()
-    service.directory.add("2002", "Kim Keys", "litrg", now=now)
-    service.directory.set_pin("2002", "731904", now)
+    service.directory.add("2002", "Kim Keys", "litrg", now=now, by="tests")
+    service.directory.set_pin("2002", "731904", now, by="tests")
     service.directory.set_answers(
-        "2002", {"memorable_number": "4417", "memorable_date": "01/02/1970"}, now
+        "2002",
+        {"memorable_number": "4417", "memorable_date": "01/02/1970"},
+        now,
+        by="tests",
     )
     caller = Caller(client)
     caller.start()

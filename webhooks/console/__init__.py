@@ -71,7 +71,7 @@ HOME = {
     "specialist": "console.specialist",
     "designer": "console.designer",
     "auditor": "console.auditor",
-    "admin": "console.forbidden",
+    "admin": "console.admin",
 }
 STREAM_SECONDS = 55
 #: A browser where someone has signed in before: its sign-ins are throttled on their own.
@@ -213,22 +213,10 @@ def home() -> Any:
     return redirect(url_for(HOME[me().role]))
 
 
-@bp.get("/forbidden")
-@signed_in()
-def forbidden() -> Any:
-    """Roles whose console is still to come."""
-    return render_template(
-        "console/message.html",
-        title="No console yet",
-        message="There is no console for your role yet.",
-    ), 200
-
-
-
 def viewer() -> Viewer:
     """The signed-in member of staff, as the read models scope answers to them."""
     member = me()
-    return Viewer(member.role, member.sees_id, member.team, member.name)
+    return Viewer(member.role, member.sees_id, member.team, member.name, member.username)
 
 
 
@@ -275,4 +263,4 @@ def events() -> Response:
 
 
 # The desks' pages register on the blueprint above.
-from . import agent, auditor, designer, specialist  # noqa: E402, F401
+from . import admin, agent, auditor, designer, specialist  # noqa: E402, F401

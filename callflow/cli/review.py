@@ -18,7 +18,8 @@ import argparse
 import json
 from typing import Any
 
-from .allowlists import KINDS
+from ..allowlists import KINDS
+from . import common
 
 EXIT_OK = 0
 
@@ -70,15 +71,11 @@ def register(sub: Any, flows: Any) -> argparse.ArgumentParser:
 
 
 def _service() -> Any:
-    from .cli import _service as service
-
-    return service()
+    return common.service()
 
 
 def _by() -> str:
-    from .cli import _by as by
-
-    return by()
+    return common.by()
 
 
 def _allow_add(args: argparse.Namespace) -> int:
@@ -93,7 +90,7 @@ def _allow_remove(args: argparse.Namespace) -> int:
     value = svc.allowlists.check(args.kind, args.value)
     svc.allowlists.remove(args.kind, value, _by())
     print(f"removed {args.kind} {value}")
-    from .allowlists import destination_problems
+    from ..allowlists import destination_problems
 
     after = svc.allowlists.snapshot()
     for name, version in svc.library.live_versions().items():
@@ -119,7 +116,7 @@ def _allow_list(args: argparse.Namespace) -> int:
 
 
 def _pending(args: argparse.Namespace) -> int:
-    from .cli import _when_text
+    from .common import when_text as _when_text
 
     waiting = _service().releases.pending(args.name)
     if not waiting:

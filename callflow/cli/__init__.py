@@ -1,0 +1,67 @@
+"""The ``callflow`` command: one small module per command group, over the same services.
+
+    callflow serve [--demo]                 the service (the demo world on the embedded store)
+    callflow demo | call                    scripted and simulated calls
+    callflow lint | test | graph | flows    flow files, their tests, drawings and releases
+    callflow advisers | agents | teams | officers | accounts | tokens | allow
+    callflow audit | assurance | retention | store | sweep | metrics | meetings
+
+Every change to the directory is audited by the service method that makes it (the same
+entry whether it comes from here, the admin console or the API). Secrets are read without
+echo (or one per line from a pipe) and a PIN or token the service issues is shown once,
+at issue; none is ever printed again or logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import CallflowError, DirectoryError
+from . import (
+    access,
+    advisers,
+    assurance,
+    audit,
+    calls,
+    flows,
+    meetings,
+    ops,
+    serve,
+    staff,
+)
+from .common import EXIT_PROBLEMS, EXIT_USAGE
+
+__all__ = ["main"]
+
+#: The command groups, in the order ``callflow --help`` lists them.
+GROUPS = (serve, flows, calls, ops, staff, meetings, audit, assurance, access, advisers)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``callflow`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        result: int = args.handler(args)
+        return result
+    except (CallflowError, DirectoryError) as exc:
+        print(f"callflow: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command, each group registered by its own module."""
+    parser = argparse.ArgumentParser(
+        prog="callflow", description="VSTRS call flows on Twilio Voice."
+    )
+    sub = parser.add_subparsers(metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser

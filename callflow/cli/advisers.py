@@ -1,0 +1,188 @@
+"""Advisers of the four organisations: register, PINs, answers, lockouts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..directory import ORGANISATIONS, QUESTIONS
+from ..errors import CallflowError
+from . import common
+from .common import EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add this group's commands."""
+    advisers = sub.add_parser(
+        "advisers", help="manage VCS advisers, their PINs and security answers"
+    )
+    adv = advisers.add_subparsers(metavar="ACTION")
+    add = adv.add_parser("add", help="register an adviser; their PIN is issued and shown once")
+    add.add_argument("--number", required=True, help="adviser number, 4 to 10 digits")
+    add.add_argument("--name", required=True)
+    add.add_argument("--org", required=True, choices=sorted(ORGANISATIONS))
+    add.add_argument("--phone", default="")
+    add.add_argument("--email", default="")
+    add.add_argument(
+        "--consent-to-act",
+        action="store_true",
+        help="the organisation holds consent to act, so contact details may be passed on",
+    )
+    add.set_defaults(handler=_advisers_add)
+    set_pin = adv.add_parser("set-pin", help="set a PIN (read without echo) or issue a new one")
+    set_pin.add_argument("number")
+    set_pin.add_argument("--issue", action="store_true", help="issue a random PIN and show it once")
+    set_pin.set_defaults(handler=_advisers_set_pin)
+    set_answers = adv.add_parser(
+        "set-answers", help="register security answers (read without echo)"
+    )
+    set_answers.add_argument("number")
+    set_answers.add_argument(
+        "--question",
+        action="append",
+        dest="questions",
+        choices=sorted(QUESTIONS),
+        help="a question to register (repeat; default: asks which)",
+    )
+    set_answers.set_defaults(handler=_advisers_set_answers)
+    status = adv.add_parser(
+        "status", help="an adviser's throttled numbers, locks and known numbers, and why"
+    )
+    status.add_argument("number")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_advisers_status)
+    unlock = adv.add_parser("unlock", help="lift a lockout and every number's throttle")
+    unlock.add_argument("number")
+    unlock.set_defaults(handler=_advisers_unlock)
+    listing = adv.add_parser("list", help="list advisers (never secrets)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_advisers_list)
+    remove = adv.add_parser("remove", help="remove an adviser")
+    remove.add_argument("number")
+    remove.set_defaults(handler=_advisers_remove)
+    questions = adv.add_parser(
+        "questions", help="list the security questions advisers can register"
+    )
+    questions.set_defaults(handler=_advisers_questions)
+    advisers.set_defaults(handler=lambda _args: common.usage(advisers))
+
+
+def _advisers_add(args: argparse.Namespace) -> int:
+    svc = common.service()
+    adviser, pin = svc.directory.add(
+        args.number,
+        args.name,
+        args.org,
+        phone=args.phone,
+        email=args.email,
+        consent_to_act=args.consent_to_act,
+        now=svc.clock.now(),
+        by=common.by(),
+    )
+    print(f"added adviser {adviser.number} ({adviser.name}, {adviser.organisation_name})")
+    print(f"PIN (shown once, give it to the adviser securely): {pin}")
+    print(f"next: callflow advisers set-answers {adviser.number}")
+    return EXIT_OK
+
+
+def _advisers_set_pin(args: argparse.Namespace) -> int:
+    svc = common.service()
+    svc.directory.require(args.number)
+    if args.issue:
+        pin = svc.directory.set_pin(args.number, None, svc.clock.now(), by=common.by())
+        print(f"new PIN for {args.number} (shown once): {pin}")
+    else:
+        svc.directory.set_pin(
+            args.number,
+            common.read_secret(f"new PIN for {args.number}"),
+            svc.clock.now(),
+            by=common.by(),
+        )
+        print(f"PIN set for {args.number}")
+    return EXIT_OK
+
+
+def _advisers_set_answers(args: argparse.Namespace) -> int:
+    svc = common.service()
+    svc.directory.require(args.number)
+    chosen = args.questions
+    if not chosen:
+        if not sys.stdin.isatty():
+            raise CallflowError("name the questions with --question when answers come from a pipe")
+        for qid, question in QUESTIONS.items():
+            print(f"  {qid}: {question.prompt}")
+        chosen = input("questions to register (space separated ids): ").split()
+    unknown = [q for q in chosen if q not in QUESTIONS]
+    if unknown:
+        raise CallflowError(f"unknown questions: {', '.join(unknown)}")
+    answers = {
+        qid: common.read_secret(f"answer to {qid} ({QUESTIONS[qid].prompt})") for qid in chosen
+    }
+    svc.directory.set_answers(args.number, answers, svc.clock.now(), by=common.by())
+    print(f"{len(answers)} security answers registered for {args.number}")
+    return EXIT_OK
+
+
+def _advisers_unlock(args: argparse.Namespace) -> int:
+    svc = common.service()
+    svc.unlock_adviser(args.number, by=common.by())
+    print(f"adviser {args.number} unlocked")
+    return EXIT_OK
+
+
+def _advisers_status(args: argparse.Namespace) -> int:
+    svc = common.service()
+    status = svc.adviser_lockout(args.number)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    for line in status["why"]:
+        print(line)
+    return EXIT_OK
+
+
+def _advisers_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = []
+    for adviser in svc.directory.list():
+        status = svc.store.lock_status(adviser.number, svc.clock.now())
+        rows.append(
+            {
+                **adviser.public(),
+                "failures": status.failures,
+                "locked_minutes": round(status.locked_seconds / 60, 1),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no advisers registered")
+    for row in rows:
+        lock = (
+            f"LOCKED {row['locked_minutes']} min"
+            if row["locked_minutes"]
+            else f"{row['failures']} failures"
+        )
+        consent = "consent to act" if row["consent_to_act"] else "no consent to act"
+        print(
+            f"{row['number']:>10}  {row['name']:<24} {row['organisation_name']:<30} "
+            f"{consent:<18} questions: {len(row['questions'])}  {lock}"
+        )
+    return EXIT_OK
+
+
+def _advisers_remove(args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.directory.remove(args.number, by=common.by()):
+        raise CallflowError(f"no adviser {args.number}")
+    print(f"adviser {args.number} removed")
+    return EXIT_OK
+
+
+def _advisers_questions(_args: argparse.Namespace) -> int:
+    for qid, question in QUESTIONS.items():
+        print(f"{qid:<18} {question.prompt}")
+    return EXIT_OK

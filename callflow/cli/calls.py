@@ -1,0 +1,254 @@
+"""Simulated calls: ``callflow call`` and ``callflow demo``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from typing import Any
+
+from ..config import Settings
+from ..errors import CallflowError
+from .common import EXIT_OK, EXIT_PROBLEMS
+
+
+def register(sub: Any) -> None:
+    """Add this group's commands."""
+    call = sub.add_parser(
+        "call", help="place a simulated call: to a running service URL, or in this process"
+    )
+    call.add_argument("url", nargs="?", help="the service's base URL (default: in this process)")
+    call.add_argument("--token", help="auth token to sign with (default: TWILIO_AUTH_TOKEN)")
+    call.add_argument("--from", dest="from_", default="+441632960001", help="the caller's number")
+    call.add_argument(
+        "--press",
+        action=_StepAction,
+        dest="steps",
+        metavar="KEYS",
+        help="keys at the next gather, e.g. 1001# (repeatable, in order)",
+    )
+    call.add_argument(
+        "--say",
+        action=_StepAction,
+        dest="steps",
+        metavar="WORDS",
+        help="words at the next gather (repeatable, in order)",
+    )
+    call.add_argument(
+        "--silent", action=_StepAction, dest="steps", nargs=0, help="say nothing at the next gather"
+    )
+    call.add_argument(
+        "--answer",
+        action=_StepAction,
+        dest="steps",
+        metavar="KEYWORD=WORDS",
+        help="at the next gather, answer whichever question mentions KEYWORD "
+        "(several with commas: 'first school=Hill Top,colour=blue')",
+    )
+    call.add_argument(
+        "--hold",
+        type=float,
+        default=30.0,
+        help="seconds to wait on hold (in a queue) before hanging up",
+    )
+    call.add_argument(
+        "--demo-adviser",
+        action="store_true",
+        help="in this process: add the demo adviser to the embedded store first",
+    )
+    call.add_argument("--flow", help="call this flow (default: the Voice URL's, vstrs_inbound)")
+    call.add_argument("--app", default="webhooks:create_app", help="web app factory (in process)")
+    call.add_argument(
+        "--agent-after",
+        type=float,
+        default=15.0,
+        help="with --demo-adviser: seconds before the demo agent answers",
+    )
+    call.add_argument(
+        "--talk", type=float, default=60.0, help="with --demo-adviser: seconds the demo agent talks"
+    )
+    call.set_defaults(handler=_call)
+
+    demo = sub.add_parser("demo", help="play a whole scripted VSTRS call on the embedded store")
+    demo.add_argument(
+        "--agent-after",
+        type=float,
+        default=20.0,
+        help="seconds in the queue before a VSTRS agent picks up",
+    )
+    demo.add_argument(
+        "--talk",
+        type=float,
+        default=60.0,
+        help="seconds the agent talks before asking for the hand-off",
+    )
+    demo.set_defaults(handler=_demo)
+
+
+class _StepAction(argparse.Action):
+    """Collect --press/--say/--silent/--answer in the order given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        steps = list(getattr(namespace, self.dest, None) or [])
+        steps.append((option_string or "", values))
+        setattr(namespace, self.dest, steps)
+
+
+def _script_from(args: argparse.Namespace) -> Any:
+    from ..simulator import Script
+    from ..simulator.session import interactive_asker
+
+    steps = getattr(args, "steps", None) or []
+    if not steps:
+        if not sys.stdin.isatty():
+            raise CallflowError(
+                "give --press/--say steps, or run in a terminal to answer as you go"
+            )
+        return Script(ask=interactive_asker(sys.stdin, sys.stdout), patience=args.hold)
+    script = Script(patience=args.hold)
+    for option, value in steps:
+        if option == "--press":
+            script.press(value)
+        elif option == "--say":
+            script.say(value)
+        elif option == "--silent":
+            script.silent()
+        else:
+            pairs = [part.split("=", 1) for part in value.split(",")]
+            if any(len(pair) != 2 for pair in pairs):
+                raise CallflowError(f"--answer takes KEYWORD=WORDS, not {value!r}")
+            script.answer({key.strip(): words.strip() for key, words in pairs})
+    return script
+
+
+def _call(args: argparse.Namespace) -> int:
+    from ..simulator.session import http_simulator, in_process, printer
+
+    script = _script_from(args)
+    if args.url:
+        token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
+        if not token:
+            raise CallflowError(
+                "give --token or set TWILIO_AUTH_TOKEN: requests are signed with it"
+            )
+        sim = http_simulator(args.url, token)
+    else:
+        from ..demo import add_demo_adviser, add_demo_agent
+        from ..service import Callflow
+        from ..store import MemoryStore
+
+        settings = Settings.from_env()
+        token = settings.twilio_auth_token or secrets.token_hex(16)
+        settings = settings.with_overrides(
+            {
+                "twilio_auth_token": token,
+                "public_base_url": settings.public_base_url or "http://callflow.local",
+            }
+        )
+        if args.demo_adviser and settings.redis_url:
+            raise CallflowError("--demo-adviser is for the embedded store (unset REDIS_URL)")
+
+        def make(client: Any, clock: Any) -> Callflow:
+            store = None if settings.redis_url else MemoryStore(clock)
+            service = Callflow(settings, store=store, clock=clock, twilio_client=client)
+            if args.demo_adviser:
+                add_demo_adviser(service)
+            return service
+
+        sim, service = in_process(make, token, args.app)
+        if args.demo_adviser:
+            add_demo_agent(service, sim, answer_after=args.agent_after, talk=args.talk)
+    return _play_call(sim, script, args.from_, printer(sys.stdout), args.flow)
+
+
+def _play_call(sim: Any, script: Any, from_: str, show: Any, flow: str | None = None) -> int:
+    from ..flowspec import NAME
+    from ..simulator.session import VSTRS_NUMBER
+
+    if flow is not None:
+        if not NAME.match(flow):
+            raise CallflowError(f"--flow: a flow name like officer_check, not {flow!r}")
+        number = sim.numbers[VSTRS_NUMBER]
+        sim.configure_number(
+            VSTRS_NUMBER,
+            f"{number.voice_url}?flow={flow}",
+            status_callback=number.status_callback,
+        )
+    sim.listeners.append(show)
+    leg = sim.call(VSTRS_NUMBER, from_, script)
+    sim.run()
+    for sid, code, message in sim.errors:
+        print(f"error on {sid}: {code} {message}", file=sys.stderr)
+    print(f"call {leg.sid} ended: {leg.status} after {leg.log[-1].at:.0f}s")
+    return EXIT_OK if not sim.errors else EXIT_PROBLEMS
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..access import Viewer
+    from ..demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_TEAM
+    from ..links import ServiceLinks
+    from ..simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
+
+    sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
+    links = ServiceLinks(service.settings.public_base_url or "http://callflow.demo")
+    print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
+    print(DEMO_ADVISER_TEXT)
+    print(
+        f"demo VSTRS agent {DEMO_AGENT_SEES_ID} (Alex Agent) is available; team {DEMO_TEAM} answers"
+    )
+    print()
+    sim.listeners.append(printer(sys.stdout))
+    caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
+
+    def state() -> str:
+        return str((service.vstrs.get(caller.sid) or {}).get("state", ""))
+
+    if not sim.run_until(lambda: state() == "with_agent" or not caller.live):
+        print("the caller was never connected to an agent")
+        return EXIT_PROBLEMS
+    sim.advance(args.talk)
+    body = {
+        "team": DEMO_TEAM,
+        "customer": {"name": "Pat Example", "reference": "1234567890"},
+        "issue": "Wants to agree time to pay on a debt in pursuit",
+        "authorisation": {"type": "recorded_oral", "date": "2026-11-20", "reference": "TA-DEMO-1"},
+        "callback": {"urgent": False, "turnaround": "2 working days"},
+    }
+    print("\n--- the agent asks for a warm transfer to Debt Pursuit (POST .../handoffs)")
+    handoff = service.handoffs.request(caller.sid, DEMO_AGENT_SEES_ID, body, links)
+
+    def handoff_state() -> str:
+        return str((service.handoffs.get(handoff["id"]) or {}).get("state", ""))
+
+    if not sim.run_until(lambda: handoff_state() in {"briefing", "failed"}):
+        return EXIT_PROBLEMS
+    sim.advance(20)
+    print("--- the agent has briefed the specialist and hands over (.../complete)")
+    service.handoffs.complete(handoff["id"], links)
+    sim.advance(5)
+    # The demo asks as the specialist team would (the team the call was handed to).
+    specialist = Viewer("specialist", team=DEMO_TEAM)
+    grant = service.handoffs.grant_for_call(caller.sid, specialist)
+    team = grant.get("to", {}).get("team_name")
+    print(f"--- disclosure grant: authorised={grant['authorised']}, to {team}")
+    sim.advance(60)
+    print("--- the caller hangs up")
+    sim.hang_up(caller)
+    sim.run()
+    after = service.handoffs.grant_for_call(caller.sid, specialist)
+    print(f"--- disclosure grant: authorised={after['authorised']}: {after.get('reason')}")
+    print()
+    print("audit log:")
+    for entry in service.audit.entries():
+        print(f"  {entry['at']}  {entry['kind']:<24} {entry.get('outcome', '')}")
+    for sid, code, message in sim.errors:
+        print(f"error on {sid}: {code} {message}", file=sys.stderr)
+    story = grant["authorised"] and not after["authorised"] and not sim.errors
+    return EXIT_OK if story else EXIT_PROBLEMS

@@ -1,0 +1,158 @@
+"""Face-to-face meetings and the calls that arrange them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import CallflowError
+from . import common
+from .common import EXIT_OK, EXIT_PROBLEMS
+
+
+def register(sub: Any) -> None:
+    """Add this group's commands."""
+    meetings = sub.add_parser(
+        "meetings", help="face-to-face meetings and the outbound calls that arrange them"
+    )
+    mt = meetings.add_subparsers(metavar="ACTION")
+    meeting_add = mt.add_parser("add", help="store a meeting; its call is due at once")
+    meeting_add.add_argument("--customer", required=True, help="the customer's name")
+    meeting_add.add_argument("--number", required=True, help="the customer's phone number")
+    meeting_add.add_argument("--reference", required=True, help="the customer's reference")
+    meeting_add.add_argument(
+        "--officer", required=True, help="identity number of the officer they will meet"
+    )
+    meeting_add.add_argument("--purpose", required=True, help="what the meeting is about")
+    meeting_add.add_argument("--bring", required=True, help="what to bring or provide")
+    meeting_add.add_argument(
+        "--when", required=True, help="UK local date and time, like 2026-12-02T10:30"
+    )
+    meeting_add.add_argument(
+        "--where", required=True, help="the office, or the customer's home or business address"
+    )
+    meeting_add.add_argument("--date-of-birth", help="for the identity check, like 1970-03-21")
+    meeting_add.add_argument("--postcode", help="for the identity check, like SW1A 2AA")
+    meeting_add.add_argument(
+        "--retries",
+        help="minutes before each retry, like 30,120,1440 (default CALLFLOW_MEETING_RETRIES)",
+    )
+    meeting_add.add_argument("--flow", default="meeting_call", help="the flow the call runs")
+    meeting_add.add_argument("--call-now", action="store_true", help="place the first call at once")
+    meeting_add.set_defaults(handler=_meetings_add)
+    meeting_list = mt.add_parser("list", help="meetings, their state and outcome")
+    meeting_list.add_argument("--json", action="store_true")
+    meeting_list.set_defaults(handler=_meetings_list)
+    meeting_show = mt.add_parser("show", help="one meeting and its call attempts")
+    meeting_show.add_argument("id")
+    meeting_show.set_defaults(handler=_meetings_show)
+    meeting_call = mt.add_parser("call", help="place a meeting's call now")
+    meeting_call.add_argument("id")
+    meeting_call.set_defaults(handler=_meetings_call)
+    meeting_cancel = mt.add_parser("cancel", help="cancel a meeting: no more calls")
+    meeting_cancel.add_argument("id")
+    meeting_cancel.set_defaults(handler=_meetings_cancel)
+    meeting_run = mt.add_parser("run", help="place the calls that are due (and retries)")
+    meeting_run.add_argument(
+        "--every", type=float, default=0, help="repeat every N seconds (a worker)"
+    )
+    meeting_run.set_defaults(handler=_meetings_run)
+    meetings.set_defaults(handler=lambda _args: common.usage(meetings))
+
+
+def _links(svc: Any) -> Any:
+    from ..links import ServiceLinks
+
+    if not svc.settings.public_base_url:
+        raise CallflowError("PUBLIC_BASE_URL is needed: Twilio fetches the call's flow from it")
+    return ServiceLinks(svc.settings.public_base_url)
+
+
+def _meetings_add(args: argparse.Namespace) -> int:
+    from ..config import parse_minutes
+
+    svc = common.service()
+    meeting = svc.meetings.add(
+        customer_name=args.customer,
+        customer_number=args.number,
+        reference=args.reference,
+        officer_number=args.officer,
+        purpose=args.purpose,
+        bring=args.bring,
+        when=args.when,
+        where=args.where,
+        date_of_birth=args.date_of_birth,
+        postcode=args.postcode,
+        retry_minutes=parse_minutes(args.retries, "--retries") if args.retries else None,
+        flow=args.flow,
+        by=common.by(),
+    )
+    print(
+        f"meeting {meeting['id']} stored; its call is due now (retries after "
+        f"{', '.join(str(m) for m in meeting['retry_minutes']) or 'none'} minutes)"
+    )
+    if args.call_now:
+        call_sid = svc.meetings.place_call(meeting["id"], _links(svc))
+        print(f"calling {meeting['customer_number']}: {call_sid}")
+    return EXIT_OK
+
+
+def _meeting_line(m: dict[str, Any]) -> str:
+    tries = len(m["attempts"])
+    due = f" next call {common.when_text(m['next_call_at'])}" if m["state"] == "scheduled" else ""
+    return (
+        f"{m['id']}  {m['when']}  {m['state']:<15} {m['customer_name']:<20} "
+        f"{m['reference']:<12} {tries} call(s){due}"
+    )
+
+
+def _meetings_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = [svc.meetings.public(m) for m in svc.meetings.all()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        print(_meeting_line(row))
+    return EXIT_OK
+
+
+def _meetings_show(args: argparse.Namespace) -> int:
+    svc = common.service()
+    meeting = svc.meetings.public(svc.meetings.require(args.id))
+    print(json.dumps(meeting, indent=2))
+    return EXIT_OK
+
+
+def _meetings_call(args: argparse.Namespace) -> int:
+    svc = common.service()
+    call_sid = svc.meetings.place_call(args.id, _links(svc))
+    print(f"calling: {call_sid}")
+    return EXIT_OK
+
+
+def _meetings_cancel(args: argparse.Namespace) -> int:
+    svc = common.service()
+    svc.meetings.cancel(args.id, common.by())
+    print(f"meeting {args.id} cancelled")
+    return EXIT_OK
+
+
+def _meetings_run(args: argparse.Namespace) -> int:
+    import time
+
+    svc = common.service()
+    links = _links(svc)
+    while True:
+        try:
+            for meeting_id, result in svc.meetings.call_due(links):
+                print(f"meeting {meeting_id}: {result}", flush=True)
+        except CallflowError as exc:
+            print(f"callflow meetings run: {exc}", file=sys.stderr, flush=True)
+            if not args.every:
+                return EXIT_PROBLEMS
+        if not args.every:
+            return EXIT_OK
+        time.sleep(args.every)

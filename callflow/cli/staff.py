@@ -1,0 +1,216 @@
+"""HMRC staff: VSTRS agents, specialist teams and visiting officers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import CallflowError, DirectoryError
+from . import common
+from .common import EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add this group's commands."""
+    officers = sub.add_parser(
+        "officers", help="manage Debt Management officers (the officer verification line)"
+    )
+    of = officers.add_subparsers(metavar="ACTION")
+    officer_add = of.add_parser("add", help="register an officer by their card's identity number")
+    officer_add.add_argument("number", help="the identity number (6 to 10 digits)")
+    officer_add.add_argument("--name", required=True, help="the name they give customers")
+    officer_add.set_defaults(handler=_officers_add)
+    officer_list = of.add_parser("list", help="list officers")
+    officer_list.add_argument("--json", action="store_true")
+    officer_list.set_defaults(handler=_officers_list)
+    for verb, active in (("activate", True), ("deactivate", False)):
+        toggle = of.add_parser(verb, help=f"{verb} an officer")
+        toggle.add_argument("number")
+        toggle.set_defaults(handler=_officers_active, active=active)
+    officer_remove = of.add_parser("remove", help="remove an officer")
+    officer_remove.add_argument("number")
+    officer_remove.set_defaults(handler=_officers_remove)
+    officers.set_defaults(handler=lambda _args: common.usage(officers))
+    agents = sub.add_parser("agents", help="manage VSTRS agents")
+    ag = agents.add_subparsers(metavar="ACTION")
+    agent_add = ag.add_parser("add", help="register a VSTRS agent")
+    agent_add.add_argument(
+        "--sees-id", required=True, help="the agent's SEES ID code (6 to 10 digits)"
+    )
+    agent_add.add_argument("--name", required=True)
+    reach = agent_add.add_mutually_exclusive_group(required=True)
+    reach.add_argument("--phone", help="the number to ring, like +441632960100")
+    reach.add_argument("--client", help="a Twilio client identity to ring")
+    agent_add.set_defaults(handler=_agents_add)
+    agent_list = ag.add_parser("list", help="list agents and their availability")
+    agent_list.add_argument("--json", action="store_true")
+    agent_list.set_defaults(handler=_agents_list)
+    for action, text in (
+        ("activate", "let an agent take calls again"),
+        ("deactivate", "stop ringing an agent"),
+    ):
+        parser_ = ag.add_parser(action, help=text)
+        parser_.add_argument("sees_id")
+        parser_.set_defaults(handler=_agents_active, active=action == "activate")
+    agent_remove = ag.add_parser("remove", help="remove an agent")
+    agent_remove.add_argument("sees_id")
+    agent_remove.set_defaults(handler=_agents_remove)
+    agents.set_defaults(handler=lambda _args: common.usage(agents))
+
+    teams = sub.add_parser("teams", help="manage specialist teams")
+    tm = teams.add_subparsers(metavar="ACTION")
+    team_add = tm.add_parser("add", help="register a specialist team")
+    team_add.add_argument("--id", required=True, help="short id, like debt_pursuit")
+    team_add.add_argument("--name", required=True)
+    team_add.add_argument("--handles", default="", help="what the team handles")
+    team_add.add_argument(
+        "--number", action="append", required=True, help="a number to ring (repeat, in order)"
+    )
+    team_add.add_argument("--hours", default="Mon-Fri 08:30-17:00", help="opening hours, UK time")
+    team_add.set_defaults(handler=_teams_add)
+    team_list = tm.add_parser("list", help="list teams")
+    team_list.add_argument("--json", action="store_true")
+    team_list.set_defaults(handler=_teams_list)
+    team_update = tm.add_parser(
+        "update", help="change a team's name, what it handles, its numbers or its hours"
+    )
+    team_update.add_argument("id")
+    team_update.add_argument("--name")
+    team_update.add_argument("--handles")
+    team_update.add_argument(
+        "--number", action="append", help="the numbers to ring, in order (repeat; replaces them)"
+    )
+    team_update.add_argument("--hours", help="opening hours, UK time, like Mon-Fri 08:30-17:00")
+    team_update.set_defaults(handler=_teams_update)
+    team_remove = tm.add_parser("remove", help="remove a team")
+    team_remove.add_argument("id")
+    team_remove.set_defaults(handler=_teams_remove)
+    teams.set_defaults(handler=lambda _args: common.usage(teams))
+
+
+def _officers_add(args: argparse.Namespace) -> int:
+    svc = common.service()
+    officer = svc.staff.add_officer(args.number, args.name, svc.clock.now(), by=common.by())
+    print(f"added officer {officer.number} ({officer.name})")
+    return EXIT_OK
+
+
+def _officers_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = [o.to_dict() for o in svc.staff.officers()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        state = "active" if row["active"] else "inactive"
+        print(f"{row['number']:<12} {row['name']:<30} {state}")
+    return EXIT_OK
+
+
+def _officers_active(args: argparse.Namespace) -> int:
+    svc = common.service()
+    officer = svc.staff.set_officer_active(args.number, args.active, by=common.by())
+    outcome = "activated" if args.active else "deactivated"
+    print(f"officer {officer.number} ({officer.name}) {outcome}")
+    return EXIT_OK
+
+
+def _officers_remove(args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.staff.remove_officer(args.number, by=common.by()):
+        raise DirectoryError(f"no officer {args.number}")
+    print(f"removed officer {args.number}")
+    return EXIT_OK
+
+
+def _agents_add(args: argparse.Namespace) -> int:
+    svc = common.service()
+    reach = args.phone or f"client:{args.client}"
+    agent = svc.staff.add_agent(args.sees_id, args.name, reach, svc.clock.now(), by=common.by())
+    print(f"added VSTRS agent {agent.sees_id} ({agent.name}), rung on {agent.reach}")
+    return EXIT_OK
+
+
+def _agents_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = [
+        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+        for a in svc.staff.agents()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no agents registered")
+    for row in rows:
+        active = "active" if row["active"] else "INACTIVE"
+        print(
+            f"{row['sees_id']:>10}  {row['name']:<24} {row['reach']:<28} {active:<9} "
+            f"{row['availability']['status']}"
+        )
+    return EXIT_OK
+
+
+def _agents_active(args: argparse.Namespace) -> int:
+    svc = common.service()
+    agent = svc.staff.set_agent_active(args.sees_id, args.active, by=common.by())
+    print(f"agent {agent.sees_id} is {'active' if agent.active else 'inactive'}")
+    return EXIT_OK
+
+
+def _agents_remove(args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.staff.remove_agent(args.sees_id, by=common.by()):
+        raise CallflowError(f"no agent {args.sees_id}")
+    print(f"agent {args.sees_id} removed")
+    return EXIT_OK
+
+
+def _teams_add(args: argparse.Namespace) -> int:
+    svc = common.service()
+    team = svc.staff.add_team(
+        args.id, args.name, args.handles, args.number, args.hours, by=common.by()
+    )
+    print(
+        f"added team {team.id} ({team.name}), rung on {', '.join(team.numbers)}, open {team.hours}"
+    )
+    return EXIT_OK
+
+
+def _teams_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = [t.to_dict() for t in svc.staff.teams()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no teams registered")
+    for row in rows:
+        print(f"{row['id']:<20} {row['name']:<30} {row['hours']:<20} {', '.join(row['numbers'])}")
+    return EXIT_OK
+
+
+def _teams_update(args: argparse.Namespace) -> int:
+    svc = common.service()
+    team = svc.staff.team(args.id)
+    if team is None:
+        raise CallflowError(f"no team {args.id} (see `callflow teams list`)")
+    team = svc.staff.update_team(
+        team.id,
+        team.name if args.name is None else args.name,
+        team.handles if args.handles is None else args.handles,
+        args.number or team.numbers,
+        args.hours or team.hours,
+        by=common.by(),
+    )
+    print(f"team {team.id} ({team.name}): rung on {', '.join(team.numbers)}, open {team.hours}")
+    return EXIT_OK
+
+
+def _teams_remove(args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.staff.remove_team(args.id, by=common.by()):
+        raise CallflowError(f"no team {args.id}")
+    print(f"team {args.id} removed")
+    return EXIT_OK

@@ -1,0 +1,276 @@
+"""The admin's desk: the staff directory, and every change to it.
+
+Advisers (their PINs and security answers, lockouts), VSTRS agents, specialist teams and
+their hours, visiting officers, API tokens and console accounts. Only an admin may read or
+change any of it. Each change goes through the directory's own method, which writes the
+audit entry with the admin's username, so the console, the API and the CLI leave the same
+trail. A PIN or token is returned once, to be shown once; it is never stored readable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..access import Forbidden, Viewer
+from ..directory import ORGANISATIONS, QUESTIONS
+from ..errors import DirectoryError
+
+if TYPE_CHECKING:
+    from ..service import Callflow
+
+__all__ = ["SECTIONS", "AdminDesk"]
+
+#: The directory's sections, in the order the console shows them.
+SECTIONS = {
+    "advisers": "Advisers",
+    "agents": "VSTRS agents",
+    "teams": "Specialist teams",
+    "officers": "Officers",
+    "tokens": "API tokens",
+    "accounts": "Console accounts",
+}
+
+
+class AdminDesk:
+    """What an admin sees and does. Every method refuses anyone else."""
+
+    def __init__(self, service: Callflow) -> None:
+        self.service = service
+
+    @staticmethod
+    def _admin(viewer: Viewer) -> str:
+        if not viewer.is_admin:
+            raise Forbidden("only an admin manages the staff directory")
+        return viewer.who
+
+    # ------------------------------------------------------------ reading
+
+    def overview(self, viewer: Viewer) -> dict[str, int]:
+        """How many records each section holds."""
+        self._admin(viewer)
+        svc = self.service
+        return {
+            "advisers": len(svc.directory.list()),
+            "agents": len(svc.staff.agents()),
+            "teams": len(svc.staff.teams()),
+            "officers": len(svc.staff.officers()),
+            "tokens": len(svc.staff.tokens()),
+            "accounts": len(svc.accounts.list()),
+        }
+
+    def section(self, viewer: Viewer, name: str) -> list[dict[str, Any]]:
+        """One section's rows, each what an admin needs (never a hash or a secret)."""
+        self._admin(viewer)
+        svc = self.service
+        now = svc.clock.now()
+        if name == "advisers":
+            rows = []
+            for adviser in svc.directory.list():
+                status = svc.store.lock_status(adviser.number, now)
+                rows.append(
+                    {
+                        **adviser.public(),
+                        "failures": status.failures,
+                        "locked_minutes": round(status.locked_seconds / 60),
+                        "hard_locked": status.hard_locked,
+                        "locked": bool(status.locked_seconds or status.hard_locked),
+                        "numbers_failing": sum(1 for *_, c in status.numbers.values() if c),
+                    }
+                )
+            return rows
+        if name == "agents":
+            return [
+                {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)["status"]}
+                for a in svc.staff.agents()
+            ]
+        if name == "teams":
+            return [t.to_dict() for t in svc.staff.teams()]
+        if name == "officers":
+            return [o.to_dict() for o in svc.staff.officers()]
+        if name == "tokens":
+            return sorted(svc.staff.tokens(), key=lambda t: -float(t.get("created_at", 0)))
+        if name == "accounts":
+            return [a.public() for a in svc.accounts.list()]
+        raise DirectoryError(f"no section {name!r}")
+
+    @staticmethod
+    def choices() -> dict[str, Any]:
+        """What the forms offer: organisations, security questions, roles."""
+        return {
+            "organisations": [(o.id, o.name) for o in ORGANISATIONS.values()],
+            "questions": [(q, question.prompt) for q, question in QUESTIONS.items()],
+            "token_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist team"),
+                            ("admin", "Admin")],
+            "account_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
+                              ("designer", "Call-flow designer"), ("auditor", "Auditor"),
+                              ("admin", "Admin")],
+        }  # fmt: skip
+
+    # ------------------------------------------------------------ advisers
+
+    def add_adviser(
+        self,
+        viewer: Viewer,
+        number: str,
+        name: str,
+        organisation: str,
+        phone: str = "",
+        email: str = "",
+        consent_to_act: bool = False,
+    ) -> tuple[dict[str, Any], str]:
+        """Register an adviser; returns them and their PIN (to be shown once)."""
+        by = self._admin(viewer)
+        svc = self.service
+        adviser, pin = svc.directory.add(
+            number.strip(),
+            name,
+            organisation,
+            phone=phone.strip(),
+            email=email.strip(),
+            consent_to_act=consent_to_act,
+            now=svc.clock.now(),
+            by=by,
+        )
+        return adviser.public(), pin
+
+    def issue_pin(self, viewer: Viewer, number: str) -> str:
+        """A new PIN for an adviser (the old one stops working); shown once."""
+        by = self._admin(viewer)
+        return self.service.directory.set_pin(number, None, self.service.clock.now(), by=by)
+
+    def set_answers(self, viewer: Viewer, number: str, answers: dict[str, str]) -> None:
+        """Replace an adviser's security answers (the ones given; blanks are left out)."""
+        by = self._admin(viewer)
+        given = {q: a for q, a in answers.items() if a.strip()}
+        self.service.directory.set_answers(number, given, self.service.clock.now(), by=by)
+
+    def unlock_adviser(self, viewer: Viewer, number: str) -> None:
+        """Lift an adviser's lockout and every number's throttle."""
+        self.service.unlock_adviser(number, by=self._admin(viewer))
+
+    def remove_adviser(self, viewer: Viewer, number: str) -> None:
+        """Remove an adviser."""
+        if not self.service.directory.remove(number, by=self._admin(viewer)):
+            raise DirectoryError(f"no adviser {number}")
+
+    # ------------------------------------------------------------ agents
+
+    def add_agent(self, viewer: Viewer, sees_id: str, name: str, reach: str) -> None:
+        """Register a VSTRS agent, rung on a number or a client identity."""
+        by = self._admin(viewer)
+        reach = reach.strip()
+        if reach and not reach.startswith(("+", "client:")):
+            reach = f"client:{reach}"
+        self.service.staff.add_agent(sees_id.strip(), name, reach, self.service.clock.now(), by=by)
+
+    def set_agent_active(self, viewer: Viewer, sees_id: str, active: bool) -> None:
+        """Activate or deactivate an agent."""
+        self.service.staff.set_agent_active(sees_id, active, by=self._admin(viewer))
+
+    def remove_agent(self, viewer: Viewer, sees_id: str) -> None:
+        """Remove an agent."""
+        if not self.service.staff.remove_agent(sees_id, by=self._admin(viewer)):
+            raise DirectoryError(f"no agent {sees_id}")
+
+    # ------------------------------------------------------------ teams
+
+    @staticmethod
+    def _numbers(text: str) -> list[str]:
+        return [n for n in text.replace(",", " ").split() if n]
+
+    def add_team(
+        self, viewer: Viewer, team_id: str, name: str, handles: str, numbers: str, hours: str
+    ) -> None:
+        """Register a specialist team (numbers rung in order, separated by spaces or commas)."""
+        by = self._admin(viewer)
+        self.service.staff.add_team(
+            team_id.strip(), name, handles, self._numbers(numbers), hours, by=by
+        )
+
+    def update_team(
+        self, viewer: Viewer, team_id: str, name: str, handles: str, numbers: str, hours: str
+    ) -> None:
+        """Change a team's name, what it handles, its numbers or its hours."""
+        by = self._admin(viewer)
+        self.service.staff.update_team(team_id, name, handles, self._numbers(numbers), hours, by=by)
+
+    def remove_team(self, viewer: Viewer, team_id: str) -> None:
+        """Remove a team."""
+        if not self.service.staff.remove_team(team_id, by=self._admin(viewer)):
+            raise DirectoryError(f"no team {team_id}")
+
+    # ------------------------------------------------------------ officers
+
+    def add_officer(self, viewer: Viewer, number: str, name: str) -> None:
+        """Register an officer by the identity number on their card."""
+        by = self._admin(viewer)
+        self.service.staff.add_officer(number.strip(), name, self.service.clock.now(), by=by)
+
+    def set_officer_active(self, viewer: Viewer, number: str, active: bool) -> None:
+        """Activate or deactivate an officer."""
+        self.service.staff.set_officer_active(number, active, by=self._admin(viewer))
+
+    def remove_officer(self, viewer: Viewer, number: str) -> None:
+        """Remove an officer."""
+        if not self.service.staff.remove_officer(number, by=self._admin(viewer)):
+            raise DirectoryError(f"no officer {number}")
+
+    # ------------------------------------------------------------ tokens
+
+    def issue_token(self, viewer: Viewer, role: str, staff_id: str, name: str) -> str:
+        """An API token for a member of staff; returned once, stored only as a keyed hash."""
+        by = self._admin(viewer)
+        staff_id = staff_id.strip()
+        if role == "admin" and not staff_id:
+            staff_id = by
+        return self.service.staff.issue_token(
+            role, staff_id, name.strip() or staff_id, self.service.clock.now(), by=by
+        )
+
+    def revoke_token(self, viewer: Viewer, token_id: str) -> None:
+        """Revoke a token by its id."""
+        if not self.service.staff.revoke_token(token_id, by=self._admin(viewer)):
+            raise DirectoryError(f"no token {token_id}")
+
+    # ------------------------------------------------------------ accounts
+
+    def add_account(
+        self,
+        viewer: Viewer,
+        username: str,
+        name: str,
+        role: str,
+        password: str,
+        sees_id: str = "",
+        team: str = "",
+    ) -> None:
+        """A console account (an agent's names their SEES ID, a specialist's their team)."""
+        by = self._admin(viewer)
+        self.service.accounts.add(
+            username.strip().lower(),
+            name,
+            role,
+            password,
+            self.service.clock.now(),
+            sees_id=sees_id.strip(),
+            team=team.strip(),
+            by=by,
+        )
+
+    def set_password(self, viewer: Viewer, username: str, password: str) -> None:
+        """Replace an account's password; its sessions end."""
+        self.service.accounts.set_password(username, password, by=self._admin(viewer))
+
+    def remove_account(self, viewer: Viewer, username: str) -> None:
+        """Remove an account and end its sessions; never the admin's own, nor the last admin."""
+        by = self._admin(viewer)
+        accounts = self.service.accounts
+        if username == viewer.username:
+            raise DirectoryError("username: you cannot remove your own account")
+        target = accounts.get(username)
+        if target is None:
+            raise DirectoryError(f"no account {username}")
+        admins = [a for a in accounts.list() if a.role == "admin"]
+        if target.role == "admin" and len(admins) <= 1:
+            raise DirectoryError("username: the last admin account cannot be removed")
+        accounts.remove(username, by=by)

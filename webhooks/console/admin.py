@@ -1,0 +1,230 @@
+"""The admin console: the staff directory (advisers, agents, teams, officers, tokens,
+accounts). Each page is one section; each change is one call to the admin's desk, whose
+directory methods write the audit entry. A PIN or token is shown once, in the answer to
+the form that issued it (never in a URL, a cookie or a redirect)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+
+from callflow.desks import AdminDesk
+from callflow.desks.admin import SECTIONS
+from callflow.errors import CallflowError
+
+from . import bp, me, service, signed_in, viewer
+
+#: Each section's actions: the form fields they read, and what a removal names.
+ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "advisers": {
+        "add": ("number", "name", "organisation", "phone", "email", "consent_to_act"),
+        "issue_pin": ("number",),
+        "answers": ("number",),
+        "unlock": ("number",),
+        "remove": ("number",),
+    },
+    "agents": {
+        "add": ("sees_id", "name", "reach"),
+        "activate": ("sees_id",),
+        "deactivate": ("sees_id",),
+        "remove": ("sees_id",),
+    },
+    "teams": {
+        "add": ("id", "name", "handles", "numbers", "hours"),
+        "update": ("id", "name", "handles", "numbers", "hours"),
+        "remove": ("id",),
+    },
+    "officers": {
+        "add": ("number", "name"),
+        "activate": ("number",),
+        "deactivate": ("number",),
+        "remove": ("number",),
+    },
+    "tokens": {"issue": ("role", "staff_id", "name"), "revoke": ("token_id",)},
+    "accounts": {
+        "add": ("username", "name", "role", "sees_id", "team"),
+        "password": ("username",),
+        "remove": ("username",),
+    },
+}
+#: Fields that are secrets: never echoed back into a form.
+SECRET_FIELDS = frozenset({"password", "pin"})
+FIELD = re.compile(r"^([a-z_]+): (.+)$")
+
+
+def field_errors(message: str) -> list[tuple[str, str]]:
+    """A directory error's parts as (field, message); field is "" when none is named."""
+    errors = []
+    for part in message.split("; "):
+        match = FIELD.match(part)
+        errors.append((match.group(1), match.group(2)) if match else ("", part))
+    return errors
+
+
+def _desk() -> AdminDesk:
+    return AdminDesk(service())
+
+
+def _page(section: str, status: int = 200, **extra: Any) -> Any:
+    desk = _desk()
+    return render_template(
+        "console/admin.html",
+        me=me(),
+        section=section,
+        sections=SECTIONS,
+        rows=desk.section(viewer(), section),
+        choices=desk.choices(),
+        teams=[t.to_dict() for t in service().staff.teams()],
+        values=extra.pop("values", {}),
+        errors=extra.pop("errors", []),
+        form=extra.pop("form", ""),
+        **extra,
+    ), status
+
+
+@bp.get("/admin")
+@signed_in("admin")
+def admin() -> Any:
+    """The admin's home: each section and how many records it holds."""
+    return render_template(
+        "console/admin_home.html", me=me(), sections=SECTIONS, counts=_desk().overview(viewer())
+    )
+
+
+@bp.get("/admin/<section>")
+@signed_in("admin")
+def admin_section(section: str) -> Any:
+    """One section of the directory."""
+    if section not in SECTIONS:
+        abort(404)
+    return _page(section)
+
+
+@bp.post("/admin/<section>/<action>")
+@signed_in("admin")
+def admin_change(section: str, action: str) -> Any:
+    """One change to the directory; removals ask for confirmation first."""
+    fields = ACTIONS.get(section, {}).get(action)
+    if fields is None:
+        abort(404)
+    form = {name: request.form.get(name, "").strip() for name in fields}
+    if action in {"remove", "revoke"} and request.form.get("confirm") != "yes":
+        return render_template(
+            "console/admin_confirm.html",
+            me=me(),
+            section=section,
+            sections=SECTIONS,
+            action=action,
+            values=form,
+            key=next(iter(form.values()), ""),
+        )
+    desk, who = _desk(), viewer()
+    try:
+        shown = _apply(desk, who, section, action, form)
+    except CallflowError as exc:
+        values = {k: v for k, v in form.items() if k not in SECRET_FIELDS}
+        return _page(
+            section, 400, errors=field_errors(str(exc)), values=values, form=f"{section}-{action}"
+        )
+    if shown is not None:
+        return _page(section, shown_once=shown)
+    flash(_done(section, action, form))
+    return redirect(url_for("console.admin_section", section=section), code=303)
+
+
+def _apply(
+    desk: AdminDesk, who: Any, section: str, action: str, form: dict[str, str]
+) -> dict[str, str] | None:
+    """Make the change; a secret to show once comes back as {what, for, value}."""
+    values = request.form
+    if section == "advisers":
+        number = form["number"]
+        if action == "add":
+            adviser, pin = desk.add_adviser(
+                who,
+                number,
+                form["name"],
+                form["organisation"],
+                form["phone"],
+                form["email"],
+                form["consent_to_act"] == "yes",
+            )
+            return {"what": "PIN", "for": f"adviser {number} ({adviser['name']})", "value": pin}
+        if action == "issue_pin":
+            return {"what": "PIN", "for": f"adviser {number}", "value": desk.issue_pin(who, number)}
+        if action == "answers":
+            answers = {k[7:]: v for k, v in values.items() if k.startswith("answer-")}
+            desk.set_answers(who, number, answers)
+        elif action == "unlock":
+            desk.unlock_adviser(who, number)
+        else:
+            desk.remove_adviser(who, number)
+    elif section == "agents":
+        if action == "add":
+            desk.add_agent(who, form["sees_id"], form["name"], form["reach"])
+        elif action == "remove":
+            desk.remove_agent(who, form["sees_id"])
+        else:
+            desk.set_agent_active(who, form["sees_id"], action == "activate")
+    elif section == "teams":
+        if action == "remove":
+            desk.remove_team(who, form["id"])
+        else:
+            change = desk.add_team if action == "add" else desk.update_team
+            change(who, form["id"], form["name"], form["handles"], form["numbers"], form["hours"])
+    elif section == "officers":
+        if action == "add":
+            desk.add_officer(who, form["number"], form["name"])
+        elif action == "remove":
+            desk.remove_officer(who, form["number"])
+        else:
+            desk.set_officer_active(who, form["number"], action == "activate")
+    elif section == "tokens":
+        if action == "issue":
+            token = desk.issue_token(who, form["role"], form["staff_id"], form["name"])
+            return {"what": "API token", "for": form["staff_id"] or who.who, "value": token}
+        desk.revoke_token(who, form["token_id"])
+    elif section == "accounts":
+        if action == "add":
+            desk.add_account(
+                who,
+                form["username"],
+                form["name"],
+                form["role"],
+                values.get("password", ""),
+                form["sees_id"],
+                form["team"],
+            )
+        elif action == "password":
+            desk.set_password(who, form["username"], values.get("password", ""))
+        else:
+            desk.remove_account(who, form["username"])
+    return None
+
+
+DONE = {
+    "add": "added",
+    "answers": "has new security answers",
+    "unlock": "unlocked",
+    "remove": "removed",
+    "activate": "activated",
+    "deactivate": "deactivated",
+    "update": "changed",
+    "revoke": "revoked",
+    "password": "has a new password; their sessions have ended",
+}
+NOUN = {
+    "advisers": "Adviser",
+    "agents": "Agent",
+    "teams": "Team",
+    "officers": "Officer",
+    "tokens": "Token",
+    "accounts": "Account",
+}
+
+
+def _done(section: str, action: str, form: dict[str, str]) -> str:
+    key = next(iter(form.values()), "")
+    return f"{NOUN[section]} {key} {DONE[action]}."

@@ -62,6 +62,29 @@ PSEUDONYMISED = ("caller", "address")
 PSEUDONYM_PREFIX = "~"
 
 
+#: Outcomes that are Twilio's codes or the service's reasons, in words for people.
+OUTCOME_WORDS = {
+    "participant-with-end-conference-on-exit-left": (
+        "the call ended: a participant who ends it left (the caller hung up)"
+    ),
+    "participant-with-end-conference-on-exit-kicked": (
+        "the call ended: a participant who ends it was removed"
+    ),
+    "last-participant-left": "the call ended: the last participant left",
+    "last-participant-kicked": "the call ended: the last participant was removed",
+    "conference-ended-via-api": "the service ended the call",
+    "no-answer": "no answer",
+    "canceled": "cancelled",
+    "specialist_leg_completed": "the specialist's leg ended",
+    "max_lifetime": "the grant's longest lifetime ran out",
+}
+
+
+def outcome_text(outcome: str) -> str:
+    """An audit entry's outcome as people read it (a code they would not know, in words)."""
+    return OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
+
+
 def pseudonymiser(key: bytes) -> Any:
     """A function replacing a value by its keyed pseudonym (pseudonyms stay as they are)."""
     pkey = hmac.new(key, b"callflow audit pseudonym", hashlib.sha256).digest()

@@ -66,7 +66,9 @@ def test_advisers_need_the_shared_store(
 ) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["advisers", "list"]) == 1
-    assert "REDIS_URL is not set" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "REDIS_URL is not set" in err
+    assert "callflow serve --demo" in err and "export REDIS_URL=" in err, "it says what to do"
 
 
 def test_adviser_lifecycle(
@@ -226,6 +228,30 @@ def test_demo_plays_the_whole_story(
     for kind in ("agent.connected", "handoff.sees_check", "grant.issued", "grant.ended"):
         assert kind in audit
     assert "246810" not in audit and "Hill Top" not in audit
+    assert " INFO " not in out and " WARNING " not in out, "the story alone, without -v"
+    assert "participant-with-end-conference-on-exit-left" not in out
+    assert "the caller hung up" in audit
+
+
+def test_demo_verbose_shows_the_services_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    keep = Keep(logging.INFO)
+    logging.getLogger().addHandler(keep)
+    try:
+        assert main(["demo", "--agent-after", "5", "--talk", "30", "-v"]) == 0
+    finally:
+        logging.getLogger().removeHandler(keep)
+    assert any(m.startswith("audit grant.issued") for m in seen)
 
 
 def test_call_in_process_scripted(
@@ -238,6 +264,8 @@ def test_call_in_process_scripted(
     out = capsys.readouterr().out
     assert "You are verified as calling from Tax Aid" in out
     assert "joins vstrs-CA" in out and "ended: completed" in out
+    # The demo agent answers after 15 s; this caller gives up after 5.
+    assert "nobody answered: the caller waited 5s on hold; 1 agent(s) were rung" in out
 
 
 def test_call_another_flow(
@@ -283,6 +311,9 @@ def test_call_over_http(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "You are verified as calling from Tax Aid" in out
+    # No agent is registered on that service: the call says so rather than end in silence.
+    assert "nobody answered: the caller waited 3s on hold; no VSTRS agent joined" in out
+    assert "callflow agents list" in out
 
 
 def test_call_over_http_with_a_wrong_token(

@@ -88,7 +88,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    app.add_url_rule("/", "front_door", _front_door)
     return app
+
+
+def _front_door() -> Response:
+    """A person who opens the service's address: the consoles (the sign-in page first)."""
+    from flask import redirect
+
+    return redirect("/console/", code=302)  # type: ignore[return-value]
 
 
 def _configure_logging() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CallflowError
+from . import common
 from .common import EXIT_OK, EXIT_PROBLEMS
 
 
@@ -68,6 +69,7 @@ def register(sub: Any) -> None:
     call.add_argument(
         "--talk", type=float, default=60.0, help="with --demo-adviser: seconds the demo agent talks"
     )
+    call.add_argument("-v", "--verbose", action="store_true", help="the service's log lines too")
     call.set_defaults(handler=_call)
 
     demo = sub.add_parser("demo", help="play a whole scripted VSTRS call on the embedded store")
@@ -83,6 +85,7 @@ def register(sub: Any) -> None:
         default=60.0,
         help="seconds the agent talks before asking for the hand-off",
     )
+    demo.add_argument("-v", "--verbose", action="store_true", help="the service's log lines too")
     demo.set_defaults(handler=_demo)
 
 
@@ -131,7 +134,9 @@ def _script_from(args: argparse.Namespace) -> Any:
 def _call(args: argparse.Namespace) -> int:
     from ..simulator.session import http_simulator, in_process, printer
 
+    common.quiet_logs(args.verbose)
     script = _script_from(args)
+    kinds: Any = None  # the audit entries' kinds, when the service is in this process
     if args.url:
         token = args.token or os.environ.get("TWILIO_AUTH_TOKEN")
         if not token:
@@ -165,12 +170,18 @@ def _call(args: argparse.Namespace) -> int:
         sim, service = in_process(make, token, args.app)
         if args.demo_adviser:
             add_demo_agent(service, sim, answer_after=args.agent_after, talk=args.talk)
-    return _play_call(sim, script, args.from_, printer(sys.stdout), args.flow)
+
+        def kinds(sid: str) -> list[str]:
+            return [e["kind"] for e in service.audit.entries() if e.get("call_sid") == sid]
+
+    return _play_call(sim, script, args.from_, printer(sys.stdout), args.flow, kinds)
 
 
-def _play_call(sim: Any, script: Any, from_: str, show: Any, flow: str | None = None) -> int:
+def _play_call(
+    sim: Any, script: Any, from_: str, show: Any, flow: str | None = None, kinds: Any = None
+) -> int:
     from ..flowspec import NAME
-    from ..simulator.session import VSTRS_NUMBER
+    from ..simulator.session import VSTRS_NUMBER, nobody_answered
 
     if flow is not None:
         if not NAME.match(flow):
@@ -187,15 +198,20 @@ def _play_call(sim: Any, script: Any, from_: str, show: Any, flow: str | None = 
     for sid, code, message in sim.errors:
         print(f"error on {sid}: {code} {message}", file=sys.stderr)
     print(f"call {leg.sid} ended: {leg.status} after {leg.log[-1].at:.0f}s")
+    unanswered = nobody_answered(leg, kinds(leg.sid) if kinds else None)
+    if unanswered:
+        print(unanswered)
     return EXIT_OK if not sim.errors else EXIT_PROBLEMS
 
 
 def _demo(args: argparse.Namespace) -> int:
     from ..access import Viewer
+    from ..audit import outcome_text
     from ..demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_TEAM
     from ..links import ServiceLinks
     from ..simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
 
+    common.quiet_logs(args.verbose)
     sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
     links = ServiceLinks(service.settings.public_base_url or "http://callflow.demo")
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
@@ -247,7 +263,7 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print("audit log:")
     for entry in service.audit.entries():
-        print(f"  {entry['at']}  {entry['kind']:<24} {entry.get('outcome', '')}")
+        print(f"  {entry['at']}  {entry['kind']:<24} {outcome_text(entry.get('outcome', ''))}")
     for sid, code, message in sim.errors:
         print(f"error on {sid}: {code} {message}", file=sys.stderr)
     story = grant["authorised"] and not after["authorised"] and not sim.errors

@@ -80,3 +80,13 @@ def parse_date(text: str | None) -> Any:
         return _dt.date.fromisoformat(text)
     except ValueError as exc:
         raise CallflowError(f"dates are YYYY-MM-DD, not {text!r}") from exc
+
+
+def quiet_logs(verbose: bool) -> None:
+    """Commands that tell a story print it alone; the service's log lines only with -v."""
+    import logging
+
+    from ..logs import configure_logging
+
+    configure_logging()
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR)

@@ -28,7 +28,7 @@ from ..demo import (
 )
 from ..service import Callflow
 from ..store import MemoryStore
-from .core import LogEntry, Simulator
+from .core import Leg, LogEntry, Simulator
 from .rest import RestApi, SimulatorHttpClient
 from .script import Script, Step
 from .transport import HttpTransport, WsgiTransport
@@ -141,3 +141,32 @@ def printer(stream: TextIO = sys.stdout) -> Callable[[LogEntry], None]:
         stream.flush()
 
     return show
+
+
+def nobody_answered(leg: Leg, kinds: list[str] | None = None) -> str | None:
+    """What to tell someone whose verified call waited on hold and ended with no agent.
+
+    ``kinds`` are the call's audit entry kinds when the service ran in this process (so
+    whether any agent was rung is known); None for a service elsewhere.
+    """
+    joined = next(
+        (e for e in leg.log if e.kind == "conference" and e.text.startswith("joins")), None
+    )
+    started = any(e.kind == "conference" and e.text.endswith(" starts") for e in leg.log)
+    if joined is None or started:
+        return None
+    waited = (leg.log[-1].at if leg.log else joined.at) - joined.at
+    if kinds is None:
+        why = (
+            "no VSTRS agent joined. Is one available? `callflow agents list` shows who is; "
+            "the service's log says why it rang nobody"
+        )
+    elif "agent.ringing" not in kinds:
+        why = (
+            "no VSTRS agent was free to ring (none is registered and available: "
+            "`callflow agents list`, or --demo-adviser for the demo agent)"
+        )
+    else:
+        rung = kinds.count("agent.ringing")
+        why = f"{rung} agent(s) were rung and none answered"
+    return f"nobody answered: the caller waited {waited:.0f}s on hold; {why}"

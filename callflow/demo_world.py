@@ -1,0 +1,338 @@
+"""The demo world behind ``callflow serve --demo``: live work on every console in a minute.
+
+One process holds it all: the service on the embedded store, the local Twilio simulator
+standing in for Twilio (the service reaches it through its REST API, by the one adapter,
+exactly as it reaches Twilio), the simulator's clock kept in step with the wall clock, and
+the people of a working day:
+
+- the four organisations' advisers, whose secrets the scripted callers know;
+- VSTRS agents: Alex, whose console a person drives in the browser, and Robin, whom the
+  demo drives (answers, asks for a warm transfer to Debt Pursuit, briefs, hands over);
+- specialist teams whose phones a simulated specialist answers, keying the SEES ID the
+  agent gives and accepting the call;
+- an officer and a face-to-face meeting;
+- console accounts for every role, sharing one password made at start and printed;
+- scripted callers ringing the VSTRS number every so often.
+
+Only ever on the embedded store (its secrets are printed and in the README), never Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .clock import ManualClock
+from .config import Settings
+from .demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN
+from .handoff import IN_PROGRESS
+from .links import ServiceLinks
+from .service import Callflow
+
+__all__ = ["ACCOUNTS", "DemoWorld"]
+
+log = logging.getLogger(__name__)
+
+VSTRS_NUMBER = "+441632960999"
+BY = "demo"
+
+#: (number, name, organisation): every adviser shares the demo PIN and answers.
+ADVISERS = [
+    (DEMO_NUMBER, "Sam Demo", "taxaid"),
+    ("1002", "Toni Older", "top"),
+    ("1003", "Lou Reform", "litrg"),
+    ("1004", "Cam Advice", "citizens_advice"),
+]
+HUMAN_AGENT = ("100001", "Alex Agent", "client:alex")
+ROBOT_AGENT = ("100002", "Robin Agent", "client:robin")
+TEAMS = [
+    ("debt_pursuit", "Debt Pursuit", "debts in pursuit", "+441632960200"),
+    ("insolvency", "Insolvency", "insolvency and bankruptcy", "+441632960210"),
+]
+#: (username, name, role, SEES ID or team): one account per role.
+ACCOUNTS = [
+    ("alex", "Alex Agent", "vstrs_agent", HUMAN_AGENT[0]),
+    ("sam", "Sam Specialist", "specialist", "debt_pursuit"),
+    ("dana", "Dana Designer", "designer", ""),
+    ("audrey", "Audrey Auditor", "auditor", ""),
+    ("ada", "Ada Admin", "admin", ""),
+]
+CONSOLES = {
+    "vstrs_agent": "the agent console: press Available to take the next caller",
+    "specialist": "Debt Pursuit's desk: Robin's hand-offs arrive here",
+    "designer": "flows, their tests and the softphone",
+    "auditor": "figures, assurance and the audit log",
+    "admin": "the staff directory",
+}
+CUSTOMERS = [
+    ("Pat Example", "1234567880"),
+    ("Jo Sample", "AB123456C"),
+    ("Chris Taxpayer", "9876543210"),
+]
+
+
+@dataclass
+class _RobotCall:
+    """A call the robot agent is on, and how far its hand-off has gone."""
+
+    call_sid: str
+    connected_at: float
+    handoff_id: str = ""
+    briefing_since: float = 0.0
+    done: bool = False
+
+
+@dataclass
+class DemoWorld:
+    """The service, the simulator and the demo's people, ready to serve at ``base_url``."""
+
+    base_url: str
+    caller_every: float = 45.0
+    talk: float = 240.0
+    max_callers: int = 3
+    password: str = field(default_factory=lambda: "demo-" + secrets.token_urlsafe(9))
+    say: Callable[[str], None] = print
+
+    def __post_init__(self) -> None:
+        from twilio.rest import Client
+
+        from .simulator import Simulator, WsgiTransport
+        from .simulator.rest import RestApi, SimulatorHttpClient
+        from .store import MemoryStore
+
+        token = secrets.token_hex(16)
+        self.clock = ManualClock(time.time())
+        self.sim = Simulator(None, token, clock=self.clock)
+        client = Client(
+            self.sim.account_sid, token, http_client=SimulatorHttpClient(RestApi(self.sim))
+        )
+        settings = (
+            Settings.from_env()
+            .with_overrides(
+                {
+                    "redis_url": "",
+                    "twilio_auth_token": token,
+                    "public_base_url": self.base_url,
+                    "secret_key": secrets.token_bytes(32),
+                }
+            )
+            .checked()
+        )
+        self.service = Callflow(
+            settings, store=MemoryStore(self.clock), clock=self.clock, twilio_client=client
+        )
+        from webhooks import create_app
+
+        self.app = create_app({"CALLFLOW_SERVICE": self.service})
+        self.sim.transport = WsgiTransport(self.app)
+        self.links = ServiceLinks(self.base_url)
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._robot: dict[str, _RobotCall] = {}
+        self._callers: list[Any] = []
+        self._next_caller = 0
+
+    # ------------------------------------------------------------ the people
+
+    def seed(self) -> None:
+        """Advisers, agents, teams, an officer, a meeting, accounts and the VSTRS number."""
+        from .simulator import Callee, Script, Step
+
+        svc, now = self.service, self.clock.now()
+        for number, name, org in ADVISERS:
+            svc.directory.add(number, name, org, consent_to_act=True, now=now, by=BY)
+            svc.directory.set_pin(number, DEMO_PIN, now, by=BY)
+            svc.directory.set_answers(number, DEMO_ANSWERS, now, by=BY)
+        for sees_id, name, reach in (HUMAN_AGENT, ROBOT_AGENT):
+            svc.staff.add_agent(sees_id, name, reach, now, by=BY)
+            # An agent's phone: answered after a moment; the caller ends the call.
+            talk = Script(patience=4 * 3600, ask=lambda _heard: Step("silent"))
+            self.sim.add_callee(reach, Callee("answered", after=3, script=talk))
+        svc.staff.set_availability(ROBOT_AGENT[0], "available", now)
+        for team_id, name, handles, number in TEAMS:
+            svc.staff.add_team(team_id, name, handles, [number], "Mon-Sun 00:00-24:00", by=BY)
+            specialist = Script(patience=4 * 3600, ask=self._specialist(team_id))
+            self.sim.add_callee(number, Callee("answered", after=3, script=specialist))
+        svc.staff.add_officer("300001", "Olive Officer", now, by=BY)
+        when = datetime.fromtimestamp(now) + timedelta(days=2)
+        svc.meetings.add(
+            customer_name="Jo Sample",
+            customer_number="+447700900123",
+            reference="DM-2026-0042",
+            officer_number="300001",
+            purpose="to agree a plan to pay your tax debt",
+            bring="your last three bank statements",
+            when=when.strftime("%Y-%m-%dT10:30"),
+            where="the Wolverhampton office, 2 Broad Street",
+            date_of_birth="1970-03-21",
+            call_at=now + 2 * 86400 - 3600,
+            by=BY,
+        )
+        for username, name, role, tie in ACCOUNTS:
+            svc.accounts.add(
+                username,
+                name,
+                role,
+                self.password,
+                now,
+                sees_id=tie if role == "vstrs_agent" else "",
+                team=tie if role == "specialist" else "",
+                by=BY,
+            )
+        self.sim.configure_number(
+            VSTRS_NUMBER,
+            f"{self.base_url}/voice/incoming",
+            status_callback=f"{self.base_url}/voice/status",
+        )
+
+    def _specialist(self, team: str) -> Callable[[str], Any]:
+        """A specialist on the team's phone: keys the briefing agent's SEES ID, accepts."""
+        from .simulator import Step
+
+        def ask(heard: str) -> Any:
+            if "SEES I D code" in heard:
+                waiting = self.service.store.indexed(
+                    "handoffs", f"team:{team}", newest_first=True, count=1
+                )
+                sees_id = waiting[0].get("agent_sees_id", "") if waiting else ""
+                return Step("press", f"{sees_id}#")
+            if "Press 1 to accept" in heard:
+                return Step("press", "1")
+            return Step("silent")
+
+        return ask
+
+    def _caller(self) -> None:
+        """The next scripted caller rings the VSTRS number (unless enough are waiting)."""
+        from .simulator import Script
+
+        self._callers = [leg for leg in self._callers if leg.live]
+        if len(self._callers) >= self.max_callers:
+            return
+        number, _name, _org = ADVISERS[self._next_caller % len(ADVISERS)]
+        self._next_caller += 1
+        answers = {
+            "first school": DEMO_ANSWERS["first_school"],
+            "colour": DEMO_ANSWERS["favourite_colour"],
+        }
+        script = (
+            Script()
+            .press(f"{number}#")
+            .press(f"{DEMO_PIN}#")
+            .answer(answers)
+            # On the line this long from joining the call's conference (waiting for an
+            # agent included): whoever has the call then, the caller ends it.
+            .hang_up(after=self.talk)
+        )
+        caller_id = f"+4416329600{10 + self._next_caller % 80:02d}"
+        self._callers.append(self.sim.call(VSTRS_NUMBER, caller_id, script))
+
+    def _robot_step(self) -> None:
+        """Robin, the demo's own agent: a warm transfer on each call, then the hand-over."""
+        svc, now = self.service, self.clock.now()
+        for record in svc.vstrs.recent_for_agent(ROBOT_AGENT[0], count=3):
+            sid = record["call_sid"] if "call_sid" in record else record.get("id", "")
+            if record.get("state") == "with_agent" and sid and sid not in self._robot:
+                self._robot[sid] = _RobotCall(sid, now)
+        for call in list(self._robot.values()):
+            if call.done:
+                continue
+            if not call.handoff_id and now - call.connected_at >= 8:
+                name, reference = CUSTOMERS[len(self._robot) % len(CUSTOMERS)]
+                body = {
+                    "team": "debt_pursuit",
+                    "customer": {"name": name, "reference": reference},
+                    "issue": "Wants to agree time to pay on a debt in pursuit",
+                    "authorisation": {
+                        "type": "recorded_oral",
+                        "date": datetime.fromtimestamp(now).strftime("%Y-%m-%d"),
+                        "reference": f"DEMO-{len(self._robot)}",
+                    },
+                    "callback": {"urgent": False, "turnaround": "2 working days"},
+                }
+                try:
+                    handoff = svc.handoffs.request(call.call_sid, ROBOT_AGENT[0], body, self.links)
+                    call.handoff_id = handoff["id"]
+                except Exception as exc:  # the call may have ended meanwhile
+                    log.info("demo: Robin's hand-off on %s: %s", call.call_sid, exc)
+                    call.done = True
+                continue
+            if call.handoff_id:
+                state = (svc.handoffs.get(call.handoff_id) or {}).get("state", "")
+                if state == "briefing" and not call.briefing_since:
+                    call.briefing_since = now
+                elif state == "briefing" and now - call.briefing_since >= 8:
+                    try:
+                        svc.handoffs.complete(call.handoff_id, self.links)
+                    except Exception as exc:
+                        log.info("demo: Robin's hand-over on %s: %s", call.call_sid, exc)
+                    call.done = True
+                elif state not in IN_PROGRESS:
+                    call.done = True
+
+    # ------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Seed the world, then keep its clock, callers and Robin going in the background."""
+        self.seed()
+        self._spawn(self._clock_loop, "demo clock")
+        self._spawn(self._people_loop, "demo people")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _clock_loop(self) -> None:
+        """The simulator's clock follows the wall clock (events run as they fall due)."""
+        while not self._stopping.wait(0.1):
+            behind = time.time() - self.clock.now()
+            if behind > 0:
+                self.sim.advance(behind)
+
+    def _people_loop(self) -> None:
+        first = time.time() + 2
+        next_call = first
+        while not self._stopping.wait(0.5):
+            try:
+                if time.time() >= next_call:
+                    self._caller()
+                    next_call = time.time() + self.caller_every
+                self._robot_step()
+            except Exception:  # the demo carries on; the log says what went wrong
+                log.exception("demo: a scripted step failed")
+
+    def banner(self) -> str:
+        """What the person who started the demo needs: where to go and how to sign in."""
+        lines = [
+            f"callflow demo on {self.base_url}/  (embedded store; the local Twilio simulator "
+            "stands in for Twilio)",
+            "",
+            f"Sign in at {self.base_url}/console/login, password for every account: "
+            f"{self.password}",
+        ]
+        for username, name, role, _tie in ACCOUNTS:
+            lines.append(f"  {username:<8} {name:<16} {CONSOLES[role]}")
+        lines += [
+            "",
+            f"A scripted caller rings every {self.caller_every:g} s (the first in 2 s); Robin "
+            "takes calls and hands them to Debt Pursuit.",
+            f"Advisers {', '.join(a[0] for a in ADVISERS)}: PIN {DEMO_PIN}, first school "
+            f"'{DEMO_ANSWERS['first_school']}', favourite colour "
+            f"'{DEMO_ANSWERS['favourite_colour']}' (demo secrets, embedded store only).",
+            f"Call in yourself: callflow call {self.base_url} --token "
+            f"{self.service.settings.twilio_auth_token} --press {DEMO_NUMBER}# "
+            f"--press {DEMO_PIN}# --answer 'school=Hill Top,colour=blue'",
+        ]
+        return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""`callflow serve --demo`: a newcomer signs in as each role and sees live work at once.
+
+The world is driven here on the simulator's virtual clock (fast and deterministic); one
+test starts the real command and opens the front door.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from callflow.cli import main
+from callflow.demo_world import ACCOUNTS, DemoWorld
+from tests.conftest import TEST_REDIS_URL, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sign_in(world: DemoWorld, username: str) -> FlaskClient:
+    browser = world.app.test_client()
+    page = browser.get("/console/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token
+    answer = browser.post(
+        "/console/login",
+        data={"username": username, "password": world.password, "csrf_token": token.group(1)},
+    )
+    assert answer.status_code == 303, (username, answer.get_data(as_text=True)[:300])
+    return browser
+
+
+def run_world(world: DemoWorld, seconds: float, step: float = 1.0) -> None:
+    """The world's people on its virtual clock: callers as due, Robin every step."""
+    next_caller = world.clock.now()
+    end = world.clock.now() + seconds
+    while world.clock.now() < end:
+        if world.clock.now() >= next_caller:
+            world._caller()
+            next_caller += world.caller_every
+        world._robot_step()
+        world.sim.advance(step)
+
+
+@pytest.fixture
+def world() -> DemoWorld:
+    made = DemoWorld("http://127.0.0.1:8000", caller_every=45.0, say=lambda _text: None)
+    made.seed()
+    return made
+
+
+def test_every_role_has_an_account_and_lands_on_its_console(world: DemoWorld) -> None:
+    homes = {
+        "vstrs_agent": "/console/agent",
+        "specialist": "/console/specialist",
+        "designer": "/console/designer",
+        "auditor": "/console/auditor",
+        "admin": "/console/admin",
+    }
+    assert {role for _u, _n, role, _t in ACCOUNTS} == set(homes)
+    for username, _name, role, _tie in ACCOUNTS:
+        browser = sign_in(world, username)
+        landed = browser.get("/console/")
+        assert landed.headers["Location"].endswith(homes[role])
+        assert browser.get(homes[role]).status_code == 200
+    front = world.app.test_client().get("/")
+    assert front.status_code == 302 and front.headers["Location"].endswith("/console/")
+    assert world.app.test_client().get("/console/").headers["Location"].startswith("/console/login")
+
+
+def test_the_specialist_sees_a_live_hand_off_within_a_minute(world: DemoWorld) -> None:
+    specialist = sign_in(world, "sam")
+    run_world(world, 60)
+    state = specialist.get("/console/specialist/state").get_json()
+    assert state["handoff"] is not None, "a hand-off reached Debt Pursuit within a minute"
+    authorised = []
+    for _ in range(10):
+        run_world(world, 5)
+        state = specialist.get("/console/specialist/state").get_json()
+        if state["grant"] is not None and state["grant"]["authorised"]:
+            authorised.append(state)
+    assert authorised, "the specialist saw a live grant within 110 s"
+    assert authorised[0]["handoff"]["organisation_name"]
+    # The caller hangs up in the end: the authority goes with the call.
+    run_world(world, world.talk + 30)
+    kinds = [e["kind"] for e in world.service.audit.all_entries()]
+    assert "grant.issued" in kinds and "grant.ended" in kinds, [k for k in kinds if "grant" in k or "handoff" in k]
+    assert not world.sim.errors
+
+
+def test_the_human_agent_takes_the_next_caller(world: DemoWorld) -> None:
+    agent = sign_in(world, "alex")
+    page = agent.get("/console/agent").get_data(as_text=True)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert csrf
+    # Robin is on a call; Alex becomes available and the next caller comes to Alex.
+    run_world(world, 30)
+    made = agent.post(
+        "/console/agent/availability", data={"status": "available", "csrf_token": csrf.group(1)}
+    )
+    assert made.status_code in {200, 303}
+    run_world(world, 90)
+    state = agent.get("/console/agent/state").get_json()
+    assert state["call"] is not None, state
+
+
+def test_the_admin_and_auditor_see_the_world(world: DemoWorld) -> None:
+    admin = sign_in(world, "ada")
+    advisers = admin.get("/console/admin/advisers").get_data(as_text=True)
+    for number in ("1001", "1002", "1003", "1004"):
+        assert f'data-row="{number}"' in advisers
+    teams = admin.get("/console/admin/teams").get_data(as_text=True)
+    assert "Debt Pursuit" in teams and "Insolvency" in teams
+    assert sign_in(world, "audrey").get("/console/auditor").status_code == 200
+    assert len(world.service.meetings.all()) == 1
+
+
+def test_demo_refuses_redis_and_other_hosts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
+    assert main(["serve", "--demo"]) == 1
+    assert "unset REDIS_URL" in capsys.readouterr().err
+    monkeypatch.delenv("REDIS_URL")
+    assert main(["serve", "--demo", "--host", "192.0.2.1"]) == 1
+    assert "this machine only" in capsys.readouterr().err
+
+
+def test_the_command_serves_the_demo_and_is_quiet() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PORT"}}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callflow.cli", "serve", "--demo", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/login") as page:
+                    assert page.status == 200 and "Sign in" in page.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.2)
+        time.sleep(3)  # a caller or two on the way in
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert "password for every account: demo-" in output
+    for username, *_ in ACCOUNTS:
+        assert f"  {username} " in output
+    assert "INFO" not in output and "Traceback" not in output, output

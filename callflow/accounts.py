@@ -135,9 +135,15 @@ class Accounts:
         if role not in CONSOLE_ROLES:
             errors.append(f"role: one of {', '.join(sorted(CONSOLE_ROLES))}")
         if role == "vstrs_agent" and self.staff.agent(sees_id) is None:
-            errors.append("sees_id: a registered VSTRS agent's SEES ID")
+            errors.append(
+                "sees_id: a registered VSTRS agent's SEES ID (register the agent first: "
+                "`callflow agents add` or the admin console's VSTRS agents)"
+            )
         if role == "specialist" and self.staff.team(team) is None:
-            errors.append("team: a registered specialist team")
+            errors.append(
+                "team: a registered specialist team (register the team first: "
+                "`callflow teams add` or the admin console's Specialist teams)"
+            )
         self._check_password(password, errors)
         if errors:
             raise DirectoryError("; ".join(errors))

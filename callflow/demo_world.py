@@ -71,9 +71,9 @@ CONSOLES = {
     "admin": "the staff directory",
 }
 CUSTOMERS = [
-    ("Pat Example", "1234567880"),
+    ("Pat Example", "3234567880"),
     ("Jo Sample", "AB123456C"),
-    ("Chris Taxpayer", "9876543210"),
+    ("Chris Taxpayer", "8876543210"),
 ]
 
 

@@ -834,7 +834,7 @@ class _Run:
         today = datetime.fromtimestamp(self.service.clock.now(), LONDON).date()
         body = {
             "team": team.id,
-            "customer": {"name": "Pat Example", "reference": "1234567890"},
+            "customer": {"name": "Pat Example", "reference": "2234567890"},
             "issue": "A flow test hand-off",
             "authorisation": {
                 "type": "recorded_oral",

@@ -59,6 +59,35 @@ def mermaid(flow: Flow) -> str:
     )
 
 
+def outline(flow: Flow) -> list[dict[str, Any]]:
+    """The flow as a list, for people who cannot see the diagram: each state (with its line
+    in the file) and where each of its events goes, under which guards."""
+    rows = []
+    for state in flow.states.values():
+        moves = [
+            {
+                "event": tr.event,
+                "dest": tr.dest,
+                "if": list(tr.if_guards),
+                "unless": list(tr.unless_guards),
+                "line": tr.line,
+            }
+            for options in state.events.values()
+            for tr in options
+        ]
+        rows.append(
+            {
+                "name": state.name,
+                "line": state.line,
+                "description": state.description,
+                "initial": state.name == flow.initial,
+                "final": not moves,
+                "transitions": moves,
+            }
+        )
+    return rows
+
+
 def render(flow: Flow, fmt: str) -> bytes:
     """The flow drawn as ``svg`` or ``png`` with Graphviz."""
     try:

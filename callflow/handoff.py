@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from stdnum.gb import utr
+
 from .access import Forbidden, Viewer, grant_for_viewer, was_on_call
 from .context import Services, ServiceUser
 from .errors import CallflowError
@@ -155,7 +157,13 @@ def validate_request(
             ref_type, ref_value = "utr", folded
         elif NINO.match(folded):
             ref_type, ref_value = "nino", folded
-    if ref_type is None:
+    if ref_type == "utr" and not utr.is_valid(str(ref_value)):
+        # The first digit of a UTR checks the other nine: a mistyped one is caught here,
+        # before a specialist discloses about the wrong customer.
+        errors["customer.reference"] = (
+            "that UTR's check digit does not match: check the 10 digits with the caller"
+        )
+    elif ref_type is None:
         errors["customer.reference"] = (
             "a UTR (10 digits) or a National Insurance number (like AB123456C)"
         )
@@ -635,6 +643,26 @@ class HandOffs(ServiceUser):
         if detail:
             log.warning("hand-off %s failed: %s", handoff_id, detail)
         return self.get(handoff_id)
+
+    def retry(
+        self, handoff_id: str, agent_sees_id: str, links: Links, team: str | None = None
+    ) -> dict[str, Any]:
+        """Ask again for a transfer that did not happen, with the same details (to the same
+        team, or ``team``): the agent need not type the customer's details twice."""
+        doc = self.get(handoff_id)
+        if doc is None or doc["agent_sees_id"] != agent_sees_id:
+            raise HandOffError("no such hand-off of yours", status=404)
+        if doc["state"] != "failed":
+            raise HandOffError("only a transfer that did not happen can be tried again")
+        customer = doc["customer"]
+        body = {
+            "team": team or doc["team"],
+            "customer": {"name": customer["name"], "reference": customer["reference"]},
+            "issue": doc["issue"],
+            "callback": doc["callback"],
+            "authorisation": doc["authorisation"],
+        }
+        return self.request(doc["call_sid"], agent_sees_id, body, links)
 
     def cancel(self, handoff_id: str, agent_sees_id: str, links: Links | None) -> dict[str, Any]:
         """The agent cancels a hand-off in progress."""

@@ -128,10 +128,22 @@ def figures(
 class Chart:
     """A grouped bar chart: categories along the bottom, one bar per series."""
 
-    def __init__(self, title: str, categories: list[str], series: dict[str, list[float]]) -> None:
+    def __init__(
+        self,
+        title: str,
+        categories: list[str],
+        series: dict[str, list[float]],
+        colours: dict[str, str] | None = None,
+    ) -> None:
         self.title = title
         self.categories = categories
         self.series = series
+        self.colours = colours or {}
+
+    def colour(self, index: int, name: str) -> str:
+        """A series' colour: its own where it means something (passed green, failed red),
+        else the palette's."""
+        return self.colours.get(name, PALETTE[index % len(PALETTE)])
 
     def svg(self, width: int = 640, height: int = 260) -> str:
         """The chart as an SVG element (accessible: role img, title, description)."""
@@ -163,7 +175,7 @@ class Chart:
             for j, (name, values) in enumerate(self.series.items()):
                 value = values[i]
                 bar_h = plot_h * value / peak
-                colour = PALETTE[j % len(PALETTE)]
+                colour = self.colour(j, name)
                 tip = f"{escape(name)}, {escape(category)}: {value:g}"
                 parts.append(
                     f'<rect x="{x0 + j * bar_w:.1f}" y="{top + plot_h - bar_h:.1f}" '
@@ -176,7 +188,7 @@ class Chart:
                 f'text-anchor="middle" font-size="11">{escape(label)}</text>'
             )
         for j, name in enumerate(self.series):
-            colour = PALETTE[j % len(PALETTE)]
+            colour = self.colour(j, name)
             parts.append(
                 f'<rect x="{left + j * 140}" y="6" width="12" height="12" fill="{colour}"/>'
                 f'<text x="{left + j * 140 + 16}" y="16" font-size="12">{escape(name)}</text>'
@@ -197,12 +209,16 @@ def bar_chart(
     data: dict[str, dict[str, float]],
     series: list[str] | None = None,
     ordered: bool = False,
+    colours: dict[str, str] | None = None,
 ) -> Chart:
     """A chart from {category: {series: value}} (categories sorted unless ``ordered``)."""
     categories = list(data) if ordered else sorted(data)
     names = series or sorted({name for values in data.values() for name in values})
     return Chart(
-        title, categories, {name: [data[c].get(name, 0) for c in categories] for name in names}
+        title,
+        categories,
+        {name: [data[c].get(name, 0) for c in categories] for name in names},
+        colours,
     )
 
 

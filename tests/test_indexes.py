@@ -38,7 +38,7 @@ def rig(store: Store, clock: ManualClock) -> Rig:
 def test_grants_are_found_by_customer_call_team_and_while_active(rig: Rig) -> None:
     svc = rig.svc
     caller, _ = rig.taken_over()
-    (grant,) = svc.store.indexed("grants", "customer:1234567890")
+    (grant,) = svc.store.indexed("grants", "customer:2234567890")
     assert svc.store.indexed("grants", f"call:{caller.sid}") == [grant]
     assert svc.store.indexed("grants", "team:debt_pursuit") == [grant]
     assert svc.handoffs.active_grants() == 1
@@ -48,8 +48,8 @@ def test_grants_are_found_by_customer_call_team_and_while_active(rig: Rig) -> No
     assert svc.store.indexed("grants", "active") == []
     expire(svc.store, "grants", grant["id"])
     viewer = Viewer("specialist", team="debt_pursuit")
-    assert svc.handoffs.grants_for_customer("1234567890", viewer)["grants"] == []
-    assert svc.store.index_size("grants", "customer:1234567890") == 0, "cleaned as met"
+    assert svc.handoffs.grants_for_customer("2234567890", viewer)["grants"] == []
+    assert svc.store.index_size("grants", "customer:2234567890") == 0, "cleaned as met"
     with pytest.raises(StoreError):
         svc.store.list_docs("grants")
 

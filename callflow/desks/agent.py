@@ -25,6 +25,32 @@ class AgentDesk:
             return record
         return None
 
+    def form_to_retry(self, viewer: Viewer) -> dict[str, str]:
+        """The hand-off form as the agent last sent it, when that transfer did not happen on
+        the call in hand (so a failed transfer keeps its details); else nothing."""
+        record = self.current_call(viewer)
+        if record is None or not record["handoffs"]:
+            return {}
+        doc = self.service.handoffs.get(record["handoffs"][-1])
+        if doc is None or doc["state"] != "failed" or not viewer.is_agent(doc["agent_sees_id"]):
+            return {}
+        given = str(doc["authorisation"]["date"] or "")
+        year, month, day = [*given.split("-"), "", "", ""][:3]
+        return {
+            "call_sid": record["call_sid"],
+            "team": doc["team"],
+            "customer_name": doc["customer"]["name"],
+            "reference": doc["customer"]["reference"],
+            "issue": doc["issue"],
+            "auth_type": doc["authorisation"]["type"],
+            "auth_day": day.lstrip("0"),
+            "auth_month": month.lstrip("0"),
+            "auth_year": year,
+            "auth_reference": doc["authorisation"]["reference"],
+            "urgent": "yes" if doc["callback"]["urgent"] else "",
+            "turnaround": doc["callback"]["turnaround"],
+        }
+
     def state(self, viewer: Viewer) -> dict[str, Any]:
         """The agent console's live state."""
         svc = self.service

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..directory import ORGANISATIONS
 from ..reports import audit_csv, bar_chart, figures, in_period
 
 if TYPE_CHECKING:
@@ -58,22 +59,45 @@ class AuditorDesk:
         start = (max(cases_page, 1) - 1) * CASES_PER_PAGE
         cases = self.service.assurance.cases(org, offset=start, count=CASES_PER_PAGE + 1)
         return {
-            "charts": charts(data),
+            "charts": charts(data, self.names()),
             "assurance": data["assurance"],
             "cases": cases[:CASES_PER_PAGE],
             "cases_page": max(cases_page, 1),
             "more_cases": len(cases) > CASES_PER_PAGE,
         }
 
+    def names(self) -> dict[str, str]:
+        """What the charts call organisations and teams: their names, not their ids."""
+        names = {org_id: org.name for org_id, org in ORGANISATIONS.items()}
+        names.update({team.id: team.name for team in self.service.staff.teams()})
+        names["None"] = "(none)"
+        return names
+
     def csv(self, since: date, until: date, org: str | None) -> str:
         """The period's audit entries as CSV."""
         return audit_csv(self.entries(since, until, org))
 
 
-def charts(data: dict[str, Any]) -> list[Any]:
-    """The auditor's charts, drawn as SVG on the server with their figures beside them."""
+#: Series whose colour means something: passed green, failed red, outstanding grey.
+RESULT_COLOURS = {"passed": "#00703c", "failed": "#d4351c", "outstanding": "#505a5f"}
+#: Verification outcomes in words.
+OUTCOMES = {"verified": "verified", "failed": "failed", "locked": "locked out"}
+
+
+def _named(rows: dict[str, dict[str, Any]], names: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        key: {names.get(series, series.replace("_", " ")): n for series, n in values.items()}
+        for key, values in rows.items()
+    }
+
+
+def charts(data: dict[str, Any], names: dict[str, str] | None = None) -> list[Any]:
+    """The auditor's charts, drawn as SVG on the server with their figures beside them;
+    organisations and teams by name."""
+    names = names or {}
     share = {
-        org: {"hand-offs per verified call": value} for org, value in data["handoff_share"].items()
+        names.get(org, org): {"hand-offs per verified call": value}
+        for org, value in data["handoff_share"].items()
     }
     durations = {k: {"grants": v} for k, v in data["grant_durations"].items()}
     assurance = {
@@ -85,13 +109,19 @@ def charts(data: dict[str, Any]) -> list[Any]:
         for row in data["assurance"]
     }
     return [
-        bar_chart("Verifications per day, by outcome", data["verifications"]),
+        bar_chart("Verifications per day, by outcome", _named(data["verifications"], OUTCOMES)),
         bar_chart("Lockouts per day", {d: {"lockouts": n} for d, n in data["lockouts"].items()}),
-        bar_chart("Hand-offs per week, by organisation", data["handoffs_by_org_week"]),
-        bar_chart("Hand-offs per week, by team", data["handoffs_by_team_week"]),
+        bar_chart(
+            "Hand-offs per week, by organisation", _named(data["handoffs_by_org_week"], names)
+        ),
+        bar_chart("Hand-offs per week, by team", _named(data["handoffs_by_team_week"], names)),
         bar_chart("Hand-off share of verified calls", share),
         bar_chart("Grant durations", durations, ordered=True),
         bar_chart(
-            "Assurance results", assurance, ["passed", "failed", "outstanding"], ordered=True
+            "Assurance results",
+            assurance,
+            ["passed", "failed", "outstanding"],
+            ordered=True,
+            colours=RESULT_COLOURS,
         ),
     ]

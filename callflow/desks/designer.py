@@ -25,7 +25,7 @@ class DesignerDesk:
 
     def flows(self) -> list[dict[str, Any]]:
         """Every flow the service serves, with its version, problems and diagram."""
-        from ..graph import mermaid
+        from ..graph import mermaid, outline
 
         svc = self.service
         library = svc.library
@@ -44,6 +44,7 @@ class DesignerDesk:
                     "states": len(flow.states),
                     "problems": [str(p) for p in library.problems.get(flow.path, [])],
                     "diagram": mermaid(flow),
+                    "outline": outline(flow),
                 }
             )
         live_paths = {row["path"] for row in rows}
@@ -59,6 +60,7 @@ class DesignerDesk:
                         "states": 0,
                         "problems": [str(p) for p in problems],
                         "diagram": "",
+                        "outline": [],
                     }
                 )
         return rows
@@ -78,10 +80,16 @@ class DesignerDesk:
                 diff = svc.releases.diff(name, old, new) or "The two versions are the same."
             except CallflowError as exc:
                 diff_error = str(exc)
+        from ..graph import mermaid, outline
+
         released = svc.releases.release(name)
+        flow = library.version(live)
         return {
             "name": name,
             "live": live,
+            "description": flow.description,
+            "diagram": mermaid(flow),
+            "outline": outline(flow),
             "protected": svc.releases.is_protected(name),
             "pending": [{**r, "when": when(r.get("at"))} for r in svc.releases.pending(name)],
             "published": bool(released and released["live"] == live),
@@ -93,3 +101,21 @@ class DesignerDesk:
             "diff_error": diff_error,
             "check_seconds": svc.settings.flow_release_check_seconds,
         }
+
+    def lint(self, source: str, label: str) -> list[dict[str, Any]]:
+        """A flow's text checked as publishing checks it (problems and destinations outside
+        the allow-lists), each problem at its line: what the editor marks as the designer
+        types. Its tests are not run here (publishing runs them)."""
+        from ..allowlists import destination_problems
+        from ..errors import FlowValidationError
+        from ..flowspec import parse_flow
+
+        svc = self.service
+        try:
+            flow = parse_flow(source, label, svc.registry)
+        except FlowValidationError as exc:
+            problems = exc.problems
+        else:
+            problems = destination_problems(flow, svc.allowlists.snapshot())
+        return [{"file": p.path, "line": p.line, "message": p.message} for p in problems]
+

@@ -68,7 +68,7 @@ def test_csv_export_and_printable_report(audited: Rig) -> None:
     assert (
         report.status_code == 200
         and b"VSTRS report: Tax Aid" in report.data
-        and b"<details open>" in report.data
+        and b'data-module="govuk-details" open>' in report.data
     )
     assert audited.api.get("/console/auditor?from=yesterday").status_code == 400
 

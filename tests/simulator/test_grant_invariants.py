@@ -149,7 +149,7 @@ class GrantMachine(RuleBasedStateMachine):
         self.sim.add_callee(TEAMS[team], Callee(outcome, after=4, script=script))  # type: ignore[arg-type]
         body = {
             "team": team,
-            "customer": {"name": "Pat", "reference": "1234567890"},
+            "customer": {"name": "Pat", "reference": "2234567890"},
             "issue": "Debt",
             "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
         }

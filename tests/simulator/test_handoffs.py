@@ -22,7 +22,7 @@ VSTRS = "+441632960999"
 AGENT = "200001"
 TEAM_FIRST, TEAM_SECOND = "+441632960200", "+441632960201"
 ANSWERS = {"first school": "Hill Top", "colour": "Blue"}
-CUSTOMER = {"name": "Pat Customer", "reference": "1234567890"}
+CUSTOMER = {"name": "Pat Customer", "reference": "2234567890"}
 
 
 class Rig:
@@ -166,7 +166,7 @@ def test_the_whole_warm_transfer(rig: Rig) -> None:
     assert handoff["customer"] == {
         "name": "Pat Customer",
         "reference_type": "utr",
-        "reference": "1234567890",
+        "reference": "2234567890",
     }
     rig.sim.advance(1)
     assert rig.held(caller), "the caller is held while the team is rung"
@@ -196,10 +196,10 @@ def test_the_whole_warm_transfer(rig: Rig) -> None:
     assert grant["authorised"] and grant["to"]["team"] == "debt_pursuit"
     assert (
         grant["grant"]["agent_sees_id"] == AGENT
-        and grant["grant"]["customer"]["reference"] == "1234567890"
+        and grant["grant"]["customer"]["reference"] == "2234567890"
     )
     by_customer = rig.api.get(
-        "/api/grants?customer=12345 67890", headers=rig.auth(rig.specialist_token)
+        "/api/grants?customer=22345 67890", headers=rig.auth(rig.specialist_token)
     ).get_json()
     assert by_customer["authorised"] is True
 
@@ -437,6 +437,8 @@ def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: Man
     [
         ({"customer": {"name": "Pat", "reference": "12345"}}, "customer.reference"),
         ({"customer": {"name": "Pat", "reference": "QQ12345C"}}, "customer.reference"),
+        # Ten digits whose first does not check the other nine: a mistyped UTR.
+        ({"customer": {"name": "Pat", "reference": "1234567890"}}, "customer.reference"),
         ({"customer": {"name": "", "reference": "AB123456C"}}, "customer.name"),
         ({"issue": ""}, "issue"),
         (
@@ -461,6 +463,22 @@ def test_hand_off_requests_are_validated(rig: Rig, body: dict[str, Any], field: 
     response = rig.request(caller, **body)
     assert response.status_code == 422 and field in response.get_json()["errors"]
     assert not rig.held(caller)
+
+
+def test_a_utr_is_checked_by_its_check_digit() -> None:
+    from callflow.handoff import validate_request
+
+    body = {
+        "team": "t",
+        "issue": "x",
+        "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "R"},
+    }
+    for good in ("2234567890", "22345 67890", "1955839661"):
+        clean, errors = validate_request({**body, "customer": {"name": "P", "reference": good}})
+        assert "customer.reference" not in errors and clean["customer"]["reference_type"] == "utr"
+    for typo in ("1234567890", "2234567891", "3234567890"):
+        _, errors = validate_request({**body, "customer": {"name": "P", "reference": typo}})
+        assert "check digit" in errors["customer.reference"], typo
 
 
 def test_a_nino_is_accepted(rig: Rig) -> None:
@@ -534,7 +552,7 @@ def test_a_new_call_never_inherits_an_old_grant(rig: Rig) -> None:
     )
     assert refused.status_code == 403
     by_customer = rig.api.get(
-        "/api/grants?customer=1234567890", headers=rig.auth(rig.specialist_token)
+        "/api/grants?customer=2234567890", headers=rig.auth(rig.specialist_token)
     ).get_json()
     assert (
         by_customer["authorised"] is False
@@ -557,7 +575,7 @@ def test_grant_questions_fail_closed_when_the_store_is_down(
     monkeypatch.setattr(rig.svc.staff, "authenticate", lambda token: token_member)
     monkeypatch.setattr(rig.svc.store, "get_doc", down)
     monkeypatch.setattr(rig.svc.store, "list_docs", down)
-    for url in (f"/api/calls/{caller.sid}/grant", "/api/grants?customer=1234567890"):
+    for url in (f"/api/calls/{caller.sid}/grant", "/api/grants?customer=2234567890"):
         response = rig.api.get(url, headers=rig.auth(rig.specialist_token))
         assert response.status_code == 503 and response.get_json()["authorised"] is False
 

@@ -120,6 +120,16 @@ def load_session() -> None:
             )
 
 
+@bp.context_processor
+def signed_in_as() -> dict[str, Any]:
+    """What the header shows of the member of staff: a specialist's team by its name."""
+    member = g.get("console")
+    if member is None or not member.team:
+        return {"team_name": ""}
+    team = service().staff.team(member.team)
+    return {"team_name": team.name if team else member.team}
+
+
 def me() -> ConsoleSession:
     member: ConsoleSession = g.console
     return member
@@ -194,7 +204,11 @@ def login() -> Any:
 
     session["login_csrf"] = secrets.token_urlsafe(24)
     status = 401 if error else 200
-    return render_template("console/login.html", error=error, csrf=session["login_csrf"]), status
+    typed = request.form.get("username", "")[:40] if request.method == "POST" else ""
+    page = render_template(
+        "console/login.html", error=error, csrf=session["login_csrf"], username=typed
+    )
+    return page, status
 
 
 @bp.post("/logout")

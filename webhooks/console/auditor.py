@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Response, abort, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from callflow.desks import AuditorDesk
 from callflow.directory import ORGANISATIONS
@@ -44,6 +44,7 @@ def _auditor_page(printable: bool) -> Any:
         until=until,
         org=org,
         organisations=ORGANISATIONS,
+        org_options=[(key, o.name) for key, o in ORGANISATIONS.items()],
         charts=page["charts"],
         assurance=page["assurance"],
         cases=page["cases"],
@@ -83,11 +84,14 @@ def auditor_case(case_id: str) -> Any:
     """Move an assurance case on (evidence seen or missing, closed)."""
     from callflow.assurance import AssuranceError
 
+    state = request.form.get("state", "")
+    if not state:
+        flash(f"Choose what was found for case {case_id}: nothing was changed.", "error")
+        return redirect(url_for("console.auditor", _anchor=f"case-{case_id}"), code=303)
     try:
-        service().assurance.update(
-            case_id, request.form.get("state", ""), me().username, request.form.get("note", "")
-        )
+        service().assurance.update(case_id, state, me().username, request.form.get("note", ""))
     except AssuranceError as exc:
         abort(409, description=str(exc))
+    flash(f"Case {case_id} is now {state.replace('_', ' ')}.", "done")
     return redirect(url_for("console.auditor"), code=303)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -74,17 +75,51 @@ def _flow_page(
         flow["source"] = source
     if tests is not None:
         flow["tests"] = tests
+    outline_rows = flow.pop("outline")
     page = render_template(
         "console/flow.html",
         **flow,
+        outline_rows=outline_rows,
         me=me(),
         refused=refused,
+        problems=report_problems(refused, name),
         checked=checked,
         old=old,
         new=new,
         message=request.args.get("done", ""),
     )
-    return Response(page, status=status, mimetype="text/html")
+    response = Response(page, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DESIGNER_CSP
+    return response
+
+
+#: A problem in a refusal report: "FILE:LINE: message".
+PROBLEM = re.compile(r"^\s*(?P<file>[\w./-]+\.ya?ml):(?P<line>\d+):\s*(?P<message>.+)$", re.M)
+
+
+def report_problems(report: str, name: str) -> list[dict[str, Any]]:
+    """The file:line problems in a refusal, each marked as in the flow or in its tests."""
+    return [
+        {
+            "file": m["file"],
+            "line": int(m["line"]),
+            "message": m["message"].strip(),
+            "in_tests": m["file"].endswith(".test.yaml"),
+        }
+        for m in PROBLEM.finditer(report or "")
+    ]
+
+
+@bp.post("/designer/lint")
+@signed_in("designer", "admin")
+def designer_lint() -> Response:
+    """The editor's live lint: the flow text's problems, each at its line (JSON)."""
+    body = request.get_json(silent=True) or {}
+    source, name = body.get("source"), body.get("name") or "new-flow"
+    if not isinstance(source, str) or not isinstance(name, str) or len(source) > 200_000:
+        return Response('{"error": "send {source, name}"}', 400, mimetype="application/json")
+    label = f"{name}.yaml" if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) else "new-flow.yaml"
+    return jsonify(problems=DesignerDesk(service()).lint(source, label))
 
 
 @bp.get("/designer/flow/<name>")
@@ -201,14 +236,16 @@ def designer_new() -> Any:
     svc = service()
     refused = ""
     try:
-        name = parse_flow(source, "new.yaml", svc.registry).name
+        name = parse_flow(source, "new-flow.yaml", svc.registry).name
         if name in svc.library.live_versions():
             refused = f"Flow {name} exists already: publish its new version from its own page."
     except FlowValidationError:
         name = ""
     if not refused:
+        # A flow that does not parse has no name yet: its problems still name a file.
+        label = f"{name or 'new-flow'}.yaml"
         try:
-            entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+            entry = svc.releases.publish(source, tests, me().username, label=label)
         except PublishRefused as exc:
             refused = str(exc)
         else:

@@ -8,13 +8,61 @@
   const diagrams = document.querySelectorAll("pre.mermaid");
   let rendered = Promise.resolve();
   if (window.mermaid && diagrams.length) {
-    window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict" });
+    window.mermaid.initialize({
+      startOnLoad: false, securityLevel: "strict", state: { useMaxWidth: true }, flowchart: { useMaxWidth: true },
+    });
     rendered = window.mermaid.run({ nodes: diagrams }).then(() => {
       document.body.dataset.diagrams = "drawn";
     });
   }
 
   const $ = (id) => document.getElementById(id);
+
+  // The editors: line numbers, and each problem marked in the gutter at its line, from the
+  // refusal the page was sent with and, for a flow, from the live lint as it changes.
+  const editors = {};
+  async function lint(name, text) {
+    const response = await fetch("/console/designer/lint", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ name: name, source: text }),
+    });
+    if (!response.ok) return [];
+    return (await response.json()).problems;
+  }
+  function lintStatus(problems) {
+    const status = $("source-problems");
+    if (!status) return;
+    status.textContent = problems.length
+      ? `${problems.length} problem${problems.length === 1 ? "" : "s"}: ${problems.map((p) => `line ${p.line}: ${p.message}`).join("; ")}`
+      : "No problems found in the flow.";
+  }
+  function pageProblems(which) {
+    return Array.from(document.querySelectorAll(`[data-editor="${which}"][data-line]`))
+      .map((a) => ({ line: Number(a.dataset.line), message: a.textContent.replace(/^.*? line \d+: /, "") }));
+  }
+  if (window.CallflowEditor) {
+    const form = $("publish-form");
+    const flowName = form ? form.dataset.flow : "new-flow";
+    [["source", true], ["tests", false], ["new-source", true], ["new-tests", false]].forEach(([id, flow]) => {
+      const area = $(id);
+      if (!area) return;
+      editors[id] = window.CallflowEditor.create(area, {
+        problems: pageProblems(id),
+        lint: flow ? (text) => lint(flowName, text) : null,
+        onProblems: id === "source" ? lintStatus : null,
+      });
+    });
+    document.querySelectorAll("[data-editor][data-line]").forEach((link) => {
+      link.addEventListener("click", (event) => {
+        const editor = editors[link.dataset.editor];
+        if (!editor) return;
+        event.preventDefault();
+        editor.goToLine(Number(link.dataset.line));
+      });
+    });
+  }
+
   const transcript = $("phone-transcript");
   const input = $("phone-input");
   if (!transcript || !input) return;

@@ -146,7 +146,16 @@ class DemoWorld:
 
         svc, now = self.service, self.clock.now()
         for number, name, org in ADVISERS:
-            svc.directory.add(number, name, org, consent_to_act=True, now=now, by=BY)
+            svc.directory.add(
+                number,
+                name,
+                org,
+                phone=f"+44 20 7946 {number}",
+                email=f"{name.split()[0].lower()}@{org.replace('_', '')}.example.org",
+                consent_to_act=True,
+                now=now,
+                by=BY,
+            )
             svc.directory.set_pin(number, DEMO_PIN, now, by=BY)
             svc.directory.set_answers(number, DEMO_ANSWERS, now, by=BY)
         for sees_id, name, reach in (HUMAN_AGENT, ROBOT_AGENT):

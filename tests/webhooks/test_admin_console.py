@@ -150,6 +150,7 @@ def test_a_refused_change_says_what_is_wrong_next_to_the_field(
     assert page.status_code == 400
     text = page.get_data(as_text=True)
     assert "There is a problem" in text and 'href="#agents-add-sees_id"' in text
+    assert "Enter the agent&#39;s SEES ID: 6 to 10 digits" in text, "in the design system's words"
     assert 'id="agents-add-sees_id"' in text and 'aria-invalid="true"' in text
     assert 'value="Zed Agent"' in text, "what was typed is kept"
     assert text.startswith("<!doctype html>") and "<title>Error: " in text

@@ -54,12 +54,41 @@ SECRET_FIELDS = frozenset({"password", "pin"})
 FIELD = re.compile(r"^([a-z_]+): (.+)$")
 
 
-def field_errors(message: str) -> list[tuple[str, str]]:
+#: A field's format error in the design system's words ("Enter ..."), by section and
+#: field. Conflicts (already exists, taken) keep the service's own words.
+WORDS = {
+    ("advisers", "number"): "Enter the adviser's number: 4 to 10 digits",
+    ("advisers", "name"): "Enter the adviser's full name (up to 100 characters)",
+    ("advisers", "organisation"): "Select the adviser's organisation",
+    ("advisers", "phone"): "Enter a phone number in digits, like 020 7946 0000",
+    ("advisers", "email"): "Enter an email address like name@example.org",
+    ("agents", "sees_id"): "Enter the agent's SEES ID: 6 to 10 digits",
+    ("agents", "name"): "Enter the agent's full name (up to 100 characters)",
+    ("agents", "reach"): "Enter a phone number like +441632960100, or the softphone's client name",
+    ("teams", "id"): "Enter a team id of lower-case letters, digits and _, like debt_pursuit",
+    ("teams", "name"): "Enter the team's name",
+    ("teams", "numbers"): "Enter one or more numbers to ring, like +441632960200",
+    ("teams", "hours"): "Enter the opening hours like Mon-Fri 08:30-17:00",
+    ("officers", "number"): "Enter the officer's identity number: 6 to 10 digits",
+    ("officers", "name"): "Enter the name the officer gives customers (up to 100 characters)",
+    ("accounts", "username"): "Enter a username of 3 to 40 lower-case letters, digits, . _ or -",
+    ("accounts", "name"): "Enter the person's full name",
+    ("accounts", "password"): "Enter a password of at least 12 characters",
+}
+CONFLICT = re.compile(r"already exists|is taken|cannot|last admin|register the|must come|days are")
+
+
+def field_errors(message: str, section: str = "") -> list[tuple[str, str]]:
     """A directory error's parts as (field, message); field is "" when none is named."""
     errors = []
     for part in message.split("; "):
         match = FIELD.match(part)
-        errors.append((match.group(1), match.group(2)) if match else ("", part))
+        if not match:
+            errors.append(("", part))
+            continue
+        field, text = match.group(1), match.group(2)
+        words = WORDS.get((section, field))
+        errors.append((field, words if words and not CONFLICT.search(text) else text))
     return errors
 
 
@@ -126,7 +155,11 @@ def admin_change(section: str, action: str) -> Any:
     except CallflowError as exc:
         values = {k: v for k, v in form.items() if k not in SECRET_FIELDS}
         return _page(
-            section, 400, errors=field_errors(str(exc)), values=values, form=f"{section}-{action}"
+            section,
+            400,
+            errors=field_errors(str(exc), section),
+            values=values,
+            form=f"{section}-{action}",
         )
     if shown is not None:
         return _page(section, shown_once=shown)

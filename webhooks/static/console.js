@@ -237,7 +237,7 @@
         ["Phone", rep.phone], ["Email", rep.email],
         ["Consent to act", h.consent_to_act ? "Yes" : "No: no contact details passed on"],
         ["Issue", h.issue],
-        ["Authorisation held", h.authorisation ? `${h.authorisation.type.replace("_", " ")}, given ${new Date(h.authorisation.date).toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })} (ref ${h.authorisation.reference})` : ""],
+        ["Authorisation held", h.authorisation ? `${h.authorisation.type === "signed" ? "Signed" : "Recorded oral"}, given ${new Date(h.authorisation.date).toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric" })} (ref ${h.authorisation.reference})` : ""],
         ["Call back", `${h.callback.urgent ? "Urgent" : "Not urgent"}${h.callback.turnaround ? ", " + h.callback.turnaround : ""}`],
         ["VSTRS agent", `${h.agent_name}, SEES ID ${h.agent_sees_id}`],
       ]),

@@ -47,19 +47,50 @@ class Question:
 
     id: str
     prompt: str
+    #: The question in Welsh (docs/welsh.md lists every Welsh text for review).
+    welsh: str = ""
+    #: Answered on the keypad (a date or a number): what a Welsh call prefers, since
+    #: speech recognition for Welsh cannot be relied on.
+    keypad: bool = False
+
+    def text(self, language: str | None) -> str:
+        """The question as asked in ``language`` (English when there is no translation)."""
+        return self.welsh if language == "cy-GB" and self.welsh else self.prompt
 
 
 QUESTIONS: dict[str, Question] = {
     q.id: q
     for q in (
         Question(
-            "memorable_date", "Please key your memorable date as eight digits, day, month and year."
+            "memorable_date",
+            "Please key your memorable date as eight digits, day, month and year.",
+            "Rhowch eich dyddiad cofiadwy fel wyth digid: y diwrnod, y mis a'r flwyddyn.",
+            keypad=True,
         ),
-        Question("memorable_number", "Please key your memorable number, then press the hash key."),
-        Question("first_school", "Please say the name of your first school."),
-        Question("birth_town", "Please say the town you were born in."),
-        Question("favourite_colour", "Please say your favourite colour."),
-        Question("first_pet", "Please say the name of your first pet."),
+        Question(
+            "memorable_number",
+            "Please key your memorable number, then press the hash key.",
+            "Rhowch eich rhif cofiadwy, yna pwyswch yr allwedd hash.",
+            keypad=True,
+        ),
+        Question(
+            "first_school",
+            "Please say the name of your first school.",
+            "Dywedwch enw eich ysgol gyntaf.",
+        ),
+        Question(
+            "birth_town",
+            "Please say the town you were born in.",
+            "Dywedwch enw'r dref lle cawsoch eich geni.",
+        ),
+        Question(
+            "favourite_colour", "Please say your favourite colour.", "Dywedwch eich hoff liw."
+        ),
+        Question(
+            "first_pet",
+            "Please say the name of your first pet.",
+            "Dywedwch enw eich anifail anwes cyntaf.",
+        ),
     )
 }
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .context import CallContext, Services
 from .errors import CallBusy, FlowError, StoreError
 from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
+from .language import resolve
 from .library import FlowLibrary
 from .metrics import CALLS, STATES, STORE_ERRORS
 from .session import CallSession
@@ -72,6 +73,7 @@ class CallEngine:
         params: Mapping[str, str],
         links: Links,
         ref: str | None = None,
+        language: str | None = None,
     ) -> Reply:
         """A new call arrives at the Voice URL (or Twilio retries that request).
 
@@ -80,12 +82,16 @@ class CallEngine:
         trip (no lease): a duplicate request finds it and gets the same answer.
         """
         optimistic = self._guarded(
-            call_sid, lambda: self._incoming_at_once(call_sid, flow_name, params, links, ref)
+            call_sid,
+            lambda: self._incoming_at_once(call_sid, flow_name, params, links, ref, language),
         )
         if optimistic is not None:
             return optimistic
         return self._locked(
-            call_sid, lambda lease: self._incoming(lease, call_sid, flow_name, params, links, ref)
+            call_sid,
+            lambda lease: self._incoming(
+                lease, call_sid, flow_name, params, links, ref, language
+            ),
         )
 
     def step(
@@ -172,6 +178,7 @@ class CallEngine:
         params: Mapping[str, str],
         links: Links,
         ref: str | None,
+        language: str | None = None,
     ) -> Reply | None:
         """A new call on a flow whose first webhook is pure: run it, then create in one step.
 
@@ -181,7 +188,7 @@ class CallEngine:
         flow = self.library.live(flow_name)
         if not self.library.machine(flow).start_is_pure:
             return None
-        session = self._new_session(call_sid, flow, params, ref)
+        session = self._new_session(call_sid, flow, params, ref, language)
         reply = self._run(session, START_EVENT, params, links)
         created = self.store.create_session(session, self.settings.session_ttl_seconds)
         if created.outcome == "created":
@@ -193,7 +200,12 @@ class CallEngine:
         return None
 
     def _new_session(
-        self, call_sid: str, flow: Flow, params: Mapping[str, str], ref: str | None
+        self,
+        call_sid: str,
+        flow: Flow,
+        params: Mapping[str, str],
+        ref: str | None,
+        language: str | None = None,
     ) -> CallSession:
         session = CallSession(
             call_sid=call_sid,
@@ -206,6 +218,10 @@ class CallEngine:
         )
         if ref:
             session.data["ref"] = ref
+        if len(flow.languages) > 1:
+            session.values["language"] = resolve(language, flow.languages) or (
+                flow.default_language
+            )
         return session
 
     def _incoming(
@@ -216,13 +232,14 @@ class CallEngine:
         params: Mapping[str, str],
         links: Links,
         ref: str | None,
+        language: str | None = None,
     ) -> tuple[Reply, CallSession | None, int]:
         existing = lease.session
         if existing is not None:
             log.info("call %s: Voice URL requested again; same answer", call_sid)
             return self._repeat(existing, 0), None, 0
         flow = self.library.live(flow_name)
-        session = self._new_session(call_sid, flow, params, ref)
+        session = self._new_session(call_sid, flow, params, ref, language)
         CALLS.labels(flow.name).inc()
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0
@@ -364,5 +381,5 @@ class _NoLinks:
     def hold(self, call_sid: str) -> str:
         return "/voice/ended"
 
-    def incoming(self, flow: str, ref: str) -> str:
+    def incoming(self, flow: str, ref: str, language: str | None = None) -> str:
         return "/voice/ended"

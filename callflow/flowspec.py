@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from .errors import FlowValidationError, Problem
+from .language import DEFAULT as DEFAULT_LANGUAGE
+from .language import LANGUAGE, VOICES
 from .registry import ActionSpec, Registry, default_registry
 
 __all__ = [
@@ -44,7 +46,7 @@ WAITING_VERBS = frozenset({"gather", "enqueue", "dial", "redirect", "hangup", "r
 INPUT_EVENTS = frozenset({"digits", "speech", "timeout"})
 BUILTIN_EVENTS = INPUT_EVENTS | {"hangup", "next", "dequeued", "dial_ended"}
 
-_TOP_KEYS = {"flow", "description", "initial", "defaults", "states"}
+_TOP_KEYS = {"flow", "description", "initial", "defaults", "languages", "states"}
 _DEFAULTS_KEYS = {"voice", "language"}
 _STATE_KEYS = {"description", "enter", "twiml", "events"}
 _TRANSITION_KEYS = {"to", "if", "unless", "actions", "description"}
@@ -147,6 +149,14 @@ class Flow:
     defaults: dict[str, str]
     states: dict[str, FlowState]
     source: str = field(repr=False)
+    #: The languages the flow speaks, each with its voice, in order: the first is the
+    #: language a call gets when nothing chose another.
+    languages: dict[str, str] = field(default_factory=lambda: {"en-GB": "Polly.Amy"})
+
+    @property
+    def default_language(self) -> str:
+        """The language a call on this flow is served in unless it chose another."""
+        return next(iter(self.languages))
 
     def transitions(self) -> Iterator[Transition]:
         """Every transition of the flow, state by state."""
@@ -277,6 +287,8 @@ class _Checker:
         self.registry = registry
         self.problems: list[Problem] = []
         self.values = registry.known_values()
+        #: The flow's languages (every prompt gives a text for each).
+        self.languages: list[str] = ["en-GB"]
 
     def err(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.path, line, message))
@@ -340,6 +352,14 @@ class _Checker:
             )
             return None
         spec = _VERB_OPTIONS[kind]
+        if kind == "say" and isinstance(raw, dict) and raw and all(
+            isinstance(key, str) and LANGUAGE.match(key) for key in raw
+        ):
+            # `say: {en-GB: "...", cy-GB: "..."}`: a text per language.
+            wrapped = _LineMap({"text": raw})
+            wrapped.line = getattr(raw, "line", line)
+            wrapped.key_lines = {"text": wrapped.line}
+            raw = wrapped
         if raw is None or raw is True:
             options: dict[str, Any] = {}
         elif isinstance(raw, dict):
@@ -358,7 +378,33 @@ class _Checker:
             if checked is not None:
                 clean[key] = checked
         self.required_options(kind, clean, line)
+        if kind == "say" and "text" in clean:
+            clean["text"] = self.texts(clean["text"], clean.get("language"), line)
         return Verb(kind, clean, line)
+
+    def texts(self, text: Any, pinned: str | None, line: int) -> dict[str, str]:
+        """A say's text as {language: text}, every flow language given (or one pinned)."""
+        if isinstance(text, str):
+            if pinned:
+                return {pinned: text}
+            if len(self.languages) == 1:
+                return {self.languages[0]: text}
+            self.err(
+                line,
+                f"say needs a text for each of the flow's languages ({', '.join(self.languages)})"
+                ": write `say: {" + ", ".join(f"{lang}: ..." for lang in self.languages) + "}`"
+                ", or pin one language with `language:`",
+            )
+            return {self.languages[0]: text}
+        texts = dict(text)
+        missing = [lang for lang in self.languages if lang not in texts]
+        if missing and not (pinned and pinned in texts):
+            self.err(
+                line,
+                f"say has no {' or '.join(missing)} text (the flow speaks "
+                f"{', '.join(self.languages)})",
+            )
+        return texts
 
     def required_options(self, kind: str, options: dict[str, Any], line: int) -> None:
         if kind == "say" and "text" not in options:
@@ -389,6 +435,29 @@ class _Checker:
 
     def option(self, kind: str, key: str, kind_of: str, value: Any, line: int) -> Any:
         bad = f"{kind} {key}"
+        if kind == "say" and key == "text" and isinstance(value, dict):
+            texts: dict[str, str] = {}
+            for language, text in value.items():
+                at = _line_of(value, language, line)
+                if not isinstance(language, str) or not LANGUAGE.match(language):
+                    self.err(at, f"say text: {language!r} is not a language like en-GB or cy-GB")
+                elif language not in self.languages:
+                    self.err(
+                        at,
+                        f"say text in {language}, which the flow does not speak (add it to "
+                        f"`languages:`; the flow speaks {', '.join(self.languages)})",
+                    )
+                elif not isinstance(text, str) or not text.strip():
+                    self.err(at, f"say text in {language} must be non-empty text")
+                else:
+                    self.template(text, at)
+                    texts[language] = text
+            return texts or None
+        if kind == "say" and key == "language":
+            if not isinstance(value, str) or not LANGUAGE.match(value):
+                self.err(line, "say language must be a language like en-GB or cy-GB")
+                return None
+            return value
         if kind_of in {"text", "str", "url"}:
             if not isinstance(value, str) or not value.strip():
                 self.err(line, f"{bad} must be non-empty text")
@@ -665,6 +734,8 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         for key, value in defaults.items():
             if not isinstance(value, str):
                 checker.err(_line_of(defaults, key, top_line), f"defaults {key} must be text")
+    languages = _languages(document, defaults if isinstance(defaults, dict) else {}, checker)
+    checker.languages = list(languages)
     raw_states = document.get("states")
     states: dict[str, FlowState] = {}
     if not isinstance(raw_states, dict) or not raw_states:
@@ -725,7 +796,38 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         defaults={k: str(v) for k, v in defaults.items()},
         states=states,
         source=source,
+        languages=languages,
     )
+
+
+def _languages(document: Any, defaults: dict[str, Any], checker: _Checker) -> dict[str, str]:
+    """``languages:`` as {language: voice}, in order; without it, the defaults' one."""
+    top_line = getattr(document, "line", 1)
+    raw = document.get("languages")
+    if raw is None:
+        language = str(defaults.get("language") or DEFAULT_LANGUAGE)
+        return {language: str(defaults.get("voice") or VOICES.get(language, "Polly.Amy"))}
+    line = _line_of(document, "languages", top_line)
+    if not isinstance(raw, dict) or not raw:
+        checker.err(
+            line,
+            "languages must map each language to its voice, like "
+            "`languages: {en-GB: Polly.Amy, cy-GB: Polly.Gwyneth}`",
+        )
+        return {DEFAULT_LANGUAGE: VOICES[DEFAULT_LANGUAGE]}
+    languages: dict[str, str] = {}
+    for language, voice in raw.items():
+        at = _line_of(raw, language, line)
+        if not isinstance(language, str) or not LANGUAGE.match(language):
+            checker.err(at, f"{language!r} is not a language like en-GB or cy-GB")
+            continue
+        if voice is None:
+            voice = VOICES.get(language)
+        if not isinstance(voice, str) or not voice.strip():
+            checker.err(at, f"language {language} needs a voice, like Polly.Gwyneth")
+            continue
+        languages[language] = voice
+    return languages or {DEFAULT_LANGUAGE: VOICES[DEFAULT_LANGUAGE]}
 
 
 #: Verbs that make a call wait (for the caller, a timer or another party) or end it.

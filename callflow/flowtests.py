@@ -76,6 +76,7 @@ TEST_KEYS = {
     "adviser_waits",
     "cancel_before_answer",
     "description",
+    "language",
 }
 SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
 START_KINDS = {"inbound", "meeting", "handoff"}
@@ -148,6 +149,9 @@ class FlowTest:
     adviser_waits: float = 3600.0
     #: meeting tests: staff cancel the meeting while the customer's phone rings.
     cancel_before_answer: bool = False
+    #: The language the call is made in (as a Welsh number's ``?lang=`` would); None: the
+    #: flow's first.
+    language: str | None = None
 
 
 @dataclass
@@ -364,6 +368,14 @@ class _Reader:
         if not (PHONE.match(caller) or caller == "anonymous"):
             self.err(_line_of(raw, "from", line), "from: a number like +447700900123, or anonymous")
         test.caller = caller
+        language = raw.get("language")
+        if language is not None:
+            if not isinstance(language, str) or not re.fullmatch(
+                r"[a-z]{2,3}(-[A-Z]{2})?", language
+            ):
+                self.err(_line_of(raw, "language", line), "language: like cy-GB (or cy)")
+            else:
+                test.language = language
         if test.start == "meeting":
             if not isinstance(raw.get("meeting"), str):
                 self.err(line, "a meeting test names its meeting: meeting: KEY (from setup)")
@@ -654,9 +666,10 @@ class _Run:
         self._setup()
         script = self._script()
         if self.test.start == "inbound":
+            lang = f"&lang={self.test.language}" if self.test.language else ""
             self.sim.configure_number(
                 TEST_LINE,
-                f"{self.links.base}/voice/incoming?flow={self.flow.name}",
+                f"{self.links.base}/voice/incoming?flow={self.flow.name}{lang}",
                 status_callback=f"{self.links.base}/voice/status",
             )
             leg = self.sim.call(TEST_LINE, self.test.caller, script)
@@ -813,7 +826,22 @@ class _Run:
         if not advisers or not agents or team is None:
             raise CallflowError("a handoff test needs an adviser, an agent and its team in setup")
         adviser, agent = advisers[0], agents[0]
+        from .directory import QUESTIONS
+
+        # The adviser answers whichever question they hear, in English or in Welsh.
         answers = {k.replace("_", " "): str(v) for k, v in adviser["answers"].items()}
+        for qid, value in adviser["answers"].items():
+            if qid in QUESTIONS and QUESTIONS[qid].welsh:
+                answers[QUESTIONS[qid].welsh] = str(value)
+        if self.test.language:
+            number = self.sim.numbers.get("+441632960999")
+            if number is not None:
+                self.sim.configure_number(
+                    "+441632960999",
+                    f"{number.voice_url}{'&' if '?' in number.voice_url else '?'}"
+                    f"lang={self.test.language}",
+                    status_callback=number.status_callback,
+                )
         caller_script = (
             Script()
             .press(f"{adviser['number']}#")

@@ -327,6 +327,9 @@ class HandOffs(ServiceUser):
             "organisation_name": verified["organisation_name"],
             "representative": representative,
             "consent_to_act": verified["consent_to_act"],
+            # The call's language: the specialist is rung with the whisper in it, and it
+            # goes on the grant, so a Welsh call is served in Welsh after the hand-off.
+            "language": record.get("language") or "en-GB",
             "issue": clean["issue"],
             "callback": clean["callback"],
             "authorisation": clean["authorisation"],
@@ -404,7 +407,9 @@ class HandOffs(ServiceUser):
             leg = self.services.twilio().create_call(
                 to=number,
                 from_=self.settings.vstrs_number,
-                url=links.incoming("specialist_handoff", handoff_id),
+                url=links.incoming(
+                    "specialist_handoff", handoff_id, doc.get("language") or None
+                ),
                 status_callback=links.leg_status("specialist", doc["call_sid"]),
                 timeout=self.settings.agent_ring_seconds,
             )
@@ -722,6 +727,7 @@ class HandOffs(ServiceUser):
             "team": handoff["team"],
             "team_name": handoff["team_name"],
             "agent_sees_id": handoff["agent_sees_id"],
+            "language": handoff.get("language") or "en-GB",
             "started_at": now,
             "max_until": now + self.settings.grant_max_seconds,
             "ended_at": None,

@@ -36,6 +36,8 @@ class ServiceLinks:
         """The wait URL of a caller's conference."""
         return f"{self.base}/voice/hold?call={call_sid}"
 
-    def incoming(self, flow: str, ref: str) -> str:
-        """The Voice URL for an outbound leg running ``flow`` about ``ref``."""
-        return f"{self.base}/voice/incoming?flow={flow}&ref={ref}"
+    def incoming(self, flow: str, ref: str, language: str | None = None) -> str:
+        """The Voice URL for an outbound leg running ``flow`` about ``ref`` (in ``language``:
+        a Welsh call's specialist hears the whisper in Welsh)."""
+        lang = f"&lang={language}" if language else ""
+        return f"{self.base}/voice/incoming?flow={flow}&ref={ref}{lang}"

@@ -47,7 +47,7 @@ class Links(Protocol):
         """The wait URL a waiting caller's conference plays (and ticks the service with)."""
         ...
 
-    def incoming(self, flow: str, ref: str) -> str:
+    def incoming(self, flow: str, ref: str, language: str | None = None) -> str:
         """The Voice URL for an outbound leg that runs ``flow`` about record ``ref``."""
         ...
 
@@ -95,6 +95,11 @@ def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def _speaks(verb: Verb) -> bool:
+    """Whether a verb (or a gather's prompt) says or listens for words."""
+    return verb.kind in {"say", "gather"} or any(_speaks(p) for p in verb.options.get("prompt", ()))
+
+
 class Renderer:
     """Renders a state's verbs as a TwiML fragment (cached per state, values and base URL)."""
 
@@ -113,6 +118,9 @@ class Renderer:
             for key in ("text", "queue", "number", "client", "conference"):
                 if isinstance(verb.options.get(key), str):
                     used.update(_fields(verb.options[key]))
+                elif isinstance(verb.options.get(key), dict):
+                    for text in verb.options[key].values():
+                        used.update(_fields(text))
             if verb.kind == "dial" and verb.options.get("hold"):
                 used.add("call_sid")
             for prompt in verb.options.get("prompt", ()):
@@ -120,6 +128,8 @@ class Renderer:
 
         for verb in state.verbs:
             visit(verb)
+        if "language" not in used and any(_speaks(v) for v in state.verbs):
+            used.add("language")  # what it says depends on the call's language
         return tuple(sorted(used))
 
     def render(
@@ -146,6 +156,11 @@ class Renderer:
             self._fragments[key] = fragment
         out.append(fragment.replace(_STAND_IN, f"?s={step}"))
 
+    def language(self, values: Mapping[str, str]) -> str:
+        """The call's language, if the flow speaks it; else the flow's first."""
+        chosen = values.get("language", "")
+        return chosen if chosen in self.flow.languages else self.flow.default_language
+
     def _fragment(
         self, state: FlowState, values: Mapping[str, str], links: Links, step: int
     ) -> str:
@@ -163,8 +178,13 @@ class Renderer:
     ) -> None:
         opts = verb.options
         if verb.kind == "say":
-            voice = {k: opts.get(k, self.voice[k]) for k in ("voice", "language")}
-            parent.say(fill(opts["text"], values), loop=opts.get("loop"), **voice)
+            language = opts.get("language") or self.language(values)
+            texts: dict[str, str] = opts["text"]
+            text = texts.get(language) or texts.get(self.flow.default_language) or ""
+            if not text:
+                language, text = next(iter(texts.items()))
+            voice = opts.get("voice") or self.flow.languages.get(language) or self.voice["voice"]
+            parent.say(fill(text, values), loop=opts.get("loop"), voice=voice, language=language)
         elif verb.kind == "play":
             parent.play(opts.get("url"), loop=opts.get("loop"), digits=opts.get("digits"))
         elif verb.kind == "pause":
@@ -187,7 +207,7 @@ class Renderer:
                 finish_on_key=opts.get("finish_on_key"),
                 hints=opts.get("hints"),
                 speech_timeout=opts.get("speech_timeout"),
-                language=opts.get("language", self.voice["language"]),
+                language=opts.get("language") or self.language(values),
                 action_on_empty_result=False,
             )
             for prompt in opts.get("prompt", ()):

@@ -20,9 +20,11 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from .context import Services, ServiceUser
 from .errors import CallflowError
+from .language import DEFAULT as DEFAULT_LANGUAGE
+from .language import message
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
-from .twiml import DEFAULT_VOICE, Links
+from .twiml import Links
 
 if TYPE_CHECKING:
     pass
@@ -33,12 +35,6 @@ __all__ = ["VstrsCalls"]
 
 NAMESPACE = "vstrs_calls"
 RECORD_TTL = 30 * 24 * 3600
-NO_AGENT = (
-    "Sorry, no V S T R S agent is free to take your call. We have noted your call and an "
-    "agent will call you back. Goodbye."
-)
-AGENT_LEFT = "The V S T R S agent has left the call. Thank you for calling. Goodbye."
-HOLDING = "Thank you for holding. A V S T R S agent will be with you shortly."
 
 
 #: How long a claim to ring an agent for a call lasts when nothing lets it go (a worker that
@@ -94,9 +90,17 @@ class VstrsCalls(ServiceUser):
     # ------------------------------------------------------------ the caller arrives
 
     def start(
-        self, call_sid: str, verified: dict[str, Any], caller_number: str, links: Links
+        self,
+        call_sid: str,
+        verified: dict[str, Any],
+        caller_number: str,
+        links: Links,
+        language: str = DEFAULT_LANGUAGE,
     ) -> str:
-        """A verified caller is about to wait: open their record (agents are rung on join)."""
+        """A verified caller is about to wait: open their record (agents are rung on join).
+
+        The record keeps the call's language: what the service says to the caller from now
+        on, and every hand-off and grant of the call, carry it."""
         now = self.now()
 
         def create(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -108,6 +112,7 @@ class VstrsCalls(ServiceUser):
                 "conference_sid": None,
                 "verified": verified,
                 "caller_number": caller_number,
+                "language": language,
                 "state": "waiting",
                 "waiting_since": now,
                 "ringing": None,
@@ -229,7 +234,8 @@ class VstrsCalls(ServiceUser):
                 self.no_agent(call_sid)
             elif doc["ringing"] is None:
                 self.ring_next(call_sid, links, doc)
-        response.say(HOLDING, **DEFAULT_VOICE)
+        text, voice = message("holding", (doc or {}).get("language"))
+        response.say(text, **voice)
         response.pause(length=15)
         return str(response)
 
@@ -274,7 +280,8 @@ class VstrsCalls(ServiceUser):
             if ringing:
                 twilio.hang_up(ringing["call_sid"])
             response = VoiceResponse()
-            response.say(NO_AGENT, **DEFAULT_VOICE)
+            text, voice = message("no_agent", ended.get("language"))
+            response.say(text, **voice)
             response.hangup()
             twilio.play(call_sid, str(response))
         except CallflowError as exc:
@@ -418,7 +425,8 @@ class VstrsCalls(ServiceUser):
         if doc["state"] == "agent_left":
             try:
                 response = VoiceResponse()
-                response.say(AGENT_LEFT, **DEFAULT_VOICE)
+                text, voice = message("agent_left", doc.get("language"))
+                response.say(text, **voice)
                 response.hangup()
                 self.services.twilio().play(call_sid, str(response))
             except CallflowError as exc:
@@ -524,6 +532,7 @@ class VstrsCalls(ServiceUser):
                 else None
             ),
             "handoffs": record["handoffs"],
+            "language": record.get("language") or "en-GB",
             "ended_at": record["ended_at"],
             "end_reason": record["end_reason"],
             # The VSTRS team's own authority: a verified caller, connected to VSTRS, now.

@@ -209,8 +209,8 @@ def test_a_flows_folder_file_outside_the_lists_is_not_served(
 
 
 VSTRS_V2 = VSTRS.read_text().replace(
-    "Please check your details\n          with your organisation and call again.",
-    "Please check your details\n          with your organisation, then call again.",
+    "Please check your details\n            with your organisation and call again.",
+    "Please check your details\n            with your organisation, then call again.",
 )
 
 

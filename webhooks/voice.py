@@ -1,7 +1,8 @@
 """Twilio Voice webhooks: the Voice URL, the steps the service's TwiML asks for, call status.
 
 Fixed entry points a Twilio number is configured with:
-    POST /voice/incoming    Voice URL (``?flow=NAME`` picks a flow other than the default)
+    POST /voice/incoming    Voice URL (``?flow=NAME`` picks a flow other than the default,
+                            ``?lang=cy`` the language: a Welsh number's Voice URL)
     POST /voice/status      call status callback
 Every other URL is one the service puts in its own TwiML (``/voice/step``).
 """
@@ -116,7 +117,12 @@ def incoming() -> Response:
     ref = request.args.get("ref") or None
     if ref is not None and not REF.match(ref):
         return _polite_refusal("malformed ref")
-    return _answer(service().engine.incoming(call_sid, flow, request.form, _links(), ref))
+    # ?lang=cy: the number rung is the Welsh line (a language the flow does not speak is
+    # ignored: the call gets the flow's first).
+    language = request.args.get("lang", "")[:8] or None
+    return _answer(
+        service().engine.incoming(call_sid, flow, request.form, _links(), ref, language)
+    )
 
 
 @bp.post("/step")

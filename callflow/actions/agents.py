@@ -15,4 +15,10 @@ def connect_to_agent(ctx: CallContext) -> None:
     ctx.values["conference"] = name
     if vstrs is None or ctx.links is None or ctx.session.verified is None:
         return
-    vstrs.start(ctx.call_sid, ctx.session.verified, ctx.session.from_number, ctx.links)
+    vstrs.start(
+        ctx.call_sid,
+        ctx.session.verified,
+        ctx.session.from_number,
+        ctx.links,
+        ctx.values.get("language") or "en-GB",
+    )

@@ -49,3 +49,21 @@ def _pressed(key: str) -> None:
 
 for _key in "0123456789*#":
     _pressed(_key)
+
+
+@REGISTRY.action(pure=True)
+def use_welsh(ctx: CallContext) -> None:
+    """Serve the rest of the call in Welsh (a caller who pressed for Welsh)."""
+    ctx.values["language"] = "cy-GB"
+
+
+@REGISTRY.action(pure=True)
+def use_english(ctx: CallContext) -> None:
+    """Serve the rest of the call in English."""
+    ctx.values["language"] = "en-GB"
+
+
+@REGISTRY.guard()
+def in_welsh(ctx: CallContext) -> bool:
+    """True when the call is being served in Welsh."""
+    return ctx.values.get("language") == "cy-GB"

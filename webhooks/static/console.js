@@ -76,6 +76,7 @@
     cancelled: "you cancelled it", specialist_hung_up: "the specialist hung up",
     caller_hung_up: "the caller hung up", agent_left: "you left the call",
   };
+  const LANGUAGES = { "en-GB": "English", "cy-GB": "Welsh (Cymraeg): serve the call in Welsh" };
   const CALL_STATES = {
     waiting: "Waiting", ringing_agent: "Ringing you", with_agent: "With you", transferring: "Transferring",
     handed_off: "Handed off", agent_left: "You have left", ended: "Ended",
@@ -144,7 +145,7 @@
       replace("call", [para("No call in hand.")], "none");
     } else {
       // The time on the call is not part of the key: it changes every second.
-      const key = JSON.stringify([call.call_sid, call.state, call.caller]);
+      const key = JSON.stringify([call.call_sid, call.state, call.caller, call.language]);
       replace("call", [
         el("p", { class: "govuk-body state-line" }, [tag(CALL_STATES[call.state] || call.state.replace("_", " "), call.state === "with_agent" ? "green" : "blue")]),
         facts([
@@ -152,6 +153,7 @@
           ["Adviser", `${call.caller.adviser_name} (adviser ${call.caller.adviser_number})`],
           ["Verified", `by PIN and a security question (${call.caller.verified_by})`],
           ["Consent to act", call.caller.consent_to_act ? "Yes" : "No"],
+          ["Language", LANGUAGES[call.language] || call.language],
           ["Since", time(call.waiting_since)],
         ]),
       ], key);
@@ -233,6 +235,7 @@
         ["Customer", h.customer.name],
         [h.customer.reference_type === "utr" ? "UTR" : "National Insurance number", h.customer.reference],
         ["Organisation", h.organisation_name],
+        ["Language", LANGUAGES[h.language] || h.language],
         ["Representative", `${rep.name} (adviser ${rep.adviser_number})`],
         ["Phone", rep.phone], ["Email", rep.email],
         ["Consent to act", h.consent_to_act ? "Yes" : "No: no contact details passed on"],

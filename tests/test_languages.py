@@ -1,0 +1,185 @@
+"""Welsh end to end: prompts per language as data, lint with lines, the call's language on
+every record and every leg that follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from callflow.clock import ManualClock
+from callflow.errors import FlowValidationError
+from callflow.flowspec import parse_flow
+from callflow.language import MESSAGES, resolve
+from callflow.links import ServiceLinks
+from callflow.simulator import Leg, Script
+from callflow.store import Store
+from callflow.twiml import Renderer
+from tests.conftest import ADVISER, PIN
+from tests.simulator.test_handoffs import AGENT, TEAM_FIRST, VSTRS, Rig
+
+TWO_LANGUAGES = """\
+flow: bilingual
+initial: hello
+languages:
+  en-GB: Polly.Amy
+  cy-GB: Polly.Gwyneth
+states:
+  hello:
+    twiml:
+      - gather:
+          input: dtmf speech
+          timeout: 5
+          prompt:
+            - say:
+                en-GB: "Hello {caller_number}."
+                cy-GB: "Helo {caller_number}."
+            - say: {text: "I barhau yn Gymraeg, pwyswch 2.", language: cy-GB}
+    events:
+      digits: bye
+      speech: bye
+      timeout: bye
+  bye:
+    twiml:
+      - say: {en-GB: "Goodbye.", cy-GB: "Hwyl fawr."}
+      - hangup
+"""
+
+
+def problems(source: str) -> list[str]:
+    with pytest.raises(FlowValidationError) as caught:
+        parse_flow(source, "bilingual.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_flow_declares_its_languages_and_gives_every_prompt_in_each() -> None:
+    flow = parse_flow(TWO_LANGUAGES, "bilingual.yaml")
+    assert flow.languages == {"en-GB": "Polly.Amy", "cy-GB": "Polly.Gwyneth"}
+    assert flow.default_language == "en-GB"
+    single = parse_flow(
+        TWO_LANGUAGES.replace("languages:\n  en-GB: Polly.Amy\n  cy-GB: Polly.Gwyneth\n", "")
+        .replace('      - say: {en-GB: "Goodbye.", cy-GB: "Hwyl fawr."}', '      - say: "Goodbye."')
+        .replace(
+            '''            - say:
+                en-GB: "Hello {caller_number}."
+                cy-GB: "Helo {caller_number}."''',
+            '''            - say: "Hello {caller_number}."''',
+        ),
+        "one.yaml",
+    )
+    assert single.languages == {"en-GB": "Polly.Amy"}
+
+
+def test_lint_names_a_missing_translation_at_its_line() -> None:
+    missing = TWO_LANGUAGES.replace(
+        '      - say: {en-GB: "Goodbye.", cy-GB: "Hwyl fawr."}', '      - say: {en-GB: "Goodbye."}'
+    )
+    assert problems(missing) == [
+        "bilingual.yaml:23: say has no cy-GB text (the flow speaks en-GB, cy-GB)"
+    ]
+    plain = TWO_LANGUAGES.replace(
+        '      - say: {en-GB: "Goodbye.", cy-GB: "Hwyl fawr."}', '      - say: "Goodbye."'
+    )
+    (found,) = problems(plain)
+    assert found.startswith(
+        "bilingual.yaml:23: say needs a text for each of the flow's languages (en-GB, cy-GB)"
+    )
+    foreign = TWO_LANGUAGES.replace(
+        'cy-GB: "Hwyl fawr."}', 'cy-GB: "Hwyl fawr.", fr-FR: "Au revoir."}'
+    )
+    assert any(
+        "say text in fr-FR, which the flow does not speak" in p and ":23:" in p
+        for p in problems(foreign)
+    )
+    bad = TWO_LANGUAGES.replace("  cy-GB: Polly.Gwyneth\n", "  welsh: Polly.Gwyneth\n")
+    assert any(p.startswith("bilingual.yaml:5:") and "not a language" in p for p in problems(bad))
+
+
+def test_the_call_is_spoken_in_its_language() -> None:
+    flow = parse_flow(TWO_LANGUAGES, "bilingual.yaml")
+    renderer = Renderer(flow)
+    links = ServiceLinks("https://callflow.example")
+    for language, expected, voice in (
+        ("cy-GB", "Helo +441632960001.", "Polly.Gwyneth"),
+        ("en-GB", "Hello +441632960001.", "Polly.Amy"),
+        ("", "Hello +441632960001.", "Polly.Amy"),
+    ):
+        out: list[str] = []
+        values = {"caller_number": "+441632960001", "language": language}
+        renderer.render(flow.states["hello"], out, values, links, 1)
+        xml = "".join(out)
+        shown = language or "en-GB"
+        assert '<Gather action="https://callflow.example/voice/step?s=1"' in xml
+        assert f'language="{shown}"' in xml.split("<Say")[0], (
+            "speech is heard in the call's language"
+        )
+        assert f'<Say language="{shown}" voice="{voice}">{expected}</Say>' in xml
+        # The offer of Welsh is pinned: always in Welsh, in Gwyneth's voice.
+        assert (
+            '<Say language="cy-GB" voice="Polly.Gwyneth">I barhau yn Gymraeg, pwyswch 2.</Say>'
+            in xml
+        )
+
+
+def test_a_language_is_named_short_or_long() -> None:
+    assert resolve("cy", ["en-GB", "cy-GB"]) == "cy-GB"
+    assert resolve("CY-gb", ["en-GB", "cy-GB"]) == "cy-GB"
+    assert resolve("fr", ["en-GB", "cy-GB"]) is None
+    assert resolve(None, ["en-GB"]) is None
+
+
+def welsh_caller(rig: Rig) -> Leg:
+    """An adviser on the Welsh line (Voice URL ?lang=cy), verified and with the agent."""
+    number = rig.sim.numbers[VSTRS]
+    rig.sim.configure_number(
+        VSTRS, f"{number.voice_url}?lang=cy", status_callback=number.status_callback
+    )
+    script = (
+        Script()
+        .press(f"{ADVISER}#")
+        .press(f"{PIN}#")
+        .answer({"ysgol gyntaf": "Hill Top", "hoff liw": "Blue"})
+        .hang_up(after=5000)
+    )
+    caller = rig.sim.call(VSTRS, "+441632960001", script)
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
+    )
+    return caller
+
+
+def heard(leg: Leg) -> list[str]:
+    return [e.text for e in leg.log if e.kind == "hears"]
+
+
+@pytest.fixture
+def rig(store: Store, clock: ManualClock) -> Rig:
+    return Rig(store, clock)
+
+
+def test_a_welsh_call_keeps_its_language_through_the_hand_off_and_the_grant(rig: Rig) -> None:
+    caller = welsh_caller(rig)
+    said = heard(caller)
+    assert any(t.startswith("Croeso i Wasanaeth Datrys Trethi") for t in said)
+    assert MESSAGES["holding"]["cy-GB"] in said, "the hold message is Welsh"
+    assert not any("Please" in t or "Welcome" in t for t in said)
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record is not None and record["language"] == "cy-GB"
+
+    rig.specialist(TEAM_FIRST, Script().press(f"{AGENT}#").press("1").hang_up(after=5000))
+    handoff: dict[str, Any] = rig.request(caller).get_json()
+    assert handoff["language"] == "cy-GB", "the agent sees the call's language"
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    specialist = next(leg for leg in rig.sim.legs.values() if leg.to == TEAM_FIRST)
+    assert any("Mae'r alwad yn Gymraeg" in t for t in heard(specialist)), "whispered in Welsh"
+    rig.api.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth())
+    grant = rig.grant(caller)
+    assert grant["authorised"] and grant["grant"]["language"] == "cy-GB"
+    entries = [e for e in rig.svc.audit.entries() if e["kind"] == "grant.issued"]
+    assert entries, "the grant is audited as any other"
+
+
+def test_an_english_call_stays_english(rig: Rig) -> None:
+    caller = rig.caller_with_agent()
+    assert rig.svc.vstrs.get(caller.sid)["language"] == "en-GB"
+    assert MESSAGES["holding"]["en-GB"] in heard(caller)

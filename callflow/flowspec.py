@@ -453,9 +453,9 @@ class _Checker:
                     self.template(text, at)
                     texts[language] = text
             return texts or None
-        if kind == "say" and key == "language":
+        if key == "language":
             if not isinstance(value, str) or not LANGUAGE.match(value):
-                self.err(line, "say language must be a language like en-GB or cy-GB")
+                self.err(line, f"{kind} language must be a language like en-GB or cy-GB")
                 return None
             return value
         if kind_of in {"text", "str", "url"}:

@@ -91,6 +91,10 @@ def test_lint_names_a_missing_translation_at_its_line() -> None:
         "say text in fr-FR, which the flow does not speak" in p and ":23:" in p
         for p in problems(foreign)
     )
+    gather = TWO_LANGUAGES.replace(
+        "          timeout: 5\n", "          timeout: 5\n          language: cy\n"
+    )
+    assert any(":12: gather language must be a language like en-GB" in p for p in problems(gather))
     bad = TWO_LANGUAGES.replace("  cy-GB: Polly.Gwyneth\n", "  welsh: Polly.Gwyneth\n")
     assert any(p.startswith("bilingual.yaml:5:") and "not a language" in p for p in problems(bad))
 
@@ -163,6 +167,7 @@ def test_a_welsh_call_keeps_its_language_through_the_hand_off_and_the_grant(rig:
     assert any(t.startswith("Croeso i Wasanaeth Datrys Trethi") for t in said)
     assert MESSAGES["holding"]["cy-GB"] in said, "the hold message is Welsh"
     assert not any("Please" in t or "Welcome" in t for t in said)
+    assert set(caller.heard_languages) == {"cy-GB"}, "every word to a Welsh caller is Welsh"
     record = rig.svc.vstrs.get(caller.sid)
     assert record is not None and record["language"] == "cy-GB"
 

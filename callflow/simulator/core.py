@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 import secrets
 import threading
 import urllib.parse
@@ -38,6 +39,10 @@ _WORDS_PER_SECOND = 2.5
 def new_sid(prefix: str) -> str:
     """A Twilio-shaped SID: two letters and 32 hex digits."""
     return prefix + secrets.token_hex(16)
+
+
+#: A language as Twilio's <Say> and <Gather> take it: "en-GB", "cy-GB" ("en" alone is not).
+_LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}-[A-Za-z]{2,4}$")
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class Leg:
     #: With machine detection: who answered (human, machine_start, fax, unknown).
     answered_by: str | None = None
     log: list[LogEntry] = field(default_factory=list)
+    #: The language of each <Say> heard on the leg, in order (as Twilio's TTS took it).
+    heard_languages: list[str] = field(default_factory=list)
 
     @property
     def live(self) -> bool:
@@ -661,7 +668,13 @@ class Simulator:
         loops = max(int(verb.get("loop", "1")), 1)
         if verb.tag == "Say":
             text = " ".join("".join(verb.itertext()).split())
+            if not text:
+                self.error(leg, 13520, "Say: Invalid text (empty)")
+            language = verb.get("language", "en-US")
+            if not _LANGUAGE_TAG.match(language):
+                self.error(leg, 13520, f"Say: invalid language {language!r} (like en-GB, cy-GB)")
             self.note(leg, "hears", text)
+            leg.heard_languages.append(language)
             return self._say_seconds(text) * loops
         if verb.tag == "Play":
             if verb.get("digits"):
@@ -704,6 +717,10 @@ class Simulator:
         """
         heard = []
         prompt_seconds = 0.0
+        language = verb.get("language")
+        if language is not None and not _LANGUAGE_TAG.match(language):
+            # Twilio's warning 13512: "en" is invalid, "en-US" valid; speech then fails.
+            self.error(leg, 13512, f"Gather element has an invalid language value {language!r}")
         for child in verb:
             prompt_seconds += self._prompt(leg, child)
             if child.tag == "Say":

@@ -533,3 +533,38 @@ def test_dialled_number_status_callbacks(sim: Simulator, twiml_app: TwimlApp) ->
     assert {p["ParentCallSid"] for p in callbacks} == {leg.sid}
     assert {p["Direction"] for p in callbacks} == {"outbound-dial"}
     assert callbacks[-1]["CallDuration"] == "10"
+
+
+# -- languages
+
+
+def test_welsh_say_and_gather_are_taken_as_twilio_takes_them(
+    sim: Simulator, twiml_app: TwimlApp
+) -> None:
+    twiml_app.twiml(
+        "/voice",
+        '<Say language="cy-GB" voice="Polly.Gwyneth">Croeso.</Say>'
+        '<Say language="en-GB" voice="Polly.Amy">Welcome.</Say>'
+        '<Gather language="cy-GB" input="dtmf speech" timeout="2">'
+        '<Say language="cy-GB" voice="Polly.Gwyneth">Dywedwch eich hoff liw.</Say></Gather>',
+    )
+    leg = place(sim)
+    assert not sim.errors
+    assert leg.heard() == ["Croeso.", "Welcome.", "Dywedwch eich hoff liw."]
+    assert leg.heard_languages == ["cy-GB", "en-GB", "cy-GB"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('<Gather language="cy" timeout="1"><Say>Hi</Say></Gather>', 13512),
+        ('<Say language="welsh">Helo</Say>', 13520),
+        ("<Say></Say>", 13520),
+    ],
+)
+def test_a_bad_language_or_empty_say_is_a_twilio_warning(
+    sim: Simulator, twiml_app: TwimlApp, body: str, code: int
+) -> None:
+    twiml_app.twiml("/voice", body)
+    place(sim)
+    assert code in [c for _, c, _ in sim.errors]

@@ -97,6 +97,12 @@ class Settings:
     lockout_hard_limit: int = 100
     known_number_days: int = 30
     failure_window_seconds: int = 24 * 3600
+    # Relay UK (text relay): calls from these numbers (the relay platform's caller IDs), or
+    # to a Voice URL with ?relay=1, get input timeouts this many times longer, and their
+    # silences do not use up the call's tries (up to relay_max_silences).
+    relay_numbers: tuple[str, ...] = ()
+    relay_timeout_factor: int = 3
+    relay_max_silences: int = 10
     # Caller to agent: how long an agent's phone rings, how long a caller waits in all.
     agent_ring_seconds: int = 20
     agent_wait_seconds: int = 180
@@ -169,6 +175,10 @@ class Settings:
             vstrs_number=env.get("VSTRS_NUMBER") or "+441632960999",
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
+            relay_numbers=tuple(
+                n.strip() for n in env.get("CALLFLOW_RELAY_NUMBERS", "").split(",") if n.strip()
+            ),
+            relay_timeout_factor=_int(env, "CALLFLOW_RELAY_TIMEOUT_FACTOR", 3),
             audit_retention_days=_int(env, "CALLFLOW_AUDIT_RETENTION_DAYS", 400),
             audit_checkpoints_dir=(
                 Path(env["CALLFLOW_AUDIT_CHECKPOINTS"])

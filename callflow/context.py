@@ -115,7 +115,10 @@ class CallContext:
         return (self.params.get("SpeechResult") or "").strip()[:MAX_SPEECH]
 
     def audit(self, kind: str, **fields: Any) -> str:
-        """Write an audit entry for this call (with the number the call came from)."""
+        """Write an audit entry for this call (with the number the call came from, and
+        whether a Relay UK assistant is on the line)."""
+        if self.session.data.get("relay"):
+            fields.setdefault("relay", True)
         return self.services.audit.record(
             kind, call_sid=self.call_sid, caller=self.session.from_number, **fields
         )

@@ -74,6 +74,7 @@ class CallEngine:
         links: Links,
         ref: str | None = None,
         language: str | None = None,
+        relay: bool = False,
     ) -> Reply:
         """A new call arrives at the Voice URL (or Twilio retries that request).
 
@@ -83,14 +84,16 @@ class CallEngine:
         """
         optimistic = self._guarded(
             call_sid,
-            lambda: self._incoming_at_once(call_sid, flow_name, params, links, ref, language),
+            lambda: self._incoming_at_once(
+                call_sid, flow_name, params, links, ref, language, relay
+            ),
         )
         if optimistic is not None:
             return optimistic
         return self._locked(
             call_sid,
             lambda lease: self._incoming(
-                lease, call_sid, flow_name, params, links, ref, language
+                lease, call_sid, flow_name, params, links, ref, language, relay
             ),
         )
 
@@ -179,6 +182,7 @@ class CallEngine:
         links: Links,
         ref: str | None,
         language: str | None = None,
+        relay: bool = False,
     ) -> Reply | None:
         """A new call on a flow whose first webhook is pure: run it, then create in one step.
 
@@ -188,7 +192,7 @@ class CallEngine:
         flow = self.library.live(flow_name)
         if not self.library.machine(flow).start_is_pure:
             return None
-        session = self._new_session(call_sid, flow, params, ref, language)
+        session = self._new_session(call_sid, flow, params, ref, language, relay)
         reply = self._run(session, START_EVENT, params, links)
         created = self.store.create_session(session, self.settings.session_ttl_seconds)
         if created.outcome == "created":
@@ -206,6 +210,7 @@ class CallEngine:
         params: Mapping[str, str],
         ref: str | None,
         language: str | None = None,
+        relay: bool = False,
     ) -> CallSession:
         session = CallSession(
             call_sid=call_sid,
@@ -222,6 +227,13 @@ class CallEngine:
             session.values["language"] = resolve(language, flow.languages) or (
                 flow.default_language
             )
+        settings = self.settings
+        if relay or (session.from_number and session.from_number in settings.relay_numbers):
+            # Relay UK: a relay assistant reads the prompts and types for the caller. Every
+            # gather waits longer; silences do not use up the call's tries (count_silence).
+            session.data["relay"] = True
+            session.values["relay"] = "yes"
+            session.values["timeout_factor"] = str(max(settings.relay_timeout_factor, 1))
         return session
 
     def _incoming(
@@ -233,13 +245,14 @@ class CallEngine:
         links: Links,
         ref: str | None,
         language: str | None = None,
+        relay: bool = False,
     ) -> tuple[Reply, CallSession | None, int]:
         existing = lease.session
         if existing is not None:
             log.info("call %s: Voice URL requested again; same answer", call_sid)
             return self._repeat(existing, 0), None, 0
         flow = self.library.live(flow_name)
-        session = self._new_session(call_sid, flow, params, ref, language)
+        session = self._new_session(call_sid, flow, params, ref, language, relay)
         CALLS.labels(flow.name).inc()
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0

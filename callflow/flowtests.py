@@ -77,6 +77,7 @@ TEST_KEYS = {
     "cancel_before_answer",
     "description",
     "language",
+    "relay",
 }
 SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
 START_KINDS = {"inbound", "meeting", "handoff"}
@@ -152,6 +153,8 @@ class FlowTest:
     #: The language the call is made in (as a Welsh number's ``?lang=`` would); None: the
     #: flow's first.
     language: str | None = None
+    #: The call comes through Relay UK (the relay number's ``?relay=1``).
+    relay: bool = False
 
 
 @dataclass
@@ -376,6 +379,10 @@ class _Reader:
                 self.err(_line_of(raw, "language", line), "language: like cy-GB (or cy)")
             else:
                 test.language = language
+        if "relay" in raw:
+            if not isinstance(raw["relay"], bool):
+                self.err(_line_of(raw, "relay", line), "relay: true or false")
+            test.relay = raw.get("relay") is True
         if test.start == "meeting":
             if not isinstance(raw.get("meeting"), str):
                 self.err(line, "a meeting test names its meeting: meeting: KEY (from setup)")
@@ -667,6 +674,7 @@ class _Run:
         script = self._script()
         if self.test.start == "inbound":
             lang = f"&lang={self.test.language}" if self.test.language else ""
+            lang += "&relay=1" if self.test.relay else ""
             self.sim.configure_number(
                 TEST_LINE,
                 f"{self.links.base}/voice/incoming?flow={self.flow.name}{lang}",

@@ -330,6 +330,7 @@ class HandOffs(ServiceUser):
             # The call's language: the specialist is rung with the whisper in it, and it
             # goes on the grant, so a Welsh call is served in Welsh after the hand-off.
             "language": record.get("language") or "en-GB",
+            "relay": bool(record.get("relay")),
             "issue": clean["issue"],
             "callback": clean["callback"],
             "authorisation": clean["authorisation"],
@@ -728,6 +729,7 @@ class HandOffs(ServiceUser):
             "team_name": handoff["team_name"],
             "agent_sees_id": handoff["agent_sees_id"],
             "language": handoff.get("language") or "en-GB",
+            "relay": bool(handoff.get("relay")),
             "started_at": now,
             "max_until": now + self.settings.grant_max_seconds,
             "ended_at": None,
@@ -742,6 +744,8 @@ class HandOffs(ServiceUser):
             handoff=handoff["id"],
             team=handoff["team"],
             agent=handoff["agent_sees_id"],
+            language=grant["language"],
+            relay=grant["relay"],
             outcome="active",
         )
         self.store.put_doc("grants", grant_id, grant, ttl_seconds=RECORD_TTL)

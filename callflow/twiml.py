@@ -95,6 +95,12 @@ def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def _factor(values: Mapping[str, str]) -> int:
+    """How many times longer a gather waits on this call (a Relay UK call: 3 by default)."""
+    text = values.get("timeout_factor", "")
+    return int(text) if text.isdigit() and 1 <= int(text) <= 10 else 1
+
+
 def _speaks(verb: Verb) -> bool:
     """Whether a verb (or a gather's prompt) says or listens for words."""
     return verb.kind in {"say", "gather"} or any(_speaks(p) for p in verb.options.get("prompt", ()))
@@ -130,6 +136,8 @@ class Renderer:
             visit(verb)
         if "language" not in used and any(_speaks(v) for v in state.verbs):
             used.add("language")  # what it says depends on the call's language
+        if any(v.kind == "gather" for v in state.verbs):
+            used.add("timeout_factor")  # a relay call waits longer
         return tuple(sorted(used))
 
     def render(
@@ -202,7 +210,7 @@ class Renderer:
                 input=opts.get("input", "dtmf"),
                 action=links.step(step),
                 method="POST",
-                timeout=opts.get("timeout", 5),
+                timeout=opts.get("timeout", 5) * _factor(values),
                 num_digits=opts.get("num_digits"),
                 finish_on_key=opts.get("finish_on_key"),
                 hints=opts.get("hints"),

@@ -96,6 +96,7 @@ class VstrsCalls(ServiceUser):
         caller_number: str,
         links: Links,
         language: str = DEFAULT_LANGUAGE,
+        relay: bool = False,
     ) -> str:
         """A verified caller is about to wait: open their record (agents are rung on join).
 
@@ -113,6 +114,9 @@ class VstrsCalls(ServiceUser):
                 "verified": verified,
                 "caller_number": caller_number,
                 "language": language,
+                # Relay UK: a relay assistant is on the line (the agent and, after a
+                # hand-off, the specialist are told: a third party hears what is said).
+                "relay": relay,
                 "state": "waiting",
                 "waiting_since": now,
                 "ringing": None,
@@ -533,6 +537,7 @@ class VstrsCalls(ServiceUser):
             ),
             "handoffs": record["handoffs"],
             "language": record.get("language") or "en-GB",
+            "relay": bool(record.get("relay")),
             "ended_at": record["ended_at"],
             "end_reason": record["end_reason"],
             # The VSTRS team's own authority: a verified caller, connected to VSTRS, now.

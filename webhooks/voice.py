@@ -2,7 +2,8 @@
 
 Fixed entry points a Twilio number is configured with:
     POST /voice/incoming    Voice URL (``?flow=NAME`` picks a flow other than the default,
-                            ``?lang=cy`` the language: a Welsh number's Voice URL)
+                            ``?lang=cy`` the language: a Welsh number's Voice URL,
+                            ``?relay=1`` a Relay UK call)
     POST /voice/status      call status callback
 Every other URL is one the service puts in its own TwiML (``/voice/step``).
 """
@@ -120,8 +121,10 @@ def incoming() -> Response:
     # ?lang=cy: the number rung is the Welsh line (a language the flow does not speak is
     # ignored: the call gets the flow's first).
     language = request.args.get("lang", "")[:8] or None
+    # ?relay=1: the Relay UK number's Voice URL (a relay assistant is on the line).
+    relay = request.args.get("relay") in {"1", "true", "yes"}
     return _answer(
-        service().engine.incoming(call_sid, flow, request.form, _links(), ref, language)
+        service().engine.incoming(call_sid, flow, request.form, _links(), ref, language, relay)
     )
 
 

@@ -21,4 +21,5 @@ def connect_to_agent(ctx: CallContext) -> None:
         ctx.session.from_number,
         ctx.links,
         ctx.values.get("language") or "en-GB",
+        relay=bool(ctx.data.get("relay")),
     )

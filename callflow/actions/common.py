@@ -20,6 +20,27 @@ def count_try(ctx: CallContext) -> None:
     ctx.values["tries_left"] = str(max(ctx.settings.max_tries_per_call - ctx.data["tries"], 0))
 
 
+@REGISTRY.action(provides={"tries_left"}, pure=True)
+def count_silence(ctx: CallContext) -> None:
+    """Count a silence (no input) as a try, except on a Relay UK call: there the relay
+    assistant may need the time, so silences use up no tries until there have been
+    relay_max_silences of them."""
+    if ctx.data.get("relay"):
+        ctx.data["silences"] = int(ctx.data.get("silences", 0)) + 1
+        if ctx.data["silences"] < ctx.settings.relay_max_silences:
+            return
+        ctx.data["tries"] = ctx.settings.max_tries_per_call
+        ctx.values["tries_left"] = "0"
+        return
+    count_try(ctx)
+
+
+@REGISTRY.guard()
+def on_relay(ctx: CallContext) -> bool:
+    """True when a Relay UK assistant is on the line (the relay number or ?relay=1)."""
+    return bool(ctx.data.get("relay"))
+
+
 @REGISTRY.guard()
 def tries_left(ctx: CallContext) -> bool:
     """True while the call has tries left (3 per call by default)."""

@@ -134,8 +134,9 @@ def check_pin(ctx: CallContext) -> None:
         return
     language = ctx.values.get("language")
     registered = sorted(adviser.answer_hashes)
-    if language == "cy-GB":
-        # Speech recognition for Welsh cannot be relied on: a keyed answer where there is one.
+    if language == "cy-GB" or ctx.data.get("relay"):
+        # Speech recognition for Welsh cannot be relied on, and a Relay UK caller keys:
+        # a keyed answer where the adviser has one registered.
         registered = [q for q in registered if QUESTIONS[q].keypad] or registered
     question = services.rng.choice(registered)
     ctx.data["question"] = question

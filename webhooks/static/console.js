@@ -145,7 +145,7 @@
       replace("call", [para("No call in hand.")], "none");
     } else {
       // The time on the call is not part of the key: it changes every second.
-      const key = JSON.stringify([call.call_sid, call.state, call.caller, call.language]);
+      const key = JSON.stringify([call.call_sid, call.state, call.caller, call.language, call.relay]);
       replace("call", [
         el("p", { class: "govuk-body state-line" }, [tag(CALL_STATES[call.state] || call.state.replace("_", " "), call.state === "with_agent" ? "green" : "blue")]),
         facts([
@@ -154,6 +154,7 @@
           ["Verified", `by PIN and a security question (${call.caller.verified_by})`],
           ["Consent to act", call.caller.consent_to_act ? "Yes" : "No"],
           ["Language", LANGUAGES[call.language] || call.language],
+          ["Relay UK", call.relay ? "Yes: a relay assistant is on the line and reads what you say" : ""],
           ["Since", time(call.waiting_since)],
         ]),
       ], key);
@@ -212,7 +213,8 @@
     let kind = "none";
     if (g && g.authorised) {
       kind = "active";
-      text.textContent = `Disclosure authorised since ${time(g.since)}: you may disclose as if a 64-8 were on record, for this call only.`;
+      text.textContent = `Disclosure authorised since ${time(g.since)}: you may disclose as if a 64-8 were on record, for this call only.`
+        + (g.grant && g.grant.relay ? " A Relay UK assistant is on the line and hears what you say." : "");
     } else if (g) {
       kind = "ended";
       const ended = g.grant && g.grant.ended_at ? ` at ${time(g.grant.ended_at)}` : "";
@@ -236,6 +238,7 @@
         [h.customer.reference_type === "utr" ? "UTR" : "National Insurance number", h.customer.reference],
         ["Organisation", h.organisation_name],
         ["Language", LANGUAGES[h.language] || h.language],
+        ["Relay UK", h.relay ? "Yes: a relay assistant is on the line and hears what you disclose" : ""],
         ["Representative", `${rep.name} (adviser ${rep.adviser_number})`],
         ["Phone", rep.phone], ["Email", rep.email],
         ["Consent to act", h.consent_to_act ? "Yes" : "No: no contact details passed on"],

@@ -227,6 +227,8 @@ class CallEngine:
             session.values["language"] = resolve(language, flow.languages) or (
                 flow.default_language
             )
+        if flow.routing:
+            session.data["routing"] = dict(flow.routing)
         settings = self.settings
         if relay or (session.from_number and session.from_number in settings.relay_numbers):
             # Relay UK: a relay assistant reads the prompts and types for the caller. Every

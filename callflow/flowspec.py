@@ -46,7 +46,7 @@ WAITING_VERBS = frozenset({"gather", "enqueue", "dial", "redirect", "hangup", "r
 INPUT_EVENTS = frozenset({"digits", "speech", "timeout"})
 BUILTIN_EVENTS = INPUT_EVENTS | {"hangup", "next", "dequeued", "dial_ended"}
 
-_TOP_KEYS = {"flow", "description", "initial", "defaults", "languages", "states"}
+_TOP_KEYS = {"flow", "description", "initial", "defaults", "languages", "routing", "states"}
 _DEFAULTS_KEYS = {"voice", "language"}
 _STATE_KEYS = {"description", "enter", "twiml", "events"}
 _TRANSITION_KEYS = {"to", "if", "unless", "actions", "description"}
@@ -152,6 +152,9 @@ class Flow:
     #: The languages the flow speaks, each with its voice, in order: the first is the
     #: language a call gets when nothing chose another.
     languages: dict[str, str] = field(default_factory=lambda: {"en-GB": "Polly.Amy"})
+    #: What to do when no free agent speaks a caller's language: ``language_wait``
+    #: seconds, then ``then`` (english, wait or callback). Empty: the service's defaults.
+    routing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def default_language(self) -> str:
@@ -736,6 +739,7 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
                 checker.err(_line_of(defaults, key, top_line), f"defaults {key} must be text")
     languages = _languages(document, defaults if isinstance(defaults, dict) else {}, checker)
     checker.languages = list(languages)
+    routing = _routing(document, checker)
     raw_states = document.get("states")
     states: dict[str, FlowState] = {}
     if not isinstance(raw_states, dict) or not raw_states:
@@ -797,7 +801,34 @@ def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = No
         states=states,
         source=source,
         languages=languages,
+        routing=routing,
     )
+
+
+def _routing(document: Any, checker: _Checker) -> dict[str, Any]:
+    """``routing: {language_wait: 60, then: english|wait|callback}``, checked."""
+    raw = document.get("routing")
+    if raw is None:
+        return {}
+    line = _line_of(document, "routing", getattr(document, "line", 1))
+    if not isinstance(raw, dict):
+        checker.err(line, "routing must be a mapping: {language_wait: 60, then: english}")
+        return {}
+    checker.unknown_keys(raw, {"language_wait", "then"}, "routing")  # type: ignore[arg-type]
+    routing: dict[str, Any] = {}
+    wait = raw.get("language_wait", 60)
+    if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= 3600:
+        checker.err(
+            _line_of(raw, "language_wait", line), "routing language_wait: 0 to 3600 seconds"
+        )
+    else:
+        routing["language_wait"] = wait
+    then = raw.get("then", "english")
+    if then not in {"english", "wait", "callback"}:
+        checker.err(_line_of(raw, "then", line), "routing then: english, wait or callback")
+    else:
+        routing["then"] = then
+    return routing
 
 
 def _languages(document: Any, defaults: dict[str, Any], checker: _Checker) -> dict[str, str]:

@@ -772,6 +772,8 @@ class _Run:
         client = f"client:{a.get('client', 'agent_' + str(a['sees_id']))}"
         staff = self.service.staff
         staff.add_agent(str(a["sees_id"]), a.get("name", "Test Agent"), client, now, by="flowtests")
+        if a.get("skills"):
+            staff.set_agent_skills(str(a["sees_id"]), list(a["skills"]), by="flowtests")
         if a.get("available", True):
             staff.set_availability(str(a["sees_id"]), "available", now)
         talk = float(a.get("talks", 3600))

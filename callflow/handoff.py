@@ -318,7 +318,8 @@ class HandOffs(ServiceUser):
             "conference_sid": record["conference_sid"],
             "team": team.id,
             "team_name": team.name,
-            "numbers": team.numbers,
+            # Rung in order: a Welsh call's team numbers answered in Welsh first.
+            "numbers": team.numbers_for(record.get("language")),
             "agent_sees_id": agent["sees_id"],
             "agent_name": agent["name"],
             "agent_call_sid": agent["call_sid"],

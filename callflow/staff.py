@@ -33,6 +33,9 @@ OFFICER_ID = re.compile(r"^[0-9]{6,10}$")
 TEAM_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 CLIENT = re.compile(r"^client:[A-Za-z0-9_.-]{1,64}$")
+#: A skill: a language (cy-GB) or a name (debt_pursuit).
+SKILL = re.compile(r"^([a-z]{2,3}-[A-Z]{2}|[a-z][a-z0-9_]{1,39})$")
+LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 LONDON = ZoneInfo("Europe/London")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -46,6 +49,13 @@ class Agent:
     reach: str  # E.164 number or client:identity
     active: bool = True
     created_at: float = 0.0
+    #: What the agent can do beyond English: the languages they serve (cy-GB), and any
+    #: other skill a routing rule may ask for.
+    skills: list[str] = field(default_factory=list)
+
+    def speaks(self, language: str | None) -> bool:
+        """Whether the agent can serve a call in ``language`` (everyone serves English)."""
+        return not language or language == "en-GB" or language in self.skills
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -76,6 +86,17 @@ class Team:
     numbers: list[str]
     hours: str = "Mon-Fri 08:30-17:00"
     active: bool = True
+    #: The languages each number's people serve beyond English ({number: [cy-GB]}): a
+    #: hand-off in that language rings those numbers first.
+    languages: dict[str, list[str]] = field(default_factory=dict)
+
+    def numbers_for(self, language: str | None) -> list[str]:
+        """The numbers to ring, in order, for a call in ``language``: those whose people
+        speak it first, then the rest in their own order."""
+        if not language or language == "en-GB":
+            return list(self.numbers)
+        speaking = [n for n in self.numbers if language in self.languages.get(n, [])]
+        return speaking + [n for n in self.numbers if n not in speaking]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -185,6 +206,47 @@ class Staff:
         kind = "staff.agent_activated" if active else "staff.agent_deactivated"
         self.audit.record(kind, agent=sees_id, by=by, outcome="done")
         return Agent(**doc)
+
+    def set_agent_skills(self, sees_id: str, skills: list[str], *, by: str) -> Agent:
+        """Replace an agent's skills (languages like cy-GB, or other skill names)."""
+        clean = sorted({s.strip() for s in skills if s.strip()})
+        bad = [s for s in clean if not SKILL.match(s)]
+        if bad:
+            raise DirectoryError(
+                f"skills: {', '.join(bad)} is not a language like cy-GB or a skill name"
+            )
+        doc = self.store.update_doc(
+            "agents", sees_id, lambda d: {**d, "skills": clean} if d else None
+        )
+        if doc is None:
+            raise DirectoryError(f"no agent {sees_id}")
+        self.audit.record(
+            "staff.agent_skills_set", agent=sees_id, skills=clean, by=by, outcome="set"
+        )
+        return Agent(**doc)
+
+    def set_team_languages(
+        self, team_id: str, languages: dict[str, list[str]], *, by: str
+    ) -> Team:
+        """Which of a team's numbers are answered in which languages beyond English."""
+        team = self.team(team_id)
+        if team is None:
+            raise DirectoryError(f"no team {team_id}")
+        unknown = [n for n in languages if n not in team.numbers]
+        if unknown:
+            raise DirectoryError(f"numbers: {', '.join(unknown)} is not one of the team's numbers")
+        clean = {n: sorted(set(langs)) for n, langs in languages.items() if langs}
+        bad = [lang for langs in clean.values() for lang in langs if not LANGUAGE_TAG.match(lang)]
+        if bad:
+            raise DirectoryError(f"languages: {', '.join(bad)} is not a language like cy-GB")
+        doc = self.store.update_doc(
+            "teams", team_id, lambda d: {**d, "languages": clean} if d else None
+        )
+        assert doc is not None
+        self.audit.record(
+            "staff.team_languages_set", team=team_id, languages=clean, by=by, outcome="set"
+        )
+        return Team(**doc)
 
     def remove_agent(self, sees_id: str, *, by: str) -> bool:
         """Remove an agent and their availability."""
@@ -329,7 +391,14 @@ class Staff:
             "numbers": list(numbers),
             "hours": hours.strip(),
         }
-        doc = self.store.update_doc("teams", team_id, lambda d: {**d, **changes} if d else None)
+        def change(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None:
+                return None
+            # A number no longer the team's keeps no languages.
+            kept = {n: langs for n, langs in d.get("languages", {}).items() if n in numbers}
+            return {**d, **changes, "languages": kept}
+
+        doc = self.store.update_doc("teams", team_id, change)
         if doc is None:
             raise DirectoryError(f"no team {team_id}")
         self.audit.record(

@@ -97,6 +97,7 @@ class VstrsCalls(ServiceUser):
         links: Links,
         language: str = DEFAULT_LANGUAGE,
         relay: bool = False,
+        routing: dict[str, Any] | None = None,
     ) -> str:
         """A verified caller is about to wait: open their record (agents are rung on join).
 
@@ -117,6 +118,8 @@ class VstrsCalls(ServiceUser):
                 # Relay UK: a relay assistant is on the line (the agent and, after a
                 # hand-off, the specialist are told: a third party hears what is said).
                 "relay": relay,
+                # The flow's rule for a language no free agent speaks (see _by_language).
+                "routing": dict(routing or {}),
                 "state": "waiting",
                 "waiting_since": now,
                 "ringing": None,
@@ -134,9 +137,7 @@ class VstrsCalls(ServiceUser):
 
     # ------------------------------------------------------------ ringing agents
 
-    def ring_next(
-        self, call_sid: str, links: Links, doc: dict[str, Any] | None = None
-    ) -> bool:
+    def ring_next(self, call_sid: str, links: Links, doc: dict[str, Any] | None = None) -> bool:
         """Ring the longest-idle available agent not yet tried on this call (then anyone again).
 
         Twilio asks for this from two places at about the same moment (the caller's
@@ -153,6 +154,7 @@ class VstrsCalls(ServiceUser):
             return False
         tried = set(doc["tried"])
         candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
+        candidates = self._by_language(call_sid, doc, candidates)
         if not candidates:  # nobody to ring: no claim to take (the next tick looks again)
             log.info("call %s: no VSTRS agent free to ring", call_sid)
             return False
@@ -183,6 +185,40 @@ class VstrsCalls(ServiceUser):
         self.store.release(_ring_key(call_sid), token)
         log.info("call %s: no VSTRS agent free to ring", call_sid)
         return False
+
+    def _by_language(self, call_sid: str, doc: dict[str, Any], candidates: list[Any]) -> list[Any]:
+        """Routing by skill: a call in a language beyond English is offered to the agents
+        who speak it (longest idle first). When none is free within the flow's
+        ``routing.language_wait``, the flow's ``routing.then`` decides: ``english`` (offer
+        any agent), ``wait`` (keep waiting for a speaker), or ``callback`` (note a call-back
+        and end politely). What happened is audited."""
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        if language == DEFAULT_LANGUAGE:
+            return candidates
+        speakers = [agent for agent in candidates if agent.speaks(language)]
+        if speakers or doc.get("language_fallback") == "english":
+            return speakers or candidates
+        routing = doc.get("routing") or {}
+        if self.now() - doc["waiting_since"] < float(routing.get("language_wait", 60)):
+            log.info("call %s: no %s-speaking agent free yet", call_sid, language)
+            return []
+        then = str(routing.get("then", "english"))
+        if then == "wait":
+            return []
+        marked = self._update(
+            call_sid,
+            lambda d: (
+                {**d, "language_fallback": then}
+                if d and d["state"] == "waiting" and not d.get("language_fallback")
+                else None
+            ),
+        )
+        if marked is not None and marked.get("language_fallback") == then:
+            self._audit("agent.language_fallback", call_sid, language=language, outcome=then)
+        if then == "callback":
+            self.no_agent(call_sid)
+            return []
+        return candidates
 
     def _rang(self, call_sid: str, token: str, sees_id: str, name: str, leg: str) -> bool:
         """The agent's phone is ringing: note the leg on the record (or let it go)."""

@@ -157,9 +157,8 @@ def test_allow_list_changes_are_checked_and_audited(service: Callflow) -> None:
 
 
 WITH_MUSIC = OFFICER.read_text().replace(
-    '''      - say: "Thank you for calling. Goodbye."''',
-    '''      - play: https://media.example.org/goodbye.mp3
-      - say: "Thank you for calling. Goodbye."''',
+    "  goodbye:\n    twiml:\n",
+    "  goodbye:\n    twiml:\n      - play: https://media.example.org/goodbye.mp3\n",
 )
 
 

@@ -12,11 +12,11 @@ from callflow.errors import FlowValidationError
 from callflow.flowspec import parse_flow
 from callflow.language import MESSAGES, resolve
 from callflow.links import ServiceLinks
-from callflow.simulator import Leg, Script
+from callflow.simulator import Callee, Leg, Script
 from callflow.store import Store
 from callflow.twiml import Renderer
 from tests.conftest import ADVISER, PIN
-from tests.simulator.test_handoffs import AGENT, TEAM_FIRST, VSTRS, Rig
+from tests.simulator.test_handoffs import AGENT, TEAM_FIRST, TEAM_SECOND, VSTRS, Rig
 
 TWO_LANGUAGES = """\
 flow: bilingual
@@ -188,3 +188,83 @@ def test_an_english_call_stays_english(rig: Rig) -> None:
     caller = rig.caller_with_agent()
     assert rig.svc.vstrs.get(caller.sid)["language"] == "en-GB"
     assert MESSAGES["holding"]["en-GB"] in heard(caller)
+
+
+# ---------------------------------------------------------------- routing by skill
+
+WELSH_AGENT = "200003"
+
+
+def welsh_caller_waiting(rig: Rig) -> Leg:
+    """A Welsh adviser verified and waiting for an agent (not yet connected)."""
+    number = rig.sim.numbers[VSTRS]
+    rig.sim.configure_number(
+        VSTRS, f"{number.voice_url}?lang=cy", status_callback=number.status_callback
+    )
+    script = (
+        Script()
+        .press(f"{ADVISER}#")
+        .press(f"{PIN}#")
+        .answer({"ysgol gyntaf": "Hill Top", "hoff liw": "Blue"})
+        .hang_up(after=5000)
+    )
+    caller = rig.sim.call(VSTRS, "+441632960001", script)
+    assert rig.sim.run_until(lambda: rig.svc.vstrs.get(caller.sid) is not None)
+    return caller
+
+
+def add_welsh_agent(rig: Rig) -> None:
+    now = rig.svc.clock.now()
+    rig.svc.staff.add_agent(WELSH_AGENT, "Bethan Agent", "client:bethan", now, by="tests")
+    rig.svc.staff.set_agent_skills(WELSH_AGENT, ["cy-GB"], by="tests")
+    rig.svc.staff.set_availability(WELSH_AGENT, "available", now)
+    rig.sim.add_callee(
+        "client:bethan", Callee("answered", after=3, script=Script().hang_up(after=5000))
+    )
+
+
+def test_a_welsh_caller_is_offered_first_to_a_welsh_speaking_agent(
+    rig: Rig, clock: ManualClock
+) -> None:
+    clock.advance(30)  # Alex (English only) has been idle longer than Bethan
+    add_welsh_agent(rig)
+    caller = welsh_caller_waiting(rig)
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
+    )
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record is not None and record["agent"]["sees_id"] == WELSH_AGENT
+    assert record["tried"] == [WELSH_AGENT]
+    skills = [e for e in rig.svc.audit.entries() if e["kind"] == "staff.agent_skills_set"]
+    assert skills and skills[-1]["skills"] == ["cy-GB"]
+
+
+def test_no_welsh_speaker_free_the_flows_fallback_is_taken_and_audited(
+    rig: Rig, clock: ManualClock
+) -> None:
+    caller = welsh_caller_waiting(rig)
+    # Within the flow's language_wait (60 s) nobody who cannot speak Welsh is rung.
+    rig.sim.advance(40)
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record is not None and record["state"] == "waiting" and record["tried"] == []
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
+    )
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record["agent"]["sees_id"] == AGENT and record["language_fallback"] == "english"
+    waited = record["agent"]["joined_at"] - record["waiting_since"]
+    assert waited >= 60
+    (fallback,) = [e for e in rig.svc.audit.entries() if e["kind"] == "agent.language_fallback"]
+    assert fallback["outcome"] == "english" and fallback["language"] == "cy-GB"
+
+
+def test_a_welsh_hand_off_rings_the_teams_welsh_number_first(rig: Rig) -> None:
+    rig.svc.staff.set_team_languages("debt_pursuit", {TEAM_SECOND: ["cy-GB"]}, by="tests")
+    caller = welsh_caller(rig)  # Alex takes it after the flow's minute (no Welsh speaker)
+    handoff: dict[str, Any] = rig.request(caller).get_json()
+    doc = rig.handoff(handoff["id"])
+    assert doc["numbers"] == [TEAM_SECOND, TEAM_FIRST], "the Welsh-speaking number first"
+    team = rig.svc.staff.team("debt_pursuit")
+    assert team is not None and team.numbers_for("en-GB") == [TEAM_FIRST, TEAM_SECOND]
+    (entry,) = [e for e in rig.svc.audit.entries() if e["kind"] == "staff.team_languages_set"]
+    assert entry["languages"] == {TEAM_SECOND: ["cy-GB"]}

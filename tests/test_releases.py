@@ -36,7 +36,7 @@ GOODBYE_V2 = edited("Thank you for calling. Goodbye.", "Thank you for checking. 
 def test_publish_makes_a_version_live_and_audits_who(service: Callflow, clock: ManualClock) -> None:
     before = service.library.live("officer_check").version
     entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
-    assert entry["previous"] == before and entry["tests"] == 5
+    assert entry["previous"] == before and entry["tests"] == 6
     assert "states 10/10" in entry["coverage"]
     # Workers look again within the release check interval (2 s by default).
     assert service.library.live("officer_check").version == before
@@ -113,8 +113,8 @@ def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> Non
     with pytest.raises(PublishRefused, match="live already"):
         service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee")
     diff = service.releases.diff("officer_check", first["version"], second["version"])
-    assert "-          you or is visiting you. You do not need to give" in diff
-    assert "+          you or is visiting you. You never need to give" in diff
+    assert "-            you or is visiting you. You do not need to give" in diff
+    assert "+            you or is visiting you. You never need to give" in diff
     back = service.releases.rollback("officer_check", "kim")
     assert back["version"] == first["version"] and back["previous"] == second["version"]
     clock.advance(2.1)
@@ -180,7 +180,7 @@ def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
     flow.write_text(GOODBYE_V2)
     assert main(["flows", "publish", str(flow)]) == 0
     out = capsys.readouterr().out
-    assert "published officer_check version" in out and "5 test(s) passed" in out
+    assert "published officer_check version" in out and "6 test(s) passed" in out
     version = cli_env.releases.release("officer_check")["live"]  # type: ignore[index]
     assert main(["flows", "list"]) == 0
     assert f"officer_check          {version}  (published)" in capsys.readouterr().out
@@ -189,7 +189,7 @@ def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
     assert f"publish  {version}  by tester" in out and f"live: {version}" in out
     file_version = cli_env.releases.file_flow("officer_check").version  # type: ignore[union-attr]
     assert main(["flows", "diff", "officer_check", file_version, version]) == 0
-    assert '+      - say: "Thank you for checking. Goodbye."' in capsys.readouterr().out
+    assert '+          en-GB: "Thank you for checking. Goodbye."' in capsys.readouterr().out
     assert main(["flows", "rollback", "officer_check"]) == 0
     assert f"back to version {file_version}" in capsys.readouterr().out
     # A broken edit is refused with the test diff, and nothing changes.

@@ -142,6 +142,25 @@ def test_teams_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
     changed = [e for e in cli_env.audit.entries() if e["kind"] == "staff.team_changed"]
     assert changed[-1]["by"] == "tester" and changed[-1]["team"] == "debt_pursuit"
     assert main(["teams", "update", "nowhere", "--hours", "Mon 09:00-10:00"]) == 1
+    assert main(["teams", "update", "debt_pursuit", "--welsh", "+441632960201"]) == 0
+    team = cli_env.staff.team("debt_pursuit")
+    assert team is not None and team.numbers_for("cy-GB")[0] == "+441632960201"
+    assert "(in Welsh: +441632960201)" in out(capsys)
+
+
+def test_agents_skills_from_the_command_line(
+    cli_env: Callflow, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["agents", "add", "--sees-id", "123457", "--name", "Bethan", "--client", "bethan"]
+    assert main([*args, "--skill", "cy-GB"]) == 0
+    agent = cli_env.staff.agent("123457")
+    assert agent is not None and agent.skills == ["cy-GB"] and agent.speaks("cy-GB")
+    assert main(["agents", "skills", "123457"]) == 0
+    assert cli_env.staff.agent("123457").skills == []
+    assert main(["agents", "skills", "123457", "Welsh!"]) == 1
+    assert "not a language like cy-GB" in capsys.readouterr().err
+    kinds = [e["kind"] for e in cli_env.audit.entries() if e.get("agent") == "123457"]
+    assert kinds.count("staff.agent_skills_set") == 2
 
 
 def test_opening_hours() -> None:

@@ -22,4 +22,5 @@ def connect_to_agent(ctx: CallContext) -> None:
         ctx.links,
         ctx.values.get("language") or "en-GB",
         relay=bool(ctx.data.get("relay")),
+        routing=ctx.data.get("routing"),
     )

@@ -42,7 +42,19 @@ def register(sub: Any) -> None:
     reach = agent_add.add_mutually_exclusive_group(required=True)
     reach.add_argument("--phone", help="the number to ring, like +441632960100")
     reach.add_argument("--client", help="a Twilio client identity to ring")
+    agent_add.add_argument(
+        "--skill",
+        action="append",
+        default=[],
+        help="a language they serve beyond English (cy-GB) or a skill (repeatable)",
+    )
     agent_add.set_defaults(handler=_agents_add)
+    agent_skills = ag.add_parser(
+        "skills", help="set what an agent serves beyond English (none: English only)"
+    )
+    agent_skills.add_argument("sees_id")
+    agent_skills.add_argument("skills", nargs="*", help="like cy-GB")
+    agent_skills.set_defaults(handler=_agents_skills)
     agent_list = ag.add_parser("list", help="list agents and their availability")
     agent_list.add_argument("--json", action="store_true")
     agent_list.set_defaults(handler=_agents_list)
@@ -82,6 +94,12 @@ def register(sub: Any) -> None:
         "--number", action="append", help="the numbers to ring, in order (repeat; replaces them)"
     )
     team_update.add_argument("--hours", help="opening hours, UK time, like Mon-Fri 08:30-17:00")
+    team_update.add_argument(
+        "--welsh",
+        action="append",
+        metavar="NUMBER",
+        help="a team number answered in Welsh, rung first for Welsh calls (repeat; replaces)",
+    )
     team_update.set_defaults(handler=_teams_update)
     team_remove = tm.add_parser("remove", help="remove a team")
     team_remove.add_argument("id")
@@ -128,7 +146,17 @@ def _agents_add(args: argparse.Namespace) -> int:
     svc = common.service()
     reach = args.phone or f"client:{args.client}"
     agent = svc.staff.add_agent(args.sees_id, args.name, reach, svc.clock.now(), by=common.by())
-    print(f"added VSTRS agent {agent.sees_id} ({agent.name}), rung on {agent.reach}")
+    if args.skill:
+        agent = svc.staff.set_agent_skills(agent.sees_id, args.skill, by=common.by())
+    skills = f", serves {', '.join(agent.skills)}" if agent.skills else ""
+    print(f"added VSTRS agent {agent.sees_id} ({agent.name}), rung on {agent.reach}{skills}")
+    return EXIT_OK
+
+
+def _agents_skills(args: argparse.Namespace) -> int:
+    svc = common.service()
+    agent = svc.staff.set_agent_skills(args.sees_id, args.skills, by=common.by())
+    print(f"agent {agent.sees_id} serves English{''.join(', ' + s for s in agent.skills)}")
     return EXIT_OK
 
 
@@ -147,7 +175,7 @@ def _agents_list(args: argparse.Namespace) -> int:
         active = "active" if row["active"] else "INACTIVE"
         print(
             f"{row['sees_id']:>10}  {row['name']:<24} {row['reach']:<28} {active:<9} "
-            f"{row['availability']['status']}"
+            f"{row['availability']['status']:<10} {' '.join(row.get('skills') or [])}"
         )
     return EXIT_OK
 
@@ -204,7 +232,16 @@ def _teams_update(args: argparse.Namespace) -> int:
         args.hours or team.hours,
         by=common.by(),
     )
-    print(f"team {team.id} ({team.name}): rung on {', '.join(team.numbers)}, open {team.hours}")
+    if args.welsh is not None:
+        team = svc.staff.set_team_languages(
+            team.id, {number: ["cy-GB"] for number in args.welsh}, by=common.by()
+        )
+    welsh = [n for n, langs in team.languages.items() if "cy-GB" in langs]
+    in_welsh = f" (in Welsh: {', '.join(welsh)})" if welsh else ""
+    print(
+        f"team {team.id} ({team.name}): rung on {', '.join(team.numbers)}{in_welsh}, "
+        f"open {team.hours}"
+    )
     return EXIT_OK
 
 

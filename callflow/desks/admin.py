@@ -155,13 +155,29 @@ class AdminDesk:
 
     # ------------------------------------------------------------ agents
 
-    def add_agent(self, viewer: Viewer, sees_id: str, name: str, reach: str) -> None:
-        """Register a VSTRS agent, rung on a number or a client identity."""
+    def add_agent(
+        self, viewer: Viewer, sees_id: str, name: str, reach: str, welsh: bool = False
+    ) -> None:
+        """Register a VSTRS agent, rung on a number or a client identity (and serving Welsh
+        calls too, when they speak Welsh)."""
         by = self._admin(viewer)
         reach = reach.strip()
         if reach and not reach.startswith(("+", "client:")):
             reach = f"client:{reach}"
-        self.service.staff.add_agent(sees_id.strip(), name, reach, self.service.clock.now(), by=by)
+        staff = self.service.staff
+        staff.add_agent(sees_id.strip(), name, reach, self.service.clock.now(), by=by)
+        if welsh:
+            staff.set_agent_skills(sees_id.strip(), ["cy-GB"], by=by)
+
+    def set_agent_welsh(self, viewer: Viewer, sees_id: str, welsh: bool) -> None:
+        """Whether an agent is offered Welsh calls first (they speak Welsh)."""
+        by = self._admin(viewer)
+        staff = self.service.staff
+        agent = staff.agent(sees_id)
+        if agent is None:
+            raise DirectoryError(f"no agent {sees_id}")
+        skills = [s for s in agent.skills if s != "cy-GB"] + (["cy-GB"] if welsh else [])
+        staff.set_agent_skills(sees_id, skills, by=by)
 
     def set_agent_active(self, viewer: Viewer, sees_id: str, active: bool) -> None:
         """Activate or deactivate an agent."""
@@ -188,11 +204,29 @@ class AdminDesk:
         )
 
     def update_team(
-        self, viewer: Viewer, team_id: str, name: str, handles: str, numbers: str, hours: str
+        self,
+        viewer: Viewer,
+        team_id: str,
+        name: str,
+        handles: str,
+        numbers: str,
+        hours: str,
+        welsh_numbers: str = "",
     ) -> None:
-        """Change a team's name, what it handles, its numbers or its hours."""
+        """Change a team's name, what it handles, its numbers, its hours, and which of its
+        numbers are answered in Welsh (rung first for a Welsh call)."""
         by = self._admin(viewer)
-        self.service.staff.update_team(team_id, name, handles, self._numbers(numbers), hours, by=by)
+        staff = self.service.staff
+        welsh = {n: ["cy-GB"] for n in self._numbers(welsh_numbers)}
+        listed = self._numbers(numbers)
+        stray = [n for n in welsh if n not in listed]
+        if stray:
+            raise DirectoryError(
+                f"welsh_numbers: {', '.join(stray)} is not one of the team's numbers above"
+            )
+        team = staff.update_team(team_id, name, handles, listed, hours, by=by)
+        if welsh != team.languages:
+            staff.set_team_languages(team_id, welsh, by=by)
 
     def remove_team(self, viewer: Viewer, team_id: str) -> None:
         """Remove a team."""

@@ -575,7 +575,7 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
 
     set_text(text.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye."))
     page.get_by_role("button", name="Test and publish").click()
-    expect(page.locator("#done")).to_contain_text("5 tests passed")
+    expect(page.locator("#done")).to_contain_text("6 tests passed")
     new_version = page.locator("#live-version").text_content()
     assert new_version != file_version
     expect(page.locator("#history")).to_contain_text(f"publish {new_version} by dana")

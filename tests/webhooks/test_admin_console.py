@@ -202,6 +202,50 @@ def test_agents_teams_and_officers(admin: FlaskClient, staffed: Callflow) -> Non
     ]
 
 
+def test_welsh_speaking_agents_and_welsh_numbers(admin: FlaskClient, staffed: Callflow) -> None:
+    added = post(
+        admin, "agents", "add", sees_id="200010", name="Bethan Agent", reach="bethan", welsh="yes"
+    )
+    assert added.status_code == 303
+    assert staffed.staff.agent("200010").skills == ["cy-GB"]
+    page = admin.get("/console/admin/agents").get_data(as_text=True)
+    assert "English, Welsh" in page and "Stop Welsh calls" in page
+    assert post(admin, "agents", "welsh_off", sees_id="200010").status_code == 303
+    assert staffed.staff.agent("200010").skills == []
+    assert post(admin, "agents", "welsh_on", sees_id="123456").status_code == 303
+    assert staffed.staff.agent("123456").skills == ["cy-GB"]
+    changed = post(
+        admin,
+        "teams",
+        "update",
+        id="debt_pursuit",
+        name="Debt Pursuit",
+        handles="",
+        numbers="+441632960200 +441632960201",
+        hours="Mon-Sun 00:00-24:00",
+        welsh_numbers="+441632960201",
+    )
+    assert changed.status_code == 303
+    team = staffed.staff.team("debt_pursuit")
+    assert team.numbers_for("cy-GB") == ["+441632960201", "+441632960200"]
+    assert "+441632960201 (Welsh)" in admin.get("/console/admin/teams").get_data(as_text=True)
+    wrong = post(
+        admin,
+        "teams",
+        "update",
+        id="debt_pursuit",
+        name="Debt Pursuit",
+        handles="",
+        numbers="+441632960200",
+        hours="Mon-Sun 00:00-24:00",
+        welsh_numbers="+441632960299",
+    )
+    assert wrong.status_code == 400 and "is not one of the team" in wrong.get_data(as_text=True)
+    assert 'href="#teams-update-welsh_numbers"' in wrong.get_data(as_text=True)
+    kinds = [e["kind"] for e in staffed.audit.entries() if e.get("by") == "ada"]
+    assert kinds.count("staff.agent_skills_set") == 3 and "staff.team_languages_set" in kinds
+
+
 def test_tokens_are_shown_once_and_revoked(admin: FlaskClient, staffed: Callflow) -> None:
     page = post(
         admin, "tokens", "issue", role="vstrs_agent", staff_id="123456", name="Amy's script"

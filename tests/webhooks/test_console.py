@@ -315,13 +315,13 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
     assert done.status_code == 303
     new_version = staffed.releases.release("officer_check")["live"]  # type: ignore[index]
     shown = client.get(done.headers["Location"])
-    assert f"Published version {new_version}: 5 tests passed.".encode() in shown.data
+    assert f"Published version {new_version}: 6 tests passed.".encode() in shown.data
     assert f'<code id="live-version">{new_version}</code> (published)'.encode() in shown.data
     (audit,) = [e for e in staffed.audit.entries() if e["kind"] == "flow.published"]
     assert audit["by"] == "dana"
 
     diff = client.get(f"/console/designer/flow/officer_check?old={file_version}&new={new_version}")
-    assert b'<span class="add">+      - say: &#34;Thank you for checking. Goodbye.&#34;</span>' in (
+    assert b'<span class="add">+          en-GB: &#34;Thank you for checking. Goodbye.&#34;</span>' in (
         diff.data
     )
 

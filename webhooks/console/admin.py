@@ -26,14 +26,16 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "remove": ("number",),
     },
     "agents": {
-        "add": ("sees_id", "name", "reach"),
+        "add": ("sees_id", "name", "reach", "welsh"),
+        "welsh_on": ("sees_id",),
+        "welsh_off": ("sees_id",),
         "activate": ("sees_id",),
         "deactivate": ("sees_id",),
         "remove": ("sees_id",),
     },
     "teams": {
         "add": ("id", "name", "handles", "numbers", "hours"),
-        "update": ("id", "name", "handles", "numbers", "hours"),
+        "update": ("id", "name", "handles", "numbers", "hours", "welsh_numbers"),
         "remove": ("id",),
     },
     "officers": {
@@ -196,17 +198,32 @@ def _apply(
             desk.remove_adviser(who, number)
     elif section == "agents":
         if action == "add":
-            desk.add_agent(who, form["sees_id"], form["name"], form["reach"])
+            desk.add_agent(
+                who, form["sees_id"], form["name"], form["reach"], form["welsh"] == "yes"
+            )
         elif action == "remove":
             desk.remove_agent(who, form["sees_id"])
+        elif action in {"welsh_on", "welsh_off"}:
+            desk.set_agent_welsh(who, form["sees_id"], action == "welsh_on")
         else:
             desk.set_agent_active(who, form["sees_id"], action == "activate")
     elif section == "teams":
         if action == "remove":
             desk.remove_team(who, form["id"])
+        elif action == "add":
+            desk.add_team(
+                who, form["id"], form["name"], form["handles"], form["numbers"], form["hours"]
+            )
         else:
-            change = desk.add_team if action == "add" else desk.update_team
-            change(who, form["id"], form["name"], form["handles"], form["numbers"], form["hours"])
+            desk.update_team(
+                who,
+                form["id"],
+                form["name"],
+                form["handles"],
+                form["numbers"],
+                form["hours"],
+                form["welsh_numbers"],
+            )
     elif section == "officers":
         if action == "add":
             desk.add_officer(who, form["number"], form["name"])
@@ -247,6 +264,8 @@ DONE = {
     "update": "changed",
     "revoke": "revoked",
     "password": "has a new password; their sessions have ended",
+    "welsh_on": "is offered Welsh calls first",
+    "welsh_off": "is no longer offered Welsh calls first",
 }
 NOUN = {
     "advisers": "Adviser",

@@ -803,6 +803,7 @@ class _Run:
             where=m["where"],
             date_of_birth=str(m["date_of_birth"]) if m.get("date_of_birth") else None,
             postcode=m.get("postcode"),
+            language=m.get("language"),
             by="flow test",
         )
         self.meetings[str(m["key"])] = meeting["id"]

@@ -62,11 +62,22 @@ RING_SECONDS = 30
 STUCK_SECONDS = 15 * 60
 
 
-def spoken_when(when: datetime) -> str:
-    """``Wednesday 2 December 2026 at 10:30am``: how a prompt says a meeting's time."""
+WELSH_DAYS = ["Dydd Llun", "Dydd Mawrth", "Dydd Mercher", "Dydd Iau", "Dydd Gwener",
+              "Dydd Sadwrn", "Dydd Sul"]  # fmt: skip
+WELSH_MONTHS = ["Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf",
+                "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr"]  # fmt: skip
+
+
+def spoken_when(when: datetime, language: str | None = None) -> str:
+    """``Wednesday 2 December 2026 at 10:30am`` (in Welsh ``Dydd Mercher 2 Rhagfyr 2026 am
+    10:30 y bore``): how a prompt says a meeting's time."""
     hour = when.hour % 12 or 12
-    suffix = "am" if when.hour < 12 else "pm"
     minutes = f":{when.minute:02d}" if when.minute else ""
+    if language == "cy-GB":
+        part = "y bore" if when.hour < 12 else "y prynhawn" if when.hour < 18 else "yr hwyr"
+        day, month = WELSH_DAYS[when.weekday()], WELSH_MONTHS[when.month - 1]
+        return f"{day} {when.day} {month} {when.year} am {hour}{minutes} {part}"
+    suffix = "am" if when.hour < 12 else "pm"
     return f"{when:%A} {when.day} {when:%B %Y} at {hour}{minutes}{suffix}"
 
 
@@ -144,6 +155,7 @@ class Meetings(ServiceUser):
         retry_minutes: tuple[int, ...] | None = None,
         flow: str = "meeting_call",
         call_at: float | None = None,
+        language: str | None = None,
         by: str,
     ) -> dict[str, Any]:
         """Store a meeting; its first call is due at ``call_at`` (default: now)."""
@@ -202,6 +214,8 @@ class Meetings(ServiceUser):
                 f"identity: flow {flow} checks the {wanted}; give that, or the call could "
                 "never say what the meeting is"
             )
+        if language is not None and language not in {"en-GB", "cy-GB"}:
+            errors.append("language: en-GB or cy-GB (a meeting arranged in Welsh)")
         schedule = self.settings.meeting_retry_minutes if retry_minutes is None else retry_minutes
         if errors:
             raise DirectoryError("; ".join(errors))
@@ -220,6 +234,8 @@ class Meetings(ServiceUser):
             "where": " ".join(where.split()),
             "identity": identity,
             "flow": flow,
+            # The call is made in it (a meeting arranged in Welsh: ?lang=cy-GB).
+            "language": language or "en-GB",
             "retry_minutes": list(schedule),
             "state": "scheduled",
             "next_call_at": now if call_at is None else call_at,
@@ -313,7 +329,9 @@ class Meetings(ServiceUser):
             call_sid = self.services.twilio().create_call(
                 to=meeting["customer_number"],
                 from_=self.settings.outbound_number,
-                url=links.incoming(meeting["flow"], meeting_id),
+                url=links.incoming(
+                    meeting["flow"], meeting_id, meeting.get("language") or None
+                ),
                 status_callback=links.meeting_status(meeting_id),
                 timeout=RING_SECONDS,
                 machine_detection=True,

@@ -268,3 +268,45 @@ def test_a_welsh_hand_off_rings_the_teams_welsh_number_first(rig: Rig) -> None:
     assert team is not None and team.numbers_for("en-GB") == [TEAM_FIRST, TEAM_SECOND]
     (entry,) = [e for e in rig.svc.audit.entries() if e["kind"] == "staff.team_languages_set"]
     assert entry["languages"] == {TEAM_SECOND: ["cy-GB"]}
+
+
+def test_a_meetings_time_is_said_in_its_language() -> None:
+    from datetime import datetime
+
+    from callflow.meetings import spoken_when
+
+    when = datetime(2026, 12, 2, 10, 30)
+    assert spoken_when(when) == "Wednesday 2 December 2026 at 10:30am"
+    assert spoken_when(when, "cy-GB") == "Dydd Mercher 2 Rhagfyr 2026 am 10:30 y bore"
+    assert (
+        spoken_when(datetime(2027, 1, 4, 14, 0), "cy-GB")
+        == "Dydd Llun 4 Ionawr 2027 am 2 y prynhawn"
+    )
+    assert spoken_when(datetime(2027, 1, 4, 19, 15), "cy-GB").endswith("am 7:15 yr hwyr")
+
+
+def test_a_welsh_call_end_to_end_with_welsh_speakers_at_every_step(rig: Rig) -> None:
+    """Verified in Welsh, routed to the Welsh-speaking agent, handed off to the team's
+    Welsh-speaking number, whispered to in Welsh, and the grant carries the language."""
+    rig.svc.staff.set_team_languages("debt_pursuit", {TEAM_SECOND: ["cy-GB"]}, by="tests")
+    add_welsh_agent(rig)
+    welsh_token = rig.svc.staff.issue_token(
+        "vstrs_agent", WELSH_AGENT, "Bethan", rig.svc.clock.now(), by="tests"
+    )
+    caller = welsh_caller(rig)
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record is not None and record["agent"]["sees_id"] == WELSH_AGENT
+    rig.specialist(TEAM_SECOND, Script().press(f"{WELSH_AGENT}#").press("1").hang_up(after=5000))
+    handoff: dict[str, Any] = rig.request(caller, token=welsh_token).get_json()
+    assert handoff["language"] == "cy-GB"
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    (specialist,) = [leg for leg in rig.sim.legs.values() if leg.to in {TEAM_FIRST, TEAM_SECOND}]
+    assert specialist.to == TEAM_SECOND, "the Welsh-speaking number was rung, and answered"
+    assert set(specialist.heard_languages) == {"cy-GB"}
+    rig.api.post(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete",
+        headers=rig.auth(welsh_token),
+    )
+    grant = rig.grant(caller)
+    assert grant["authorised"] and grant["grant"]["language"] == "cy-GB"
+    assert set(caller.heard_languages) == {"cy-GB"}

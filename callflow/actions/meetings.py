@@ -113,7 +113,9 @@ def tell_meeting(ctx: CallContext) -> None:
     ctx.values.update(
         meeting_purpose=meeting["purpose"],
         meeting_bring=meeting["bring"],
-        meeting_when=spoken_when(datetime.fromisoformat(meeting["when"])),
+        meeting_when=spoken_when(
+            datetime.fromisoformat(meeting["when"]), ctx.values.get("language")
+        ),
         meeting_where=meeting["where"],
         officer_name=meeting["officer_name"],
         customer_name=meeting["customer_name"],

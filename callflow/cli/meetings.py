@@ -40,6 +40,12 @@ def register(sub: Any) -> None:
         help="minutes before each retry, like 30,120,1440 (default CALLFLOW_MEETING_RETRIES)",
     )
     meeting_add.add_argument("--flow", default="meeting_call", help="the flow the call runs")
+    meeting_add.add_argument(
+        "--language",
+        choices=["en", "cy"],
+        default="en",
+        help="the language the call is made in (cy: Welsh; write the details in it too)",
+    )
     meeting_add.add_argument("--call-now", action="store_true", help="place the first call at once")
     meeting_add.set_defaults(handler=_meetings_add)
     meeting_list = mt.add_parser("list", help="meetings, their state and outcome")
@@ -86,6 +92,7 @@ def _meetings_add(args: argparse.Namespace) -> int:
         date_of_birth=args.date_of_birth,
         postcode=args.postcode,
         retry_minutes=parse_minutes(args.retries, "--retries") if args.retries else None,
+        language={"en": "en-GB", "cy": "cy-GB"}[args.language],
         flow=args.flow,
         by=common.by(),
     )

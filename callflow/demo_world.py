@@ -40,6 +40,8 @@ __all__ = ["ACCOUNTS", "DemoWorld"]
 log = logging.getLogger(__name__)
 
 VSTRS_NUMBER = "+441632960999"
+#: The Welsh line: the same flow, in Welsh from the first word (?lang=cy).
+WELSH_NUMBER = "+441632960998"
 BY = "demo"
 
 #: (number, name, organisation): every adviser shares the demo PIN and answers.
@@ -164,6 +166,8 @@ class DemoWorld:
             talk = Script(patience=4 * 3600, ask=lambda _heard: Step("silent"))
             self.sim.add_callee(reach, Callee("answered", after=3, script=talk))
         svc.staff.set_availability(ROBOT_AGENT[0], "available", now)
+        # Alex speaks Welsh: a Welsh caller is offered to Alex first (routing by skill).
+        svc.staff.set_agent_skills(HUMAN_AGENT[0], ["cy-GB"], by=BY)
         for team_id, name, handles, number in TEAMS:
             svc.staff.add_team(team_id, name, handles, [number], "Mon-Sun 00:00-24:00", by=BY)
             specialist = Script(patience=4 * 3600, ask=self._specialist(team_id))
@@ -194,11 +198,12 @@ class DemoWorld:
                 team=tie if role == "specialist" else "",
                 by=BY,
             )
-        self.sim.configure_number(
-            VSTRS_NUMBER,
-            f"{self.base_url}/voice/incoming",
-            status_callback=f"{self.base_url}/voice/status",
-        )
+        for number, query in ((VSTRS_NUMBER, ""), (WELSH_NUMBER, "?lang=cy")):
+            self.sim.configure_number(
+                number,
+                f"{self.base_url}/voice/incoming{query}",
+                status_callback=f"{self.base_url}/voice/status",
+            )
 
     def _specialist(self, team: str) -> Callable[[str], Any]:
         """A specialist on the team's phone: keys the briefing agent's SEES ID, accepts."""
@@ -229,6 +234,8 @@ class DemoWorld:
         answers = {
             "first school": DEMO_ANSWERS["first_school"],
             "colour": DEMO_ANSWERS["favourite_colour"],
+            "ysgol gyntaf": DEMO_ANSWERS["first_school"],
+            "hoff liw": DEMO_ANSWERS["favourite_colour"],
         }
         script = (
             Script()
@@ -240,7 +247,9 @@ class DemoWorld:
             .hang_up(after=self.talk)
         )
         caller_id = f"+4416329600{10 + self._next_caller % 80:02d}"
-        self._callers.append(self.sim.call(VSTRS_NUMBER, caller_id, script))
+        # Every fourth caller rings the Welsh line.
+        line = WELSH_NUMBER if self._next_caller % 4 == 0 else VSTRS_NUMBER
+        self._callers.append(self.sim.call(line, caller_id, script))
 
     def _robot_step(self) -> None:
         """Robin, the demo's own agent: a warm transfer on each call, then the hand-over."""
@@ -335,8 +344,9 @@ class DemoWorld:
             lines.append(f"  {username:<8} {name:<16} {CONSOLES[role]}")
         lines += [
             "",
-            f"A scripted caller rings every {self.caller_every:g} s (the first in 2 s); Robin "
-            "takes calls and hands them to Debt Pursuit.",
+            f"A scripted caller rings every {self.caller_every:g} s (the first in 2 s; every "
+            "fourth on the Welsh line); Robin takes calls and hands them to Debt Pursuit; "
+            "Alex speaks Welsh.",
             f"Advisers {', '.join(a[0] for a in ADVISERS)}: PIN {DEMO_PIN}, first school "
             f"'{DEMO_ANSWERS['first_school']}', favourite colour "
             f"'{DEMO_ANSWERS['favourite_colour']}' (demo secrets, embedded store only).",

@@ -233,6 +233,17 @@ def test_demo_plays_the_whole_story(
     assert "the caller hung up" in audit
 
 
+def test_demo_in_welsh(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["demo", "--welsh", "--agent-after", "5", "--talk", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "hears     Croeso i Wasanaeth Datrys Trethi'r Sector Gwirfoddol" in out
+    assert "Dywedwch" in out and "Diolch am aros" in out
+    assert "Mae'r alwad yn Gymraeg." in out, "the specialist is whispered to in Welsh"
+    assert "--- disclosure grant: authorised=True" in out
+    assert "hears     Welcome" not in out and "agent.language_fallback" not in out
+
+
 def test_demo_verbose_shows_the_services_log(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,7 +92,9 @@ def test_the_specialist_sees_a_live_hand_off_within_a_minute(world: DemoWorld) -
     # The caller hangs up in the end: the authority goes with the call.
     run_world(world, world.talk + 30)
     kinds = [e["kind"] for e in world.service.audit.all_entries()]
-    assert "grant.issued" in kinds and "grant.ended" in kinds, [k for k in kinds if "grant" in k or "handoff" in k]
+    assert "grant.issued" in kinds and "grant.ended" in kinds, [
+        k for k in kinds if "grant" in k or "handoff" in k
+    ]
     assert not world.sim.errors
 
 
@@ -163,3 +165,14 @@ def test_the_command_serves_the_demo_and_is_quiet() -> None:
     for username, *_ in ACCOUNTS:
         assert f"  {username} " in output
     assert "INFO" not in output and "Traceback" not in output, output
+
+
+def test_every_fourth_caller_rings_the_welsh_line(world: DemoWorld) -> None:
+    from callflow.demo_world import ROBOT_AGENT
+
+    run_world(world, 600)
+    calls = world.service.vstrs.recent_for_agent(ROBOT_AGENT[0], count=20)
+    welsh = [c for c in calls if c.get("language") == "cy-GB"]
+    assert welsh, "a Welsh caller reached Robin after the minute no Welsh speaker was free"
+    kinds = [e["kind"] for e in world.service.audit.all_entries()]
+    assert "agent.language_fallback" in kinds

@@ -86,6 +86,11 @@ def register(sub: Any) -> None:
         help="seconds the agent talks before asking for the hand-off",
     )
     demo.add_argument("-v", "--verbose", action="store_true", help="the service's log lines too")
+    demo.add_argument(
+        "--welsh",
+        action="store_true",
+        help="the adviser rings the Welsh line: the whole story in Welsh, hand-off included",
+    )
     demo.set_defaults(handler=_demo)
 
 
@@ -221,6 +226,13 @@ def _demo(args: argparse.Namespace) -> int:
     )
     print()
     sim.listeners.append(printer(sys.stdout))
+    if args.welsh:
+        # The demo agent speaks Welsh, so the Welsh caller is offered to them at once.
+        service.staff.set_agent_skills(DEMO_AGENT_SEES_ID, ["cy-GB"], by="demo")
+        number = sim.numbers[VSTRS_NUMBER]
+        sim.configure_number(
+            VSTRS_NUMBER, f"{number.voice_url}?lang=cy", status_callback=number.status_callback
+        )
     caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
 
     def state() -> str:

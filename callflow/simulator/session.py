@@ -99,10 +99,13 @@ def demo_rig(agent_after: float = 20.0, talk: float = 90.0) -> tuple[Simulator, 
 
 
 def demo_script() -> Script:
-    """The demo adviser: adviser number, PIN, the security answer, then talk to an agent."""
+    """The demo adviser: adviser number, PIN, the security answer, then talk to an agent
+    (answering the question in English or in Welsh, whichever is asked)."""
     answers = {
         "first school": DEMO_ANSWERS["first_school"],
         "colour": DEMO_ANSWERS["favourite_colour"],
+        "ysgol gyntaf": DEMO_ANSWERS["first_school"],
+        "hoff liw": DEMO_ANSWERS["favourite_colour"],
     }
     return (
         Script()

@@ -149,6 +149,7 @@ class Bench:
                 [f"+4416329602{n:02d}"],
                 "Mon-Sun 00:00-24:00",
                 by="bench",
+                nation="none",
             )
         svc.staff.add_officer("4471203", "Alex Morgan", now, by="bench")
 

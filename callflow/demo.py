@@ -68,6 +68,7 @@ def add_demo_team(service: Callflow, sim: Any) -> None:
             [DEMO_TEAM_NUMBER],
             "Mon-Sun 00:00-24:00",
             by="demo",
+            nation="none",
         )
     script = Script().press(f"{DEMO_AGENT_SEES_ID}#").press("1").hang_up(after=3600)
     sim.add_callee(DEMO_TEAM_NUMBER, Callee("answered", after=6, script=script))

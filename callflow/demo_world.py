@@ -169,7 +169,9 @@ class DemoWorld:
         # Alex speaks Welsh: a Welsh caller is offered to Alex first (routing by skill).
         svc.staff.set_agent_skills(HUMAN_AGENT[0], ["cy-GB"], by=BY)
         for team_id, name, handles, number in TEAMS:
-            svc.staff.add_team(team_id, name, handles, [number], "Mon-Sun 00:00-24:00", by=BY)
+            svc.staff.add_team(
+                team_id, name, handles, [number], "Mon-Sun 00:00-24:00", by=BY, nation="none"
+            )
             specialist = Script(patience=4 * 3600, ask=self._specialist(team_id))
             self.sim.add_callee(number, Callee("answered", after=3, script=specialist))
         svc.staff.add_officer("300001", "Olive Officer", now, by=BY)

@@ -725,6 +725,7 @@ class _Run:
                     [t["number"]],
                     t.get("hours", "Mon-Sun 00:00-24:00"),
                     by="flowtests",
+                    nation=t.get("nation", "none"),
                 ),
             )
         for officer in setup.get("officers", []):

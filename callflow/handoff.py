@@ -284,11 +284,9 @@ class HandOffs(ServiceUser):
             raise HandOffError("the hand-off request has errors", errors, status=422)
         assert team is not None
         if not team.is_open(self.now()):
-            raise HandOffError(
-                f"{team.name} is closed (open {team.hours})",
-                {"team": f"closed: open {team.hours}"},
-                422,
-            )
+            # Why, and when it reopens: "closed: bank holiday (Christmas Day); reopens ...".
+            why = team.status_text(self.now())
+            raise HandOffError(f"{team.name} is {why}", {"team": why}, 422)
         vstrs = self.services.vstrs
         assert vstrs is not None
         record = vstrs.get(call_sid)

@@ -14,12 +14,14 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .errors import DirectoryError
+from .hours import NATIONS, Calendar, parse_week
 from .store.base import Store
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ CLIENT = re.compile(r"^client:[A-Za-z0-9_.-]{1,64}$")
 SKILL = re.compile(r"^([a-z]{2,3}-[A-Z]{2}|[a-z][a-z0-9_]{1,39})$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 LONDON = ZoneInfo("Europe/London")
+#: How long a process keeps the VSTRS line's calendar (every worker sees a change this soon).
+LINE_CACHE_SECONDS = 10.0
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -89,6 +93,10 @@ class Team:
     #: The languages each number's people serve beyond English ({number: [cy-GB]}): a
     #: hand-off in that language rings those numbers first.
     languages: dict[str, list[str]] = field(default_factory=dict)
+    #: Whose bank holidays close it (england-and-wales, scotland, northern-ireland).
+    nation: str = "england-and-wales"
+    #: Dated closures and extra openings (callflow.hours.Calendar).
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
 
     def numbers_for(self, language: str | None) -> list[str]:
         """The numbers to ring, in order, for a call in ``language``: those whose people
@@ -102,12 +110,17 @@ class Team:
         """JSON-ready."""
         return asdict(self)
 
+    def calendar(self) -> Calendar:
+        """The team's opening hours, its nation's bank holidays and its exceptions."""
+        return Calendar(self.hours, self.nation, list(self.exceptions))
+
     def is_open(self, when: float) -> bool:
-        """Whether the team is open at ``when`` (UK time)."""
-        days, start, end = parse_hours(self.hours)
-        local = datetime.fromtimestamp(when, LONDON)
-        minute = local.hour * 60 + local.minute
-        return DAYS[local.weekday()] in days and start <= minute < end
+        """Whether the team is open at ``when`` (UK time, bank holidays and exceptions too)."""
+        return self.calendar().is_open(datetime.fromtimestamp(when, LONDON))
+
+    def status_text(self, when: float) -> str:
+        """``open until 17:00`` or ``closed: bank holiday (Christmas Day); reopens ...``."""
+        return self.calendar().describe(datetime.fromtimestamp(when, LONDON))
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,7 @@ class Staff:
         self.store = store
         self._key = key
         self.audit = audit
+        self._line_cache: tuple[float, Calendar] | None = None
         store.define_index("presence", presence_index)
         store.define_index("tokens", token_index)
 
@@ -224,6 +238,80 @@ class Staff:
             "staff.agent_skills_set", agent=sees_id, skills=clean, by=by, outcome="set"
         )
         return Agent(**doc)
+
+    # -- calendars: a team's, or the VSTRS line's ("line")
+
+    def calendar(self, owner: str) -> Calendar:
+        """The calendar of a team, or of the VSTRS line (``line``: open all hours until an
+        admin sets its hours)."""
+        if owner == "line":
+            # Asked at the start of every call: kept a few seconds in this process.
+            cached = self._line_cache
+            if cached is not None and time.monotonic() - cached[0] < LINE_CACHE_SECONDS:
+                return cached[1]
+            doc = self.store.get_doc("calendars", "line") or {}
+            calendar = Calendar(
+                doc.get("week", "Mon-Sun 00:00-24:00"),
+                doc.get("nation", "none"),
+                list(doc.get("exceptions", [])),
+            )
+            self._line_cache = (time.monotonic(), calendar)
+            return calendar
+        team = self.team(owner)
+        if team is None:
+            raise DirectoryError(f"no team {owner} (or `line` for the VSTRS line)")
+        return team.calendar()
+
+    def change_calendar(
+        self,
+        owner: str,
+        *,
+        by: str,
+        week: str | None = None,
+        nation: str | None = None,
+        add: dict[str, Any] | None = None,
+        remove: int | None = None,
+    ) -> Calendar:
+        """Change a calendar: its weekly hours, its nation, or add or remove an exception
+        (a dated closure or an extra opening). Audited with who."""
+        current = self.calendar(owner)
+        exceptions = list(current.exceptions)
+        if add is not None:
+            exceptions.append(current.check_exception(add))
+        if remove is not None:
+            if not 1 <= remove <= len(exceptions):
+                raise DirectoryError(f"exception: 1 to {len(exceptions)} (see `hours show`)")
+            exceptions.pop(remove - 1)
+        updated = Calendar(
+            week if week is not None else current.week,
+            nation if nation is not None else current.nation,
+            exceptions,
+        )
+        fields = {"week": updated.week, "nation": updated.nation, "exceptions": exceptions}
+        if owner == "line":
+            self.store.put_doc("calendars", "line", fields)
+            self._line_cache = None
+        else:
+            team_fields = {
+                "hours": updated.week,
+                "nation": updated.nation,
+                "exceptions": exceptions,
+            }
+            self.store.update_doc(
+                "teams", owner, lambda d: {**d, **team_fields} if d else None
+            )
+        if week is not None:
+            what = "week"
+        elif nation is not None:
+            what = "nation"
+        elif add is not None:
+            what = "closure added" if "closed_from" in add else "opening added"
+        else:
+            what = "exception removed"
+        self.audit.record(
+            "staff.calendar_changed", calendar=owner, change=what, by=by, outcome="changed"
+        )
+        return updated
 
     def set_team_languages(
         self, team_id: str, languages: dict[str, list[str]], *, by: str
@@ -362,16 +450,28 @@ class Staff:
     # -- teams
 
     def add_team(
-        self, team_id: str, name: str, handles: str, numbers: list[str], hours: str, *, by: str
+        self,
+        team_id: str,
+        name: str,
+        handles: str,
+        numbers: list[str],
+        hours: str,
+        *,
+        by: str,
+        nation: str = "england-and-wales",
     ) -> Team:
-        """Register a specialist team."""
+        """Register a specialist team (closed on its nation's bank holidays)."""
         errors = []
         if not TEAM_ID.match(team_id or ""):
             errors.append("id: lower_case letters, digits and _")
         self._check_team(name, numbers, hours, errors)
         if errors:
             raise DirectoryError("; ".join(errors))
+        if nation not in NATIONS:
+            errors.append(f"nation: one of {', '.join(NATIONS)}")
+            raise DirectoryError("; ".join(errors))
         team = Team(team_id, name.strip(), handles.strip(), list(numbers), hours.strip())
+        team.nation = nation
         if not self.store.add_doc("teams", team_id, team.to_dict()):
             raise DirectoryError(f"id: team {team_id} already exists")
         self.audit.record("staff.team_added", team=team_id, by=by, outcome="added")
@@ -413,7 +513,7 @@ class Staff:
         if not numbers or not all(PHONE.match(n) or CLIENT.match(n) for n in numbers):
             errors.append("numbers: one or more numbers like +441632960200 (rung in order)")
         try:
-            parse_hours(hours)
+            parse_week(hours)
         except DirectoryError as exc:
             errors.append(str(exc))
 

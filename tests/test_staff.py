@@ -210,6 +210,7 @@ def tokens(service: Callflow) -> dict[str, str]:
         ["+441632960200"],
         "Mon-Sun 00:00-24:00",
         by="tests",
+        nation="none",
     )
     return {
         "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now, by="tests"),
@@ -268,3 +269,39 @@ def test_availability(client: FlaskClient, service: Callflow, tokens: dict[str, 
 def test_unknown_call_is_a_404(client: FlaskClient, tokens: dict[str, str]) -> None:
     assert client.get("/api/calls/CA" + "0" * 32, headers=bearer(tokens["amy"])).status_code == 404
     assert client.get("/api/calls/nonsense", headers=bearer(tokens["amy"])).status_code == 404
+
+
+def test_hours_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env.staff.add_team(
+        "compliance", "Compliance", "", ["+441632960300"], "Mon-Fri 09:00-17:00", by="tests"
+    )
+    assert main(["hours", "show", "line", "--at", "2026-12-25T10:00"]) == 0
+    assert "open until 24:00" in out(capsys), "the line is open all hours until set"
+    week = "Mon-Fri 08:30-12:30,13:30-17:00"
+    assert main(["hours", "set", "compliance", "--week", week, "--nation", "scotland"]) == 0
+    capsys.readouterr()
+    assert main(["hours", "show", "compliance", "--at", "2027-01-04T10:00"]) == 0
+    shown = out(capsys)
+    assert "closed: bank holiday" in shown and "reopens Tue 05 Jan at 08:30" in shown
+    args = ["hours", "close", "compliance", "--from", "2026-12-02T12:00"]
+    assert main([*args, "--to", "2026-12-02T17:00", "--reason", "training"]) == 0
+    assert (
+        main(["hours", "open", "compliance", "--on", "2026-12-05", "--hours", "10:00-12:00"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["hours", "show", "compliance", "--at", "2026-12-02T14:00"]) == 0
+    shown = out(capsys)
+    assert "closed: training" in shown and "1. closed 2026-12-02T12:00 to 2026-12-02T17:00" in shown
+    assert "2. open on 2026-12-05 10:00-12:00" in shown
+    assert main(["hours", "clear", "compliance", "1"]) == 0
+    assert len(cli_env.staff.calendar("compliance").exceptions) == 1
+    assert main(["hours", "set", "compliance", "--week", "Mon 9-5"]) == 1
+    assert "not a time range" in capsys.readouterr().err
+    changes = [e for e in cli_env.audit.entries() if e["kind"] == "staff.calendar_changed"]
+    assert [e["change"] for e in changes] == [
+        "week",
+        "closure added",
+        "opening added",
+        "exception removed",
+    ]
+    assert all(e["by"] == "tester" for e in changes)

@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Response, g, jsonify, request
 
 from callflow.access import Forbidden, Viewer, handoff_for_viewer, may_see_call
+from callflow.desks import AgentDesk
 from callflow.errors import DirectoryError, StoreUnavailable
 from callflow.links import ServiceLinks
 from callflow.staff import StaffMember
@@ -183,6 +184,13 @@ def agents() -> Response:
             for a in svc.staff.agents()
         ]
     )
+
+
+@bp.get("/teams")
+@requires("admin", "vstrs_agent")
+def teams() -> Response:
+    """The teams to hand off to: open or closed now, and when a closed one reopens."""
+    return jsonify(teams=AgentDesk(service()).teams(viewer()))
 
 
 @bp.get("/calls/<call_sid>")

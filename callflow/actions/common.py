@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from ..context import CallContext
 from ..registry import REGISTRY
 
@@ -88,3 +91,35 @@ def use_english(ctx: CallContext) -> None:
 def in_welsh(ctx: CallContext) -> bool:
     """True when the call is being served in Welsh."""
     return ctx.values.get("language") == "cy-GB"
+
+
+_LONDON = ZoneInfo("Europe/London")
+#: Weekday names as said after "eto" (soft mutation: ddydd Llun).
+_DAYS_CY = ["ddydd Llun", "ddydd Mawrth", "ddydd Mercher", "ddydd Iau", "ddydd Gwener",
+            "ddydd Sadwrn", "ddydd Sul"]  # fmt: skip
+
+
+@REGISTRY.guard()
+def line_open(ctx: CallContext) -> bool:
+    """True while the VSTRS line is open (its hours, bank holidays and closures)."""
+    now = datetime.fromtimestamp(ctx.now(), _LONDON)
+    return ctx.services.staff.calendar("line").is_open(now)
+
+
+@REGISTRY.action(provides={"line_reopens"}, pure=True)
+def note_line_hours(ctx: CallContext) -> None:
+    """When the VSTRS line opens again, in words for a prompt, in the call's language."""
+    now = datetime.fromtimestamp(ctx.now(), _LONDON)
+    reopens = ctx.services.staff.calendar("line").next_open(now)
+    if reopens is None:
+        ctx.values["line_reopens"] = ""
+    elif ctx.values.get("language") == "cy-GB":
+        ctx.values["line_reopens"] = (
+            f"{_DAYS_CY[reopens.weekday()]} am {reopens.hour % 12 or 12}"
+            f"{reopens.strftime(':%M') if reopens.minute else ''}"
+            f" {'y bore' if reopens.hour < 12 else 'y prynhawn'}"
+        )
+    else:
+        minutes = reopens.strftime(":%M") if reopens.minute else ""
+        suffix = "am" if reopens.hour < 12 else "pm"
+        ctx.values["line_reopens"] = f"{reopens:%A} at {reopens.hour % 12 or 12}{minutes}{suffix}"

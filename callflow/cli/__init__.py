@@ -26,6 +26,7 @@ from . import (
     audit,
     calls,
     flows,
+    hours,
     meetings,
     ops,
     serve,
@@ -36,7 +37,7 @@ from .common import EXIT_PROBLEMS, EXIT_USAGE
 __all__ = ["main"]
 
 #: The command groups, in the order ``callflow --help`` lists them.
-GROUPS = (serve, flows, calls, ops, staff, meetings, audit, assurance, access, advisers)
+GROUPS = (serve, flows, calls, ops, staff, hours, meetings, audit, assurance, access, advisers)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

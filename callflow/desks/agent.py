@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..access import Viewer, handoff_for_viewer
+from ..access import Forbidden, Viewer, handoff_for_viewer
 
 if TYPE_CHECKING:
     from ..service import Callflow
@@ -80,3 +80,21 @@ class AgentDesk:
             "handoff": handoff,
             "history": history,
         }
+
+    def teams(self, viewer: Viewer) -> list[dict[str, Any]]:
+        """The teams a hand-off may go to: each open or closed now, and why (a closed one
+        says when it reopens: hours, bank holidays, closures)."""
+        if not (viewer.is_admin or viewer.role == "vstrs_agent"):
+            raise Forbidden("the teams are for VSTRS agents to hand off to")
+        now = self.service.clock.now()
+        return [
+            {
+                "id": team.id,
+                "name": team.name,
+                "handles": team.handles,
+                "open": team.is_open(now),
+                "status": team.status_text(now),
+            }
+            for team in self.service.staff.teams()
+            if team.active
+        ]

@@ -67,6 +67,7 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                     [TEAM_NUMBER],
                     "Mon-Sun 00:00-24:00",
                     by="tests",
+                    nation="none",
                 )
                 svc.accounts.add(
                     "alex",

@@ -87,8 +87,7 @@ class GrantMachine(RuleBasedStateMachine):
             )
         for team, number in TEAMS.items():
             self.svc.staff.add_team(
-                team, team.title(), "", [number], "Mon-Sun 00:00-24:00", by="tests"
-            )
+                team, team.title(), "", [number], "Mon-Sun 00:00-24:00", by="tests", nation="none")
         self.callers: list[Leg] = []
 
     # ------------------------------------------------------------ helpers

@@ -57,6 +57,7 @@ class Rig:
             [TEAM_FIRST, TEAM_SECOND],
             "Mon-Sun 00:00-24:00",
             by="tests",
+            nation="none",
         )
         self.agent_token = self.svc.staff.issue_token("vstrs_agent", AGENT, "Alex", now, by="tests")
         self.other_token = self.svc.staff.issue_token("vstrs_agent", "200002", "Other", now, by="tests")
@@ -69,7 +70,7 @@ class Rig:
         """A token for every relationship to a Debt Pursuit hand-off: the agent, another
         agent, the team, another team (Insolvency, added here) and an admin."""
         svc, now = self.svc, self.svc.clock.now()
-        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00", by="tests")
+        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00", by="tests", nation="none")
         return {
             "agent": self.agent_token,
             "other_agent": self.other_token,

@@ -20,6 +20,7 @@ def staffed(service: Callflow) -> Callflow:
         ["+441632960200"],
         "Mon-Sun 00:00-24:00",
         by="tests",
+        nation="none",
     )
     service.accounts.add(
         "amy", "Amy Agent", "vstrs_agent", PASSWORD, now, sees_id="123456", by="tests"

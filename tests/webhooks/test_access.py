@@ -76,6 +76,9 @@ def test_every_api_endpoint_answers_only_those_it_serves(world: World) -> None:
         ("GET", "/api/agents"): {
             "agent": 200, "other_agent": 200, "specialist": 403, "other_team": 403, "admin": 200,
         },
+        ("GET", "/api/teams"): {
+            "agent": 200, "other_agent": 200, "specialist": 403, "other_team": 403, "admin": 200,
+        },
         ("GET", f"/api/calls/{sid}"): {
             "agent": 200, "other_agent": 403, "specialist": 403, "other_team": 403, "admin": 200,
         },

@@ -145,7 +145,7 @@ def test_live_events_reach_the_right_people(
     monkeypatch.setattr(console, "STREAM_SECONDS", 2.0)  # generous: a loaded machine is slow
     specialist, other = app.test_client(), app.test_client()
     sign_in(specialist, "sam")
-    staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00", by="tests")
+    staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00", by="tests", nation="none")
     staffed.accounts.add(
         "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), team="insolvency",
         by="tests",

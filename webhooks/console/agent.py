@@ -104,6 +104,8 @@ def _agent_page(
             me=me(),
             availability=svc.staff.availability(me().sees_id)["status"],
             teams=[t for t in svc.staff.teams() if t.active],
+            # Open teams can be chosen; a closed one says why and when it reopens.
+            team_status={t.id: (t.is_open(now()), t.status_text(now())) for t in svc.staff.teams()},
             errors=shown,
             summary=summary,
             form_error=form_error,

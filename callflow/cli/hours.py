@@ -1,0 +1,112 @@
+"""Opening hours: ``callflow hours show | set | close | open | clear``.
+
+A calendar belongs to a specialist team (by its id) or to the VSTRS line (``line``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import CallflowError
+from ..hours import NATIONS
+from . import common
+from .common import EXIT_OK
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def register(sub: Any) -> None:
+    """Add this group's commands."""
+    hours = sub.add_parser(
+        "hours", help="opening hours: weekly ranges, bank holidays, closures, extra openings"
+    )
+    hr = hours.add_subparsers(metavar="ACTION")
+    show = hr.add_parser("show", help="open or closed, and why; the hours and exceptions")
+    show.add_argument("owner", nargs="?", default="line", help="a team's id, or line (default)")
+    show.add_argument("--at", help="a UK local time like 2026-12-25T10:00 (default: now)")
+    show.set_defaults(handler=_show)
+    set_ = hr.add_parser("set", help="the weekly hours and the nation whose bank holidays close it")
+    set_.add_argument("owner")
+    set_.add_argument("--week", help="like 'Mon-Fri 08:30-12:30,13:30-17:00; Sat 09:00-12:00'")
+    set_.add_argument("--nation", choices=sorted(NATIONS))
+    set_.set_defaults(handler=_set)
+    close = hr.add_parser("close", help="a dated closure (an afternoon, a training day)")
+    close.add_argument("owner")
+    close.add_argument(
+        "--from", dest="from_", required=True, help="UK local time, 2026-12-24T12:00"
+    )
+    close.add_argument("--to", required=True, help="UK local time, 2026-12-24T23:59")
+    close.add_argument("--reason", default="")
+    close.set_defaults(handler=_close)
+    open_ = hr.add_parser("open", help="an extra opening on a date (a Saturday, a holiday)")
+    open_.add_argument("owner")
+    open_.add_argument("--on", required=True, help="the date, 2026-12-27")
+    open_.add_argument("--hours", required=True, help="like 10:00-14:00 (several with commas)")
+    open_.add_argument("--reason", default="")
+    open_.set_defaults(handler=_open)
+    clear = hr.add_parser("clear", help="remove an exception by its number in `hours show`")
+    clear.add_argument("owner")
+    clear.add_argument("number", type=int)
+    clear.set_defaults(handler=_clear)
+    hours.set_defaults(handler=lambda _args: common.usage(hours))
+
+
+def _at(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(LONDON)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CallflowError(f"--at: a UK local time like 2026-12-25T10:00, not {text!r}") from exc
+    return when if when.tzinfo else when.replace(tzinfo=LONDON)
+
+
+def _show(args: argparse.Namespace) -> int:
+    svc = common.service()
+    calendar = svc.staff.calendar(args.owner)
+    at = _at(args.at)
+    print(f"{args.owner} at {at:%a %d %b %Y %H:%M} (UK time): {calendar.describe(at)}")
+    print(f"  hours: {calendar.week}; bank holidays: {calendar.nation}")
+    for number, exception in enumerate(calendar.exceptions, 1):
+        if "closed_from" in exception:
+            what = f"closed {exception['closed_from']} to {exception['closed_to']}"
+        else:
+            what = f"open on {exception['open_on']} {exception['hours']}"
+        reason = f" ({exception['reason']})" if exception.get("reason") else ""
+        print(f"  {number}. {what}{reason}")
+    return EXIT_OK
+
+
+def _done(args: argparse.Namespace, calendar: Any) -> int:
+    print(f"{args.owner}: {calendar.describe(datetime.now(LONDON))}")
+    return EXIT_OK
+
+
+def _set(args: argparse.Namespace) -> int:
+    if args.week is None and args.nation is None:
+        raise CallflowError("give --week and/or --nation")
+    svc = common.service()
+    calendar = svc.staff.change_calendar(
+        args.owner, week=args.week, nation=args.nation, by=common.by()
+    )
+    return _done(args, calendar)
+
+
+def _close(args: argparse.Namespace) -> int:
+    svc = common.service()
+    closure = {"closed_from": args.from_, "closed_to": args.to, "reason": args.reason}
+    return _done(args, svc.staff.change_calendar(args.owner, add=closure, by=common.by()))
+
+
+def _open(args: argparse.Namespace) -> int:
+    svc = common.service()
+    opening = {"open_on": args.on, "hours": args.hours, "reason": args.reason}
+    return _done(args, svc.staff.change_calendar(args.owner, add=opening, by=common.by()))
+
+
+def _clear(args: argparse.Namespace) -> int:
+    svc = common.service()
+    return _done(args, svc.staff.change_calendar(args.owner, remove=args.number, by=common.by()))

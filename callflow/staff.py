@@ -175,6 +175,7 @@ class Staff:
         self._key = key
         self.audit = audit
         self._line_cache: tuple[float, Calendar] | None = None
+        self._closure_cache: tuple[float, dict[str, Any] | None] | None = None
         store.define_index("presence", presence_index)
         store.define_index("tokens", token_index)
 
@@ -312,6 +313,52 @@ class Staff:
             "staff.calendar_changed", calendar=owner, change=what, by=by, outcome="changed"
         )
         return updated
+
+    # -- emergency closure of the VSTRS line
+
+    def closure(self, now: float) -> dict[str, Any] | None:
+        """The line's emergency closure, while it lasts (new calls hear its message)."""
+        cached = self._closure_cache
+        if cached is not None and time.monotonic() - cached[0] < LINE_CACHE_SECONDS:
+            doc = cached[1]
+        else:
+            doc = self.store.get_doc("calendars", "closure")
+            self._closure_cache = (time.monotonic(), doc)
+        if doc is None or (doc.get("until") is not None and now >= float(doc["until"])):
+            return None
+        return doc
+
+    def start_closure(
+        self, messages: dict[str, str], until: float | None, now: float, *, by: str
+    ) -> dict[str, Any]:
+        """Close the line at short notice: new calls hear ``messages`` (by language; English
+        required) and end politely; calls in progress go on. Audited with who."""
+        clean = {lang: " ".join(text.split()) for lang, text in messages.items() if text.strip()}
+        if not clean.get("en-GB"):
+            raise DirectoryError("message: the English message is needed")
+        if any(len(text) > 1000 for text in clean.values()):
+            raise DirectoryError("message: up to 1000 characters")
+        if until is not None and until <= now:
+            raise DirectoryError("until: a time after now")
+        doc = {"messages": clean, "until": until, "by": by, "started_at": now}
+        self.store.put_doc("calendars", "closure", doc)
+        self._closure_cache = None
+        self.audit.record(
+            "line.closure_started",
+            until=until,
+            languages=sorted(clean),
+            by=by,
+            outcome="closed",
+        )
+        return doc
+
+    def end_closure(self, *, by: str) -> bool:
+        """Open the line again (before its closure's end time); False when none was on."""
+        ended = self.store.delete_doc("calendars", "closure")
+        self._closure_cache = None
+        if ended:
+            self.audit.record("line.closure_ended", by=by, outcome="reopened")
+        return ended
 
     def set_team_languages(
         self, team_id: str, languages: dict[str, list[str]], *, by: str

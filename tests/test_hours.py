@@ -15,7 +15,7 @@ from callflow.errors import DirectoryError
 from callflow.hours import Calendar, parse_week
 from callflow.service import Callflow
 from callflow.store import Store
-from tests.conftest import Caller
+from tests.conftest import BASE_URL, Caller
 from tests.simulator.test_handoffs import Rig
 
 LONDON = ZoneInfo("Europe/London")
@@ -152,3 +152,54 @@ def test_outside_the_lines_hours_callers_hear_when_it_opens(
     open_caller = Caller(client)
     open_caller.start()
     assert open_caller.heard[0].startswith("Welcome to the H M R C")
+
+
+def test_an_emergency_closure_ends_new_calls_politely_and_leaves_calls_in_progress(
+    service: Callflow, clock: ManualClock
+) -> None:
+    from webhooks import create_app
+
+    client = create_app({"CALLFLOW_SERVICE": service}).test_client()
+    in_progress = Caller(client)
+    in_progress.start()
+    service.staff.start_closure(
+        {
+            "en-GB": "Our systems are down. Please call again this afternoon.",
+            "cy-GB": "Mae ein systemau i lawr. Ffoniwch eto y prynhawn yma.",
+        },
+        clock.now() + 3600,
+        clock.now(),
+        by="duty manager",
+    )
+    caller = Caller(client)
+    twiml = caller.start()
+    assert caller.heard == ["Our systems are down. Please call again this afternoon.", "Goodbye."]
+    assert twiml.find("Hangup") is not None
+    welsh = Caller(client)
+    response = welsh.post(f"{BASE_URL}/voice/incoming?lang=cy", CallStatus="ringing")
+    assert "Mae ein systemau i lawr" in response.get_data(as_text=True)
+    # The call already under way goes on: its next step is answered as ever.
+    assert in_progress.press("1001#").find("Gather") is not None
+    (started,) = [e for e in service.audit.entries() if e["kind"] == "line.closure_started"]
+    assert started["by"] == "duty manager" and started["languages"] == ["cy-GB", "en-GB"]
+    assert service.staff.end_closure(by="duty manager")
+    service.staff._closure_cache = None
+    reopened = Caller(client)
+    reopened.start()
+    assert reopened.heard[0].startswith("Welcome to the H M R C")
+    assert [e["kind"] for e in service.audit.entries() if e["kind"].startswith("line.")] == [
+        "line.closure_started",
+        "line.closure_ended",
+    ]
+
+
+def test_a_closure_ends_by_itself_and_needs_an_english_message(
+    service: Callflow, clock: ManualClock
+) -> None:
+    with pytest.raises(DirectoryError, match="English message"):
+        service.staff.start_closure({"cy-GB": "Ar gau"}, None, clock.now(), by="ops")
+    with pytest.raises(DirectoryError, match="after now"):
+        service.staff.start_closure({"en-GB": "Closed"}, clock.now() - 1, clock.now(), by="ops")
+    service.staff.start_closure({"en-GB": "Closed"}, clock.now() + 60, clock.now(), by="ops")
+    assert service.staff.closure(clock.now()) is not None
+    assert service.staff.closure(clock.now() + 61) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -305,3 +306,24 @@ def test_hours_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
         "exception removed",
     ]
     assert all(e["by"] == "tester" for e in changes)
+
+
+def test_closure_from_the_command_line(
+    cli_env: Callflow, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    english = tmp_path / "closed.txt"
+    english.write_text("The line is closed today because of a power cut. Please call tomorrow.\n")
+    welsh = tmp_path / "ar-gau.txt"
+    welsh.write_text("Mae'r llinell ar gau heddiw oherwydd toriad pŵer. Ffoniwch yfory.\n")
+    assert main(["closure", "show"]) == 0
+    assert "no closure" in out(capsys)
+    args = ["closure", "start", "--message-file", str(english), "--welsh-file", str(welsh)]
+    assert main(args) == 0
+    assert "closed to new calls until `closure end`" in out(capsys)
+    assert main(["closure", "show"]) == 0
+    shown = out(capsys)
+    assert "by tester" in shown and "cy-GB: Mae'r llinell ar gau" in shown
+    assert main(["closure", "end"]) == 0
+    assert main(["closure", "end"]) == 1
+    assert "not closed at short notice" in capsys.readouterr().err
+    assert main(["closure", "start", "--message-file", str(tmp_path / "missing.txt")]) == 1

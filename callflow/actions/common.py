@@ -123,3 +123,18 @@ def note_line_hours(ctx: CallContext) -> None:
         minutes = reopens.strftime(":%M") if reopens.minute else ""
         suffix = "am" if reopens.hour < 12 else "pm"
         ctx.values["line_reopens"] = f"{reopens:%A} at {reopens.hour % 12 or 12}{minutes}{suffix}"
+
+
+@REGISTRY.guard()
+def line_closure_on(ctx: CallContext) -> bool:
+    """True while the line is closed at short notice (`callflow closure start`)."""
+    return ctx.services.staff.closure(ctx.now()) is not None
+
+
+@REGISTRY.action(provides={"closure_message"}, pure=True)
+def note_closure(ctx: CallContext) -> None:
+    """The closure's message for the prompt, in the call's language (else English)."""
+    closure = ctx.services.staff.closure(ctx.now()) or {}
+    messages = closure.get("messages", {})
+    language = ctx.values.get("language") or "en-GB"
+    ctx.values["closure_message"] = messages.get(language) or messages.get("en-GB", "")

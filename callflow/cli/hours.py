@@ -53,6 +53,25 @@ def register(sub: Any) -> None:
     clear.set_defaults(handler=_clear)
     hours.set_defaults(handler=lambda _args: common.usage(hours))
 
+    closure = sub.add_parser(
+        "closure", help="close the VSTRS line at short notice: new callers hear a message"
+    )
+    cl = closure.add_subparsers(metavar="ACTION")
+    start = cl.add_parser(
+        "start", help="new calls hear the message and end; calls in progress go on"
+    )
+    start.add_argument("--message-file", required=True, help="the message, in English")
+    start.add_argument("--welsh-file", help="the message in Welsh, for Welsh callers")
+    start.add_argument("--until", help="UK local time it ends by itself, 2026-12-01T14:00")
+    start.set_defaults(handler=_closure_start)
+    end = cl.add_parser("end", help="open the line again now")
+    end.set_defaults(handler=_closure_end)
+    show_ = cl.add_parser(
+        "show", help="whether the line is closed at short notice, and the message"
+    )
+    show_.set_defaults(handler=_closure_show)
+    closure.set_defaults(handler=lambda _args: common.usage(closure))
+
 
 def _at(text: str | None) -> datetime:
     if not text:
@@ -110,3 +129,46 @@ def _open(args: argparse.Namespace) -> int:
 def _clear(args: argparse.Namespace) -> int:
     svc = common.service()
     return _done(args, svc.staff.change_calendar(args.owner, remove=args.number, by=common.by()))
+
+
+def _read(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CallflowError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _closure_start(args: argparse.Namespace) -> int:
+    svc = common.service()
+    messages = {"en-GB": _read(args.message_file)}
+    if args.welsh_file:
+        messages["cy-GB"] = _read(args.welsh_file)
+    until = _at(args.until).timestamp() if args.until else None
+    svc.staff.start_closure(messages, until, svc.clock.now(), by=common.by())
+    ends = f" until {_at(args.until):%a %d %b %H:%M}" if args.until else " until `closure end`"
+    print(f"the line is closed to new calls{ends}; calls in progress go on")
+    return EXIT_OK
+
+
+def _closure_end(_args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.staff.end_closure(by=common.by()):
+        raise CallflowError("the line is not closed at short notice")
+    print("the line is open to new calls again (its usual hours apply)")
+    return EXIT_OK
+
+
+def _closure_show(_args: argparse.Namespace) -> int:
+    svc = common.service()
+    closure = svc.staff.closure(svc.clock.now())
+    if closure is None:
+        print("no closure: the line's usual hours apply")
+        return EXIT_OK
+    until = closure.get("until")
+    when = datetime.fromtimestamp(until, LONDON).strftime("%a %d %b %H:%M") if until else "ended"
+    print(f"closed to new calls by {closure['by']}, until {when if until else '`closure end`'}")
+    for language, text in sorted(closure["messages"].items()):
+        print(f"  {language}: {text}")
+    return EXIT_OK

@@ -308,3 +308,41 @@ class AdminDesk:
         if target.role == "admin" and len(admins) <= 1:
             raise DirectoryError("username: the last admin account cannot be removed")
         accounts.remove(username, by=by)
+
+    # ------------------------------------------------------------ the line
+
+    def line(self, viewer: Viewer) -> dict[str, Any]:
+        """The VSTRS line now: its hours in words, and any emergency closure."""
+        self._admin(viewer)
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        svc = self.service
+        now = svc.clock.now()
+        calendar = svc.staff.calendar("line")
+        return {
+            "status": calendar.describe(datetime.fromtimestamp(now, ZoneInfo("Europe/London"))),
+            "week": calendar.week,
+            "closure": svc.staff.closure(now),
+        }
+
+    def start_closure(self, viewer: Viewer, english: str, welsh: str, until: str) -> None:
+        """Close the line to new calls at short notice, with a message (and its Welsh)."""
+        by = self._admin(viewer)
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        ends: float | None = None
+        if until.strip():
+            try:
+                when = datetime.fromisoformat(until.strip())
+            except ValueError as exc:
+                raise DirectoryError("until: a UK local time like 2026-12-01T14:00") from exc
+            ends = when.replace(tzinfo=ZoneInfo("Europe/London")).timestamp()
+        svc = self.service
+        svc.staff.start_closure({"en-GB": english, "cy-GB": welsh}, ends, svc.clock.now(), by=by)
+
+    def end_closure(self, viewer: Viewer) -> None:
+        """Open the line to new calls again."""
+        if not self.service.staff.end_closure(by=self._admin(viewer)):
+            raise DirectoryError("the line is not closed at short notice")

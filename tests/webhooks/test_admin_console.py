@@ -300,3 +300,52 @@ def test_a_change_without_the_forms_token_is_refused(admin: FlaskClient, staffed
 def test_unknown_sections_and_actions(admin: FlaskClient) -> None:
     assert admin.get("/console/admin/nonsense").status_code == 404
     assert post(admin, "agents", "explode", sees_id="1").status_code == 404
+
+
+def test_the_line_is_closed_and_opened_from_the_console(
+    admin: FlaskClient, staffed: Callflow
+) -> None:
+    home = admin.get("/console/admin").get_data(as_text=True)
+    assert "Close the line at short notice" in home
+    refused = admin.post(
+        "/console/admin/line/close",
+        data={"csrf_token": csrf(admin), "english": "", "welsh": "Ar gau", "until": ""},
+    )
+    assert refused.status_code == 400 and 'href="#closure-english"' in refused.get_data(
+        as_text=True
+    )
+    closed = admin.post(
+        "/console/admin/line/close",
+        data={
+            "csrf_token": csrf(admin),
+            "english": "Closed for a fire drill.",
+            "welsh": "",
+            "until": "",
+        },
+    )
+    assert closed.status_code == 303
+    assert staffed.staff.closure(staffed.clock.now())["by"] == "ada"
+    page = admin.get("/console/admin").get_data(as_text=True)
+    assert "Closed for a fire drill." in page and "Open the line to new calls" in page
+    assert (
+        admin.post("/console/admin/line/open", data={"csrf_token": csrf(admin)}).status_code == 303
+    )
+    assert staffed.staff.closure(staffed.clock.now()) is None
+    kinds = [e["kind"] for e in staffed.audit.entries() if e.get("by") == "ada"]
+    assert kinds == ["line.closure_started", "line.closure_ended"]
+
+
+@pytest.mark.parametrize("who", ["amy", "sam", "dee", "aud"])
+def test_only_an_admin_closes_the_line(admin: FlaskClient, staffed: Callflow, who: str) -> None:
+    browser = admin.application.test_client()
+    sign_in(browser, who)
+    home = browser.get("/console/", follow_redirects=True).get_data(as_text=True)
+    found = re.search(r'name="csrf-token" content="([^"]+)"', home)
+    assert found
+    for action in ("close", "open"):
+        refused = browser.post(
+            f"/console/admin/line/{action}",
+            data={"csrf_token": found.group(1), "english": "Closed"},
+        )
+        assert refused.status_code == 403
+    assert staffed.staff.closure(staffed.clock.now()) is None

@@ -118,10 +118,44 @@ def _page(section: str, status: int = 200, **extra: Any) -> Any:
 @bp.get("/admin")
 @signed_in("admin")
 def admin() -> Any:
-    """The admin's home: each section and how many records it holds."""
+    """The admin's home: each section and how many records it holds, and the line."""
+    return _home()
+
+
+def _home(status: int = 200, errors: list[tuple[str, str]] | None = None, **values: str) -> Any:
+    desk = _desk()
     return render_template(
-        "console/admin_home.html", me=me(), sections=SECTIONS, counts=_desk().overview(viewer())
-    )
+        "console/admin_home.html",
+        me=me(),
+        sections=SECTIONS,
+        counts=desk.overview(viewer()),
+        line=desk.line(viewer()),
+        errors=errors or [],
+        values=values,
+    ), status
+
+
+@bp.post("/admin/line/<action>")
+@signed_in("admin")
+def admin_line(action: str) -> Any:
+    """Close the VSTRS line at short notice, or open it again (audited with who)."""
+    form = {k: request.form.get(k, "") for k in ("english", "welsh", "until")}
+    try:
+        if action == "close":
+            _desk().start_closure(viewer(), form["english"], form["welsh"], form["until"])
+            flash("The line is closed to new calls; calls in progress go on.")
+        elif action == "open":
+            _desk().end_closure(viewer())
+            flash("The line is open to new calls again.")
+        else:
+            abort(404)
+    except CallflowError as exc:
+        errors = [
+            ("closure-" + (f if f != "message" else "english") if f else "", m)
+            for f, m in field_errors(str(exc))
+        ]
+        return _home(400, errors, **form)
+    return redirect(url_for("console.admin"), code=303)
 
 
 @bp.get("/admin/<section>")

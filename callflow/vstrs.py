@@ -62,12 +62,25 @@ def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     return [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
 
 
+def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A call-back note's entry while it waits: by when the caller first arrived (their
+    place in the queue), so the oldest is first."""
+    if doc.get("status") != "to_call_back":
+        return []
+    return [("waiting", float(doc.get("arrived_at") or doc["noted_at"]))]
+
+
 class VstrsCalls(ServiceUser):
     """Caller to agent, driven by the flow, Twilio's callbacks and the hold ticks."""
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
+        self.store.define_index("callbacks", callback_index, keep_seconds=RECORD_TTL)
+
+    def waiting_callbacks(self, count: int = 20) -> list[dict[str, Any]]:
+        """Call-backs still to make, in the order their callers first arrived (a page)."""
+        return self.store.indexed("callbacks", "waiting", count=count)
 
     def recent_for_agent(
         self, sees_id: str, offset: int = 0, count: int = 10
@@ -301,7 +314,12 @@ class VstrsCalls(ServiceUser):
                 "adviser_number": verified["adviser_number"],
                 "adviser_name": verified["adviser_name"],
                 "organisation": verified["organisation"],
+                "organisation_name": verified.get("organisation_name", ""),
                 "caller_number": ended["caller_number"],
+                "language": ended.get("language") or DEFAULT_LANGUAGE,
+                "relay": bool(ended.get("relay")),
+                # Their place in the queue: when they first arrived, not when they gave up.
+                "arrived_at": ended["waiting_since"],
                 "noted_at": now,
                 "status": "to_call_back",
             },

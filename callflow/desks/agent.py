@@ -73,8 +73,22 @@ class AgentDesk:
             }
             for r in mine
         ]
+        # Call-backs owed to callers no agent could take, oldest arrival first: what any
+        # agent sees (who to ring back is the service's to do; never the number here).
+        callbacks = [
+            {
+                "adviser_name": c["adviser_name"],
+                "organisation_name": c.get("organisation_name", ""),
+                "language": c.get("language", "en-GB"),
+                "relay": bool(c.get("relay")),
+                "arrived_at": c.get("arrived_at", c["noted_at"]),
+                "noted_at": c["noted_at"],
+            }
+            for c in svc.vstrs.waiting_callbacks(count=10)
+        ]
         return {
             "now": svc.clock.now(),
+            "callbacks": callbacks,
             "availability": svc.staff.availability(sees_id)["status"],
             "call": svc.vstrs.public_view(record) if record else None,
             "handoff": handoff,

@@ -192,6 +192,18 @@
       lastProgress = progressKey;
     }
     if (!h && lastProgress === null) lastProgress = "";
+    const waiting = (state.callbacks || []).map((c, i) => el("tr", { class: "govuk-table__row" }, [
+      el("td", { class: "govuk-table__cell govuk-table__cell--numeric", text: String(i + 1) }),
+      el("td", { class: "govuk-table__cell", text: time(c.arrived_at) }),
+      el("td", { class: "govuk-table__cell", text: c.organisation_name }),
+      el("td", { class: "govuk-table__cell", text: c.adviser_name }),
+      el("td", { class: "govuk-table__cell", text: (LANGUAGES[c.language] || c.language).split(":")[0] + (c.relay ? ", Relay UK" : "") }),
+    ]));
+    replace("callbacks", waiting.length ? [el("table", { class: "govuk-table" }, [
+      el("caption", { class: "govuk-table__caption govuk-visually-hidden", text: "Call-backs waiting, oldest first" }),
+      el("thead", { class: "govuk-table__head" }, [el("tr", { class: "govuk-table__row" }, ["Place", "First rang", "Organisation", "Adviser", "Language"].map((t) => el("th", { scope: "col", class: `govuk-table__header${t === "Place" ? " govuk-table__header--numeric" : ""}`, text: t })))]),
+      el("tbody", { class: "govuk-table__body" }, waiting),
+    ])] : [para("None waiting.")], JSON.stringify(state.callbacks || []));
     const rows = state.history.map((r) => el("tr", { class: "govuk-table__row" }, [
       el("td", { class: "govuk-table__cell", text: time(r.started) }), el("td", { class: "govuk-table__cell", text: r.organisation_name }),
       el("td", { class: "govuk-table__cell", text: r.adviser_name }), el("td", { class: "govuk-table__cell", text: CALL_STATES[r.state] || r.state.replace("_", " ") }),

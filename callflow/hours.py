@@ -75,7 +75,7 @@ def parse_week(text: str) -> Week:
 
 
 def _clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+    return "midnight" if minute == 24 * 60 else f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @lru_cache(maxsize=64)

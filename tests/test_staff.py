@@ -277,7 +277,7 @@ def test_hours_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
         "compliance", "Compliance", "", ["+441632960300"], "Mon-Fri 09:00-17:00", by="tests"
     )
     assert main(["hours", "show", "line", "--at", "2026-12-25T10:00"]) == 0
-    assert "open until 24:00" in out(capsys), "the line is open all hours until set"
+    assert "open until midnight" in out(capsys), "the line is open all hours until set"
     week = "Mon-Fri 08:30-12:30,13:30-17:00"
     assert main(["hours", "set", "compliance", "--week", week, "--nation", "scotland"]) == 0
     capsys.readouterr()

@@ -53,8 +53,11 @@ def _minutes(text: str) -> tuple[int, int]:
     return start, end
 
 
+@lru_cache(maxsize=256)
 def parse_week(text: str) -> Week:
-    """``Mon-Fri 08:30-12:30,13:30-17:00; Sat 09:00-12:00`` as {day: [(start, end)]}."""
+    """``Mon-Fri 08:30-12:30,13:30-17:00; Sat 09:00-12:00`` as {day: [(start, end)]}.
+
+    Cached (a calendar is judged at the start of every call): callers only read it."""
     week: Week = {day: [] for day in DAYS}
     parts = [p.strip() for p in (text or "").split(";") if p.strip()]
     if not parts:

@@ -174,8 +174,7 @@ class Staff:
         self.store = store
         self._key = key
         self.audit = audit
-        self._line_cache: tuple[float, Calendar] | None = None
-        self._closure_cache: tuple[float, dict[str, Any] | None] | None = None
+        self._line_docs: dict[str, tuple[float, dict[str, Any] | None]] = {}
         store.define_index("presence", presence_index)
         store.define_index("tokens", token_index)
 
@@ -247,17 +246,12 @@ class Staff:
         admin sets its hours)."""
         if owner == "line":
             # Asked at the start of every call: kept a few seconds in this process.
-            cached = self._line_cache
-            if cached is not None and time.monotonic() - cached[0] < LINE_CACHE_SECONDS:
-                return cached[1]
-            doc = self.store.get_doc("calendars", "line") or {}
-            calendar = Calendar(
+            doc = self._line_doc("line") or {}
+            return Calendar(
                 doc.get("week", "Mon-Sun 00:00-24:00"),
                 doc.get("nation", "none"),
                 list(doc.get("exceptions", [])),
             )
-            self._line_cache = (time.monotonic(), calendar)
-            return calendar
         team = self.team(owner)
         if team is None:
             raise DirectoryError(f"no team {owner} (or `line` for the VSTRS line)")
@@ -291,7 +285,7 @@ class Staff:
         fields = {"week": updated.week, "nation": updated.nation, "exceptions": exceptions}
         if owner == "line":
             self.store.put_doc("calendars", "line", fields)
-            self._line_cache = None
+            self._line_docs.pop("line", None)
         else:
             team_fields = {
                 "hours": updated.week,
@@ -316,14 +310,19 @@ class Staff:
 
     # -- emergency closure of the VSTRS line
 
+    def _line_doc(self, key: str) -> dict[str, Any] | None:
+        """The line's calendar or closure document, kept LINE_CACHE_SECONDS in this process
+        (both are read at the start of every call)."""
+        cached = self._line_docs.get(key)
+        if cached is not None and time.monotonic() - cached[0] < LINE_CACHE_SECONDS:
+            return cached[1]
+        doc = self.store.get_doc("calendars", key)
+        self._line_docs[key] = (time.monotonic(), doc)
+        return doc
+
     def closure(self, now: float) -> dict[str, Any] | None:
         """The line's emergency closure, while it lasts (new calls hear its message)."""
-        cached = self._closure_cache
-        if cached is not None and time.monotonic() - cached[0] < LINE_CACHE_SECONDS:
-            doc = cached[1]
-        else:
-            doc = self.store.get_doc("calendars", "closure")
-            self._closure_cache = (time.monotonic(), doc)
+        doc = self._line_doc("closure")
         if doc is None or (doc.get("until") is not None and now >= float(doc["until"])):
             return None
         return doc
@@ -342,7 +341,7 @@ class Staff:
             raise DirectoryError("until: a time after now")
         doc = {"messages": clean, "until": until, "by": by, "started_at": now}
         self.store.put_doc("calendars", "closure", doc)
-        self._closure_cache = None
+        self._line_docs.pop("closure", None)
         self.audit.record(
             "line.closure_started",
             until=until,
@@ -355,7 +354,7 @@ class Staff:
     def end_closure(self, *, by: str) -> bool:
         """Open the line again (before its closure's end time); False when none was on."""
         ended = self.store.delete_doc("calendars", "closure")
-        self._closure_cache = None
+        self._line_docs.pop("closure", None)
         if ended:
             self.audit.record("line.closure_ended", by=by, outcome="reopened")
         return ended

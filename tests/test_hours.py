@@ -148,7 +148,7 @@ def test_outside_the_lines_hours_callers_hear_when_it_opens(
     ]
     assert twiml.find("Hangup") is not None and twiml.find("Gather") is None
     clock.set(uk("2026-12-04T08:05").timestamp())
-    service.staff._line_cache = None  # a worker's few seconds have passed
+    service.staff._line_docs.clear()  # a worker's few seconds have passed
     open_caller = Caller(client)
     open_caller.start()
     assert open_caller.heard[0].startswith("Welcome to the H M R C")
@@ -183,7 +183,7 @@ def test_an_emergency_closure_ends_new_calls_politely_and_leaves_calls_in_progre
     (started,) = [e for e in service.audit.entries() if e["kind"] == "line.closure_started"]
     assert started["by"] == "duty manager" and started["languages"] == ["cy-GB", "en-GB"]
     assert service.staff.end_closure(by="duty manager")
-    service.staff._closure_cache = None
+    service.staff._line_docs.clear()
     reopened = Caller(client)
     reopened.start()
     assert reopened.heard[0].startswith("Welcome to the H M R C")

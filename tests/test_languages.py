@@ -134,18 +134,7 @@ def test_a_language_is_named_short_or_long() -> None:
 
 def welsh_caller(rig: Rig) -> Leg:
     """An adviser on the Welsh line (Voice URL ?lang=cy), verified and with the agent."""
-    number = rig.sim.numbers[VSTRS]
-    rig.sim.configure_number(
-        VSTRS, f"{number.voice_url}?lang=cy", status_callback=number.status_callback
-    )
-    script = (
-        Script()
-        .press(f"{ADVISER}#")
-        .press(f"{PIN}#")
-        .answer({"ysgol gyntaf": "Hill Top", "hoff liw": "Blue"})
-        .hang_up(after=5000)
-    )
-    caller = rig.sim.call(VSTRS, "+441632960001", script)
+    caller = welsh_caller_waiting(rig)
     assert rig.sim.run_until(
         lambda: (rig.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
     )

@@ -94,6 +94,7 @@ def _agent_page(
 ) -> Any:
     svc = service()
     record = _current_call()
+    teams = [t for t in svc.staff.teams() if t.active]  # one read of the teams
     shown = {k: v for k, v in (errors or {}).items()}
     summary = [(TARGETS.get(key, ""), text) for key, text in shown.items()]
     if form_error and not summary:
@@ -103,9 +104,9 @@ def _agent_page(
             "console/agent.html",
             me=me(),
             availability=svc.staff.availability(me().sees_id)["status"],
-            teams=[t for t in svc.staff.teams() if t.active],
+            teams=teams,
             # Open teams can be chosen; a closed one says why and when it reopens.
-            team_status={t.id: (t.is_open(now()), t.status_text(now())) for t in svc.staff.teams()},
+            team_status={t.id: (t.is_open(now()), t.status_text(now())) for t in teams},
             errors=shown,
             summary=summary,
             form_error=form_error,

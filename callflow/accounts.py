@@ -182,6 +182,10 @@ class Accounts:
             (Account(**d) for d in self.store.list_docs("accounts")), key=lambda a: a.username
         )
 
+    def count(self) -> int:
+        """How many accounts there are (never a read of them)."""
+        return self.store.count_docs("accounts")
+
     def set_password(self, username: str, password: str, *, by: str) -> None:
         """Replace an account's password; its sessions end."""
         errors: list[str] = []

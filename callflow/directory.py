@@ -181,6 +181,10 @@ class Directory:
             raise UnknownAdviser(f"no adviser with number {number}")
         return adviser
 
+    def count(self) -> int:
+        """How many advisers there are (never a read of their records)."""
+        return self.store.count_advisers()
+
     def list(self) -> list[Adviser]:
         """Every adviser, by number."""
         return sorted(

@@ -123,6 +123,26 @@ class Team:
         return self.calendar().describe(datetime.fromtimestamp(when, LONDON))
 
 
+def _line_calendar(doc: dict[str, Any] | None) -> Calendar:
+    """The VSTRS line's calendar from its stored document (open all hours, no bank
+    holidays, until an admin sets it)."""
+    doc = doc or {}
+    return Calendar(
+        doc.get("week", "Mon-Sun 00:00-24:00"),
+        doc.get("nation", "none"),
+        list(doc.get("exceptions", [])),
+    )
+
+
+def _calendar_doc(calendar: Calendar, week_field: str) -> dict[str, Any]:
+    """A calendar's stored fields (a team keeps its week as ``hours``, the line as ``week``)."""
+    return {
+        week_field: calendar.week,
+        "nation": calendar.nation,
+        "exceptions": list(calendar.exceptions),
+    }
+
+
 @dataclass(frozen=True)
 class StaffMember:
     """Who an API token belongs to."""
@@ -246,12 +266,7 @@ class Staff:
         admin sets its hours)."""
         if owner == "line":
             # Asked at the start of every call: kept a few seconds in this process.
-            doc = self._line_doc("line") or {}
-            return Calendar(
-                doc.get("week", "Mon-Sun 00:00-24:00"),
-                doc.get("nation", "none"),
-                list(doc.get("exceptions", [])),
-            )
+            return _line_calendar(self._line_doc("line"))
         team = self.team(owner)
         if team is None:
             raise DirectoryError(f"no team {owner} (or `line` for the VSTRS line)")
@@ -268,33 +283,39 @@ class Staff:
         remove: int | None = None,
     ) -> Calendar:
         """Change a calendar: its weekly hours, its nation, or add or remove an exception
-        (a dated closure or an extra opening). Audited with who."""
-        current = self.calendar(owner)
-        exceptions = list(current.exceptions)
-        if add is not None:
-            exceptions.append(current.check_exception(add))
-        if remove is not None:
-            if not 1 <= remove <= len(exceptions):
-                raise DirectoryError(f"exception: 1 to {len(exceptions)} (see `hours show`)")
-            exceptions.pop(remove - 1)
-        updated = Calendar(
-            week if week is not None else current.week,
-            nation if nation is not None else current.nation,
-            exceptions,
-        )
-        fields = {"week": updated.week, "nation": updated.nation, "exceptions": exceptions}
-        if owner == "line":
-            self.store.put_doc("calendars", "line", fields)
-            self._line_docs.pop("line", None)
-        else:
-            team_fields = {
-                "hours": updated.week,
-                "nation": updated.nation,
-                "exceptions": exceptions,
-            }
-            self.store.update_doc(
-                "teams", owner, lambda d: {**d, **team_fields} if d else None
+        (a dated closure or an extra opening). One atomic change of the stored calendar, so
+        two admins' changes at once both stand. Audited with who."""
+
+        def changed(current: Calendar) -> Calendar:
+            exceptions = list(current.exceptions)
+            if add is not None:
+                exceptions.append(current.check_exception(add))
+            if remove is not None:
+                if not 1 <= remove <= len(exceptions):
+                    raise DirectoryError(f"exception: 1 to {len(exceptions)} (see `hours show`)")
+                exceptions.pop(remove - 1)
+            return Calendar(
+                week if week is not None else current.week,
+                nation if nation is not None else current.nation,
+                exceptions,
             )
+
+        def change_team(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None:
+                return None
+            return {**doc, **_calendar_doc(changed(Team(**doc).calendar()), "hours")}
+
+        if owner == "line":
+            line = self.store.change_doc(
+                "calendars", "line", lambda doc: _calendar_doc(changed(_line_calendar(doc)), "week")
+            )
+            self._line_docs.pop("line", None)
+            updated = _line_calendar(line.after)
+        else:
+            team = self.store.change_doc("teams", owner, change_team).after
+            if team is None:
+                raise DirectoryError(f"no team {owner} (or `line` for the VSTRS line)")
+            updated = Team(**team).calendar()
         if week is not None:
             what = "week"
         elif nation is not None:
@@ -626,6 +647,16 @@ class Staff:
         if doc is None:
             return None
         return StaffMember(doc["staff_id"], doc["role"], doc["name"], doc["token_id"])
+
+    def counts(self) -> dict[str, int]:
+        """How many agents, teams, officers and API tokens there are (never a read of them)."""
+        store = self.store
+        return {
+            "agents": store.count_docs("agents"),
+            "teams": store.count_docs("teams"),
+            "officers": store.count_docs("officers"),
+            "tokens": store.index_size("tokens", "all"),
+        }
 
     def tokens(self) -> list[dict[str, Any]]:
         """Every token's owner and id (never the token)."""

@@ -121,6 +121,31 @@ def test_a_hand_off_to_a_closed_team_says_when_it_reopens(rig: Rig, clock: Manua
     assert entries and entries[-1]["by"] == "ops" and entries[-1]["calendar"] == "debt_pursuit"
 
 
+@pytest.mark.parametrize("owner", ["line", "debt_pursuit"])
+def test_two_admins_changing_a_calendar_at_once_both_stand(
+    rig: Rig, store: Store, owner: str
+) -> None:
+    """Two instances of the service (two admins, two processes): the second has the
+    calendar in its few-second cache when the first adds a closure; its own change must
+    not write the closure away."""
+    from callflow.staff import Staff
+
+    here = rig.svc.staff
+    there = Staff(store, b"another instance", rig.svc.audit)
+    assert there.calendar(owner).exceptions == []  # read (and, for the line, cached)
+    here.change_calendar(
+        owner,
+        add={"closed_from": "2026-12-03T12:00", "closed_to": "2026-12-03T18:00"},
+        by="ada",
+    )
+    there.change_calendar(owner, add={"open_on": "2026-12-05", "hours": "10:00-14:00"}, by="bo")
+    kept = Staff(store, b"a third", rig.svc.audit).calendar(owner).exceptions
+    assert ["closed_from" in e for e in kept] == [True, False], kept
+    with pytest.raises(DirectoryError, match="exception: 1 to 2"):
+        there.change_calendar(owner, remove=3, by="bo")
+    assert Staff(store, b"a third", rig.svc.audit).calendar(owner).exceptions == kept
+
+
 def test_outside_the_lines_hours_callers_hear_when_it_opens(
     service: Callflow, clock: ManualClock
 ) -> None:

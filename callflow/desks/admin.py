@@ -50,12 +50,9 @@ class AdminDesk:
         self._admin(viewer)
         svc = self.service
         return {
-            "advisers": len(svc.directory.list()),
-            "agents": len(svc.staff.agents()),
-            "teams": len(svc.staff.teams()),
-            "officers": len(svc.staff.officers()),
-            "tokens": len(svc.staff.tokens()),
-            "accounts": len(svc.accounts.list()),
+            "advisers": svc.directory.count(),
+            **svc.staff.counts(),
+            "accounts": svc.accounts.count(),
         }
 
     def section(self, viewer: Viewer, name: str) -> list[dict[str, Any]]:
@@ -64,20 +61,19 @@ class AdminDesk:
         svc = self.service
         now = svc.clock.now()
         if name == "advisers":
-            rows = []
-            for adviser in svc.directory.list():
-                status = svc.store.lock_status(adviser.number, now)
-                rows.append(
-                    {
-                        **adviser.public(),
-                        "failures": status.failures,
-                        "locked_minutes": round(status.locked_seconds / 60),
-                        "hard_locked": status.hard_locked,
-                        "locked": bool(status.locked_seconds or status.hard_locked),
-                        "numbers_failing": sum(1 for *_, c in status.numbers.values() if c),
-                    }
-                )
-            return rows
+            advisers = svc.directory.list()
+            statuses = svc.store.lock_statuses([a.number for a in advisers], now)
+            return [
+                {
+                    **adviser.public(),
+                    "failures": status.failures,
+                    "locked_minutes": round(status.locked_seconds / 60),
+                    "hard_locked": status.hard_locked,
+                    "locked": bool(status.locked_seconds or status.hard_locked),
+                    "numbers_failing": sum(1 for *_, c in status.numbers.values() if c),
+                }
+                for adviser, status in zip(advisers, statuses, strict=True)
+            ]
         if name == "agents":
             return [
                 {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)["status"]}

@@ -245,6 +245,10 @@ class Store(abc.ABC):
     def list_advisers(self) -> list[dict[str, Any]]:
         """Every adviser record."""
 
+    @abc.abstractmethod
+    def count_advisers(self) -> int:
+        """How many advisers there are: O(1), never a read of their records."""
+
     # -- lockout: verification attempts per adviser and calling number, counted atomically
 
     @abc.abstractmethod
@@ -268,6 +272,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def lock_status(self, number: str, now: float) -> LockStatus:
         """The adviser's failures, locks, throttled numbers and known numbers."""
+
+    def lock_statuses(self, numbers: Sequence[str], now: float) -> list[LockStatus]:
+        """:meth:`lock_status` of several advisers, in order: one round trip where the
+        store allows (a page of the directory)."""
+        return [self.lock_status(number, now) for number in numbers]
 
     @abc.abstractmethod
     def unlock(self, number: str) -> None:
@@ -376,6 +385,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_docs(self, namespace: str) -> list[dict[str, Any]]:
         """Every live document in a namespace."""
+
+    @abc.abstractmethod
+    def count_docs(self, namespace: str) -> int:
+        """How many documents a namespace without indexes holds: O(1), never a read of
+        them (a document that has expired is counted until a listing meets it)."""
 
     @abc.abstractmethod
     def update_doc(

@@ -133,6 +133,10 @@ class MemoryStore(Store):
             self._guards.pop(number, None)
             return self._advisers.pop(number, None) is not None
 
+    def count_advisers(self) -> int:
+        with self._lock:
+            return len(self._advisers)
+
     def list_advisers(self) -> list[dict[str, Any]]:
         with self._lock:
             return [copy.deepcopy(r) for r in self._advisers.values()]
@@ -391,6 +395,12 @@ class MemoryStore(Store):
             keys = list(self._docs.get(namespace, {}))
             docs = [self._doc(namespace, key) for key in keys]
             return [copy.deepcopy(d) for d in docs if d is not None]
+
+    def count_docs(self, namespace: str) -> int:
+        if namespace in self.indexes:
+            raise StoreError(f"{namespace} grows with history: ask its indexes, never count it")
+        with self._lock:
+            return len(self._docs.get(namespace, {}))
 
     def update_doc(
         self,

@@ -316,6 +316,25 @@ def _adviser_keys(number: str) -> tuple[str, str, str]:
     )
 
 
+def _lock_status(
+    state: dict[str, str], known: list[tuple[str, float]], hard: int, now: float
+) -> LockStatus:
+    """An adviser's lockout state as read back from its three keys."""
+    numbers = {}
+    for field, value in state.items():
+        if field.startswith("p:"):
+            count, until, consec = (float(x) for x in value.split(":"))
+            if until > now or consec:
+                numbers[field[2:]] = (int(count), max(until - now, 0.0), int(consec))
+    return LockStatus(
+        int(state.get("fails", 0)),
+        max(float(state.get("locked_until", 0)) - now, 0.0),
+        bool(hard),
+        numbers,
+        {caller: float(at) for caller, at in known},
+    )
+
+
 class _Owned:
     """A thread's own connection, closed when the thread ends: its thread-local slot is
     the only reference, so it goes as the thread does (the connection object itself sits
@@ -539,6 +558,10 @@ class RedisStore(Store):
         return bool(deleted)
 
     @_unavailable
+    def count_advisers(self) -> int:
+        return int(self.client.scard("cf:{dir}:advisers"))
+
+    @_unavailable
     def list_advisers(self) -> list[dict[str, Any]]:
         numbers = sorted(self.client.smembers("cf:{dir}:advisers"))
         if not numbers:
@@ -577,25 +600,21 @@ class RedisStore(Store):
 
     @_unavailable
     def lock_status(self, number: str, now: float) -> LockStatus:
-        state_key, known_key, hard_key = _adviser_keys(number)
+        return self.lock_statuses([number], now)[0]
+
+    @_unavailable
+    def lock_statuses(self, numbers: Sequence[str], now: float) -> list[LockStatus]:
         pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(state_key)
-        pipe.zrange(known_key, 0, -1, withscores=True)
-        pipe.exists(hard_key)
-        state, known, hard = pipe.execute()
-        numbers = {}
-        for field, value in state.items():
-            if field.startswith("p:"):
-                count, until, consec = (float(x) for x in value.split(":"))
-                if until > now or consec:
-                    numbers[field[2:]] = (int(count), max(until - now, 0.0), int(consec))
-        return LockStatus(
-            int(state.get("fails", 0)),
-            max(float(state.get("locked_until", 0)) - now, 0.0),
-            bool(hard),
-            numbers,
-            {caller: float(at) for caller, at in known},
-        )
+        for number in numbers:
+            state_key, known_key, hard_key = _adviser_keys(number)
+            pipe.hgetall(state_key)
+            pipe.zrange(known_key, 0, -1, withscores=True)
+            pipe.exists(hard_key)
+        replies = pipe.execute()
+        return [
+            _lock_status(replies[i], replies[i + 1], replies[i + 2], now)
+            for i in range(0, len(replies), 3)
+        ]
 
     @_unavailable
     def unlock(self, number: str) -> None:
@@ -851,6 +870,12 @@ class RedisStore(Store):
         if gone:  # expired documents leave their key behind in the index
             self.client.srem(f"cf:{{{namespace}}}:keys", *gone)
         return [json.loads(raw) for raw in raws if raw]
+
+    @_unavailable
+    def count_docs(self, namespace: str) -> int:
+        if namespace in self.indexes:
+            raise StoreError(f"{namespace} grows with history: ask its indexes, never count it")
+        return int(self.client.scard(f"cf:{{{namespace}}}:keys"))
 
     @_unavailable
     def update_doc(

@@ -146,6 +146,7 @@ class StoreContract:
         assert store.get_adviser("1001") == record
         store.put_adviser("1002", {"number": "1002", "name": "Jo"})
         assert sorted(r["number"] for r in store.list_advisers()) == ["1001", "1002"]
+        assert store.count_advisers() == 2
         assert store.delete_adviser("1001")
         assert not store.delete_adviser("1001")
         assert store.get_adviser("1001") is None
@@ -189,8 +190,10 @@ class StoreContract:
         after = store.begin_attempt("1001", "+44another", now + GUARD.lock_seconds + 1, GUARD)
         assert after.allowed, "the lock ends"
         store.unlock("1001")
-        assert store.lock_status("1001", now).failures == 0
-        assert "+44usual" in store.lock_status("1001", now).known, "unlock keeps known numbers"
+        unlocked, stranger = store.lock_statuses(["1001", "+44nobody"], now)
+        assert unlocked == store.lock_status("1001", now), "one read of several, in order"
+        assert unlocked.failures == 0 and stranger == store.lock_status("+44nobody", now)
+        assert "+44usual" in unlocked.known, "unlock keeps known numbers"
 
     def test_the_hard_limit_locks_until_a_known_number_verifies(self, store: Store) -> None:
         now = 1_800_000_000.0
@@ -310,8 +313,10 @@ class DocumentContract:
         assert store.get_doc("agents", "a2") == {"name": "Ben"}
         assert sorted(d["name"] for d in store.list_docs("agents")) == ["Amy", "Ben"]
         assert store.list_docs("teams") == []
+        assert (store.count_docs("agents"), store.count_docs("teams")) == (2, 0)
         assert store.delete_doc("agents", "a1") and not store.delete_doc("agents", "a1")
         assert [d["name"] for d in store.list_docs("agents")] == ["Ben"]
+        assert store.count_docs("agents") == 1
 
     def test_update_doc_is_atomic(self, store: Store) -> None:
         store.put_doc("counters", "c", {"n": 0})
@@ -469,6 +474,8 @@ class IndexContract:
         assert store.indexed("things", "open") == [] and store.index_size("things", "open") == 0
         with pytest.raises(StoreError):
             store.list_docs("things")
+        with pytest.raises(StoreError):
+            store.count_docs("things")
 
     def test_paging_and_score_ranges(self, indexed_store: Store) -> None:
         store = indexed_store

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callflow.desks.admin import SECTIONS
+from callflow.access import Viewer
+from callflow.desks.admin import SECTIONS, AdminDesk
 from callflow.service import Callflow
 from tests.webhooks.conftest import PASSWORD
 from tests.webhooks.test_console import csrf_from, sign_in
@@ -51,6 +52,21 @@ def test_an_admin_lands_on_the_directory(admin: FlaskClient) -> None:
     for title in SECTIONS.values():
         assert title in text
     assert "No console yet" not in text
+
+
+def test_the_directory_home_counts_without_reading_the_records(
+    admin: FlaskClient, staffed: Callflow
+) -> None:
+    now = staffed.clock.now()
+    staffed.directory.add("4001", "Ann Adviser", "taxaid", now=now, by="tests")
+    staffed.staff.add_officer("300001", "Omar Officer", now, by="tests")
+    staffed.staff.issue_token("specialist", "debt_pursuit", "Team", now, by="tests")
+    desk, ada = AdminDesk(staffed), Viewer("admin", username="ada")
+    counts = desk.overview(ada)
+    assert counts == {name: len(desk.section(ada, name)) for name in SECTIONS}
+    assert all(counts.values()), counts
+    home = admin.get("/console/admin").get_data(as_text=True)
+    assert f"{counts['accounts']} records" in home
 
 
 @pytest.mark.parametrize("who", ["amy", "sam", "dee", "aud"])

@@ -94,7 +94,9 @@ def _agent_page(
 ) -> Any:
     svc = service()
     record = _current_call()
-    teams = [t for t in svc.staff.teams() if t.active]  # one read of the teams
+    # The teams to hand off to, as the API gives them: open ones can be chosen; a closed
+    # one says why and when it reopens.
+    teams = AgentDesk(svc).teams(viewer())
     shown = {k: v for k, v in (errors or {}).items()}
     summary = [(TARGETS.get(key, ""), text) for key, text in shown.items()]
     if form_error and not summary:
@@ -105,8 +107,6 @@ def _agent_page(
             me=me(),
             availability=svc.staff.availability(me().sees_id)["status"],
             teams=teams,
-            # Open teams can be chosen; a closed one says why and when it reopens.
-            team_status={t.id: (t.is_open(now()), t.status_text(now())) for t in teams},
             errors=shown,
             summary=summary,
             form_error=form_error,

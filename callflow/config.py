@@ -140,6 +140,10 @@ class Settings:
     # each retry after an attempt that reached nobody (no answer, busy, voicemail).
     outbound_number: str = "+441632960998"
     meeting_retry_minutes: tuple[int, ...] = (30, 120, 1440)
+    # Call-backs (callflow/callbacks.py): minutes before each retry after a try that reached
+    # nobody or failed verification, and how long one may wait before it is dropped.
+    callback_retry_minutes: tuple[int, ...] = (5, 15, 30)
+    callback_expiry_hours: int = 72
     # How long a settled meeting's record (the customer's name and number) is kept.
     meeting_retention_days: int = 90
     # Where the retention pass archives audit entries past audit_retention_days (their
@@ -197,6 +201,8 @@ class Settings:
             outbound_number=env.get("CALLFLOW_OUTBOUND_NUMBER") or "+441632960998",
             meeting_retry_minutes=_minutes(env, "CALLFLOW_MEETING_RETRIES", (30, 120, 1440)),
             meeting_retention_days=_int(env, "CALLFLOW_MEETING_RETENTION_DAYS", 90),
+            callback_retry_minutes=_minutes(env, "CALLFLOW_CALLBACK_RETRIES", (5, 15, 30)),
+            callback_expiry_hours=_int(env, "CALLFLOW_CALLBACK_EXPIRY_HOURS", 72),
             audit_archive_dir=(
                 Path(env["CALLFLOW_AUDIT_ARCHIVE"]) if env.get("CALLFLOW_AUDIT_ARCHIVE") else None
             ),
@@ -264,6 +270,8 @@ class Settings:
                 "CALLFLOW_LOCKOUT_THRESHOLD < CALLFLOW_LOCKOUT_HARD_LIMIT <= 100 (NIST SP "
                 "800-63B allows at most 100 consecutive failures)"
             )
+        if not 1 <= self.callback_expiry_hours <= 30 * 24:
+            raise ConfigError("CALLFLOW_CALLBACK_EXPIRY_HOURS must be 1 to 720")
         if not 0 <= self.trusted_proxies <= 5:
             raise ConfigError("CALLFLOW_TRUSTED_PROXIES must be 0 to 5")
         if not self.secret_key:

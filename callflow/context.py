@@ -24,6 +24,7 @@ from .store.base import Store
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .callbacks import Callbacks
     from .handoff import HandOffs
     from .meetings import Meetings
     from .staff import Staff
@@ -51,6 +52,7 @@ class Services:
     vstrs: VstrsCalls | None = None
     handoffs: HandOffs | None = None
     meetings: Meetings | None = None
+    callbacks: Callbacks | None = None
 
 
 class CallContext:
@@ -120,7 +122,11 @@ class CallContext:
         if self.session.data.get("relay"):
             fields.setdefault("relay", True)
         return self.services.audit.record(
-            kind, call_sid=self.call_sid, caller=self.session.from_number, **fields
+            kind,
+            call_sid=self.call_sid,
+            # On a call the service placed (a call-back), the caller is the number it rang.
+            caller=self.session.data.get("remote") or self.session.from_number,
+            **fields,
         )
 
 

@@ -78,9 +78,12 @@ TEST_KEYS = {
     "description",
     "language",
     "relay",
+    "adviser",
+    "callback_state",
+    "agents_away",
 }
 SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
-START_KINDS = {"inbound", "meeting", "handoff"}
+START_KINDS = {"inbound", "meeting", "handoff", "callback"}
 CALLEES = {"answers", "voicemail", "no-answer", "busy"}
 #: How long, in virtual seconds, a test call may run before it is called stuck.
 MAX_CALL_SECONDS = 4 * 3600
@@ -148,13 +151,20 @@ class FlowTest:
     meeting_state: str | None = None
     #: handoff tests: how long the adviser stays on the line once connected (seconds).
     adviser_waits: float = 3600.0
-    #: meeting tests: staff cancel the meeting while the customer's phone rings.
+    #: meeting and callback tests: staff cancel it while the phone rings.
     cancel_before_answer: bool = False
     #: The language the call is made in (as a Welsh number's ``?lang=`` would); None: the
     #: flow's first.
     language: str | None = None
     #: The call comes through Relay UK (the relay number's ``?relay=1``).
     relay: bool = False
+    #: callback tests: the adviser owed the call-back (their number in setup).
+    adviser: str | None = None
+    #: The state a call-back must be in after the test (callback tests, or an inbound call
+    #: that asked for one).
+    callback_state: str | None = None
+    #: Every agent in setup is away for this test (no agent free: the queue, call-backs).
+    agents_away: bool = False
 
 
 @dataclass
@@ -387,10 +397,12 @@ class _Reader:
             if not isinstance(raw.get("meeting"), str):
                 self.err(line, "a meeting test names its meeting: meeting: KEY (from setup)")
             test.meeting = raw.get("meeting")
+        if test.start in {"meeting", "callback"}:
             test.cancel_before_answer = raw.get("cancel_before_answer") is True
         elif "cancel_before_answer" in raw:
             self.err(
-                _line_of(raw, "cancel_before_answer", line), "cancel_before_answer is for meetings"
+                _line_of(raw, "cancel_before_answer", line),
+                "cancel_before_answer is for meeting and callback tests",
             )
         if test.start == "handoff":
             if not isinstance(raw.get("team"), str):
@@ -427,6 +439,20 @@ class _Reader:
             self.err(_line_of(raw, "never_hear", line), "never_hear: a list of words or phrases")
             never = []
         test.never_hear = list(never)
+        if test.start == "callback":
+            adviser = raw.get("adviser")
+            if adviser is not None and not isinstance(adviser, str | int):
+                self.err(_line_of(raw, "adviser", line), "adviser: an adviser number from setup")
+            test.adviser = str(adviser) if adviser is not None else None
+        elif "adviser" in raw:
+            self.err(_line_of(raw, "adviser", line), "adviser is for callback tests")
+        if "agents_away" in raw and not isinstance(raw["agents_away"], bool):
+            self.err(_line_of(raw, "agents_away", line), "agents_away: true or false")
+        test.agents_away = raw.get("agents_away") is True
+        callback_state = raw.get("callback_state")
+        if callback_state is not None and not isinstance(callback_state, str):
+            self.err(_line_of(raw, "callback_state", line), "callback_state: like done")
+        test.callback_state = callback_state
         state = raw.get("meeting_state")
         if state is not None and test.start != "meeting":
             self.err(_line_of(raw, "meeting_state", line), "meeting_state is for meeting tests")
@@ -622,6 +648,8 @@ class _Run:
         self.coverage = coverage
         self.result = TestResult(test)
         self.meetings: dict[str, str] = {}
+        self._callback: str | None = None
+        self._calls_live = False
 
     def run(self) -> TestResult:
         try:
@@ -672,6 +700,12 @@ class _Run:
         self._build()
         self._setup()
         script = self._script()
+        # The call-back worker runs beside the service while the test's calls go on (as
+        # `callflow callbacks run` does), so flows may offer call-backs and place them.
+        self._calls_live = True
+        self.sim.every(
+            5, lambda: self.service.callbacks.dispatch(self.links), lambda: self._calls_live
+        )
         if self.test.start == "inbound":
             lang = f"&lang={self.test.language}" if self.test.language else ""
             lang += "&relay=1" if self.test.relay else ""
@@ -698,9 +732,12 @@ class _Run:
                 self.service.meetings.cancel(meeting_id, "flow test")
             self.sim.run_until(lambda: call_sid in self.sim.legs, max_seconds=1)
             leg = self.sim.legs[call_sid]
+        elif self.test.start == "callback":
+            leg = self._callback_leg(script)
         else:
             leg = self._handoff_leg(script)
         self.sim.run_until(lambda: not leg.live, max_seconds=MAX_CALL_SECONDS)
+        self._calls_live = False
         self.sim.run(max_seconds=120)
         self._check(leg)
 
@@ -749,6 +786,7 @@ class _Run:
             str(a["number"]),
             a.get("name", "Test Adviser"),
             a.get("organisation", "taxaid"),
+            phone=str(a.get("phone", "")),
             consent_to_act=bool(a.get("consent_to_act", False)),
             now=now,
             by="flowtests",
@@ -775,7 +813,7 @@ class _Run:
         staff.add_agent(str(a["sees_id"]), a.get("name", "Test Agent"), client, now, by="flowtests")
         if a.get("skills"):
             staff.set_agent_skills(str(a["sees_id"]), list(a["skills"]), by="flowtests")
-        if a.get("available", True):
+        if a.get("available", True) and not self.test.agents_away:
             staff.set_availability(str(a["sees_id"]), "available", now)
         talk = float(a.get("talks", 3600))
         self.sim.add_callee(
@@ -827,6 +865,58 @@ class _Run:
             elif step.kind in {"hang_up", "wait"}:
                 script.hang_up(after=float(step.value or 0))
         return script
+
+    def _callback_leg(self, script: Any) -> Any:
+        """A call-back owed to the test's adviser (who rang ten minutes ago and was verified
+        then), placed now to their registered number, answered as the test says."""
+        from .callbacks import dialable
+        from .simulator import Callee
+
+        setup = self.tests.setup
+        number = self.test.adviser or str((setup.get("advisers") or [{}])[0].get("number", ""))
+        adviser = self.service.directory.get(number)
+        if adviser is None:
+            raise CallflowError(f"a callback test needs adviser {number or '?'} in setup")
+        phone = dialable(adviser.phone)
+        if phone is None:
+            raise CallflowError(f"adviser {number} needs a phone: in setup to be called back")
+        now = self.service.clock.now()
+        verified = {
+            "adviser_number": adviser.number,
+            "adviser_name": adviser.name,
+            "organisation": adviser.organisation,
+            "organisation_name": adviser.organisation_name,
+        }
+        callback = self.service.callbacks.note(
+            "CA" + secrets.token_hex(16),
+            verified,
+            arrived_at=now - 600,
+            language=self.test.language or "en-GB",
+            relay=self.test.relay,
+            routing=None,
+            reason="no_agent",
+        )
+        if callback is None:
+            raise CallflowError(f"no call-back could be noted for adviser {number}")
+        self._callback = callback["id"]
+        callee = {
+            "answers": Callee("answered", after=5, script=script),
+            "voicemail": Callee.voicemail(),
+            "no-answer": Callee("no-answer"),
+            "busy": Callee("busy", after=2),
+        }[self.test.callee]
+        self.sim.add_callee(phone, callee)
+        placed = self.sim.run_until(
+            lambda: any(leg.to == phone for leg in self.sim.legs.values()), max_seconds=30
+        )
+        if not placed:
+            raise CallflowError(
+                "the call-back was never placed: it needs an agent free (agents in setup) "
+                "and the line open"
+            )
+        if self.test.cancel_before_answer:
+            self.service.callbacks.cancel(callback["id"], "flow test")
+        return next(leg for leg in self.sim.legs.values() if leg.to == phone)
 
     def _handoff_leg(self, script: Any) -> Any:
         """A verified adviser with an agent; the agent hands off to the test's team."""
@@ -940,6 +1030,14 @@ class _Run:
                 result.failures.append(
                     f"line {unwanted.line}: must not audit {unwanted}; it did "
                     f"({hit['kind']}: {hit.get('outcome')})"
+                )
+        if self.test.callback_state is not None:
+            ref = self._callback or leg.sid
+            doc = self.service.callbacks.get(ref) or {}
+            if doc.get("status") != self.test.callback_state:
+                result.failures.append(
+                    f"the call-back must be {self.test.callback_state}; it is "
+                    f"{doc.get('status', 'not noted')}"
                 )
         if self.test.meeting_state is not None:
             meeting_id = self.meetings.get(self.test.meeting or "", "")

@@ -44,12 +44,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "no_agent": {
         "en-GB": (
-            "Sorry, no V S T R S agent is free to take your call. We have noted your call "
-            "and an agent will call you back. Goodbye."
+            "Sorry, no V S T R S agent is free to take your call. You keep your place: we "
+            "will call you back on the number your organisation registered for you, and "
+            "ask you to verify again before an agent joins. Goodbye."
         ),
         "cy-GB": (
             "Mae'n ddrwg gennym, does dim un o asiantau V S T R S ar gael i gymryd eich "
-            "galwad. Rydym wedi nodi eich galwad a bydd asiant yn eich ffonio'n ôl. Hwyl fawr."
+            "galwad. Rydych yn cadw eich lle: byddwn yn eich ffonio'n ôl ar y rhif a "
+            "gofrestrodd eich sefydliad ar eich cyfer, ac yn gofyn i chi ddilysu eto cyn i "
+            "asiant ymuno. Hwyl fawr."
+        ),
+    },
+    "no_agent_call_again": {
+        "en-GB": (
+            "Sorry, no V S T R S agent is free to take your call, and we cannot call you "
+            "back on this occasion. Please call again later. Goodbye."
+        ),
+        "cy-GB": (
+            "Mae'n ddrwg gennym, does dim un o asiantau V S T R S ar gael i gymryd eich "
+            "galwad, ac ni allwn eich ffonio'n ôl y tro hwn. Ffoniwch eto yn nes ymlaen. "
+            "Hwyl fawr."
         ),
     },
     "agent_left": {

@@ -32,6 +32,10 @@ class ServiceLinks:
         """Status callbacks of an outbound meeting call."""
         return f"{self.base}/voice/leg?role=meeting&ref={meeting_id}"
 
+    def callback_status(self, callback_id: str) -> str:
+        """Status callbacks of a call-back's call."""
+        return f"{self.base}/voice/leg?role=callback&ref={callback_id}"
+
     def hold(self, call_sid: str) -> str:
         """The wait URL of a caller's conference."""
         return f"{self.base}/voice/hold?call={call_sid}"

@@ -14,6 +14,7 @@ from .accounts import Accounts
 from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
 from .audit import Audit, Checkpoints, chain_key
+from .callbacks import Callbacks
 from .clock import Clock, SystemClock
 from .config import Settings
 from .context import Services
@@ -87,6 +88,8 @@ class Callflow:
         )
         self.vstrs = VstrsCalls(self.services)
         self.services.vstrs = self.vstrs
+        self.callbacks = Callbacks(self.services)
+        self.services.callbacks = self.callbacks
         self.handoffs = HandOffs(self.services)
         self.services.handoffs = self.handoffs
         self.store.on_recover(self.handoffs.mark_doubt)

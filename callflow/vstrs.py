@@ -58,16 +58,18 @@ def caller_of(conference: str) -> str | None:
 
 
 def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
-    """A verified call's index entries: by each agent who took it (recent first)."""
-    return [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
+    """A verified call's index entries: by each agent who took it (recent first), and its
+    place in the queue while it waits with no agent being rung (by when the caller first
+    rang, per language: see :meth:`VstrsCalls.ahead`)."""
+    entries = [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
+    if doc["state"] == "waiting" and doc["ringing"] is None:
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        entries.append((f"queue:{language}", float(doc.get("arrived_at") or doc["waiting_since"])))
+    return entries
 
 
-def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
-    """A call-back note's entry while it waits: by when the caller first arrived (their
-    place in the queue), so the oldest is first."""
-    if doc.get("status") != "to_call_back":
-        return []
-    return [("waiting", float(doc.get("arrived_at") or doc["noted_at"]))]
+#: Two callers who first rang this close together are level: neither waits for the other.
+LEVEL_SECONDS = 0.001
 
 
 class VstrsCalls(ServiceUser):
@@ -76,11 +78,24 @@ class VstrsCalls(ServiceUser):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
-        self.store.define_index("callbacks", callback_index, keep_seconds=RECORD_TTL)
 
-    def waiting_callbacks(self, count: int = 20) -> list[dict[str, Any]]:
-        """Call-backs still to make, in the order their callers first arrived (a page)."""
-        return self.store.indexed("callbacks", "waiting", count=count)
+    def live_ahead(self, language: str, arrived_at: float) -> int:
+        """How many live callers in ``language`` wait (no agent being rung for them) who
+        first rang before ``arrived_at``."""
+        return self.store.index_size(
+            NAMESPACE, f"queue:{language}", max_score=arrived_at - LEVEL_SECONDS
+        )
+
+    def ahead(self, language: str, arrived_at: float) -> int:
+        """How many callers are ahead of one who first rang at ``arrived_at``: live callers
+        waiting and call-backs holding their place, in the same language. A caller is
+        offered an agent only while fewer are ahead of them than agents free to take them,
+        so the queue is served in the order callers first rang."""
+        ahead = self.live_ahead(language, arrived_at)
+        callbacks = self.services.callbacks
+        if callbacks is not None:
+            ahead += callbacks.holding_places(language, arrived_at - LEVEL_SECONDS)
+        return ahead
 
     def recent_for_agent(
         self, sees_id: str, offset: int = 0, count: int = 10
@@ -111,11 +126,15 @@ class VstrsCalls(ServiceUser):
         language: str = DEFAULT_LANGUAGE,
         relay: bool = False,
         routing: dict[str, Any] | None = None,
+        arrived_at: float | None = None,
+        callback_id: str | None = None,
     ) -> str:
         """A verified caller is about to wait: open their record (agents are rung on join).
 
         The record keeps the call's language: what the service says to the caller from now
-        on, and every hand-off and grant of the call, carry it."""
+        on, and every hand-off and grant of the call, carry it. ``arrived_at``: when the
+        caller first rang (their place in the queue); for a call-back's call
+        (``callback_id``), when they first rang before it."""
         now = self.now()
 
         def create(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -135,6 +154,8 @@ class VstrsCalls(ServiceUser):
                 "routing": dict(routing or {}),
                 "state": "waiting",
                 "waiting_since": now,
+                "arrived_at": arrived_at if arrived_at is not None else now,
+                "callback_id": callback_id,
                 "ringing": None,
                 "tried": [],
                 "agent": None,
@@ -170,6 +191,12 @@ class VstrsCalls(ServiceUser):
         candidates = self._by_language(call_sid, doc, candidates)
         if not candidates:  # nobody to ring: no claim to take (the next tick looks again)
             log.info("call %s: no VSTRS agent free to ring", call_sid)
+            return False
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        ahead = self.ahead(language, float(doc.get("arrived_at") or doc["waiting_since"]))
+        if ahead >= len(candidates):
+            log.info("call %s: %d earlier callers first for %d free agents", call_sid, ahead,
+                     len(candidates))  # fmt: skip
             return False
         token = secrets.token_hex(8)
         if not self.store.claim(_ring_key(call_sid), token, STALE_RING_CLAIM_SECONDS):
@@ -293,9 +320,12 @@ class VstrsCalls(ServiceUser):
         return str(response)
 
     def no_agent(self, call_sid: str) -> None:
-        """Nobody answered in time: tell the caller, note a call back, end the call."""
-        now = self.now()
-        ended = self._update(
+        """Nobody answered in time: tell the caller, owe them a call-back, end the call.
+
+        The call-back keeps their place (when they first rang) and is made to their
+        registered number. On a call-back's own call, this try failed: the call-back is
+        tried again later (or dropped when its tries are used up)."""
+        changed = self._change(
             call_sid,
             lambda d: (
                 {**d, "state": "no_agent", "end_reason": "no_agent"}
@@ -303,34 +333,33 @@ class VstrsCalls(ServiceUser):
                 else None
             ),
         )
-        if ended is None or ended["state"] != "no_agent" or ended.get("callback_noted"):
-            return
+        ended = changed.after
+        if not changed.written or ended is None:
+            return  # not waiting (any more): another path got here first
         verified = ended["verified"]
-        self.store.put_doc(
-            "callbacks",
-            call_sid,
-            {
-                "call_sid": call_sid,
-                "adviser_number": verified["adviser_number"],
-                "adviser_name": verified["adviser_name"],
-                "organisation": verified["organisation"],
-                "organisation_name": verified.get("organisation_name", ""),
-                "caller_number": ended["caller_number"],
-                "language": ended.get("language") or DEFAULT_LANGUAGE,
-                "relay": bool(ended.get("relay")),
-                # Their place in the queue: when they first arrived, not when they gave up.
-                "arrived_at": ended["waiting_since"],
-                "noted_at": now,
-                "status": "to_call_back",
-            },
-            ttl_seconds=RECORD_TTL,
-        )
-        self._update(call_sid, lambda d: {**d, "callback_noted": True} if d else None)
+        callbacks = self.services.callbacks
+        noted: dict[str, Any] | None = None
+        if callbacks is not None and ended.get("callback_id"):
+            callbacks.no_agent(ended["callback_id"], call_sid)
+            noted = callbacks.get(ended["callback_id"])
+            if noted is not None and noted["status"] != "retry_wait":
+                noted = None  # its tries are used up: the caller is not promised another
+        elif callbacks is not None:
+            noted = callbacks.note(
+                call_sid,
+                verified,
+                arrived_at=float(ended.get("arrived_at") or ended["waiting_since"]),
+                language=ended.get("language") or DEFAULT_LANGUAGE,
+                relay=bool(ended.get("relay")),
+                routing=ended.get("routing"),
+                reason="no_agent",
+            )
+        self._update(call_sid, lambda d: {**d, "callback_noted": noted is not None} if d else None)
         self._audit(
             "agent.none_available",
             call_sid,
             adviser=verified["adviser_number"],
-            outcome="callback_noted",
+            outcome="callback_noted" if noted is not None else "no_callback",
         )
         ringing = ended.get("ringing")
         twilio = self.services.twilio()
@@ -338,7 +367,8 @@ class VstrsCalls(ServiceUser):
             if ringing:
                 twilio.hang_up(ringing["call_sid"])
             response = VoiceResponse()
-            text, voice = message("no_agent", ended.get("language"))
+            said = "no_agent" if noted is not None else "no_agent_call_again"
+            text, voice = message(said, ended.get("language"))
             response.say(text, **voice)
             response.hangup()
             twilio.play(call_sid, str(response))
@@ -410,6 +440,8 @@ class VstrsCalls(ServiceUser):
                 sees_id = doc["ringing"]["sees_id"]
                 self.staff.claim_agent(sees_id, call_sid, 4 * 3600)
                 self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
+                if doc.get("callback_id") and self.services.callbacks is not None:
+                    self.services.callbacks.connected(doc["callback_id"], call_sid, sees_id)
                 return
             if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
                 return  # unknown call, or the same join reported again

@@ -217,14 +217,19 @@ def leg() -> Response:
     call_status = request.form.get("CallStatus", "")
     role = request.args.get("role", "")
     svc = service()
-    if role == "meeting":
-        # An outbound meeting call: its flow's session ends, and the meeting hears how.
+    if role in {"meeting", "callback"}:
+        # An outbound call the service placed (a meeting call, a call-back): its flow's
+        # session ends, and the record it was placed for hears how.
         ref = request.args.get("ref", "")
         if leg_sid is None or call_status not in CALL_STATUSES or not REF.match(ref):
             return _bad_callback("ref, CallSid and CallStatus are required")
         svc.engine.call_status(leg_sid, call_status, request.form)
         if call_status in FINAL_STATUSES:
-            _quietly(lambda: svc.meetings.call_ended(ref, leg_sid, call_status), leg_sid)
+            ended = svc.meetings.call_ended if role == "meeting" else svc.callbacks.leg_ended
+            _quietly(lambda: ended(ref, leg_sid, call_status), leg_sid)
+            if role == "callback":
+                # A verified adviser's call-back waits for an agent like any caller.
+                _quietly(lambda: svc.vstrs.caller_ended(leg_sid, call_status), leg_sid)
         return Response("", status=204)
     if call_sid is None or leg_sid is None or call_status not in CALL_STATUSES:
         return _bad_callback("call, CallSid and CallStatus are required")
@@ -241,5 +246,5 @@ def leg() -> Response:
             lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links), call_sid
         )
     else:
-        return _bad_callback("role must be agent, specialist or meeting")
+        return _bad_callback("role must be agent, specialist, meeting or callback")
     return Response("", status=204)

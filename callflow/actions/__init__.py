@@ -3,6 +3,6 @@
 Each module documents its guards and actions for designers (see docs/flows.md).
 """
 
-from . import agents, checks, common, meetings, specialist, vstrs
+from . import agents, callbacks, checks, common, meetings, specialist, vstrs
 
-__all__ = ["agents", "checks", "common", "meetings", "specialist", "vstrs"]
+__all__ = ["agents", "callbacks", "checks", "common", "meetings", "specialist", "vstrs"]

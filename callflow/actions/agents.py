@@ -13,14 +13,27 @@ def connect_to_agent(ctx: CallContext) -> None:
     vstrs = ctx.services.vstrs
     name = conference_name(ctx.call_sid)
     ctx.values["conference"] = name
-    if vstrs is None or ctx.links is None or ctx.session.verified is None:
+    verified = ctx.session.verified
+    if vstrs is None or ctx.links is None or verified is None:
         return
+    # Their place in the queue: when they first rang (on a call-back's call, when they
+    # first rang before it).
+    arrived_at, callback_id = ctx.session.started_at, None
+    ref = ctx.data.get("callback")
+    if ref and ctx.services.callbacks is not None:
+        queued = ctx.services.callbacks.in_queue(
+            str(ref), ctx.call_sid, verified["adviser_number"]
+        )
+        if queued is not None:
+            arrived_at, callback_id = float(queued["arrived_at"]), queued["id"]
     vstrs.start(
         ctx.call_sid,
-        ctx.session.verified,
-        ctx.session.from_number,
+        verified,
+        ctx.data.get("remote") or ctx.session.from_number,
         ctx.links,
         ctx.values.get("language") or "en-GB",
         relay=bool(ctx.data.get("relay")),
         routing=ctx.data.get("routing"),
+        arrived_at=arrived_at,
+        callback_id=callback_id,
     )

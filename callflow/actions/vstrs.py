@@ -36,6 +36,11 @@ def capture_adviser_number(ctx: CallContext) -> None:
     """
     digits = ctx.digits()
     known = ADVISER_NUMBER.match(digits) and ctx.services.directory.get(digits) is not None
+    expected = ctx.data.get("callback_for")
+    if expected and digits != expected:
+        # A call-back verifies only the adviser it is for: any other number fails like an
+        # unknown one (the PIN is still checked against a decoy, as long).
+        known = False
     ctx.data["adviser_number"] = digits if known else ""
     ctx.data.pop("question", None)
     ctx.data.pop("pin_accepted_for", None)
@@ -48,8 +53,9 @@ def _adviser(ctx: CallContext) -> Adviser | None:
 
 
 def _caller(ctx: CallContext) -> str:
-    """The calling number the lockout counts attempts against."""
-    return (ctx.session.from_number or "unknown")[:32]
+    """The caller's number the lockout counts attempts against (on a call the service
+    placed, such as a call-back, the number it rang)."""
+    return (ctx.data.get("remote") or ctx.session.from_number or "unknown")[:32]
 
 
 def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:

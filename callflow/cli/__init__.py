@@ -4,7 +4,7 @@
     callflow demo | call                    scripted and simulated calls
     callflow lint | test | graph | flows    flow files, their tests, drawings and releases
     callflow advisers | agents | teams | officers | accounts | tokens | allow
-    callflow audit | assurance | retention | store | sweep | metrics | meetings
+    callflow audit | assurance | retention | store | sweep | metrics | meetings | callbacks
 
 Every change to the directory is audited by the service method that makes it (the same
 entry whether it comes from here, the admin console or the API). Secrets are read without
@@ -24,6 +24,7 @@ from . import (
     advisers,
     assurance,
     audit,
+    callbacks,
     calls,
     flows,
     hours,
@@ -37,7 +38,10 @@ from .common import EXIT_PROBLEMS, EXIT_USAGE
 __all__ = ["main"]
 
 #: The command groups, in the order ``callflow --help`` lists them.
-GROUPS = (serve, flows, calls, ops, staff, hours, meetings, audit, assurance, access, advisers)
+GROUPS = (
+    serve, flows, calls, ops, staff, hours, meetings, callbacks, audit, assurance, access,
+    advisers,
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,15 @@ if TYPE_CHECKING:
     from ..service import Callflow
 
 
+#: A call-back's status as the agents' console says it.
+CALLBACK_STATES = {
+    "to_call_back": "waiting its turn",
+    "calling": "ringing the adviser, or verifying them",
+    "in_queue": "verified, waiting for an agent",
+    "retry_wait": "no answer: trying again later",
+}
+
+
 class AgentDesk:
     """What one VSTRS agent sees: only their own calls and hand-offs."""
 
@@ -73,22 +82,27 @@ class AgentDesk:
             }
             for r in mine
         ]
-        # Call-backs owed to callers no agent could take, oldest arrival first: what any
-        # agent sees (who to ring back is the service's to do; never the number here).
+        # Call-backs owed to callers no agent could take, in the order they first rang:
+        # what any agent sees (who to ring back is the service's to do; never the number).
         callbacks = [
             {
                 "adviser_name": c["adviser_name"],
-                "organisation_name": c.get("organisation_name", ""),
-                "language": c.get("language", "en-GB"),
-                "relay": bool(c.get("relay")),
-                "arrived_at": c.get("arrived_at", c["noted_at"]),
+                "organisation_name": c["organisation_name"],
+                "language": c["language"],
+                "relay": c["relay"],
+                "arrived_at": c["arrived_at"],
                 "noted_at": c["noted_at"],
+                "status": c["status"],
+                "status_text": CALLBACK_STATES.get(c["status"], c["status"]),
+                "attempts": c["attempts"],
+                "next_attempt_at": c["next_attempt_at"],
             }
-            for c in svc.vstrs.waiting_callbacks(count=10)
+            for c in map(svc.callbacks.public, svc.callbacks.open(count=10))
         ]
         return {
             "now": svc.clock.now(),
             "callbacks": callbacks,
+            "callbacks_open": svc.callbacks.count_open(),
             "availability": svc.staff.availability(sees_id)["status"],
             "call": svc.vstrs.public_view(record) if record else None,
             "handoff": handoff,

@@ -254,6 +254,21 @@ class Simulator:
                 self._events, (self.clock.now() + max(delay, 0.0), next(self._seq), action)
             )
 
+    def every(
+        self, seconds: float, work: Callable[[], object], while_: Callable[[], bool]
+    ) -> None:
+        """Run ``work`` now and every ``seconds`` of virtual time while ``while_()`` holds (a
+        worker beside the service: the call-back dispatcher, say). It stops by itself, so
+        :meth:`run` still comes to an end."""
+
+        def tick() -> None:
+            if not while_():
+                return
+            work()
+            self.schedule(seconds, tick)
+
+        self.schedule(0, tick)
+
     def _later(self, leg: Leg, delay: float, action: Callable[[], None]) -> None:
         """Run ``action`` for ``leg`` unless the leg has moved on (hung up, redirected) by then."""
         generation = leg.generation

@@ -142,8 +142,10 @@ def test_no_agent_free_ends_politely_with_a_callback_note(rig: tuple[Simulator, 
         caller.heard().count("Thank you for holding. A V S T R S agent will be with you shortly.")
         >= 2
     )
-    assert "We have noted your call and an agent will call you back" in caller.heard()[-1]
-    note = svc.store.get_doc("callbacks", caller.sid)
+    assert "You keep your place: we will call you back on the number your organisation" in (
+        caller.heard()[-1]
+    )
+    note = svc.callbacks.get(caller.sid)
     assert (
         note is not None and note["adviser_number"] == ADVISER and note["status"] == "to_call_back"
     )

@@ -198,12 +198,13 @@
       el("td", { class: "govuk-table__cell", text: c.organisation_name }),
       el("td", { class: "govuk-table__cell", text: c.adviser_name }),
       el("td", { class: "govuk-table__cell", text: (LANGUAGES[c.language] || c.language).split(":")[0] + (c.relay ? ", Relay UK" : "") }),
+      el("td", { class: "govuk-table__cell", text: c.status_text + (c.next_attempt_at ? ` (${time(c.next_attempt_at)})` : "") }),
     ]));
     replace("callbacks", waiting.length ? [el("table", { class: "govuk-table" }, [
       el("caption", { class: "govuk-table__caption govuk-visually-hidden", text: "Call-backs waiting, oldest first" }),
-      el("thead", { class: "govuk-table__head" }, [el("tr", { class: "govuk-table__row" }, ["Place", "First rang", "Organisation", "Adviser", "Language"].map((t) => el("th", { scope: "col", class: `govuk-table__header${t === "Place" ? " govuk-table__header--numeric" : ""}`, text: t })))]),
+      el("thead", { class: "govuk-table__head" }, [el("tr", { class: "govuk-table__row" }, ["Place", "First rang", "Organisation", "Adviser", "Language", "Status"].map((t) => el("th", { scope: "col", class: `govuk-table__header${t === "Place" ? " govuk-table__header--numeric" : ""}`, text: t })))]),
       el("tbody", { class: "govuk-table__body" }, waiting),
-    ])] : [para("None waiting.")], JSON.stringify(state.callbacks || []));
+    ]), ...(state.callbacks_open > waiting.length ? [para(`The first ${waiting.length} of ${state.callbacks_open}.`)] : [])] : [para("None waiting.")], JSON.stringify(state.callbacks || []) + state.callbacks_open);
     const rows = state.history.map((r) => el("tr", { class: "govuk-table__row" }, [
       el("td", { class: "govuk-table__cell", text: time(r.started) }), el("td", { class: "govuk-table__cell", text: r.organisation_name }),
       el("td", { class: "govuk-table__cell", text: r.adviser_name }), el("td", { class: "govuk-table__cell", text: CALL_STATES[r.state] || r.state.replace("_", " ") }),

@@ -1,0 +1,546 @@
+"""Call-backs that keep the caller's place in the queue.
+
+A verified adviser whom no agent could take (the wait ran out, or they pressed 1 when the
+flow offered a call-back) is owed a call-back. The call-back keeps their place: the queue
+is ordered by when each caller first rang, live callers and call-backs together (see
+``VstrsCalls.ahead``), per language.
+
+``dispatch`` (``callflow callbacks run``, a worker) places a call-back when it is its turn
+and an agent who speaks its language is free, and only while the VSTRS line is open. It
+rings the adviser's *registered* number, read from the directory at that moment: never a
+number keyed or presented on the call (anyone can present any number). The call runs
+``vstrs_callback``, which verifies the adviser again (adviser number, which must be the
+adviser the call-back is for; PIN; security question) before they join the queue, in the
+call's language. An attempt that reaches nobody, or whose verification fails, is retried on
+a schedule (CALLFLOW_CALLBACK_RETRIES); when the schedule runs out, or the call-back is
+older than CALLFLOW_CALLBACK_EXPIRY_HOURS, it is dropped. Every step is audited.
+
+States: ``to_call_back`` (waiting its turn) -> ``calling`` (the adviser's phone rings, or
+they are verifying) -> ``in_queue`` (verified, waiting for the agent) -> ``done`` (an agent
+joined); from ``calling`` or ``in_queue``: ``retry_wait`` (its next try at
+``next_attempt_at``, then back to ``to_call_back`` with the same place) or ``dropped``;
+``cancelled`` by staff from any open state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .context import Services, ServiceUser
+from .errors import CallflowError, DirectoryError
+from .language import DEFAULT as DEFAULT_LANGUAGE
+from .language import VOICES
+from .links import ServiceLinks
+from .twilio_adapter import FINAL_CALL_STATUSES
+
+__all__ = ["FLOW", "OPEN", "Callbacks", "dialable"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "callbacks"
+RECORD_TTL = 30 * 24 * 3600
+#: The flow a call-back runs (it verifies the adviser again).
+FLOW = "vstrs_callback"
+#: Holding a place in the queue: waiting for its turn, or being rung for it.
+WAITING = frozenset({"to_call_back", "calling"})
+#: Not settled yet (what the agents' console lists).
+OPEN = WAITING | {"in_queue", "retry_wait"}
+#: How long the adviser's phone rings.
+RING_SECONDS = 30
+#: How long one placing holds the call-back before another worker may try.
+CLAIM_SECONDS = 120
+#: A call-back still "calling" this long with no word from Twilio: ask Twilio how it ended.
+STUCK_SECONDS = 15 * 60
+#: The worker's heartbeat lives this long: while it does, live callers leave the agents to
+#: call-backs ahead of them (with no worker running, nobody would place those).
+HEARTBEAT_SECONDS = 60
+HEARTBEAT = "callbacks:dispatcher"
+LONDON = ZoneInfo("Europe/London")
+_UK_LOCAL = re.compile(r"^0[1-9][0-9]{8,9}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def dialable(phone: str) -> str | None:
+    """A registered phone number as Twilio dials it (E.164), or None when it cannot be:
+    ``+44 20 7946 0000`` and ``020 7946 0000`` both give ``+442079460000``."""
+    compact = re.sub(r"[ ()-]", "", phone or "")
+    if _E164.match(compact):
+        return compact
+    if _UK_LOCAL.match(compact):
+        return "+44" + compact[1:]
+    return None
+
+
+def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
+    """A call-back's entries: its place while it holds one (by when the caller first rang,
+    per language), every open one (for the console), retries by when they are due, and
+    calls in progress (to settle one whose end was never reported)."""
+    status = doc.get("status")
+    arrived = float(doc.get("arrived_at") or doc.get("noted_at") or 0)
+    entries: list[tuple[str, float]] = []
+    if status in WAITING:
+        entries.append((f"waiting:{doc.get('language') or DEFAULT_LANGUAGE}", arrived))
+    if status in OPEN:
+        entries.append(("open", arrived))
+    if status == "retry_wait" and doc.get("next_attempt_at") is not None:
+        entries.append(("due", float(doc["next_attempt_at"])))
+    if status == "calling" and doc.get("attempts"):
+        entries.append(("calling", float(doc["attempts"][-1]["at"])))
+    return entries
+
+
+class Callbacks(ServiceUser):
+    """Call-backs owed to verified advisers: noted, placed in turn, retried, dropped."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.store.define_index(NAMESPACE, callback_index, keep_seconds=RECORD_TTL)
+
+    # ------------------------------------------------------------ reading
+
+    def get(self, callback_id: str) -> dict[str, Any] | None:
+        """A call-back's record."""
+        return self.store.get_doc(NAMESPACE, callback_id)
+
+    def require(self, callback_id: str) -> dict[str, Any]:
+        """A call-back's record, or a clear error."""
+        doc = self.get(callback_id)
+        if doc is None:
+            raise DirectoryError(f"no call-back {callback_id}")
+        return doc
+
+    def open(self, offset: int = 0, count: int = 20) -> list[dict[str, Any]]:
+        """Call-backs not settled yet, in their callers' order (a page)."""
+        return self.store.indexed(NAMESPACE, "open", offset=offset, count=count)
+
+    def count_open(self) -> int:
+        """How many call-backs are not settled yet (an index's size)."""
+        return self.store.index_size(NAMESPACE, "open")
+
+    def dispatcher_running(self) -> bool:
+        """Whether a worker is placing call-backs (its heartbeat is fresh)."""
+        return self.store.claimed_by(HEARTBEAT) is not None
+
+    def holding_places(self, language: str, before: float) -> int:
+        """How many call-backs in ``language`` hold a place ahead of ``before`` (counted only
+        while a dispatcher is running: without one nobody would place them)."""
+        if not self.dispatcher_running():
+            return 0
+        return self.store.index_size(NAMESPACE, f"waiting:{language}", max_score=before)
+
+    @staticmethod
+    def public(doc: dict[str, Any]) -> dict[str, Any]:
+        """A call-back as staff see it: who, their place, where it stands; never a number."""
+        attempts = doc.get("attempts", [])
+        return {
+            "id": doc["id"],
+            "adviser_number": doc["adviser_number"],
+            "adviser_name": doc["adviser_name"],
+            "organisation": doc["organisation"],
+            "organisation_name": doc.get("organisation_name", ""),
+            "language": doc.get("language") or DEFAULT_LANGUAGE,
+            "relay": bool(doc.get("relay")),
+            "reason": doc.get("reason", "no_agent"),
+            "arrived_at": doc["arrived_at"],
+            "noted_at": doc["noted_at"],
+            "status": doc["status"],
+            "attempts": len(attempts),
+            "last_result": attempts[-1]["result"] if attempts else None,
+            "next_attempt_at": doc.get("next_attempt_at"),
+            "ended_reason": doc.get("ended_reason"),
+        }
+
+    # ------------------------------------------------------------ noting one
+
+    def note(
+        self,
+        call_sid: str,
+        verified: dict[str, Any],
+        *,
+        arrived_at: float,
+        language: str,
+        relay: bool,
+        routing: dict[str, Any] | None,
+        reason: str,
+    ) -> dict[str, Any] | None:
+        """Owe the verified caller of ``call_sid`` a call-back that keeps their place.
+
+        None when one cannot be made: the adviser has no registered number the service can
+        dial (audited). The call-back is keyed by the call, so a repeated request notes it
+        once."""
+        adviser_number = verified["adviser_number"]
+        adviser = self.services.directory.get(adviser_number)
+        if adviser is None or dialable(adviser.phone) is None:
+            self._audit(
+                "callback.not_possible",
+                call_sid,
+                adviser=adviser_number,
+                outcome="no_registered_number",
+            )
+            return None
+        now = self.now()
+        doc = {
+            "id": call_sid,
+            "call_sid": call_sid,
+            "adviser_number": adviser_number,
+            "adviser_name": verified["adviser_name"],
+            "organisation": verified["organisation"],
+            "organisation_name": verified.get("organisation_name", ""),
+            "language": language or DEFAULT_LANGUAGE,
+            "relay": bool(relay),
+            "routing": dict(routing or {}),
+            # Their place in the queue: when they first rang, not when they gave up.
+            "arrived_at": arrived_at,
+            "noted_at": now,
+            "reason": reason,
+            "status": "to_call_back",
+            "attempts": [],
+            "next_attempt_at": None,
+            "expires_at": now + self.settings.callback_expiry_hours * 3600,
+            "ended_reason": None,
+        }
+        if not self.store.add_doc(NAMESPACE, call_sid, doc, ttl_seconds=RECORD_TTL):
+            return self.get(call_sid)
+        self._audit(
+            "callback.noted",
+            call_sid,
+            callback=call_sid,
+            adviser=adviser_number,
+            organisation=verified["organisation"],
+            reason=reason,
+            outcome="to_call_back",
+        )
+        return doc
+
+    def cancel(self, callback_id: str, by: str) -> dict[str, Any]:
+        """Staff settle a call-back by hand (the adviser rang in again, say). Audited."""
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None or doc["status"] not in OPEN:
+                return None
+            return {**doc, "status": "cancelled", "ended_reason": "cancelled"}
+
+        changed = self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
+        if changed.before is None:
+            raise DirectoryError(f"no call-back {callback_id}")
+        if not changed.written:
+            raise DirectoryError(
+                f"call-back {callback_id} is {changed.before['status']}: nothing to cancel"
+            )
+        self._audit(
+            "callback.cancelled",
+            callback_id,
+            callback=callback_id,
+            adviser=changed.before["adviser_number"],
+            by=by,
+            outcome="cancelled",
+        )
+        return changed.after or changed.before
+
+    # ------------------------------------------------------------ placing them
+
+    def line_open(self, now: float) -> bool:
+        """Whether call-backs may be placed now: the line's hours, and no closure."""
+        if self.staff.closure(now) is not None:
+            return False
+        return self.staff.calendar("line").is_open(datetime.fromtimestamp(now, LONDON))
+
+    def dispatch(self, links: ServiceLinks) -> list[tuple[str, str]]:
+        """One pass of the worker: settle lost calls, bring due retries back to their place,
+        and place every call-back whose turn it is. Returns (call-back id, what happened).
+
+        A call-back's turn: fewer callers ahead of it (live callers still waiting and
+        call-backs holding a place, in its language, who first rang earlier) than agents
+        free who speak its language. Nothing is placed while the line is closed."""
+        now = self.now()
+        self.store.release(HEARTBEAT, "running")  # renewed: a fresh lifetime from now
+        self.store.claim(HEARTBEAT, "running", HEARTBEAT_SECONDS)
+        done = [(cb_id, f"settled: {status}") for cb_id, status in self.recover_stuck()]
+        done += self._promote_due(now)
+        if not self.line_open(now):
+            return done
+        idle = self.staff.idle_agents()
+        vstrs = self.services.vstrs
+        for language in VOICES:
+            speakers = [a for a in idle if a.speaks(language)]
+            # No speaker free: a call-back whose flow falls back to English (the default)
+            # may go to any agent; one that waits for a speaker waits.
+            fallback = not speakers and language != DEFAULT_LANGUAGE
+            free = len(idle if fallback else speakers)
+            if not free:
+                continue
+            heads = self.store.indexed(NAMESPACE, f"waiting:{language}", count=free)
+            for place, doc in enumerate(heads):
+                if doc["status"] != "to_call_back":
+                    continue  # being rung: it holds its place
+                if now >= float(doc.get("expires_at") or now + 1):
+                    self._drop(doc["id"], "expired", None)
+                    done.append((doc["id"], "dropped: expired"))
+                    continue
+                if fallback and (doc.get("routing") or {}).get("then", "english") != "english":
+                    continue
+                live = vstrs.live_ahead(language, doc["arrived_at"]) if vstrs else 0
+                if place + live >= free:
+                    break
+                try:
+                    done.append((doc["id"], self.place(doc["id"], links)))
+                except CallflowError as exc:
+                    log.error("call-back %s: not placed: %s", doc["id"], exc)
+                    done.append((doc["id"], f"error: {exc}"))
+        return done
+
+    def _promote_due(self, now: float) -> list[tuple[str, str]]:
+        """Retries whose time has come take their place in the queue again."""
+        promoted = []
+        for doc in self.store.indexed(NAMESPACE, "due", max_score=now):
+            changed = self.store.change_doc(
+                NAMESPACE,
+                doc["id"],
+                lambda d: (
+                    {**d, "status": "to_call_back", "next_attempt_at": None}
+                    if d and d["status"] == "retry_wait"
+                    else None
+                ),
+                ttl_seconds=RECORD_TTL,
+            )
+            if changed.written:
+                promoted.append((doc["id"], "due again"))
+        return promoted
+
+    def place(self, callback_id: str, links: ServiceLinks) -> str:
+        """Ring the adviser's registered number now; the new CallSid. One worker at a time."""
+        doc = self.require(callback_id)
+        if doc["status"] != "to_call_back":
+            raise DirectoryError(f"call-back {callback_id} is {doc['status']}, not waiting")
+        owner = secrets.token_hex(8)
+        if not self.store.claim(f"callback:{callback_id}", owner, CLAIM_SECONDS):
+            raise CallflowError(f"call-back {callback_id} is being placed already")
+        adviser = self.services.directory.get(doc["adviser_number"])
+        to = dialable(adviser.phone) if adviser is not None and adviser.active else None
+        if to is None:
+            # Removed, deactivated, or their registered number gone since the call.
+            self.store.release(f"callback:{callback_id}", owner)
+            self._drop(callback_id, "no_registered_number", None)
+            return "dropped: no registered number"
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        url = links.incoming(FLOW, callback_id, language)
+        if doc.get("relay"):
+            url += "&relay=1"
+        try:
+            call_sid = self.services.twilio().create_call(
+                to=to,
+                from_=self.settings.vstrs_number,
+                url=url,
+                status_callback=links.callback_status(callback_id),
+                timeout=RING_SECONDS,
+                machine_detection=True,
+            )
+        except CallflowError:
+            self.store.release(f"callback:{callback_id}", owner)
+            raise
+        now = self.now()
+
+        def calling(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["status"] != "to_call_back":
+                return None
+            attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
+            return {**d, "status": "calling", "attempts": [*d["attempts"], attempt]}
+
+        placed = self.store.change_doc(NAMESPACE, callback_id, calling, ttl_seconds=RECORD_TTL)
+        if not placed.written:
+            # Cancelled while the phone started ringing: it must not reach anyone.
+            self.store.release(f"callback:{callback_id}", owner)
+            try:
+                self.services.twilio().hang_up(call_sid)
+            except CallflowError as exc:
+                log.info("call-back %s: leg %s already gone: %s", callback_id, call_sid, exc)
+            return "not placed: it changed meanwhile"
+        self._audit(
+            "callback.placed",
+            call_sid,
+            callback=callback_id,
+            adviser=doc["adviser_number"],
+            attempt=len(doc["attempts"]) + 1,
+            language=language,
+            outcome="placed",
+        )
+        return call_sid
+
+    # ------------------------------------------------------------ the call-back's call
+
+    def current(self, callback_id: str, call_sid: str) -> dict[str, Any] | None:
+        """The call-back ``call_sid`` was placed for, while that call is its current try
+        (else None: an old leg, a cancelled call-back, or a call nobody placed)."""
+        doc = self.get(callback_id)
+        if doc is None or doc["status"] not in {"calling", "in_queue"} or not doc["attempts"]:
+            return None
+        return doc if doc["attempts"][-1]["call_sid"] == call_sid else None
+
+    def _result(self, callback_id: str, call_sid: str, result: str) -> None:
+        """Note what became of the current try, before its leg's end is reported."""
+
+        def note(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or not d["attempts"] or d["attempts"][-1]["call_sid"] != call_sid:
+                return None
+            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": result}]
+            return {**d, "attempts": attempts}
+
+        self.store.update_doc(NAMESPACE, callback_id, note, ttl_seconds=RECORD_TTL)
+
+    def not_verified(self, callback_id: str, call_sid: str) -> None:
+        """Whoever answered could not be verified as the adviser: this try failed."""
+        self._result(callback_id, call_sid, "not_verified")
+
+    def machine(self, callback_id: str, call_sid: str) -> None:
+        """An answering machine took the call-back: nothing was said; this try failed."""
+        self._result(callback_id, call_sid, "machine")
+
+    def in_queue(
+        self, callback_id: str, call_sid: str, adviser_number: str
+    ) -> dict[str, Any] | None:
+        """The adviser answered and is verified again: they wait for an agent, with their
+        place (the record of the call carries the call-back's arrival). None unless this
+        call is the call-back's current try and ``adviser_number`` the adviser it is for."""
+
+        def queue(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["status"] != "calling" or d["attempts"][-1]["call_sid"] != call_sid:
+                return None
+            if d["adviser_number"] != adviser_number:
+                return None
+            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": "verified"}]
+            return {**d, "status": "in_queue", "attempts": attempts}
+
+        changed = self.store.change_doc(NAMESPACE, callback_id, queue, ttl_seconds=RECORD_TTL)
+        if changed.written:
+            self._audit(
+                "callback.verified",
+                call_sid,
+                callback=callback_id,
+                adviser=changed.before["adviser_number"] if changed.before else None,
+                outcome="in_queue",
+            )
+        return changed.after if changed.written else None
+
+    def connected(self, callback_id: str, call_sid: str, sees_id: str) -> None:
+        """An agent joined the call-back's call: it is done."""
+
+        def finish(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["status"] != "in_queue":
+                return None
+            return {**d, "status": "done", "ended_reason": "connected"}
+
+        changed = self.store.change_doc(NAMESPACE, callback_id, finish, ttl_seconds=RECORD_TTL)
+        if changed.written:
+            self._audit(
+                "callback.connected",
+                call_sid,
+                callback=callback_id,
+                agent=sees_id,
+                outcome="connected",
+            )
+
+    def no_agent(self, callback_id: str, call_sid: str) -> None:
+        """The verified adviser waited on the call-back's call and no agent came: this try
+        failed; the call-back is retried (keeping its place) or dropped."""
+        self._result(callback_id, call_sid, "no_agent")
+        self._settle(callback_id, call_sid, "no_agent")
+
+    def leg_ended(self, callback_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
+        """A call-back's leg ended (its status callback): settle the try it was."""
+        if status not in FINAL_CALL_STATUSES:
+            return None
+        doc = self.get(callback_id)
+        if doc is None:
+            log.warning("call %s: %s for unknown call-back %s", call_sid, status, callback_id)
+            return None
+        attempt = next((a for a in doc["attempts"] if a["call_sid"] == call_sid), None)
+        if attempt is None:
+            return doc
+        self.store.release(f"callback:{callback_id}", attempt.get("claim", ""))
+        if doc["status"] == "in_queue" and attempt is doc["attempts"][-1]:
+            # Verified and waiting, then gone without an agent: the adviser hung up.
+            self._drop(callback_id, "caller_left", call_sid)
+            return self.get(callback_id)
+        result = attempt["result"] or ("no_person" if status == "completed" else status)
+        return self._settle(callback_id, call_sid, result)
+
+    def _settle(self, callback_id: str, call_sid: str, result: str) -> dict[str, Any] | None:
+        """A try failed: retry it on the schedule, or drop the call-back."""
+        now = self.now()
+        schedule = self.settings.callback_retry_minutes
+        decided: dict[str, Any] = {}
+
+        def change(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            decided.clear()
+            if d is None or d["status"] not in {"calling", "in_queue"}:
+                return None
+            if not d["attempts"] or d["attempts"][-1]["call_sid"] != call_sid:
+                return None
+            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": result}]
+            tried = len(attempts)
+            if tried <= len(schedule) and now < float(d.get("expires_at") or now + 1):
+                decided.update(status="retry_wait", next_attempt_at=now + schedule[tried - 1] * 60)
+            else:
+                decided.update(status="dropped", next_attempt_at=None, ended_reason="retries")
+            return {**d, "attempts": attempts, **decided}
+
+        changed = self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
+        if not changed.written or changed.before is None:
+            return changed.before
+        self._audit(
+            "callback.attempt",
+            call_sid,
+            callback=callback_id,
+            adviser=changed.before["adviser_number"],
+            outcome=result,
+            next=decided["status"],
+        )
+        if decided["status"] == "dropped":
+            self._audit(
+                "callback.dropped",
+                call_sid,
+                callback=callback_id,
+                adviser=changed.before["adviser_number"],
+                outcome="retries_exhausted",
+            )
+        return changed.after
+
+    def _drop(self, callback_id: str, why: str, call_sid: str | None) -> None:
+        def drop(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d["status"] not in OPEN:
+                return None
+            return {**d, "status": "dropped", "next_attempt_at": None, "ended_reason": why}
+
+        changed = self.store.change_doc(NAMESPACE, callback_id, drop, ttl_seconds=RECORD_TTL)
+        if changed.written and changed.before is not None:
+            self._audit(
+                "callback.dropped",
+                call_sid or callback_id,
+                callback=callback_id,
+                adviser=changed.before["adviser_number"],
+                outcome=why,
+            )
+
+    def recover_stuck(self) -> list[tuple[str, str]]:
+        """Call-backs whose leg's final status never came: ask Twilio, settle them."""
+        now = self.now()
+        settled = []
+        for doc in self.store.indexed(NAMESPACE, "calling", max_score=now - STUCK_SECONDS):
+            if doc["status"] != "calling" or not doc["attempts"]:
+                continue
+            leg = doc["attempts"][-1]["call_sid"]
+            try:
+                status = self.services.twilio().call_status(leg)
+            except CallflowError as exc:
+                log.warning("call-back %s: call status unknown (%s)", doc["id"], exc)
+                continue
+            if status in FINAL_CALL_STATUSES:
+                log.warning("call %s: call-back %s never heard the call end", leg, doc["id"])
+                self.leg_ended(doc["id"], leg, status)
+                settled.append((doc["id"], status))
+        return settled

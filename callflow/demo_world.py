@@ -20,6 +20,7 @@ Only ever on the embedded store (its secrets are printed and in the README), nev
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .callbacks import dialable
 from .clock import ManualClock
 from .config import Settings
 from .demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN
@@ -90,6 +92,30 @@ class _RobotCall:
     done: bool = False
 
 
+def _adviser(number: str, *, asks_callback: bool) -> Callable[[str], Any]:
+    """A demo adviser on the phone: answers whatever the flow asks (the VSTRS line or a
+    call-back), and takes the call-back offer when ``asks_callback``."""
+    from .simulator import Step
+
+    def ask(heard: str) -> Any:
+        lowered = heard.lower()
+        if "be called back" in lowered or "chael galwad yn ôl" in lowered:
+            return Step("press", "1") if asks_callback else Step("silent")
+        if "press 1" in lowered or "pwyswch 1" in lowered:
+            return Step("press", "1")
+        if "adviser number" in lowered or "rhif cynghorydd" in lowered:
+            return Step("press", f"{number}#")
+        if re.search(r"\bpin\b", lowered):
+            return Step("press", f"{DEMO_PIN}#")
+        if "first school" in lowered or "ysgol gyntaf" in lowered:
+            return Step("say", DEMO_ANSWERS["first_school"])
+        if "colour" in lowered or "hoff liw" in lowered:
+            return Step("say", DEMO_ANSWERS["favourite_colour"])
+        return Step("silent")
+
+    return ask
+
+
 @dataclass
 class DemoWorld:
     """The service, the simulator and the demo's people, ready to serve at ``base_url``."""
@@ -139,6 +165,7 @@ class DemoWorld:
         self._robot: dict[str, _RobotCall] = {}
         self._callers: list[Any] = []
         self._next_caller = 0
+        self._last_dispatch = 0.0
 
     # ------------------------------------------------------------ the people
 
@@ -160,6 +187,11 @@ class DemoWorld:
             )
             svc.directory.set_pin(number, DEMO_PIN, now, by=BY)
             svc.directory.set_answers(number, DEMO_ANSWERS, now, by=BY)
+            # The adviser's registered phone: a call-back is answered, and they verify.
+            phone = dialable(f"+44 20 7946 {number}")
+            assert phone is not None
+            script = Script(patience=self.talk, ask=_adviser(number, asks_callback=False))
+            self.sim.add_callee(phone, Callee("answered", after=6, script=script))
         for sees_id, name, reach in (HUMAN_AGENT, ROBOT_AGENT):
             svc.staff.add_agent(sees_id, name, reach, now, by=BY)
             # An agent's phone: answered after a moment; the caller ends the call.
@@ -233,21 +265,11 @@ class DemoWorld:
             return
         number, _name, _org = ADVISERS[self._next_caller % len(ADVISERS)]
         self._next_caller += 1
-        answers = {
-            "first school": DEMO_ANSWERS["first_school"],
-            "colour": DEMO_ANSWERS["favourite_colour"],
-            "ysgol gyntaf": DEMO_ANSWERS["first_school"],
-            "hoff liw": DEMO_ANSWERS["favourite_colour"],
-        }
-        script = (
-            Script()
-            .press(f"{number}#")
-            .press(f"{DEMO_PIN}#")
-            .answer(answers)
-            # On the line this long from joining the call's conference (waiting for an
-            # agent included): whoever has the call then, the caller ends it.
-            .hang_up(after=self.talk)
-        )
+        # Every other caller asks for a call-back when every agent is busy; the rest hold.
+        # On the line this long from joining the call's conference (waiting for an agent
+        # included): whoever has the call then, the caller ends it.
+        asks = self._next_caller % 2 == 0
+        script = Script(patience=self.talk, ask=_adviser(number, asks_callback=asks))
         caller_id = f"+4416329600{10 + self._next_caller % 80:02d}"
         # Every fourth caller rings the Welsh line.
         line = WELSH_NUMBER if self._next_caller % 4 == 0 else VSTRS_NUMBER
@@ -330,8 +352,16 @@ class DemoWorld:
                     self._caller()
                     next_call = time.time() + self.caller_every
                 self._robot_step()
+                self.workers()
             except Exception:  # the demo carries on; the log says what went wrong
                 log.exception("demo: a scripted step failed")
+
+    def workers(self) -> None:
+        """What the Procfile's workers do, on the demo's clock: call-backs every 5 s."""
+        now = self.clock.now()
+        if now - self._last_dispatch >= 5:
+            self._last_dispatch = now
+            self.service.callbacks.dispatch(self.links)
 
     def banner(self) -> str:
         """What the person who started the demo needs: where to go and how to sign in."""
@@ -348,7 +378,9 @@ class DemoWorld:
             "",
             f"A scripted caller rings every {self.caller_every:g} s (the first in 2 s; every "
             "fourth on the Welsh line); Robin takes calls and hands them to Debt Pursuit; "
-            "Alex speaks Welsh.",
+            "Alex speaks Welsh. When every agent is busy, every other caller asks for a "
+            "call-back: it is placed to their registered phone when it is their turn, and "
+            "they verify again.",
             f"Advisers {', '.join(a[0] for a in ADVISERS)}: PIN {DEMO_PIN}, first school "
             f"'{DEMO_ANSWERS['first_school']}', favourite colour "
             f"'{DEMO_ANSWERS['favourite_colour']}' (demo secrets, embedded store only).",

@@ -47,6 +47,7 @@ def run_world(world: DemoWorld, seconds: float, step: float = 1.0) -> None:
             world._caller()
             next_caller += world.caller_every
         world._robot_step()
+        world.workers()
         world.sim.advance(step)
 
 
@@ -176,3 +177,40 @@ def test_every_fourth_caller_rings_the_welsh_line(world: DemoWorld) -> None:
     assert welsh, "a Welsh caller reached Robin after the minute no Welsh speaker was free"
     kinds = [e["kind"] for e in world.service.audit.all_entries()]
     assert "agent.language_fallback" in kinds
+
+
+def test_an_adviser_who_asks_for_a_call_back_is_rung_back_verified_and_put_through(
+    world: DemoWorld,
+) -> None:
+    from callflow.demo_world import ROBOT_AGENT
+
+    svc = world.service
+    # Robin is away: nobody is free, so callers are offered a call-back; the second caller
+    # (every other one) takes it.
+    svc.staff.set_availability(ROBOT_AGENT[0], "away", world.clock.now())
+    run_world(world, 100)
+    asked = [
+        e
+        for e in svc.audit.all_entries()
+        if e["kind"] == "callback.noted" and e["reason"] == "asked"
+    ]
+    assert asked, [e["kind"] for e in svc.audit.all_entries()][-20:]
+    callback_id = asked[0]["callback"]
+    assert svc.callbacks.get(callback_id)["status"] == "to_call_back"
+    agent = sign_in(world, "alex")
+    waiting = agent.get("/console/agent/state").get_json()["callbacks"]
+    assert [c["status"] for c in waiting][:1] == ["to_call_back"]
+    # Robin is back: the call-back is placed to the adviser's registered phone, they verify
+    # again, and Robin takes the call.
+    svc.staff.set_availability(ROBOT_AGENT[0], "available", world.clock.now())
+    for _ in range(60):
+        run_world(world, 5)
+        if svc.callbacks.get(callback_id)["status"] == "done":
+            break
+    done = svc.callbacks.get(callback_id)
+    assert done["status"] == "done", done
+    leg_sid = done["attempts"][-1]["call_sid"]
+    leg = world.sim.legs[leg_sid]
+    assert leg.to.startswith("+44207946") and "returning your call" in " ".join(leg.heard())
+    assert svc.vstrs.get(leg_sid)["agent"]["sees_id"] == ROBOT_AGENT[0]
+    assert not world.sim.errors

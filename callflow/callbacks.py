@@ -87,6 +87,7 @@ def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
         entries.append((f"waiting:{doc.get('language') or DEFAULT_LANGUAGE}", arrived))
     if status in OPEN:
         entries.append(("open", arrived))
+        entries.append((f"adviser:{doc['adviser_number']}", arrived))
     if status == "retry_wait" and doc.get("next_attempt_at") is not None:
         entries.append(("due", float(doc["next_attempt_at"])))
     if status == "calling" and doc.get("attempts"):
@@ -216,6 +217,17 @@ class Callbacks(ServiceUser):
             outcome="to_call_back",
         )
         return doc
+
+    def reached(self, adviser_number: str, call_sid: str) -> list[str]:
+        """The adviser got through to an agent on a call of their own (``call_sid``): a
+        call-back still waiting for them is no longer owed (one being rung or verified is
+        left to finish). Returns the call-backs settled; each is audited."""
+        settled = []
+        for doc in self.store.indexed(NAMESPACE, f"adviser:{adviser_number}", count=20):
+            waiting = doc["status"] in {"to_call_back", "retry_wait"} and doc["id"] != call_sid
+            if waiting and self._drop(doc["id"], "adviser_got_through", call_sid):
+                settled.append(doc["id"])
+        return settled
 
     def cancel(self, callback_id: str, by: str) -> dict[str, Any]:
         """Staff settle a call-back by hand (the adviser rang in again, say). Audited."""
@@ -510,9 +522,11 @@ class Callbacks(ServiceUser):
             )
         return changed.after
 
-    def _drop(self, callback_id: str, why: str, call_sid: str | None) -> None:
+    def _drop(self, callback_id: str, why: str, call_sid: str | None) -> bool:
         def drop(d: dict[str, Any] | None) -> dict[str, Any] | None:
             if d is None or d["status"] not in OPEN:
+                return None
+            if why == "adviser_got_through" and d["status"] not in {"to_call_back", "retry_wait"}:
                 return None
             return {**d, "status": "dropped", "next_attempt_at": None, "ended_reason": why}
 
@@ -525,6 +539,7 @@ class Callbacks(ServiceUser):
                 adviser=changed.before["adviser_number"],
                 outcome=why,
             )
+        return changed.written
 
     def recover_stuck(self) -> list[tuple[str, str]]:
         """Call-backs whose leg's final status never came: ask Twilio, settle them."""

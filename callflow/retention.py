@@ -96,8 +96,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("verified calls", _doc("vstrs_calls"),
            "the verified adviser, the calling number, the agent, hand-offs", True,
            "30 days", "the agent's recent calls; call-back follow-up", True, 30),
-    Family("call-back notes", _doc("callbacks"), "the adviser and the calling number", True,
-           "30 days", "an agent calls back", True, 30),
+    Family("call-backs", _doc("callbacks"),
+           "the adviser (number, name, organisation), when they rang, each try's CallSid and "
+           "result (never a phone number)", True,
+           "30 days", "placing the call-back in turn; what became of it", True, 30),
     Family("hand-offs", _doc("handoffs"),
            "the customer's name and UTR or NINO, the representative, the issue", True,
            "400 days", "assurance sampling of retained authorities", True, 400),

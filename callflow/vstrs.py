@@ -440,8 +440,12 @@ class VstrsCalls(ServiceUser):
                 sees_id = doc["ringing"]["sees_id"]
                 self.staff.claim_agent(sees_id, call_sid, 4 * 3600)
                 self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
-                if doc.get("callback_id") and self.services.callbacks is not None:
-                    self.services.callbacks.connected(doc["callback_id"], call_sid, sees_id)
+                callbacks = self.services.callbacks
+                if doc.get("callback_id") and callbacks is not None:
+                    callbacks.connected(doc["callback_id"], call_sid, sees_id)
+                elif callbacks is not None:
+                    # Through on a call of their own: a call-back waiting for them is done.
+                    callbacks.reached(doc["verified"]["adviser_number"], call_sid)
                 return
             if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
                 return  # unknown call, or the same join reported again

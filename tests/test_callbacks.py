@@ -334,3 +334,21 @@ def test_registered_numbers_are_dialled_as_e164() -> None:
     assert dialable("020 7946 0000") == "+442079460000"
     assert dialable("(020) 7946-0000") == "+442079460000"
     assert dialable("") is None and dialable("12345") is None and dialable("+0123") is None
+
+
+def test_an_adviser_who_gets_through_on_a_new_call_is_not_called_back(
+    rig: Rig, clock: ManualClock
+) -> None:
+    first = waiting_caller(rig, ADVISER, PIN, "+441632960001")
+    owed(rig, first)
+    rig.svc.staff.set_availability(AGENT, "available", clock.now())
+    # No call-back worker runs: the adviser rings in again and gets the free agent.
+    again = waiting_caller(rig, ADVISER, PIN, "+441632960001", hold=60)
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(again.sid) or {}).get("state") == "with_agent", 120
+    )
+    doc = rig.svc.callbacks.get(first.sid)
+    assert doc["status"] == "dropped" and doc["ended_reason"] == "adviser_got_through"
+    (entry,) = audited(rig, "callback.dropped")
+    assert entry["call_sid"] == again.sid and entry["outcome"] == "adviser_got_through"
+    assert rig.svc.callbacks.dispatch(LINKS) == []

@@ -322,6 +322,98 @@ class AdminDesk:
             "closure": svc.staff.closure(now),
         }
 
+    def calendars(self, viewer: Viewer) -> list[dict[str, Any]]:
+        """Every calendar an admin keeps: the VSTRS line's, then each team's. Each says
+        whether it is open now and why, its week, the nation whose bank holidays close it,
+        and its exceptions, numbered as a removal names them."""
+        self._admin(viewer)
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        svc = self.service
+        at = datetime.fromtimestamp(svc.clock.now(), ZoneInfo("Europe/London"))
+        owners = [("line", "The VSTRS line")] + [(t.id, t.name) for t in svc.staff.teams()]
+        shown = []
+        for owner, name in owners:
+            calendar = svc.staff.calendar(owner)
+            shown.append(
+                {
+                    "owner": owner,
+                    "name": name,
+                    "status": calendar.describe(at),
+                    "open": calendar.is_open(at),
+                    "week": calendar.week,
+                    "nation": calendar.nation,
+                    "exceptions": [
+                        {
+                            "number": n,
+                            "what": (
+                                f"open on {e['open_on']} {e['hours']}"
+                                if e.get("open_on")
+                                else f"closed {e['closed_from']} to {e['closed_to']}"
+                            ).replace("T", " "),
+                            "reason": e.get("reason", ""),
+                        }
+                        for n, e in enumerate(calendar.exceptions, start=1)
+                    ],
+                }
+            )
+        return shown
+
+    def change_calendar(
+        self, viewer: Viewer, owner: str, action: str, form: dict[str, str]
+    ) -> None:
+        """One change to a calendar, audited with who: ``week`` (hours and nation),
+        ``closure`` (from, to, reason), ``opening`` (on, hours, reason), ``remove``."""
+        by = self._admin(viewer)
+        staff = self.service.staff
+        if owner != "line" and staff.team(owner) is None:
+            raise DirectoryError(f"no team {owner}")
+        if action == "week":
+            from ..hours import NATIONS, parse_week
+
+            if form.get("nation") not in NATIONS:
+                raise DirectoryError(f"nation: one of {', '.join(NATIONS)}")
+            try:
+                parse_week(form.get("week", ""))
+            except DirectoryError as exc:
+                raise DirectoryError(f"week: {str(exc).removeprefix('hours: ')}") from exc
+            staff.change_calendar(owner, by=by, week=form["week"], nation=form["nation"])
+        elif action == "closure":
+            closure = {
+                "closed_from": form.get("closed_from", ""),
+                "closed_to": form.get("closed_to", ""),
+                "reason": form.get("reason", ""),
+            }
+            try:
+                staff.change_calendar(owner, by=by, add=closure)
+            except DirectoryError as exc:
+                field = "closed_to" if str(exc).startswith("to:") else "closed_from"
+                text = str(exc).split(": ", 1)[-1]
+                raise DirectoryError(f"{field}: {text}") from exc
+        elif action == "opening":
+            opening = {
+                "open_on": form.get("open_on", ""),
+                "hours": form.get("hours", ""),
+                "reason": form.get("reason", ""),
+            }
+            if not opening["open_on"]:
+                raise DirectoryError("open_on: a date like 2026-12-27")
+            try:
+                staff.change_calendar(owner, by=by, add=opening)
+            except DirectoryError as exc:
+                text = str(exc)
+                raise DirectoryError(
+                    "open_on: " + text.removeprefix("on: ") if text.startswith("on:") else text
+                ) from exc
+        elif action == "remove":
+            number = form.get("number", "")
+            if not number.isdigit():
+                raise DirectoryError("number: the exception's number")
+            staff.change_calendar(owner, by=by, remove=int(number))
+        else:
+            raise DirectoryError(f"no calendar change {action!r}")
+
     def start_closure(self, viewer: Viewer, english: str, welsh: str, until: str) -> None:
         """Close the line to new calls at short notice, with a message (and its Welsh)."""
         by = self._admin(viewer)

@@ -351,6 +351,75 @@ def test_the_line_is_closed_and_opened_from_the_console(
     assert kinds == ["line.closure_started", "line.closure_ended"]
 
 
+def test_opening_hours_are_kept_from_the_console(admin: FlaskClient, staffed: Callflow) -> None:
+    page = admin.get("/console/admin/calendars")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "The VSTRS line" in text and "Debt Pursuit" in text
+    token = csrf_from(page.data)
+
+    def change(owner: str, action: str, **form: str) -> Any:
+        return admin.post(
+            f"/console/admin/calendars/{owner}/{action}", data={"csrf_token": token, **form}
+        )
+
+    refused = change("debt_pursuit", "week", week="Mon-Fri 9-5", nation="england-and-wales")
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 400
+    assert 'href="#debt_pursuit-week-week"' in body and 'value="Mon-Fri 9-5"' in body
+    done = change(
+        "debt_pursuit", "week", week="Mon-Fri 08:30-12:30,13:30-17:00", nation="scotland"
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("#cal-debt_pursuit")
+    team = staffed.staff.team("debt_pursuit")
+    assert team.hours == "Mon-Fri 08:30-12:30,13:30-17:00" and team.nation == "scotland"
+    bad = change("line", "closure", closed_from="2026-12-24T12:00", closed_to="2026-12-24T09:00")
+    assert bad.status_code == 400 and 'href="#line-closure-closed_to"' in bad.get_data(
+        as_text=True
+    )
+    assert change(
+        "line",
+        "closure",
+        closed_from="2026-12-24T12:00",
+        closed_to="2026-12-24T23:59",
+        reason="Christmas Eve afternoon",
+    ).status_code == 303
+    assert change(
+        "debt_pursuit", "opening", open_on="2026-12-27", hours="10:00-14:00", reason="year end"
+    ).status_code == 303
+    bad_day = change("debt_pursuit", "opening", open_on="27/12", hours="10:00-14:00")
+    assert 'href="#debt_pursuit-opening-open_on"' in bad_day.get_data(as_text=True)
+    text = admin.get("/console/admin/calendars").get_data(as_text=True)
+    assert "closed 2026-12-24 12:00 to 2026-12-24 23:59" in text and "Christmas Eve" in text
+    assert "open on 2026-12-27 10:00-14:00" in text
+    assert staffed.staff.calendar("line").exceptions[0]["reason"] == "Christmas Eve afternoon"
+    assert change("line", "remove", number="1").status_code == 303
+    assert staffed.staff.calendar("line").exceptions == []
+    assert change("nowhere", "week", week="", nation="none").status_code == 400
+    assert change("line", "explode").status_code == 404
+    changes = [e["change"] for e in entries(staffed, "staff.calendar_changed") if e["by"] == "ada"]
+    assert changes == ["week", "closure added", "opening added", "exception removed"]
+
+
+@pytest.mark.parametrize("who", ["amy", "sam", "dee", "aud"])
+def test_only_an_admin_keeps_opening_hours(
+    admin: FlaskClient, staffed: Callflow, who: str
+) -> None:
+    browser = admin.application.test_client()
+    sign_in(browser, who)
+    home = browser.get("/console/", follow_redirects=True).get_data(as_text=True)
+    found = re.search(r'name="csrf-token" content="([^"]+)"', home)
+    assert found
+    assert browser.get("/console/admin/calendars").status_code == 403
+    for action in ("week", "closure", "opening", "remove"):
+        refused = browser.post(
+            f"/console/admin/calendars/line/{action}",
+            data={"csrf_token": found.group(1), "week": "", "nation": "none", "number": "1"},
+        )
+        assert refused.status_code == 403
+    assert not entries(staffed, "staff.calendar_changed")
+
+
 @pytest.mark.parametrize("who", ["amy", "sam", "dee", "aud"])
 def test_only_an_admin_closes_the_line(admin: FlaskClient, staffed: Callflow, who: str) -> None:
     browser = admin.application.test_client()

@@ -158,6 +158,73 @@ def admin_line(action: str) -> Any:
     return redirect(url_for("console.admin"), code=303)
 
 
+#: What each calendar form reads.
+CALENDAR_FORMS = {
+    "week": ("week", "nation"),
+    "closure": ("closed_from", "closed_to", "reason"),
+    "opening": ("open_on", "hours", "reason"),
+    "remove": ("number",),
+}
+NATION_NAMES = {
+    "england-and-wales": "England and Wales",
+    "scotland": "Scotland",
+    "northern-ireland": "Northern Ireland",
+    "none": "None (open every day of the year)",
+}
+CALENDAR_DONE = {
+    "week": "has new hours",
+    "closure": "has a new closure",
+    "opening": "has a new extra opening",
+    "remove": "has one exception fewer",
+}
+
+
+def _calendars(
+    status: int = 200,
+    errors: list[tuple[str, str]] | None = None,
+    form: str = "",
+    values: dict[str, str] | None = None,
+) -> Any:
+    from callflow.hours import NATIONS
+
+    return render_template(
+        "console/admin_calendars.html",
+        me=me(),
+        sections=SECTIONS,
+        calendars=_desk().calendars(viewer()),
+        nations=[(n, NATION_NAMES.get(n, n)) for n in NATIONS],
+        nation_names=NATION_NAMES,
+        errors=errors or [],
+        form=form,
+        values=values or {},
+    ), status
+
+
+@bp.get("/admin/calendars")
+@signed_in("admin")
+def admin_calendars() -> Any:
+    """Opening hours of the line and of every team: weeks, bank holidays, exceptions."""
+    return _calendars()
+
+
+@bp.post("/admin/calendars/<owner>/<action>")
+@signed_in("admin")
+def admin_calendar_change(owner: str, action: str) -> Any:
+    """One change to one calendar (audited with who); a refusal keeps what was typed."""
+    fields = CALENDAR_FORMS.get(action)
+    if fields is None or not re.fullmatch(r"[a-z0-9_]{1,40}", owner):
+        abort(404)
+    form = {name: request.form.get(name, "").strip() for name in fields}
+    try:
+        _desk().change_calendar(viewer(), owner, action, form)
+    except CallflowError as exc:
+        errors = [(f"{owner}-{action}-{f}" if f else "", m) for f, m in field_errors(str(exc))]
+        return _calendars(400, errors, f"{owner}-{action}", form)
+    name = "The line" if owner == "line" else f"Team {owner}"
+    flash(f"{name} {CALENDAR_DONE[action]}.")
+    return redirect(url_for("console.admin_calendars") + f"#cal-{owner}", code=303)
+
+
 @bp.get("/admin/<section>")
 @signed_in("admin")
 def admin_section(section: str) -> Any:

@@ -41,3 +41,16 @@ def remaining() -> float | None:
     if deadline is None:
         return None
     return deadline - time.monotonic()
+
+
+_operations: ContextVar[int] = ContextVar("callflow_store_operations", default=0)
+
+
+def count_operation() -> None:
+    """One more store operation in this context (a request's trace reports how many)."""
+    _operations.set(_operations.get() + 1)
+
+
+def operations() -> int:
+    """Store operations counted so far in this context (take the difference)."""
+    return _operations.get()

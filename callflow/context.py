@@ -78,6 +78,12 @@ class CallContext:
         self.taken: list[int] = []
         #: The service's URLs, for actions that hand Twilio a callback address.
         self.links: Links | None = None
+        #: Every event raised in this webhook, in order (a trace keeps what a secret check
+        #: decided).
+        self.raised_log: list[str] = []
+        #: How a trace shows this webhook's keyed input, when an action says (None: as
+        #: keyed, unless a secret action read it).
+        self.trace_input: str | None = None
 
     @property
     def call_sid(self) -> str:
@@ -106,6 +112,7 @@ class CallContext:
     def raise_event(self, event: str) -> None:
         """Ask the engine to fire ``event`` once the current transition is done."""
         self.raised.append(event)
+        self.raised_log.append(event)
 
     def digits(self) -> str:
         """The keys the caller pressed in this webhook, or '' when none or malformed."""

@@ -17,8 +17,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from . import budget
 from .context import CallContext, Services
 from .errors import CallBusy, FlowError, StoreError
 from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
@@ -26,7 +28,9 @@ from .language import resolve
 from .library import FlowLibrary
 from .metrics import CALLS, STATES, STORE_ERRORS
 from .session import CallSession
-from .store.base import Lease
+from .store.base import Lease, TraceStep
+from .traces import NAMESPACE as TRACES
+from .traces import step_record, summary_of
 from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import (
     CALL_NOT_FOUND,
@@ -51,6 +55,10 @@ class Reply:
     twiml: str
     outcome: str
     state: str = ""
+    #: This webhook's step of the call's trace (saved with the session).
+    trace: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    #: The call's trace summary, when it has just ended (written once, after the save).
+    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 class CallEngine:
@@ -110,7 +118,17 @@ class CallEngine:
         if status not in FINAL_STATUSES:
             log.info("call %s status %s", call_sid, status)
             return Reply("", "noted")
-        return self._locked(call_sid, lambda lease: self._ended(lease, call_sid, status, params))
+        reply = self._locked(call_sid, lambda lease: self._ended(lease, call_sid, status, params))
+        if reply.summary is not None:
+            # What makes the ended call findable by flow, outcome and time (one write, at
+            # the end: never on the way through the call).
+            self._guarded(call_sid, lambda: self._summarise(call_sid, reply.summary))
+        return reply
+
+    def _summarise(self, call_sid: str, summary: dict[str, Any] | None) -> None:
+        if summary is not None:
+            ttl = self.settings.trace_retention_days * 86400
+            self.store.put_doc(TRACES, call_sid, summary, ttl_seconds=ttl)
 
     # -- the atomic read-modify-write
 
@@ -126,6 +144,7 @@ class CallEngine:
         self, call_sid: str, work: Callable[[Lease], tuple[Reply, CallSession | None, int]]
     ) -> Reply:
         token = uuid.uuid4().hex
+        started, operations = time.perf_counter(), budget.operations()
         deadline = time.monotonic() + self.settings.lease_wait_ms / 1000
         delay = 0.005
         while True:
@@ -147,10 +166,23 @@ class CallEngine:
             ttl = self.settings.session_ttl_seconds
             if changed.ended:
                 ttl = self.settings.ended_session_ttl_seconds
-            if self.store.save_session(changed, expected_rev, token, ttl):
+            trace = self._trace_step(reply, started, operations)
+            if self.store.save_session(changed, expected_rev, token, ttl, trace):
                 return reply
             # Someone saved in between (our lease ran out): read again and decide again.
             log.warning("call %s: session changed under us; retrying", call_sid)
+
+    def _trace_step(self, reply: Reply, started: float, operations: int) -> TraceStep | None:
+        """The webhook's trace step, with how long it took and its store operations (the
+        save included)."""
+        if reply.trace is None:
+            return None
+        step = {
+            **reply.trace,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "store_ops": budget.operations() - operations + 1,
+        }
+        return TraceStep(step, self.settings.trace_retention_days * 86400)
 
     def _guarded(self, call_sid: str, work: Callable[[], Reply | None]) -> Reply | None:
         """Run a webhook's work; any failure becomes a polite apology, nothing decided."""
@@ -189,12 +221,17 @@ class CallEngine:
         None when the flow's start is not pure, or another webhook holds the call: the
         caller then takes the leased path.
         """
+        started, operations = time.perf_counter(), budget.operations()
         flow = self.library.live(flow_name)
         if not self.library.machine(flow).start_is_pure:
             return None
         session = self._new_session(call_sid, flow, params, ref, language, relay)
         reply = self._run(session, START_EVENT, params, links)
-        created = self.store.create_session(session, self.settings.session_ttl_seconds)
+        created = self.store.create_session(
+            session,
+            self.settings.session_ttl_seconds,
+            self._trace_step(reply, started, operations),
+        )
         if created.outcome == "created":
             CALLS.labels(flow.name).inc()
             return reply
@@ -308,7 +345,10 @@ class CallEngine:
         session.ended_at = self.services.clock.now()
         session.end_reason = status
         log.info("call %s: ended (%s) in state %s", call_sid, status, session.state)
-        return Reply("", "ended", session.state), session, expected
+        steps = session.step + 1
+        end = {"at": session.ended_at, "end": status, "state": session.state}
+        summary = summary_of(session, status, steps)
+        return Reply("", "ended", session.state, end, summary), session, expected
 
     def _repeat(self, session: CallSession, step: int) -> Reply:
         twiml = session.replies.get(str(step))
@@ -322,6 +362,7 @@ class CallEngine:
         """Fire ``event`` and whatever follows from it; record the reply on the session."""
         flow = self.library.version(session.flow_version)
         machine = self.library.machine(flow)
+        at, before = self.services.clock.now(), session.state
         ctx = CallContext(session, params, self.services, [])
         ctx.links = links
         taken = machine.fire(ctx, event, links)
@@ -368,6 +409,25 @@ class CallEngine:
                 ctx.state,
             )
         twiml = response_xml(ctx.output)
+        trace = step_record(
+            ctx,
+            flow,
+            self.library.secret_actions,
+            event=event,
+            before=before,
+            at=at,
+            params=params,
+            twiml=twiml,
+        )
+        if event == START_EVENT:
+            trace.update(
+                flow=flow.name,
+                version=flow.version,
+                started_at=session.started_at,
+                language=session.values.get("language", ""),
+                relay=bool(session.data.get("relay")),
+                direction=(params.get("Direction") or "inbound")[:20],
+            )
         session.remember_reply(session.step, twiml)
         session.step += 1
         log.info(
@@ -378,7 +438,7 @@ class CallEngine:
             " -> ".join(ctx.entered) or ctx.state,
             session.step,
         )
-        return Reply(twiml, "ok", ctx.state)
+        return Reply(twiml, "ok", ctx.state, trace)
 
 
 class _NoLinks:

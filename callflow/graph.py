@@ -59,6 +59,40 @@ def mermaid(flow: Flow) -> str:
     )
 
 
+def mermaid_path(flow: Flow, steps: list[dict[str, Any]]) -> str:
+    """The flow with one call's path drawn on it: the states it entered shaded, the one it
+    ended in marked, and each transition it took labelled with the steps that took it."""
+    visited: set[str] = set()
+    taken: dict[tuple[str, str, str], list[str]] = {}
+    last = ""
+    for step in steps:
+        visited.update(step.get("entered", []))
+        last = step.get("state") or last
+        for hop in step.get("path", []):
+            key = (hop["from"], hop["event"], hop["to"])
+            taken.setdefault(key, []).append(str(step["step"]))
+    lines = []
+    for line in mermaid(flow).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Class "):
+            parts = stripped.split()
+            if len(parts) == 3 and parts[1] == last:
+                line = line.replace(" s_default", " s_active")
+            elif len(parts) == 3 and parts[1] in visited:
+                line = line.replace(" s_default", " s_previous")
+        elif " --> " in stripped and ": " in stripped:
+            source, rest = stripped.split(" --> ", 1)
+            dest, label = rest.split(": ", 1)
+            events = label.split(" [", 1)[0].split(" | ")
+            steps_here = sorted(
+                {n for event in events for n in taken.get((source, event, dest), [])}, key=int
+            )
+            if steps_here:
+                line = f"{line} (step {', '.join(steps_here)})"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 def outline(flow: Flow) -> list[dict[str, Any]]:
     """The flow as a list, for people who cannot see the diagram: each state (with its line
     in the file) and where each of its events goes, under which guards."""

@@ -42,6 +42,9 @@ class ActionSpec:
     provides: frozenset[str]
     #: Changes nothing outside the call's own session (it may read): safe to run twice.
     pure: bool = False
+    #: Reads a secret from the webhook's input (a PIN, an answer, a date of birth, a SEES
+    #: ID): a trace shows that input as hidden, and keeps what the action decided instead.
+    secret: bool = False
 
 
 class Registry:
@@ -70,11 +73,13 @@ class Registry:
         raises: Iterable[str] = (),
         provides: Iterable[str] = (),
         pure: bool = False,
+        secret: bool = False,
     ) -> Callable[[ActionFunc], ActionFunc]:
         """Register an action, with the events it may raise and the values it provides.
 
         ``pure``: the action changes nothing outside the call's session (reads are fine),
-        so running it for a duplicate webhook does no harm.
+        so running it for a duplicate webhook does no harm. ``secret``: it reads a secret
+        from the webhook's input, which a call's trace then never shows.
         """
 
         def register(func: ActionFunc) -> ActionFunc:
@@ -88,6 +93,7 @@ class Registry:
                 frozenset(raises),
                 frozenset(provides),
                 pure,
+                secret,
             )
             return func
 

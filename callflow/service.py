@@ -29,6 +29,7 @@ from .releases import FlowReleases
 from .secrets import Hasher
 from .staff import Staff
 from .store import Store, open_store
+from .traces import Traces
 from .twilio_adapter import TwilioAdapter
 from .vstrs import VstrsCalls
 
@@ -110,6 +111,7 @@ class Callflow:
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
         self.engine = CallEngine(self.services, self.library)
+        self.traces = Traces(self.store, self.audit, settings.trace_retention_days * 86400)
         from .retention import Retention
 
         self.retention = Retention(self)

@@ -85,7 +85,9 @@ def _identity_check(check: str) -> None:
         "(3 tries a call by default, then identity_failed)."
     )
     REGISTRY.action(
-        f"check_{check}", raises={"identity_confirmed", "identity_mismatch", "identity_failed"}
+        f"check_{check}",
+        raises={"identity_confirmed", "identity_mismatch", "identity_failed"},
+        secret=True,
     )(action)
 
 

@@ -37,7 +37,7 @@ def load_handoff(ctx: CallContext) -> None:
     ctx.raise_event("ready")
 
 
-@REGISTRY.action(raises={"matched", "mismatch", "too_many"})
+@REGISTRY.action(raises={"matched", "mismatch", "too_many"}, secret=True)
 def check_sees_id(ctx: CallContext) -> None:
     """Check the SEES ID keyed against the agent on the call (3 tries, then the hand-off fails)."""
     tries = int(ctx.data.get("sees_tries", 0)) + 1

@@ -41,6 +41,9 @@ def capture_adviser_number(ctx: CallContext) -> None:
         # A call-back verifies only the adviser it is for: any other number fails like an
         # unknown one (the PIN is still checked against a decoy, as long).
         known = False
+    # A trace shows the digits only when they are a registered adviser's number (a PIN
+    # keyed here by mistake must never appear in it).
+    ctx.trace_input = digits if known else "keyed, not an adviser number"
     ctx.data["adviser_number"] = digits if known else ""
     ctx.data.pop("question", None)
     ctx.data.pop("pin_accepted_for", None)
@@ -100,7 +103,9 @@ def _lockout(ctx: CallContext, adviser: Adviser, outcome: str) -> None:
     )
 
 
-@REGISTRY.action(raises={"pin_accepted", "failed", "locked"}, provides={"security_question"})
+@REGISTRY.action(
+    raises={"pin_accepted", "failed", "locked"}, provides={"security_question"}, secret=True
+)
 def check_pin(ctx: CallContext) -> None:
     """Check the PIN keyed in this webhook against the adviser's; pick a security question."""
     services = ctx.services
@@ -157,7 +162,9 @@ def check_pin(ctx: CallContext) -> None:
     ctx.raise_event("pin_accepted")
 
 
-@REGISTRY.action(raises={"verified", "failed"}, provides={"adviser_name", "organisation_name"})
+@REGISTRY.action(
+    raises={"verified", "failed"}, provides={"adviser_name", "organisation_name"}, secret=True
+)
 def check_answer(ctx: CallContext) -> None:
     """Check the answer given in this webhook (speech if any, else keys); verify the caller."""
     adviser = _adviser(ctx)

@@ -3,6 +3,7 @@
     callflow serve [--demo]                 the service (the demo world on the embedded store)
     callflow demo | call                    scripted and simulated calls
     callflow lint | test | graph | flows    flow files, their tests, drawings and releases
+    callflow trace CALLSID                  what happened on a call, step by step
     callflow advisers | agents | teams | officers | accounts | tokens | allow
     callflow audit | assurance | retention | store | sweep | metrics | meetings | callbacks
 
@@ -32,6 +33,7 @@ from . import (
     ops,
     serve,
     staff,
+    traces,
 )
 from .common import EXIT_PROBLEMS, EXIT_USAGE
 
@@ -39,8 +41,8 @@ __all__ = ["main"]
 
 #: The command groups, in the order ``callflow --help`` lists them.
 GROUPS = (
-    serve, flows, calls, ops, staff, hours, meetings, callbacks, audit, assurance, access,
-    advisers,
+    serve, flows, traces, calls, ops, staff, hours, meetings, callbacks, audit, assurance,
+    access, advisers,
 )  # fmt: skip
 
 

@@ -11,5 +11,14 @@ from .auditor import AuditorDesk
 from .designer import DesignerDesk
 from .events import Feed
 from .specialist import SpecialistDesk
+from .traces import TraceDesk
 
-__all__ = ["AdminDesk", "AgentDesk", "AuditorDesk", "DesignerDesk", "Feed", "SpecialistDesk"]
+__all__ = [
+    "AdminDesk",
+    "AgentDesk",
+    "AuditorDesk",
+    "DesignerDesk",
+    "Feed",
+    "SpecialistDesk",
+    "TraceDesk",
+]

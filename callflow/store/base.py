@@ -161,6 +161,16 @@ class LockStatus:
     known: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TraceStep:
+    """One webhook's step of a call's trace, kept ``ttl_seconds`` from now (callflow.traces);
+    at most ``max_steps`` are kept a call."""
+
+    step: dict[str, Any]
+    ttl_seconds: int
+    max_steps: int = 400
+
+
 class Store(abc.ABC):
     """Sessions with leases and compare-and-set, directory records, lockouts, audit, flows.
 
@@ -198,22 +208,34 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def save_session(
-        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+        self,
+        session: CallSession,
+        expected_rev: int,
+        token: str,
+        ttl_seconds: int,
+        trace: TraceStep | None = None,
     ) -> bool:
         """Write ``session`` if its stored revision is still ``expected_rev``; release the lease.
 
-        On success ``session.rev`` becomes ``expected_rev + 1``. Returns False (and
-        writes nothing) when someone else saved first.
+        On success ``session.rev`` becomes ``expected_rev + 1``, and ``trace`` (this
+        webhook's step) is appended to the call's trace in the same atomic step. Returns
+        False (and writes nothing) when someone else saved first.
         """
 
     @abc.abstractmethod
-    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+    def create_session(
+        self, session: CallSession, ttl_seconds: int, trace: TraceStep | None = None
+    ) -> Created:
         """Store a new call's first session in one step, unless the call is known already.
 
         ``exists`` (with the stored session) when it is; ``busy`` when another webhook
         holds the call's lease (the caller then takes the leased path); else ``created``,
-        with ``session.rev`` set.
+        with ``session.rev`` set and ``trace`` begun.
         """
+
+    @abc.abstractmethod
+    def trace_steps(self, call_sid: str) -> list[dict[str, Any]]:
+        """A call's trace: its steps in order (empty when none is kept)."""
 
     @abc.abstractmethod
     def release_session(self, call_sid: str, token: str) -> None:

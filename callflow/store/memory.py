@@ -12,7 +12,19 @@ from typing import Any
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
 from ..session import CallSession
-from .base import Attempt, AuditState, Created, Guard, Lease, LockStatus, Seal, Store, Ttl, ttl_for
+from .base import (
+    Attempt,
+    AuditState,
+    Created,
+    Guard,
+    Lease,
+    LockStatus,
+    Seal,
+    Store,
+    TraceStep,
+    Ttl,
+    ttl_for,
+)
 
 
 class MemoryStore(Store):
@@ -28,6 +40,7 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         self._audit_added = threading.Condition(self._lock)
         self._sessions: dict[str, tuple[int, dict[str, Any], float]] = {}
+        self._traces: dict[str, tuple[list[dict[str, Any]], float]] = {}
         self._leases: dict[str, tuple[str, float]] = {}
         self._advisers: dict[str, dict[str, Any]] = {}
         self._guards: dict[str, dict[str, Any]] = {}
@@ -69,7 +82,12 @@ class MemoryStore(Store):
             return Lease(True, self._session(call_sid))
 
     def save_session(
-        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+        self,
+        session: CallSession,
+        expected_rev: int,
+        token: str,
+        ttl_seconds: int,
+        trace: TraceStep | None = None,
     ) -> bool:
         with self._lock:
             current = self._session(session.call_sid)
@@ -84,9 +102,12 @@ class MemoryStore(Store):
                 copy.deepcopy(session.to_dict()),
                 self.clock.now() + ttl_seconds,
             )
+            self._trace(session.call_sid, trace, fresh=False)
             return True
 
-    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+    def create_session(
+        self, session: CallSession, ttl_seconds: int, trace: TraceStep | None = None
+    ) -> Created:
         with self._lock:
             if self._live_lease(session.call_sid) is not None:
                 return Created("busy")
@@ -99,7 +120,28 @@ class MemoryStore(Store):
                 copy.deepcopy(session.to_dict()),
                 self.clock.now() + ttl_seconds,
             )
+            self._trace(session.call_sid, trace, fresh=True)
             return Created("created")
+
+    def _trace(self, call_sid: str, trace: TraceStep | None, *, fresh: bool) -> None:
+        """Append a webhook's step to the call's trace (the lock is held)."""
+        if trace is None:
+            return
+        now = self.clock.now()
+        if fresh and len(self._traces) >= 1000:  # forget expired traces now and then
+            self._traces = {k: v for k, v in self._traces.items() if v[1] > now}
+        kept = self._traces.get(call_sid)
+        steps = [] if fresh or kept is None or kept[1] <= now else kept[0]
+        if len(steps) < trace.max_steps:
+            steps = [*steps, copy.deepcopy(trace.step)]
+        self._traces[call_sid] = (steps, now + trace.ttl_seconds)
+
+    def trace_steps(self, call_sid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            kept = self._traces.get(call_sid)
+            if kept is None or kept[1] <= self.clock.now():
+                return []
+            return copy.deepcopy(kept[0])
 
     def release_session(self, call_sid: str, token: str) -> None:
         with self._lock:

@@ -56,6 +56,7 @@ from .base import (
     LockStatus,
     Seal,
     Store,
+    TraceStep,
     Ttl,
     ttl_for,
 )
@@ -101,12 +102,18 @@ if doc then return {1, doc} end
 return {1}
 """
 
+# A webhook's step of the call's trace goes with the save (KEYS[3], the call's slot): the
+# step, how long the trace is kept, how many steps at most.
 _SAVE = """
 local current = redis.call('HGET', KEYS[1], 'rev') or '0'
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if current ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+if ARGV[6] ~= '' then
+  if redis.call('LLEN', KEYS[3]) < tonumber(ARGV[8]) then redis.call('RPUSH', KEYS[3], ARGV[6]) end
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+end
 return 1
 """
 
@@ -116,6 +123,11 @@ local doc = redis.call('HGET', KEYS[1], 'doc')
 if doc then return {1, doc} end
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('DEL', KEYS[3])
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
 return {0}
 """
 
@@ -270,6 +282,7 @@ def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
         if left is not None and left <= 0:
             raise StoreUnavailable("the request's time budget is spent")
         breaker.before()
+        budget.count_operation()
         token = _depth.set(1)
         try:
             result = func(*args, **kwargs)
@@ -496,23 +509,47 @@ class RedisStore(Store):
 
     @_unavailable
     def save_session(
-        self, session: CallSession, expected_rev: int, token: str, ttl_seconds: int
+        self,
+        session: CallSession,
+        expected_rev: int,
+        token: str,
+        ttl_seconds: int,
+        trace: TraceStep | None = None,
     ) -> bool:
         key = _call_key(session.call_sid)
         new_rev = expected_rev + 1
         doc = json.dumps({**session.to_dict(), "rev": new_rev}, separators=(",", ":"))
+        step = json.dumps(trace.step, separators=(",", ":")) if trace else ""
         saved = self._script(
-            self._save, [key, key + ":lease"], [token, expected_rev, new_rev, doc, ttl_seconds]
+            self._save,
+            [key, key + ":lease", key + ":trace"],
+            [
+                token,
+                expected_rev,
+                new_rev,
+                doc,
+                ttl_seconds,
+                step,
+                trace.ttl_seconds if trace else 0,
+                trace.max_steps if trace else 0,
+            ],
         )
         if saved:
             session.rev = new_rev
         return bool(saved)
 
     @_unavailable
-    def create_session(self, session: CallSession, ttl_seconds: int) -> Created:
+    def create_session(
+        self, session: CallSession, ttl_seconds: int, trace: TraceStep | None = None
+    ) -> Created:
         key = _call_key(session.call_sid)
         doc = json.dumps({**session.to_dict(), "rev": 1}, separators=(",", ":"))
-        reply = self._script(self._create, [key, key + ":lease"], [1, doc, ttl_seconds])
+        step = json.dumps(trace.step, separators=(",", ":")) if trace else ""
+        reply = self._script(
+            self._create,
+            [key, key + ":lease", key + ":trace"],
+            [1, doc, ttl_seconds, step, trace.ttl_seconds if trace else 0],
+        )
         if reply[0] == 0:
             session.rev = 1
             return Created("created")
@@ -523,6 +560,11 @@ class RedisStore(Store):
     @_unavailable
     def release_session(self, call_sid: str, token: str) -> None:
         self._script(self._release, [_call_key(call_sid) + ":lease"], [token])
+
+    @_unavailable
+    def trace_steps(self, call_sid: str) -> list[dict[str, Any]]:
+        raw = self._command("LRANGE", _call_key(call_sid) + ":trace", 0, -1)
+        return [json.loads(item) for item in raw or []]
 
     @_unavailable
     def get_session(self, call_sid: str) -> CallSession | None:

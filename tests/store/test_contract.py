@@ -77,6 +77,33 @@ class StoreContract:
         assert lease.held and lease.session is not None and lease.session.rev == 1
         assert store.save_session(lease.session, 1, "t1", 60)
 
+    def test_a_calls_trace_goes_with_its_saves(self, store: Store) -> None:
+        from callflow.store.base import TraceStep
+
+        s = session()
+        assert store.trace_steps(s.call_sid) == []
+        assert store.create_session(s, 60, TraceStep({"step": 0}, 3600)).outcome == "created"
+        lease = store.lease_session(s.call_sid, "t1", 5000)
+        assert lease.session is not None
+        assert store.save_session(lease.session, 1, "t1", 60, TraceStep({"step": 1}, 3600))
+        # A save that loses its compare-and-set adds nothing to the trace.
+        stale = session()
+        store.lease_session(s.call_sid, "t2", 5000)
+        assert not store.save_session(stale, 1, "t2", 60, TraceStep({"step": 9}, 3600))
+        # A save with no step leaves the trace alone; at most max_steps are kept.
+        lease = store.lease_session(s.call_sid, "t3", 5000)
+        assert lease.session is not None
+        assert store.save_session(lease.session, 2, "t3", 60)
+        lease = store.lease_session(s.call_sid, "t4", 5000)
+        assert lease.session is not None
+        assert store.save_session(lease.session, 3, "t4", 60, TraceStep({"step": 3}, 3600, 2))
+        assert store.trace_steps(s.call_sid) == [{"step": 0}, {"step": 1}]
+        # A repeated first webhook finds the call and starts no second trace.
+        assert store.create_session(session(), 60, TraceStep({"step": 0}, 3600)).outcome == (
+            "exists"
+        )
+        assert store.trace_steps(s.call_sid) == [{"step": 0}, {"step": 1}]
+
     def test_create_never_overwrites(self, store: Store) -> None:
         first, second = session(), session()
         first.state, second.state = "first", "second"

@@ -277,4 +277,4 @@ def events() -> Response:
 
 
 # The desks' pages register on the blueprint above.
-from . import admin, agent, auditor, designer, specialist  # noqa: E402, F401
+from . import admin, agent, auditor, designer, specialist, traces  # noqa: E402, F401

@@ -139,8 +139,10 @@ FAMILIES: tuple[Family, ...] = (
            "documents (staff, configuration)", False,
            "entries of expired documents are dropped when met", "listing them", False),
     Family("record indexes",
-           r"cf:\{(grants|handoffs|vstrs_calls|meetings|assurance|console_sessions)\}:idx:.+",
-           "which records a customer reference, team, agent or user finds (in the key name)",
+           r"cf:\{(grants|handoffs|vstrs_calls|meetings|assurance|console_sessions|callbacks"
+           r"|traces)\}:idx:.+",
+           "which records a customer reference, team, agent, adviser, user or flow finds (in "
+           "the key name)",
            True, "trimmed to the records' retention at each write; gone a retention period "
            "after the last", "questions answered without reading the whole history", True),
     Family("staff indexes", r"cf:\{(presence|tokens)\}:idx:.+",

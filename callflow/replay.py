@@ -1,0 +1,419 @@
+"""The replay gate: before a version goes live, the last real calls of its flow are played
+again, from their traces, against the live version and against the candidate, each in a
+sandbox of its own (embedded store, the local simulator, nothing of the live service but
+what is copied in to read). Every call whose path or prompts would change is reported,
+with a diff.
+
+A call is rebuilt from its trace:
+
+- the caller's inputs, step by step: keys (with the finish key where the gather had one),
+  words, silences, and when they hung up;
+- secrets are stood in for by values that lead the same way: where the trace says the PIN
+  check decided ``pin_accepted`` the sandbox adviser's own PIN is keyed, where it decided
+  ``failed`` a wrong one; the same for the security answer. An adviser number shown as not
+  an adviser's becomes a number no adviser has;
+- the world it met: the advisers named (their name and organisation copied; stand-in
+  secrets; locked when the trace says so), officers keyed, one VSTRS agent free, and the
+  VSTRS line's calendar and any closure; the sandbox clock starts when the call did, so
+  opening hours and bank holidays judge the same;
+- its language and whether Relay UK was on the line.
+
+Both versions are replayed in the same way, so an unchanged flow reports no differences.
+The replay against the live version is also compared with what really happened (when the
+call ran on that version): a call it cannot reproduce is listed as such, not as a change.
+Calls the service placed about a record (a hand-off, a meeting, a call-back) are not
+replayed: their records are not the sandbox's to copy.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from random import Random
+from typing import TYPE_CHECKING, Any
+
+from .config import Settings
+from .errors import CallflowError
+from .flowspec import Flow
+from .traces import HIDDEN_KEYED, HIDDEN_SAID
+
+if TYPE_CHECKING:
+    from .registry import Registry
+    from .service import Callflow
+    from .simulator import Leg, Script, Simulator
+
+__all__ = ["ReplayReport", "Replayer"]
+
+log = logging.getLogger(__name__)
+
+#: The stand-in secrets of every sandbox adviser (never a real one).
+STAND_IN_PIN = "135790"
+WRONG_PIN = "975310"
+STAND_IN_ANSWER = "2468"
+WRONG_ANSWER = "1357"
+NO_ADVISER = "99999999"
+LINE = "+441632960900"
+CALLER = "+441632960001"
+#: Flows whose calls arrive (a caller rang): the ones a replay can rebuild.
+OUTBOUND_ACTIONS = frozenset({"load_handoff", "load_meeting", "load_callback"})
+
+
+@dataclass
+class CallDiff:
+    """One recorded call as each version plays it."""
+
+    call_sid: str
+    started_at: float
+    outcome: str  # "same", "changed", "not_reproduced", "not_replayed"
+    why: str = ""
+    diff: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReplayReport:
+    """What a candidate version would change on recent real calls."""
+
+    flow: str
+    live: str | None
+    candidate: str
+    calls: list[CallDiff] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[CallDiff]:
+        return [c for c in self.calls if c.outcome == "changed"]
+
+    @property
+    def replayed(self) -> int:
+        return sum(1 for c in self.calls if c.outcome in {"same", "changed", "not_reproduced"})
+
+    def summary(self) -> str:
+        """One line: how many calls were replayed and how many would change."""
+        if not self.calls:
+            return f"replay: no recorded calls of {self.flow} to replay"
+        skipped = sum(1 for c in self.calls if c.outcome == "not_replayed")
+        odd = sum(1 for c in self.calls if c.outcome == "not_reproduced")
+        text = (
+            f"replay: {self.replayed} recorded call(s) of {self.flow} replayed against "
+            f"{self.candidate} (live: {self.live}); {len(self.changed)} would change"
+        )
+        if odd:
+            text += f"; {odd} could not be reproduced on the live version"
+        if skipped:
+            text += f"; {skipped} not replayed"
+        return text
+
+    def text(self) -> str:
+        """The report: the summary, then each call that would change, with its diff."""
+        lines = [self.summary()]
+        for call in self.calls:
+            if call.outcome == "same":
+                continue
+            lines.append("")
+            lines.append(f"call {call.call_sid}: {call.outcome.replace('_', ' ')}"
+                         + (f" ({call.why})" if call.why else ""))  # fmt: skip
+            lines += [f"  {line}" for line in call.diff]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "live": self.live,
+            "candidate": self.candidate,
+            "replayed": self.replayed,
+            "changed": len(self.changed),
+            "summary": self.summary(),
+            "calls": [c.__dict__ for c in self.calls if c.outcome != "same"],
+        }
+
+
+@dataclass
+class _Played:
+    """One replay of one call: per caller step, the states it went through and what the
+    caller heard."""
+
+    lines: list[str]
+    states: list[str]
+
+
+class Replayer:
+    """Replays a flow's recent real calls against two versions, in sandboxes."""
+
+    def __init__(self, service: Callflow, flows_dir: Path, registry: Registry) -> None:
+        self.service = service
+        self.flows_dir = flows_dir
+        self.registry = registry
+
+    def replay(self, candidate: Flow, count: int) -> ReplayReport:
+        """Replay the last ``count`` recorded calls of ``candidate``'s flow."""
+        svc = self.service
+        live_version = svc.library.live_versions().get(candidate.name)
+        report = ReplayReport(candidate.name, live_version, candidate.version)
+        if live_version is None or count <= 0:
+            return report
+        live = svc.library.version(live_version)
+        for summary in svc.traces.recent(candidate.name, count):
+            steps = svc.store.trace_steps(summary["call_sid"])
+            report.calls.append(self._one(summary, steps, live, candidate))
+        return report
+
+    def _one(
+        self, summary: dict[str, Any], steps: list[dict[str, Any]], live: Flow, candidate: Flow
+    ) -> CallDiff:
+        call = CallDiff(summary["call_sid"], float(summary.get("started_at") or 0), "same")
+        body = [s for s in steps if "end" not in s]
+        if not body:
+            call.outcome, call.why = "not_replayed", "its trace is empty"
+            return call
+        why = _not_replayable(body)
+        if why:
+            call.outcome, call.why = "not_replayed", why
+            return call
+        try:
+            before = self._play(live, body, summary)
+            after = self._play(candidate, body, summary)
+        except CallflowError as exc:
+            call.outcome, call.why = "not_replayed", str(exc)
+            return call
+        if summary.get("version") == live.version:
+            real = [s["state"] for s in body]
+            if before.states[: len(real)] != real:
+                call.outcome = "not_reproduced"
+                call.why = "the live version, replayed, takes another path than the real call did"
+                call.diff = list(
+                    difflib.unified_diff(real, before.states, "real call", "replayed", lineterm="")
+                )
+                return call
+        if before.lines != after.lines:
+            call.outcome = "changed"
+            call.diff = list(
+                difflib.unified_diff(
+                    before.lines,
+                    after.lines,
+                    f"{live.name}@{live.version}",
+                    f"{candidate.name}@{candidate.version}",
+                    lineterm="",
+                    n=2,
+                )
+            )
+        return call
+
+    # -- one sandboxed replay
+
+    def _play(self, flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) -> _Played:
+        from .flowtests import _quiet, _sandbox
+
+        with _sandbox(flow, self.flows_dir, self.registry) as folder, _quiet():
+            sim, sandbox = self._sandbox_service(folder, float(steps[0]["at"]))
+            self._world(sim, sandbox, steps)
+            head = steps[0]
+            query = f"?flow={flow.name}"
+            if head.get("language"):
+                query += f"&lang={head['language']}"
+            if head.get("relay"):
+                query += "&relay=1"
+            base = sandbox.settings.public_base_url
+            sim.configure_number(
+                LINE, f"{base}/voice/incoming{query}", status_callback=f"{base}/voice/status"
+            )
+            script = _script(flow, steps, summary)
+            leg = sim.call(LINE, CALLER, script)
+            sim.run_until(lambda: not leg.live, max_seconds=4 * 3600)
+            sim.run(max_seconds=60)
+            return _played(sandbox, leg)
+
+    def _sandbox_service(self, folder: Path, at: float) -> tuple[Simulator, Callflow]:
+        from twilio.rest import Client
+
+        from .clock import ManualClock
+        from .service import Callflow
+        from .simulator import Simulator, WsgiTransport
+        from .simulator.rest import RestApi, SimulatorHttpClient
+        from .store import MemoryStore
+
+        token = secrets.token_hex(16)
+        clock = ManualClock(at)
+        sim = Simulator(None, token, clock=clock)
+        client = Client(sim.account_sid, token, http_client=SimulatorHttpClient(RestApi(sim)))
+        settings = Settings(
+            twilio_auth_token=token,
+            public_base_url="http://callflow.replay",
+            secret_key=secrets.token_bytes(32),
+            hash_cost=10,
+            flows_dir=folder,
+            relay_numbers=self.service.settings.relay_numbers,
+            agent_wait_seconds=self.service.settings.agent_wait_seconds,
+        ).checked()
+        sandbox = Callflow(
+            settings,
+            store=MemoryStore(clock),
+            clock=clock,
+            registry=self.registry,
+            rng=Random(7),
+            twilio_client=client,
+            sandbox=True,
+        )
+        from webhooks import create_app
+
+        sim.transport = WsgiTransport(create_app({"CALLFLOW_SERVICE": sandbox}))
+        return sim, sandbox
+
+    def _world(self, sim: Simulator, sandbox: Callflow, steps: list[dict[str, Any]]) -> None:
+        """What the call met, copied in to read: advisers (stand-in secrets), officers, a
+        free agent, the line's calendar and closure."""
+        from .directory import QUESTIONS
+        from .simulator import Callee, Script
+
+        live = self.service
+        now = sandbox.clock.now()
+        for number in _advisers_named(steps):
+            real = live.directory.get(number)
+            sandbox.directory.add(
+                number,
+                real.name if real else "Replay Adviser",
+                real.organisation if real else "taxaid",
+                phone=real.phone if real else "",
+                consent_to_act=bool(real and real.consent_to_act),
+                now=now,
+                by="replay",
+            )
+            sandbox.directory.set_pin(number, STAND_IN_PIN, now, by="replay")
+            sandbox.directory.set_answers(
+                number, {q: STAND_IN_ANSWER for q in QUESTIONS}, now, by="replay"
+            )
+            if any("locked" in s.get("decided", []) for s in steps):
+                settings = sandbox.settings
+                for n in range(settings.lockout_threshold):
+                    caller = f"+4416329619{n:02d}"
+                    sandbox.store.begin_attempt(number, caller, now, settings.guard)
+                    sandbox.store.attempt_failed(number, caller, now, settings.guard)
+        for number in _officers_named(steps):
+            officer = live.staff.officer(number)
+            if officer is not None:
+                sandbox.staff.add_officer(number, officer.name, now, by="replay")
+                if not officer.active:
+                    sandbox.staff.set_officer_active(number, False, by="replay")
+        sandbox.staff.add_agent("100001", "Replay Agent", "client:replay", now, by="replay")
+        sandbox.staff.set_availability("100001", "available", now)
+        # The agent stays until the caller goes, as the real call's agent is taken to have.
+        sim.add_callee("client:replay", Callee("answered", after=5, script=Script(patience=14400)))
+        for key in ("line", "closure"):
+            doc = live.store.get_doc("calendars", key)
+            if doc is not None:
+                sandbox.store.put_doc("calendars", key, doc)
+
+
+def _not_replayable(steps: list[dict[str, Any]]) -> str:
+    if steps[0].get("direction", "inbound").startswith("outbound"):
+        return "a call the service placed about a record"
+    actions = {a for s in steps for a in s.get("actions", [])}
+    if actions & OUTBOUND_ACTIONS:
+        return "a call the service placed about a record"
+    for step in steps:
+        if step.get("input", {}).get("value") in {HIDDEN_KEYED, HIDDEN_SAID} and not (
+            set(step.get("actions", [])) & {"check_pin", "check_answer"}
+        ):
+            return "a secret the replay cannot stand in for"
+    return ""
+
+
+def _advisers_named(steps: list[dict[str, Any]]) -> list[str]:
+    named = []
+    for step in steps:
+        if "capture_adviser_number" in step.get("actions", []):
+            value = step.get("input", {}).get("value", "")
+            if value.isdigit() and value not in named:
+                named.append(value)
+    return named
+
+
+def _officers_named(steps: list[dict[str, Any]]) -> list[str]:
+    named = []
+    for step in steps:
+        value = step.get("input", {}).get("value", "")
+        if "look_up_officer" in step.get("actions", []) and value.isdigit():
+            named.append(value)
+    return named
+
+
+def _finish(flow: Flow, state: str) -> tuple[str, int | None]:
+    """The finish key and digit count of the gather a state asks with (as the live flow's
+    state of that name does; a state the version lacks: the hash key)."""
+    found = flow.states.get(state)
+    for verb in found.verbs if found else []:
+        if verb.kind == "gather":
+            options = verb.options
+            num = options.get("num_digits")
+            return str(options.get("finish_on_key", "#")), int(num) if num else None
+    return "#", None
+
+
+def _script(flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) -> Script:
+    """The caller's part, from the trace: at each gather what they keyed or said (secrets
+    stood in for), silence where it timed out, then how long they stayed on."""
+    from .simulator import Script
+
+    script = Script(patience=60)
+    for step in steps[1:]:
+        event, given = step["event"], step.get("input") or {}
+        value, decided = given.get("value", ""), step.get("decided", [])
+        if event == "digits":
+            if value == HIDDEN_KEYED:
+                value = _stand_in(decided, step.get("actions", []))
+            elif not value.isdigit() and not set(value) <= set("0123456789*#"):
+                value = NO_ADVISER  # "keyed, not an adviser number"
+            finish, num = _finish(flow, step["from"])
+            if finish and (num is None or len(value) < num):
+                value += finish
+            script.press(value)
+        elif event == "speech":
+            if value == HIDDEN_SAID:
+                value = _stand_in(decided, step.get("actions", []))
+            script.say(value)
+        elif event == "timeout":
+            script.silent()
+    last = float(steps[-1]["at"])
+    ended = float(summary.get("ended_at") or last)
+    script.hang_up(after=max(ended - last, 0.0))
+    return script
+
+
+def _stand_in(decided: list[str], actions: list[str]) -> str:
+    """A stand-in for a hidden secret that leads where the real one did."""
+    if "check_pin" in actions:
+        return STAND_IN_PIN if "pin_accepted" in decided else WRONG_PIN
+    if "check_answer" in actions:
+        return STAND_IN_ANSWER if "verified" in decided else WRONG_ANSWER
+    return WRONG_ANSWER
+
+
+def _played(sandbox: Callflow, leg: Leg) -> _Played:
+    """What the replayed call did: per webhook, the states it went through, and each
+    prompt the caller heard (in order)."""
+    steps = [s for s in sandbox.store.trace_steps(leg.sid) if "end" not in s]
+    lines: list[str] = []
+    for step in steps:
+        lines.append(
+            f"step {step['step']} {step['event']}: "
+            + (" -> ".join(step.get("entered", [])) or f"stays in {step['state']}")
+        )
+        lines += [
+            "    " + _CALL_SID.sub("CA…", verb.strip())
+            for verb in step.get("twiml", [])
+            if _spoken(verb)
+        ]
+    end = next((s for s in sandbox.store.trace_steps(leg.sid) if "end" in s), None)
+    if end is not None:
+        lines.append(f"ended in {end['state']}")
+    return _Played(lines, [s["state"] for s in steps])
+
+
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+
+
+def _spoken(verb: str) -> bool:
+    return verb.strip().startswith(("say:", "play:", "dial", "hangup"))
+

@@ -146,6 +146,8 @@ class Settings:
     callback_expiry_hours: int = 72
     # How long each call's trace (its steps, for designers answering a complaint) is kept.
     trace_retention_days: int = 30
+    # How many recent real calls of a flow a publish replays against the candidate (0: none).
+    replay_calls: int = 200
     # How long a settled meeting's record (the customer's name and number) is kept.
     meeting_retention_days: int = 90
     # Where the retention pass archives audit entries past audit_retention_days (their
@@ -206,6 +208,7 @@ class Settings:
             callback_retry_minutes=_minutes(env, "CALLFLOW_CALLBACK_RETRIES", (5, 15, 30)),
             callback_expiry_hours=_int(env, "CALLFLOW_CALLBACK_EXPIRY_HOURS", 72),
             trace_retention_days=_int(env, "CALLFLOW_TRACE_RETENTION_DAYS", 30),
+            replay_calls=_int(env, "CALLFLOW_REPLAY_CALLS", 200),
             audit_archive_dir=(
                 Path(env["CALLFLOW_AUDIT_ARCHIVE"]) if env.get("CALLFLOW_AUDIT_ARCHIVE") else None
             ),
@@ -273,6 +276,8 @@ class Settings:
                 "CALLFLOW_LOCKOUT_THRESHOLD < CALLFLOW_LOCKOUT_HARD_LIMIT <= 100 (NIST SP "
                 "800-63B allows at most 100 consecutive failures)"
             )
+        if not 0 <= self.replay_calls <= 5000:
+            raise ConfigError("CALLFLOW_REPLAY_CALLS must be 0 to 5000")
         if not 1 <= self.trace_retention_days <= 400:
             raise ConfigError("CALLFLOW_TRACE_RETENTION_DAYS must be 1 to 400")
         if not 1 <= self.callback_expiry_hours <= 30 * 24:

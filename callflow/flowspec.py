@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -709,8 +710,16 @@ def read_yaml(source: str, path: str, what: str = "a flow") -> tuple[Any, list[t
 
 
 def parse_flow(source: str, path: str = "<flow>", registry: Registry | None = None) -> Flow:
-    """Check a flow's text and compile it; raise FlowValidationError listing every problem."""
-    registry = registry or default_registry()
+    """Check a flow's text and compile it; raise FlowValidationError listing every problem.
+
+    The same text at the same path with the same registry compiles once: every sandbox (a
+    flow test, a softphone call, a replay) loads the same files again, and reading YAML is
+    most of the cost. A Flow is immutable, so sharing it is safe."""
+    return _parse_flow(source, path, registry or default_registry())
+
+
+@lru_cache(maxsize=256)
+def _parse_flow(source: str, path: str, registry: Registry) -> Flow:
     checker = _Checker(path, registry)
     document, yaml_problems = read_yaml(source, path)
     for line, message in yaml_problems:

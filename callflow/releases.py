@@ -29,6 +29,7 @@ from .store.base import Store
 
 if TYPE_CHECKING:
     from .library import FlowLibrary
+    from .replay import Replayer, ReplayReport
 
 __all__ = ["NAMESPACE", "FlowReleases", "PublishRefused"]
 
@@ -42,6 +43,8 @@ PROTECTION = ("flow_protection", "current")
 DEFAULT_PROTECTED = ("vstrs_inbound", "specialist_handoff")
 MAX_HISTORY = 200
 MAX_PENDING = 20
+#: The longest revision note kept.
+MAX_NOTE = 500
 
 
 class PublishRefused(CallflowError):
@@ -52,8 +55,28 @@ class PublishRefused(CallflowError):
         super().__init__(message + (f"\n{report}" if report else ""))
 
 
+class ReplayChanges(PublishRefused):
+    """The candidate would change recorded real calls: the designer looks at the report and
+    confirms (or publishes something else)."""
+
+    def __init__(self, version: str, report: ReplayReport) -> None:
+        self.version = version
+        self.replay = report
+        super().__init__(
+            f"version {version} of {report.flow} would change {len(report.changed)} of "
+            f"{report.replayed} recorded call(s): look at the report, then confirm to publish "
+            "it anyway",
+            report.text(),
+        )
+
+
 class FlowReleases:
     """Published versions of flows in the store."""
+
+    #: Replays recent real calls before a publish (set by the service; None: no replay).
+    replayer: Replayer | None = None
+    #: How many recent calls a publish replays (CALLFLOW_REPLAY_CALLS).
+    replay_calls: int = 200
 
     def __init__(
         self,
@@ -162,18 +185,50 @@ class FlowReleases:
         for entry in reversed(self.history(name)):
             seen.setdefault(entry["version"], entry)
         rows = [
-            {"version": v, **{k: e[k] for k in ("action", "by", "at")}} for v, e in seen.items()
+            {
+                "version": v,
+                **{k: e[k] for k in ("action", "by", "at")},
+                "author": e.get("author") or e["by"],
+                "message": self._note(name, v) or e.get("message", ""),
+            }
+            for v, e in seen.items()
         ]
         file_flow = self.file_flow(name)
         if file_flow is not None and file_flow.version not in seen:
-            rows.append({"version": file_flow.version, "action": "file", "by": "", "at": None})
+            rows.append(
+                {
+                    "version": file_flow.version,
+                    "action": "file",
+                    "by": "",
+                    "at": None,
+                    "author": "",
+                    "message": "the flows folder's version",
+                }
+            )
         return rows
 
+    def _note(self, name: str, version: str) -> str:
+        """The revision note a version was first published with."""
+        for entry in self.history(name):
+            if entry["version"] == version and entry.get("action") in {"publish", "approve"}:
+                return str(entry.get("message", ""))
+        return ""
+
     def diff(self, name: str, old: str, new: str) -> str:
-        """A unified diff between two versions of a flow."""
+        """A unified diff between two versions of a flow, each named with its author and
+        revision note."""
         before = self.source(name, old).splitlines(keepends=True)
         after = self.source(name, new).splitlines(keepends=True)
-        return "".join(difflib.unified_diff(before, after, f"{name}@{old}", f"{name}@{new}", n=3))
+        notes = {row["version"]: row for row in self.versions(name)}
+
+        def label(version: str) -> str:
+            row = notes.get(version)
+            if row is None or not row.get("message"):
+                return f"{name}@{version}"
+            who = f" by {row['author']}" if row.get("author") else ""
+            return f"{name}@{version}{who}: {row['message']}"
+
+        return "".join(difflib.unified_diff(before, after, label(old), label(new), n=3))
 
     # -- changing
 
@@ -216,14 +271,64 @@ class FlowReleases:
                 "\n".join(str(p) for p in problems),
             )
 
+    def replay(self, flow: Flow, calls: int | None = None) -> ReplayReport | None:
+        """Replay the last real calls of ``flow``'s name against it and the live version
+        (callflow.replay); None when there is nothing to replay against."""
+        if self.replayer is None:
+            return None
+        count = self.replay_calls if calls is None else calls
+        return self.replayer.replay(flow, count)
+
     def publish(
-        self, source: str, tests_source: str, by: str, label: str = "<published>"
+        self,
+        source: str,
+        tests_source: str,
+        by: str,
+        label: str = "<published>",
+        *,
+        message: str,
+        confirm: bool | str = False,
+        strict: bool = False,
+        replay_calls: int | None = None,
     ) -> dict[str, Any]:
-        """Validate, test and store; make live, or (a protected flow) wait for approval."""
+        """Validate, test and replay; store; make live, or (a protected flow) wait for
+        approval. ``message``: the revision note (what changed and why), kept with the
+        author. When the replay finds recorded calls the version would change, it is
+        refused (ReplayChanges, with the report) unless ``confirm`` is True or names this
+        version; under ``strict`` it is refused whatever."""
+        note = " ".join((message or "").split())
+        if not note:
+            raise PublishRefused(
+                "say what changed and why: every publish carries a revision note "
+                "(callflow flows publish FILE -m MESSAGE)"
+            )
+        if len(note) > MAX_NOTE:
+            raise PublishRefused(f"the revision note is {len(note)} characters: at most {MAX_NOTE}")
         flow, result = self.check(source, tests_source, label)
         release = self.release(flow.name)
         if release is not None and release["live"] == flow.version:
             raise PublishRefused(f"version {flow.version} of {flow.name} is live already")
+        report = self.replay(flow, replay_calls)
+        if report is not None and report.calls:
+            self.audit.record(
+                "flow.replayed",
+                flow=flow.name,
+                version=flow.version,
+                live=report.live,
+                replayed=report.replayed,
+                changed=len(report.changed),
+                by=by,
+                outcome="changes" if report.changed else "no_changes",
+            )
+        if report is not None and report.changed:
+            if strict:
+                raise PublishRefused(
+                    f"version {flow.version} of {flow.name} would change "
+                    f"{len(report.changed)} recorded call(s), so it was not published (strict)",
+                    report.text(),
+                )
+            if confirm is not True and confirm != flow.version:
+                raise ReplayChanges(flow.version, report)
         self.store.put_flow(flow.version, flow.name, flow.source)
         self.store.put_doc(
             TESTS_NAMESPACE, flow.version, {"flow": flow.name, "source": tests_source}
@@ -233,9 +338,13 @@ class FlowReleases:
             "action": "publish",
             "by": by,
             "at": self.clock.now(),
+            "message": note,
             "coverage": result.coverage.summary(),
             "tests": len(result.results),
         }
+        if report is not None:
+            entry["replay"] = report.summary()
+            entry["replay_changed"] = len(report.changed)
         if self.is_protected(flow.name):
             return self._submit(flow, entry)
         previous = self._make_live(flow.name, flow.version, entry)
@@ -244,6 +353,7 @@ class FlowReleases:
             flow=flow.name,
             version=flow.version,
             previous=previous,
+            message=note,
             by=by,
             outcome="published",
         )
@@ -309,7 +419,9 @@ class FlowReleases:
             raise CallflowError(f"flow {name} has no version {version} waiting for approval")
         self.audit.record("flow.rejected", flow=name, version=version, by=by, outcome="rejected")
 
-    def rollback(self, name: str, by: str, version: str | None = None) -> dict[str, Any]:
+    def rollback(
+        self, name: str, by: str, version: str | None = None, message: str = ""
+    ) -> dict[str, Any]:
         """Make an earlier version live again (default: the one live before the current)."""
         release = self.release(name)
         current = release["live"] if release else None
@@ -329,7 +441,13 @@ class FlowReleases:
             )
         self._check_destinations(flow, "rolled back to")
         self.store.put_flow(flow.version, flow.name, flow.source)
-        entry = {"version": version, "action": "rollback", "by": by, "at": self.clock.now()}
+        entry = {
+            "version": version,
+            "action": "rollback",
+            "by": by,
+            "at": self.clock.now(),
+            "message": " ".join(message.split())[:MAX_NOTE] or "rolled back",
+        }
         previous = self._make_live(name, version, entry)
         self.audit.record(
             "flow.rolled_back",

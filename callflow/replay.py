@@ -56,6 +56,7 @@ WRONG_PIN = "975310"
 STAND_IN_ANSWER = "2468"
 WRONG_ANSWER = "1357"
 NO_ADVISER = "99999999"
+STAND_IN_QUESTIONS = ("memorable_number", "first_school")
 LINE = "+441632960900"
 CALLER = "+441632960001"
 #: Flows whose calls arrive (a caller rang): the ones a replay can rebuild.
@@ -154,11 +155,21 @@ class Replayer:
         report = ReplayReport(candidate.name, live_version, candidate.version)
         if live_version is None or count <= 0:
             return report
+        from .flowtests import _quiet, _sandbox
+
         live = svc.library.version(live_version)
-        for summary in svc.traces.recent(candidate.name, count):
-            steps = svc.store.trace_steps(summary["call_sid"])
-            report.calls.append(self._one(summary, steps, live, candidate))
+        with (
+            _sandbox(live, self.flows_dir, self.registry) as live_folder,
+            _sandbox(candidate, self.flows_dir, self.registry) as candidate_folder,
+            _quiet(),
+        ):
+            self._folders = {live.version: live_folder, candidate.version: candidate_folder}
+            for summary in svc.traces.recent(candidate.name, count):
+                steps = svc.store.trace_steps(summary["call_sid"])
+                report.calls.append(self._one(summary, steps, live, candidate))
         return report
+
+    _folders: dict[str, Path]
 
     def _one(
         self, summary: dict[str, Any], steps: list[dict[str, Any]], live: Flow, candidate: Flow
@@ -204,26 +215,25 @@ class Replayer:
     # -- one sandboxed replay
 
     def _play(self, flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) -> _Played:
-        from .flowtests import _quiet, _sandbox
-
-        with _sandbox(flow, self.flows_dir, self.registry) as folder, _quiet():
-            sim, sandbox = self._sandbox_service(folder, float(steps[0]["at"]))
-            self._world(sim, sandbox, steps)
-            head = steps[0]
-            query = f"?flow={flow.name}"
-            if head.get("language"):
-                query += f"&lang={head['language']}"
-            if head.get("relay"):
-                query += "&relay=1"
-            base = sandbox.settings.public_base_url
-            sim.configure_number(
-                LINE, f"{base}/voice/incoming{query}", status_callback=f"{base}/voice/status"
-            )
-            script = _script(flow, steps, summary)
-            leg = sim.call(LINE, CALLER, script)
-            sim.run_until(lambda: not leg.live, max_seconds=4 * 3600)
-            sim.run(max_seconds=60)
-            return _played(sandbox, leg)
+        """One call against one version, in a sandbox of its own (a fresh embedded store, so
+        no call's lockout counts or rate limits reach another)."""
+        sim, sandbox = self._sandbox_service(self._folders[flow.version], float(steps[0]["at"]))
+        self._world(sim, sandbox, steps)
+        head = steps[0]
+        query = f"?flow={flow.name}"
+        if head.get("language"):
+            query += f"&lang={head['language']}"
+        if head.get("relay"):
+            query += "&relay=1"
+        base = sandbox.settings.public_base_url
+        sim.configure_number(
+            LINE, f"{base}/voice/incoming{query}", status_callback=f"{base}/voice/status"
+        )
+        script = _script(flow, steps, summary)
+        leg = sim.call(LINE, CALLER, script)
+        sim.run_until(lambda: not leg.live, max_seconds=4 * 3600)
+        sim.run(max_seconds=60)
+        return _played(sandbox, leg)
 
     def _sandbox_service(self, folder: Path, at: float) -> tuple[Simulator, Callflow]:
         from twilio.rest import Client
@@ -256,15 +266,15 @@ class Replayer:
             twilio_client=client,
             sandbox=True,
         )
-        from webhooks import create_app
+        from .simulator.session import DEFAULT_APP, load_app_factory
 
-        sim.transport = WsgiTransport(create_app({"CALLFLOW_SERVICE": sandbox}))
+        app = load_app_factory(DEFAULT_APP)({"CALLFLOW_SERVICE": sandbox})
+        sim.transport = WsgiTransport(app)
         return sim, sandbox
 
     def _world(self, sim: Simulator, sandbox: Callflow, steps: list[dict[str, Any]]) -> None:
         """What the call met, copied in to read: advisers (stand-in secrets), officers, a
         free agent, the line's calendar and closure."""
-        from .directory import QUESTIONS
         from .simulator import Callee, Script
 
         live = self.service
@@ -281,8 +291,10 @@ class Replayer:
                 by="replay",
             )
             sandbox.directory.set_pin(number, STAND_IN_PIN, now, by="replay")
+            # One keyed and one spoken question (both versions ask the same one: the
+            # sandboxes' choices are seeded alike).
             sandbox.directory.set_answers(
-                number, {q: STAND_IN_ANSWER for q in QUESTIONS}, now, by="replay"
+                number, {q: STAND_IN_ANSWER for q in STAND_IN_QUESTIONS}, now, by="replay"
             )
             if any("locked" in s.get("decided", []) for s in steps):
                 settings = sandbox.settings

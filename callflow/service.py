@@ -111,6 +111,12 @@ class Callflow:
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
         self.engine = CallEngine(self.services, self.library)
+        if not sandbox:
+            from .replay import Replayer
+
+            # A publish replays recent real calls first; a sandbox has none of its own.
+            self.releases.replayer = Replayer(self, settings.flows_dir, self.registry)
+            self.releases.replay_calls = settings.replay_calls
         self.traces = Traces(self.store, self.audit, settings.trace_retention_days * 86400)
         from .retention import Retention
 

@@ -167,11 +167,11 @@ def test_publishing_refuses_a_destination_off_the_lists(
 ) -> None:
     assert OFFICER.read_text() != WITH_MUSIC
     with pytest.raises(PublishRefused, match="outside the allow-lists") as refused:
-        service.releases.publish(WITH_MUSIC, OFFICER_TESTS.read_text(), "dana")
+        service.releases.publish(WITH_MUSIC, OFFICER_TESTS.read_text(), "dana", message="a test change")
     assert "https://media.example.org/goodbye.mp3" in str(refused.value)
     assert "officer_check" not in service.releases.live_map()
     service.allowlists.add("media", "https://media.example.org/", "ada")
-    entry = service.releases.publish(WITH_MUSIC, OFFICER_TESTS.read_text(), "dana")
+    entry = service.releases.publish(WITH_MUSIC, OFFICER_TESTS.read_text(), "dana", message="a test change")
     clock.advance(3)
     assert service.library.live("officer_check").version == entry["version"]
 
@@ -219,7 +219,7 @@ def test_a_protected_flow_waits_for_a_second_designer(
     assert VSTRS.read_text() != VSTRS_V2
     assert service.releases.protected() == ["specialist_handoff", "vstrs_inbound"]
     before = service.library.live("vstrs_inbound").version
-    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana")
+    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana", message="a test change")
     assert entry["pending"] and entry["previous"] is None
     clock.advance(3)
     assert service.library.live("vstrs_inbound").version == before, "not live yet"
@@ -242,7 +242,7 @@ def test_a_protected_flow_waits_for_a_second_designer(
 
 
 def test_rejecting_and_protection_are_audited(service: Callflow) -> None:
-    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana")
+    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana", message="a test change")
     service.releases.reject("vstrs_inbound", entry["version"], "ben")
     assert service.releases.pending() == []
     with pytest.raises(CallflowError):
@@ -251,7 +251,7 @@ def test_rejecting_and_protection_are_audited(service: Callflow) -> None:
     assert "officer_check" in service.releases.protected()
     service.allowlists.add("media", "https://media.example.org/", "ada")
     pending = service.releases.publish(
-        WITH_MUSIC, OFFICER_TESTS.read_text(), "dana"
+        WITH_MUSIC, OFFICER_TESTS.read_text(), "dana", message="a test change"
     )
     assert pending.get("pending")
     service.releases.set_protected("vstrs_inbound", False, "ada")
@@ -264,7 +264,7 @@ def test_rejecting_and_protection_are_audited(service: Callflow) -> None:
 def test_a_protected_flow_rolls_back_only_to_a_version_that_was_live(
     service: Callflow, clock: ManualClock
 ) -> None:
-    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana")
+    entry = service.releases.publish(VSTRS_V2, VSTRS_TESTS.read_text(), "dana", message="a test change")
     with pytest.raises(CallflowError, match="never live"):
         service.releases.rollback("vstrs_inbound", "ben", entry["version"])
     service.releases.approve("vstrs_inbound", entry["version"], "ben")
@@ -282,7 +282,7 @@ def test_the_cli_approves_as_another_person(redis_store: Store, tmp_path: Path) 
     edit = tmp_path / "vstrs_inbound.yaml"
     edit.write_text(VSTRS_V2)
     (tmp_path / "vstrs_inbound.test.yaml").write_text(VSTRS_TESTS.read_text())
-    published = run_cli({**env, "LOGNAME": "dana", "USER": "dana"}, "flows", "publish", str(edit))
+    published = run_cli({**env, "LOGNAME": "dana", "USER": "dana"}, "flows", "publish", str(edit), "-m", "music")
     assert published.returncode == 0, published.stderr
     assert "waits for a second designer" in published.stdout
     version = parse_flow(VSTRS_V2).version

@@ -35,7 +35,7 @@ GOODBYE_V2 = edited("Thank you for calling. Goodbye.", "Thank you for checking. 
 
 def test_publish_makes_a_version_live_and_audits_who(service: Callflow, clock: ManualClock) -> None:
     before = service.library.live("officer_check").version
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
     assert entry["previous"] == before and entry["tests"] == 6
     assert "states 10/10" in entry["coverage"]
     # Workers look again within the release check interval (2 s by default).
@@ -52,7 +52,7 @@ def test_another_process_on_the_store_serves_the_published_version(
 ) -> None:
     other = Callflow(make_settings(), store=store, clock=clock)
     other.library.live("officer_check")
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
     clock.advance(2.1)
     assert other.library.live("officer_check").version == entry["version"]
     assert other.library.live_versions()["officer_check"] == entry["version"]
@@ -65,7 +65,7 @@ def test_a_call_in_progress_keeps_its_version(
     caller.start(flow="officer_check")
     old = service.store.get_session(caller.call_sid)
     assert old is not None
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
     clock.advance(3)
     caller.press("4471203#")
     assert "Thank you for calling. Goodbye." in said(caller.press("2"))
@@ -83,7 +83,7 @@ def test_a_flow_that_fails_validation_is_not_published(service: Callflow) -> Non
         "      next: another\n\n  not_confirmed:", "      next: nowhere\n\n  not_confirmed:"
     )
     with pytest.raises(PublishRefused) as refused:
-        service.releases.publish(broken, OFFICER_TESTS.read_text(), "dana")
+        service.releases.publish(broken, OFFICER_TESTS.read_text(), "dana", message="a test change")
     assert "has problems" in str(refused.value) and "unknown state 'nowhere'" in str(refused.value)
     assert service.releases.release("officer_check") is None
 
@@ -91,7 +91,7 @@ def test_a_flow_that_fails_validation_is_not_published(service: Callflow) -> Non
 def test_a_flow_that_fails_its_tests_is_not_published(service: Callflow) -> None:
     changed = edited("belongs to {officer_name}", "is {officer_name}")
     with pytest.raises(PublishRefused) as refused:
-        service.releases.publish(changed, OFFICER_TESTS.read_text(), "dana")
+        service.releases.publish(changed, OFFICER_TESTS.read_text(), "dana", message="a test change")
     assert "failed its tests" in str(refused.value)
     assert '-hear "Identity number 4 4 7 1 2 0 3 belongs to Alex Morgan"' in refused.value.report
     assert service.releases.release("officer_check") is None
@@ -100,18 +100,18 @@ def test_a_flow_that_fails_its_tests_is_not_published(service: Callflow) -> None
 
 def test_a_flow_without_tests_is_not_published(service: Callflow) -> None:
     with pytest.raises(PublishRefused, match="has no tests"):
-        service.releases.publish(GOODBYE_V2, "", "dana")
+        service.releases.publish(GOODBYE_V2, "", "dana", message="a test change")
 
 
 def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> None:
     file_version = service.library.live("officer_check").version
-    first = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
+    first = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
     clock.advance(1)
     v3 = GOODBYE_V2.replace("You do not need to give", "You never need to give")
-    second = service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee")
+    second = service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee", message="a test change")
     assert second["previous"] == first["version"]
     with pytest.raises(PublishRefused, match="live already"):
-        service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee")
+        service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee", message="a test change")
     diff = service.releases.diff("officer_check", first["version"], second["version"])
     assert "-            you or is visiting you. You do not need to give" in diff
     assert "+            you or is visiting you. You never need to give" in diff
@@ -141,7 +141,7 @@ def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> Non
 
 
 def test_the_store_failing_keeps_the_versions_known(service: Callflow, clock: ManualClock) -> None:
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
     clock.advance(2.1)
     assert service.library.live("officer_check").version == entry["version"]
     from callflow.errors import StoreUnavailable
@@ -178,7 +178,7 @@ def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
 ) -> None:
     flow = flows_copy / "officer_check.yaml"
     flow.write_text(GOODBYE_V2)
-    assert main(["flows", "publish", str(flow)]) == 0
+    assert main(["flows", "publish", str(flow), "-m", "a shorter goodbye"]) == 0
     out = capsys.readouterr().out
     assert "published officer_check version" in out and "6 test(s) passed" in out
     version = cli_env.releases.release("officer_check")["live"]  # type: ignore[index]
@@ -194,7 +194,7 @@ def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
     assert f"back to version {file_version}" in capsys.readouterr().out
     # A broken edit is refused with the test diff, and nothing changes.
     flow.write_text(edited("belongs to {officer_name}", "is {officer_name}"))
-    assert main(["flows", "publish", str(flow)]) == 1
+    assert main(["flows", "publish", str(flow), "-m", "broken"]) == 1
     err = capsys.readouterr().err
     assert "failed its tests, so it was not published" in err and "FAIL" in err
     assert cli_env.releases.release("officer_check")["live"] == file_version  # type: ignore[index]

@@ -51,6 +51,21 @@ def register(sub: Any) -> None:
     )
     publish.add_argument("file", help="the flow file")
     publish.add_argument("--tests", help="its tests (default: NAME.test.yaml beside the flow file)")
+    publish.add_argument(
+        "-m", "--message", required=True, help="the revision note: what changed and why"
+    )
+    publish.add_argument(
+        "--replay",
+        type=int,
+        metavar="N",
+        help="replay the last N real calls first (default CALLFLOW_REPLAY_CALLS; 0: none)",
+    )
+    publish.add_argument(
+        "--strict", action="store_true", help="refuse it if it would change any replayed call"
+    )
+    publish.add_argument(
+        "--yes", action="store_true", help="publish even if the replay finds calls it would change"
+    )
     publish.set_defaults(handler=_flows_publish)
     flows_list = fl.add_parser("list", help="every flow: its live version and where it is from")
     flows_list.set_defaults(handler=_flows_list)
@@ -67,6 +82,7 @@ def register(sub: Any) -> None:
     )
     rollback.add_argument("name")
     rollback.add_argument("version", nargs="?")
+    rollback.add_argument("-m", "--message", default="", help="why (kept in the history)")
     rollback.set_defaults(handler=_flows_rollback)
     allow = review.register(sub, fl)
     allow.set_defaults(handler=lambda _args: common.usage(allow))
@@ -159,7 +175,7 @@ def _flows_publish(args: argparse.Namespace) -> int:
     import logging
 
     from ..flowtests import tests_for
-    from ..releases import PublishRefused
+    from ..releases import PublishRefused, ReplayChanges
 
     logging.basicConfig(level=logging.WARNING)
     svc = common.service()
@@ -170,11 +186,44 @@ def _flows_publish(args: argparse.Namespace) -> int:
         tests_source = tests_path.read_text(encoding="utf-8") if tests_path.exists() else ""
     except OSError as exc:
         raise CallflowError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    def publish(confirm: bool | str) -> dict[str, Any]:
+        entry: dict[str, Any] = svc.releases.publish(
+            source,
+            tests_source,
+            common.by(),
+            label=str(path),
+            message=args.message,
+            confirm=confirm,
+            strict=args.strict,
+            replay_calls=args.replay,
+        )
+        return entry
+
     try:
-        entry = svc.releases.publish(source, tests_source, common.by(), label=str(path))
+        entry = publish(bool(args.yes))
+    except ReplayChanges as exc:
+        print(exc.replay.text(), end="")
+        if not sys.stdin.isatty():
+            print(
+                f"callflow: version {exc.version} was not published: it would change recorded "
+                "calls (above); publish it anyway with --yes",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+        answer = input(f"Publish version {exc.version} anyway? [y/N] ").strip().lower()
+        if answer not in {"y", "yes"}:
+            print("not published")
+            return EXIT_PROBLEMS
+        try:
+            entry = publish(exc.version)
+        except PublishRefused as again:
+            print(f"callflow: {again}", file=sys.stderr)
+            return EXIT_PROBLEMS
     except PublishRefused as exc:
         print(f"callflow: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
+    if entry.get("replay"):
+        print(entry["replay"])
     if entry.get("pending"):
         print(
             f"{entry['flow']} is protected: version {entry['version']} ({entry['tests']} "
@@ -212,6 +261,8 @@ def _flows_history(args: argparse.Namespace) -> int:
             f"{common.when_text(entry['at'])}  {entry['action']:<8} {entry['version']}  "
             f"by {entry['by']}{extra}"
         )
+        if entry.get("message"):
+            print(f"    {entry['message']}")
     if file_flow is not None:
         print(f"file: {file_flow.path} version {file_flow.version}")
     live = release["live"] if release else file_flow.version if file_flow else None
@@ -228,7 +279,7 @@ def _flows_diff(args: argparse.Namespace) -> int:
 
 def _flows_rollback(args: argparse.Namespace) -> int:
     svc = common.service()
-    entry = svc.releases.rollback(args.name, common.by(), args.version)
+    entry = svc.releases.rollback(args.name, common.by(), args.version, args.message)
     print(
         f"rolled {entry['flow']} back to version {entry['version']} (was {entry['previous']}); "
         f"live on every worker within {svc.settings.flow_release_check_seconds:g}s"

@@ -526,6 +526,7 @@ def test_the_designer_page_and_its_softphone(live: dict[str, Any], browser: Any)
     new.click()
     page.keyboard.press("Control+a")
     page.keyboard.type("name: [broken\n")
+    page.get_by_label("Revision note: what the flow is for").fill("A broken flow")
     page.get_by_role("button", name="Test and publish the new flow").click()
     expect(page.locator("#new-refused")).to_contain_text("new-flow.yaml:")
     axe(page, "designer, a new flow refused")
@@ -567,6 +568,7 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
 
     # A change that breaks a test is refused with the test's diff; the edit is kept.
     set_text(text.replace("belongs to {officer_name}", "is {officer_name}"))
+    page.get_by_label("Revision note: what changed and why").fill("Shorter confirmation")
     page.get_by_role("button", name="Test and publish").click()
     expect(page.get_by_role("heading", name="Not published")).to_be_visible()
     expect(page.locator("#refused")).to_contain_text("failed its tests")
@@ -575,8 +577,13 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     axe(page, "flow page, refused")
 
     set_text(text.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye."))
+    expect(page.get_by_label("Revision note: what changed and why")).to_have_value(
+        "Shorter confirmation"
+    )  # kept with the refused edit
+    page.get_by_label("Revision note: what changed and why").fill("Say checking, not calling")
     page.get_by_role("button", name="Test and publish").click()
     expect(page.locator("#done")).to_contain_text("6 tests passed")
+    expect(page.locator("#versions")).to_contain_text("Say checking, not calling")
     new_version = page.locator("#live-version").text_content()
     assert new_version != file_version
     expect(page.locator("#history")).to_contain_text(f"publish {new_version} by dana")

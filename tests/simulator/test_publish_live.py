@@ -48,7 +48,7 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
         before = sim.call(LINE, "+447700900111", Script().press(f"{OFFICER}#").press("2"))
         assert sim.run_until(lambda: any("belongs to Alex Morgan" in h for h in before.heard()))
 
-        published = run_cli(env, "flows", "publish", str(edited))
+        published = run_cli(env, "flows", "publish", str(edited), "-m", "a new greeting")
         assert published.returncode == 0, published.stderr
         time.sleep(1.5)  # every worker looks for new versions at most every second here
 

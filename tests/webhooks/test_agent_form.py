@@ -183,7 +183,7 @@ def test_a_new_flow_that_does_not_parse_is_refused_naming_a_file(rig: Rig) -> No
     token = csrf(designer.get("/console/designer").get_data(as_text=True))
     refused = designer.post(
         "/console/designer/new",
-        data={"csrf_token": token, "source": "flow: [broken\n", "tests": ""},
+        data={"csrf_token": token, "source": "flow: [broken\n", "tests": "", "message": "x"},
     )
     assert refused.status_code == 422
     text = refused.get_data(as_text=True)

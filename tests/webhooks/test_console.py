@@ -299,7 +299,7 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
     broken = source.replace("belongs to {officer_name}", "is {officer_name}")
     refused = client.post(
         "/console/designer/flow/officer_check/publish",
-        data={"source": broken, "tests": tests, "csrf_token": designer},
+        data={"source": broken, "tests": tests, "csrf_token": designer, "message": "a test change"},
     )
     assert refused.status_code == 422
     assert b"failed its tests, so it was not published" in refused.data
@@ -310,7 +310,7 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
     changed = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
     done = client.post(
         "/console/designer/flow/officer_check/publish",
-        data={"source": changed.replace("\n", "\r\n"), "tests": tests, "csrf_token": designer},
+        data={"source": changed.replace("\n", "\r\n"), "tests": tests, "csrf_token": designer, "message": "a test change"},
     )
     assert done.status_code == 303
     new_version = staffed.releases.release("officer_check")["live"]  # type: ignore[index]
@@ -327,7 +327,7 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
 
     back = client.post(
         "/console/designer/flow/officer_check/rollback",
-        data={"version": file_version, "csrf_token": designer},
+        data={"version": file_version, "csrf_token": designer, "message": "a test change"},
     )
     assert back.status_code == 303
     clock.advance(3)
@@ -356,7 +356,7 @@ def test_the_flow_page_needs_the_designer_role_and_csrf(
     assert b"This page publishes flow officer_check; the text is flow meeting_call." in (
         wrong_name.data
     )
-    client.post("/console/logout", data={"csrf_token": designer})
+    client.post("/console/logout", data={"csrf_token": designer, "message": "a test change"})
     sign_in(client, "sam")
     assert client.get("/console/designer/flow/officer_check").status_code == 403
 
@@ -399,7 +399,7 @@ def test_the_flow_page_runs_the_tests_without_publishing(
     changed = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
     checked = client.post(
         "/console/designer/flow/officer_check/check",
-        data={"source": changed, "tests": tests, "csrf_token": designer},
+        data={"source": changed, "tests": tests, "csrf_token": designer, "message": "a test change"},
     )
     assert checked.status_code == 200
     assert b"The tests pass (nothing published yet)" in checked.data
@@ -426,7 +426,7 @@ def test_a_new_flow_is_published_from_the_designer_page(
     source = designer_module.NEW_FLOW.replace("new_flow", "helpline_hours")
     tests = designer_module.NEW_TESTS.replace("new_flow", "helpline_hours")
     done = client.post(
-        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer}
+        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer, "message": "a test change"}
     )
     assert done.status_code == 303
     assert done.headers["Location"].startswith("/console/designer/flow/helpline_hours")
@@ -436,7 +436,7 @@ def test_a_new_flow_is_published_from_the_designer_page(
     assert "Hello." in ET.tostring(call.start(flow="helpline_hours"), encoding="unicode")
 
     again = client.post(
-        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer}
+        "/console/designer/new", data={"source": source, "tests": tests, "csrf_token": designer, "message": "a test change"}
     )
     assert again.status_code == 422 and b"exists already" in again.data
     broken = client.post(
@@ -445,6 +445,7 @@ def test_a_new_flow_is_published_from_the_designer_page(
             "source": source.replace("helpline_hours", "other_line").replace("Hello.", "Hi."),
             "tests": tests.replace("helpline_hours", "other_line"),
             "csrf_token": designer,
+            "message": "another line",
         },
     )
     assert broken.status_code == 422 and b"failed its tests" in broken.data
@@ -459,7 +460,7 @@ def test_a_protected_flow_is_approved_on_its_page_by_a_second_designer(
     live = staffed.library.live("vstrs_inbound").version
     published = client.post(
         "/console/designer/flow/vstrs_inbound/publish",
-        data={"csrf_token": designer, "source": VSTRS_V2, "tests": VSTRS_TESTS.read_text()},
+        data={"csrf_token": designer, "message": "a test change", "source": VSTRS_V2, "tests": VSTRS_TESTS.read_text()},
         follow_redirects=True,
     )
     assert published.status_code == 200
@@ -499,7 +500,12 @@ def test_a_protected_flow_is_approved_on_its_page_by_a_second_designer(
 def test_hostile_flow_text_is_refused_politely_everywhere(
     client: FlaskClient, designer: str, source: str
 ) -> None:
-    form = {"csrf_token": designer, "source": source, "tests": "flow: x\ntests: []\n"}
+    form = {
+        "csrf_token": designer,
+        "source": source,
+        "tests": "flow: x\ntests: []\n",
+        "message": "hostile",
+    }
     for path in (
         "/console/designer/flow/officer_check/check",
         "/console/designer/flow/officer_check/publish",

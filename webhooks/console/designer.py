@@ -38,6 +38,7 @@ def designer() -> Any:
         flows=designer_flows(),
         new_source=NEW_FLOW,
         new_tests=NEW_TESTS,
+        new_message="",
         new_refused="",
         demo_text=DEMO_TEXT,
     )
@@ -66,6 +67,8 @@ def _flow_page(
     refused: str = "",
     checked: str = "",
     status: int = 200,
+    note: str | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> Response:
     old, new = request.args.get("old", ""), request.args.get("new", "")
     flow = DesignerDesk(service()).flow(name, old, new)
@@ -87,6 +90,8 @@ def _flow_page(
         old=old,
         new=new,
         message=request.args.get("done", ""),
+        note=note if note is not None else "",
+        replay=replay,
     )
     response = Response(page, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
@@ -135,9 +140,10 @@ def designer_publish(name: str) -> Any:
     """Validate and test the text, then make it live on every worker."""
     from callflow.errors import FlowValidationError
     from callflow.flowspec import parse_flow
-    from callflow.releases import PublishRefused
+    from callflow.releases import PublishRefused, ReplayChanges
 
     source, tests = _posted_flow()
+    note = request.form.get("message", "").strip()
     svc = service()
     try:
         named = parse_flow(source, f"{name}.yaml", svc.registry).name
@@ -150,11 +156,26 @@ def designer_publish(name: str) -> Any:
             tests=tests,
             refused=f"This page publishes flow {name}; the text is flow {named}.",
             status=422,
+            note=note,
         )
     try:
-        entry = svc.releases.publish(source, tests, me().username, label=f"{name}.yaml")
+        entry = svc.releases.publish(
+            source,
+            tests,
+            me().username,
+            label=f"{name}.yaml",
+            message=note,
+            confirm=request.form.get("confirm", "") or False,
+        )
+    except ReplayChanges as exc:
+        # The designer looks at the calls it would change, then confirms (or edits).
+        return _flow_page(
+            name, source=source, tests=tests, status=409, note=note, replay=exc.replay.to_dict()
+        )
     except PublishRefused as exc:
-        return _flow_page(name, source=source, tests=tests, refused=str(exc), status=422)
+        return _flow_page(
+            name, source=source, tests=tests, refused=str(exc), status=422, note=note
+        )
     if entry.get("pending"):
         done = (
             f"Version {entry['version']} passed its {entry['tests']} tests and waits for a "
@@ -162,6 +183,8 @@ def designer_publish(name: str) -> Any:
         )
     else:
         done = f"Published version {entry['version']}: {entry['tests']} tests passed."
+        if entry.get("replay"):
+            done += f" {entry['replay'][0].upper()}{entry['replay'][1:]}."
         done += _LIVE_SOON
     return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
 
@@ -245,7 +268,13 @@ def designer_new() -> Any:
         # A flow that does not parse has no name yet: its problems still name a file.
         label = f"{name or 'new-flow'}.yaml"
         try:
-            entry = svc.releases.publish(source, tests, me().username, label=label)
+            entry = svc.releases.publish(
+                source,
+                tests,
+                me().username,
+                label=label,
+                message=request.form.get("message", ""),
+            )
         except PublishRefused as exc:
             refused = str(exc)
         else:
@@ -258,6 +287,7 @@ def designer_new() -> Any:
         flows=designer_flows(),
         new_source=source,
         new_tests=tests,
+        new_message=request.form.get("message", ""),
         new_refused=refused,
         demo_text=DEMO_TEXT,
     )
@@ -288,7 +318,9 @@ def designer_rollback(name: str) -> Any:
 
     version = request.form.get("version") or None
     try:
-        entry = service().releases.rollback(name, me().username, version)
+        entry = service().releases.rollback(
+            name, me().username, version, request.form.get("message", "")
+        )
     except CallflowError as exc:
         return _flow_page(name, refused=str(exc), status=409)
     done = f"Version {entry['version']} is live again."

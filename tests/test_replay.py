@@ -1,0 +1,266 @@
+"""Revision notes and the replay gate (issue 18): every publish carries a note and its
+author; before a version goes live, recent real calls are rebuilt from their traces
+(secrets stood in for) and replayed in sandboxes against the live version and the
+candidate; the report lists exactly the calls whose path or prompts would change, and the
+designer confirms (or ``--strict`` refuses). Both stores, through the simulator."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from callflow.cli import main
+from callflow.clock import ManualClock
+from callflow.flowspec import parse_flow
+from callflow.releases import PublishRefused, ReplayChanges
+from callflow.replay import Replayer
+from callflow.simulator import Leg, Script
+from callflow.store import Store
+from tests.conftest import ADVISER, FLOWS, PIN
+from tests.simulator.test_handoffs import ANSWERS, VSTRS, Rig
+
+VSTRS_SOURCE = (FLOWS / "vstrs_inbound.yaml").read_text()
+VSTRS_TESTS = (FLOWS / "vstrs_inbound.test.yaml").read_text()
+WELSH_OFFER = '            - say: {text: "I barhau yn Gymraeg, pwyswch 2.", language: cy-GB}\n'
+ADVISER_PROMPT = (
+    "            - say:\n"
+    '                en-GB: "Please key your adviser number, then press the hash key."\n'
+    "                cy-GB: \"Rhowch eich rhif cynghorydd ar y bysellbad, yna pwyswch yr allwedd"
+    ' hash."\n'
+)
+# The greeting's Welsh offer moved after the request for the adviser number: a prompt
+# reordered, heard only by callers on the English line.
+REORDERED = VSTRS_SOURCE.replace(WELSH_OFFER + ADVISER_PROMPT, ADVISER_PROMPT + WELSH_OFFER, 1)
+OFFICER = "4471203"
+
+
+@pytest.fixture
+def rig(store: Store, clock: ManualClock) -> Rig:
+    made = Rig(store, clock)
+    made.svc.staff.add_officer(OFFICER, "Alex Morgan", clock.now(), by="tests")
+    made.sim.configure_number(
+        "+441632960950",
+        "https://callflow.test/voice/incoming?lang=cy",
+        status_callback="https://callflow.test/voice/status",
+    )
+    made.sim.configure_number(
+        "+441632960951",
+        "https://callflow.test/voice/incoming?flow=officer_check",
+        status_callback="https://callflow.test/voice/status",
+    )
+    return made
+
+
+def call(rig: Rig, script: Script, to: str = VSTRS) -> Leg:
+    leg = rig.sim.call(to, "+441632960001", script)
+    rig.sim.run_until(lambda: not leg.live, 3600)
+    rig.sim.run(max_seconds=60)
+    rig.sim.advance(120)
+    return leg
+
+
+def yesterdays_calls(rig: Rig) -> dict[str, Leg]:
+    """A day of calls on the English and the Welsh line: verified, a wrong PIN, silence, a
+    wrong answer, a Welsh caller."""
+    return {
+        "verified": call(
+            rig, Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(40)
+        ),
+        "wrong_pin": call(
+            rig, Script().press(f"{ADVISER}#").press("000000#").press(f"{ADVISER}#").hang_up()
+        ),
+        "silent": call(rig, Script().silent().silent().silent()),
+        "wrong_answer": call(
+            rig, Script().press(f"{ADVISER}#").press(f"{PIN}#").say("Neverland").hang_up()
+        ),
+        "welsh": call(rig, welsh_script(), to="+441632960950"),
+    }
+
+
+def welsh_script() -> Script:
+    script = Script().press(f"{ADVISER}#").press(f"{PIN}#")
+    return script.answer({"ysgol gyntaf": "Hill Top", "hoff liw": "Blue"}).hang_up(40)
+
+
+def test_an_unchanged_flow_replays_with_no_differences(rig: Rig) -> None:
+    calls = yesterdays_calls(rig)
+    live = rig.svc.library.live("vstrs_inbound")
+    report = Replayer(rig.svc, FLOWS, rig.svc.registry).replay(live, 200)
+    assert {c.call_sid for c in report.calls} == {leg.sid for leg in calls.values()}
+    assert [c.outcome for c in report.calls] == ["same"] * len(calls), report.text()
+    assert report.replayed == len(calls) and report.changed == []
+    assert "0 would change" in report.summary()
+
+
+def test_a_reordered_prompt_reports_exactly_the_calls_it_changes(rig: Rig) -> None:
+    calls = yesterdays_calls(rig)
+    assert REORDERED != VSTRS_SOURCE
+    candidate = parse_flow(REORDERED, "vstrs_inbound.yaml", rig.svc.registry)
+    report = Replayer(rig.svc, FLOWS, rig.svc.registry).replay(candidate, 200)
+    changed = {c.call_sid for c in report.changed}
+    english = {calls[k].sid for k in ("verified", "wrong_pin", "silent", "wrong_answer")}
+    assert changed == english, report.text()
+    verified = next(c for c in report.changed if c.call_sid == calls["verified"].sid)
+    diff = "\n".join(verified.diff)
+    assert "+    say: Please key your adviser number, then press the hash key." in diff
+    assert "-    say: Please key your adviser number, then press the hash key." in diff
+    assert diff.index("+    say: Please key your adviser") < diff.index("    say: I barhau")
+    assert PIN not in report.text() and "Hill Top" not in report.text()
+    # Only the last N calls are replayed, newest first.
+    two = Replayer(rig.svc, FLOWS, rig.svc.registry).replay(candidate, 2)
+    assert [c.call_sid for c in two.calls] == [calls["welsh"].sid, calls["wrong_answer"].sid]
+
+
+def test_the_replay_never_touches_the_live_store(rig: Rig) -> None:
+    yesterdays_calls(rig)
+    store = rig.svc.store
+    before_calls = [r["call_sid"] for r in rig.svc.traces.search(count=100)]
+    before_audit = len(rig.svc.audit.entries())
+    candidate = parse_flow(REORDERED, "vstrs_inbound.yaml", rig.svc.registry)
+    Replayer(rig.svc, FLOWS, rig.svc.registry).replay(candidate, 200)
+    assert [r["call_sid"] for r in rig.svc.traces.search(count=100)] == before_calls
+    assert len(rig.svc.audit.entries()) == before_audit
+    assert store.get_adviser("99999999") is None
+
+
+def test_publishing_asks_the_designer_to_confirm_the_changes(rig: Rig) -> None:
+    calls = yesterdays_calls(rig)
+    releases = rig.svc.releases
+    with pytest.raises(PublishRefused, match="revision note"):
+        releases.publish(REORDERED, VSTRS_TESTS, "dana", message="  ")
+    with pytest.raises(ReplayChanges) as changes:
+        releases.publish(REORDERED, VSTRS_TESTS, "dana", message="Welsh offer after the number")
+    assert len(changes.value.replay.changed) == 4
+    assert calls["verified"].sid in str(changes.value)
+    with pytest.raises(PublishRefused, match=r"would change 4 recorded call\(s\).*strict"):
+        releases.publish(
+            REORDERED, VSTRS_TESTS, "dana", message="Welsh offer after the number", strict=True
+        )
+    with pytest.raises(ReplayChanges):  # a confirmation names the version it was given for
+        releases.publish(
+            REORDERED, VSTRS_TESTS, "dana", message="Welsh offer after the number", confirm="0ld"
+        )
+    entry = releases.publish(
+        REORDERED,
+        VSTRS_TESTS,
+        "dana",
+        message="Welsh offer after the number",
+        confirm=changes.value.version,
+    )
+    assert entry["pending"], "vstrs_inbound is protected: a second designer approves"
+    assert entry["message"] == "Welsh offer after the number"
+    assert entry["replay_changed"] == 4 and "4 would change" in entry["replay"]
+    approved = releases.approve("vstrs_inbound", entry["version"], "ben")
+    assert approved["message"] == "Welsh offer after the number" and approved["author"] == "dana"
+    replayed = [e for e in rig.svc.audit.entries() if e["kind"] == "flow.replayed"]
+    assert [(e["changed"], e["by"]) for e in replayed] == [(4, "dana")] * 4
+
+
+def test_revision_notes_are_kept_in_the_history_versions_and_diffs(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    releases = rig.svc.releases
+    source = (FLOWS / "officer_check.yaml").read_text()
+    tests = (FLOWS / "officer_check.test.yaml").read_text()
+    file_version = rig.svc.library.live("officer_check").version
+    edited = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    entry = releases.publish(edited, tests, "dana", message="Say checking, not calling")
+    versions = {v["version"]: v for v in releases.versions("officer_check")}
+    assert versions[entry["version"]]["message"] == "Say checking, not calling"
+    assert versions[entry["version"]]["author"] == "dana"
+    assert versions[file_version]["message"] == "the flows folder's version"
+    diff = releases.diff("officer_check", file_version, entry["version"])
+    assert f"+++ officer_check@{entry['version']} by dana: Say checking, not calling" in diff
+    back = releases.rollback("officer_check", "lee", file_version, "complaints about checking")
+    assert back["message"] == "complaints about checking"
+    published = [e for e in rig.svc.audit.entries() if e["kind"] == "flow.published"]
+    assert published[-1]["message"] == "Say checking, not calling"
+    # From the command line: -m is required, and the history shows each note.
+    monkeypatch.setattr("callflow.cli.common.service", lambda: rig.svc)
+    monkeypatch.setenv("USER", "dana")
+    path = tmp_path / "officer_check.yaml"
+    path.write_text(edited.replace("checking. Goodbye.", "checking with us. Goodbye."))
+    (tmp_path / "officer_check.test.yaml").write_text(tests)
+    with pytest.raises(SystemExit):
+        main(["flows", "publish", str(path)])
+    capsys.readouterr()
+    assert main(["flows", "publish", str(path), "-m", "Warmer goodbye"]) == 0
+    assert main(["flows", "history", "officer_check"]) == 0
+    out = capsys.readouterr().out
+    assert "    Warmer goodbye" in out and "    complaints about checking" in out
+
+
+def test_the_command_line_shows_the_report_and_needs_yes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    calls = yesterdays_calls(rig)
+    monkeypatch.setattr("callflow.cli.common.service", lambda: rig.svc)
+    path = tmp_path / "vstrs_inbound.yaml"
+    path.write_text(REORDERED)
+    (tmp_path / "vstrs_inbound.test.yaml").write_text(VSTRS_TESTS)
+    args = ["flows", "publish", str(path), "-m", "Welsh offer after the number"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "4 would change" in captured.out and calls["verified"].sid in captured.out
+    assert "+    say: Please key your adviser number" in captured.out
+    assert "publish it anyway with --yes" in captured.err
+    assert main([*args, "--strict"]) == 1
+    assert "strict" in capsys.readouterr().err
+    assert main([*args, "--replay", "1"]) == 0, "the newest call (Welsh) is unchanged"
+    assert "1 recorded call(s) of vstrs_inbound replayed" in capsys.readouterr().out
+    assert main([*args, "--yes"]) == 0
+    assert "waits for a second designer" in capsys.readouterr().out
+
+
+def test_the_designer_confirms_the_changes_on_the_console(rig: Rig) -> None:
+    from tests.webhooks.conftest import PASSWORD
+    from tests.webhooks.test_console import csrf_from, sign_in
+    from webhooks import create_app
+
+    checks = [
+        call(rig, Script().press(f"{OFFICER}#").press("2"), to="+441632960951"),
+        call(rig, Script().press("1234567#").press("2"), to="+441632960951"),
+    ]
+    rig.svc.accounts.add("dee", "Dee", "designer", PASSWORD, rig.svc.clock.now(), by="tests")
+    browser = create_app({"TESTING": True, "CALLFLOW_SERVICE": rig.svc}).test_client()
+    assert sign_in(browser, "dee").status_code == 303
+    source = (FLOWS / "officer_check.yaml").read_text()
+    tests = (FLOWS / "officer_check.test.yaml").read_text()
+    edited = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    page = browser.get("/console/designer/flow/officer_check")
+    form = {"csrf_token": csrf_from(page.data), "source": edited, "tests": tests, "message": "x"}
+    asked = browser.post("/console/designer/flow/officer_check/publish", data=form)
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 409, html[:2000]
+    assert "Not published yet: replay: 2 recorded call(s)" in html
+    assert all(leg.sid in html for leg in checks)
+    assert "Thank you for checking. Goodbye." in html and 'name="confirm"' in html
+    version = re.search(r'name="confirm" type="checkbox" value="([0-9a-f]+)"', html)
+    assert version
+    done = browser.post(
+        "/console/designer/flow/officer_check/publish", data={**form, "confirm": version[1]}
+    )
+    assert done.status_code == 303 and "2 would change" in done.headers["Location"].replace(
+        "+", " "
+    ).replace("%20", " ")
+    assert rig.svc.releases.release("officer_check")["live"] == version[1]
+
+
+def test_calls_the_service_placed_are_not_replayed(rig: Rig) -> None:
+    from tests.simulator.test_handoffs import TEAM_FIRST, accepting
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.sim.hang_up(caller)
+    rig.sim.run(max_seconds=600)
+    live = rig.svc.library.live("specialist_handoff")
+    report = Replayer(rig.svc, FLOWS, rig.svc.registry).replay(live, 10)
+    assert [c.outcome for c in report.calls] == ["not_replayed"]
+    assert "placed about a record" in report.calls[0].why
+    assert json.loads(json.dumps(report.to_dict()))["replayed"] == 0
+

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -43,7 +44,17 @@ PROMPT_CHARS = 120
 MAX_STEPS = 400
 
 
+@lru_cache(maxsize=2048)
+def _outline(twiml: str) -> tuple[str, ...]:
+    return tuple(_outline_of(twiml))
+
+
 def outline(twiml: str) -> list[str]:
+    """The verbs of a TwiML answer in outline (cached: most answers recur call after call)."""
+    return list(_outline(twiml))
+
+
+def _outline_of(twiml: str) -> list[str]:
     """The verbs of a TwiML answer, one line each: ``say: Please key your PIN...``,
     ``gather dtmf -> step 3``, ``dial conference vstrs-CA...``. Prompts are as the caller
     heard them (they hold no secret: secrets are never put in TwiML)."""

@@ -602,3 +602,42 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     release = svc.releases.release("officer_check")
     assert release is not None and release["live"] == file_version
     assert not errors, errors
+
+
+def test_a_designer_and_an_auditor_read_what_happened_on_a_call(
+    live: dict[str, Any], browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    sim, svc = live["sim"], live["svc"]
+    script = Script().press(f"{ADVISER}#").press("000000#").hang_up()
+    caller: Leg = sim.call(VSTRS, "+441632960004", script)
+    deadline = time.monotonic() + 60
+    while not svc.traces.search(flow="vstrs_inbound", count=5):
+        assert time.monotonic() < deadline, "the call's end never reached the service"
+        time.sleep(0.2)
+    page = browser.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live["base"], "dana")
+    page.get_by_role("link", name="Calls: what happened on a real call").click()
+    page.get_by_label("Flow").select_option("vstrs_inbound")
+    page.get_by_role("button", name="Find calls").click()
+    expect(page.locator("#calls")).to_contain_text(caller.sid)
+    axe(page, "calls of a flow")
+    page.get_by_role("link", name=caller.sid).click()
+    expect(page.get_by_role("heading", name=f"What happened on call {caller.sid}")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
+    expect(page.locator('pre.mermaid svg g.node', has_text="ask_pin")).to_have_count(1)
+    expect(page.locator("#steps")).to_contain_text("keyed, hidden (decided: failed)")
+    expect(page.locator("#steps")).not_to_contain_text("000000")
+    axe(page, "a call's trace")
+    shot(page, "call-trace")
+    auditor = browser.new_context(viewport={"width": 1300, "height": 1000}).new_page()
+    sign_in(auditor, live["base"], "ada")
+    auditor.get_by_label("Open a call's trace (the CallSid of an audit entry)").fill(caller.sid)
+    auditor.get_by_role("button", name="Open the trace").click()
+    expect(auditor.locator("#steps")).to_contain_text("keyed, hidden")
+    reads = [e for e in svc.audit.entries() if e["kind"] == "trace.read"]
+    assert [(e["by"], e["role"]) for e in reads] == [("dana", "designer"), ("ada", "auditor")]
+    assert not errors, errors

@@ -42,6 +42,33 @@ HIDDEN_SAID = "said, hidden"
 PROMPT_CHARS = 120
 #: How many steps one trace keeps (a call looping for hours stops adding at this many).
 MAX_STEPS = 400
+#: Prompt values about a person: a trace's outline shows the placeholder, not the value
+#: (a designer needs to know which prompt was said, not to whom or about what).
+PERSONAL_VALUES = (
+    "adviser_name",
+    "caller_number",
+    "customer_name",
+    "meeting_purpose",
+    "meeting_bring",
+    "meeting_when",
+    "meeting_where",
+)
+
+
+def _masked(lines: list[str], ctx: CallContext) -> list[str]:
+    values = {**ctx.session.values, "caller_number": ctx.session.from_number}
+    personal = sorted(
+        ((key, str(values[key])) for key in PERSONAL_VALUES if len(str(values.get(key) or "")) > 1),
+        key=lambda kv: -len(kv[1]),
+    )
+    if not personal:
+        return lines
+    masked = []
+    for line in lines:
+        for key, value in personal:
+            line = line.replace(value, "{" + key + "}")
+        masked.append(line)
+    return masked
 
 
 @lru_cache(maxsize=2048)
@@ -57,7 +84,8 @@ def outline(twiml: str) -> list[str]:
 def _outline_of(twiml: str) -> list[str]:
     """The verbs of a TwiML answer, one line each: ``say: Please key your PIN...``,
     ``gather dtmf -> step 3``, ``dial conference vstrs-CA...``. Prompts are as the caller
-    heard them (they hold no secret: secrets are never put in TwiML)."""
+    heard them (they hold no secret: secrets are never put in TwiML; a step masks values
+    about a person)."""
     try:
         root = ET.fromstring(twiml)  # noqa: S314 (our own answer, never a caller's input)
     except ET.ParseError:
@@ -169,7 +197,7 @@ def step_record(
         "entered": list(ctx.entered),
         "actions": actions,
         "state": ctx.state,
-        "twiml": outline(twiml),
+        "twiml": _masked(outline(twiml), ctx),
     }
     given = _input(ctx, params, secret)
     if given is not None:

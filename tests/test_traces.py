@@ -77,6 +77,10 @@ def test_a_verification_is_traced_step_by_step_with_no_secret(rig: Rig) -> None:
     assert answer["input"] == {"kind": "speech", "value": HIDDEN_SAID}
     assert answer["state"] == "connect" and "connect_to_agent" in answer["actions"]
     assert any(line.startswith("dial conference vstrs-") for line in answer["twiml"])
+    assert "say: Thank you, {adviser_name}. You are verified as calling from Tax Aid." in " ".join(
+        answer["twiml"]
+    ), "which prompt was said, not to whom"
+    assert "Sam Adviser" not in json.dumps(trace)
     for step in steps:
         assert step["ms"] >= 0 and step["store_ops"] >= 1
     no_secret_in(trace, *SECRETS)
@@ -121,6 +125,10 @@ def test_a_meeting_call_is_traced_without_the_date_of_birth(
     assert checked["input"]["value"] == HIDDEN_KEYED
     assert checked["decided"] == ["identity_confirmed"]
     no_secret_in(trace, "21031970")
+    said = " ".join(line for step in trace["steps"] for line in step["twiml"])
+    assert "{customer_name}" in said and "{meeting_purpose}" in said
+    for personal in ("Pat Example", "agreeing time to pay", "bank statements", "Leeds"):
+        assert personal not in json.dumps(trace), personal
 
 
 def test_ended_calls_are_found_by_flow_outcome_and_time(rig: Rig, clock: ManualClock) -> None:

@@ -628,6 +628,45 @@ def _sandbox(flow: Flow, flows_dir: Path, registry: Registry) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def sandbox_service(
+    flows_dir: Path,
+    registry: Registry,
+    *,
+    base_url: str = "http://callflow.test",
+    start: float | None = None,
+    **settings: Any,
+) -> tuple[Any, Any]:
+    """A service of its own on a fresh embedded store, serving the flows in ``flows_dir``,
+    with the local simulator standing in for Twilio (its clock starting now, or at
+    ``start``): a flow test's world, a replayed call's."""
+    from .service import Callflow
+    from .simulator.session import in_process
+    from .store import MemoryStore
+
+    token = secrets.token_hex(16)
+    checked = Settings(
+        twilio_auth_token=token,
+        public_base_url=base_url,
+        secret_key=secrets.token_bytes(32),
+        hash_cost=10,
+        flows_dir=flows_dir,
+        **settings,
+    ).checked()
+
+    def make(client: Any, clock: Any) -> Callflow:
+        return Callflow(
+            checked,
+            store=MemoryStore(clock),
+            clock=clock,
+            registry=registry,
+            rng=Random(7),
+            twilio_client=client,
+            sandbox=True,
+        )
+
+    return in_process(make, token, start=start)
+
+
 class _Run:
     """One test: a fresh service on the embedded store, the simulator, the call, the checks."""
 
@@ -661,33 +700,9 @@ class _Run:
         return self.result
 
     def _build(self) -> None:
-        from .service import Callflow
-        from .simulator.session import in_process
-        from .store import MemoryStore
-
-        token = secrets.token_hex(16)
-        settings = Settings(
-            twilio_auth_token=token,
-            public_base_url="http://callflow.test",
-            secret_key=secrets.token_bytes(32),
-            hash_cost=10,
-            flows_dir=self.flows_dir,
-        ).checked()
-
-        def make(client: Any, clock: Any) -> Callflow:
-            return Callflow(
-                settings,
-                store=MemoryStore(clock),
-                clock=clock,
-                registry=self.registry,
-                rng=Random(7),
-                twilio_client=client,
-                sandbox=True,
-            )
-
-        self.sim, self.service = in_process(make, token)
+        self.sim, self.service = sandbox_service(self.flows_dir, self.registry)
         self.service.engine.observers.append(self._observe)
-        self.links = _links(settings)
+        self.links = _links(self.service.settings)
 
     def _observe(self, session: Any, ctx: Any) -> None:
         if session.flow_version == self.flow.version:
@@ -695,8 +710,6 @@ class _Run:
             self.coverage.transitions.update(ctx.taken)
 
     def _run(self) -> None:
-        from .simulator import Callee
-
         self._build()
         self._setup()
         script = self._script()
@@ -720,13 +733,7 @@ class _Run:
             if meeting_id is None:
                 raise CallflowError(f"no meeting {self.test.meeting!r} in the setup")
             meeting = self.service.meetings.require(meeting_id)
-            callee = {
-                "answers": Callee("answered", after=5, script=script),
-                "voicemail": Callee.voicemail(),
-                "no-answer": Callee("no-answer"),
-                "busy": Callee("busy", after=2),
-            }[self.test.callee]
-            self.sim.add_callee(meeting["customer_number"], callee)
+            self.sim.add_callee(meeting["customer_number"], self._callee(script))
             call_sid = self.service.meetings.place_call(meeting_id, self.links)
             if self.test.cancel_before_answer:
                 self.service.meetings.cancel(meeting_id, "flow test")
@@ -866,11 +873,21 @@ class _Run:
                 script.hang_up(after=float(step.value or 0))
         return script
 
+    def _callee(self, script: Any) -> Any:
+        """The person the test's outbound call reaches, as ``callee:`` says."""
+        from .simulator import Callee
+
+        return {
+            "answers": Callee("answered", after=5, script=script),
+            "voicemail": Callee.voicemail(),
+            "no-answer": Callee("no-answer"),
+            "busy": Callee("busy", after=2),
+        }[self.test.callee]
+
     def _callback_leg(self, script: Any) -> Any:
         """A call-back owed to the test's adviser (who rang ten minutes ago and was verified
         then), placed now to their registered number, answered as the test says."""
         from .callbacks import dialable
-        from .simulator import Callee
 
         setup = self.tests.setup
         number = self.test.adviser or str((setup.get("advisers") or [{}])[0].get("number", ""))
@@ -899,12 +916,7 @@ class _Run:
         if callback is None:
             raise CallflowError(f"no call-back could be noted for adviser {number}")
         self._callback = callback["id"]
-        callee = {
-            "answers": Callee("answered", after=5, script=script),
-            "voicemail": Callee.voicemail(),
-            "no-answer": Callee("no-answer"),
-            "busy": Callee("busy", after=2),
-        }[self.test.callee]
+        callee = self._callee(script)
         self.sim.add_callee(phone, callee)
         placed = self.sim.run_until(
             lambda: any(leg.to == phone for leg in self.sim.legs.values()), max_seconds=30

@@ -30,13 +30,10 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from random import Random
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
 from .errors import CallflowError
 from .flowspec import Flow
 from .traces import HIDDEN_KEYED, HIDDEN_SAID
@@ -236,41 +233,20 @@ class Replayer:
         return _played(sandbox, leg)
 
     def _sandbox_service(self, folder: Path, at: float) -> tuple[Simulator, Callflow]:
-        from twilio.rest import Client
+        """A service of its own on the embedded store, with the simulator, its clock at
+        ``at`` (when the real call started)."""
+        from .flowtests import sandbox_service
 
-        from .clock import ManualClock
-        from .service import Callflow
-        from .simulator import Simulator, WsgiTransport
-        from .simulator.rest import RestApi, SimulatorHttpClient
-        from .store import MemoryStore
-
-        token = secrets.token_hex(16)
-        clock = ManualClock(at)
-        sim = Simulator(None, token, clock=clock)
-        client = Client(sim.account_sid, token, http_client=SimulatorHttpClient(RestApi(sim)))
-        settings = Settings(
-            twilio_auth_token=token,
-            public_base_url="http://callflow.replay",
-            secret_key=secrets.token_bytes(32),
-            hash_cost=10,
-            flows_dir=folder,
-            relay_numbers=self.service.settings.relay_numbers,
-            agent_wait_seconds=self.service.settings.agent_wait_seconds,
-        ).checked()
-        sandbox = Callflow(
-            settings,
-            store=MemoryStore(clock),
-            clock=clock,
-            registry=self.registry,
-            rng=Random(7),
-            twilio_client=client,
-            sandbox=True,
+        live = self.service.settings
+        sim, service = sandbox_service(
+            folder,
+            self.registry,
+            base_url="http://callflow.replay",
+            start=at,
+            relay_numbers=live.relay_numbers,
+            agent_wait_seconds=live.agent_wait_seconds,
         )
-        from .simulator.session import DEFAULT_APP, load_app_factory
-
-        app = load_app_factory(DEFAULT_APP)({"CALLFLOW_SERVICE": sandbox})
-        sim.transport = WsgiTransport(app)
-        return sim, sandbox
+        return sim, service
 
     def _world(self, sim: Simulator, sandbox: Callflow, steps: list[dict[str, Any]]) -> None:
         """What the call met, copied in to read: advisers (stand-in secrets), officers, a

@@ -7,6 +7,7 @@ Both stores, through the simulator."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -352,3 +353,32 @@ def test_an_adviser_who_gets_through_on_a_new_call_is_not_called_back(
     (entry,) = audited(rig, "callback.dropped")
     assert entry["call_sid"] == again.sid and entry["outcome"] == "adviser_got_through"
     assert rig.svc.callbacks.dispatch(LINKS) == []
+
+
+def test_call_backs_from_the_command_line(
+    rig: Rig, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from callflow.cli import main
+
+    first = waiting_caller(rig, ADVISER, PIN, "+441632960001")
+    rig.sim.advance(30)
+    second = waiting_caller(rig, "2002", "135792", "+441632960002")
+    owed(rig, first, second)
+    monkeypatch.setattr("callflow.cli.common.service", lambda: rig.svc)
+    monkeypatch.setenv("USER", "tester")
+    assert main(["callbacks", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == [first.sid, second.sid]
+    assert "waiting" not in listed[0] and "to_call_back" in listed[0] and "+44" not in listed[0]
+    assert main(["callbacks", "cancel", second.sid]) == 0
+    assert main(["callbacks", "cancel", second.sid]) == 1
+    capsys.readouterr()
+    rig.sim.add_callee(FIRST_PHONE, adviser_answers(ADVISER, PIN, talk=30))
+    rig.svc.staff.set_availability(AGENT, "available", clock.now())
+    assert main(["callbacks", "run"]) == 0
+    assert capsys.readouterr().out.startswith(f"call-back {first.sid}: CA")
+    assert main(["callbacks", "show", first.sid]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "calling" and len(shown["tries"]) == 1
+    assert main(["callbacks", "list", "--json"]) == 0
+    assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [first.sid]

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from typing import Any
 
-from ..errors import CallflowError
 from . import common
-from .common import EXIT_OK, EXIT_PROBLEMS
+from .common import EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -80,14 +77,8 @@ def _run(args: argparse.Namespace) -> int:
 
     svc = common.service()
     links = _links(svc)
-    while True:
-        try:
-            for callback_id, result in svc.callbacks.dispatch(links):
-                print(f"call-back {callback_id}: {result}", flush=True)
-        except CallflowError as exc:
-            print(f"callflow callbacks run: {exc}", file=sys.stderr, flush=True)
-            if not args.every:
-                return EXIT_PROBLEMS
-        if not args.every:
-            return EXIT_OK
-        time.sleep(args.every)
+    return common.worker(
+        args.every,
+        "callflow callbacks run",
+        lambda: [f"call-back {cb}: {result}" for cb, result in svc.callbacks.dispatch(links)],
+    )

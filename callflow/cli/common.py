@@ -90,3 +90,22 @@ def quiet_logs(verbose: bool) -> None:
 
     configure_logging()
     logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def worker(every: float, name: str, work: Any) -> int:
+    """Run ``work()`` once, or every ``every`` seconds for ever (a Procfile worker). Each
+    line it returns is printed. A store or Twilio failure is reported and, in a worker,
+    the next round tries again; run once, it is the command's failure."""
+    import time
+
+    while True:
+        try:
+            for line in work():
+                print(line, flush=True)
+        except CallflowError as exc:
+            print(f"{name}: {exc}", file=sys.stderr, flush=True)
+            if not every:
+                return EXIT_PROBLEMS
+        if not every:
+            return EXIT_OK
+        time.sleep(every)

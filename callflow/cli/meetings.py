@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from ..errors import CallflowError
 from . import common
-from .common import EXIT_OK, EXIT_PROBLEMS
+from .common import EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -148,18 +147,10 @@ def _meetings_cancel(args: argparse.Namespace) -> int:
 
 
 def _meetings_run(args: argparse.Namespace) -> int:
-    import time
-
     svc = common.service()
     links = _links(svc)
-    while True:
-        try:
-            for meeting_id, result in svc.meetings.call_due(links):
-                print(f"meeting {meeting_id}: {result}", flush=True)
-        except CallflowError as exc:
-            print(f"callflow meetings run: {exc}", file=sys.stderr, flush=True)
-            if not args.every:
-                return EXIT_PROBLEMS
-        if not args.every:
-            return EXIT_OK
-        time.sleep(args.every)
+    return common.worker(
+        args.every,
+        "callflow meetings run",
+        lambda: [f"meeting {m}: {result}" for m, result in svc.meetings.call_due(links)],
+    )

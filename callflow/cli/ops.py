@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from typing import Any
 
 from ..errors import CallflowError
@@ -49,25 +47,19 @@ def register(sub: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     svc = common.service()
-    while True:
-        try:
-            for grant_id, reason in svc.handoffs.sweep():
-                print(f"grant {grant_id} ended: {reason}", flush=True)
-            # The worker's steady beat also records where the audit log stands, outside
-            # Redis (CALLFLOW_AUDIT_CHECKPOINTS, and the log), and, at most hourly, applies
-            # the retention rules (docs/retention.md).
-            svc.checkpoints.write(svc.store)
-            done = svc.retention.apply()
-            if done.get("archived"):
-                print(f"retention: archived {done['archived']} audit entries", flush=True)
-        except CallflowError as exc:
-            # A worker keeps going: the next round may reach the store or Twilio again.
-            print(f"callflow sweep: {exc}", file=sys.stderr, flush=True)
-            if not args.every:
-                return EXIT_PROBLEMS
-        if not args.every:
-            return EXIT_OK
-        time.sleep(args.every)
+
+    def round_() -> list[str]:
+        lines = [f"grant {grant_id} ended: {reason}" for grant_id, reason in svc.handoffs.sweep()]
+        # The worker's steady beat also records where the audit log stands, outside Redis
+        # (CALLFLOW_AUDIT_CHECKPOINTS, and the log), and, at most hourly, applies the
+        # retention rules (docs/retention.md).
+        svc.checkpoints.write(svc.store)
+        done = svc.retention.apply()
+        if done.get("archived"):
+            lines.append(f"retention: archived {done['archived']} audit entries")
+        return lines
+
+    return common.worker(args.every, "callflow sweep", round_)
 
 
 def _retention_report(args: argparse.Namespace) -> int:

@@ -61,10 +61,14 @@ def http_simulator(base_url: str, auth_token: str) -> Simulator:
 
 
 def in_process(
-    make_service: ServiceFactory, auth_token: str, app_factory: str = DEFAULT_APP
+    make_service: ServiceFactory,
+    auth_token: str,
+    app_factory: str = DEFAULT_APP,
+    start: float | None = None,
 ) -> tuple[Simulator, Callflow]:
-    """A simulator and a service in this process, each reaching the other."""
-    clock = ManualClock(time.time())
+    """A simulator and a service in this process, each reaching the other, on a virtual
+    clock that starts now (or at ``start``)."""
+    clock = ManualClock(time.time() if start is None else start)
     sim = Simulator(None, auth_token, clock=clock)
     client = Client(sim.account_sid, auth_token, http_client=SimulatorHttpClient(RestApi(sim)))
     service = make_service(client, clock)

@@ -160,16 +160,20 @@ class Replayer:
             _sandbox(candidate, self.flows_dir, self.registry) as candidate_folder,
             _quiet(),
         ):
-            self._folders = {live.version: live_folder, candidate.version: candidate_folder}
+            # Each publish has its own folders (the replayer is shared by a worker's threads).
+            folders = {live.version: live_folder, candidate.version: candidate_folder}
             for summary in svc.traces.recent(candidate.name, count):
                 steps = svc.store.trace_steps(summary["call_sid"])
-                report.calls.append(self._one(summary, steps, live, candidate))
+                report.calls.append(self._one(summary, steps, live, candidate, folders))
         return report
 
-    _folders: dict[str, Path]
-
     def _one(
-        self, summary: dict[str, Any], steps: list[dict[str, Any]], live: Flow, candidate: Flow
+        self,
+        summary: dict[str, Any],
+        steps: list[dict[str, Any]],
+        live: Flow,
+        candidate: Flow,
+        folders: dict[str, Path],
     ) -> CallDiff:
         call = CallDiff(summary["call_sid"], float(summary.get("started_at") or 0), "same")
         body = [s for s in steps if "end" not in s]
@@ -181,8 +185,8 @@ class Replayer:
             call.outcome, call.why = "not_replayed", why
             return call
         try:
-            before = self._play(live, body, summary)
-            after = self._play(candidate, body, summary)
+            before = self._play(live, body, summary, folders[live.version])
+            after = self._play(candidate, body, summary, folders[candidate.version])
         except CallflowError as exc:
             call.outcome, call.why = "not_replayed", str(exc)
             return call
@@ -211,10 +215,12 @@ class Replayer:
 
     # -- one sandboxed replay
 
-    def _play(self, flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) -> _Played:
+    def _play(
+        self, flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any], folder: Path
+    ) -> _Played:
         """One call against one version, in a sandbox of its own (a fresh embedded store, so
         no call's lockout counts or rate limits reach another)."""
-        sim, sandbox = self._sandbox_service(self._folders[flow.version], float(steps[0]["at"]))
+        sim, sandbox = self._sandbox_service(folder, float(steps[0]["at"]))
         self._world(sim, sandbox, steps)
         head = steps[0]
         query = f"?flow={flow.name}"

@@ -382,3 +382,26 @@ def test_call_backs_from_the_command_line(
     assert shown["status"] == "calling" and len(shown["tries"]) == 1
     assert main(["callbacks", "list", "--json"]) == 0
     assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [first.sid]
+
+
+def test_a_try_whose_end_was_never_reported_is_settled_by_asking_twilio(
+    rig: Rig, clock: ManualClock
+) -> None:
+    from callflow.callbacks import STUCK_SECONDS
+    from callflow.simulator import Faults
+
+    first = waiting_caller(rig, ADVISER, PIN, "+441632960001")
+    owed(rig, first)
+    rig.sim.add_callee(FIRST_PHONE, Callee("no-answer"))
+    rig.svc.staff.set_availability(AGENT, "available", clock.now())
+    rig.sim.faults = Faults(lose_callbacks={"no-answer"})  # Twilio's callback is lost
+    placed = rig.svc.callbacks.dispatch(LINKS)
+    assert [cb for cb, _ in placed] == [first.sid]
+    rig.sim.advance(120)
+    assert rig.svc.callbacks.get(first.sid)["status"] == "calling", "nobody told us"
+    rig.sim.advance(STUCK_SECONDS)
+    done = rig.svc.callbacks.dispatch(LINKS)
+    assert (first.sid, "settled: no-answer") in done
+    doc = rig.svc.callbacks.get(first.sid)
+    assert doc["status"] == "retry_wait" and doc["attempts"][0]["result"] == "no-answer"
+    assert rig.svc.store.claimed_by(f"callback:{first.sid}") is None, "its claim is let go"

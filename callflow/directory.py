@@ -185,11 +185,9 @@ class Directory:
         """How many advisers there are (never a read of their records)."""
         return self.store.count_advisers()
 
-    def list(self) -> list[Adviser]:
-        """Every adviser, by number."""
-        return sorted(
-            (Adviser.from_dict(d) for d in self.store.list_advisers()), key=lambda a: a.number
-        )
+    def list(self, offset: int = 0, count: int | None = None) -> list[Adviser]:
+        """Advisers by number, a page at a time (``count`` None: from ``offset`` on)."""
+        return [Adviser.from_dict(d) for d in self.store.list_advisers(offset, count)]
 
     def add(
         self,

@@ -31,6 +31,10 @@ SECTIONS = {
 }
 
 
+#: How many advisers one page of the admin's advisers section shows.
+ADVISERS_PAGE = 50
+
+
 class AdminDesk:
     """What an admin sees and does. Every method refuses anyone else."""
 
@@ -55,13 +59,22 @@ class AdminDesk:
             "accounts": svc.accounts.count(),
         }
 
-    def section(self, viewer: Viewer, name: str) -> list[dict[str, Any]]:
-        """One section's rows, each what an admin needs (never a hash or a secret)."""
+    def section(
+        self, viewer: Viewer, name: str, page: int = 1, number: str = ""
+    ) -> list[dict[str, Any]]:
+        """One section's rows, each what an admin needs (never a hash or a secret). The
+        advisers come a page at a time (ADVISERS_PAGE, by number; ``number``: that adviser
+        alone): there may be thousands."""
         self._admin(viewer)
         svc = self.service
         now = svc.clock.now()
         if name == "advisers":
-            advisers = svc.directory.list()
+            if number:
+                found = svc.directory.get(number)
+                advisers = [found] if found is not None else []
+            else:
+                offset = (max(page, 1) - 1) * ADVISERS_PAGE
+                advisers = svc.directory.list(offset, ADVISERS_PAGE)
             statuses = svc.store.lock_statuses([a.number for a in advisers], now)
             return [
                 {

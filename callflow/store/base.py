@@ -264,8 +264,9 @@ class Store(abc.ABC):
         """Delete an adviser record (and its lockout state); False if there was none."""
 
     @abc.abstractmethod
-    def list_advisers(self) -> list[dict[str, Any]]:
-        """Every adviser record."""
+    def list_advisers(self, offset: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+        """Adviser records in the order of their numbers (as text), a page at a time: the
+        numbers are sorted in the store; only the page's records are read."""
 
     @abc.abstractmethod
     def count_advisers(self) -> int:

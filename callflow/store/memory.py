@@ -179,9 +179,11 @@ class MemoryStore(Store):
         with self._lock:
             return len(self._advisers)
 
-    def list_advisers(self) -> list[dict[str, Any]]:
+    def list_advisers(self, offset: int = 0, count: int | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(r) for r in self._advisers.values()]
+            numbers = sorted(self._advisers)
+            page = numbers[offset : offset + count] if count is not None else numbers[offset:]
+            return [copy.deepcopy(self._advisers[n]) for n in page]
 
     # -- lockout
 

@@ -604,8 +604,12 @@ class RedisStore(Store):
         return int(self.client.scard("cf:{dir}:advisers"))
 
     @_unavailable
-    def list_advisers(self) -> list[dict[str, Any]]:
-        numbers = sorted(self.client.smembers("cf:{dir}:advisers"))
+    def list_advisers(self, offset: int = 0, count: int | None = None) -> list[dict[str, Any]]:
+        # SORT ... ALPHA LIMIT: Redis orders the set and hands back one page of numbers.
+        if count is None:
+            numbers = self.client.sort("cf:{dir}:advisers", alpha=True)[offset:]
+        else:
+            numbers = self.client.sort("cf:{dir}:advisers", start=offset, num=count, alpha=True)
         if not numbers:
             return []
         raws = self.client.mget([f"cf:{{dir}}:adviser:{n}" for n in numbers])

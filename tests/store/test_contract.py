@@ -178,6 +178,17 @@ class StoreContract:
         assert not store.delete_adviser("1001")
         assert store.get_adviser("1001") is None
 
+    def test_advisers_come_a_page_at_a_time_by_number(self, store: Store) -> None:
+        for number in ("3003", "1001", "2002", "10001", "4004"):
+            store.put_adviser(number, {"number": number})
+        by_number = ["10001", "1001", "2002", "3003", "4004"]  # as text
+        assert [r["number"] for r in store.list_advisers()] == by_number
+        assert [r["number"] for r in store.list_advisers(0, 2)] == by_number[:2]
+        assert [r["number"] for r in store.list_advisers(2, 2)] == by_number[2:4]
+        assert [r["number"] for r in store.list_advisers(4, 2)] == by_number[4:]
+        assert store.list_advisers(6, 2) == []
+        assert [r["number"] for r in store.list_advisers(3)] == by_number[3:]
+
     # -- the lockout model (docs/lockout.md), with small figures
 
     def test_a_number_waits_after_its_attempts_and_a_hang_up_counts_once(

@@ -434,3 +434,26 @@ def test_only_an_admin_closes_the_line(admin: FlaskClient, staffed: Callflow, wh
         )
         assert refused.status_code == 403
     assert staffed.staff.closure(staffed.clock.now()) is None
+
+
+def test_the_advisers_come_a_page_at_a_time(admin: FlaskClient, staffed: Callflow) -> None:
+    from callflow.desks.admin import ADVISERS_PAGE
+
+    now = staffed.clock.now()
+    total = ADVISERS_PAGE * 2 + 7
+    for n in range(total):
+        staffed.directory.add(f"{5000 + n}", f"Adviser {n}", "taxaid", now=now, by="tests")
+    total = staffed.directory.count()  # and any adviser the fixture registered
+    first = admin.get("/console/admin/advisers").get_data(as_text=True)
+    assert f"{total} advisers; page 1 of 3, by number." in first
+    assert first.count('data-row="') == ADVISERS_PAGE
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    last = admin.get("/console/admin/advisers?page=3").get_data(as_text=True)
+    assert last.count('data-row="') == total - 2 * ADVISERS_PAGE
+    assert f'data-row="{5000 + ADVISERS_PAGE * 2 + 6}"' in last
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+    found = admin.get("/console/admin/advisers?number=5073").get_data(as_text=True)
+    assert found.count('data-row="') == 1 and 'data-row="5073"' in found
+    missing = admin.get("/console/admin/advisers?number=9999").get_data(as_text=True)
+    assert "No adviser has number 9999." in missing
+    assert admin.get("/console/admin/advisers?page=banana").status_code == 200

@@ -11,7 +11,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from callflow.desks import AdminDesk
-from callflow.desks.admin import SECTIONS
+from callflow.desks.admin import ADVISERS_PAGE, SECTIONS
 from callflow.errors import CallflowError
 
 from . import bp, me, service, signed_in, viewer
@@ -100,12 +100,25 @@ def _desk() -> AdminDesk:
 
 def _page(section: str, status: int = 200, **extra: Any) -> Any:
     desk = _desk()
+    number = request.args.get("page", "1")
+    page = int(number) if number.isdigit() and 0 < int(number) < 100_000 else 1
+    find = request.args.get("number", "").strip() if request.method == "GET" else ""
+    paging: dict[str, Any] = {}
+    if section == "advisers":
+        total = service().directory.count()
+        paging = {
+            "page": page,
+            "pages": max(1, -(-total // ADVISERS_PAGE)),
+            "total": total,
+            "find": find,
+        }
     return render_template(
         "console/admin.html",
         me=me(),
         section=section,
         sections=SECTIONS,
-        rows=desk.section(viewer(), section),
+        rows=desk.section(viewer(), section, page, find),
+        paging=paging,
         choices=desk.choices(),
         team_options=[(t.id, t.name) for t in service().staff.teams()],
         values=extra.pop("values", {}),

@@ -78,12 +78,18 @@ class _ActiveGrants:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily("callflow_active_grants", "Disclosure grants active now")
-        try:  # the active grants' index: a count, never a scan
-            active = self.store.index_size("grants", "active")
+        waiting = GaugeMetricFamily(
+            "callflow_callbacks_open",
+            "Call-backs owed to advisers and not settled yet (waiting, ringing, retrying)",
+        )
+        try:  # the indexes' sizes in one round trip: counts, never a scan
+            active, owed = self.store.index_sizes([("grants", "active"), ("callbacks", "open")])
         except Exception:  # a scrape must never fail because the store is down
-            active = -1
+            active = owed = -1
         gauge.add_metric([], active)
+        waiting.add_metric([], owed)
         yield gauge
+        yield waiting
 
 
 def exposition(store: Store) -> bytes:

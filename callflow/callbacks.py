@@ -55,7 +55,9 @@ RING_SECONDS = 30
 #: How long one placing holds the call-back before another worker may try.
 CLAIM_SECONDS = 120
 #: A call-back still "calling" this long with no word from Twilio: ask Twilio how it ended.
-STUCK_SECONDS = 15 * 60
+#: Short, because a call-back being rung or verified holds its place, and live callers
+#: behind it wait (ringing and verifying again take two or three minutes at most).
+STUCK_SECONDS = 5 * 60
 #: The worker's heartbeat lives this long: while it does, live callers leave the agents to
 #: call-backs ahead of them (with no worker running, nobody would place those).
 HEARTBEAT_SECONDS = 60

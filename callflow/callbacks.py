@@ -131,9 +131,9 @@ class Callbacks(ServiceUser):
 
     def holding_places(self, language: str, before: float) -> int:
         """How many call-backs in ``language`` hold a place ahead of ``before`` (counted only
-        while a dispatcher is running: without one nobody would place them)."""
-        if not self.dispatcher_running():
-            return 0
+        while a dispatcher is running and the line is open: otherwise nobody places them)."""
+        if not self.dispatcher_running() or not self.line_open(self.now()):
+            return 0  # nobody would place them now: live callers must not wait behind them
         return self.store.index_size(NAMESPACE, f"waiting:{language}", max_score=before)
 
     @staticmethod

@@ -410,3 +410,25 @@ def test_a_try_whose_end_was_never_reported_is_settled_by_asking_twilio(
     doc = rig.svc.callbacks.get(first.sid)
     assert doc["status"] == "retry_wait" and doc["attempts"][0]["result"] == "no-answer"
     assert rig.svc.store.claimed_by(f"callback:{first.sid}") is None, "its claim is let go"
+
+
+def test_live_callers_are_not_held_behind_call_backs_nobody_can_place(
+    rig: Rig, clock: ManualClock
+) -> None:
+    first = waiting_caller(rig, ADVISER, PIN, "+441632960001")
+    owed(rig, first)
+    callbacks = rig.svc.callbacks
+    assert callbacks.holding_places("en-GB", clock.now()) == 0, "no worker runs"
+    callbacks.dispatch(LINKS)  # a worker's heartbeat; nobody free, nothing placed
+    assert callbacks.holding_places("en-GB", clock.now()) == 1
+    assert callbacks.holding_places("cy-GB", clock.now()) == 0, "each language its own queue"
+    here = datetime.fromtimestamp(clock.now(), ZoneInfo("Europe/London")).replace(tzinfo=None)
+    rig.svc.staff.change_calendar(
+        "line",
+        by="tests",
+        add={
+            "closed_from": (here - timedelta(minutes=1)).isoformat(timespec="minutes"),
+            "closed_to": (here + timedelta(hours=1)).isoformat(timespec="minutes"),
+        },
+    )
+    assert callbacks.holding_places("en-GB", clock.now()) == 0, "the line closed: none placed"

@@ -21,8 +21,10 @@ A call is rebuilt from its trace:
 Both versions are replayed in the same way, so an unchanged flow reports no differences.
 The replay against the live version is also compared with what really happened (when the
 call ran on that version): a call it cannot reproduce is listed as such, not as a change.
-Calls the service placed about a record (a hand-off, a meeting, a call-back) are not
-replayed: their records are not the sandbox's to copy.
+A call the service placed (a meeting call, a call-back) is placed again in the sandbox about
+a stand-in record, and answered as the real one was (a machine stays a machine); its
+personal values are masked in every trace, so stand-ins change nothing the diff sees. A
+specialist's leg of a hand-off is not replayed: its hand-off is not the sandbox's to copy.
 """
 
 from __future__ import annotations
@@ -54,10 +56,19 @@ STAND_IN_ANSWER = "2468"
 WRONG_ANSWER = "1357"
 NO_ADVISER = "99999999"
 STAND_IN_QUESTIONS = ("memorable_number", "first_school")
+#: The stand-in record of a call the service places: the number it rings, the adviser a
+#: call-back is for when the trace names none, a meeting's officer and identity details.
+STAND_IN_PHONE = "+447700900999"
+STAND_IN_ADVISER = "1001"
+STAND_IN_OFFICER = "4470001"
+STAND_IN_BIRTH = "1970-01-01"
+STAND_IN_POSTCODE = "SW1A 2AA"
+#: The secret checks a replay can stand in for.
+STAND_INS = frozenset(
+    {"check_pin", "check_answer", "check_date_of_birth", "check_postcode"}
+)
 LINE = "+441632960900"
 CALLER = "+441632960001"
-#: Flows whose calls arrive (a caller rang): the ones a replay can rebuild.
-OUTBOUND_ACTIONS = frozenset({"load_handoff", "load_meeting", "load_callback"})
 
 
 @dataclass
@@ -233,10 +244,82 @@ class Replayer:
             LINE, f"{base}/voice/incoming{query}", status_callback=f"{base}/voice/status"
         )
         script = _script(flow, steps, summary)
-        leg = sim.call(LINE, CALLER, script)
+        kind = _kind(steps)
+        if kind == "inbound":
+            leg = sim.call(LINE, CALLER, script)
+        else:
+            leg = self._placed(kind, flow, sim, sandbox, steps, script)
         sim.run_until(lambda: not leg.live, max_seconds=4 * 3600)
         sim.run(max_seconds=60)
         return _played(sandbox, leg)
+
+    def _placed(
+        self,
+        kind: str,
+        flow: Flow,
+        sim: Simulator,
+        sandbox: Callflow,
+        steps: list[dict[str, Any]],
+        script: Script,
+    ) -> Leg:
+        """A call the service places (a meeting call, a call-back), placed in the sandbox
+        about a stand-in record, and answered as the real one was."""
+        from .links import ServiceLinks
+        from .simulator import Callee
+
+        links = ServiceLinks(sandbox.settings.public_base_url or "")
+        answered_by = str(steps[0].get("answered_by") or "human")
+        language = str(steps[0].get("language") or "") or None
+        now = sandbox.clock.now()
+        if kind == "meeting":
+            sandbox.staff.add_officer(STAND_IN_OFFICER, "Replay Officer", now, by="replay")
+            meeting = sandbox.meetings.add(
+                customer_name="Replay Customer",
+                customer_number=STAND_IN_PHONE,
+                reference="REPLAY-1",
+                officer_number=STAND_IN_OFFICER,
+                purpose="the purpose of the meeting",
+                bring="what to bring",
+                when=_in_a_week(now),
+                where="the office",
+                date_of_birth=STAND_IN_BIRTH,
+                postcode=STAND_IN_POSTCODE,
+                flow=flow.name,
+                language=language,
+                by="replay",
+            )
+            sim.add_callee(STAND_IN_PHONE, Callee("answered", 3, script, answered_by))
+            call_sid = sandbox.meetings.place_call(meeting["id"], links)
+        else:
+            named = _advisers_named(steps) or [STAND_IN_ADVISER]
+            adviser = sandbox.directory.get(named[0])
+            if adviser is None:
+                self._adviser(sandbox, named[0], steps)
+                adviser = sandbox.directory.require(named[0])
+            from dataclasses import replace
+
+            sandbox.directory.update(replace(adviser, phone=STAND_IN_PHONE), now)
+            verified = {
+                "adviser_number": adviser.number,
+                "adviser_name": adviser.name,
+                "organisation": adviser.organisation,
+                "organisation_name": adviser.organisation_name,
+            }
+            noted = sandbox.callbacks.note(
+                "CA" + "0" * 32,
+                verified,
+                arrived_at=now - 600,
+                language=language or "en-GB",
+                relay=bool(steps[0].get("relay")),
+                routing=None,
+                reason="no_agent",
+            )
+            if noted is None:
+                raise CallflowError("the call-back could not be noted in the sandbox")
+            sim.add_callee(STAND_IN_PHONE, Callee("answered", 5, script, answered_by))
+            call_sid = sandbox.callbacks.place(noted["id"], links)
+        sim.run_until(lambda: call_sid in sim.legs, max_seconds=5)
+        return sim.legs[call_sid]
 
     def _sandbox_service(self, folder: Path, at: float) -> tuple[Simulator, Callflow]:
         """A service of its own on the embedded store, with the simulator, its clock at
@@ -254,6 +337,32 @@ class Replayer:
         )
         return sim, service
 
+    def _adviser(self, sandbox: Callflow, number: str, steps: list[dict[str, Any]]) -> None:
+        """An adviser the call named: their name and organisation copied from the live
+        directory (read only), stand-in secrets; locked when the real call met a lock."""
+        real = self.service.directory.get(number)
+        now = sandbox.clock.now()
+        sandbox.directory.add(
+            number,
+            real.name if real else "Replay Adviser",
+            real.organisation if real else "taxaid",
+            consent_to_act=bool(real and real.consent_to_act),
+            now=now,
+            by="replay",
+        )
+        sandbox.directory.set_pin(number, STAND_IN_PIN, now, by="replay")
+        # One keyed and one spoken question (both versions ask the same one: the
+        # sandboxes' choices are seeded alike).
+        sandbox.directory.set_answers(
+            number, {q: STAND_IN_ANSWER for q in STAND_IN_QUESTIONS}, now, by="replay"
+        )
+        if any("locked" in s.get("decided", []) for s in steps):
+            settings = sandbox.settings
+            for n in range(settings.lockout_threshold):
+                caller = f"+4416329619{n:02d}"
+                sandbox.store.begin_attempt(number, caller, now, settings.guard)
+                sandbox.store.attempt_failed(number, caller, now, settings.guard)
+
     def _world(self, sim: Simulator, sandbox: Callflow, steps: list[dict[str, Any]]) -> None:
         """What the call met, copied in to read: advisers (stand-in secrets), officers, a
         free agent, the line's calendar and closure."""
@@ -262,28 +371,7 @@ class Replayer:
         live = self.service
         now = sandbox.clock.now()
         for number in _advisers_named(steps):
-            real = live.directory.get(number)
-            sandbox.directory.add(
-                number,
-                real.name if real else "Replay Adviser",
-                real.organisation if real else "taxaid",
-                phone=real.phone if real else "",
-                consent_to_act=bool(real and real.consent_to_act),
-                now=now,
-                by="replay",
-            )
-            sandbox.directory.set_pin(number, STAND_IN_PIN, now, by="replay")
-            # One keyed and one spoken question (both versions ask the same one: the
-            # sandboxes' choices are seeded alike).
-            sandbox.directory.set_answers(
-                number, {q: STAND_IN_ANSWER for q in STAND_IN_QUESTIONS}, now, by="replay"
-            )
-            if any("locked" in s.get("decided", []) for s in steps):
-                settings = sandbox.settings
-                for n in range(settings.lockout_threshold):
-                    caller = f"+4416329619{n:02d}"
-                    sandbox.store.begin_attempt(number, caller, now, settings.guard)
-                    sandbox.store.attempt_failed(number, caller, now, settings.guard)
+            self._adviser(sandbox, number, steps)
         for number in _officers_named(steps):
             officer = live.staff.officer(number)
             if officer is not None:
@@ -300,15 +388,28 @@ class Replayer:
                 sandbox.store.put_doc("calendars", key, doc)
 
 
-def _not_replayable(steps: list[dict[str, Any]]) -> str:
-    if steps[0].get("direction", "inbound").startswith("outbound"):
-        return "a call the service placed about a record"
+def _kind(steps: list[dict[str, Any]]) -> str:
+    """How the call began: ``inbound`` (a caller rang), ``meeting``, ``callback`` or
+    ``handoff`` (the service placed it about a record)."""
     actions = {a for s in steps for a in s.get("actions", [])}
-    if actions & OUTBOUND_ACTIONS:
-        return "a call the service placed about a record"
+    for action, kind in (
+        ("load_meeting", "meeting"),
+        ("load_callback", "callback"),
+        ("load_handoff", "handoff"),
+    ):
+        if action in actions:
+            return kind
+    if str(steps[0].get("direction", "inbound")).startswith("outbound"):
+        return "handoff"
+    return "inbound"
+
+
+def _not_replayable(steps: list[dict[str, Any]]) -> str:
+    if _kind(steps) == "handoff":
+        return "a specialist's leg of a hand-off (its hand-off is not the sandbox's to copy)"
     for step in steps:
         if step.get("input", {}).get("value") in {HIDDEN_KEYED, HIDDEN_SAID} and not (
-            set(step.get("actions", [])) & {"check_pin", "check_answer"}
+            set(step.get("actions", [])) & STAND_INS
         ):
             return "a secret the replay cannot stand in for"
     return ""
@@ -381,7 +482,20 @@ def _stand_in(decided: list[str], actions: list[str]) -> str:
         return STAND_IN_PIN if "pin_accepted" in decided else WRONG_PIN
     if "check_answer" in actions:
         return STAND_IN_ANSWER if "verified" in decided else WRONG_ANSWER
+    if "check_date_of_birth" in actions:
+        return "01011970" if "identity_confirmed" in decided else "02021970"
+    if "check_postcode" in actions:
+        return "12" if "identity_confirmed" in decided else "99"
     return WRONG_ANSWER
+
+
+def _in_a_week(now: float) -> str:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    return (datetime.fromtimestamp(now, ZoneInfo("Europe/London")) + timedelta(days=7)).strftime(
+        "%Y-%m-%dT10:30"
+    )
 
 
 def _played(sandbox: Callflow, leg: Leg) -> _Played:

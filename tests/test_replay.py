@@ -249,7 +249,7 @@ def test_the_designer_confirms_the_changes_on_the_console(rig: Rig) -> None:
     assert rig.svc.releases.release("officer_check")["live"] == version[1]
 
 
-def test_calls_the_service_placed_are_not_replayed(rig: Rig) -> None:
+def test_a_specialists_leg_is_not_replayed(rig: Rig) -> None:
     from tests.simulator.test_handoffs import TEAM_FIRST, accepting
 
     caller = rig.caller_with_agent()
@@ -261,6 +261,64 @@ def test_calls_the_service_placed_are_not_replayed(rig: Rig) -> None:
     live = rig.svc.library.live("specialist_handoff")
     report = Replayer(rig.svc, FLOWS, rig.svc.registry).replay(live, 10)
     assert [c.outcome for c in report.calls] == ["not_replayed"]
-    assert "placed about a record" in report.calls[0].why
+    assert "a specialist's leg of a hand-off" in report.calls[0].why
     assert json.loads(json.dumps(report.to_dict()))["replayed"] == 0
 
+
+
+def test_meeting_calls_and_call_backs_are_replayed_about_stand_in_records(rig: Rig) -> None:
+    """Calls the service placed are replayed too: the sandbox places them about a stand-in
+    meeting or call-back, answered as the real ones were (a machine stays a machine)."""
+    from dataclasses import replace
+
+    from callflow.links import ServiceLinks
+    from callflow.simulator import Callee
+    from tests.conftest import BASE_URL
+    from tests.simulator.test_meetings import CUSTOMER, add_meeting
+
+    links = ServiceLinks(BASE_URL)
+    svc, sim = rig.svc, rig.sim
+    answers = [
+        Callee("answered", 3, Script().press("1").press("21031970#").press("1")),
+        Callee("answered", 3, Script().press("1").press("01011999#").hang_up()),
+        Callee.voicemail(),
+    ]
+    meeting_calls = []
+    for callee in answers:
+        meeting = add_meeting(svc)
+        sim.add_callee(CUSTOMER, callee)
+        meeting_calls.append(svc.meetings.place_call(meeting["id"], links))
+        sim.run(max_seconds=900)
+        sim.advance(120)
+    live = svc.library.live("meeting_call")
+    replayer = Replayer(svc, FLOWS, svc.registry)
+    same = replayer.replay(live, 10)
+    assert {c.call_sid: c.outcome for c in same.calls} == dict.fromkeys(meeting_calls, "same")
+    edited = live.source.replace(
+        "Hello, this is an automated call from H M R C about an appointment.",
+        "Hello. This is an automated call from H M R C about an appointment.",
+    )
+    candidate = parse_flow(edited, "meeting_call.yaml", svc.registry)
+    report = replayer.replay(candidate, 10)
+    assert {c.call_sid for c in report.changed} == set(meeting_calls[:2]), report.text()
+    assert "Pat Example" not in report.text() and "21031970" not in report.text()
+
+    # A call-back, answered and verified again.
+    svc.directory.update(replace(svc.directory.require(ADVISER), phone="+441632960501"), 0.0)
+    verified = {
+        "adviser_number": ADVISER,
+        "adviser_name": "Sam Adviser",
+        "organisation": "taxaid",
+        "organisation_name": "Tax Aid",
+    }
+    note = svc.callbacks.note(
+        "CA" + "1" * 32, verified, arrived_at=svc.clock.now(), language="en-GB",
+        relay=False, routing=None, reason="no_agent",
+    )  # fmt: skip
+    assert note is not None
+    script = Script().press("1").press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS)
+    sim.add_callee("+441632960501", Callee("answered", 4, script.hang_up(30)))
+    leg = svc.callbacks.place(note["id"], links)
+    sim.run(max_seconds=900)
+    replayed = replayer.replay(svc.library.live("vstrs_callback"), 10)
+    assert [(c.call_sid, c.outcome) for c in replayed.calls] == [(leg, "same")], replayed.text()

@@ -174,7 +174,7 @@ class Replayer:
             # Each publish has its own folders (the replayer is shared by a worker's threads).
             folders = {live.version: live_folder, candidate.version: candidate_folder}
             for summary in svc.traces.recent(candidate.name, count):
-                steps = svc.store.trace_steps(summary["call_sid"])
+                steps = svc.traces.steps(summary["call_sid"])
                 report.calls.append(self._one(summary, steps, live, candidate, folders))
         return report
 
@@ -501,7 +501,7 @@ def _in_a_week(now: float) -> str:
 def _played(sandbox: Callflow, leg: Leg) -> _Played:
     """What the replayed call did: per webhook, the states it went through, and each
     prompt the caller heard (in order)."""
-    steps = [s for s in sandbox.store.trace_steps(leg.sid) if "end" not in s]
+    steps = [s for s in sandbox.traces.steps(leg.sid) if "end" not in s]
     lines: list[str] = []
     for step in steps:
         lines.append(

@@ -118,6 +118,7 @@ class Callflow:
             self.releases.replayer = Replayer(self, settings.flows_dir, self.registry)
             self.releases.replay_calls = settings.replay_calls
         self.traces = Traces(self.store, self.audit, settings.trace_retention_days * 86400)
+        self.traces.library = self.library
         from .retention import Retention
 
         self.retention = Retention(self)

@@ -23,13 +23,17 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from .errors import CallflowError
 
 if TYPE_CHECKING:
     from .audit import Audit
     from .context import CallContext
     from .flowspec import Flow
+    from .library import FlowLibrary
     from .session import CallSession
     from .store.base import Store
 
@@ -121,16 +125,32 @@ def _outline_of(twiml: str) -> list[str]:
     return lines
 
 
-_TRANSITIONS: dict[str, list[Any]] = {}
+@dataclass(frozen=True)
+class _Facts:
+    """What a trace needs to know of a flow version, worked out once: its transitions in
+    order (a step names a taken one by its place), and which transitions and states run an
+    action that reads a secret."""
+
+    transitions: list[Any]
+    secret_transitions: frozenset[int]
+    secret_states: frozenset[str]
 
 
-def _transitions(flow: Flow) -> list[Any]:
-    """A flow version's transitions in order (a trace names a taken one by its place)."""
-    found = _TRANSITIONS.get(flow.version)
+_FACTS: dict[str, _Facts] = {}
+
+
+def _facts(flow: Flow, secret_actions: frozenset[str]) -> _Facts:
+    found = _FACTS.get(flow.version)
     if found is None:
-        found = _TRANSITIONS[flow.version] = list(flow.transitions())
-        if len(_TRANSITIONS) > 200:
-            _TRANSITIONS.pop(next(iter(_TRANSITIONS)))
+        transitions = list(flow.transitions())
+        found = _Facts(
+            transitions,
+            frozenset(i for i, tr in enumerate(transitions) if secret_actions & set(tr.actions)),
+            frozenset(n for n, st in flow.states.items() if secret_actions & set(st.enter)),
+        )
+        _FACTS[flow.version] = found
+        if len(_FACTS) > 200:
+            _FACTS.pop(next(iter(_FACTS)))
     return found
 
 
@@ -161,41 +181,20 @@ def step_record(
     params: Mapping[str, str],
     twiml: str,
 ) -> dict[str, Any]:
-    """One webhook as its trace keeps it (duration and store operations are added by the
-    engine once the reply is ready)."""
-    transitions = _transitions(flow)
-    path = []
-    actions: list[str] = []
-    for index in ctx.taken:
-        tr = transitions[index]
-        passed_over = [
-            {"to": other.dest, "if": list(other.if_guards), "unless": list(other.unless_guards)}
-            for other in transitions[:index]
-            if other.source == tr.source and other.event == tr.event
-        ]
-        decided = {g: True for g in tr.if_guards} | {g: False for g in tr.unless_guards}
-        path.append(
-            {
-                "from": tr.source,
-                "event": tr.event,
-                "to": tr.dest,
-                "guards": decided,
-                "passed_over": passed_over,
-                "actions": list(tr.actions),
-            }
-        )
-        actions += tr.actions
-    for state in ctx.entered:
-        actions += flow.states[state].enter
-    secret = bool(secret_actions & set(actions))
+    """One webhook as its trace keeps it: compact (the transitions taken by their place in
+    the flow version; :func:`expand` names them, their guards and actions when the trace is
+    read). Duration and store operations are added by the engine once the reply is ready."""
+    facts = _facts(flow, secret_actions)
+    secret = any(i in facts.secret_transitions for i in ctx.taken) or any(
+        s in facts.secret_states for s in ctx.entered
+    )
     record: dict[str, Any] = {
         "at": at,
         "step": ctx.session.step,
         "event": event,
         "from": before,
-        "path": path,
+        "taken": list(ctx.taken),
         "entered": list(ctx.entered),
-        "actions": actions,
         "state": ctx.state,
         "twiml": _masked(outline(twiml), ctx),
     }
@@ -211,6 +210,50 @@ def step_record(
     return record
 
 
+def expand(steps: list[dict[str, Any]], flow: Flow | None) -> list[dict[str, Any]]:
+    """Steps as people read them: each taken transition named (from, event, to), with the
+    guards that decided it, the alternatives passed over, and the actions run. Without the
+    flow version (no longer kept) the steps are as stored."""
+    if flow is None:
+        return steps
+    transitions = (
+        list(flow.transitions())
+        if flow.version not in _FACTS
+        else (_FACTS[flow.version].transitions)
+    )
+    expanded = []
+    for step in steps:
+        if "taken" not in step:
+            expanded.append(step)
+            continue
+        path, actions = [], []
+        for index in step["taken"]:
+            if not 0 <= index < len(transitions):
+                continue
+            tr = transitions[index]
+            path.append(
+                {
+                    "from": tr.source,
+                    "event": tr.event,
+                    "to": tr.dest,
+                    "guards": {g: True for g in tr.if_guards}
+                    | {g: False for g in tr.unless_guards},
+                    "passed_over": [
+                        {"to": o.dest, "if": list(o.if_guards), "unless": list(o.unless_guards)}
+                        for o in transitions[:index]
+                        if o.source == tr.source and o.event == tr.event
+                    ],
+                    "actions": list(tr.actions),
+                }
+            )
+            actions += tr.actions
+        for state in step.get("entered", []):
+            if state in flow.states:
+                actions += flow.states[state].enter
+        expanded.append({**step, "path": path, "actions": actions})
+    return expanded
+
+
 class Traces:
     """Reading traces: one call's, a page of a flow's calls, audited."""
 
@@ -219,15 +262,33 @@ class Traces:
         self.audit = audit
         store.define_index(NAMESPACE, trace_index, keep_seconds=keep_seconds)
 
+    #: Flow versions by name, to name a step's transitions (set by the service).
+    library: FlowLibrary | None = None
+
+    def steps(self, call_sid: str) -> list[dict[str, Any]]:
+        """A call's steps, expanded (for the service's own use: a replay; not audited)."""
+        steps = self.store.trace_steps(call_sid)
+        return expand(steps, self._flow(steps[0].get("version") if steps else None))
+
+    def _flow(self, version: str | None) -> Flow | None:
+        if self.library is None or not version:
+            return None
+        try:
+            return self.library.version(str(version))
+        except CallflowError:
+            return None
+
     def get(self, call_sid: str, *, by: str, role: str) -> dict[str, Any] | None:
         """A call's trace (its summary and steps), audited as read by ``by``."""
         steps = self.store.trace_steps(call_sid)
         summary = self.store.get_doc(NAMESPACE, call_sid)
         if not steps and summary is None:
             return None
-        self.audit.record(
-            "trace.read", call_sid=call_sid, by=by, role=role, outcome="read"
+        head_version = (steps[0].get("version") if steps else None) or (summary or {}).get(
+            "version"
         )
+        steps = expand(steps, self._flow(head_version))
+        self.audit.record("trace.read", call_sid=call_sid, by=by, role=role, outcome="read")
         head = steps[0] if steps else {}
         return {
             "call_sid": call_sid,

@@ -36,6 +36,7 @@ from .errors import CallflowError, DirectoryError
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .language import VOICES
 from .links import ServiceLinks
+from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 
 __all__ = ["FLOW", "OPEN", "Callbacks", "dialable"]
@@ -97,6 +98,15 @@ def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     return entries
 
 
+def _tried(doc: dict[str, Any] | None, call_sid: str, result: str) -> list[Any] | None:
+    """A call-back's tries with the current one's result set; None unless ``call_sid`` is
+    its current try."""
+    attempts = doc["attempts"] if doc else []
+    if not attempts or attempts[-1]["call_sid"] != call_sid:
+        return None
+    return [*attempts[:-1], {**attempts[-1], "result": result}]
+
+
 class Callbacks(ServiceUser):
     """Call-backs owed to verified advisers: noted, placed in turn, retried, dropped."""
 
@@ -105,6 +115,9 @@ class Callbacks(ServiceUser):
         self.store.define_index(NAMESPACE, callback_index, keep_seconds=RECORD_TTL)
 
     # ------------------------------------------------------------ reading
+
+    def _change(self, callback_id: str, change: Any) -> Changed:
+        return self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
 
     def get(self, callback_id: str) -> dict[str, Any] | None:
         """A call-back's record."""
@@ -129,12 +142,22 @@ class Callbacks(ServiceUser):
         """Whether a worker is placing call-backs (its heartbeat is fresh)."""
         return self.store.claimed_by(HEARTBEAT) is not None
 
+    def placing_now(self) -> bool:
+        """Whether call-backs are being placed now: a worker runs and the line is open.
+        Otherwise nobody places them, and live callers must not wait behind them."""
+        return self.dispatcher_running() and self.line_open(self.now())
+
+    @staticmethod
+    def holding_index(language: str) -> tuple[str, str]:
+        """The index of the call-backs in ``language`` holding a place in the queue."""
+        return NAMESPACE, f"waiting:{language}"
+
     def holding_places(self, language: str, before: float) -> int:
-        """How many call-backs in ``language`` hold a place ahead of ``before`` (counted only
-        while a dispatcher is running and the line is open: otherwise nobody places them)."""
-        if not self.dispatcher_running() or not self.line_open(self.now()):
-            return 0  # nobody would place them now: live callers must not wait behind them
-        return self.store.index_size(NAMESPACE, f"waiting:{language}", max_score=before)
+        """How many call-backs in ``language`` hold a place ahead of ``before`` (none while
+        they are not being placed: see :meth:`placing_now`)."""
+        if not self.placing_now():
+            return 0
+        return self.store.index_size(*self.holding_index(language), max_score=before)
 
     @staticmethod
     def public(doc: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +262,7 @@ class Callbacks(ServiceUser):
                 return None
             return {**doc, "status": "cancelled", "ended_reason": "cancelled"}
 
-        changed = self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
+        changed = self._change(callback_id, change)
         if changed.before is None:
             raise DirectoryError(f"no call-back {callback_id}")
         if not changed.written:
@@ -312,15 +335,13 @@ class Callbacks(ServiceUser):
         """Retries whose time has come take their place in the queue again."""
         promoted = []
         for doc in self.store.indexed(NAMESPACE, "due", max_score=now):
-            changed = self.store.change_doc(
-                NAMESPACE,
+            changed = self._change(
                 doc["id"],
                 lambda d: (
                     {**d, "status": "to_call_back", "next_attempt_at": None}
                     if d and d["status"] == "retry_wait"
                     else None
                 ),
-                ttl_seconds=RECORD_TTL,
             )
             if changed.written:
                 promoted.append((doc["id"], "due again"))
@@ -365,7 +386,7 @@ class Callbacks(ServiceUser):
             attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
             return {**d, "status": "calling", "attempts": [*d["attempts"], attempt]}
 
-        placed = self.store.change_doc(NAMESPACE, callback_id, calling, ttl_seconds=RECORD_TTL)
+        placed = self._change(callback_id, calling)
         if not placed.written:
             # Cancelled while the phone started ringing: it must not reach anyone.
             self.store.release(f"callback:{callback_id}", owner)
@@ -399,12 +420,10 @@ class Callbacks(ServiceUser):
         """Note what became of the current try, before its leg's end is reported."""
 
         def note(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or not d["attempts"] or d["attempts"][-1]["call_sid"] != call_sid:
-                return None
-            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": result}]
-            return {**d, "attempts": attempts}
+            attempts = _tried(d, call_sid, result)
+            return {**d, "attempts": attempts} if d and attempts else None
 
-        self.store.update_doc(NAMESPACE, callback_id, note, ttl_seconds=RECORD_TTL)
+        self._change(callback_id, note)
 
     def not_verified(self, callback_id: str, call_sid: str) -> None:
         """Whoever answered could not be verified as the adviser: this try failed."""
@@ -422,14 +441,14 @@ class Callbacks(ServiceUser):
         call is the call-back's current try and ``adviser_number`` the adviser it is for."""
 
         def queue(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or d["status"] != "calling" or d["attempts"][-1]["call_sid"] != call_sid:
+            attempts = _tried(d, call_sid, "verified")
+            if d is None or attempts is None or d["status"] != "calling":
                 return None
             if d["adviser_number"] != adviser_number:
                 return None
-            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": "verified"}]
             return {**d, "status": "in_queue", "attempts": attempts}
 
-        changed = self.store.change_doc(NAMESPACE, callback_id, queue, ttl_seconds=RECORD_TTL)
+        changed = self._change(callback_id, queue)
         if changed.written:
             self._audit(
                 "callback.verified",
@@ -448,7 +467,7 @@ class Callbacks(ServiceUser):
                 return None
             return {**d, "status": "done", "ended_reason": "connected"}
 
-        changed = self.store.change_doc(NAMESPACE, callback_id, finish, ttl_seconds=RECORD_TTL)
+        changed = self._change(callback_id, finish)
         if changed.written:
             self._audit(
                 "callback.connected",
@@ -458,11 +477,11 @@ class Callbacks(ServiceUser):
                 outcome="connected",
             )
 
-    def no_agent(self, callback_id: str, call_sid: str) -> None:
+    def no_agent(self, callback_id: str, call_sid: str) -> dict[str, Any] | None:
         """The verified adviser waited on the call-back's call and no agent came: this try
-        failed; the call-back is retried (keeping its place) or dropped."""
-        self._result(callback_id, call_sid, "no_agent")
-        self._settle(callback_id, call_sid, "no_agent")
+        failed; the call-back is retried (keeping its place) or dropped. Returns the
+        call-back as it now stands."""
+        return self._settle(callback_id, call_sid, "no_agent")
 
     def leg_ended(self, callback_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
         """A call-back's leg ended (its status callback): settle the try it was."""
@@ -491,11 +510,9 @@ class Callbacks(ServiceUser):
 
         def change(d: dict[str, Any] | None) -> dict[str, Any] | None:
             decided.clear()
-            if d is None or d["status"] not in {"calling", "in_queue"}:
+            attempts = _tried(d, call_sid, result)
+            if d is None or attempts is None or d["status"] not in {"calling", "in_queue"}:
                 return None
-            if not d["attempts"] or d["attempts"][-1]["call_sid"] != call_sid:
-                return None
-            attempts = [*d["attempts"][:-1], {**d["attempts"][-1], "result": result}]
             tried = len(attempts)
             if tried <= len(schedule) and now < float(d.get("expires_at") or now + 1):
                 decided.update(status="retry_wait", next_attempt_at=now + schedule[tried - 1] * 60)
@@ -503,7 +520,7 @@ class Callbacks(ServiceUser):
                 decided.update(status="dropped", next_attempt_at=None, ended_reason="retries")
             return {**d, "attempts": attempts, **decided}
 
-        changed = self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
+        changed = self._change(callback_id, change)
         if not changed.written or changed.before is None:
             return changed.before
         self._audit(
@@ -532,7 +549,7 @@ class Callbacks(ServiceUser):
                 return None
             return {**d, "status": "dropped", "next_attempt_at": None, "ended_reason": why}
 
-        changed = self.store.change_doc(NAMESPACE, callback_id, drop, ttl_seconds=RECORD_TTL)
+        changed = self._change(callback_id, drop)
         if changed.written and changed.before is not None:
             self._audit(
                 "callback.dropped",

@@ -119,6 +119,15 @@ class Adviser:
         """The organisation's full name."""
         return ORGANISATIONS[self.organisation].name
 
+    def identity(self) -> dict[str, str]:
+        """Who a verified caller is, as a call's record and a call-back keep it."""
+        return {
+            "adviser_number": self.number,
+            "adviser_name": self.name,
+            "organisation": self.organisation,
+            "organisation_name": self.organisation_name,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy (with hashes: for the store only)."""
         return asdict(self)

@@ -411,8 +411,7 @@ class CallEngine:
         twiml = response_xml(ctx.output)
         trace = step_record(
             ctx,
-            flow,
-            self.library.secret_actions,
+            machine,
             event=event,
             before=before,
             at=at,

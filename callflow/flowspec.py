@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,12 @@ class Flow:
         for state in self.states.values():
             for options in state.events.values():
                 yield from options
+
+    @cached_property
+    def numbered(self) -> tuple[Transition, ...]:
+        """The transitions in order: the machine, flow-test coverage and a call's trace
+        each name a transition by its place here."""
+        return tuple(self.transitions())
 
     def events(self) -> set[str]:
         """Every event name the flow handles somewhere."""

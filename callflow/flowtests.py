@@ -203,7 +203,7 @@ class Coverage:
 
     def figures(self) -> dict[str, Any]:
         """Counts and percentages, and what was missed."""
-        all_transitions = list(self.flow.transitions())
+        all_transitions = list(self.flow.numbered)
         missed_states = [s for s in self.flow.states if s not in self.states]
         missed = [
             f"{t.source} --{t.event}--> {t.dest} (line {t.line})"
@@ -898,15 +898,9 @@ class _Run:
         if phone is None:
             raise CallflowError(f"adviser {number} needs a phone: in setup to be called back")
         now = self.service.clock.now()
-        verified = {
-            "adviser_number": adviser.number,
-            "adviser_name": adviser.name,
-            "organisation": adviser.organisation,
-            "organisation_name": adviser.organisation_name,
-        }
         callback = self.service.callbacks.note(
             "CA" + secrets.token_hex(16),
-            verified,
+            adviser.identity(),
             arrived_at=now - 600,
             language=self.test.language or "en-GB",
             relay=self.test.relay,

@@ -54,10 +54,6 @@ class FlowLibrary:
         self.release_check_seconds = release_check_seconds
         self.store = store
         self.registry = registry
-        #: Actions that read a secret from the caller's input: a trace hides that input.
-        self.secret_actions = frozenset(
-            name for name, spec in registry.actions.items() if spec.secret
-        )
         self.clock = clock
         #: The allow-lists as they stand (read only when a version is about to go live).
         self.allowed = allowed or Allowed

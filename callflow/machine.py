@@ -107,7 +107,7 @@ class FlowMachine:
         transitions: list[dict[str, Any]] = [
             {"trigger": START_EVENT, "source": START_STATE, "dest": flow.initial}
         ]
-        for index, tr in enumerate(flow.transitions()):
+        for index, tr in enumerate(flow.numbered):
             transitions.append(
                 {
                     "trigger": tr.event,
@@ -119,6 +119,14 @@ class FlowMachine:
                 }
             )
         self.start_is_pure = _start_is_pure(flow, registry)
+        # Where an action reads a secret from the caller's input: a trace hides that input.
+        secret = {name for name, spec in registry.actions.items() if spec.secret}
+        self.secret_transitions = frozenset(
+            i for i, tr in enumerate(flow.numbered) if secret & set(tr.actions)
+        )
+        self.secret_states = frozenset(
+            name for name, state in flow.states.items() if secret & set(state.enter)
+        )
         self.machine = Machine(
             model=None,
             states=states,

@@ -299,15 +299,9 @@ class Replayer:
             from dataclasses import replace
 
             sandbox.directory.update(replace(adviser, phone=STAND_IN_PHONE), now)
-            verified = {
-                "adviser_number": adviser.number,
-                "adviser_name": adviser.name,
-                "organisation": adviser.organisation,
-                "organisation_name": adviser.organisation_name,
-            }
             noted = sandbox.callbacks.note(
                 "CA" + "0" * 32,
-                verified,
+                adviser.identity(),
                 arrived_at=now - 600,
                 language=language or "en-GB",
                 relay=bool(steps[0].get("relay")),

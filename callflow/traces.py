@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     from .context import CallContext
     from .flowspec import Flow
     from .library import FlowLibrary
+    from .machine import FlowMachine
     from .session import CallSession
     from .store.base import Store
 
@@ -125,35 +125,6 @@ def _outline_of(twiml: str) -> list[str]:
     return lines
 
 
-@dataclass(frozen=True)
-class _Facts:
-    """What a trace needs to know of a flow version, worked out once: its transitions in
-    order (a step names a taken one by its place), and which transitions and states run an
-    action that reads a secret."""
-
-    transitions: list[Any]
-    secret_transitions: frozenset[int]
-    secret_states: frozenset[str]
-
-
-_FACTS: dict[str, _Facts] = {}
-
-
-def _facts(flow: Flow, secret_actions: frozenset[str]) -> _Facts:
-    found = _FACTS.get(flow.version)
-    if found is None:
-        transitions = list(flow.transitions())
-        found = _Facts(
-            transitions,
-            frozenset(i for i, tr in enumerate(transitions) if secret_actions & set(tr.actions)),
-            frozenset(n for n, st in flow.states.items() if secret_actions & set(st.enter)),
-        )
-        _FACTS[flow.version] = found
-        if len(_FACTS) > 200:
-            _FACTS.pop(next(iter(_FACTS)))
-    return found
-
-
 def _input(ctx: CallContext, params: Mapping[str, str], secret: bool) -> dict[str, str] | None:
     """What the caller gave in this webhook, as a trace may show it."""
     digits = params.get("Digits") or ""
@@ -172,8 +143,7 @@ def _input(ctx: CallContext, params: Mapping[str, str], secret: bool) -> dict[st
 
 def step_record(
     ctx: CallContext,
-    flow: Flow,
-    secret_actions: frozenset[str],
+    machine: FlowMachine,
     *,
     event: str,
     before: str,
@@ -184,9 +154,8 @@ def step_record(
     """One webhook as its trace keeps it: compact (the transitions taken by their place in
     the flow version; :func:`expand` names them, their guards and actions when the trace is
     read). Duration and store operations are added by the engine once the reply is ready."""
-    facts = _facts(flow, secret_actions)
-    secret = any(i in facts.secret_transitions for i in ctx.taken) or any(
-        s in facts.secret_states for s in ctx.entered
+    secret = any(i in machine.secret_transitions for i in ctx.taken) or any(
+        s in machine.secret_states for s in ctx.entered
     )
     record: dict[str, Any] = {
         "at": at,
@@ -216,11 +185,7 @@ def expand(steps: list[dict[str, Any]], flow: Flow | None) -> list[dict[str, Any
     flow version (no longer kept) the steps are as stored."""
     if flow is None:
         return steps
-    transitions = (
-        list(flow.transitions())
-        if flow.version not in _FACTS
-        else (_FACTS[flow.version].transitions)
-    )
+    transitions = flow.numbered
     expanded = []
     for step in steps:
         if "taken" not in step:

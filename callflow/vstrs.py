@@ -91,11 +91,16 @@ class VstrsCalls(ServiceUser):
         waiting and call-backs holding their place, in the same language. A caller is
         offered an agent only while fewer are ahead of them than agents free to take them,
         so the queue is served in the order callers first rang."""
-        ahead = self.live_ahead(language, arrived_at)
         callbacks = self.services.callbacks
-        if callbacks is not None:
-            ahead += callbacks.holding_places(language, arrived_at - LEVEL_SECONDS)
-        return ahead
+        if callbacks is None or not callbacks.placing_now():
+            return self.live_ahead(language, arrived_at)
+        # Live callers and call-backs ahead: both counts in one round trip.
+        return sum(
+            self.store.index_sizes(
+                [(NAMESPACE, f"queue:{language}"), callbacks.holding_index(language)],
+                max_score=arrived_at - LEVEL_SECONDS,
+            )
+        )
 
     def recent_for_agent(
         self, sees_id: str, offset: int = 0, count: int = 10
@@ -340,8 +345,7 @@ class VstrsCalls(ServiceUser):
         callbacks = self.services.callbacks
         noted: dict[str, Any] | None = None
         if callbacks is not None and ended.get("callback_id"):
-            callbacks.no_agent(ended["callback_id"], call_sid)
-            noted = callbacks.get(ended["callback_id"])
+            noted = callbacks.no_agent(ended["callback_id"], call_sid)
             if noted is not None and noted["status"] != "retry_wait":
                 noted = None  # its tries are used up: the caller is not promised another
         elif callbacks is not None:

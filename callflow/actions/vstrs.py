@@ -189,10 +189,7 @@ def check_answer(ctx: CallContext) -> None:
         ctx.services.store.count("verified_calls", field)
     ctx.data.pop("pin_accepted_for", None)
     ctx.session.verified = {
-        "adviser_number": adviser.number,
-        "adviser_name": adviser.name,
-        "organisation": adviser.organisation,
-        "organisation_name": adviser.organisation_name,
+        **adviser.identity(),
         "consent_to_act": adviser.consent_to_act,
         "question": question,
         "method": method,

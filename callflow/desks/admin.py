@@ -345,10 +345,12 @@ class AdminDesk:
 
         svc = self.service
         at = datetime.fromtimestamp(svc.clock.now(), ZoneInfo("Europe/London"))
-        owners = [("line", "The VSTRS line")] + [(t.id, t.name) for t in svc.staff.teams()]
+        # The teams as listed (one read): each team record carries its calendar.
+        owners = [("line", "The VSTRS line", svc.staff.calendar("line"))] + [
+            (t.id, t.name, t.calendar()) for t in svc.staff.teams()
+        ]
         shown = []
-        for owner, name in owners:
-            calendar = svc.staff.calendar(owner)
+        for owner, name, calendar in owners:
             shown.append(
                 {
                     "owner": owner,

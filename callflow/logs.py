@@ -11,28 +11,53 @@ import json
 import logging
 import os
 import re
-from datetime import UTC, datetime
+import time
 
 CALL_SID = re.compile(r"\bCA[0-9a-fA-F]{32}\b")
+#: A string as JSON (what ``json.dumps(..., ensure_ascii=False)`` writes for it).
+_string = json.encoder.encode_basestring
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line."""
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``message``, and
+    ``call_sid`` and ``error`` where there are any.
+
+    Every webhook logs a line, so the line is built by hand (the same text ``json.dumps``
+    writes, with C-accelerated string escaping) and the timestamp's date and time to the
+    second are kept from one line to the next: half the cost of a dict through
+    ``json.dumps`` and ``datetime.isoformat`` on each.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # (second, its text), replaced whole: threads share the formatter.
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float) -> str:
+        second = int(created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (
+                second,
+                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+            )
+        millis = int((created - second) * 1000)
+        return f"{cached[1]}.{millis:03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        entry = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": message,
-        }
+        line = (
+            f'{{"ts": "{self._timestamp(record.created)}", '
+            f'"level": {_string(record.levelname.lower())}, '
+            f'"logger": {_string(record.name)}, "message": {_string(message)}'
+        )
         found = CALL_SID.search(message)
         if found:
-            entry["call_sid"] = found.group(0)
+            line += f', "call_sid": "{found.group(0)}"'
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(entry, ensure_ascii=False)
+            error = self.formatException(record.exc_info).splitlines()[-1]
+            line += f', "error": {_string(error)}'
+        return line + "}"
 
 
 def configure_logging() -> None:

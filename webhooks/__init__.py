@@ -20,7 +20,6 @@ from callflow.config import Settings
 from callflow.demo import DEMO_NUMBER, add_demo_adviser
 from callflow.logs import configure_logging
 from callflow.service import Callflow
-from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
 from . import api, console, health, voice
 from .extension import EXTENSION_KEY
@@ -29,8 +28,8 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-#: Twilio's webhook bodies are a few kilobytes; anything far larger is not Twilio.
-MAX_BODY_BYTES = 64 * 1024
+#: Twilio's webhook bodies are a few kilobytes; the API and consoles' forms are smaller.
+MAX_BODY_BYTES = voice.MAX_BODY_BYTES
 
 
 class ConsoleSessions(SecureCookieSessionInterface):
@@ -75,6 +74,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         add_demo_adviser(service)
         log.warning("demo adviser %s added (embedded store; its secrets are public)", DEMO_NUMBER)
     _warn_about(service)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.add_url_rule("/", "front_door", _front_door)
+    # Twilio's voice webhooks are answered in front of Flask (webhooks/voice.py).
+    app.wsgi_app = voice.VoiceWebhooks(app, app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # The client address (console sign-in throttling counts it) and scheme are those
         # the trusted proxies saw; X-Forwarded-For from anyone else is not believed.
@@ -82,13 +89,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
-    app.register_blueprint(voice.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(console.bp)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
-    app.add_url_rule("/", "front_door", _front_door)
     return app
 
 
@@ -134,10 +134,6 @@ def _warn_about(service: Callflow) -> None:
             log.error("flow problem at start-up: %s", problem)
 
 
-def _is_voice() -> bool:
-    return request.path.startswith("/voice/")
-
-
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
     if request.path.startswith("/console/") and code in {401, 403, 404, 405, 413}:
@@ -155,9 +151,6 @@ def _http_error(exc: HTTPException) -> Response:
         for name, value in console.SECURITY_HEADERS.items():
             response.headers[name] = value
         return response
-    if _is_voice():
-        log.warning("voice %s %s: %s %s", request.method, request.path, code, exc.name)
-        return Response(say_and_hang_up(POLITE_APOLOGY), status=code, mimetype="text/xml")
     response = jsonify(error=exc.name, status=code)
     response.status_code = code
     return response
@@ -165,9 +158,6 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unexpected_error(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if _is_voice():
-        # Twilio plays its own "application error" on a 5xx: a polite goodbye is kinder.
-        return Response(say_and_hang_up(POLITE_APOLOGY), status=200, mimetype="text/xml")
     response = jsonify(error="Internal Server Error", status=500)
     response.status_code = 500
     return response

@@ -5,7 +5,17 @@ Fixed entry points a Twilio number is configured with:
                             ``?lang=cy`` the language: a Welsh number's Voice URL,
                             ``?relay=1`` a Relay UK call)
     POST /voice/status      call status callback
-Every other URL is one the service puts in its own TwiML (``/voice/step``).
+Every other URL is one the service puts in its own TwiML (``/voice/step``, ``/voice/hold``,
+``/voice/conference``, ``/voice/leg``).
+
+The voice channel is answered here, at the WSGI layer in front of Flask
+(:class:`VoiceWebhooks`, installed by ``create_app()``): every one of these requests is on a
+live call's path, and Flask's request context, its hooks and werkzeug's form parsing cost
+more than the engine's own work on a new call (bench/README.md). A request under
+``/voice/`` never reaches Flask; everything else (the API, the consoles, health) does.
+The same rules hold as for any view: the body is at most 64 KB, every request is signed by
+Twilio (403 otherwise, nothing changes), Twilio always gets valid TwiML, and any failure
+is a polite goodbye, never a 500.
 """
 
 from __future__ import annotations
@@ -13,26 +23,36 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, abort, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.wsgi import get_host
 
 from callflow import budget
+from callflow.config import Settings
 from callflow.engine import FINAL_STATUSES, Reply
 from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
 from callflow.links import ServiceLinks
 from callflow.metrics import WEBHOOK_SECONDS, WEBHOOKS
-from callflow.twiml import say_and_hang_up
+from callflow.service import Callflow
+from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
-from .extension import service
+from .extension import EXTENSION_KEY
 from .signature import signature_ok
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("voice", __name__, url_prefix="/voice")
-
+PREFIX = "/voice/"
+#: Twilio's webhook bodies are a few kilobytes; anything far larger is not Twilio.
+MAX_BODY_BYTES = 64 * 1024
 CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STEP = 1_000_000
@@ -52,199 +72,352 @@ CALL_STATUSES = frozenset(
         "canceled",
     }
 )
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Request Entity Too Large",
+}
+XML = "text/xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 
 
-def _twiml(body: str, status: int = 200) -> Response:
-    return Response(body, status=status, mimetype="text/xml")
+@dataclass(slots=True)
+class Hook:
+    """One Twilio request, as the handlers read it."""
+
+    path: str
+    args: dict[str, str]  # the query string (the first value of each name)
+    form: dict[str, str]  # the form Twilio posted (the first value of each name)
+    links: ServiceLinks
+
+    def call_sid(self) -> str | None:
+        """The request's own CallSid, when it is well formed."""
+        call_sid = self.form.get("CallSid", "")
+        return call_sid if CALL_SID.match(call_sid) else None
+
+    def caller(self) -> str | None:
+        """``?call=``: the caller's CallSid a leg or a wait URL is about."""
+        call = self.args.get("call", "")
+        return call if CALL_SID.match(call) else None
 
 
-def _links() -> ServiceLinks:
-    return ServiceLinks(service().settings.public_base_url or request.host_url)
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What goes back to Twilio: a status, a body and its type, and (for the metrics) how
+    the webhook turned out."""
+
+    status: int
+    body: str = ""
+    content_type: str = XML
+    outcome: str | None = None
 
 
-def _polite_refusal(why: str) -> Response:
-    log.warning("call %s: %s %s", request.form.get("CallSid", "-")[:40], request.path, why)
-    return _twiml(say_and_hang_up(BAD_REQUEST_MESSAGE))
+def twiml(body: str, outcome: str | None = None) -> Answer:
+    return Answer(200, body, XML, outcome)
 
 
-def _answer(reply: Reply) -> Response:
-    g.outcome = reply.outcome
-    return _twiml(reply.twiml)
+NO_CONTENT = Answer(204, "", TEXT)
 
 
-@bp.before_request
-def _admit() -> None:
-    """Start the clock and the time budget, then refuse (403, nothing changes) any request
-    not signed by Twilio. One hook, not two: Flask's per-hook dispatch is on every webhook."""
-    g.started = time.perf_counter()
-    settings = service().settings
-    # Twilio waits 15 s: the store refuses new round trips once this budget is spent.
-    g.budget = budget.start(settings.webhook_budget_seconds)
-    if not signature_ok(request, settings):
-        abort(403)
+def polite_refusal(hook: Hook, why: str) -> Answer:
+    log.warning("call %s: %s %s", hook.form.get("CallSid", "-")[:40], hook.path, why)
+    return twiml(say_and_hang_up(BAD_REQUEST_MESSAGE))
 
 
-@bp.teardown_request
-def _stop_clock(exc: BaseException | None) -> None:
-    token = g.pop("budget", None)
-    if token is not None:
-        budget.stop(token)
+def bad_callback(hook: Hook, message: str) -> Answer:
+    log.warning("callback refused on %s: %s", hook.path, message)
+    return Answer(400, message + "\n", TEXT)
 
 
-@bp.after_request
-def _count(response: Response) -> Response:
-    endpoint = (request.endpoint or "unknown").removeprefix("voice.")
-    outcome = g.get("outcome") or f"http_{response.status_code}"
-    WEBHOOKS.labels(endpoint, outcome).inc()
-    if "started" in g:
-        WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - g.started)
-    return response
+def reply(answer: Reply) -> Answer:
+    return twiml(answer.twiml, answer.outcome)
 
 
-def _call_sid() -> str | None:
-    call_sid = request.form.get("CallSid", "")
-    return call_sid if CALL_SID.match(call_sid) else None
-
-
-@bp.post("/incoming")
-def incoming() -> Response:
-    """A new call: start the flow."""
-    call_sid = _call_sid()
-    if call_sid is None:
-        return _polite_refusal("missing or malformed CallSid")
-    flow = request.args.get("flow") or current_app.config["CALLFLOW_ENTRY_FLOW"]
-    if not NAME.match(flow):
-        return _polite_refusal("malformed flow name")
-    ref = request.args.get("ref") or None
-    if ref is not None and not REF.match(ref):
-        return _polite_refusal("malformed ref")
-    # ?lang=cy: the number rung is the Welsh line (a language the flow does not speak is
-    # ignored: the call gets the flow's first).
-    language = request.args.get("lang", "")[:8] or None
-    # ?relay=1: the Relay UK number's Voice URL (a relay assistant is on the line).
-    relay = request.args.get("relay") in {"1", "true", "yes"}
-    return _answer(
-        service().engine.incoming(call_sid, flow, request.form, _links(), ref, language, relay)
-    )
-
-
-@bp.post("/step")
-def step() -> Response:
-    """A webhook the service's TwiML asked for: gather results, timeouts, queue and dial ends."""
-    call_sid = _call_sid()
-    if call_sid is None:
-        return _polite_refusal("missing or malformed CallSid")
-    raw_step = request.args.get("s", "")
-    if not raw_step.isdigit() or int(raw_step) > MAX_STEP:
-        return _polite_refusal("missing or malformed step")
-    event = request.args.get("e") or _input_event()
-    if not EVENT_NAME.match(event):
-        return _polite_refusal("malformed event")
-    return _answer(service().engine.step(call_sid, int(raw_step), event, request.form, _links()))
-
-
-def _input_event() -> str:
-    """What a Gather's action request carries: speech, keys, or nothing."""
-    if (request.form.get("SpeechResult") or "").strip():
-        return "speech"
-    if request.form.get("Digits"):
-        return "digits"
-    return "timeout"
-
-
-@bp.post("/status")
-def status() -> Response:
-    """Call status callback: a final status ends the call's session."""
-    call_sid = _call_sid()
-    call_status = request.form.get("CallStatus", "")
-    if call_sid is None or call_status not in CALL_STATUSES:
-        log.warning("status callback refused: CallSid or CallStatus missing or malformed")
-        return Response("CallSid and CallStatus are required\n", status=400, mimetype="text/plain")
-    service().engine.call_status(call_sid, call_status, request.form)
-    if call_status in FINAL_STATUSES:
-        _quietly(lambda: service().vstrs.caller_ended(call_sid, call_status), call_sid)
-    return Response("", status=204)
-
-
-def _quietly(work: Callable[[], object], call_sid: str) -> bool:
+def quietly(hook: Hook, work: Callable[[], object], call_sid: str) -> bool:
     """Run callback work; a store or Twilio failure is logged, and Twilio gets its 2xx anyway."""
     try:
         work()
     except CallflowError as exc:
-        log.error("call %s: %s failed: %s", call_sid, request.path, exc)
+        log.error("call %s: %s failed: %s", call_sid, hook.path, exc)
         return False
     return True
 
 
-def _bad_callback(message: str) -> Response:
-    log.warning("callback refused on %s: %s", request.path, message)
-    return Response(message + "\n", status=400, mimetype="text/plain")
+# -- the handlers
 
 
-def _caller_param() -> str | None:
-    call = request.args.get("call", "")
-    return call if CALL_SID.match(call) else None
-
-
-@bp.post("/hold")
-def hold() -> Response:
-    """The wait URL of a verified caller's conference: hold message, and a tick to ring agents."""
-    call_sid = _caller_param()
+def incoming(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
+    """A new call: start the flow."""
+    call_sid = hook.call_sid()
     if call_sid is None:
-        return _polite_refusal("missing or malformed call")
+        return polite_refusal(hook, "missing or malformed CallSid")
+    flow = hook.args.get("flow") or entry_flow
+    if not NAME.match(flow):
+        return polite_refusal(hook, "malformed flow name")
+    ref = hook.args.get("ref") or None
+    if ref is not None and not REF.match(ref):
+        return polite_refusal(hook, "malformed ref")
+    # ?lang=cy: the number rung is the Welsh line (a language the flow does not speak is
+    # ignored: the call gets the flow's first).
+    language = hook.args.get("lang", "")[:8] or None
+    # ?relay=1: the Relay UK number's Voice URL (a relay assistant is on the line).
+    relay = hook.args.get("relay") in {"1", "true", "yes"}
+    return reply(svc.engine.incoming(call_sid, flow, hook.form, hook.links, ref, language, relay))
+
+
+def step(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
+    """A webhook the service's TwiML asked for: gather results, timeouts, queue and dial ends."""
+    call_sid = hook.call_sid()
+    if call_sid is None:
+        return polite_refusal(hook, "missing or malformed CallSid")
+    raw_step = hook.args.get("s", "")
+    if not raw_step.isdigit() or int(raw_step) > MAX_STEP:
+        return polite_refusal(hook, "missing or malformed step")
+    event = hook.args.get("e") or input_event(hook.form)
+    if not EVENT_NAME.match(event):
+        return polite_refusal(hook, "malformed event")
+    return reply(svc.engine.step(call_sid, int(raw_step), event, hook.form, hook.links))
+
+
+def input_event(form: dict[str, str]) -> str:
+    """What a Gather's action request carries: speech, keys, or nothing."""
+    if (form.get("SpeechResult") or "").strip():
+        return "speech"
+    if form.get("Digits"):
+        return "digits"
+    return "timeout"
+
+
+def status(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
+    """Call status callback: a final status ends the call's session."""
+    call_sid = hook.call_sid()
+    call_status = hook.form.get("CallStatus", "")
+    if call_sid is None or call_status not in CALL_STATUSES:
+        log.warning("status callback refused: CallSid or CallStatus missing or malformed")
+        return Answer(400, "CallSid and CallStatus are required\n", TEXT)
+    svc.engine.call_status(call_sid, call_status, hook.form)
+    if call_status in FINAL_STATUSES:
+        quietly(hook, lambda: svc.vstrs.caller_ended(call_sid, call_status), call_sid)
+    return NO_CONTENT
+
+
+def hold(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
+    """The wait URL of a verified caller's conference: hold message, and a tick to ring agents."""
+    call_sid = hook.caller()
+    if call_sid is None:
+        return polite_refusal(hook, "missing or malformed call")
     try:
-        return _twiml(service().vstrs.hold_tick(call_sid, _links()))
+        return twiml(svc.vstrs.hold_tick(call_sid, hook.links))
     except CallflowError as exc:
         log.error("call %s: hold tick failed: %s", call_sid, exc)
-        return _twiml(HOLD_FALLBACK)
+        return twiml(HOLD_FALLBACK)
 
 
-@bp.post("/conference")
-def conference() -> Response:
+def conference(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
     """Conference status callbacks for callers' conferences."""
-    params = request.form.to_dict()
+    params = dict(hook.form)
     if not params.get("StatusCallbackEvent") or not params.get("FriendlyName"):
-        return _bad_callback("StatusCallbackEvent and FriendlyName are required")
-    _quietly(lambda: service().vstrs.conference_event(params, _links()), params.get("CallSid", "-"))
-    return Response("", status=204)
+        return bad_callback(hook, "StatusCallbackEvent and FriendlyName are required")
+    quietly(
+        hook,
+        lambda: svc.vstrs.conference_event(params, hook.links),
+        params.get("CallSid", "-"),
+    )
+    return NO_CONTENT
 
 
-@bp.post("/leg")
-def leg() -> Response:
+def leg(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
     """Status callbacks of legs the service dialled for a call: agents and specialists."""
-    call_sid = _caller_param()
-    leg_sid = _call_sid()
-    call_status = request.form.get("CallStatus", "")
-    role = request.args.get("role", "")
-    svc = service()
+    call_sid = hook.caller()
+    leg_sid = hook.call_sid()
+    call_status = hook.form.get("CallStatus", "")
+    role = hook.args.get("role", "")
     if role in {"meeting", "callback"}:
         # An outbound call the service placed (a meeting call, a call-back): its flow's
         # session ends, and the record it was placed for hears how.
-        ref = request.args.get("ref", "")
+        ref = hook.args.get("ref", "")
         if leg_sid is None or call_status not in CALL_STATUSES or not REF.match(ref):
-            return _bad_callback("ref, CallSid and CallStatus are required")
-        svc.engine.call_status(leg_sid, call_status, request.form)
+            return bad_callback(hook, "ref, CallSid and CallStatus are required")
+        svc.engine.call_status(leg_sid, call_status, hook.form)
         if call_status in FINAL_STATUSES:
             ended = svc.meetings.call_ended if role == "meeting" else svc.callbacks.leg_ended
-            _quietly(lambda: ended(ref, leg_sid, call_status), leg_sid)
+            quietly(hook, lambda: ended(ref, leg_sid, call_status), leg_sid)
             if role == "callback":
                 # A verified adviser's call-back waits for an agent like any caller.
-                _quietly(lambda: svc.vstrs.caller_ended(leg_sid, call_status), leg_sid)
-        return Response("", status=204)
+                quietly(hook, lambda: svc.vstrs.caller_ended(leg_sid, call_status), leg_sid)
+        return NO_CONTENT
     if call_sid is None or leg_sid is None or call_status not in CALL_STATUSES:
-        return _bad_callback("call, CallSid and CallStatus are required")
-    links = _links()
+        return bad_callback(hook, "call, CallSid and CallStatus are required")
+    links = hook.links
     if role == "agent":
-        _quietly(
-            lambda: svc.vstrs.agent_leg_status(call_sid, leg_sid, call_status, links), call_sid
+        quietly(
+            hook,
+            lambda: svc.vstrs.agent_leg_status(call_sid, leg_sid, call_status, links),
+            call_sid,
         )
     elif role == "specialist":
         # The specialist's leg runs its own flow: a final status ends that session too.
-        svc.engine.call_status(leg_sid, call_status, request.form)
+        svc.engine.call_status(leg_sid, call_status, hook.form)
         handoffs = svc.handoffs
-        _quietly(
-            lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links), call_sid
+        quietly(
+            hook,
+            lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links),
+            call_sid,
         )
     else:
-        return _bad_callback("role must be agent, specialist, meeting or callback")
-    return Response("", status=204)
+        return bad_callback(hook, "role must be agent, specialist, meeting or callback")
+    return NO_CONTENT
+
+
+Handler = Callable[[Callflow, Hook, str], Answer]
+
+#: path -> (the endpoint's name in the metrics, its handler)
+ROUTES: dict[str, tuple[str, Handler]] = {
+    "/voice/incoming": ("incoming", incoming),
+    "/voice/step": ("step", step),
+    "/voice/status": ("status", status),
+    "/voice/hold": ("hold", hold),
+    "/voice/conference": ("conference", conference),
+    "/voice/leg": ("leg", leg),
+}
+
+
+# -- the WSGI layer
+
+
+def first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A form or query string as a dict of each name's first value (as werkzeug's
+    MultiDict.get reads it)."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in values:
+            values[name] = value
+    return values
+
+
+class VoiceWebhooks:
+    """WSGI middleware: answers every request under ``/voice/`` and hands the rest to
+    ``fallback`` (Flask's own ``wsgi_app``)."""
+
+    def __init__(self, app: Flask, fallback: WSGIApplication) -> None:
+        self.app = app
+        self.fallback = fallback
+        self._links: tuple[str, ServiceLinks] | None = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.fallback(environ, start_response)
+        route = ROUTES.get(path)
+        method = environ.get("REQUEST_METHOD", "GET")
+        headers: list[tuple[str, str]] = []
+        if route is None:
+            answer = self._refused(method, path, 404)
+        elif method != "POST":
+            answer = self._refused(method, path, 405)
+            headers.append(("Allow", "POST"))
+        else:
+            answer = self._answer(route, environ, path)
+        body = answer.body.encode("utf-8")
+        headers += [("Content-Type", answer.content_type), ("Content-Length", str(len(body)))]
+        start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
+        return [body]
+
+    @staticmethod
+    def _refused(method: str, path: str, code: int) -> Answer:
+        log.warning("voice %s %s: %s %s", method, path[:200], code, REASONS[code])
+        return Answer(code, say_and_hang_up(POLITE_APOLOGY))
+
+    def _answer(self, route: tuple[str, Handler], environ: WSGIEnvironment, path: str) -> Answer:
+        """Read, check and answer one request; counted in the metrics however it ends."""
+        started = time.perf_counter()
+        endpoint, handler = route
+        svc: Callflow = self.app.extensions[EXTENSION_KEY]
+        settings = svc.settings
+        # Twilio waits 15 s: the store refuses new round trips once this budget is spent.
+        token = budget.start(settings.webhook_budget_seconds)
+        try:
+            answer = self._checked(svc, settings, handler, environ, path)
+        finally:
+            budget.stop(token)
+        WEBHOOKS.labels(endpoint, answer.outcome or f"http_{answer.status}").inc()
+        WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+        return answer
+
+    def _checked(
+        self,
+        svc: Callflow,
+        settings: Settings,
+        handler: Handler,
+        environ: WSGIEnvironment,
+        path: str,
+    ) -> Answer:
+        try:
+            body = self._body(environ)
+            if body is None:
+                log.warning("voice POST %s: 413 %s", path, REASONS[413])
+                return Answer(413, say_and_hang_up(POLITE_APOLOGY))
+            pairs = form_pairs(environ, body)
+            query = environ.get("QUERY_STRING", "")
+            args = (
+                first_values(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else {}
+            )
+            host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
+            hook = Hook(path, args, first_values(pairs), self._links_for(settings, host_url))
+            url = (settings.public_base_url or host_url).rstrip("/") + path
+            if query:
+                url += "?" + query
+            signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
+            if not signature_ok(settings, url, pairs, signature, hook.form, path):
+                log.warning("voice POST %s: 403 %s", path, REASONS[403])
+                return Answer(403, say_and_hang_up(POLITE_APOLOGY))
+            return handler(svc, hook, self.app.config["CALLFLOW_ENTRY_FLOW"])
+        except Exception:
+            log.exception("unhandled error on POST %s", path)
+            # Twilio plays its own "application error" on a 5xx: a polite goodbye is kinder.
+            return twiml(say_and_hang_up(POLITE_APOLOGY), "error")
+
+    @staticmethod
+    def _body(environ: WSGIEnvironment) -> bytes | None:
+        """The request body, or None when it is over the limit."""
+        stream: Any = environ.get("wsgi.input")
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        if raw_length:
+            try:
+                length = int(raw_length)
+            except ValueError:
+                length = 0
+            if length > MAX_BODY_BYTES:
+                return None
+            return stream.read(length) if stream is not None and length > 0 else b""
+        if stream is None or not environ.get("wsgi.input_terminated"):
+            return b""  # no length and no end marked: nothing is read (as werkzeug does)
+        data: bytes = stream.read(MAX_BODY_BYTES + 1)
+        return None if len(data) > MAX_BODY_BYTES else data
+
+    def _links_for(self, settings: Settings, host_url: str) -> ServiceLinks:
+        """The URLs to hand Twilio: on PUBLIC_BASE_URL, or else the address asked for."""
+        base = settings.public_base_url or host_url
+        cached = self._links
+        if cached is None or cached[0] != base:
+            cached = self._links = (base, ServiceLinks(base))
+        return cached[1]
+
+
+def form_pairs(environ: WSGIEnvironment, body: bytes) -> list[tuple[str, str]]:
+    """The form Twilio posted, as name-value pairs in order (a body of another type, or
+    one that is not UTF-8, is an empty form: werkzeug's rule too)."""
+    content_type = environ.get("CONTENT_TYPE", "")
+    if not body or content_type.split(";", 1)[0].strip().lower() != (
+        "application/x-www-form-urlencoded"
+    ):
+        return []
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    return urllib.parse.parse_qsl(text, keep_blank_values=True, errors="replace")

@@ -93,6 +93,44 @@ def test_json_logs_carry_the_call_sid() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "call CA" + "b" * 32 + ": new call on flow vstrs_inbound@3: start -> greeting (step 1)",
+        'quote " backslash \\ newline \n tab \t Welsh \u0175 emoji \U0001f642 NUL \x00 \u2028',
+        "",
+    ],
+)
+def test_json_log_lines_are_what_json_dumps_writes(message: str) -> None:
+    """The hand-built line is json.dumps's text for the same fields, timestamp included."""
+    from datetime import UTC, datetime
+
+    formatter = JsonFormatter()
+    for created in (1_795_000_000.0, 1_795_000_000.5, 1_795_000_001.25, 1_795_000_000.999):
+        record = logging.LogRecord(
+            "callflow.engine", logging.WARNING, __file__, 1, message, (), None
+        )
+        record.created = created
+        expected: dict[str, str] = {
+            "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+            "level": "warning",
+            "logger": "callflow.engine",
+            "message": message,
+        }
+        if "CA" + "b" * 32 in message:
+            expected["call_sid"] = "CA" + "b" * 32
+        assert formatter.format(record) == json.dumps(expected, ensure_ascii=False)
+    try:
+        raise ValueError("the store said no")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "webhooks", logging.ERROR, __file__, 1, message, (), sys.exc_info()
+        )
+    assert json.loads(formatter.format(record))["error"] == "ValueError: the store said no"
+
+
 def redis_dump(store: RedisStore) -> str:
     """Every value in the tests' Redis database, as text."""
     client = store.client
@@ -233,5 +271,3 @@ def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
     (meeting_key,) = [k for k in client.keys("cf:{meetings}:doc:*")]
     days = client.ttl(meeting_key) / 86400
     assert 89 < days <= 90, "a settled meeting is kept 90 days"
-
-

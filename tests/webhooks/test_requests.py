@@ -229,3 +229,130 @@ def test_healthz_is_503_without_the_store(
     monkeypatch.setattr(service.store, "ping", lambda: False)
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.get_json()["store_reachable"] is False
+
+
+# -- the voice webhooks' own WSGI layer (webhooks/voice.py answers them before Flask)
+
+
+def test_a_repeated_name_is_signed_whole_and_read_first(
+    client: FlaskClient, service: Callflow
+) -> None:
+    """Twilio signs every value of a repeated name; the flow reads the first, as it did
+    through werkzeug's MultiDict."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    from tests.conftest import AUTH_TOKEN
+
+    call_sid = new_call_sid()
+    pairs = [("CallSid", call_sid), ("From", "+441632960001"), ("From", "+441632960002")]
+    url = f"{BASE_URL}/voice/incoming"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, MultiDict(pairs))
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/voice/incoming", data=urlencode(pairs), headers=headers)
+    assert response.status_code == 200 and ET.fromstring(response.data).tag == "Response"
+    session = service.store.get_session(call_sid)
+    assert session is not None and session.from_number == "+441632960001"
+    # Dropping the second value breaks the signature.
+    response = client.post("/voice/incoming", data=urlencode(pairs[:2]), headers=headers)
+    assert response.status_code == 403
+
+
+def test_a_body_that_is_not_a_form_is_an_empty_form(client: FlaskClient) -> None:
+    """JSON, or a form that is not UTF-8, reads as no parameters at all (werkzeug's rule):
+    signed as such, it gets the polite refusal for a missing CallSid."""
+    path = "/voice/incoming"
+    for body, kind in (
+        (b'{"CallSid": "CA' + b"a" * 32 + b'"}', "application/json"),
+        (b"CallSid=CA" + b"a" * 32 + b"&From=\xff\xfe", "application/x-www-form-urlencoded"),
+    ):
+        headers = {"X-Twilio-Signature": sign(BASE_URL + path, {}), "Content-Type": kind}
+        response = client.post(path, data=body, headers=headers)
+        assert response.status_code == 200
+        polite(response)
+
+
+def test_a_failure_in_a_voice_webhook_is_a_polite_goodbye(
+    caller: Caller,
+    service: Callflow,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anything unexpected under /voice/ is logged and Twilio hears a goodbye (200), never
+    a 500 with a stack trace; the metrics count it."""
+    from prometheus_client import REGISTRY
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something nobody expected")
+
+    before = (
+        REGISTRY.get_sample_value(
+            "callflow_webhooks_total", {"endpoint": "hold", "outcome": "error"}
+        )
+        or 0.0
+    )
+    monkeypatch.setattr(service.vstrs, "hold_tick", broken)
+    with caplog.at_level(logging.ERROR):
+        response = caller.post(f"{BASE_URL}/voice/hold?call={caller.call_sid}")
+    assert response.status_code == 200
+    polite(response)
+    assert b"something nobody expected" not in response.data
+    assert "unhandled error on POST /voice/hold" in caplog.text
+    after = REGISTRY.get_sample_value(
+        "callflow_webhooks_total", {"endpoint": "hold", "outcome": "error"}
+    )
+    assert after == before + 1
+
+
+def test_refusals_are_counted_and_other_methods_told_what_is_allowed(client: FlaskClient) -> None:
+    from prometheus_client import REGISTRY
+
+    def refused() -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "callflow_webhooks_total", {"endpoint": "step", "outcome": "http_403"}
+            )
+            or 0.0
+        )
+
+    before = refused()
+    assert client.post("/voice/step?s=1", data={"CallSid": new_call_sid()}).status_code == 403
+    assert refused() == before + 1
+    for method in ("get", "head", "put", "delete"):
+        response = getattr(client, method)("/voice/step?s=1")
+        assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    # Everything outside /voice/ is still Flask's.
+    assert client.get("/healthz").status_code in {200, 503}
+
+
+def test_without_a_public_base_url_the_request_s_own_address_is_signed(
+    service: Callflow,
+) -> None:
+    """No PUBLIC_BASE_URL: the URL signed, and the links handed to Twilio, are the address
+    the request came to; behind trusted proxies, the scheme they saw."""
+    from callflow.service import Callflow as Service
+
+    for proxies, scheme, headers in (
+        (0, "http", {}),
+        (1, "https", {"X-Forwarded-Proto": "https"}),
+    ):
+        svc = Service(
+            make_settings(public_base_url=None, trusted_proxies=proxies),
+            store=service.store,
+            clock=service.clock,
+        )
+        client = create_app({"CALLFLOW_SERVICE": svc}).test_client()
+        form = {"CallSid": new_call_sid(), "From": "+441632960001"}
+        url = f"{scheme}://voice.example/voice/incoming?lang=cy"
+        response = client.post(
+            "/voice/incoming?lang=cy",
+            data=form,
+            base_url="http://voice.example",
+            headers={**headers, "X-Twilio-Signature": sign(url, form)},
+        )
+        assert response.status_code == 200, response.data
+        gather = ET.fromstring(response.data).find(".//Gather")
+        assert gather is not None
+        assert gather.attrib["action"].startswith(f"{scheme}://voice.example/voice/step?s=1")

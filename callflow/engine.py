@@ -26,7 +26,7 @@ from .errors import CallBusy, FlowError, StoreError
 from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
 from .language import resolve
 from .library import FlowLibrary
-from .metrics import CALLS, STATES, STORE_ERRORS
+from .metrics import CALLS, STATES, STORE_ERRORS, labelled
 from .session import CallSession
 from .store.base import Lease, TraceStep
 from .traces import NAMESPACE as TRACES
@@ -233,7 +233,7 @@ class CallEngine:
             self._trace_step(reply, started, operations),
         )
         if created.outcome == "created":
-            CALLS.labels(flow.name).inc()
+            labelled(CALLS, flow.name).inc()
             return reply
         if created.outcome == "exists" and created.session is not None:
             log.info("call %s: Voice URL requested again; same answer", call_sid)
@@ -292,7 +292,7 @@ class CallEngine:
             return self._repeat(existing, 0), None, 0
         flow = self.library.live(flow_name)
         session = self._new_session(call_sid, flow, params, ref, language, relay)
-        CALLS.labels(flow.name).inc()
+        labelled(CALLS, flow.name).inc()
         reply = self._run(session, START_EVENT, params, links)
         return reply, session, 0
 
@@ -398,7 +398,7 @@ class CallEngine:
                 raise FlowError(f"no transition for {next_event} in {ctx.state}")
         session.state = ctx.state
         for entered in ctx.entered:
-            STATES.labels(flow.name, entered).inc()
+            labelled(STATES, flow.name, entered).inc()
         for observe in self.observers:
             observe(session, ctx)
         final = flow.states[ctx.state]

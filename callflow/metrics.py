@@ -8,8 +8,9 @@ or secrets: endpoints, outcomes, audit kinds, flow and state names only.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,7 +27,17 @@ if TYPE_CHECKING:
 
     from .store.base import Store
 
-__all__ = ["CONTENT_TYPE_LATEST", "exposition"]
+__all__ = ["CONTENT_TYPE_LATEST", "exposition", "labelled"]
+
+_Metric = TypeVar("_Metric", Counter, Histogram)
+
+
+@functools.lru_cache(maxsize=4096)
+def labelled(metric: _Metric, *values: str) -> _Metric:
+    """``metric.labels(*values)``, kept: prometheus_client checks the values and takes a
+    lock on each call, and the webhooks count with the same few labels all day. The labels
+    here are bounded (endpoints, outcomes, flow and state names)."""
+    return metric.labels(*values)
 
 WEBHOOKS = Counter("callflow_webhooks_total", "Twilio webhooks answered", ["endpoint", "outcome"])
 WEBHOOK_SECONDS = Histogram(

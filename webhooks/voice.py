@@ -37,7 +37,7 @@ from callflow.engine import FINAL_STATUSES, Reply
 from callflow.errors import CallflowError
 from callflow.flowspec import EVENT_NAME, NAME
 from callflow.links import ServiceLinks
-from callflow.metrics import WEBHOOK_SECONDS, WEBHOOKS
+from callflow.metrics import WEBHOOK_SECONDS, WEBHOOKS, labelled
 from callflow.service import Callflow
 from callflow.twiml import POLITE_APOLOGY, say_and_hang_up
 
@@ -344,8 +344,8 @@ class VoiceWebhooks:
             answer = self._checked(svc, settings, handler, environ, path)
         finally:
             budget.stop(token)
-        WEBHOOKS.labels(endpoint, answer.outcome or f"http_{answer.status}").inc()
-        WEBHOOK_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
+        labelled(WEBHOOKS, endpoint, answer.outcome or f"http_{answer.status}").inc()
+        labelled(WEBHOOK_SECONDS, endpoint).observe(time.perf_counter() - started)
         return answer
 
     def _checked(

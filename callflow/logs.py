@@ -7,11 +7,14 @@ answer: those never reach a log call in the first place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import select
 import time
+from typing import Any
 
 CALL_SID = re.compile(r"\bCA[0-9a-fA-F]{32}\b")
 #: A string as JSON (what ``json.dumps(..., ensure_ascii=False)`` writes for it).
@@ -60,11 +63,59 @@ class JsonFormatter(logging.Formatter):
         return line + "}"
 
 
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Standard error, each record written whole by one ``write(2)``, without the handler's
+    lock.
+
+    Every webhook logs a line from one of a worker's threads; through StreamHandler each
+    takes one lock around formatting, the buffered write and the flush, and under load the
+    threads queue on it (in gunicorn it was a tenth of a webhook's time holding the GIL).
+    A line of up to ``PIPE_BUF`` bytes written in one call reaches a pipe or a file whole,
+    so no lock is needed; a longer one (a traceback) takes the lock, so it is not
+    interleaved with another long one. A stream without a file descriptor (a test's
+    StringIO) is written as StreamHandler writes it.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        try:
+            self.fd: int | None = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.fd is None:
+            return super().handle(record)
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.fd is None:
+            super().emit(record)
+            return
+        try:
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            if len(data) <= select.PIPE_BUF:
+                written = os.write(self.fd, data)
+                if written == len(data):
+                    return
+                data = data[written:]
+            with self.lock or contextlib.nullcontext():
+                while data:
+                    data = data[os.write(self.fd, data) :]
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging() -> None:
     """Set up the root logger once (plain or JSON lines), and quieten transitions."""
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
+        handler = LineHandler()
         if os.environ.get("CALLFLOW_LOG_FORMAT", "").lower() == "json":
             handler.setFormatter(JsonFormatter())
         else:
@@ -74,10 +125,10 @@ def configure_logging() -> None:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
     # What no handler here prints, records need not gather (the Logging HOWTO's
-    # "Optimization"): the caller's file and line and the process. Every webhook logs a
-    # line, and findCaller walks the stack for each. (Flow tests filter by thread: kept.)
+    # "Optimization"): the caller's file and line. Every webhook logs a line, and
+    # findCaller walks the stack for each. (Flow tests filter by thread: kept. The process
+    # id is kept too: gunicorn's own log lines print it.)
     logging._srcfile = None
-    logging.logProcesses = False
     logging.logMultiprocessing = False
     # transitions logs every callback at INFO: far too much for a webhook service.
     logging.getLogger("transitions").setLevel(logging.WARNING)

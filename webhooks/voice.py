@@ -324,6 +324,8 @@ class VoiceWebhooks:
             answer = self._answer(route, environ, path)
         body = answer.body.encode("utf-8")
         headers += [("Content-Type", answer.content_type), ("Content-Length", str(len(body)))]
+        if method == "HEAD":  # the headers a GET would have, and no body
+            body = b""
         start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
         return [body]
 

@@ -323,6 +323,7 @@ def test_refusals_are_counted_and_other_methods_told_what_is_allowed(client: Fla
     for method in ("get", "head", "put", "delete"):
         response = getattr(client, method)("/voice/step?s=1")
         assert response.status_code == 405 and response.headers["Allow"] == "POST"
+        assert (response.data == b"") == (method == "head")
     # Everything outside /voice/ is still Flask's.
     assert client.get("/healthz").status_code in {200, 503}
 

@@ -306,7 +306,6 @@ class VoiceWebhooks:
     def __init__(self, app: Flask, fallback: WSGIApplication) -> None:
         self.app = app
         self.fallback = fallback
-        self._links: tuple[str, ServiceLinks] | None = None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -368,11 +367,13 @@ class VoiceWebhooks:
             args = (
                 first_values(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else {}
             )
-            host_url = f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}/"
-            hook = Hook(path, args, first_values(pairs), self._links_for(settings, host_url))
-            url = (settings.public_base_url or host_url).rstrip("/") + path
-            if query:
-                url += "?" + query
+            # The address Twilio was given: PUBLIC_BASE_URL, or else the one asked for.
+            base = (
+                settings.public_base_url
+                or f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
+            ).rstrip("/")
+            hook = Hook(path, args, first_values(pairs), ServiceLinks(base))
+            url = f"{base}{path}?{query}" if query else base + path
             signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
             if not signature_ok(settings, url, pairs, signature, hook.form, path):
                 log.warning("voice POST %s: 403 %s", path, REASONS[403])
@@ -400,14 +401,6 @@ class VoiceWebhooks:
             return b""  # no length and no end marked: nothing is read (as werkzeug does)
         data: bytes = stream.read(MAX_BODY_BYTES + 1)
         return None if len(data) > MAX_BODY_BYTES else data
-
-    def _links_for(self, settings: Settings, host_url: str) -> ServiceLinks:
-        """The URLs to hand Twilio: on PUBLIC_BASE_URL, or else the address asked for."""
-        base = settings.public_base_url or host_url
-        cached = self._links
-        if cached is None or cached[0] != base:
-            cached = self._links = (base, ServiceLinks(base))
-        return cached[1]
 
 
 def form_pairs(environ: WSGIEnvironment, body: bytes) -> list[tuple[str, str]]:

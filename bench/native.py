@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +108,15 @@ def run(
     seconds: int,
     threads: int,
     connections: int,
-    server_cpu: Any = None,
+    server_cpu: Callable[[], float] | None = None,
+    meters: Mapping[str, Callable[[], float]] | None = None,
 ) -> dict[str, Any]:
     """wrk against ``url`` for ``seconds``, replaying ``requests``: throughput, latency,
-    errors, the client's own CPU and (given a callable returning CPU seconds) the server's."""
+    errors, the client's own CPU and (given a callable returning CPU seconds) the server's.
+
+    ``meters`` name more CPU-seconds counters (the server's user and system time, the
+    Redis server's): each is reported as milliseconds a request, in ``cpu_ms_per_request``.
+    """
     wrk = ensure_wrk()
     env = {
         **os.environ,
@@ -123,12 +128,15 @@ def run(
         "--timeout", "15s", "-s", str(SCRIPT), url,
     ]  # fmt: skip
     before = server_cpu() if server_cpu else 0.0
+    meters = meters or {}
+    meters_before = {name: meter() for name, meter in meters.items()}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     server_seconds = (server_cpu() - before) if server_cpu else None
+    meters_after = {name: meter() for name, meter in meters.items()}
     found = re.search(r"^WRK_RESULT (\{.*\})$", output, re.MULTILINE)
     if process.returncode != 0 or not found:
         raise SystemExit(f"wrk failed ({process.returncode}):\n{output[-2000:]}")
@@ -136,6 +144,7 @@ def run(
     duration = result["duration_us"] / 1e6
     client = usage.ru_utime + usage.ru_stime
     errors = result["errors"]
+    answered = max(result["requests"], 1)
     return {
         "requests": result["requests"],
         "requests_per_s": round(result["requests"] / duration, 1),
@@ -151,5 +160,12 @@ def run(
         "server_cpu_ms_per_request": round(1000 * server_seconds / max(result["requests"], 1), 3)
         if server_seconds is not None
         else None,
+        "cpu_ms_per_request": {
+            **{
+                name: round(1000 * (meters_after[name] - meters_before[name]) / answered, 3)
+                for name in meters
+            },
+            "wrk": round(1000 * client / answered, 3),
+        },
         "generator": f"wrk -t{threads} -c{connections} -d{seconds}s",
     }

@@ -138,15 +138,29 @@ class Server:
                     pids.append(int(entry.name))
         return pids
 
-    def cpu_seconds(self) -> float:
-        total = 0.0
+    def cpu_times(self) -> tuple[float, float]:
+        """User and system CPU seconds of the master and its workers."""
+        user = system = 0
         for pid in [self.process.pid, *self.workers()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-        return total
+            user += int(fields[11])
+            system += int(fields[12])
+        return user / CLK_TCK, system / CLK_TCK
+
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu_times())
+
+    def meters(self, client: Any) -> dict[str, Any]:
+        """CPU counters for a saturation run: this server's user and system time, and the
+        Redis server's (from INFO, so a Redis elsewhere is measured too)."""
+        return {
+            "server_user": lambda: self.cpu_times()[0],
+            "server_system": lambda: self.cpu_times()[1],
+            "redis": lambda: redis_cpu_seconds(client),
+        }
 
     def peak_rss_mb(self) -> list[float]:
         peaks = []
@@ -291,6 +305,12 @@ def summarise(samples: list[tuple[str, float, int]]) -> dict[str, Any]:
     }
 
 
+def redis_cpu_seconds(client: Any) -> float:
+    """The Redis server's own CPU seconds (its main thread and the rest: INFO cpu)."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def redis_commands(client: Any) -> int:
     stats = client.info("commandstats")
     return sum(
@@ -366,13 +386,17 @@ def leased_steps(
 
 def saturation(
     callflow: Server, baseline_app: str, env: dict[str, str], settings: list[str],
-    seconds: int, connections: int, advisers: list[str],
+    seconds: int, connections: int, advisers: list[str], client: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """wrk, replaying signed webhooks: the bare baseline, the Voice URL (each request a new
-    call), a leased step (the adviser-number answer to each call the Voice URL run
-    started, so each takes its call's lease, loads its session and moves it on), then the
-    baseline again. Only one server runs at a time, so this stops ``callflow`` before the
-    second baseline (its stop is idempotent); wrk runs one thread."""
+    """wrk, replaying signed webhooks: the bare baseline; the two floors (bench/floor.py:
+    gunicorn answering constant TwiML with no framework, and the service's voice layer
+    answering it once the request is read and its signature checked); the Voice URL
+    (each request a new call); a leased step (the adviser-number answer to each call the
+    Voice URL run started, so each takes its call's lease, loads its session and moves it
+    on); then the baseline again. Only one server is driven at a time (``callflow``
+    idles, and is stopped before the second baseline: its stop is idempotent); wrk runs
+    one thread. Every run reports its CPU a request: the server's user and system time,
+    the Redis server's and wrk's."""
     tmp = Path(tempfile.mkdtemp(prefix="callflow-wrk-"))
     # More requests than the fastest server could take in the time, none sent twice.
     capacity = int(seconds * 20_000) + 1000
@@ -381,22 +405,26 @@ def saturation(
     native.write_requests(voice_file, TOKEN, callflow.base, "/voice/incoming", incoming)
     run = {"seconds": seconds, "threads": 1, "connections": connections}
 
-    def bare(label: str) -> dict[str, Any]:
-        server = Server(baseline_app, env, settings)
+    def other(app: str, label: str) -> dict[str, Any]:
+        server = Server(app, env, settings)
         try:
             return native.run(
-                f"{server.base}/voice/incoming", voice_file, server_cpu=server.cpu_seconds, **run
-            )
+                f"{server.base}/voice/incoming", voice_file, server_cpu=server.cpu_seconds,
+                meters=server.meters(client), **run,
+            )  # fmt: skip
         finally:
             server.stop()
-            print(f"saturation: baseline ({label}) done", flush=True)
+            print(f"saturation: {label} done", flush=True)
 
     results: dict[str, Any] = {"generator": "wrk (Debian), bench/wrk/signed.lua"}
-    before = bare("before")
+    before = other(baseline_app, "baseline (before)")
+    floor = other("bench.floor:constant()", "gunicorn floor")
+    layer = other("bench.floor:voice_layer()", "voice layer floor")
     step = warm_up_step(callflow.base)
     voice = native.run(
-        f"{callflow.base}/voice/incoming", voice_file, server_cpu=callflow.cpu_seconds, **run
-    )
+        f"{callflow.base}/voice/incoming", voice_file, server_cpu=callflow.cpu_seconds,
+        meters=callflow.meters(client), **run,
+    )  # fmt: skip
     print("saturation: Voice URL done", flush=True)
     sent = native.sent_calls(voice_file, 1, voice["sent"])
     step_file = tmp / "step.tsv"
@@ -405,11 +433,11 @@ def saturation(
     )
     leased = native.run(
         f"{callflow.base}{step}", step_file, server_cpu=callflow.cpu_seconds,
-        **{**run, "seconds": max(1, int(seconds * 0.9))},
+        meters=callflow.meters(client), **{**run, "seconds": max(1, int(seconds * 0.9))},
     )  # fmt: skip
     print("saturation: leased step done", flush=True)
     callflow.stop()
-    after = bare("after")
+    after = other(baseline_app, "baseline (after)")
     for path in tmp.iterdir():
         path.unlink()
     tmp.rmdir()
@@ -417,6 +445,8 @@ def saturation(
     results.update(
         {
             "baseline_before": before,
+            "gunicorn_floor": floor,
+            "voice_layer_floor": layer,
             "voice_url": voice,
             "leased_step": {**leased, "step": step, "calls_available": len(sent)},
             "baseline_after": after,
@@ -426,6 +456,7 @@ def saturation(
             "ratio_to_baseline": round(voice["requests_per_s"] / max(baseline, 0.1), 3),
             "leased_ratio_to_baseline": round(leased["requests_per_s"] / max(baseline, 0.1), 3),
             "targets": {"ratio_to_baseline": 0.6, "leased_ratio_to_baseline": 0.45},
+            "where_the_time_goes": where_the_time_goes(before, after, floor, layer, voice, leased),
         }
     )
     results["met"] = (
@@ -436,6 +467,37 @@ def saturation(
         and not leased["wrapped"]
     )
     return results
+
+
+def service_ms(run: dict[str, Any]) -> float:
+    """The CPU a request cost the service: the server's user and system time and the Redis
+    server's. (wrk's own CPU is reported beside it, but not added: its figure includes
+    loading its requests file before the run, spread over however many it then sent.)"""
+    cpu = run["cpu_ms_per_request"]
+    return float(cpu["server_user"] + cpu["server_system"] + cpu["redis"])
+
+
+def where_the_time_goes(
+    before: dict[str, Any], after: dict[str, Any], floor: dict[str, Any],
+    layer: dict[str, Any], voice: dict[str, Any], leased: dict[str, Any],
+) -> dict[str, float]:  # fmt: skip
+    """The service's CPU milliseconds a request (server and Redis), split by subtracting
+    the runs from each other, and what a request may cost at the targets: the runs
+    saturate the same two cores, so a ratio to the baseline is, near enough, the
+    baseline's CPU a request over the other's."""
+    baseline = (service_ms(before) + service_ms(after)) / 2
+    return {
+        "baseline": round(baseline, 3),
+        "gunicorn": round(service_ms(floor), 3),
+        "flask_bare": round(baseline - service_ms(floor), 3),
+        "voice_layer": round(service_ms(layer) - service_ms(floor), 3),
+        "voice_url_engine_and_store": round(service_ms(voice) - service_ms(layer), 3),
+        "leased_step_engine_and_store": round(service_ms(leased) - service_ms(layer), 3),
+        "voice_url": round(service_ms(voice), 3),
+        "leased_step": round(service_ms(leased), 3),
+        "voice_url_budget_at_target": round(baseline / 0.6, 3),
+        "leased_step_budget_at_target": round(baseline / 0.45, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -450,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
         "--saturation-only", action="store_true", help="skip the paced runs (a quicker A/B)"
     )
     parser.add_argument(
-        "--levels", help="concurrent calls of the paced runs, e.g. 200 or 50,100 (default 50,100,200)"
+        "--levels",
+        help="concurrent calls of the paced runs, e.g. 200 or 50,100 (default 50,100,200)",
     )
     parser.add_argument(
         "--seconds", type=int, help="seconds of each saturation run (default 15; --quick 2)"
@@ -511,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         advisers.append(number)
     for n in range(20):
-        service.staff.add_agent(f"{700000 + n}", f"Agent {n}", f"client:bench{n}", time.time(), by="bench")
+        service.staff.add_agent(
+            f"{700000 + n}", f"Agent {n}", f"client:bench{n}", time.time(), by="bench"
+        )
         service.staff.set_availability(f"{700000 + n}", "available", time.time())
 
     results: dict[str, Any] = {
@@ -556,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         results["peak_rss_mb_per_worker"] = server.peak_rss_mb()
         results["saturation"] = saturation(
             server, "bench.baseline:create_app()", env, settings,
-            saturation_seconds, args.connections, advisers,
+            saturation_seconds, args.connections, advisers, client,
         )  # fmt: skip
     finally:
         server.stop()
@@ -565,18 +630,32 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     sat = results["saturation"]
+    print(f"{'':<54}CPU ms a request: server user + system + Redis = service; wrk")
     for label, key in (
         ("baseline (before)", "baseline_before"),
+        ("gunicorn floor", "gunicorn_floor"),
+        ("voice layer floor", "voice_layer_floor"),
         ("Voice URL", "voice_url"),
         ("leased step", "leased_step"),
         ("baseline (after)", "baseline_after"),
     ):
         run = sat[key]
+        cpu = run["cpu_ms_per_request"]
         print(
             f"{label:<18} {run['requests_per_s']:8.1f}/s  p99 {run['latency_ms']['p99']:6.1f} ms  "
-            f"errors {run['errors']}  server CPU {run['server_cpu_ms_per_request']} ms/request  "
-            f"wrk CPU {run['client_cpu_percent']}%"
+            f"errors {run['errors']}  {cpu['server_user']:.3f} + {cpu['server_system']:.3f} + "
+            f"{cpu['redis']:.3f} = {service_ms(run):.3f}; {cpu['wrk']:.3f} "
+            f"({run['client_cpu_percent']}% of a core)"
         )
+    split = sat["where_the_time_goes"]
+    print(
+        "where the time goes (the service's CPU ms a request): gunicorn "
+        f"{split['gunicorn']}, Flask {split['flask_bare']}, the voice layer "
+        f"{split['voice_layer']}, the Voice URL's engine and store "
+        f"{split['voice_url_engine_and_store']}, the leased step's "
+        f"{split['leased_step_engine_and_store']}; at the targets a Voice URL may cost "
+        f"{split['voice_url_budget_at_target']} and a step {split['leased_step_budget_at_target']}"
+    )
     print(
         f"Voice URL / baseline {sat['ratio_to_baseline']} (target 0.6), leased step / baseline "
         f"{sat['leased_ratio_to_baseline']} (target 0.45): {'met' if sat['met'] else 'not met'}"

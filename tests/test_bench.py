@@ -39,6 +39,19 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path: Path) -> None:
         and results["saturation"]["baseline_webhooks_per_s"] > 0
     )
     assert len(results["peak_rss_mb_per_worker"]) == 2
+    saturation = results["saturation"]
+    # The floors ran, and the voice layer's floor checked every signature (a refused one
+    # would be a 403, counted as an error); every run measured the CPU a request.
+    for run in ("gunicorn_floor", "voice_layer_floor", "voice_url", "leased_step"):
+        assert saturation[run]["requests"] > 0 and saturation[run]["errors"] == 0, run
+        cpu = saturation[run]["cpu_ms_per_request"]
+        assert set(cpu) == {"server_user", "server_system", "redis", "wrk"}
+        assert cpu["server_user"] > 0 and cpu["wrk"] > 0
+    # Only the runs that reach the store make Redis work.
+    assert saturation["voice_url"]["cpu_ms_per_request"]["redis"] > 0
+    split = saturation["where_the_time_goes"]
+    assert split["voice_url"] > split["gunicorn"] > 0
+    assert split["leased_step_budget_at_target"] > split["voice_url_budget_at_target"] > 0
     assert (ROOT / "bench" / "results" / "latency.svg").read_text().startswith("<svg")
 
 

@@ -357,3 +357,37 @@ def test_without_a_public_base_url_the_request_s_own_address_is_signed(
         gather = ET.fromstring(response.data).find(".//Gather")
         assert gather is not None
         assert gather.attrib["action"].startswith(f"{scheme}://voice.example/voice/step?s=1")
+
+
+def test_the_voice_layer_answers_through_the_routes_it_is_given(
+    app: Flask, service: Callflow
+) -> None:
+    """The benchmark's voice-layer floor (bench/floor.py) swaps one route's handler: the
+    layer must use it, after the same signature check, and leave the other routes alone."""
+    from webhooks.voice import ROUTES, Answer, Hook, VoiceWebhooks, twiml
+
+    layer = app.wsgi_app
+    assert isinstance(layer, VoiceWebhooks) and layer.routes is ROUTES
+    heard: list[str] = []
+
+    def constant(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
+        heard.append(hook.form["CallSid"])
+        return twiml("<Response><Hangup/></Response>", "ok")
+
+    layer.routes = {**ROUTES, "/voice/incoming": ("incoming", constant)}
+    try:
+        client = app.test_client()
+        call_sid = new_call_sid()
+        params = {"CallSid": call_sid, "From": "+441632960001"}
+        url = f"{BASE_URL}/voice/incoming"
+        response = client.post(
+            "/voice/incoming", data=params, headers={"X-Twilio-Signature": sign(url, params)}
+        )
+        assert response.data == b"<Response><Hangup/></Response>" and heard == [call_sid]
+        assert service.store.get_session(call_sid) is None  # the engine never ran
+        unsigned = client.post("/voice/incoming", data={"CallSid": new_call_sid()})
+        assert unsigned.status_code == 403 and heard == [call_sid]
+        # Another route is still the service's own.
+        assert client.post("/voice/step?s=1", data=params).status_code == 403
+    finally:
+        layer.routes = ROUTES

@@ -154,13 +154,17 @@ class Server:
         return sum(self.cpu_times())
 
     def meters(self, client: Any) -> dict[str, Any]:
-        """CPU counters for a saturation run: this server's user and system time, and the
-        Redis server's (from INFO, so a Redis elsewhere is measured too)."""
-        return {
+        """CPU counters for a saturation run: this server's user and system time, the
+        Redis server's (from INFO, so a Redis elsewhere is measured too), and each
+        worker's (``worker N``: see :func:`per_worker`)."""
+        meters: dict[str, Any] = {
             "server_user": lambda: self.cpu_times()[0],
             "server_system": lambda: self.cpu_times()[1],
             "redis": lambda: redis_cpu_seconds(client),
         }
+        for n, pid in enumerate(sorted(self.workers()), 1):
+            meters[f"worker {n}"] = lambda pid=pid: process_cpu_seconds(pid)
+        return meters
 
     def peak_rss_mb(self) -> list[float]:
         peaks = []
@@ -305,6 +309,27 @@ def summarise(samples: list[tuple[str, float, int]]) -> dict[str, Any]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def per_worker(run: dict[str, Any]) -> dict[str, Any]:
+    """Moves the workers' meters out of ``cpu_ms_per_request`` into ``worker_cpu_percent``
+    (of one core, over the run). wrk's keep-alive connections stay with the worker that
+    accepted them, so the two workers are rarely loaded alike: when the busier one is at a
+    whole core, it, not the machine, caps the run."""
+    cpu = run["cpu_ms_per_request"]
+    workers = sorted(name for name in cpu if name.startswith("worker "))
+    run["worker_cpu_percent"] = [
+        round(cpu.pop(name) * run["requests_per_s"] / 10, 1) for name in workers
+    ]
+    return run
+
+
 def redis_cpu_seconds(client: Any) -> float:
     """The Redis server's own CPU seconds (its main thread and the rest: INFO cpu)."""
     cpu = client.info("cpu")
@@ -408,10 +433,10 @@ def saturation(
     def other(app: str, label: str) -> dict[str, Any]:
         server = Server(app, env, settings)
         try:
-            return native.run(
+            return per_worker(native.run(
                 f"{server.base}/voice/incoming", voice_file, server_cpu=server.cpu_seconds,
                 meters=server.meters(client), **run,
-            )  # fmt: skip
+            ))  # fmt: skip
         finally:
             server.stop()
             print(f"saturation: {label} done", flush=True)
@@ -421,20 +446,20 @@ def saturation(
     floor = other("bench.floor:constant()", "gunicorn floor")
     layer = other("bench.floor:voice_layer()", "voice layer floor")
     step = warm_up_step(callflow.base)
-    voice = native.run(
+    voice = per_worker(native.run(
         f"{callflow.base}/voice/incoming", voice_file, server_cpu=callflow.cpu_seconds,
         meters=callflow.meters(client), **run,
-    )  # fmt: skip
+    ))  # fmt: skip
     print("saturation: Voice URL done", flush=True)
     sent = native.sent_calls(voice_file, 1, voice["sent"])
     step_file = tmp / "step.tsv"
     native.write_requests(
         step_file, TOKEN, callflow.base, step, leased_steps(incoming, sent, advisers)
     )
-    leased = native.run(
+    leased = per_worker(native.run(
         f"{callflow.base}{step}", step_file, server_cpu=callflow.cpu_seconds,
         meters=callflow.meters(client), **{**run, "seconds": max(1, int(seconds * 0.9))},
-    )  # fmt: skip
+    ))  # fmt: skip
     print("saturation: leased step done", flush=True)
     callflow.stop()
     after = other(baseline_app, "baseline (after)")
@@ -630,7 +655,10 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
     sat = results["saturation"]
-    print(f"{'':<54}CPU ms a request: server user + system + Redis = service; wrk")
+    print(
+        f"{'':<54}CPU ms a request: server user + system + Redis = service; wrk; "
+        "each worker's share of a core"
+    )
     for label, key in (
         ("baseline (before)", "baseline_before"),
         ("gunicorn floor", "gunicorn_floor"),
@@ -645,7 +673,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:<18} {run['requests_per_s']:8.1f}/s  p99 {run['latency_ms']['p99']:6.1f} ms  "
             f"errors {run['errors']}  {cpu['server_user']:.3f} + {cpu['server_system']:.3f} + "
             f"{cpu['redis']:.3f} = {service_ms(run):.3f}; {cpu['wrk']:.3f} "
-            f"({run['client_cpu_percent']}% of a core)"
+            f"({run['client_cpu_percent']}% of a core); workers "
+            + "/".join(f"{share:.0f}%" for share in run["worker_cpu_percent"])
         )
     split = sat["where_the_time_goes"]
     print(

@@ -25,6 +25,7 @@ from .errors import FlowValidationError, Problem, StoreError, UnknownFlowError
 from .flowspec import Flow, flow_files, load_flow, parse_flow
 from .machine import FlowMachine
 from .registry import Registry
+from .releases import NAMESPACE as RELEASES
 from .store.base import Store
 
 log = logging.getLogger(__name__)
@@ -127,14 +128,12 @@ class FlowLibrary:
 
     def check_releases(self, *, force: bool = False) -> None:
         """Pick up versions published (or rolled back) in the store since the last look."""
-        from .releases import NAMESPACE
-
         now = self.clock.now()
         if not force and now - self._releases_at < self.release_check_seconds:
             return
         self._releases_at = now
         try:
-            docs = self.store.list_docs(NAMESPACE)
+            docs = self.store.list_docs(RELEASES)
         except StoreError as exc:
             log.warning("flow releases not checked (%s); serving the versions known", exc)
             return

@@ -47,6 +47,8 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path: Path) -> None:
         cpu = saturation[run]["cpu_ms_per_request"]
         assert set(cpu) == {"server_user", "server_system", "redis", "wrk"}
         assert cpu["server_user"] > 0 and cpu["wrk"] > 0
+        shares = saturation[run]["worker_cpu_percent"]
+        assert len(shares) == 2 and all(share >= 0 for share in shares) and sum(shares) > 0
     # Only the runs that reach the store make Redis work.
     assert saturation["voice_url"]["cpu_ms_per_request"]["redis"] > 0
     split = saturation["where_the_time_goes"]

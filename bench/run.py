@@ -140,15 +140,8 @@ class Server:
 
     def cpu_times(self) -> tuple[float, float]:
         """User and system CPU seconds of the master and its workers."""
-        user = system = 0
-        for pid in [self.process.pid, *self.workers()]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            user += int(fields[11])
-            system += int(fields[12])
-        return user / CLK_TCK, system / CLK_TCK
+        times = [process_cpu_times(pid) for pid in [self.process.pid, *self.workers()]]
+        return sum(user for user, _ in times), sum(system for _, system in times)
 
     def cpu_seconds(self) -> float:
         return sum(self.cpu_times())
@@ -309,12 +302,17 @@ def summarise(samples: list[tuple[str, float, int]]) -> dict[str, Any]:
     }
 
 
-def process_cpu_seconds(pid: int) -> float:
+def process_cpu_times(pid: int) -> tuple[float, float]:
+    """A process's user and system CPU seconds (nothing for one that has gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return 0.0, 0.0
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def process_cpu_seconds(pid: int) -> float:
+    return sum(process_cpu_times(pid))
 
 
 def per_worker(run: dict[str, Any]) -> dict[str, Any]:

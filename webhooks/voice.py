@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.http import HTTP_STATUS_CODES as REASONS
 from werkzeug.wsgi import get_host
 
 from callflow import budget
@@ -72,15 +73,6 @@ CALL_STATUSES = frozenset(
         "canceled",
     }
 )
-REASONS = {
-    200: "OK",
-    204: "No Content",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Request Entity Too Large",
-}
 XML = "text/xml; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 

@@ -85,11 +85,18 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values).checked()
 
 
+def morning() -> float:
+    """Today, 09:00 UTC: a test's virtual day starts here, whatever the wall clock says, so
+    the hours a simulated call runs never carry it past midnight into another day (a test
+    run at 23:30 would otherwise see its audit entries split over two days)."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0).timestamp()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
-    import time
-
-    return ManualClock(time.time())
+    return ManualClock(morning())
 
 
 @pytest.fixture(params=["redis", "memory"])

@@ -64,7 +64,7 @@ from callflow.access import Viewer  # noqa: E402
 from callflow.clock import ManualClock  # noqa: E402
 from callflow.config import Settings  # noqa: E402
 from callflow.desks import AgentDesk, AuditorDesk, SpecialistDesk  # noqa: E402
-from callflow.handoff import RECORD_TTL  # noqa: E402
+from callflow.handoff.grants import RECORD_TTL  # noqa: E402
 from callflow.links import ServiceLinks  # noqa: E402
 from callflow.metrics import exposition  # noqa: E402
 from callflow.reports import today_utc  # noqa: E402
@@ -151,6 +151,10 @@ class Bench:
                 by="bench",
                 nation="none",
             )
+            # Each team's specialist, on a phone of their own.
+            svc.staff.add_specialist(
+                f"{300000 + n}", f"Specialist {n}", f"team_{n}", f"client:spec{n}", now, by="bench"
+            )
         svc.staff.add_officer("4471203", "Alex Morgan", now, by="bench")
 
     # -- one hand-off end to end, through the simulator
@@ -172,7 +176,8 @@ class Bench:
         caller = sim.call(VSTRS, f"+4477{random.randrange(10**8):08d}", script)
         assert sim.run_until(lambda: (svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent")
         specialist = Script().press(f"{agent}#").press("1").hang_up(after=5000)
-        sim.add_callee("+441632960200", Callee("answered", after=3, script=specialist))
+        sim.add_callee("client:spec0", Callee("answered", after=3, script=specialist))
+        svc.staff.set_specialist_availability("300000", "available", self.clock.now())
         body = {
             "team": "team_0",
             "customer": {"name": "Pat Example", "reference": "AB123456C"},
@@ -187,7 +192,7 @@ class Bench:
         assert sim.run_until(
             lambda: (svc.handoffs.get(handoff["id"]) or {}).get("state") == "briefing"
         )
-        svc.handoffs.complete(handoff["id"], self.links)
+        svc.handoffs.complete(handoff["id"], self.links, agent_sees_id=agent)
         sim.hang_up(caller)
         sim.run(max_seconds=120)
         assert (svc.handoffs.get(handoff["id"]) or {}).get("state") == "ended"
@@ -237,7 +242,9 @@ class Bench:
                 "agent_call_sid": "CA" + "1" * 32,
                 "customer": {"name": "Pat Example", "reference_type": "utr", "reference": reference},
                 "organisation": "taxaid", "organisation_name": "Tax Aid",
-                "representative": {"name": "Sam Adviser", "adviser_number": ADVISER},
+                "adviser": {"name": "Sam Adviser", "adviser_number": ADVISER},
+                "taken_by": {"id": f"{300000 + i % TEAMS}", "name": "Specialist",
+                             "how": "answered", "at": now},
                 "consent_to_act": False, "issue": "Time to pay",
                 "callback": {"urgent": False, "turnaround": ""},
                 "authorisation": {"type": "signed", "date": "2026-01-01", "reference": "B-1"},
@@ -246,9 +253,9 @@ class Bench:
                 "history": [{"at": now, "state": "requested"}],
             }  # fmt: skip
             svc.store.put_doc("handoffs", handoff_id, handoff, ttl_seconds=RECORD_TTL)
-            grant_id = svc.handoffs.issue_grant(handoff)  # its audit entry, then the grant
+            grant_id = svc.handoffs.grants.issue(handoff)  # its audit entry, then the grant
             self.clock.advance(240)
-            svc.handoffs.end_grant(grant_id, "completed")  # and its end, audited
+            svc.handoffs.grants.end(grant_id, "completed")  # and its end, audited
             svc.store.update_doc(
                 "handoffs", handoff_id,
                 lambda d, g=grant_id: {**d, "state": "ended", "grant_id": g} if d else None,
@@ -304,7 +311,7 @@ def questions(bench: Bench) -> dict[str, Callable[[], Any]]:
     svc = bench.svc
     (record,) = svc.vstrs.recent_for_agent("200001", count=1)
     call_sid = record["call_sid"]
-    specialist = Viewer("specialist", team="team_1")
+    specialist = Viewer("specialist", team="team_1", specialist="300001")
     agent = Viewer("vstrs_agent", sees_id="200001")
     admin = Viewer("admin")
     day = today_utc(bench.clock.now())

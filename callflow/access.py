@@ -1,16 +1,27 @@
 """Who may see what: the person asking, their relationship to a call, and each audience's view.
 
 Every read of a call, a hand-off or a grant is scoped to the person asking (rule 9 of the
-architecture): by role, and by relationship: the VSTRS agent on that call, the
-specialists of that hand-off's team, an admin. Each answer carries only what that person
-needs. The JSON API and the consoles both use these projections, so a hand-off reads the
-same to an audience wherever it is shown.
+architecture): by role, and by relationship: the VSTRS agent on that call, the specialist
+who took that hand-off, the other specialists of its team, an admin. Each answer carries
+only what that person needs. The JSON API and the consoles both use these projections, so
+a hand-off reads the same to an audience wherever it is shown.
 
-    audience             a call's grant                 a customer's grants       a hand-off
-    the agent on it      authorised?, team, times       (not theirs to ask)       its progress
-    its team's specialist the grant: customer, org,     their team's grants only: the card
-                          representative, agent          no name or reference back
-    admin                everything                     every team's              everything
+    audience                 a hand-off                    a call's grant
+    the agent who asked      their request, its progress   authorised?, team, times
+    the specialist who       the card: customer, adviser,  the grant in full: who they
+      took it                 issue, call-back, the agent   may disclose about, the matter
+                              (SEES ID once checked)
+    ... after the call       the card, read-only, for      the grant in full
+                              their wrap-up time
+    ... after their wrap-up  the team's label              authorised?, team, times
+    the rest of the team     the team's label: state,      403
+                              agent, organisation, who
+                              took it; no customer
+    another team             403                           403
+    admin                    everything                    everything
+
+A specialist asking about a customer (``GET /api/grants?customer=``) hears only of the
+grants they hold themselves, with no name or reference back (they sent it).
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ __all__ = [
     "Viewer",
     "grant_for_viewer",
     "handoff_for_viewer",
+    "holds_card",
     "may_see_call",
     "may_see_handoff",
 ]
@@ -37,13 +49,16 @@ class Forbidden(CallflowError):
 
 @dataclass(frozen=True)
 class Viewer:
-    """The person asking: their role, and the SEES ID or team that role is tied to."""
+    """The person asking: their role, and the SEES ID, team and staff number that role is
+    tied to."""
 
     role: str
     sees_id: str = ""
     team: str = ""
     name: str = ""
     username: str = ""
+    #: A specialist's staff number: the person, not just their team.
+    specialist: str = ""
 
     @property
     def who(self) -> str:
@@ -62,6 +77,14 @@ class Viewer:
         """Whether this is a specialist of that team."""
         return self.role == "specialist" and bool(self.team) and self.team == team
 
+    def is_specialist(self, specialist_id: str | None) -> bool:
+        """Whether this is the specialist with that staff number."""
+        return (
+            self.role == "specialist"
+            and bool(self.specialist)
+            and self.specialist == specialist_id
+        )
+
 
 # ---------------------------------------------------------------- calls
 
@@ -79,7 +102,7 @@ def was_on_call(viewer: Viewer, record: dict[str, Any]) -> bool:
 
 # ---------------------------------------------------------------- hand-offs
 
-#: How the service runs a transfer: never shown outside admin.
+#: How the service runs a hand-off: never shown outside admin.
 _WORKINGS = frozenset(
     {"numbers", "agent_call_sid", "conference", "conference_sid", "tried", "ringing"}
 )
@@ -92,7 +115,7 @@ _AGENT_FIELDS = (
     "customer",
     "organisation",
     "organisation_name",
-    "representative",
+    "adviser",
     "consent_to_act",
     "language",
     "relay",
@@ -104,9 +127,31 @@ _AGENT_FIELDS = (
     "requested_at",
     "updated_at",
     "history",
+    "taken_by",
 )
-#: What the specialists of the hand-off's team see: the card they take the call with.
-_SPECIALIST_FIELDS = (*_AGENT_FIELDS, "agent_sees_id", "agent_name", "grant_id")
+#: What the specialist who took it sees: the card they take the call with.
+_CARD_FIELDS = (*_AGENT_FIELDS, "agent_sees_id", "agent_name", "grant_id")
+#: What the rest of the team sees: which hand-off, how far it has gone, who has it;
+#: nothing that identifies the customer or the adviser.
+_TEAM_FIELDS = (
+    "id",
+    "call_sid",
+    "team",
+    "team_name",
+    "organisation",
+    "organisation_name",
+    "language",
+    "relay",
+    "state",
+    "reason",
+    "requested_at",
+    "updated_at",
+    "agent_name",
+    "taken_by",
+)
+#: Before the SEES ID check passes, the specialist must key the ID the agent gives them:
+#: the card never gives it away.
+_UNCHECKED = frozenset({"requested", "ringing", "checking"})
 
 
 def may_see_handoff(viewer: Viewer, doc: dict[str, Any]) -> bool:
@@ -114,37 +159,87 @@ def may_see_handoff(viewer: Viewer, doc: dict[str, Any]) -> bool:
     return viewer.is_admin or viewer.is_agent(doc["agent_sees_id"]) or viewer.is_team(doc["team"])
 
 
-def _representative(doc: dict[str, Any]) -> dict[str, Any]:
-    rep = dict(doc["representative"])
-    if not doc.get("consent_to_act"):  # contact details only with consent to act
-        rep = {k: rep[k] for k in ("name", "adviser_number") if k in rep}
-    return rep
+def adviser_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """The adviser on a hand-off or grant (stored as ``representative`` before), with
+    contact details only when the organisation has consent to act."""
+    adviser = dict(doc.get("adviser") or doc.get("representative") or {})
+    if not doc.get("consent_to_act"):
+        adviser = {k: adviser[k] for k in ("name", "adviser_number") if k in adviser}
+    return adviser
 
 
-def handoff_for_viewer(viewer: Viewer, doc: dict[str, Any]) -> dict[str, Any]:
+def ended_at(doc: dict[str, Any]) -> float | None:
+    """When a hand-off was over (ended or failed), else None."""
+    if doc["state"] in {"ended", "failed"}:
+        return float(doc.get("updated_at") or doc["requested_at"])
+    return None
+
+
+def holds_card(viewer: Viewer, doc: dict[str, Any], now: float, wrap_up: float) -> bool:
+    """Whether this specialist took the hand-off and may still see its customer: while it
+    lasts and for their wrap-up time after."""
+    taker = (doc.get("taken_by") or {}).get("id")
+    if not viewer.is_specialist(taker):
+        return False
+    over = ended_at(doc)
+    return over is None or now < over + wrap_up
+
+
+def _withheld(viewer: Viewer, doc: dict[str, Any]) -> str:
+    taker = doc.get("taken_by") or {}
+    if viewer.is_specialist(taker.get("id")):
+        return "your wrap-up time after this call is over: its customer is no longer shown"
+    if taker:
+        return f"taken by {taker.get('name') or 'another specialist'}: only they see the customer"
+    return "not taken yet: the specialist who takes it sees the customer"
+
+
+def handoff_for_viewer(
+    viewer: Viewer, doc: dict[str, Any], now: float, wrap_up: float
+) -> dict[str, Any]:
     """A hand-off as this person may see it (raises Forbidden when they may not)."""
     if not may_see_handoff(viewer, doc):
-        raise Forbidden("this hand-off is not yours to see")
+        raise Forbidden("this hand-off is for another team")
     if viewer.is_admin:
-        return {k: v for k, v in doc.items() if k not in _WORKINGS}
-    fields: Iterable[str] = _AGENT_FIELDS if viewer.role == "vstrs_agent" else _SPECIALIST_FIELDS
+        view = {k: v for k, v in doc.items() if k not in _WORKINGS and k != "representative"}
+        view["adviser"] = adviser_of(doc)
+        return view
+    if viewer.role == "specialist" and not holds_card(viewer, doc, now, wrap_up):
+        view = {k: doc.get(k) for k in _TEAM_FIELDS}
+        view["taken_by"] = _taker(doc)
+        view["withheld"] = _withheld(viewer, doc)
+        return view
+    fields: Iterable[str] = _AGENT_FIELDS if viewer.role == "vstrs_agent" else _CARD_FIELDS
     view = {k: doc.get(k) for k in fields}
-    view["representative"] = _representative(doc)
+    view["adviser"] = adviser_of(doc)
+    view["taken_by"] = _taker(doc)
+    if viewer.role == "specialist" and doc["state"] in _UNCHECKED:
+        view["agent_sees_id"] = None
     return view
+
+
+def _taker(doc: dict[str, Any]) -> dict[str, Any] | None:
+    taker = doc.get("taken_by")
+    if not taker:
+        return None
+    return {k: taker.get(k) for k in ("id", "name", "how", "at")}
 
 
 # ---------------------------------------------------------------- grants
 
-#: The grant itself, as its team's specialists (who disclose under it) and admins see it.
+#: The grant itself, as the specialist who holds it (who discloses under it) and admins
+#: see it.
 _GRANT_FULL = (
     "id",
     "handoff_id",
     "call_sid",
     "customer",
+    "matter",
     "organisation_name",
-    "representative",
+    "adviser",
     "team",
     "team_name",
+    "specialist",
     "agent_sees_id",
     "language",
     "relay",
@@ -153,8 +248,9 @@ _GRANT_FULL = (
     "end_reason",
     "confirmed_live_at",
 )
-#: What the agent on the call, or a specialist asking about a customer, sees of a grant:
-#: which team holds it and when; never the customer, the adviser or the agent.
+#: What the agent on the call, the specialist after their wrap-up, or a specialist asking
+#: about a customer, sees of a grant: which team holds it and when; never the customer,
+#: the adviser or the agent.
 _GRANT_BRIEF = (
     "id",
     "handoff_id",
@@ -168,10 +264,33 @@ _GRANT_BRIEF = (
 )
 
 
+def holds_grant(viewer: Viewer, grant: dict[str, Any], now: float, wrap_up: float) -> bool:
+    """Whether this is the specialist the grant authorises, within its life and their
+    wrap-up time after it."""
+    holder = (grant.get("specialist") or {}).get("id")
+    if not viewer.is_specialist(holder):
+        return False
+    over = grant.get("ended_at")
+    return over is None or now < float(over) + wrap_up
+
+
 def grant_for_viewer(
-    viewer: Viewer, grant: dict[str, Any], status: dict[str, Any], *, brief: bool = False
+    viewer: Viewer,
+    grant: dict[str, Any],
+    status: dict[str, Any],
+    now: float,
+    wrap_up: float,
+    *,
+    brief: bool = False,
 ) -> dict[str, Any]:
     """A grant's status answer, with only the grant fields this person needs."""
-    full = not brief and (viewer.is_admin or viewer.is_team(grant["team"]))
+    full = not brief and (viewer.is_admin or holds_grant(viewer, grant, now, wrap_up))
     fields = _GRANT_FULL if full else _GRANT_BRIEF
-    return {**status, "grant": {k: grant.get(k) for k in fields}}
+    view = {k: grant.get(k) for k in fields}
+    if full:
+        view["adviser"] = {
+            k: v
+            for k, v in (grant.get("adviser") or grant.get("representative") or {}).items()
+            if k in {"name", "adviser_number"}
+        }
+    return {**status, "grant": view}

@@ -72,6 +72,8 @@ class Account:
     team: str = ""
     active: bool = True
     created_at: float = 0.0
+    #: A specialist's staff number: the person this account is (their team comes from it).
+    specialist: str = ""
 
     def public(self) -> dict[str, Any]:
         """Everything but the password hash."""
@@ -93,6 +95,7 @@ class ConsoleSession:
     csrf: str
     created_at: float
     last_seen: float
+    specialist: str = ""
 
 
 class Accounts:
@@ -123,10 +126,11 @@ class Accounts:
         now: float,
         *,
         sees_id: str = "",
-        team: str = "",
+        specialist: str = "",
         by: str,
     ) -> Account:
-        """Create an account (an agent's names their SEES ID, a specialist's their team)."""
+        """Create an account (an agent's names their SEES ID, a specialist's their staff
+        number: the specialist they are, whose team they work in)."""
         errors = []
         if not USERNAME.match(username or ""):
             errors.append("username: 3 to 40 lower-case letters, digits, . _ -")
@@ -139,10 +143,11 @@ class Accounts:
                 "sees_id: a registered VSTRS agent's SEES ID (register the agent first: "
                 "`callflow agents add` or the admin console's VSTRS agents)"
             )
-        if role == "specialist" and self.staff.team(team) is None:
+        person = self.staff.specialist(specialist) if role == "specialist" else None
+        if role == "specialist" and person is None:
             errors.append(
-                "team: a registered specialist team (register the team first: "
-                "`callflow teams add` or the admin console's Specialist teams)"
+                "specialist: a registered specialist's staff number (register them first: "
+                "`callflow specialists add` or the admin console's Specialists)"
             )
         self._check_password(password, errors)
         if errors:
@@ -153,9 +158,10 @@ class Accounts:
             role,
             self.hasher.hash(password),
             sees_id if role == "vstrs_agent" else "",
-            team if role == "specialist" else "",
+            person.team if person is not None else "",
             True,
             now,
+            person.id if person is not None else "",
         )
         if not self.store.add_doc("accounts", username, asdict(account)):
             raise DirectoryError(f"username: {username} is taken")
@@ -290,6 +296,7 @@ class Accounts:
             "role": account.role,
             "sees_id": account.sees_id,
             "team": account.team,
+            "specialist": account.specialist,
             "csrf": secrets.token_urlsafe(32),
             "created_at": now,
             "last_seen": now,
@@ -311,6 +318,13 @@ class Accounts:
             remaining = max(int(LIFETIME_SECONDS - (now - doc["created_at"])), 1)
             doc = {**doc, "last_seen": now}
             self.store.put_doc("console_sessions", token, doc, ttl_seconds=remaining)
+        if doc["role"] == "specialist":
+            # A specialist works in the team their record names now (an admin may move
+            # them); one removed or deactivated signs in no more.
+            person = self.staff.specialist(doc.get("specialist", ""))
+            if person is None or not person.active:
+                return None
+            doc = {**doc, "team": person.team}
         return ConsoleSession(**doc)
 
     def sign_out(self, token: str) -> None:

@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 from .context import Services, ServiceUser
 from .errors import CallflowError, DirectoryError
 from .language import DEFAULT as DEFAULT_LANGUAGE
-from .language import VOICES
 from .links import ServiceLinks
+from .queue import Waiting, assign
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 
@@ -287,48 +287,55 @@ class Callbacks(ServiceUser):
             return False
         return self.staff.calendar("line").is_open(datetime.fromtimestamp(now, LONDON))
 
+    def waiting_entry(self, doc: dict[str, Any], free: list[Any] | None = None) -> Waiting:
+        """A call-back holding its place, as the fair queue sees it. Its flow's rule for a
+        language no free agent speaks applies at once (the caller has already waited):
+        with no speaker free, one that falls back to English (the default) may go to any
+        agent; one that waits for a speaker waits."""
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        falls_back = (doc.get("routing") or {}).get("then", "english") == "english"
+        return Waiting(
+            key=doc["id"],
+            kind="callback",
+            language=language,
+            arrived_at=float(doc.get("arrived_at") or doc.get("noted_at") or 0),
+            any_agent=falls_back and free is not None and not any(a.speaks(language) for a in free),
+        )
+
     def dispatch(self, links: ServiceLinks) -> list[tuple[str, str]]:
         """One pass of the worker: settle lost calls, bring due retries back to their place,
         and place every call-back whose turn it is. Returns (call-back id, what happened).
 
-        A call-back's turn: fewer callers ahead of it (live callers still waiting and
-        call-backs holding a place, in its language, who first rang earlier) than agents
-        free who speak its language. Nothing is placed while the line is closed."""
+        A call-back's turn: the fair queue (callflow.queue), live callers and call-backs
+        together by when each first rang, offers it a free agent. Nothing is placed while
+        the line is closed."""
         now = self.now()
         self.store.release(HEARTBEAT, "running")  # renewed: a fresh lifetime from now
         self.store.claim(HEARTBEAT, "running", HEARTBEAT_SECONDS)
         done = [(cb_id, f"settled: {status}") for cb_id, status in self.recover_stuck()]
         done += self._promote_due(now)
-        if not self.line_open(now):
-            return done
-        idle = self.staff.idle_agents()
         vstrs = self.services.vstrs
-        for language in VOICES:
-            speakers = [a for a in idle if a.speaks(language)]
-            # No speaker free: a call-back whose flow falls back to English (the default)
-            # may go to any agent; one that waits for a speaker waits.
-            fallback = not speakers and language != DEFAULT_LANGUAGE
-            free = len(idle if fallback else speakers)
-            if not free:
+        if not self.line_open(now) or vstrs is None:
+            return done
+        free = self.staff.idle_agents(now)
+        if not free:
+            return done
+        waiting = vstrs.waiting(len(free), free=free)
+        callbacks = {w.key for w in waiting if w.kind == "callback"}
+        matched = assign(free, waiting)
+        for key in sorted(k for k in matched if k in callbacks):
+            doc = self.get(key)
+            if doc is None or doc["status"] != "to_call_back":
+                continue  # being rung: it holds its place (and the agent it will need)
+            if now >= float(doc.get("expires_at") or now + 1):
+                self._drop(doc["id"], "expired", None)
+                done.append((doc["id"], "dropped: expired"))
                 continue
-            heads = self.store.indexed(NAMESPACE, f"waiting:{language}", count=free)
-            for place, doc in enumerate(heads):
-                if doc["status"] != "to_call_back":
-                    continue  # being rung: it holds its place
-                if now >= float(doc.get("expires_at") or now + 1):
-                    self._drop(doc["id"], "expired", None)
-                    done.append((doc["id"], "dropped: expired"))
-                    continue
-                if fallback and (doc.get("routing") or {}).get("then", "english") != "english":
-                    continue
-                live = vstrs.live_ahead(language, doc["arrived_at"]) if vstrs else 0
-                if place + live >= free:
-                    break
-                try:
-                    done.append((doc["id"], self.place(doc["id"], links)))
-                except CallflowError as exc:
-                    log.error("call-back %s: not placed: %s", doc["id"], exc)
-                    done.append((doc["id"], f"error: {exc}"))
+            try:
+                done.append((doc["id"], self.place(doc["id"], links)))
+            except CallflowError as exc:
+                log.error("call-back %s: not placed: %s", doc["id"], exc)
+                done.append((doc["id"], f"error: {exc}"))
         return done
 
     def _promote_due(self, now: float) -> list[tuple[str, str]]:

@@ -7,6 +7,11 @@ Environment variables:
     VSTRS_NUMBER               the number outbound calls to agents and specialists come from.
     TWILIO_API_BASE_URL        where the REST API is (the local simulator's); default Twilio's.
     CALLFLOW_AGENT_WAIT        seconds a verified caller waits for an agent before a polite end.
+    CALLFLOW_WRAP_UP           seconds of an agent's after-call work before they are offered
+                               the next caller (default 60; Ready ends it sooner).
+    CALLFLOW_HOLD_WARNING      seconds on hold after which the agent's console warns (120).
+    CALLFLOW_SPECIALIST_WRAP_UP  minutes the specialist who took a hand-off still sees its
+                               customer after the call, read-only (default 15).
     PUBLIC_BASE_URL            the URL Twilio reaches the service at (behind a proxy or tunnel).
     CALLFLOW_SECRET_KEY        server-held key for PIN and answer hashes (not kept in Redis).
     CALLFLOW_SIGNATURE_CHECK   "on" (default) or "off"; off is for local experiments only.
@@ -106,6 +111,12 @@ class Settings:
     # Caller to agent: how long an agent's phone rings, how long a caller waits in all.
     agent_ring_seconds: int = 20
     agent_wait_seconds: int = 180
+    # After a call: the agent's after-call work (then they are offered the next caller),
+    # the console's warning for a caller on hold too long, and how long the specialist who
+    # took a hand-off keeps its customer in view, read-only, for their wrap-up.
+    agent_wrap_up_seconds: int = 60
+    hold_warning_seconds: int = 120
+    specialist_wrap_up_seconds: int = 15 * 60
     # A disclosure grant's backstop: it never outlives this, whatever callbacks are lost.
     grant_max_seconds: int = 4 * 3600
     # "Authorised" is never based on leg liveness older than this; a question asks Twilio
@@ -183,6 +194,9 @@ class Settings:
             vstrs_number=env.get("VSTRS_NUMBER") or "+441632960999",
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
+            agent_wrap_up_seconds=_int(env, "CALLFLOW_WRAP_UP", 60),
+            hold_warning_seconds=_int(env, "CALLFLOW_HOLD_WARNING", 120),
+            specialist_wrap_up_seconds=_int(env, "CALLFLOW_SPECIALIST_WRAP_UP", 15) * 60,
             relay_numbers=tuple(
                 n.strip() for n in env.get("CALLFLOW_RELAY_NUMBERS", "").split(",") if n.strip()
             ),
@@ -282,6 +296,12 @@ class Settings:
             raise ConfigError("CALLFLOW_TRACE_RETENTION_DAYS must be 1 to 400")
         if not 1 <= self.callback_expiry_hours <= 30 * 24:
             raise ConfigError("CALLFLOW_CALLBACK_EXPIRY_HOURS must be 1 to 720")
+        if not 0 <= self.agent_wrap_up_seconds <= 3600:
+            raise ConfigError("CALLFLOW_WRAP_UP must be 0 to 3600 seconds")
+        if not 10 <= self.hold_warning_seconds <= 3600:
+            raise ConfigError("CALLFLOW_HOLD_WARNING must be 10 to 3600 seconds")
+        if not 0 <= self.specialist_wrap_up_seconds <= 8 * 3600:
+            raise ConfigError("CALLFLOW_SPECIALIST_WRAP_UP must be 0 to 480 minutes")
         if not 0 <= self.trusted_proxies <= 5:
             raise ConfigError("CALLFLOW_TRUSTED_PROXIES must be 0 to 5")
         if not self.secret_key:

@@ -54,12 +54,15 @@ def add_demo_agent(service: Callflow, sim: Any, *, answer_after: float, talk: fl
 
 DEMO_TEAM = "debt_pursuit"
 DEMO_TEAM_NUMBER = "+441632960200"
+DEMO_SPECIALIST = ("400001", "Kim Specialist", "client:demo_specialist")
 
 
 def add_demo_team(service: Callflow, sim: Any) -> None:
-    """A specialist team whose phone is answered by a specialist who checks the SEES ID."""
-    from .simulator import Callee, Script
+    """A specialist team with one available specialist, Kim, whose phone is answered: she
+    keys the demo agent's SEES ID and accepts."""
+    from .simulator import Callee, Script, Step
 
+    now = service.clock.now()
     if service.staff.team(DEMO_TEAM) is None:
         service.staff.add_team(
             DEMO_TEAM,
@@ -70,5 +73,16 @@ def add_demo_team(service: Callflow, sim: Any) -> None:
             by="demo",
             nation="none",
         )
-    script = Script().press(f"{DEMO_AGENT_SEES_ID}#").press("1").hang_up(after=3600)
-    sim.add_callee(DEMO_TEAM_NUMBER, Callee("answered", after=6, script=script))
+    number, name, reach = DEMO_SPECIALIST
+    if service.staff.specialist(number) is None:
+        service.staff.add_specialist(number, name, DEMO_TEAM, reach, now, by="demo")
+    service.staff.set_specialist_availability(number, "available", now)
+
+    def kim(heard: str) -> Any:
+        if "SEES I D code" in heard or "cod SEES I D" in heard:
+            return Step("press", f"{DEMO_AGENT_SEES_ID}#")
+        if "Press 1 to accept" in heard or "Pwyswch 1 i dderbyn" in heard:
+            return Step("press", "1")
+        return Step("silent")
+
+    sim.add_callee(reach, Callee("answered", after=6, script=Script(patience=3600, ask=kim)))

@@ -7,9 +7,11 @@ the people of a working day:
 
 - the four organisations' advisers, whose secrets the scripted callers know;
 - VSTRS agents: Alex, whose console a person drives in the browser, and Robin, whom the
-  demo drives (answers, asks for a warm transfer to Debt Pursuit, briefs, hands over);
-- specialist teams whose phones a simulated specialist answers, keying the SEES ID the
-  agent gives and accepting the call;
+  demo drives (answers; hands off to Debt Pursuit when a specialist there is free, else
+  resolves the call; briefs, hands over, records the outcome and is ready again);
+- specialists, each reached on a phone of their own: in Debt Pursuit, Sam (whose console
+  the person at the browser watches) and Kim; in Insolvency, Lee. Each phone is answered
+  by the simulator, keying the SEES ID of the agent on *that specialist's own* hand-off;
 - an officer and a face-to-face meeting;
 - console accounts for every role, sharing one password made at start and printed;
 - scripted callers ringing the VSTRS number every so often.
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .access import Viewer
 from .callbacks import dialable
 from .clock import ManualClock
 from .config import Settings
@@ -59,17 +62,23 @@ TEAMS = [
     ("debt_pursuit", "Debt Pursuit", "debts in pursuit", "+441632960200"),
     ("insolvency", "Insolvency", "insolvency and bankruptcy", "+441632960210"),
 ]
-#: (username, name, role, SEES ID or team): one account per role.
+#: (staff number, name, team, phone): the specialists, each on a phone of their own.
+SPECIALISTS = [
+    ("400101", "Sam Specialist", "debt_pursuit", "client:sam"),
+    ("400102", "Kim Specialist", "debt_pursuit", "client:kim"),
+    ("400201", "Lee Specialist", "insolvency", "client:lee"),
+]
+#: (username, name, role, SEES ID or staff number): one account per role.
 ACCOUNTS = [
     ("alex", "Alex Agent", "vstrs_agent", HUMAN_AGENT[0]),
-    ("sam", "Sam Specialist", "specialist", "debt_pursuit"),
+    ("sam", "Sam Specialist", "specialist", SPECIALISTS[0][0]),
     ("dana", "Dana Designer", "designer", ""),
     ("audrey", "Audrey Auditor", "auditor", ""),
     ("ada", "Ada Admin", "admin", ""),
 ]
 CONSOLES = {
     "vstrs_agent": "the agent console: press Available to take the next caller",
-    "specialist": "Debt Pursuit's desk: Robin's hand-offs arrive here",
+    "specialist": "Sam in Debt Pursuit: Sam's own hand-offs (Kim takes the others)",
     "designer": "flows, their tests and the softphone",
     "auditor": "figures, assurance and the audit log",
     "admin": "the staff directory",
@@ -90,6 +99,7 @@ class _RobotCall:
     handoff_id: str = ""
     briefing_since: float = 0.0
     done: bool = False
+    resolved: bool = False
 
 
 def _adviser(number: str, *, asks_callback: bool) -> Callable[[str], Any]:
@@ -121,8 +131,10 @@ class DemoWorld:
     """The service, the simulator and the demo's people, ready to serve at ``base_url``."""
 
     base_url: str
-    caller_every: float = 45.0
-    talk: float = 240.0
+    caller_every: float = 20.0
+    #: How long a scripted caller stays on the line from joining the queue: long enough for
+    #: the longest wait for an agent (CALLFLOW_AGENT_WAIT) and then a hand-off.
+    talk: float = 360.0
     max_callers: int = 3
     password: str = field(default_factory=lambda: "demo-" + secrets.token_urlsafe(9))
     say: Callable[[str], None] = print
@@ -204,8 +216,13 @@ class DemoWorld:
             svc.staff.add_team(
                 team_id, name, handles, [number], "Mon-Sun 00:00-24:00", by=BY, nation="none"
             )
-            specialist = Script(patience=4 * 3600, ask=self._specialist(team_id))
-            self.sim.add_callee(number, Callee("answered", after=3, script=specialist))
+            # The team's own number is not staffed in the demo: its people have phones.
+            self.sim.add_callee(number, Callee("no-answer"))
+        for staff_number, name, team_id, reach in SPECIALISTS:
+            svc.staff.add_specialist(staff_number, name, team_id, reach, now, by=BY)
+            svc.staff.set_specialist_availability(staff_number, "available", now)
+            answers = Script(patience=4 * 3600, ask=self._specialist(staff_number))
+            self.sim.add_callee(reach, Callee("answered", after=3, script=answers))
         svc.staff.add_officer("300001", "Olive Officer", now, by=BY)
         when = datetime.fromtimestamp(now) + timedelta(days=2)
         svc.meetings.add(
@@ -229,7 +246,7 @@ class DemoWorld:
                 self.password,
                 now,
                 sees_id=tie if role == "vstrs_agent" else "",
-                team=tie if role == "specialist" else "",
+                specialist=tie if role == "specialist" else "",
                 by=BY,
             )
         for number, query in ((VSTRS_NUMBER, ""), (WELSH_NUMBER, "?lang=cy")):
@@ -239,18 +256,22 @@ class DemoWorld:
                 status_callback=f"{self.base_url}/voice/status",
             )
 
-    def _specialist(self, team: str) -> Callable[[str], Any]:
-        """A specialist on the team's phone: keys the briefing agent's SEES ID, accepts."""
+    def _specialist(self, staff_number: str) -> Callable[[str], Any]:
+        """A specialist on their own phone: keys the SEES ID of the agent on the hand-off
+        they are taking (their own, never the team's newest), then accepts."""
         from .simulator import Step
 
         def ask(heard: str) -> Any:
-            if "SEES I D code" in heard:
-                waiting = self.service.store.indexed(
-                    "handoffs", f"team:{team}", newest_first=True, count=1
-                )
-                sees_id = waiting[0].get("agent_sees_id", "") if waiting else ""
+            if "SEES I D code" in heard or "cod SEES I D" in heard:
+                mine = [
+                    d
+                    for d in self.service.handoffs.of_specialist(staff_number, count=5)
+                    if d["state"] in {"ringing", "checking"}
+                    and (d.get("taken_by") or {}).get("id") == staff_number
+                ]
+                sees_id = mine[0]["agent_sees_id"] if mine else ""
                 return Step("press", f"{sees_id}#")
-            if "Press 1 to accept" in heard:
+            if "Press 1 to accept" in heard or "Pwyswch 1 i dderbyn" in heard:
                 return Step("press", "1")
             return Step("silent")
 
@@ -276,16 +297,22 @@ class DemoWorld:
         self._callers.append(self.sim.call(line, caller_id, script))
 
     def _robot_step(self) -> None:
-        """Robin, the demo's own agent: a warm transfer on each call, then the hand-over."""
+        """Robin, the demo's own agent: a hand-off to Debt Pursuit when one of its
+        specialists is free (else Robin resolves the call), the hand-over, and the outcome
+        recorded in after-call work."""
         svc, now = self.service, self.clock.now()
+        robin = Viewer("vstrs_agent", sees_id=ROBOT_AGENT[0], name=ROBOT_AGENT[1])
         for record in svc.vstrs.recent_for_agent(ROBOT_AGENT[0], count=3):
-            sid = record["call_sid"] if "call_sid" in record else record.get("id", "")
-            if record.get("state") == "with_agent" and sid and sid not in self._robot:
+            sid = record["call_sid"]
+            if record.get("state") == "with_agent" and sid not in self._robot:
                 self._robot[sid] = _RobotCall(sid, now)
         for call in list(self._robot.values()):
             if call.done:
                 continue
             if not call.handoff_id and now - call.connected_at >= 8:
+                if not svc.staff.idle_specialists("debt_pursuit", None):
+                    self._resolve(call)
+                    continue
                 name, reference = CUSTOMERS[len(self._robot) % len(CUSTOMERS)]
                 body = {
                     "team": "debt_pursuit",
@@ -311,12 +338,35 @@ class DemoWorld:
                     call.briefing_since = now
                 elif state == "briefing" and now - call.briefing_since >= 8:
                     try:
-                        svc.handoffs.complete(call.handoff_id, self.links)
+                        svc.handoffs.complete(
+                            call.handoff_id, self.links, agent_sees_id=ROBOT_AGENT[0]
+                        )
                     except Exception as exc:
                         log.info("demo: Robin's hand-over on %s: %s", call.call_sid, exc)
                     call.done = True
                 elif state not in IN_PROGRESS:
                     call.done = True
+        presence = svc.staff.availability(ROBOT_AGENT[0], now)
+        if presence["state"] == "after_call" and now - float(presence["since"]) >= 5:
+            wrapped = presence.get("call_sid")
+            if wrapped:
+                record = svc.vstrs.get(wrapped) or {}
+                code = (record.get("outcome") or {}).get("code") or "resolved"
+                try:
+                    svc.vstrs.record_outcome(wrapped, robin, code, "Recorded by the demo.")
+                except Exception as exc:
+                    log.info("demo: Robin's outcome on %s: %s", wrapped, exc)
+            svc.staff.ready(ROBOT_AGENT[0], now)
+
+    def _resolve(self, call: _RobotCall) -> None:
+        """No specialist free: Robin resolves the call with the adviser and leaves it."""
+        record = self.service.vstrs.get(call.call_sid) or {}
+        leg = (record.get("agent") or {}).get("call_sid")
+        call.done = call.resolved = True
+        if leg and leg in self.sim.legs:
+            robin = self.sim.legs[leg]
+            # On the simulator's own thread: its clock loop runs the events.
+            self.sim.schedule(0, lambda: self.sim.hang_up(robin))
 
     # ------------------------------------------------------------ running
 
@@ -374,13 +424,17 @@ class DemoWorld:
         ]
         for username, name, role, _tie in ACCOUNTS:
             lines.append(f"  {username:<8} {name:<16} {CONSOLES[role]}")
+        people = ", ".join(
+            f"{name} ({team.replace('_', ' ')})" for _n, name, team, _r in SPECIALISTS
+        )
+        lines.append(f"  specialists, each on a phone of their own (answered for them): {people}")
         lines += [
             "",
             f"A scripted caller rings every {self.caller_every:g} s (the first in 2 s; every "
-            "fourth on the Welsh line); Robin takes calls and hands them to Debt Pursuit; "
-            "Alex speaks Welsh. When every agent is busy, every other caller asks for a "
-            "call-back: it is placed to their registered phone when it is their turn, and "
-            "they verify again.",
+            "fourth on the Welsh line); Robin takes calls and hands them to Debt Pursuit when "
+            "Sam or Kim is free; Alex speaks Welsh. When every agent is busy, every other "
+            "caller asks for a call-back: it is placed to their registered phone when it is "
+            "their turn, and they verify again.",
             f"Advisers {', '.join(a[0] for a in ADVISERS)}: PIN {DEMO_PIN}, first school "
             f"'{DEMO_ANSWERS['first_school']}', favourite colour "
             f"'{DEMO_ANSWERS['favourite_colour']}' (demo secrets, embedded store only).",

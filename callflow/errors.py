@@ -11,6 +11,7 @@ CallflowError
 +-- DirectoryError         a directory record is missing or invalid
     +-- UnknownAdviser
     +-- InvalidSecret          a PIN or security answer does not meet the rules
+    +-- FieldErrors            a form's fields do not meet the rules (each one named)
 """
 
 from __future__ import annotations
@@ -76,3 +77,11 @@ class UnknownAdviser(DirectoryError):
 
 class InvalidSecret(DirectoryError):
     """A PIN or security answer does not meet the rules."""
+
+
+class FieldErrors(DirectoryError):
+    """What was sent does not meet the rules: ``errors`` names each bad field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors

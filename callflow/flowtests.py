@@ -81,8 +81,13 @@ TEST_KEYS = {
     "adviser",
     "callback_state",
     "agents_away",
+    "rings",
+    "taken_on_console",
 }
-SETUP_KINDS = {"advisers", "agents", "teams", "officers", "meetings"}
+SETUP_KINDS = {"advisers", "agents", "teams", "specialists", "officers", "meetings"}
+#: What a handoff test's hand-off rings: a specialist's own phone (from setup), or the
+#: team's own number.
+RINGS = {"specialist", "team_number"}
 START_KINDS = {"inbound", "meeting", "handoff", "callback"}
 CALLEES = {"answers", "voicemail", "no-answer", "busy"}
 #: How long, in virtual seconds, a test call may run before it is called stuck.
@@ -151,6 +156,11 @@ class FlowTest:
     meeting_state: str | None = None
     #: handoff tests: how long the adviser stays on the line once connected (seconds).
     adviser_waits: float = 3600.0
+    #: handoff tests: what the hand-off rings (a specialist's own phone when setup has an
+    #: available one of the team, else the team's number), and on a team number, the
+    #: specialist (staff number) who takes it on their console as it answers.
+    rings: str | None = None
+    taken_on_console: str | None = None
     #: meeting and callback tests: staff cancel it while the phone rings.
     cancel_before_answer: bool = False
     #: The language the call is made in (as a Welsh number's ``?lang=`` would); None: the
@@ -413,8 +423,21 @@ class _Reader:
                 self.err(_line_of(raw, "adviser_waits", line), "adviser_waits: seconds")
             else:
                 test.adviser_waits = float(waits)
-        elif "adviser_waits" in raw:
-            self.err(_line_of(raw, "adviser_waits", line), "adviser_waits is for handoff tests")
+            rings = raw.get("rings")
+            if rings is not None and rings not in RINGS:
+                self.err(_line_of(raw, "rings", line), "rings: specialist or team_number")
+            test.rings = rings
+            taker = raw.get("taken_on_console")
+            if taker is not None and (rings != "team_number" or not isinstance(taker, str)):
+                self.err(
+                    _line_of(raw, "taken_on_console", line),
+                    "taken_on_console: a specialist's staff number, with rings: team_number",
+                )
+            test.taken_on_console = taker
+        else:
+            for key in ("adviser_waits", "rings", "taken_on_console"):
+                if key in raw:
+                    self.err(_line_of(raw, key, line), f"{key} is for handoff tests")
         callee = raw.get("callee", "answers")
         if callee not in CALLEES:
             self.err(_line_of(raw, "callee", line), f"callee: one of {', '.join(sorted(CALLEES))}")
@@ -772,6 +795,8 @@ class _Run:
                     nation=t.get("nation", "none"),
                 ),
             )
+        for specialist in setup.get("specialists", []):
+            self._record("specialist", specialist, lambda p: self._specialist(p, now))
         for officer in setup.get("officers", []):
             self._record("officer", officer, lambda o: self._officer(o, now))
         for meeting in setup.get("meetings", []):
@@ -829,6 +854,18 @@ class _Run:
                 "answered", after=float(a.get("answers_after", 5)), script=Script().hang_up(talk)
             ),
         )
+
+    def _specialist(self, p: dict[str, Any], now: float) -> None:
+        staff = self.service.staff
+        client = f"client:{p.get('client', 'specialist_' + str(p['id']))}"
+        staff.add_specialist(
+            str(p["id"]), p.get("name", "Test Specialist"), str(p["team"]), client, now,
+            by="flowtests",
+        )  # fmt: skip
+        if p.get("skills"):
+            staff.update_specialist(str(p["id"]), skills=list(p["skills"]), by="flowtests")
+        if p.get("available", True):
+            staff.set_specialist_availability(str(p["id"]), "available", now)
 
     def _officer(self, o: dict[str, Any], now: float) -> None:
         staff = self.service.staff
@@ -957,7 +994,24 @@ class _Run:
             .answer(answers)
             .hang_up(self.test.adviser_waits)
         )
-        self.sim.add_callee(team.numbers[0], Callee("answered", after=5, script=script))
+        people = [
+            p
+            for p in setup.get("specialists", [])
+            if str(p["team"]) == team.id and p.get("available", True)
+        ]
+        if self.test.rings == "specialist" and not people:
+            raise CallflowError(f"rings: specialist needs an available specialist of {team.id}")
+        if people and self.test.rings != "team_number":
+            person = self.service.staff.specialist(str(people[0]["id"]))
+            assert person is not None
+            rung = person.reach
+        else:
+            for p in people:  # a team number is rung when no specialist is free
+                self.service.staff.set_specialist_availability(
+                    str(p["id"]), "away", self.service.clock.now()
+                )
+            rung = team.numbers[0]
+        self.sim.add_callee(rung, Callee("answered", after=5, script=script))
         caller = self.sim.call("+441632960999", self.test.caller, caller_script, label="adviser")
 
         def with_agent() -> bool:
@@ -979,14 +1033,29 @@ class _Run:
             },
             "callback": {"urgent": False, "turnaround": "2 working days"},
         }
-        self.service.handoffs.request(caller.sid, str(agent["sees_id"]), body, self.links)
-        self.sim.run_until(
-            lambda: any(leg.to == team.numbers[0] for leg in self.sim.legs.values()),
-            max_seconds=60,
+        handoff = self.service.handoffs.request(
+            caller.sid, str(agent["sees_id"]), body, self.links
         )
-        legs = [leg for leg in self.sim.legs.values() if leg.to == team.numbers[0]]
+        self.sim.run_until(
+            lambda: any(leg.to == rung for leg in self.sim.legs.values()), max_seconds=60
+        )
+        legs = [leg for leg in self.sim.legs.values() if leg.to == rung]
         if not legs:
-            raise CallflowError(f"team {team.id} was never rung")
+            raise CallflowError(f"team {team.id} was never rung (at {rung})")
+        if self.test.taken_on_console:
+            # The specialist who picked up the team number takes it on their console.
+            from .access import Viewer
+
+            taker = self.service.staff.specialist(self.test.taken_on_console)
+            if taker is None:
+                raise CallflowError(
+                    f"taken_on_console: no specialist {self.test.taken_on_console} in setup"
+                )
+            self.sim.run_until(lambda: legs[0].answered_at is not None, max_seconds=60)
+            self.service.handoffs.take(
+                handoff["id"],
+                Viewer("specialist", team=taker.team, name=taker.name, specialist=taker.id),
+            )
         return legs[0]
 
     # -- the checks

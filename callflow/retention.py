@@ -128,10 +128,13 @@ FAMILIES: tuple[Family, ...] = (
     Family("caller check counts", _doc("caller_checks"),
            "a calling number's checks on the officer line", True,
            "the rate-limit window (1 h)", "rate limiting", True),
-    Family("staff", r"cf:\{(agents|teams|officers|accounts|tokens|presence)\}:doc:.+",
-           "staff names, how they are reached, console accounts, API token hashes", True,
-           "while they work here; removed with them (`callflow agents|officers|accounts "
-           "remove`, `tokens revoke`)", "they take calls and sign in", False),
+    Family("staff",
+           r"cf:\{(agents|teams|specialists|officers|accounts|tokens|presence"
+           r"|specialist_presence)\}:doc:.+",
+           "staff names, how they are reached, console accounts, API token hashes, who is "
+           "available", True,
+           "while they work here; removed with them (`callflow agents|specialists|officers|"
+           "accounts remove`, `tokens revoke`)", "they take calls and sign in", False),
     Family("configuration", r"cf:\{(flow_releases|flow_tests|allowlists|flow_protection|ops)\}"
            r":doc:.+", "published flows, allow-lists, operational flags", False, "kept",
            "running the service", False),
@@ -145,9 +148,10 @@ FAMILIES: tuple[Family, ...] = (
            "the key name)",
            True, "trimmed to the records' retention at each write; gone a retention period "
            "after the last", "questions answered without reading the whole history", True),
-    Family("staff indexes", r"cf:\{(presence|tokens)\}:idx:.+",
-           "available agents' SEES IDs, token ids", False, "with the records they find",
-           "ringing the longest-idle agent; revoking a token", False),
+    Family("staff indexes", r"cf:\{(presence|specialist_presence|tokens)\}:idx:.+",
+           "available agents' SEES IDs and specialists' staff numbers, token ids", False,
+           "with the records they find",
+           "ringing the longest-idle agent or specialist; revoking a token", False),
     Family("claims", r"cf:claim:.+", "which call or worker holds an agent, a ring, a meeting",
            False, "seconds to hours", "one agent per call, one worker per meeting call", True),
     Family("counters", r"cf:counter:.+", "hand-off and verification counts", False, "kept",

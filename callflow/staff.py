@@ -1,9 +1,13 @@
-"""HMRC staff: VSTRS agents, specialist teams, visiting officers, availability, API tokens.
+"""HMRC staff: VSTRS agents, specialist teams and their specialists, visiting officers,
+availability, API tokens.
 
 A VSTRS agent is known by their SEES ID code (digits, so a specialist can key it on the
-phone), rung on a phone number or a Twilio client identity. A specialist team has one or
-more numbers rung in order and opening hours. Staff reach the JSON API with tokens that
-carry a role; a token is stored only as a keyed hash. A Debt Management officer who
+phone), rung on a phone number or a Twilio client identity. A specialist team has opening
+hours and its specialists: people, each known by their staff number and reached at their
+own number or Twilio client; a hand-off rings the team's available specialists first
+(longest idle first), then the team's own numbers, kept for people not yet registered.
+Staff reach the JSON API with tokens that carry a role and name a person; a token is
+stored only as a keyed hash. A Debt Management officer who
 visits or meets customers is known by the identity number on their card or letter, so a
 customer can check on the officer verification line that the officer is real and active.
 """
@@ -22,15 +26,27 @@ from zoneinfo import ZoneInfo
 
 from .errors import DirectoryError
 from .hours import NATIONS, Calendar, parse_week
+from .presence import Presence
 from .store.base import Store
 
 if TYPE_CHECKING:
     from .audit import Audit
 
-__all__ = ["ROLES", "Agent", "Officer", "Staff", "StaffMember", "Team", "parse_hours"]
+__all__ = [
+    "ROLES",
+    "Agent",
+    "Officer",
+    "Specialist",
+    "Staff",
+    "StaffMember",
+    "Team",
+    "parse_hours",
+]
 
 ROLES = frozenset({"vstrs_agent", "specialist", "admin"})
 SEES_ID = re.compile(r"^[0-9]{6,10}$")
+#: A specialist's staff number.
+STAFF_NUMBER = re.compile(r"^[0-9]{6,10}$")
 OFFICER_ID = re.compile(r"^[0-9]{6,10}$")
 TEAM_ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -59,6 +75,28 @@ class Agent:
 
     def speaks(self, language: str | None) -> bool:
         """Whether the agent can serve a call in ``language`` (everyone serves English)."""
+        return not language or language == "en-GB" or language in self.skills
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass
+class Specialist:
+    """A Debt Management specialist: a person in a specialist team, who takes hand-offs."""
+
+    id: str  # their staff number
+    name: str
+    team: str
+    reach: str  # E.164 number or client:identity: their own phone
+    active: bool = True
+    created_at: float = 0.0
+    #: The languages they serve beyond English (cy-GB): a Welsh hand-off rings them first.
+    skills: list[str] = field(default_factory=list)
+
+    def speaks(self, language: str | None) -> bool:
+        """Whether they can take a hand-off in ``language`` (everyone takes English)."""
         return not language or language == "en-GB" or language in self.skills
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,13 +183,14 @@ def _calendar_doc(calendar: Calendar, week_field: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class StaffMember:
-    """Who an API token belongs to."""
+    """Who an API token belongs to (a specialist's ``team`` is their team's id)."""
 
     staff_id: str
     role: str
     name: str
     token_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    team: str = ""
 
 
 def parse_hours(text: str) -> tuple[set[str], int, int]:
@@ -173,11 +212,6 @@ def parse_hours(text: str) -> tuple[set[str], int, int]:
     return days, start, end
 
 
-def presence_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
-    """Available agents, longest idle first."""
-    return [("available", doc["since"])] if doc["status"] == "available" else []
-
-
 def token_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     """Tokens by their id (what is typed to revoke one), and all of them."""
     return [(f"id:{doc['token_id']}", doc["created_at"]), ("all", doc["created_at"])]
@@ -195,7 +229,7 @@ class Staff:
         self._key = key
         self.audit = audit
         self._line_docs: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        store.define_index("presence", presence_index)
+        self.presence = Presence(store)
         store.define_index("tokens", token_index)
 
     # -- agents
@@ -236,7 +270,7 @@ class Staff:
         if doc is None:
             raise DirectoryError(f"no agent {sees_id}")
         if not active:
-            self.set_availability(sees_id, "away", 0.0)
+            self.presence.move(sees_id, "away", 0.0, reason="other", away_after=None)
         kind = "staff.agent_activated" if active else "staff.agent_deactivated"
         self.audit.record(kind, agent=sees_id, by=by, outcome="done")
         return Agent(**doc)
@@ -459,39 +493,31 @@ class Staff:
         self.audit.record("staff.officer_removed", officer=number, by=by, outcome="removed")
         return True
 
-    # -- availability
+    # -- availability: the agent's working state (callflow.presence)
 
-    def set_availability(self, sees_id: str, status: str, now: float) -> dict[str, Any]:
-        """``available`` or ``away``; becoming available starts the idle clock."""
-        if status not in {"available", "away"}:
-            raise DirectoryError("status: available or away")
+    def set_availability(
+        self, sees_id: str, status: str, now: float, reason: str | None = None
+    ) -> dict[str, Any]:
+        """``available`` or ``away`` (with a reason); becoming available starts the idle
+        clock. Away pressed mid-call takes effect when the call is over."""
+        return self.presence.set_agent(sees_id, status, now, reason)
 
-        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
-            doc = doc or {"sees_id": sees_id, "status": "away", "since": now}
-            if doc["status"] != status:
-                doc = {**doc, "status": status, "since": now}
-            return doc
+    def availability(self, sees_id: str, now: float) -> dict[str, Any]:
+        """An agent's presence: ``state`` (available, ringing, on_call, after_call, away),
+        since when, and ``status`` (available or away, as they asked)."""
+        return self.presence.agent(sees_id, now)
 
-        result = self.store.update_doc("presence", sees_id, change)
-        assert result is not None
-        return result
+    def ready(self, sees_id: str, now: float) -> dict[str, Any]:
+        """The agent ends their after-call work."""
+        return self.presence.ready(sees_id, now)
 
-    def availability(self, sees_id: str) -> dict[str, Any]:
-        """An agent's availability record."""
-        return self.store.get_doc("presence", sees_id) or {
-            "sees_id": sees_id,
-            "status": "away",
-            "since": 0.0,
-        }
-
-    def idle_agents(self, exclude: set[str] | frozenset[str] = frozenset()) -> list[Agent]:
-        """Available, active agents not on a call, longest idle first: the available index
-        (already in that order), their records in one read, their claims in another."""
-        available = [
-            d["sees_id"]
-            for d in self.store.indexed("presence", "available")
-            if d["sees_id"] not in exclude
-        ]
+    def idle_agents(
+        self, now: float, exclude: set[str] | frozenset[str] = frozenset()
+    ) -> list[Agent]:
+        """Available, active agents not on a call, longest idle first: the index of agents
+        free by now (already in that order), their records in one read, their claims in
+        another."""
+        available = [s for s in self.presence.agent_free_since(now) if s not in exclude]
         agents = [
             Agent(**doc)
             for doc in self.store.get_docs("agents", available)
@@ -501,18 +527,179 @@ class Staff:
         held = self.store.claimed(f"agent:{agent.sees_id}" for agent in agents)
         return [agent for agent in agents if f"agent:{agent.sees_id}" not in held]
 
-    def claim_agent(self, sees_id: str, call_sid: str, seconds: int) -> bool:
-        """Hold an agent for one call (ringing or talking), so no other call rings them."""
-        return self.store.claim(f"agent:{sees_id}", call_sid, seconds)
+    def offer_agent(self, sees_id: str, call_sid: str, seconds: int, now: float) -> bool:
+        """Hold an agent for one call, so no other call rings them, and mark them Ringing;
+        False when they are held already or no longer free (they went Away meanwhile)."""
+        if not self.store.claim(f"agent:{sees_id}", call_sid, seconds):
+            return False
+        moved, _ = self.presence.move(sees_id, "ring", now, call_sid=call_sid)
+        if not moved:
+            self.store.release(f"agent:{sees_id}", call_sid)
+        return moved
 
-    def release_agent(self, sees_id: str, call_sid: str, now: float) -> None:
-        """The agent is free again: their idle time starts now."""
+    def agent_connected(self, sees_id: str, call_sid: str, now: float) -> None:
+        """The agent joined the caller: held for the call (hours, not the ring's seconds)."""
+        self.store.claim(f"agent:{sees_id}", call_sid, 4 * 3600)
+        self.presence.move(sees_id, "connect", now, call_sid=call_sid)
+
+    def ring_over(self, sees_id: str, call_sid: str, now: float) -> None:
+        """A ring for ``call_sid`` ended before the agent talked to anyone: free again,
+        their idle time from now."""
         self.store.release(f"agent:{sees_id}", call_sid)
-        self.store.update_doc(
-            "presence",
-            sees_id,
-            lambda d: {**d, "since": now} if d and d["status"] == "available" else None,
+        self.presence.move(
+            sees_id, "no_answer", now, check=lambda p: p.get("call_sid") in {None, call_sid}
         )
+
+    def call_over(self, sees_id: str, call_sid: str, now: float, wrap_up: float) -> None:
+        """The agent's part in ``call_sid`` is over: after-call work for ``wrap_up``
+        seconds (then free: see callflow.presence)."""
+        self.store.release(f"agent:{sees_id}", call_sid)
+        self.presence.move(
+            sees_id,
+            "end_call",
+            now,
+            check=lambda p: p.get("call_sid") in {None, call_sid},
+            call_sid=call_sid,
+            until=now + wrap_up,
+        )
+
+    # -- specialists
+
+    def add_specialist(
+        self, specialist_id: str, name: str, team: str, reach: str, now: float, *, by: str
+    ) -> Specialist:
+        """Register a specialist in a team, reached at their own number or client."""
+        errors = []
+        if not STAFF_NUMBER.match(specialist_id or ""):
+            errors.append("staff_number: 6 to 10 digits")
+        if not (name or "").strip() or len(name) > 100:
+            errors.append("name: 1 to 100 characters")
+        if self.team(team) is None:
+            errors.append(f"team: no specialist team {team!r}")
+        if not (PHONE.match(reach or "") or CLIENT.match(reach or "")):
+            errors.append("reach: a number like +441632960200 or client:identity")
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        specialist = Specialist(specialist_id, " ".join(name.split()), team, reach, True, now)
+        if not self.store.add_doc("specialists", specialist_id, specialist.to_dict()):
+            raise DirectoryError(f"staff_number: specialist {specialist_id} already exists")
+        self.audit.record(
+            "staff.specialist_added", specialist=specialist_id, team=team, by=by, outcome="added"
+        )
+        return specialist
+
+    def specialist(self, specialist_id: str) -> Specialist | None:
+        """The specialist with that staff number, or None."""
+        if not STAFF_NUMBER.match(specialist_id or ""):
+            return None
+        doc = self.store.get_doc("specialists", specialist_id)
+        return Specialist(**doc) if doc else None
+
+    def specialists(self, team: str | None = None) -> list[Specialist]:
+        """Every specialist (of ``team``), by staff number (a directory bounded by headcount)."""
+        every = (Specialist(**d) for d in self.store.list_docs("specialists"))
+        return sorted(
+            (s for s in every if team is None or s.team == team), key=lambda s: s.id
+        )
+
+    def update_specialist(
+        self,
+        specialist_id: str,
+        *,
+        by: str,
+        team: str | None = None,
+        reach: str | None = None,
+        active: bool | None = None,
+        skills: list[str] | None = None,
+    ) -> Specialist:
+        """Move a specialist to another team, change their phone, (de)activate them, or set
+        the languages they serve. Audited with what changed."""
+        errors = []
+        if team is not None and self.team(team) is None:
+            errors.append(f"team: no specialist team {team!r}")
+        if reach is not None and not (PHONE.match(reach) or CLIENT.match(reach)):
+            errors.append("reach: a number like +441632960200 or client:identity")
+        clean_skills = None
+        if skills is not None:
+            clean_skills = sorted({s.strip() for s in skills if s.strip()})
+            bad = [s for s in clean_skills if not LANGUAGE_TAG.match(s)]
+            if bad:
+                errors.append(f"skills: {', '.join(bad)} is not a language like cy-GB")
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {
+                "team": team, "reach": reach, "active": active, "skills": clean_skills
+            }.items()
+            if v is not None
+        }  # fmt: skip
+        doc = self.store.update_doc(
+            "specialists", specialist_id, lambda d: {**d, **changes} if d else None
+        )
+        if doc is None:
+            raise DirectoryError(f"no specialist {specialist_id}")
+        if team is not None or active is False:
+            # A new team, or no longer taking hand-offs: away until they say otherwise.
+            self.presence.set_specialist(specialist_id, doc["team"], "away", 0.0)
+        self.audit.record(
+            "staff.specialist_changed",
+            specialist=specialist_id,
+            fields=sorted(changes),
+            team=doc["team"],
+            by=by,
+            outcome="changed",
+        )
+        return Specialist(**doc)
+
+    def remove_specialist(self, specialist_id: str, *, by: str) -> bool:
+        """Remove a specialist and their availability."""
+        self.presence.forget_specialist(specialist_id)
+        if not self.store.delete_doc("specialists", specialist_id):
+            return False
+        self.audit.record(
+            "staff.specialist_removed", specialist=specialist_id, by=by, outcome="removed"
+        )
+        return True
+
+    def set_specialist_availability(
+        self, specialist_id: str, status: str, now: float
+    ) -> dict[str, Any]:
+        """A specialist says whether they can take hand-offs."""
+        specialist = self.specialist(specialist_id)
+        if specialist is None:
+            raise DirectoryError(f"no specialist {specialist_id}")
+        return self.presence.set_specialist(specialist_id, specialist.team, status, now)
+
+    def idle_specialists(
+        self, team: str, language: str | None, exclude: set[str] | frozenset[str] = frozenset()
+    ) -> list[Specialist]:
+        """A team's available, active specialists not on a hand-off: those who speak the
+        call's language first, then the rest, each longest idle first."""
+        wanted = [s for s in self.presence.specialists_free(team) if s not in exclude]
+        people = [
+            Specialist(**doc)
+            for doc in self.store.get_docs("specialists", wanted)
+            if doc is not None and doc["active"] and doc["team"] == team
+        ]
+        held = self.store.claimed(f"specialist:{p.id}" for p in people)
+        free = [p for p in people if f"specialist:{p.id}" not in held]
+        return [p for p in free if p.speaks(language)] + [
+            p for p in free if not p.speaks(language)
+        ]
+
+    def claim_specialist(self, specialist_id: str, handoff_id: str, seconds: int) -> bool:
+        """Hold a specialist for one hand-off (rung, or taking it), so no other rings them."""
+        return self.store.claim(f"specialist:{specialist_id}", handoff_id, seconds)
+
+    def specialist_held_by(self, specialist_id: str) -> str | None:
+        """The hand-off a specialist is held for, if any."""
+        return self.store.claimed_by(f"specialist:{specialist_id}")
+
+    def release_specialist(self, specialist_id: str, handoff_id: str, now: float) -> None:
+        """The specialist is free again: their idle time starts now."""
+        self.store.release(f"specialist:{specialist_id}", handoff_id)
+        self.presence.specialist_idle_again(specialist_id, now)
 
     # -- teams
 
@@ -613,8 +800,11 @@ class Staff:
             raise DirectoryError(f"role: one of {', '.join(sorted(ROLES))}")
         if role == "vstrs_agent" and self.agent(staff_id) is None:
             raise DirectoryError(f"staff: no VSTRS agent with SEES ID {staff_id}")
-        if role == "specialist" and self.team(staff_id) is None:
-            raise DirectoryError(f"staff: no specialist team {staff_id}")
+        if role == "specialist" and self.specialist(staff_id) is None:
+            raise DirectoryError(
+                f"staff: no specialist with staff number {staff_id} (a token is a person's: "
+                "register them first, `callflow specialists add`)"
+            )
         # The id (the first 8 characters after cf_) is typed on command lines: it never
         # starts with "-", which argparse would take for an option.
         token = "cf_" + secrets.token_hex(4) + secrets.token_urlsafe(28)
@@ -646,7 +836,15 @@ class Staff:
         doc = self.store.get_doc("tokens", self._token_key(token))
         if doc is None:
             return None
-        return StaffMember(doc["staff_id"], doc["role"], doc["name"], doc["token_id"])
+        team = ""
+        if doc["role"] == "specialist":
+            specialist = self.specialist(doc["staff_id"])
+            if specialist is None or not specialist.active:
+                # A token issued to a team (before specialists were people), or to someone
+                # removed or deactivated: it no longer acts for anyone.
+                return None
+            team = specialist.team
+        return StaffMember(doc["staff_id"], doc["role"], doc["name"], doc["token_id"], team=team)
 
     def counts(self) -> dict[str, int]:
         """How many agents, teams, officers and API tokens there are (never a read of them)."""
@@ -654,6 +852,7 @@ class Staff:
         return {
             "agents": store.count_docs("agents"),
             "teams": store.count_docs("teams"),
+            "specialists": store.count_docs("specialists"),
             "officers": store.count_docs("officers"),
             "tokens": store.index_size("tokens", "all"),
         }

@@ -2,8 +2,17 @@
 service rings the longest-idle available VSTRS agent, who joins it.
 
 The record of each call (``vstrs_calls/<CallSid>``) holds the verified identity, the agent
-being rung and the agent connected (with their SEES ID), and what happened. Every change
-to it is an atomic update, so Twilio's callbacks may arrive twice or in any order.
+being rung and the agent connected (with their SEES ID), what happened, the agent's draft
+of the hand-off form and the call's outcome. Its states and the events that move it are
+declared once (``CALL``); every change is an atomic update asked of that table, so
+Twilio's callbacks may arrive twice or in any order. Other parts move a call only through
+the named methods here (``begin_handoff``, ``handoff_failed``, ``handed_off``).
+
+Who is offered which caller is the fair queue's (callflow.queue): one queue across
+languages, live callers and call-backs together, by when each first rang. When an agent's
+part in a call ends (the caller hangs up, they hand over, they leave), they go into
+after-call work for ``CALLFLOW_WRAP_UP`` seconds (callflow.presence) and the call's
+outcome is recorded (the service's guess at once; the agent's word when they give it).
 
 Ticks come from Twilio itself: while the caller waits, the conference fetches its wait
 URL again and again, and each fetch lets the service ring the next agent or, after the
@@ -14,27 +23,86 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from .access import Forbidden, Viewer, was_on_call
 from .context import Services, ServiceUser
-from .errors import CallflowError
+from .errors import CallflowError, DirectoryError, FieldErrors
 from .language import DEFAULT as DEFAULT_LANGUAGE
-from .language import message
+from .language import VOICES, message
+from .lifecycle import Lifecycle
+from .queue import Waiting, assign
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import Links
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
 
-__all__ = ["VstrsCalls"]
+__all__ = ["CALL", "DRAFT_FIELDS", "OUTCOMES", "VstrsCalls"]
 
 NAMESPACE = "vstrs_calls"
 RECORD_TTL = 30 * 24 * 3600
+
+CALL = Lifecycle(
+    "verified call",
+    states=(
+        "waiting",
+        "with_agent",
+        "transferring",
+        "handed_off",
+        "agent_left",
+        "no_agent",
+        "ended",
+    ),
+    initial="waiting",
+    moves=(
+        ("connect", "waiting", "with_agent"),
+        ("no_agent", "waiting", "no_agent"),
+        ("begin_handoff", "with_agent", "transferring"),
+        # A hand-off that did not happen: the caller back with the agent, or, the agent
+        # gone meanwhile, alone.
+        ("back_to_agent", "transferring", "with_agent"),
+        ("handoff_failed_alone", "transferring", "agent_left"),
+        ("hand_over", "transferring", "handed_off"),
+        # The agent's leg left: on a call still theirs, the caller is alone; otherwise
+        # (handed off, mid-hand-off, over) only their leaving is noted.
+        ("agent_leaves", "with_agent", "agent_left"),
+        ("agent_leaves", ("transferring", "handed_off", "ended"), None),
+        (
+            "end",
+            ("waiting", "with_agent", "transferring", "handed_off", "agent_left", "no_agent"),
+            "ended",
+        ),
+    ),
+    final=("ended",),
+)
+
+#: What an agent may record as a call's outcome in their after-call work.
+OUTCOMES = {
+    "resolved": "Resolved by VSTRS",
+    "handed_off": "Handed off to a specialist team",
+    "caller_hung_up": "Caller hung up",
+    "callback_arranged": "Call-back arranged",
+    "other": "Other",
+}
+#: The hand-off form's fields, kept as the agent's draft on the call.
+DRAFT_FIELDS = (
+    "team",
+    "customer_name",
+    "reference",
+    "issue",
+    "auth_type",
+    "auth_day",
+    "auth_month",
+    "auth_year",
+    "auth_reference",
+    "urgent",
+    "turnaround",
+)
+DRAFT_LIMITS = {"issue": 2000, "turnaround": 200, "customer_name": 100}
 
 
 #: How long a claim to ring an agent for a call lasts when nothing lets it go (a worker that
@@ -60,16 +128,12 @@ def caller_of(conference: str) -> str | None:
 def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     """A verified call's index entries: by each agent who took it (recent first), and its
     place in the queue while it waits with no agent being rung (by when the caller first
-    rang, per language: see :meth:`VstrsCalls.ahead`)."""
+    rang, per language: see callflow.queue)."""
     entries = [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
     if doc["state"] == "waiting" and doc["ringing"] is None:
         language = doc.get("language") or DEFAULT_LANGUAGE
         entries.append((f"queue:{language}", float(doc.get("arrived_at") or doc["waiting_since"])))
     return entries
-
-
-#: Two callers who first rang this close together are level: neither waits for the other.
-LEVEL_SECONDS = 0.001
 
 
 class VstrsCalls(ServiceUser):
@@ -78,37 +142,6 @@ class VstrsCalls(ServiceUser):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
-
-    def live_ahead(self, language: str, arrived_at: float) -> int:
-        """How many live callers in ``language`` wait (no agent being rung for them) who
-        first rang before ``arrived_at``."""
-        return self.store.index_size(
-            NAMESPACE, f"queue:{language}", max_score=arrived_at - LEVEL_SECONDS
-        )
-
-    def ahead(self, language: str, arrived_at: float) -> int:
-        """How many callers are ahead of one who first rang at ``arrived_at``: live callers
-        waiting and call-backs holding their place, in the same language. A caller is
-        offered an agent only while fewer are ahead of them than agents free to take them,
-        so the queue is served in the order callers first rang."""
-        callbacks = self.services.callbacks
-        if callbacks is None or not callbacks.placing_now():
-            return self.live_ahead(language, arrived_at)
-        # Live callers and call-backs ahead: both counts in one round trip.
-        return sum(
-            self.store.index_sizes(
-                [(NAMESPACE, f"queue:{language}"), callbacks.holding_index(language)],
-                max_score=arrived_at - LEVEL_SECONDS,
-            )
-        )
-
-    def recent_for_agent(
-        self, sees_id: str, offset: int = 0, count: int = 10
-    ) -> list[dict[str, Any]]:
-        """The calls an agent took, newest first, a page at a time."""
-        return self.store.indexed(
-            NAMESPACE, f"agent:{sees_id}", newest_first=True, offset=offset, count=count
-        )
 
     def get(self, call_sid: str) -> dict[str, Any] | None:
         """A call's record."""
@@ -119,6 +152,101 @@ class VstrsCalls(ServiceUser):
 
     def _change(self, call_sid: str, change: Any) -> Changed:
         return self.store.change_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
+
+    def _move(
+        self,
+        call_sid: str,
+        event: str,
+        *,
+        check: Callable[[dict[str, Any]], bool] | None = None,
+        change: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        **fields: Any,
+    ) -> Changed:
+        """Move a call's record by ``event`` if its lifecycle (``CALL``) allows that from
+        the state it is in and ``check`` agrees, setting ``fields`` (and what ``change``
+        makes of it): one atomic change."""
+
+        def move(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None:
+                return None
+            state = CALL.after(d["state"], event)
+            if state is None or (check is not None and not check(d)):
+                return None
+            new = {**d, **fields, "state": state}
+            return change(new) if change is not None else new
+
+        return self._change(call_sid, move)
+
+    @property
+    def wrap_up(self) -> float:
+        """An agent's after-call work (CALLFLOW_WRAP_UP)."""
+        return float(self.settings.agent_wrap_up_seconds)
+
+    def recent_for_agent(
+        self, sees_id: str, offset: int = 0, count: int = 10
+    ) -> list[dict[str, Any]]:
+        """The calls an agent took, newest first, a page at a time."""
+        return self.store.indexed(
+            NAMESPACE, f"agent:{sees_id}", newest_first=True, offset=offset, count=count
+        )
+
+    # ------------------------------------------------------------ the queue
+
+    def waiting(
+        self,
+        heads: int,
+        also: dict[str, Any] | None = None,
+        free: list[Any] | None = None,
+    ) -> list[Waiting]:
+        """The heads of the queue in every language: the first ``heads`` live callers
+        waiting with no agent being rung for them, and (while call-backs are being
+        placed) the first ``heads`` call-backs holding their place; ``also``, a call's
+        record, is always among them while it waits. ``free``: the agents free now (a
+        call-back's language rule depends on them)."""
+        callbacks = self.services.callbacks
+        placing = callbacks is not None and callbacks.placing_now()
+        found: dict[str, Waiting] = {}
+        for language in VOICES:
+            for doc in self.store.indexed(NAMESPACE, f"queue:{language}", count=heads):
+                found[doc["call_sid"]] = self._waiting_call(doc, free)
+            if placing and callbacks is not None:
+                for cb in self.store.indexed(*callbacks.holding_index(language), count=heads):
+                    found[cb["id"]] = callbacks.waiting_entry(cb, free)
+        if also is not None and also["state"] == "waiting" and also["ringing"] is None:
+            found[also["call_sid"]] = self._waiting_call(also, free)
+        return list(found.values())
+
+    def _waiting_call(self, doc: dict[str, Any], free: list[Any] | None) -> Waiting:
+        """A live caller as the fair queue sees them: any agent may take them once their
+        flow has fallen back to English, or would now (their language's wait is over with
+        no speaker free and the flow's rule is English), whichever caller's tick asks."""
+        language = doc.get("language") or DEFAULT_LANGUAGE
+        routing = doc.get("routing") or {}
+        falls_back = doc.get("language_fallback") == "english" or (
+            language != DEFAULT_LANGUAGE
+            and str(routing.get("then", "english")) == "english"
+            and self.now() - doc["waiting_since"] >= float(routing.get("language_wait", 60))
+            and free is not None
+            and not any(agent.speaks(language) for agent in free)
+        )
+        return Waiting(
+            key=doc["call_sid"],
+            kind="call",
+            language=language,
+            arrived_at=float(doc.get("arrived_at") or doc["waiting_since"]),
+            any_agent=falls_back,
+            tried=frozenset(doc.get("tried", [])),
+        )
+
+    def would_wait(self, call_sid: str, language: str, arrived_at: float) -> bool:
+        """Whether a caller about to join the queue would wait: no free agent would be
+        offered to them, given the callers who rang before them (the fair queue)."""
+        free = self.staff.idle_agents(self.now())
+        if not free:
+            return True
+        waiting = self.waiting(len(free), free=free)
+        waiting.append(Waiting(call_sid, "call", language or DEFAULT_LANGUAGE, arrived_at))
+        return call_sid not in assign(free, waiting)
 
     # ------------------------------------------------------------ the caller arrives
 
@@ -155,7 +283,7 @@ class VstrsCalls(ServiceUser):
                 # Relay UK: a relay assistant is on the line (the agent and, after a
                 # hand-off, the specialist are told: a third party hears what is said).
                 "relay": relay,
-                # The flow's rule for a language no free agent speaks (see _by_language).
+                # The flow's rule for a language no free agent speaks (see _language_rule).
                 "routing": dict(routing or {}),
                 "state": "waiting",
                 "waiting_since": now,
@@ -177,7 +305,7 @@ class VstrsCalls(ServiceUser):
     # ------------------------------------------------------------ ringing agents
 
     def ring_next(self, call_sid: str, links: Links, doc: dict[str, Any] | None = None) -> bool:
-        """Ring the longest-idle available agent not yet tried on this call (then anyone again).
+        """Ring the free agent the fair queue offers this caller, if any (callflow.queue).
 
         Twilio asks for this from two places at about the same moment (the caller's
         participant-join callback and the conference's wait URL), as separate requests that
@@ -191,66 +319,68 @@ class VstrsCalls(ServiceUser):
         doc = doc if doc is not None else self.get(call_sid)
         if doc is None or doc["state"] != "waiting" or doc["ringing"] is not None:
             return False
-        tried = set(doc["tried"])
-        candidates = self.staff.idle_agents(exclude=tried) or self.staff.idle_agents()
-        candidates = self._by_language(call_sid, doc, candidates)
-        if not candidates:  # nobody to ring: no claim to take (the next tick looks again)
+        free = self.staff.idle_agents(self.now())
+        if not free:  # nobody to ring: no claim to take (the next tick looks again)
             log.info("call %s: no VSTRS agent free to ring", call_sid)
             return False
-        language = doc.get("language") or DEFAULT_LANGUAGE
-        ahead = self.ahead(language, float(doc.get("arrived_at") or doc["waiting_since"]))
-        if ahead >= len(candidates):
-            log.info("call %s: %d earlier callers first for %d free agents", call_sid, ahead,
-                     len(candidates))  # fmt: skip
+        doc = self._language_rule(call_sid, doc, free)
+        if doc is None:
+            return False
+        matched = assign(free, self.waiting(len(free), also=doc, free=free))
+        agent = matched.get(call_sid)
+        if agent is None:
+            log.info("call %s: earlier callers first for the %d free agents", call_sid, len(free))
             return False
         token = secrets.token_hex(8)
         if not self.store.claim(_ring_key(call_sid), token, STALE_RING_CLAIM_SECONDS):
             return False
         ring_for = self.settings.agent_ring_seconds
-        for agent in candidates:
-            if not self.staff.claim_agent(agent.sees_id, call_sid, ring_for + 60):
-                continue
-            try:
-                leg = self.services.twilio().add_participant(
-                    conference_name(call_sid),
-                    to=agent.reach,
-                    from_=self.settings.vstrs_number,
-                    label="agent",
-                    status_callback=links.leg_status("agent", call_sid),
-                    conference_status_callback=links.conference_events(),
-                    start_conference_on_enter=True,
-                    end_conference_on_exit=False,
-                    timeout=ring_for,
-                )
-            except CallflowError as exc:
-                self.staff.release_agent(agent.sees_id, call_sid, self.now())
-                log.error("call %s: could not ring agent %s: %s", call_sid, agent.sees_id, exc)
-                continue
-            return self._rang(call_sid, token, agent.sees_id, agent.name, leg)
-        self.store.release(_ring_key(call_sid), token)
-        log.info("call %s: no VSTRS agent free to ring", call_sid)
-        return False
+        if not self.staff.offer_agent(agent.sees_id, call_sid, ring_for + 60, self.now()):
+            # Taken (or gone away) between the look and the claim: the next tick looks again.
+            self.store.release(_ring_key(call_sid), token)
+            log.info("call %s: agent %s no longer free", call_sid, agent.sees_id)
+            return False
+        try:
+            leg = self.services.twilio().add_participant(
+                conference_name(call_sid),
+                to=agent.reach,  # type: ignore[attr-defined]
+                from_=self.settings.vstrs_number,
+                label="agent",
+                status_callback=links.leg_status("agent", call_sid),
+                conference_status_callback=links.conference_events(),
+                start_conference_on_enter=True,
+                end_conference_on_exit=False,
+                timeout=ring_for,
+            )
+        except CallflowError as exc:
+            self.staff.ring_over(agent.sees_id, call_sid, self.now())
+            self.store.release(_ring_key(call_sid), token)
+            log.error("call %s: could not ring agent %s: %s", call_sid, agent.sees_id, exc)
+            return False
+        return self._rang(call_sid, token, agent.sees_id, agent.name, leg)  # type: ignore[attr-defined]
 
-    def _by_language(self, call_sid: str, doc: dict[str, Any], candidates: list[Any]) -> list[Any]:
-        """Routing by skill: a call in a language beyond English is offered to the agents
-        who speak it (longest idle first). When none is free within the flow's
-        ``routing.language_wait``, the flow's ``routing.then`` decides: ``english`` (offer
-        any agent), ``wait`` (keep waiting for a speaker), or ``callback`` (note a call-back
-        and end politely). What happened is audited."""
+    def _language_rule(
+        self, call_sid: str, doc: dict[str, Any], free: list[Any]
+    ) -> dict[str, Any] | None:
+        """Routing by skill: a call in a language beyond English is offered to agents who
+        speak it. When none is free within the flow's ``routing.language_wait``, the
+        flow's ``routing.then`` decides: ``english`` (any agent may take it from now on),
+        ``wait`` (keep waiting for a speaker), or ``callback`` (note a call-back and end
+        politely). What happened is audited. Returns the record to queue with, or None
+        when the call is not to be offered now."""
         language = doc.get("language") or DEFAULT_LANGUAGE
-        if language == DEFAULT_LANGUAGE:
-            return candidates
-        speakers = [agent for agent in candidates if agent.speaks(language)]
-        if speakers or doc.get("language_fallback") == "english":
-            return speakers or candidates
+        if language == DEFAULT_LANGUAGE or doc.get("language_fallback") == "english":
+            return doc
+        if any(agent.speaks(language) for agent in free):
+            return doc
         routing = doc.get("routing") or {}
         if self.now() - doc["waiting_since"] < float(routing.get("language_wait", 60)):
             log.info("call %s: no %s-speaking agent free yet", call_sid, language)
-            return []
+            return None
         then = str(routing.get("then", "english"))
         if then == "wait":
-            return []
-        marked = self._update(
+            return None
+        marked = self._change(
             call_sid,
             lambda d: (
                 {**d, "language_fallback": then}
@@ -258,12 +388,12 @@ class VstrsCalls(ServiceUser):
                 else None
             ),
         )
-        if marked is not None and marked.get("language_fallback") == then:
+        if marked.written:
             self._audit("agent.language_fallback", call_sid, language=language, outcome=then)
         if then == "callback":
             self.no_agent(call_sid)
-            return []
-        return candidates
+            return None
+        return marked.after or marked.before
 
     def _rang(self, call_sid: str, token: str, sees_id: str, name: str, leg: str) -> bool:
         """The agent's phone is ringing: note the leg on the record (or let it go)."""
@@ -293,7 +423,7 @@ class VstrsCalls(ServiceUser):
             # must not reach the caller.
             log.info("call %s: agent %s rung after the call moved on: hung up", call_sid, sees_id)
             self.store.release(_ring_key(call_sid), token)
-            self.staff.release_agent(sees_id, call_sid, self.now())
+            self.staff.ring_over(sees_id, call_sid, self.now())
             try:
                 self.services.twilio().hang_up(leg)
             except CallflowError as exc:
@@ -330,14 +460,7 @@ class VstrsCalls(ServiceUser):
         The call-back keeps their place (when they first rang) and is made to their
         registered number. On a call-back's own call, this try failed: the call-back is
         tried again later (or dropped when its tries are used up)."""
-        changed = self._change(
-            call_sid,
-            lambda d: (
-                {**d, "state": "no_agent", "end_reason": "no_agent"}
-                if d and d["state"] == "waiting"
-                else None
-            ),
-        )
+        changed = self._move(call_sid, "no_agent", end_reason="no_agent")
         ended = changed.after
         if not changed.written or ended is None:
             return  # not waiting (any more): another path got here first
@@ -399,7 +522,7 @@ class VstrsCalls(ServiceUser):
                 ),
             )
             self._ring_over(call_sid, ringing)
-            self.staff.release_agent(ringing["sees_id"], call_sid, self.now())
+            self.staff.ring_over(ringing["sees_id"], call_sid, self.now())
             self._audit("agent.no_answer", call_sid, agent=ringing["sees_id"], outcome=status)
             self.ring_next(call_sid, links)
         elif agent and agent["call_sid"] == leg_sid and agent.get("left_at") is None:
@@ -414,17 +537,14 @@ class VstrsCalls(ServiceUser):
         """
         now = self.now()
 
-        def join(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            ringing = d["ringing"] if d else None
-            if d is None or not ringing or ringing["call_sid"] != leg_sid:
-                return None
+        def join(d: dict[str, Any]) -> dict[str, Any]:
+            ringing = d["ringing"]
             connected = {k: ringing[k] for k in ("sees_id", "name", "call_sid", "since")} | {
                 "joined_at": now,
                 "left_at": None,
             }
             return {
                 **d,
-                "state": "with_agent",
                 "ringing": None,
                 "agent": connected,
                 "agents": [*d["agents"], connected["sees_id"]],
@@ -437,12 +557,17 @@ class VstrsCalls(ServiceUser):
             return {**d, "early_joins": [*d.get("early_joins", []), leg_sid][-5:]}
 
         for _ in range(2):
-            changed = self._change(call_sid, join)
+            changed = self._move(
+                call_sid,
+                "connect",
+                check=lambda d: bool(d["ringing"]) and d["ringing"]["call_sid"] == leg_sid,
+                change=join,
+            )
             doc = changed.before
             if changed.written and doc is not None:
                 # The ring's claim may lapse on its own: nothing rings a call with an agent.
                 sees_id = doc["ringing"]["sees_id"]
-                self.staff.claim_agent(sees_id, call_sid, 4 * 3600)
+                self.staff.agent_connected(sees_id, call_sid, now)
                 self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
                 callbacks = self.services.callbacks
                 if doc.get("callback_id") and callbacks is not None:
@@ -473,33 +598,27 @@ class VstrsCalls(ServiceUser):
             log.error("call %s: could not remove agent leg %s: %s", call_sid, leg_sid, exc)
             outcome = "remove_failed"
         if sees_id:
-            self.staff.release_agent(sees_id, call_sid, now)
+            self.staff.ring_over(sees_id, call_sid, now)
         self._audit("agent.unclaimed_join", call_sid, agent=sees_id, leg=leg_sid, outcome=outcome)
 
     def agent_left(self, call_sid: str, leg_sid: str) -> None:
-        """The agent's leg left: free the agent; a caller left alone is told and let go."""
+        """The agent's leg left: the call is over for them (after-call work); a caller left
+        alone is told and let go."""
         now = self.now()
-
-        def leave(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if (
-                d is None
-                or not d["agent"]
-                or d["agent"]["call_sid"] != leg_sid
-                or d["agent"]["left_at"]
-            ):
-                return None
-            state = (
-                d["state"]
-                if d["state"] in {"handed_off", "ended", "transferring"}
-                else "agent_left"
-            )
-            return {**d, "agent": {**d["agent"], "left_at": now}, "state": state}
-
-        changed = self._change(call_sid, leave)
+        changed = self._move(
+            call_sid,
+            "agent_leaves",
+            check=lambda d: bool(d["agent"])
+            and d["agent"]["call_sid"] == leg_sid
+            and not d["agent"]["left_at"],
+            change=lambda d: {**d, "agent": {**d["agent"], "left_at": now}},
+        )
         left, doc = changed.before, changed.after
         if left is None or doc is None:
             return
-        self.staff.release_agent(left["agent"]["sees_id"], call_sid, now)
+        # Whose leaving ended it: a caller who hung up takes the agent's leg with them.
+        caller_gone = left["state"] == "with_agent" and self._caller_gone(call_sid)
+        self._after_call(call_sid, left["agent"]["sees_id"], doc, caller_gone=caller_gone)
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
         handoffs = self.services.handoffs
         active = left.get("active_handoff")
@@ -514,7 +633,7 @@ class VstrsCalls(ServiceUser):
                 # it, if they are still there. (When the specialist hangs up, the conference
                 # ends and the agent's leg with it; that callback may come first.)
                 if self._leg_live(handoff.get("specialist_call_sid")):
-                    handoffs.complete(active, links=None, by_agent_leaving=True)
+                    handoffs.complete(active, links=None, agent_sees_id=None)
                     return
                 handoffs.fail(active, "specialist_gone", links=None)
                 return
@@ -574,35 +693,173 @@ class VstrsCalls(ServiceUser):
             self.caller_ended(call_sid, params.get("ReasonConferenceEnded", "conference-ended"))
 
     def caller_ended(self, call_sid: str, reason: str) -> None:
-        """The caller's leg (or their conference) is over: stop ringing, free the agent."""
+        """The caller's leg (or their conference) is over: stop ringing, the agent into
+        their after-call work, any hand-off and grant over."""
         now = self.now()
-
-        def end(d: dict[str, Any] | None) -> dict[str, Any] | None:
-            if d is None or d["ended_at"] is not None:
-                return None
-            return {
+        changed = self._move(
+            call_sid,
+            "end",
+            change=lambda d: {
                 **d,
                 "ended_at": now,
                 "end_reason": d.get("end_reason") or reason,
-                "state": "ended",
-            }
-
-        changed = self._change(call_sid, end)
+            },
+        )
         before = changed.before
         if before is None or not changed.written:
             return
         ringing, agent = before.get("ringing"), before.get("agent")
         if ringing:
-            self.staff.release_agent(ringing["sees_id"], call_sid, now)
+            self.staff.ring_over(ringing["sees_id"], call_sid, now)
             try:
                 self.services.twilio().hang_up(ringing["call_sid"])
             except CallflowError as exc:
                 log.info("call %s: ringing agent leg already gone: %s", call_sid, exc)
         if agent and agent.get("left_at") is None:
-            self.staff.release_agent(agent["sees_id"], call_sid, now)
+            self._after_call(call_sid, agent["sees_id"], changed.after or before)
         if self.services.handoffs is not None:
             self.services.handoffs.call_ended(call_sid, reason, links=None, record=before)
         self._audit("call.ended", call_sid, outcome=reason)
+
+    # ------------------------------------------------------------ hand-offs move the call
+
+    def begin_handoff(self, call_sid: str, handoff_id: str) -> bool:
+        """The agent hands the call off: it is transferring (one hand-off at a time)."""
+        return self._move(
+            call_sid,
+            "begin_handoff",
+            check=lambda d: not d.get("active_handoff"),
+            change=lambda d: {
+                **d,
+                "active_handoff": handoff_id,
+                "handoffs": [*d["handoffs"], handoff_id],
+            },
+        ).written
+
+    def handoff_failed(self, call_sid: str, handoff_id: str) -> dict[str, Any] | None:
+        """A hand-off did not happen: the caller is back with the agent (or alone, if the
+        agent has gone meanwhile). Returns the record as it now stands (None when the
+        hand-off was not the call's active one)."""
+
+        def mine(d: dict[str, Any]) -> bool:
+            return d.get("active_handoff") == handoff_id
+
+        def agent_here(d: dict[str, Any]) -> bool:
+            return bool(d["agent"]) and not d["agent"].get("left_at")
+
+        def clear(d: dict[str, Any]) -> dict[str, Any]:
+            return {**d, "active_handoff": None}
+
+        back = self._move(
+            call_sid,
+            "back_to_agent",
+            check=lambda d: mine(d) and agent_here(d),
+            change=clear,
+        )
+        if back.written:
+            return back.after
+        alone = self._move(
+            call_sid,
+            "handoff_failed_alone",
+            check=lambda d: mine(d) and not agent_here(d),
+            change=clear,
+        )
+        return alone.after
+
+    def handed_off(self, call_sid: str, handoff_id: str) -> None:
+        """The specialist has taken the call over."""
+        self._move(
+            call_sid,
+            "hand_over",
+            check=lambda d: d.get("active_handoff") == handoff_id,
+            change=lambda d: {**d, "active_handoff": None, "handed_over_at": self.now()},
+        )
+
+    # ------------------------------------------------------------ the agent's work on a call
+
+    def _after_call(
+        self, call_sid: str, sees_id: str, record: dict[str, Any], caller_gone: bool = False
+    ) -> None:
+        """The call is over for its agent: their after-call work begins, and the call's
+        outcome is recorded as the service sees it until the agent gives theirs."""
+        now = self.now()
+        self.staff.call_over(sees_id, call_sid, now, self.wrap_up)
+        if record["state"] == "handed_off" or record.get("handed_over_at"):
+            guessed = "handed_off"
+        elif caller_gone or record["state"] == "ended":
+            guessed = "caller_hung_up"
+        else:
+            guessed = "resolved"
+
+        def note(d: dict[str, Any] | None) -> dict[str, Any] | None:
+            if d is None or d.get("outcome"):
+                return None
+            return {
+                **d,
+                "after_call": {"sees_id": sees_id, "since": now},
+                "outcome": {"code": guessed, "notes": "", "by": "service", "at": now},
+            }
+
+        if self._change(call_sid, note).written:
+            self._audit(
+                "call.after_call_work", call_sid, agent=sees_id, outcome=guessed, by="service"
+            )
+
+    def _agents_call(self, call_sid: str, viewer: Viewer) -> dict[str, Any]:
+        """The call's record, if the asker is an agent who took it (Forbidden otherwise)."""
+        record = self.get(call_sid)
+        if record is None or not was_on_call(viewer, record):
+            raise Forbidden("this call is not yours: only the agent who took it may")
+        return record
+
+    def save_draft(
+        self, call_sid: str, viewer: Viewer, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep the agent's hand-off form as a draft on the call it belongs to, so a reload,
+        the caller hanging up or a hand-off that did not happen loses nothing. Only the
+        agent on the call (or in its after-call work) may; returns the draft kept."""
+        record = self._agents_call(call_sid, viewer)
+        if (record.get("agent") or {}).get("sees_id") != viewer.sees_id:
+            raise Forbidden("this call is not yours: only the agent who took it may")
+        draft: dict[str, Any] = {}
+        for name in DRAFT_FIELDS:
+            value = fields.get(name, "")
+            if not isinstance(value, str):
+                raise DirectoryError(f"{name}: text")
+            if len(value) > DRAFT_LIMITS.get(name, 64):
+                raise DirectoryError(
+                    f"{name}: up to {DRAFT_LIMITS.get(name, 64)} characters"
+                )
+            draft[name] = value
+        now = self.now()
+        self._update(
+            call_sid, lambda d: {**d, "draft": {**draft, "saved_at": now}} if d else None
+        )
+        return {**draft, "saved_at": now}
+
+    def record_outcome(
+        self, call_sid: str, viewer: Viewer, code: str, notes: str
+    ) -> dict[str, Any]:
+        """The agent records what became of the call (their after-call work): one of
+        ``OUTCOMES``, with notes. Audited (the notes stay on the call, never in the log)."""
+        self._agents_call(call_sid, viewer)
+        errors = {}
+        if code not in OUTCOMES:
+            errors["outcome"] = f"one of {', '.join(OUTCOMES)}"
+        if not isinstance(notes, str) or len(notes) > 2000:
+            errors["notes"] = "up to 2000 characters"
+        if errors:
+            raise FieldErrors(errors)
+        now = self.now()
+        outcome = {
+            "code": code,
+            "notes": " ".join(notes.split()) if notes.strip() else "",
+            "by": viewer.sees_id,
+            "at": now,
+        }
+        self._update(call_sid, lambda d: {**d, "outcome": outcome} if d else None)
+        self._audit("call.outcome", call_sid, agent=viewer.sees_id, outcome=code)
+        return outcome
 
     # ------------------------------------------------------------ what staff see
 
@@ -636,4 +893,12 @@ class VstrsCalls(ServiceUser):
             "end_reason": record["end_reason"],
             # The VSTRS team's own authority: a verified caller, connected to VSTRS, now.
             "vstrs_authority": bool(live and agent and agent.get("left_at") is None),
+            "outcome": _outcome_view(record.get("outcome")),
         }
+
+
+def _outcome_view(outcome: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A call's outcome as staff read it."""
+    if not outcome:
+        return None
+    return {**outcome, "label": OUTCOMES.get(outcome["code"], outcome["code"])}

@@ -16,7 +16,7 @@ from callflow.clock import ManualClock
 from callflow.errors import StoreUnavailable
 from callflow.store import Store
 from tests.conftest import ROOT
-from tests.simulator.test_handoffs import TEAM_FIRST, Rig, accepting
+from tests.rigs import KIM, Rig
 
 DOC = ROOT / "docs" / "api.md"
 BLOCK = re.compile(r"^```(\w+) ([^\n]*)\n(.*?)^```", re.S | re.M)
@@ -24,6 +24,7 @@ TOKENS = {
     "<agent token>": "agent",
     "<other agent's token>": "other_agent",
     "<specialist token>": "specialist",
+    "<colleague's token>": "colleague",
     "<other team's token>": "other_team",
     "<admin token>": "admin",
 }
@@ -91,7 +92,8 @@ class Story:
         self.values: dict[str, str] = {}
         self.before: dict[str, Callable[[], None]] = {
             "call": self.caller_with_agent,
-            "handoff": lambda: self.rig.specialist(TEAM_FIRST, accepting()),
+            # Kim said she is available: the hand-off rings her own phone, and she answers.
+            "handoff": lambda: self.rig.own_phone(KIM),
             "card": self.briefing,
             "grant_ended": self.caller_hangs_up,
             "grant_store_down": self.store_down,
@@ -108,7 +110,7 @@ class Story:
 
     def caller_hangs_up(self) -> None:
         self.rig.sim.hang_up(self.caller)
-        self.rig.sim.run()
+        self.rig.sim.advance(10)  # within the specialist's wrap-up
 
     def store_down(self) -> None:
         def down(*args: object, **kwargs: object) -> None:

@@ -22,7 +22,7 @@ from callflow.links import ServiceLinks
 from callflow.simulator import Callee, Leg, Script, Step
 from callflow.store import Store
 from tests.conftest import ADVISER, BASE_URL, PIN, enrol
-from tests.simulator.test_handoffs import AGENT, ANSWERS, VSTRS, Rig
+from tests.rigs import AGENT, ANSWERS, VSTRS, Rig
 
 LINKS = ServiceLinks(BASE_URL)
 FIRST_PHONE = "+441632960501"

@@ -214,3 +214,37 @@ def test_an_adviser_who_asks_for_a_call_back_is_rung_back_verified_and_put_throu
     assert leg.to.startswith("+44207946") and "returning your call" in " ".join(leg.heard())
     assert svc.vstrs.get(leg_sid)["agent"]["sees_id"] == ROBOT_AGENT[0]
     assert not world.sim.errors
+
+
+def test_the_demo_is_a_floor_and_no_hand_off_fails_for_a_demo_reason() -> None:
+    """A caller every 20 s for ten minutes: Robin hands off whenever Sam or Kim is free;
+    each specialist's phone keys the SEES ID of the agent on *their own* hand-off, so
+    overlapping hand-offs all get through, each taken by the person it rang."""
+    from callflow.demo_world import SPECIALISTS
+
+    world = DemoWorld("http://127.0.0.1:8000", caller_every=20.0, say=lambda _text: None)
+    world.seed()
+    run_world(world, 600)
+    svc = world.service
+    handoffs = svc.store.indexed("handoffs", "team:debt_pursuit")
+    assert len(handoffs) >= 4, [h["state"] for h in handoffs]
+    failed = [(h["id"], h["reason"]) for h in handoffs if h["state"] == "failed"]
+    assert failed == [], failed
+    takers = {h["taken_by"]["id"] for h in handoffs if h.get("taken_by")}
+    assert takers == {SPECIALISTS[0][0], SPECIALISTS[1][0]}, "Sam's and Kim's phones both"
+    for h in handoffs:
+        assert h["tried"] == [f"specialist:{h['taken_by']['id']}"], "taken by whoever it rang"
+    checks = [e["outcome"] for e in svc.audit.all_entries() if e["kind"] == "handoff.sees_check"]
+    assert checks and set(checks) == {"match"}, "every SEES ID keyed was the right one"
+    overlapping = any(
+        a["id"] != b["id"]
+        and a["requested_at"] <= b["requested_at"]
+        and (svc.handoffs.grants.get(a["grant_id"]) or {}).get("ended_at", 0) is not None
+        and b["requested_at"]
+        < float((svc.handoffs.grants.get(a["grant_id"]) or {}).get("ended_at") or 1e18)
+        for a in handoffs
+        for b in handoffs
+        if a.get("grant_id")
+    )
+    assert overlapping, "two hand-offs were live at once"
+    assert not world.sim.errors

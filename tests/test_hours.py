@@ -16,7 +16,7 @@ from callflow.hours import Calendar, parse_week
 from callflow.service import Callflow
 from callflow.store import Store
 from tests.conftest import BASE_URL, Caller
-from tests.simulator.test_handoffs import Rig
+from tests.rigs import Rig
 
 LONDON = ZoneInfo("Europe/London")
 UTC = ZoneInfo("UTC")

@@ -17,7 +17,7 @@ from callflow.errors import StoreError
 from callflow.store import MemoryStore, Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ROOT
-from tests.simulator.test_handoffs import AGENT, Rig
+from tests.rigs import AGENT, Rig
 
 
 def expire(store: Store, namespace: str, key: str) -> None:
@@ -108,9 +108,9 @@ def test_tokens_by_id_sessions_by_user_and_available_agents(rig: Rig, clock: Man
     assert svc.store.index_size("console_sessions", "user:amy") == 2
     svc.accounts.end_sessions("amy")
     assert svc.store.indexed("console_sessions", "user:amy") == []
-    assert [a.sees_id for a in svc.staff.idle_agents()] == [AGENT]
+    assert [a.sees_id for a in svc.staff.idle_agents(svc.clock.now())] == [AGENT]
     svc.staff.set_availability(AGENT, "away", clock.now())
-    assert svc.staff.idle_agents() == [] and svc.store.index_size("presence", "available") == 0
+    assert svc.staff.idle_agents(svc.clock.now()) == [] and svc.store.index_size("presence", "available") == 0
 
 
 def test_no_web_module_reads_the_store_or_its_keys() -> None:

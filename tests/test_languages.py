@@ -16,7 +16,7 @@ from callflow.simulator import Callee, Leg, Script
 from callflow.store import Store
 from callflow.twiml import Renderer
 from tests.conftest import ADVISER, PIN
-from tests.simulator.test_handoffs import AGENT, TEAM_FIRST, TEAM_SECOND, VSTRS, Rig
+from tests.rigs import AGENT, TEAM_FIRST, TEAM_SECOND, VSTRS, Rig
 
 TWO_LANGUAGES = """\
 flow: bilingual

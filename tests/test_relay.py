@@ -14,7 +14,7 @@ from callflow.service import Callflow
 from callflow.simulator import Leg, Script
 from callflow.store import Store
 from tests.conftest import ADVISER, PIN, Caller, enrol, make_settings
-from tests.simulator.test_handoffs import AGENT, ANSWERS, TEAM_FIRST, VSTRS, Rig
+from tests.rigs import AGENT, ANSWERS, TEAM_FIRST, VSTRS, Rig
 from webhooks import create_app
 
 RELAY_PLATFORM = "+441632960777"

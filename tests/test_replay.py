@@ -20,7 +20,7 @@ from callflow.replay import Replayer
 from callflow.simulator import Leg, Script
 from callflow.store import Store
 from tests.conftest import ADVISER, FLOWS, PIN
-from tests.simulator.test_handoffs import ANSWERS, VSTRS, Rig
+from tests.rigs import ANSWERS, VSTRS, Rig
 
 VSTRS_SOURCE = (FLOWS / "vstrs_inbound.yaml").read_text()
 VSTRS_TESTS = (FLOWS / "vstrs_inbound.test.yaml").read_text()
@@ -216,8 +216,8 @@ def test_the_command_line_shows_the_report_and_needs_yes(
 
 
 def test_the_designer_confirms_the_changes_on_the_console(rig: Rig) -> None:
+    from tests.rigs import csrf_from, sign_in
     from tests.webhooks.conftest import PASSWORD
-    from tests.webhooks.test_console import csrf_from, sign_in
     from webhooks import create_app
 
     checks = [
@@ -250,7 +250,7 @@ def test_the_designer_confirms_the_changes_on_the_console(rig: Rig) -> None:
 
 
 def test_a_specialists_leg_is_not_replayed(rig: Rig) -> None:
-    from tests.simulator.test_handoffs import TEAM_FIRST, accepting
+    from tests.rigs import TEAM_FIRST, accepting
 
     caller = rig.caller_with_agent()
     rig.specialist(TEAM_FIRST, accepting())

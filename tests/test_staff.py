@@ -213,12 +213,13 @@ def tokens(service: Callflow) -> dict[str, str]:
         by="tests",
         nation="none",
     )
+    service.staff.add_specialist(
+        "300101", "Kim Specialist", "debt_pursuit", "client:kim", now, by="tests"
+    )
     return {
         "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now, by="tests"),
         "ben": service.staff.issue_token("vstrs_agent", "654321", "Ben", now, by="tests"),
-        "specialist": service.staff.issue_token(
-            "specialist", "debt_pursuit", "Debt Pursuit", now, by="tests"
-        ),
+        "specialist": service.staff.issue_token("specialist", "300101", "Kim", now, by="tests"),
         "admin": service.staff.issue_token("admin", "ops", "Ops", now, by="tests"),
     }
 
@@ -254,11 +255,11 @@ def test_availability(client: FlaskClient, service: Callflow, tokens: dict[str, 
         "/api/agents/me/availability", json={"status": "available"}, headers=bearer(tokens["amy"])
     )
     assert response.status_code == 200 and response.get_json()["status"] == "available"
-    assert [a.sees_id for a in service.staff.idle_agents()] == ["123456"]
+    assert [a.sees_id for a in service.staff.idle_agents(service.clock.now())] == ["123456"]
     bad = client.put(
         "/api/agents/me/availability", json={"status": "asleep"}, headers=bearer(tokens["amy"])
     )
-    assert bad.status_code == 422 and bad.get_json()["errors"] == {"status": "available or away"}
+    assert bad.status_code == 422 and bad.get_json()["errors"] == {"status": "available, away or ready"}
     assert (
         client.put(
             "/api/agents/me/availability", data="x", headers=bearer(tokens["amy"])

@@ -18,10 +18,9 @@ from callflow.simulator import Leg, Script
 from callflow.store import Store
 from callflow.traces import HIDDEN_KEYED, HIDDEN_SAID, outline
 from tests.conftest import ADVISER, PIN
-from tests.simulator.test_handoffs import AGENT, ANSWERS, TEAM_FIRST, VSTRS, Rig, accepting
+from tests.rigs import AGENT, ANSWERS, KIM, TEAM_FIRST, VSTRS, Rig, accepting, sign_in
 from tests.simulator.test_meetings import add_meeting
 from tests.webhooks.conftest import PASSWORD
-from tests.webhooks.test_console import sign_in
 from webhooks import create_app
 
 SECRETS = (PIN, "Hill Top", "Blue", "hill top", AGENT)
@@ -200,7 +199,7 @@ def browsers(rig: Rig) -> dict[str, FlaskClient]:
         ("aud", "auditor", {}),
         ("ada", "admin", {}),
         ("amy", "vstrs_agent", {"sees_id": AGENT}),
-        ("sam", "specialist", {"team": "debt_pursuit"}),
+        ("sam", "specialist", {"specialist": KIM}),
     ):
         svc.accounts.add(username, username.title(), role, PASSWORD, now, by="tests", **extra)
     app = create_app({"TESTING": True, "CALLFLOW_SERVICE": svc})

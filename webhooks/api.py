@@ -16,8 +16,10 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from callflow.access import Forbidden, Viewer, handoff_for_viewer, may_see_call
 from callflow.desks import AgentDesk
-from callflow.errors import DirectoryError, StoreUnavailable
+from callflow.errors import DirectoryError, FieldErrors, StoreUnavailable
+from callflow.handoff import HandOffError
 from callflow.links import ServiceLinks
+from callflow.presence import AWAY_REASONS
 from callflow.staff import StaffMember
 
 from .extension import service
@@ -115,9 +117,10 @@ def viewer() -> Viewer:
     return Viewer(
         role=member.role,
         sees_id=member.staff_id if member.role == "vstrs_agent" else "",
-        team=member.staff_id if member.role == "specialist" else "",
+        team=member.team if member.role == "specialist" else "",
         name=member.name,
         username=f"{member.staff_id} (API token {member.token_id})",
+        specialist=member.staff_id if member.role == "specialist" else "",
     )
 
 
@@ -150,11 +153,39 @@ def whoami() -> Response:
 @bp.put("/agents/me/availability")
 @requires("vstrs_agent")
 def set_availability() -> Response:
-    """A VSTRS agent says whether they can take calls: ``{"status": "available"|"away"}``."""
+    """A VSTRS agent says whether they can take calls: ``{"status": "available"}``,
+    ``{"status": "away", "reason": "break"|"training"|"meeting"|"other"}`` (mid-call: after
+    the call), or ``{"status": "ready"}`` (the end of their after-call work)."""
+    body = json_body()
+    status, reason = body.get("status"), body.get("reason")
+    svc = service()
+    if status == "ready":
+        return jsonify(svc.staff.ready(me().staff_id, svc.clock.now()))
+    if status == "away" and reason not in AWAY_REASONS:
+        raise ApiError(
+            422, "invalid availability", {"reason": f"one of {', '.join(AWAY_REASONS)}"}
+        )
+    try:
+        state = svc.staff.set_availability(
+            me().staff_id, str(status), svc.clock.now(), str(reason) if reason else None
+        )
+    except DirectoryError as exc:
+        raise ApiError(
+            422, "invalid availability", {"status": "available, away or ready"}
+        ) from exc
+    return jsonify(state)
+
+
+@bp.put("/specialists/me/availability")
+@requires("specialist")
+def set_specialist_availability() -> Response:
+    """A specialist says whether they can take hand-offs: ``{"status": "available"|"away"}``."""
     status = json_body().get("status")
     svc = service()
     try:
-        state = svc.staff.set_availability(me().staff_id, str(status), svc.clock.now())
+        state = svc.staff.set_specialist_availability(
+            me().staff_id, str(status), svc.clock.now()
+        )
     except DirectoryError as exc:
         raise ApiError(422, "invalid availability", {"status": "available or away"}) from exc
     return jsonify(state)
@@ -165,10 +196,11 @@ def set_availability() -> Response:
 def agents() -> Response:
     """Agents and their availability."""
     svc = service()
+    now = svc.clock.now()
     if me().role == "admin":
         return jsonify(
             agents=[
-                {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+                {**a.to_dict(), "availability": svc.staff.availability(a.sees_id, now)}
                 for a in svc.staff.agents()
             ]
         )
@@ -179,7 +211,7 @@ def agents() -> Response:
                 "sees_id": a.sees_id,
                 "name": a.name,
                 "active": a.active,
-                "availability": {"status": svc.staff.availability(a.sees_id)["status"]},
+                "availability": {"status": svc.staff.availability(a.sees_id, now)["status"]},
             }
             for a in svc.staff.agents()
         ]
@@ -215,18 +247,17 @@ def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
     member = me()
     if member.role == "vstrs_agent" and doc["agent_sees_id"] != member.staff_id:
         raise ApiError(403, "only the VSTRS agent who asked may see this hand-off")
-    if member.role == "specialist" and doc["team"] != member.staff_id:
+    if member.role == "specialist" and doc["team"] != member.team:
         raise ApiError(403, "this hand-off is for another team")
     return doc
 
 
 def _handoff_view(doc: dict[str, Any]) -> dict[str, Any]:
-    return handoff_for_viewer(viewer(), doc)
+    svc = service()
+    return handoff_for_viewer(viewer(), doc, svc.clock.now(), svc.handoffs.wrap_up)
 
 
 def _handoff_errors(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    from callflow.handoff import HandOffError
-
     try:
         return work()
     except HandOffError as exc:
@@ -267,8 +298,53 @@ def complete_handoff(call_sid: str, handoff_id: str) -> Response:
     """The agent has briefed the specialist: the caller comes off hold, the agent leaves."""
     _handoff_or_404(call_sid, handoff_id)
     svc = service()
-    doc = _handoff_errors(lambda: svc.handoffs.complete(handoff_id, links()))
+    doc = _handoff_errors(
+        lambda: svc.handoffs.complete(handoff_id, links(), agent_sees_id=me().staff_id)
+    )
     return jsonify(_handoff_view(doc))
+
+
+@bp.post("/calls/<call_sid>/handoffs/<handoff_id>/take")
+@requires("specialist")
+def take_handoff(call_sid: str, handoff_id: str) -> Response:
+    """A specialist of the team takes a hand-off that rang the team's number, before the
+    SEES ID check completes (one wins; a hand-off someone else took is 409)."""
+    _handoff_or_404(call_sid, handoff_id)
+    who = viewer()
+    doc = _handoff_errors(lambda: service().handoffs.take(handoff_id, who))
+    return jsonify(_handoff_view(doc))
+
+
+# ---------------------------------------------------------------- the agent's work on a call
+
+
+@bp.put("/calls/<call_sid>/draft")
+@requires("vstrs_agent")
+def save_draft(call_sid: str) -> Response:
+    """The agent's hand-off form, kept on the call as they type (the console's fields)."""
+    body = json_body()
+    try:
+        draft = service().vstrs.save_draft(call_sid_or_404(call_sid), viewer(), body)
+    except DirectoryError as exc:
+        raise ApiError(422, str(exc)) from exc
+    return jsonify(draft)
+
+
+@bp.post("/calls/<call_sid>/outcome")
+@requires("vstrs_agent")
+def record_outcome(call_sid: str) -> Response:
+    """What became of the call (after-call work): ``{"outcome": ..., "notes": ...}``."""
+    body = json_body()
+    try:
+        outcome = service().vstrs.record_outcome(
+            call_sid_or_404(call_sid),
+            viewer(),
+            str(body.get("outcome", "")),
+            body.get("notes", "") if isinstance(body.get("notes", ""), str) else None,  # type: ignore[arg-type]
+        )
+    except FieldErrors as exc:
+        raise ApiError(422, "the outcome has errors", exc.errors) from exc
+    return jsonify(outcome)
 
 
 # ---------------------------------------------------------------- grants

@@ -73,8 +73,7 @@ def agents_busy(ctx: CallContext) -> bool:
     if vstrs is None:
         return False
     language = ctx.values.get("language") or DEFAULT
-    free = [a for a in ctx.services.staff.idle_agents() if a.speaks(language)]
-    return vstrs.ahead(language, ctx.session.started_at) >= len(free)
+    return vstrs.would_wait(ctx.call_sid, language, ctx.session.started_at)
 
 
 @REGISTRY.guard()

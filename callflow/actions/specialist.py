@@ -37,12 +37,18 @@ def load_handoff(ctx: CallContext) -> None:
     ctx.raise_event("ready")
 
 
-@REGISTRY.action(raises={"matched", "mismatch", "too_many"}, secret=True)
+@REGISTRY.action(raises={"matched", "mismatch", "too_many", "unclaimed"}, secret=True)
 def check_sees_id(ctx: CallContext) -> None:
-    """Check the SEES ID keyed against the agent on the call (3 tries, then the hand-off fails)."""
+    """Check the SEES ID keyed against the agent on the call (3 tries, then the hand-off
+    fails). ``unclaimed``: it rang a team number and no specialist has taken it on their
+    console yet (the check needs to know who is taking the call; not a try)."""
+    outcome = _handoffs(ctx).check_sees_id(_ref(ctx), ctx.digits(), ctx.call_sid)
+    if outcome == "unclaimed":
+        ctx.raise_event("unclaimed")
+        return
     tries = int(ctx.data.get("sees_tries", 0)) + 1
     ctx.data["sees_tries"] = tries
-    if _handoffs(ctx).check_sees_id(_ref(ctx), ctx.digits(), ctx.call_sid):
+    if outcome == "match":
         ctx.raise_event("matched")
     elif tries >= MAX_SEES_TRIES:
         _handoffs(ctx).fail(_ref(ctx), "sees_id_mismatch", ctx.links)

@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
         choices=["vstrs_agent", "specialist", "designer", "auditor", "admin"],
     )
     acc_add.add_argument("--sees-id", default="", help="a VSTRS agent's SEES ID")
-    acc_add.add_argument("--team", default="", help="a specialist's team id")
+    acc_add.add_argument(
+        "--specialist", default="", help="a specialist's staff number (their team comes with it)"
+    )
     acc_add.set_defaults(handler=_accounts_add)
     acc_pw = acc.add_parser("set-password", help="replace a password (its sessions end)")
     acc_pw.add_argument("username")
@@ -41,7 +43,11 @@ def register(sub: Any) -> None:
     token_issue.add_argument(
         "--role", required=True, choices=["vstrs_agent", "specialist", "admin"]
     )
-    token_issue.add_argument("--staff", required=True, help="SEES ID, team id, or an admin's name")
+    token_issue.add_argument(
+        "--staff",
+        required=True,
+        help="an agent's SEES ID, a specialist's staff number, or an admin's name",
+    )
     token_issue.add_argument("--name", default="", help="who holds it")
     token_issue.set_defaults(handler=_tokens_issue)
     token_list = tk.add_parser("list", help="list tokens (never the tokens themselves)")
@@ -62,7 +68,7 @@ def _accounts_add(args: argparse.Namespace) -> int:
         password,
         svc.clock.now(),
         sees_id=args.sees_id,
-        team=args.team,
+        specialist=args.specialist,
         by=common.by(),
     )
     print(f"account {account.username} ({account.role}) added")
@@ -86,7 +92,9 @@ def _accounts_list(_args: argparse.Namespace) -> int:
     if not rows:
         print("no accounts")
     for account in rows:
-        extra = account.sees_id or account.team
+        extra = account.sees_id or (
+            f"{account.specialist} ({account.team})" if account.specialist else ""
+        )
         print(f"{account.username:<20} {account.role:<12} {extra:<14} {account.name}")
     return EXIT_OK
 

@@ -212,7 +212,7 @@ def _play_call(
 def _demo(args: argparse.Namespace) -> int:
     from ..access import Viewer
     from ..audit import outcome_text
-    from ..demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_TEAM
+    from ..demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_SPECIALIST, DEMO_TEAM
     from ..links import ServiceLinks
     from ..simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
 
@@ -222,7 +222,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
     print(DEMO_ADVISER_TEXT)
     print(
-        f"demo VSTRS agent {DEMO_AGENT_SEES_ID} (Alex Agent) is available; team {DEMO_TEAM} answers"
+        f"demo VSTRS agent {DEMO_AGENT_SEES_ID} (Alex Agent) is available; in team {DEMO_TEAM}, "
+        f"{DEMO_SPECIALIST[1]} ({DEMO_SPECIALIST[0]}) answers"
     )
     print()
     sim.listeners.append(printer(sys.stdout))
@@ -249,7 +250,7 @@ def _demo(args: argparse.Namespace) -> int:
         "authorisation": {"type": "recorded_oral", "date": "2026-11-20", "reference": "TA-DEMO-1"},
         "callback": {"urgent": False, "turnaround": "2 working days"},
     }
-    print("\n--- the agent asks for a warm transfer to Debt Pursuit (POST .../handoffs)")
+    print("\n--- the agent hands off to Debt Pursuit (POST .../handoffs): Kim's phone rings")
     handoff = service.handoffs.request(caller.sid, DEMO_AGENT_SEES_ID, body, links)
 
     def handoff_state() -> str:
@@ -259,10 +260,10 @@ def _demo(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     sim.advance(20)
     print("--- the agent has briefed the specialist and hands over (.../complete)")
-    service.handoffs.complete(handoff["id"], links)
+    service.handoffs.complete(handoff["id"], links, agent_sees_id=DEMO_AGENT_SEES_ID)
     sim.advance(5)
-    # The demo asks as the specialist team would (the team the call was handed to).
-    specialist = Viewer("specialist", team=DEMO_TEAM)
+    # The demo asks as Kim, the specialist who took the call, would.
+    specialist = Viewer("specialist", team=DEMO_TEAM, specialist=DEMO_SPECIALIST[0])
     grant = service.handoffs.grant_for_call(caller.sid, specialist)
     team = grant.get("to", {}).get("team_name")
     print(f"--- disclosure grant: authorised={grant['authorised']}, to {team}")

@@ -37,8 +37,19 @@ def register(sub: Any) -> None:
     lint.add_argument("paths", nargs="*", help="flow files or folders (default: the flows folder)")
     lint.set_defaults(handler=_lint)
 
-    graph = sub.add_parser("graph", help="draw a flow (Mermaid text, or SVG/PNG with Graphviz)")
-    graph.add_argument("flow", help="a flow file, or the name of a flow in the flows folder")
+    graph = sub.add_parser(
+        "graph",
+        help="draw a flow (Mermaid text, or SVG/PNG with Graphviz), or a record's lifecycle",
+    )
+    graph.add_argument(
+        "flow", nargs="?", help="a flow file, or the name of a flow in the flows folder"
+    )
+    graph.add_argument(
+        "--lifecycle",
+        choices=["handoff", "call", "agent"],
+        help="draw a lifecycle declared in the code instead (Mermaid): a hand-off's, a "
+        "verified call's, an agent's working state",
+    )
     graph.add_argument("--format", choices=["mermaid", "svg", "png"], default="mermaid")
     graph.add_argument("-o", "--output", help="write to this file (default: standard output)")
     graph.set_defaults(handler=_graph)
@@ -152,6 +163,17 @@ def _resolve_flow(name_or_path: str) -> Path:
 def _graph(args: argparse.Namespace) -> int:
     from .. import graph
 
+    if args.lifecycle:
+        from ..handoff import HANDOFF
+        from ..presence import AGENT
+        from ..vstrs import CALL
+
+        lifecycle = {"handoff": HANDOFF, "call": CALL, "agent": AGENT}[args.lifecycle]
+        sys.stdout.write(lifecycle.mermaid())
+        return EXIT_OK
+    if not args.flow:
+        print("name a flow to draw, or --lifecycle", file=sys.stderr)
+        return EXIT_PROBLEMS
     try:
         flow = load_flow(_resolve_flow(args.flow))
     except FlowValidationError as exc:

@@ -31,9 +31,9 @@ def register(sub: Any) -> None:
     serve.add_argument(
         "--caller-every",
         type=float,
-        default=45.0,
+        default=20.0,
         metavar="SECONDS",
-        help="with --demo: how often a scripted caller rings (default 45)",
+        help="with --demo: how often a scripted caller rings (default 20)",
     )
     serve.add_argument("-v", "--verbose", action="store_true", help="with --demo: every log line")
     serve.add_argument(

@@ -1,4 +1,4 @@
-"""HMRC staff: VSTRS agents, specialist teams and visiting officers."""
+"""HMRC staff: VSTRS agents, specialist teams, specialists and visiting officers."""
 
 from __future__ import annotations
 
@@ -106,6 +106,49 @@ def register(sub: Any) -> None:
     team_remove.set_defaults(handler=_teams_remove)
     teams.set_defaults(handler=lambda _args: common.usage(teams))
 
+    people = sub.add_parser(
+        "specialists", help="manage specialists: the people in specialist teams"
+    )
+    sp = people.add_subparsers(metavar="ACTION")
+    person_add = sp.add_parser("add", help="register a specialist in a team")
+    person_add.add_argument("staff_number", help="their staff number (6 to 10 digits)")
+    person_add.add_argument("--name", required=True)
+    person_add.add_argument("--team", required=True, help="their team's id")
+    person_reach = person_add.add_mutually_exclusive_group(required=True)
+    person_reach.add_argument("--phone", help="their own number, like +441632960201")
+    person_reach.add_argument("--client", help="their Twilio client identity")
+    person_add.add_argument(
+        "--language", action="append", default=[], help="a language they serve beyond English"
+    )
+    person_add.set_defaults(handler=_specialists_add)
+    person_list = sp.add_parser("list", help="list specialists (of a team) and their availability")
+    person_list.add_argument("--team", help="only this team's")
+    person_list.add_argument("--json", action="store_true")
+    person_list.set_defaults(handler=_specialists_list)
+    person_update = sp.add_parser(
+        "update", help="move a specialist to another team, or change their phone or languages"
+    )
+    person_update.add_argument("staff_number")
+    person_update.add_argument("--team")
+    update_reach = person_update.add_mutually_exclusive_group()
+    update_reach.add_argument("--phone")
+    update_reach.add_argument("--client")
+    person_update.add_argument(
+        "--language", action="append", help="languages beyond English (repeat; replaces them)"
+    )
+    person_update.set_defaults(handler=_specialists_update)
+    for action, text in (
+        ("activate", "let a specialist take hand-offs again"),
+        ("deactivate", "stop ringing a specialist (their sign-ins and tokens stop working)"),
+    ):
+        person_toggle = sp.add_parser(action, help=text)
+        person_toggle.add_argument("staff_number")
+        person_toggle.set_defaults(handler=_specialists_active, active=action == "activate")
+    person_remove = sp.add_parser("remove", help="remove a specialist")
+    person_remove.add_argument("staff_number")
+    person_remove.set_defaults(handler=_specialists_remove)
+    people.set_defaults(handler=lambda _args: common.usage(people))
+
 
 def _officers_add(args: argparse.Namespace) -> int:
     svc = common.service()
@@ -163,7 +206,7 @@ def _agents_skills(args: argparse.Namespace) -> int:
 def _agents_list(args: argparse.Namespace) -> int:
     svc = common.service()
     rows = [
-        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)}
+        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id, svc.clock.now())}
         for a in svc.staff.agents()
     ]
     if args.json:
@@ -175,7 +218,7 @@ def _agents_list(args: argparse.Namespace) -> int:
         active = "active" if row["active"] else "INACTIVE"
         print(
             f"{row['sees_id']:>10}  {row['name']:<24} {row['reach']:<28} {active:<9} "
-            f"{row['availability']['status']:<10} {' '.join(row.get('skills') or [])}"
+            f"{row['availability']['state']:<10} {' '.join(row.get('skills') or [])}"
         )
     return EXIT_OK
 
@@ -250,4 +293,61 @@ def _teams_remove(args: argparse.Namespace) -> int:
     if not svc.staff.remove_team(args.id, by=common.by()):
         raise CallflowError(f"no team {args.id}")
     print(f"team {args.id} removed")
+    return EXIT_OK
+
+
+def _specialists_add(args: argparse.Namespace) -> int:
+    svc = common.service()
+    reach = args.phone or f"client:{args.client}"
+    person = svc.staff.add_specialist(
+        args.staff_number, args.name, args.team, reach, svc.clock.now(), by=common.by()
+    )
+    if args.language:
+        person = svc.staff.update_specialist(person.id, skills=args.language, by=common.by())
+    print(f"added specialist {person.id} ({person.name}) to {person.team}, rung on {person.reach}")
+    return EXIT_OK
+
+
+def _specialists_list(args: argparse.Namespace) -> int:
+    svc = common.service()
+    rows = [
+        {**p.to_dict(), "availability": svc.staff.presence.specialist(p.id)["status"]}
+        for p in svc.staff.specialists(args.team)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no specialists registered")
+    for row in rows:
+        active = "active" if row["active"] else "INACTIVE"
+        print(
+            f"{row['id']:>10}  {row['name']:<24} {row['team']:<16} {row['reach']:<26} "
+            f"{active:<9} {row['availability']:<10} {' '.join(row.get('skills') or [])}"
+        )
+    return EXIT_OK
+
+
+def _specialists_update(args: argparse.Namespace) -> int:
+    svc = common.service()
+    reach = args.phone or (f"client:{args.client}" if args.client else None)
+    person = svc.staff.update_specialist(
+        args.staff_number, team=args.team, reach=reach, skills=args.language, by=common.by()
+    )
+    print(f"specialist {person.id} ({person.name}): {person.team}, rung on {person.reach}")
+    return EXIT_OK
+
+
+def _specialists_active(args: argparse.Namespace) -> int:
+    svc = common.service()
+    person = svc.staff.update_specialist(args.staff_number, active=args.active, by=common.by())
+    print(f"specialist {person.id} is {'active' if person.active else 'inactive'}")
+    return EXIT_OK
+
+
+def _specialists_remove(args: argparse.Namespace) -> int:
+    svc = common.service()
+    if not svc.staff.remove_specialist(args.staff_number, by=common.by()):
+        raise CallflowError(f"no specialist {args.staff_number}")
+    print(f"specialist {args.staff_number} removed")
     return EXIT_OK

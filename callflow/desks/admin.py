@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..access import Forbidden, Viewer
 from ..directory import ORGANISATIONS, QUESTIONS
 from ..errors import DirectoryError
+from ..presence import STATE_LABELS
 
 if TYPE_CHECKING:
     from ..service import Callflow
@@ -25,6 +26,7 @@ SECTIONS = {
     "advisers": "Advisers",
     "agents": "VSTRS agents",
     "teams": "Specialist teams",
+    "specialists": "Specialists",
     "officers": "Officers",
     "tokens": "API tokens",
     "accounts": "Console accounts",
@@ -89,8 +91,16 @@ class AdminDesk:
             ]
         if name == "agents":
             return [
-                {**a.to_dict(), "availability": svc.staff.availability(a.sees_id)["status"]}
+                {
+                    **a.to_dict(),
+                    "availability": STATE_LABELS[svc.staff.availability(a.sees_id, now)["state"]],
+                }
                 for a in svc.staff.agents()
+            ]
+        if name == "specialists":
+            return [
+                {**p.to_dict(), "availability": svc.staff.presence.specialist(p.id)["status"]}
+                for p in svc.staff.specialists()
             ]
         if name == "teams":
             return [t.to_dict() for t in svc.staff.teams()]
@@ -108,7 +118,7 @@ class AdminDesk:
         return {
             "organisations": [(o.id, o.name) for o in ORGANISATIONS.values()],
             "questions": [(q, question.prompt) for q, question in QUESTIONS.items()],
-            "token_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist team"),
+            "token_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
                             ("admin", "Admin")],
             "account_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
                               ("designer", "Call-flow designer"), ("auditor", "Auditor"),
@@ -242,6 +252,37 @@ class AdminDesk:
         if not self.service.staff.remove_team(team_id, by=self._admin(viewer)):
             raise DirectoryError(f"no team {team_id}")
 
+    # ------------------------------------------------------------ specialists
+
+    def add_specialist(
+        self, viewer: Viewer, staff_number: str, name: str, team: str, reach: str, welsh: bool
+    ) -> None:
+        """Register a specialist in a team, rung on their own number or client."""
+        by = self._admin(viewer)
+        reach = reach.strip()
+        if reach and not reach.startswith(("+", "client:")):
+            reach = f"client:{reach}"
+        staff = self.service.staff
+        person = staff.add_specialist(
+            staff_number.strip(), name, team, reach, self.service.clock.now(), by=by
+        )
+        if welsh:
+            staff.update_specialist(person.id, skills=["cy-GB"], by=by)
+
+    def update_specialist(
+        self, viewer: Viewer, staff_number: str, *, team: str | None = None,
+        active: bool | None = None,
+    ) -> None:  # fmt: skip
+        """Move a specialist to another team, or (de)activate them."""
+        self.service.staff.update_specialist(
+            staff_number, team=team or None, active=active, by=self._admin(viewer)
+        )
+
+    def remove_specialist(self, viewer: Viewer, staff_number: str) -> None:
+        """Remove a specialist."""
+        if not self.service.staff.remove_specialist(staff_number, by=self._admin(viewer)):
+            raise DirectoryError(f"no specialist {staff_number}")
+
     # ------------------------------------------------------------ officers
 
     def add_officer(self, viewer: Viewer, number: str, name: str) -> None:
@@ -285,9 +326,10 @@ class AdminDesk:
         role: str,
         password: str,
         sees_id: str = "",
-        team: str = "",
+        specialist: str = "",
     ) -> None:
-        """A console account (an agent's names their SEES ID, a specialist's their team)."""
+        """A console account (an agent's names their SEES ID, a specialist's their staff
+        number)."""
         by = self._admin(viewer)
         self.service.accounts.add(
             username.strip().lower(),
@@ -296,7 +338,7 @@ class AdminDesk:
             password,
             self.service.clock.now(),
             sees_id=sees_id.strip(),
-            team=team.strip(),
+            specialist=specialist.strip(),
             by=by,
         )
 

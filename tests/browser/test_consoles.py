@@ -267,7 +267,7 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
 
     no_csrf = agent.request.post(f"{base}/console/agent/availability", form={"status": "away"})
     assert no_csrf.status == 403
-    assert live["svc"].staff.availability(AGENT_SEES)["status"] == "available"
+    assert live["svc"].staff.availability(AGENT_SEES, time.time())["status"] == "available"
     assert not [e for e in sim.errors], sim.errors
 
     auditor = browser.new_context(viewport={"width": 1200, "height": 1000}).new_page()

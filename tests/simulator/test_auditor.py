@@ -9,8 +9,7 @@ import pytest
 
 from callflow.clock import ManualClock
 from callflow.store import Store
-from tests.simulator.test_handoffs import Rig
-from tests.webhooks.test_console import PASSWORD, csrf_from, sign_in
+from tests.rigs import KIM, PASSWORD, Rig, csrf_from, sign_in
 
 
 @pytest.fixture
@@ -121,7 +120,7 @@ def test_only_auditors_and_admins(audited: Rig) -> None:
         "specialist",
         PASSWORD,
         audited.svc.clock.now(),
-        team="debt_pursuit",
+        specialist=KIM,
         by="tests",
     )
     sign_in(audited.api, "sam")

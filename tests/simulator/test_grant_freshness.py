@@ -14,7 +14,7 @@ from callflow.handoff import CANNOT_CONFIRM
 from callflow.simulator import Faults
 from callflow.simulator.rest import RestApi
 from callflow.store import Store
-from tests.simulator.test_handoffs import Rig
+from tests.rigs import Rig
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_a_slow_twilio_is_not_waited_for_beyond_the_budget(store: Store, clock: 
     rig.svc.settings = rig.svc.services.settings = rig.svc.settings.with_overrides(
         {"grant_check_budget_seconds": 0.3}
     )
-    rig.svc.handoffs.settings = rig.svc.settings
+    rig.svc.handoffs.settings = rig.svc.handoffs.grants.settings = rig.svc.settings
     caller, _ = rig.taken_over()
     rig.sim.advance(rig.svc.settings.grant_freshness_seconds + 1)
     api = rest_api(rig)

@@ -12,7 +12,7 @@ from callflow.handoff import IN_DOUBT
 from callflow.store.breaker import CircuitBreaker
 from callflow.store.redis import RedisStore
 from tests.conftest import RedisProcess
-from tests.simulator.test_handoffs import Rig
+from tests.rigs import Rig
 
 
 def _rig_with_a_grant(own_redis: RedisProcess) -> tuple[Rig, object]:

@@ -2,153 +2,21 @@
 
 from __future__ import annotations
 
-from random import Random
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from twilio.rest import Client
 
 from callflow.clock import ManualClock
 from callflow.links import ServiceLinks
-from callflow.service import Callflow
-from callflow.simulator import Callee, Leg, Script, Simulator, WsgiTransport
-from callflow.simulator.rest import RestApi, SimulatorHttpClient
+from callflow.simulator import Callee, Script
 from callflow.store import Store
-from tests.conftest import ADVISER, AUTH_TOKEN, BASE_URL, PIN, enrol, make_settings
-from webhooks import create_app
-
-VSTRS = "+441632960999"
-AGENT = "200001"
-TEAM_FIRST, TEAM_SECOND = "+441632960200", "+441632960201"
-ANSWERS = {"first school": "Hill Top", "colour": "Blue"}
-CUSTOMER = {"name": "Pat Customer", "reference": "2234567890"}
-
-
-class Rig:
-    """The service, the simulator, an agent, a team and the API, wired together."""
-
-    def __init__(self, store: Store, clock: ManualClock) -> None:
-        self.sim = Simulator(None, AUTH_TOKEN, clock=clock)
-        client = Client(
-            self.sim.account_sid, AUTH_TOKEN, http_client=SimulatorHttpClient(RestApi(self.sim))
-        )
-        self.svc = Callflow(
-            make_settings(), store=store, clock=clock, rng=Random(5), twilio_client=client
-        )
-        enrol(self.svc)
-        app = create_app({"CALLFLOW_SERVICE": self.svc})
-        self.sim.transport = WsgiTransport(app)
-        self.api: FlaskClient = app.test_client()
-        self.sim.configure_number(
-            VSTRS, f"{BASE_URL}/voice/incoming", status_callback=f"{BASE_URL}/voice/status"
-        )
-        now = clock.now()
-        self.svc.staff.add_agent(AGENT, "Alex Agent", "client:alex", now, by="tests")
-        self.svc.staff.add_agent("200002", "Other Agent", "client:other", now, by="tests")
-        self.svc.staff.set_availability(AGENT, "available", now)
-        self.sim.add_callee(
-            "client:alex", Callee("answered", after=3, script=Script().hang_up(after=5000))
-        )
-        self.svc.staff.add_team(
-            "debt_pursuit",
-            "Debt Pursuit",
-            "pursuit",
-            [TEAM_FIRST, TEAM_SECOND],
-            "Mon-Sun 00:00-24:00",
-            by="tests",
-            nation="none",
-        )
-        self.agent_token = self.svc.staff.issue_token("vstrs_agent", AGENT, "Alex", now, by="tests")
-        self.other_token = self.svc.staff.issue_token("vstrs_agent", "200002", "Other", now, by="tests")
-        self.specialist_token = self.svc.staff.issue_token(
-            "specialist", "debt_pursuit", "Debt Pursuit", now,
-            by="tests",
-        )
-
-    def tokens_for_everyone(self) -> dict[str, str]:
-        """A token for every relationship to a Debt Pursuit hand-off: the agent, another
-        agent, the team, another team (Insolvency, added here) and an admin."""
-        svc, now = self.svc, self.svc.clock.now()
-        svc.staff.add_team("insolvency", "Insolvency", "", ["+441632960300"], "Mon-Sun 00:00-24:00", by="tests", nation="none")
-        return {
-            "agent": self.agent_token,
-            "other_agent": self.other_token,
-            "specialist": self.specialist_token,
-            "other_team": svc.staff.issue_token("specialist", "insolvency", "Insolvency", now, by="tests"),
-            "admin": svc.staff.issue_token("admin", "ops1", "Ops", now, by="tests"),
-        }
-
-    def caller_with_agent(self, caller_number: str = "+441632960001") -> Leg:
-        script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(after=5000)
-        caller = self.sim.call(VSTRS, caller_number, script)
-        assert self.sim.run_until(
-            lambda: (self.svc.vstrs.get(caller.sid) or {}).get("state") == "with_agent"
-        )
-        return caller
-
-    def specialist(
-        self, number: str, script: Script, after: float = 4, outcome: str = "answered"
-    ) -> None:
-        self.sim.add_callee(number, Callee(outcome, after=after, script=script))  # type: ignore[arg-type]
-
-    def request(self, caller: Leg, token: str | None = None, **body: Any) -> Any:
-        payload = {
-            "team": "debt_pursuit",
-            "customer": CUSTOMER,
-            "issue": "Wants time to pay",
-            "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
-            **body,
-        }
-        return self.api.post(
-            f"/api/calls/{caller.sid}/handoffs", json=payload, headers=self.auth(token)
-        )
-
-    def taken_over(self, specialist: Script | None = None) -> tuple[Leg, dict[str, Any]]:
-        """A verified caller with the agent, handed off to Debt Pursuit and taken over."""
-        caller = self.caller_with_agent()
-        self.specialist(TEAM_FIRST, specialist or accepting())
-        handoff = self.request(caller).get_json()
-        assert self.sim.run_until(lambda: self.handoff(handoff["id"])["state"] == "briefing")
-        self.api.post(
-            f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=self.auth()
-        )
-        return caller, handoff
-
-    def auth(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.agent_token}"}
-
-    def handoff(self, handoff_id: str) -> dict[str, Any]:
-        doc = self.svc.handoffs.get(handoff_id)
-        assert doc is not None
-        return doc
-
-    def grant(self, caller: Leg) -> dict[str, Any]:
-        response = self.api.get(
-            f"/api/calls/{caller.sid}/grant", headers=self.auth(self.specialist_token)
-        )
-        assert response.status_code == 200
-        return response.get_json()  # type: ignore[no-any-return]
-
-    def held(self, caller: Leg) -> bool:
-        conference = self.sim.conferences[f"vstrs-{caller.sid}"]
-        return conference.participants[caller.sid].hold
-
-    def kinds(self, caller: Leg) -> list[tuple[str, str]]:
-        return [
-            (e["kind"], e.get("outcome", ""))
-            for e in self.svc.audit.entries()
-            if e["call_sid"] == caller.sid and e["kind"].startswith(("handoff.", "grant."))
-        ]
+from tests.conftest import ADVISER, BASE_URL
+from tests.rigs import AGENT, KIM, LEE, TEAM_FIRST, TEAM_SECOND, Rig, accepting
 
 
 @pytest.fixture
 def rig(store: Store, clock: ManualClock) -> Rig:
     return Rig(store, clock)
-
-
-def accepting() -> Script:
-    return Script().press(f"{AGENT}#").press("1").hang_up(after=5000)
 
 
 def test_the_whole_warm_transfer(rig: Rig) -> None:
@@ -158,7 +26,7 @@ def test_the_whole_warm_transfer(rig: Rig) -> None:
     assert response.status_code == 201, response.get_json()
     handoff = response.get_json()
     assert handoff["state"] == "ringing"
-    assert handoff["representative"] == {
+    assert handoff["adviser"] == {
         "name": "Sam Adviser",
         "adviser_number": ADVISER,
         "phone": "+44 20 7946 0000",
@@ -171,9 +39,10 @@ def test_the_whole_warm_transfer(rig: Rig) -> None:
     }
     rig.sim.advance(1)
     assert rig.held(caller), "the caller is held while the team is rung"
-    assert not rig.grant(caller)["authorised"]
+    assert not rig.grant(caller, rig.agent_token)["authorised"]
 
     assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    assert rig.handoff(handoff["id"])["taken_by"]["id"] == KIM, "Kim answered and took it"
     specialist = rig.sim.legs[rig.handoff(handoff["id"])["specialist_call_sid"]]
     assert (
         "for the Debt Pursuit team. The caller is an adviser from Tax Aid." in specialist.heard()[0]
@@ -213,6 +82,7 @@ def test_the_whole_warm_transfer(rig: Rig) -> None:
         ("handoff.requested", "requested"),
         ("handoff.ringing", "ringing"),
         ("handoff.answered", "answered"),
+        ("handoff.taken_by", "taken"),
         ("handoff.sees_check", "match"),
         ("handoff.accepted", "accepted"),
         ("handoff.briefing", "joined"),
@@ -290,7 +160,7 @@ def test_no_answer_then_busy(rig: Rig) -> None:
     rig.sim.advance(120)
     doc = rig.handoff(handoff["id"])
     assert (doc["state"], doc["reason"]) == ("failed", "busy")
-    assert doc["tried"] == [TEAM_FIRST, TEAM_SECOND]
+    assert doc["tried"] == [f"number:{TEAM_FIRST}", f"number:{TEAM_SECOND}"]
     outcomes = [o for k, o in rig.kinds(caller) if k == "handoff.ring_outcome"]
     assert outcomes == ["no_answer", "busy"]
     assert not rig.held(caller)
@@ -330,7 +200,7 @@ def test_the_caller_hangs_up_while_held(rig: Rig) -> None:
     rig.sim.run()
     doc = rig.handoff(handoff["id"])
     assert (doc["state"], doc["reason"]) == ("failed", "caller_hung_up")
-    assert doc["grant_id"] is None and not rig.grant(caller)["authorised"]
+    assert doc["grant_id"] is None and not rig.grant(caller, rig.agent_token)["authorised"]
     assert not [k for k, _ in rig.kinds(caller) if k == "grant.issued"]
 
 
@@ -375,54 +245,51 @@ def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
 
 
 def test_two_calls_for_one_customer_keep_separate_grants(rig: Rig) -> None:
-    rig.svc.staff.set_availability("200002", "available", rig.svc.clock.now())
+    """Two agents hand off two calls about one customer at once: Kim's phone rings for the
+    first (longest idle), Lee's for the second; each takes their own, keys their own
+    agent's SEES ID, and holds a grant for that call alone."""
+    now = rig.svc.clock.now()
+    rig.svc.staff.set_availability("200002", "available", now)
     rig.sim.add_callee(
         "client:other", Callee("answered", after=3, script=Script().hang_up(after=5000))
     )
+    rig.own_phone(KIM)
+    rig.sim.advance(1)
+    rig.own_phone(LEE)
     first = rig.caller_with_agent("+441632960001")
     second = rig.caller_with_agent("+441632960002")
-    rig.specialist(TEAM_FIRST, accepting())
-    rig.specialist(TEAM_SECOND, accepting())
     tokens = {}
     for caller in (first, second):
         agent = rig.svc.vstrs.get(caller.sid)["agent"]["sees_id"]  # type: ignore[index]
         tokens[caller.sid] = rig.agent_token if agent == AGENT else rig.other_token
-    rig.sim.add_callee(
-        TEAM_FIRST,
-        Callee(
-            "answered", after=4, script=Script().press(f"{AGENT}#").press("1").hang_up(after=5000)
-        ),
+    assert set(tokens.values()) == {rig.agent_token, rig.other_token}
+    ids = {c.sid: rig.request(c, token=tokens[c.sid]).get_json()["id"] for c in (first, second)}
+    assert rig.sim.run_until(
+        lambda: all(rig.handoff(i)["state"] == "briefing" for i in ids.values())
     )
-    rig.sim.add_callee(
-        TEAM_SECOND,
-        Callee(
-            "answered", after=4, script=Script().press("200002#").press("1").hang_up(after=5000)
-        ),
-    )
-    first_agent = rig.svc.vstrs.get(first.sid)["agent"]["sees_id"]  # type: ignore[index]
-    ids = {}
+    takers = {c.sid: rig.handoff(ids[c.sid])["taken_by"]["id"] for c in (first, second)}
+    assert takers == {first.sid: KIM, second.sid: LEE}
     for caller in (first, second):
-        ids[caller.sid] = rig.request(caller, token=tokens[caller.sid]).get_json()["id"]
-        assert rig.sim.run_until(
-            lambda c=caller: rig.handoff(ids[c.sid])["state"] in {"briefing", "failed"}
+        done = rig.api.post(
+            f"/api/calls/{caller.sid}/handoffs/{ids[caller.sid]}/complete",
+            headers=rig.auth(tokens[caller.sid]),
         )
-    assert first_agent in {AGENT, "200002"}
+        assert done.status_code == 200, done.get_json()
+    token_of = {KIM: rig.specialist_token, LEE: rig.colleague_token}
+    grants = {c.sid: rig.grant(c, token_of[takers[c.sid]]) for c in (first, second)}
+    assert all(g["authorised"] for g in grants.values())
+    assert len({g["grant"]["id"] for g in grants.values()}) == 2, "each call has its own grant"
+    assert {g["grant"]["specialist"]["id"] for g in grants.values()} == {KIM, LEE}
     for caller in (first, second):
-        doc = rig.handoff(ids[caller.sid])
-        if doc["state"] == "briefing":
-            rig.api.post(
-                f"/api/calls/{caller.sid}/handoffs/{ids[caller.sid]}/complete",
-                headers=rig.auth(tokens[caller.sid]),
-            )
-    granted = [c for c in (first, second) if rig.grant(c)["authorised"]]
-    assert len(granted) >= 1
-    ids_granted = {rig.grant(c)["grant"]["id"] for c in granted}
-    assert len(ids_granted) == len(granted), "each call has its own grant"
-    rig.sim.hang_up(granted[0])
+        other = token_of[LEE if takers[caller.sid] == KIM else KIM]
+        refused = rig.api.get(f"/api/calls/{caller.sid}/grant", headers=rig.auth(other))
+        assert refused.status_code == 403, "a grant answers the specialist who took the call"
+    rig.sim.hang_up(first)
     rig.sim.advance(5)
-    assert not rig.grant(granted[0])["authorised"]
-    for other in granted[1:]:
-        assert rig.grant(other)["authorised"], "ending one call leaves the other's grant alone"
+    assert not rig.grant(first, rig.specialist_token)["authorised"]
+    assert rig.grant(second, rig.colleague_token)["authorised"], (
+        "ending one call leaves the other's grant alone"
+    )
 
 
 def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: ManualClock) -> None:

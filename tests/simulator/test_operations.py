@@ -17,7 +17,7 @@ from callflow.simulator import Script
 from callflow.store import Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, ANSWERS, METRICS_TOKEN, PIN
-from tests.simulator.test_handoffs import Rig
+from tests.rigs import Rig
 
 
 @pytest.fixture
@@ -269,7 +269,7 @@ def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
     from callflow.links import ServiceLinks
     from callflow.simulator import Callee
     from tests.conftest import BASE_URL
-    from tests.webhooks.test_console import sign_in
+    from tests.rigs import sign_in
 
     svc = rig.svc
     caller, _ = rig.taken_over()

@@ -110,7 +110,7 @@ def test_verified_caller_is_connected_to_the_longest_idle_agent(
     ]
     assert caller.heard()[-1].startswith("The V S T R S agent has left the call")
     assert sim.conferences[f"vstrs-{caller.sid}"].status == "completed"
-    assert svc.staff.idle_agents()[0].sees_id == "200002", (
+    assert svc.staff.idle_agents(svc.clock.now())[0].sees_id == "200002", (
         "200001 was just on a call: now the least idle"
     )
     assert sim.errors == []
@@ -163,7 +163,7 @@ def test_the_caller_hangs_up_while_the_agent_rings(rig: tuple[Simulator, Callflo
     assert agent_leg.status == "completed" and agent_leg.answered_at is None
     record = svc.vstrs.get(caller.sid)
     assert record is not None and record["state"] == "ended" and record["agent"] is None
-    assert svc.staff.idle_agents()[0].sees_id == "200001", "the agent is free again"
+    assert svc.staff.idle_agents(svc.clock.now())[0].sees_id == "200001", "the agent is free again"
 
 
 def test_one_agent_two_callers(rig: tuple[Simulator, Callflow]) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from callflow.service import Callflow
+from tests.rigs import PASSWORD
 
-PASSWORD = "correct horse battery"
+__all__ = ["PASSWORD", "staffed"]
 
 
 @pytest.fixture
@@ -25,7 +26,10 @@ def staffed(service: Callflow) -> Callflow:
     service.accounts.add(
         "amy", "Amy Agent", "vstrs_agent", PASSWORD, now, sees_id="123456", by="tests"
     )
+    service.staff.add_specialist(
+        "300101", "Sam Specialist", "debt_pursuit", "client:sam", now, by="tests"
+    )
     service.accounts.add(
-        "sam", "Sam Specialist", "specialist", PASSWORD, now, team="debt_pursuit", by="tests"
+        "sam", "Sam Specialist", "specialist", PASSWORD, now, specialist="300101", by="tests"
     )
     return service

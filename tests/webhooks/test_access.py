@@ -15,20 +15,20 @@ from callflow.clock import ManualClock
 from callflow.desks.admin import SECTIONS
 from callflow.simulator import Leg
 from callflow.store import Store
-from tests.simulator.test_handoffs import AGENT, CUSTOMER, Rig
-from tests.webhooks.test_console import PASSWORD, sign_in
+from tests.rigs import AGENT, CUSTOMER, INS, KIM, LEE, PASSWORD, Rig, sign_in
 from webhooks import console
 
 OTHER_AGENT = "200002"
 NINO_OR_UTR = CUSTOMER["reference"]
 #: Fields that identify the customer, the adviser or the agent: what a grant must not carry
 #: back to anyone who is not disclosing under it.
-IDENTIFYING = {"customer", "representative", "organisation_name", "agent_sees_id"}
+IDENTIFYING = {"customer", "adviser", "organisation_name", "agent_sees_id", "matter"}
 
 
 class World:
-    """A call handed off to Debt Pursuit and taken over, a second call with the agent, and a
-    token and a console account for every role and relationship."""
+    """A call handed off to Debt Pursuit and taken over by Kim, a second call with the
+    agent, and a token and a console account for every role and relationship: Kim (who took
+    it), Lee (her colleague in the team), Ian (another team)."""
 
     def __init__(self, store: Store, clock: ManualClock) -> None:
         self.rig = Rig(store, clock)
@@ -38,8 +38,9 @@ class World:
         accounts = {
             "agent": ("alex", "vstrs_agent", {"sees_id": AGENT}),
             "other_agent": ("olly", "vstrs_agent", {"sees_id": OTHER_AGENT}),
-            "specialist": ("sam", "specialist", {"team": "debt_pursuit"}),
-            "other_team": ("ola", "specialist", {"team": "insolvency"}),
+            "specialist": ("kim", "specialist", {"specialist": KIM}),
+            "colleague": ("lee", "specialist", {"specialist": LEE}),
+            "other_team": ("ian", "specialist", {"specialist": INS}),
             "designer": ("dana", "designer", {}),
             "auditor": ("audrey", "auditor", {}),
             "admin": ("adam", "admin", {}),
@@ -62,48 +63,73 @@ def world(store: Store, clock: ManualClock) -> World:
     return World(store, clock)
 
 
-API_ROLES = ["agent", "other_agent", "specialist", "other_team", "admin"]
+API_ROLES = ["agent", "other_agent", "specialist", "colleague", "other_team", "admin"]
 
 
 def test_every_api_endpoint_answers_only_those_it_serves(world: World) -> None:
     sid, hid = world.handed_off.sid, world.handoff["id"]
-    body = {"status": "available"}
-    expected: dict[tuple[str, str], dict[str, int]] = {
-        ("GET", "/api/me"): dict.fromkeys(API_ROLES, 200),
-        ("PUT", "/api/agents/me/availability"): {
-            "agent": 200, "other_agent": 200, "specialist": 403, "other_team": 403, "admin": 403,
+    #: (method, path, body) -> who gets which status
+    expected: dict[tuple[str, str, str], dict[str, int]] = {
+        ("GET", "/api/me", ""): dict.fromkeys(API_ROLES, 200),
+        ("PUT", "/api/agents/me/availability", '{"status": "available"}'): {
+            "agent": 200, "other_agent": 200, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 403,
         },
-        ("GET", "/api/agents"): {
-            "agent": 200, "other_agent": 200, "specialist": 403, "other_team": 403, "admin": 200,
+        ("PUT", "/api/specialists/me/availability", '{"status": "available"}'): {
+            "agent": 403, "other_agent": 403, "specialist": 200, "colleague": 200,
+            "other_team": 200, "admin": 403,
         },
-        ("GET", "/api/teams"): {
-            "agent": 200, "other_agent": 200, "specialist": 403, "other_team": 403, "admin": 200,
+        ("GET", "/api/agents", ""): {
+            "agent": 200, "other_agent": 200, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 200,
         },
-        ("GET", f"/api/calls/{sid}"): {
-            "agent": 200, "other_agent": 403, "specialist": 403, "other_team": 403, "admin": 200,
+        ("GET", "/api/teams", ""): {
+            "agent": 200, "other_agent": 200, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 200,
         },
-        ("GET", f"/api/calls/{sid}/handoffs/{hid}"): {
-            "agent": 200, "other_agent": 403, "specialist": 200, "other_team": 403, "admin": 200,
+        ("GET", f"/api/calls/{sid}", ""): {
+            "agent": 200, "other_agent": 403, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 200,
         },
-        ("DELETE", f"/api/calls/{sid}/handoffs/{hid}"): {
-            "agent": 409, "other_agent": 403, "specialist": 403, "other_team": 403, "admin": 403,
+        ("GET", f"/api/calls/{sid}/handoffs/{hid}", ""): {
+            "agent": 200, "other_agent": 403, "specialist": 200, "colleague": 200,
+            "other_team": 403, "admin": 200,
         },
-        ("POST", f"/api/calls/{sid}/handoffs/{hid}/complete"): {
-            "agent": 409, "other_agent": 403, "specialist": 403, "other_team": 403, "admin": 403,
+        ("DELETE", f"/api/calls/{sid}/handoffs/{hid}", ""): {
+            "agent": 409, "other_agent": 403, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 403,
         },
-        ("GET", f"/api/calls/{sid}/grant"): {
-            "agent": 200, "other_agent": 403, "specialist": 200, "other_team": 403, "admin": 200,
+        ("POST", f"/api/calls/{sid}/handoffs/{hid}/complete", ""): {
+            "agent": 409, "other_agent": 403, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 403,
         },
-        ("GET", f"/api/grants?customer={NINO_OR_UTR}"): {
-            "agent": 403, "other_agent": 403, "specialist": 200, "other_team": 200, "admin": 200,
+        ("POST", f"/api/calls/{sid}/handoffs/{hid}/take", ""): {
+            "agent": 403, "other_agent": 403, "specialist": 200, "colleague": 409,
+            "other_team": 403, "admin": 403,
         },
-        ("GET", "/api/stats/handoffs"): dict.fromkeys(API_ROLES, 200),
+        ("GET", f"/api/calls/{sid}/grant", ""): {
+            "agent": 200, "other_agent": 403, "specialist": 200, "colleague": 403,
+            "other_team": 403, "admin": 200,
+        },
+        ("GET", f"/api/grants?customer={NINO_OR_UTR}", ""): {
+            "agent": 403, "other_agent": 403, "specialist": 200, "colleague": 200,
+            "other_team": 200, "admin": 200,
+        },
+        ("PUT", f"/api/calls/{sid}/draft", '{"issue": "noted"}'): {
+            "agent": 200, "other_agent": 403, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 403,
+        },
+        ("POST", f"/api/calls/{sid}/outcome", '{"outcome": "handed_off"}'): {
+            "agent": 200, "other_agent": 403, "specialist": 403, "colleague": 403,
+            "other_team": 403, "admin": 403,
+        },
+        ("GET", "/api/stats/handoffs", ""): dict.fromkeys(API_ROLES, 200),
     }  # fmt: skip
-    seen: dict[tuple[str, str], dict[str, int]] = {}
-    for (method, path), _ in expected.items():
+    seen: dict[tuple[str, str, str], dict[str, int]] = {}
+    for method, path, body in expected:
         for who in API_ROLES:
-            kwargs = {"json": body} if method == "PUT" else {}
-            seen.setdefault((method, path), {})[who] = world.api(
+            kwargs = {"json": json.loads(body)} if body else {}
+            seen.setdefault((method, path, body), {})[who] = world.api(
                 who, method, path, **kwargs
             ).status_code
     assert seen == expected
@@ -121,20 +147,22 @@ def test_each_grant_answer_carries_only_what_its_asker_needs(world: World) -> No
     sid = world.handed_off.sid
     team = world.api("specialist", "GET", f"/api/calls/{sid}/grant").get_json()
     assert team["authorised"] and team["grant"]["customer"]["reference"] == NINO_OR_UTR
+    assert team["grant"]["specialist"]["id"] == KIM and team["grant"]["matter"]
     admin = world.api("admin", "GET", f"/api/calls/{sid}/grant").get_json()
     assert admin["grant"]["customer"]["name"] == CUSTOMER["name"]
     agent = world.api("agent", "GET", f"/api/calls/{sid}/grant").get_json()
     assert agent["authorised"] and agent["to"]["team"] == "debt_pursuit"
     assert not IDENTIFYING & set(agent["grant"]), agent["grant"]
-    # By customer: a specialist sees only their own team's grants, with nothing identifying.
+    # By customer: a specialist hears only of the grants they hold, with nothing identifying.
     path = f"/api/grants?customer={NINO_OR_UTR}"
     mine = world.api("specialist", "GET", path).get_json()
     assert mine["authorised"] is True and len(mine["grants"]) == 1
     assert not IDENTIFYING & set(mine["grants"][0]["grant"])
     assert NINO_OR_UTR not in json.dumps(mine) and CUSTOMER["name"] not in json.dumps(mine)
-    theirs = world.api("other_team", "GET", path).get_json()
-    assert theirs["authorised"] is False and theirs["grants"] == []
-    assert "Alex" not in json.dumps(theirs) and NINO_OR_UTR not in json.dumps(theirs)
+    for who in ("colleague", "other_team"):
+        theirs = world.api(who, "GET", path).get_json()
+        assert theirs["authorised"] is False and theirs["grants"] == [], who
+        assert "Alex" not in json.dumps(theirs) and NINO_OR_UTR not in json.dumps(theirs)
     everyone = world.api("admin", "GET", path).get_json()
     assert everyone["authorised"] and everyone["grants"][0]["grant"]["customer"]
 
@@ -161,21 +189,24 @@ def test_no_contact_details_without_consent_to_act_anywhere(world: World) -> Non
     )
     sid, hid = world.handed_off.sid, world.handoff["id"]
     card = world.api("specialist", "GET", f"/api/calls/{sid}/handoffs/{hid}").get_json()
-    assert set(card["representative"]) == {"name", "adviser_number"}
+    assert set(card["adviser"]) == {"name", "adviser_number"}
     state = world.consoles["specialist"].get("/console/specialist/state").get_json()
-    assert set(state["handoff"]["representative"]) == {"name", "adviser_number"}
+    assert set(state["handoff"]["adviser"]) == {"name", "adviser_number"}
 
 
-CONSOLE_ROLES = ["agent", "other_agent", "specialist", "other_team", "designer", "auditor", "admin"]
+CONSOLE_ROLES = [
+    "agent", "other_agent", "specialist", "colleague", "other_team", "designer", "auditor",
+    "admin",
+]  # fmt: skip
 
 
 def test_every_console_page_answers_only_its_roles(world: World) -> None:
     expected = {
         "/console/agent": {"agent", "other_agent"},
         "/console/agent/state": {"agent", "other_agent"},
-        "/console/specialist": {"specialist", "other_team"},
-        "/console/specialist/state": {"specialist", "other_team"},
-        "/console/meetings": {"specialist", "other_team", "admin"},
+        "/console/specialist": {"specialist", "colleague", "other_team"},
+        "/console/specialist/state": {"specialist", "colleague", "other_team"},
+        "/console/meetings": {"specialist", "colleague", "other_team", "admin"},
         "/console/designer": {"designer", "admin"},
         "/console/designer/flow/vstrs_inbound": {"designer", "admin"},
         "/console/auditor": {"auditor", "admin"},
@@ -198,10 +229,16 @@ def test_each_desk_shows_only_its_own_calls_and_team(world: World) -> None:
     assert [row["call_sid"] for row in mine["history"]] == [sid]
     other = world.consoles["other_agent"].get("/console/agent/state").get_json()
     assert other["history"] == [] and other["call"] is None and other["handoff"] is None
-    team = world.consoles["specialist"].get("/console/specialist/state").get_json()
-    assert team["handoff"]["customer"]["name"] == CUSTOMER["name"] and team["grant"]["authorised"]
+    kim = world.consoles["specialist"].get("/console/specialist/state").get_json()
+    assert kim["handoff"]["customer"]["name"] == CUSTOMER["name"] and kim["grant"]["authorised"]
+    assert kim["banner"]["kind"] == "active" and CUSTOMER["name"] in kim["banner"]["text"]
+    lee = world.consoles["colleague"].get("/console/specialist/state").get_json()
+    assert lee["handoff"] is None and lee["grant"] is None and lee["banner"]["kind"] == "none"
+    (row,) = lee["team"]
+    assert row["taken_by"] == "Kim Specialist" and not row["can_take"] and not row["mine"]
+    assert CUSTOMER["name"] not in json.dumps(lee) and NINO_OR_UTR not in json.dumps(lee)
     elsewhere = world.consoles["other_team"].get("/console/specialist/state").get_json()
-    assert elsewhere["handoff"] is None and elsewhere["grant"] is None
+    assert elsewhere["handoff"] is None and elsewhere["grant"] is None and elsewhere["team"] == []
 
 
 def test_the_event_stream_carries_each_person_only_their_own_changes(
@@ -226,6 +263,9 @@ def test_the_event_stream_carries_each_person_only_their_own_changes(
             assert set(note) <= {"kind", "call_sid", "handoff", "outcome", "at"}
         assert not re.search(r"CustomerName|Pat Customer|" + NINO_OR_UTR, text)
     assert sid in changes["agent"] and sid in changes["specialist"] and sid in changes["admin"]
+    # A colleague's console hears of the team's changes (to redraw the team view), never
+    # with more than the kind, call and outcome.
+    assert sid in changes["colleague"]
     for who in ("other_agent", "other_team", "designer", "auditor"):
         assert sid not in changes[who], who
 

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from callflow.access import Viewer
 from callflow.desks.admin import SECTIONS, AdminDesk
 from callflow.service import Callflow
+from tests.rigs import csrf_from, sign_in
 from tests.webhooks.conftest import PASSWORD
-from tests.webhooks.test_console import csrf_from, sign_in
 from webhooks.console.admin import ACTIONS
 
 
@@ -60,7 +60,7 @@ def test_the_directory_home_counts_without_reading_the_records(
     now = staffed.clock.now()
     staffed.directory.add("4001", "Ann Adviser", "taxaid", now=now, by="tests")
     staffed.staff.add_officer("300001", "Omar Officer", now, by="tests")
-    staffed.staff.issue_token("specialist", "debt_pursuit", "Team", now, by="tests")
+    staffed.staff.issue_token("specialist", "300101", "Sam", now, by="tests")
     desk, ada = AdminDesk(staffed), Viewer("admin", username="ada")
     counts = desk.overview(ada)
     assert counts == {name: len(desk.section(ada, name)) for name in SECTIONS}
@@ -283,11 +283,17 @@ def test_accounts_and_the_admins_own(admin: FlaskClient, staffed: Callflow) -> N
         username="kay",
         name="Kay Specialist",
         role="specialist",
-        team="debt_pursuit",
+        specialist="300101",
         password="a very long password",
     )
     assert added.status_code == 303
-    assert staffed.accounts.get("kay").team == "debt_pursuit"
+    kay = staffed.accounts.get("kay")
+    assert kay is not None and (kay.specialist, kay.team) == ("300101", "debt_pursuit")
+    unknown = post(
+        admin, "accounts", "add", username="kit", name="Kit", role="specialist",
+        specialist="999999", password="a very long password",
+    )  # fmt: skip
+    assert unknown.status_code == 400 and "registered specialist" in unknown.get_data(as_text=True)
     short = post(admin, "accounts", "password", username="kay", password="short")
     assert short.status_code == 400 and "short" not in re.sub(
         r"<[^>]+>", "", short.get_data(as_text=True).split("There is a problem")[1][:400]

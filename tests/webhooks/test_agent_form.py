@@ -12,8 +12,7 @@ from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
 from callflow.store import Store
-from tests.simulator.test_handoffs import AGENT, TEAM_FIRST, TEAM_SECOND, Rig, accepting
-from tests.webhooks.test_console import PASSWORD, sign_in
+from tests.rigs import AGENT, PASSWORD, TEAM_FIRST, TEAM_SECOND, Rig, accepting, sign_in
 from webhooks.console.agent import authorisation_date
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,9 @@ from flask.testing import FlaskClient
 from callflow.clock import ManualClock
 from callflow.service import Callflow
 from tests.conftest import FLOWS, ROOT, Caller
-from tests.webhooks.conftest import PASSWORD
+from tests.rigs import PASSWORD, csrf_from, sign_in
 from webhooks import console
 from webhooks.console import designer as designer_module
-
-
-def csrf_from(html: bytes) -> str:
-    match = re.search(rb'name="csrf_token" value="([^"]+)"', html)
-    assert match, html[:500]
-    return match.group(1).decode()
-
-
-def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
-    page = client.get("/console/login")
-    return client.post(
-        "/console/login",
-        data={"username": username, "password": password, "csrf_token": csrf_from(page.data)},
-    )
 
 
 def test_the_sign_in_page_is_locked_down(client: FlaskClient) -> None:
@@ -99,7 +84,7 @@ def test_forms_without_the_csrf_token_are_refused(client: FlaskClient, staffed: 
     sign_in(client, "amy")
     refused = client.post("/console/agent/availability", data={"status": "available"})
     assert refused.status_code == 403
-    assert staffed.staff.availability("123456")["status"] == "away"
+    assert staffed.staff.availability("123456", staffed.clock.now())["status"] == "away"
     forged = client.post(
         "/console/agent/availability", data={"status": "available", "csrf_token": "x" * 43}
     )
@@ -109,7 +94,7 @@ def test_forms_without_the_csrf_token_are_refused(client: FlaskClient, staffed: 
         "/console/agent/availability",
         data={"status": "available", "csrf_token": csrf_from(page.data)},
     )
-    assert ok.status_code == 303 and staffed.staff.availability("123456")["status"] == "available"
+    assert ok.status_code == 303 and staffed.staff.availability("123456", staffed.clock.now())["status"] == "available"
 
 
 def test_a_hand_off_needs_a_call(client: FlaskClient, staffed: Callflow) -> None:
@@ -146,8 +131,11 @@ def test_live_events_reach_the_right_people(
     specialist, other = app.test_client(), app.test_client()
     sign_in(specialist, "sam")
     staffed.staff.add_team("insolvency", "Insolvency", "", ["+441632960201"], "Mon-Sun 00:00-24:00", by="tests", nation="none")
+    staffed.staff.add_specialist(
+        "300201", "Ola Other", "insolvency", "client:ola", staffed.clock.now(), by="tests"
+    )
     staffed.accounts.add(
-        "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), team="insolvency",
+        "ola", "Ola Other", "specialist", PASSWORD, staffed.clock.now(), specialist="300201",
         by="tests",
     )
     sign_in(other, "ola")

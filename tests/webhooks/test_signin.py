@@ -14,7 +14,7 @@ from callflow.clock import ManualClock
 from callflow.service import Callflow
 from callflow.store import Store
 from tests.conftest import make_settings
-from tests.webhooks.test_console import PASSWORD, csrf_from, sign_in
+from tests.rigs import PASSWORD, csrf_from, sign_in
 from webhooks import console, create_app
 
 

@@ -214,10 +214,33 @@ def login() -> Any:
 @bp.post("/logout")
 @signed_in()
 def logout() -> Any:
-    """Sign out."""
+    """Sign out; during a call (an agent's, or a specialist's hand-off) it asks first."""
+    if request.form.get("confirm") != "yes":
+        busy = _on_a_call()
+        if busy:
+            return render_template("console/sign_out.html", me=me(), busy=busy), 200
     service().accounts.sign_out(me().token)
     session.clear()
     return redirect(url_for("console.login"), code=303)
+
+
+def _on_a_call() -> str:
+    """What signing out now would walk away from, in words; '' when nothing."""
+    svc, member = service(), me()
+    if member.role == "vstrs_agent":
+        state = svc.staff.availability(member.sees_id, now())["state"]
+        return {
+            "ringing": "A caller is being put through to you.",
+            "on_call": "You are on a call.",
+            "after_call": "You are in after-call work: the call's outcome may not be saved.",
+        }.get(state, "")
+    if (
+        member.role == "specialist"
+        and member.specialist
+        and svc.staff.specialist_held_by(member.specialist)
+    ):
+        return "You have a hand-off under way."
+    return ""
 
 
 @bp.get("/")
@@ -230,7 +253,14 @@ def home() -> Any:
 def viewer() -> Viewer:
     """The signed-in member of staff, as the read models scope answers to them."""
     member = me()
-    return Viewer(member.role, member.sees_id, member.team, member.name, member.username)
+    return Viewer(
+        member.role,
+        member.sees_id,
+        member.team,
+        member.name,
+        member.username,
+        specialist=member.specialist,
+    )
 
 
 

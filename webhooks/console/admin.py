@@ -38,6 +38,13 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "update": ("id", "name", "handles", "numbers", "hours", "welsh_numbers"),
         "remove": ("id",),
     },
+    "specialists": {
+        "add": ("staff_number", "name", "team", "reach", "welsh"),
+        "move": ("staff_number", "team"),
+        "activate": ("staff_number",),
+        "deactivate": ("staff_number",),
+        "remove": ("staff_number",),
+    },
     "officers": {
         "add": ("number", "name"),
         "activate": ("number",),
@@ -46,7 +53,7 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "tokens": {"issue": ("role", "staff_id", "name"), "revoke": ("token_id",)},
     "accounts": {
-        "add": ("username", "name", "role", "sees_id", "team"),
+        "add": ("username", "name", "role", "sees_id", "specialist"),
         "password": ("username",),
         "remove": ("username",),
     },
@@ -71,6 +78,12 @@ WORDS = {
     ("teams", "name"): "Enter the team's name",
     ("teams", "numbers"): "Enter one or more numbers to ring, like +441632960200",
     ("teams", "hours"): "Enter the opening hours like Mon-Fri 08:30-17:00",
+    ("specialists", "staff_number"): "Enter the specialist's staff number: 6 to 10 digits",
+    ("specialists", "name"): "Enter the specialist's full name (up to 100 characters)",
+    ("specialists", "team"): "Select the specialist's team",
+    ("specialists", "reach"): (
+        "Enter their own phone number like +441632960201, or their softphone's client name"
+    ),
     ("officers", "number"): "Enter the officer's identity number: 6 to 10 digits",
     ("officers", "name"): "Enter the name the officer gives customers (up to 100 characters)",
     ("accounts", "username"): "Enter a username of 3 to 40 lower-case letters, digits, . _ or -",
@@ -338,6 +351,18 @@ def _apply(
                 form["hours"],
                 form["welsh_numbers"],
             )
+    elif section == "specialists":
+        number = form["staff_number"]
+        if action == "add":
+            desk.add_specialist(
+                who, number, form["name"], form["team"], form["reach"], form["welsh"] == "yes"
+            )
+        elif action == "move":
+            desk.update_specialist(who, number, team=form["team"])
+        elif action == "remove":
+            desk.remove_specialist(who, number)
+        else:
+            desk.update_specialist(who, number, active=action == "activate")
     elif section == "officers":
         if action == "add":
             desk.add_officer(who, form["number"], form["name"])
@@ -359,7 +384,7 @@ def _apply(
                 form["role"],
                 values.get("password", ""),
                 form["sees_id"],
-                form["team"],
+                form["specialist"],
             )
         elif action == "password":
             desk.set_password(who, form["username"], values.get("password", ""))
@@ -380,11 +405,13 @@ DONE = {
     "password": "has a new password; their sessions have ended",
     "welsh_on": "is offered Welsh calls first",
     "welsh_off": "is no longer offered Welsh calls first",
+    "move": "moved to another team",
 }
 NOUN = {
     "advisers": "Adviser",
     "agents": "Agent",
     "teams": "Team",
+    "specialists": "Specialist",
     "officers": "Officer",
     "tokens": "Token",
     "accounts": "Account",

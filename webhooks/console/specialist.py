@@ -1,18 +1,22 @@
-"""The specialist's console: the hand-off card, the disclosure banner, meetings."""
+"""The specialist's console: their own hand-off, card and disclosure banner, their
+wrap-up, their team's hand-offs (to take one that rang a team number), and meetings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, render_template
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
+from callflow.access import Forbidden
 from callflow.desks import SpecialistDesk
+from callflow.errors import DirectoryError
+from callflow.handoff import HandOffError
 
-from . import bp, me, service, signed_in, viewer
+from . import bp, me, now, service, signed_in, viewer
 
 
 def specialist_state() -> dict[str, Any]:
-    """What the specialist's console shows: the latest hand-off to the team, and the banner."""
+    """What the specialist's console shows: their own hand-off and banner, their team's."""
     return SpecialistDesk(service()).state(viewer())
 
 
@@ -20,8 +24,13 @@ def specialist_state() -> dict[str, Any]:
 @signed_in("specialist")
 def specialist() -> Any:
     """The specialist's console."""
-    team = service().staff.team(me().team)
-    return render_template("console/specialist.html", me=me(), team=team)
+    svc = service()
+    team = svc.staff.team(me().team)
+    person = svc.staff.specialist(me().specialist) if me().specialist else None
+    state = specialist_state()
+    return render_template(
+        "console/specialist.html", me=me(), team=team, person=person, state=state
+    )
 
 
 @bp.get("/specialist/state")
@@ -29,6 +38,45 @@ def specialist() -> Any:
 def specialist_state_json() -> Response:
     return jsonify(specialist_state())
 
+
+@bp.post("/specialist/availability")
+@signed_in("specialist")
+def specialist_availability() -> Any:
+    """Available for hand-offs, or Away."""
+    if not me().specialist:
+        abort(403, description="Your account is not a registered specialist's.")
+    try:
+        service().staff.set_specialist_availability(
+            me().specialist, request.form.get("status", ""), now()
+        )
+    except DirectoryError:
+        abort(422, description="Choose available or away.")
+    return redirect(url_for("console.specialist"), code=303)
+
+
+@bp.post("/specialist/handoff/<handoff_id>/take")
+@signed_in("specialist")
+def take_handoff(handoff_id: str) -> Any:
+    """Take a hand-off that rang the team's number (before the SEES ID check completes):
+    one specialist wins; a hand-off someone else took is a conflict (409)."""
+    wants_json = request.accept_mimetypes.best == "application/json"
+    try:
+        service().handoffs.take(handoff_id, viewer())
+    except Forbidden as exc:
+        if wants_json:
+            return jsonify(error=str(exc), status=403), 403
+        abort(403, description=str(exc))
+    except HandOffError as exc:
+        if wants_json:
+            return jsonify(error=str(exc), status=exc.status), exc.status
+        if exc.status == 404:
+            abort(404)
+        flash(f"Not taken: {exc}.", "error")
+        return redirect(url_for("console.specialist"), code=303)
+    if wants_json:
+        return jsonify(taken=handoff_id)
+    flash("You have taken the hand-off: key the agent's SEES ID on your phone.", "done")
+    return redirect(url_for("console.specialist"), code=303)
 
 
 # ---------------------------------------------------------------- meetings
@@ -54,4 +102,3 @@ def meetings() -> str:
         ]
         rows.append(shown)
     return render_template("console/meetings.html", me=me(), meetings=rows)
-

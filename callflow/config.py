@@ -298,8 +298,8 @@ class Settings:
             raise ConfigError("CALLFLOW_CALLBACK_EXPIRY_HOURS must be 1 to 720")
         if not 0 <= self.agent_wrap_up_seconds <= 3600:
             raise ConfigError("CALLFLOW_WRAP_UP must be 0 to 3600 seconds")
-        if not 10 <= self.hold_warning_seconds <= 3600:
-            raise ConfigError("CALLFLOW_HOLD_WARNING must be 10 to 3600 seconds")
+        if not 1 <= self.hold_warning_seconds <= 3600:
+            raise ConfigError("CALLFLOW_HOLD_WARNING must be 1 to 3600 seconds")
         if not 0 <= self.specialist_wrap_up_seconds <= 8 * 3600:
             raise ConfigError("CALLFLOW_SPECIALIST_WRAP_UP must be 0 to 480 minutes")
         if not 0 <= self.trusted_proxies <= 5:

@@ -1,7 +1,7 @@
 """The languages calls are served in: English and Welsh.
 
 HMRC's Welsh Language Scheme and the Welsh Language Standards expect a caller who chooses
-Welsh to be greeted, verified, served and transferred in Welsh. A call's language is
+Welsh to be greeted, verified, served and handed off in Welsh. A call's language is
 chosen once, at its start (the number rung, ``?lang=cy`` on the Voice URL, or a keypress
 at a bilingual welcome), kept on the session, and carried onto the call record, the
 hand-off, the grant and every leg that follows (the specialist hears the whisper in it).

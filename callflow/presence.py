@@ -18,7 +18,9 @@ the same atomic step, so routing never reads more than the agents it could ring.
 
 An agent in after-call work is indexed as free *from* the end of their wrap-up time: the
 index is asked for agents free by now, so their wrap-up ends by itself without anything
-having to wake up and write it.
+having to wake up and write it. Ringing and on a call carry the same ``until``: when the
+claim that holds the agent for the call would lapse (a worker that died mid-ring never
+said the ring was over), so nobody is left Ringing for ever.
 
 Specialists are simpler: Available or Away, per team (``available:<team>``); whether one is
 on a hand-off is their claim (callflow.handoff).
@@ -54,6 +56,9 @@ AGENT = Lifecycle(
         ("connect", ("ringing", "available", "after_call", "away"), "on_call"),
         ("end_call", ("on_call", "ringing"), "after_call"),
         ("wrap_up_over", "after_call", "available"),
+        # A ring or a call whose end was never heard (a worker died holding it) lapses
+        # when its hold on the agent would have: they are free again, never stuck.
+        ("lapse", ("ringing", "on_call"), "available"),
     ),
 )
 #: How each state reads on a console.
@@ -74,12 +79,17 @@ AGENTS = "presence"
 SPECIALISTS = "specialist_presence"
 
 
+#: The states an agent leaves by themselves at ``until``.
+TIMED = frozenset({"ringing", "on_call", "after_call"})
+
+
 def agent_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
-    """Agents free to take a call, by when they became free (longest idle first)."""
+    """Agents free to take a call, by when they became (or become) free: longest idle
+    first; one ringing, on a call or in after-call work from when that ends by itself."""
     state = doc.get("state") or doc.get("status")
     if state == "available":
         return [("available", float(doc["since"]))]
-    if state == "after_call" and not doc.get("away_after") and doc.get("until") is not None:
+    if state in TIMED and not doc.get("away_after") and doc.get("until") is not None:
         return [("available", float(doc["until"]))]
     return []
 
@@ -98,8 +108,9 @@ def current(doc: dict[str, Any] | None, sees_id: str, now: float) -> dict[str, A
         doc = {"sees_id": sees_id, "state": "away", "since": 0.0, "reason": None}
     state = doc.get("state") or doc.get("status") or "away"
     doc = {**doc, "state": state}
-    if state == "after_call" and doc.get("until") is not None and now >= float(doc["until"]):
-        doc = _moved(doc, "wrap_up_over", float(doc["until"]))
+    if state in TIMED and doc.get("until") is not None and now >= float(doc["until"]):
+        event = "wrap_up_over" if state == "after_call" else "lapse"
+        doc = _moved(doc, event, float(doc["until"]))
     doc["status"] = "away" if doc["state"] == "away" else "available"
     return doc
 
@@ -112,8 +123,8 @@ def _moved(doc: dict[str, Any], event: str, now: float, **fields: Any) -> dict[s
     new = {**doc, **fields}
     if state != doc["state"]:
         new.update(state=state, since=now)
-        if state != "after_call":
-            new.update(until=None)
+        if state not in TIMED or "until" not in fields:
+            new["until"] = None
         if state in {"available", "away"}:
             new.update(call_sid=None)
     if new["state"] == "available" and new.get("away_after"):

@@ -110,7 +110,7 @@ FAMILIES: tuple[Family, ...] = (
            "result (never a phone number)", True,
            "30 days", "placing the call-back in turn; what became of it", True, 30),
     Family("hand-offs", _doc("handoffs"),
-           "the customer's name and UTR or NINO, the representative, the issue", True,
+           "the customer's name and UTR or NINO, the adviser, the issue", True,
            "400 days", "assurance sampling of retained authorities", True, 400),
     Family("grants", _doc("grants"), "the customer, the team, when disclosure was allowed",
            True, "400 days", "assurance: when disclosure was authorised, and for how long",

@@ -49,6 +49,15 @@ DEMO_SETUP: dict[str, list[dict[str, Any]]] = {
         {"sees_id": "100001", "name": "Alex Agent", "client": "demo_agent", "answers_after": 5}
     ],
     "teams": [{"id": "debt_pursuit", "name": "Debt Pursuit", "number": "+441632960200"}],
+    # A specialist's leg of a hand-off rings Kim's own phone: the softphone is Kim.
+    "specialists": [
+        {
+            "id": "400001",
+            "name": "Kim Specialist",
+            "team": "debt_pursuit",
+            "client": "demo_specialist",
+        }
+    ],
     "officers": [{"number": "4471203", "name": "Alex Morgan"}],
     "meetings": [
         {
@@ -67,7 +76,8 @@ DEMO_SETUP: dict[str, list[dict[str, Any]]] = {
 }
 DEMO_TEXT = (
     "Adviser 1001, PIN 246810, first school 'Hill Top', favourite colour 'blue'; "
-    "VSTRS agent SEES ID 100001; officer 4471203 (Alex Morgan); the demo meeting's customer "
+    "VSTRS agent SEES ID 100001 (a hand-off rings Kim Specialist, the softphone); officer "
+    "4471203 (Alex Morgan); the demo meeting's customer "
     "was born on 21 March 1970 (key 21031970)."
 )
 
@@ -134,7 +144,7 @@ class Played:
 
 def start_of(flow: Flow) -> str:
     """How a flow's calls begin: a caller rings in, a meeting call goes out, or a
-    specialist's leg of a warm transfer (the actions its first state runs tell)."""
+    specialist's leg of a hand-off (the actions its first state runs tell)."""
     first = flow.states.get(flow.initial)
     actions = set(first.enter) if first else set()
     if "load_meeting" in actions:

@@ -55,6 +55,8 @@ CLIENT = re.compile(r"^client:[A-Za-z0-9_.-]{1,64}$")
 SKILL = re.compile(r"^([a-z]{2,3}-[A-Z]{2}|[a-z][a-z0-9_]{1,39})$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 LONDON = ZoneInfo("Europe/London")
+#: How long an agent is held for a call they joined (its end is normally heard long before).
+CALL_HOLD_SECONDS = 4 * 3600
 #: How long a process keeps the VSTRS line's calendar (every worker sees a change this soon).
 LINE_CACHE_SECONDS = 10.0
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -532,15 +534,19 @@ class Staff:
         False when they are held already or no longer free (they went Away meanwhile)."""
         if not self.store.claim(f"agent:{sees_id}", call_sid, seconds):
             return False
-        moved, _ = self.presence.move(sees_id, "ring", now, call_sid=call_sid)
+        moved, _ = self.presence.move(
+            sees_id, "ring", now, call_sid=call_sid, until=now + seconds
+        )
         if not moved:
             self.store.release(f"agent:{sees_id}", call_sid)
         return moved
 
     def agent_connected(self, sees_id: str, call_sid: str, now: float) -> None:
         """The agent joined the caller: held for the call (hours, not the ring's seconds)."""
-        self.store.claim(f"agent:{sees_id}", call_sid, 4 * 3600)
-        self.presence.move(sees_id, "connect", now, call_sid=call_sid)
+        self.store.claim(f"agent:{sees_id}", call_sid, CALL_HOLD_SECONDS)
+        self.presence.move(
+            sees_id, "connect", now, call_sid=call_sid, until=now + CALL_HOLD_SECONDS
+        )
 
     def ring_over(self, sees_id: str, call_sid: str, now: float) -> None:
         """A ring for ``call_sid`` ended before the agent talked to anyone: free again,

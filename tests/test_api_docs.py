@@ -1,5 +1,5 @@
 """docs/api.md is true to the code: every example on it is sent to the service, in order,
-through one warm transfer, and every documented answer's status and shape (the same keys
+through one hand-off, and every documented answer's status and shape (the same keys
 at every level, the same kinds of value) must match what the service answers. Errors,
 states, roles and "authorised" must match word for word."""
 
@@ -83,7 +83,7 @@ def same_shape(documented: Any, actual: Any, where: str = "", exact: bool = True
 
 
 class Story:
-    """One warm transfer, moved on between the examples that need it."""
+    """One hand-off, moved on between the examples that need it."""
 
     def __init__(self, store: Store, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
         self.rig = Rig(store, clock)

@@ -267,7 +267,7 @@ def _handoff_errors(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 @bp.post("/calls/<call_sid>/handoffs")
 @requires("vstrs_agent")
 def request_handoff(call_sid: str) -> tuple[Response, int]:
-    """The agent on a call asks for a warm transfer to a specialist team."""
+    """The agent on a call hands it off to a specialist team."""
     body = json_body()
     svc = service()
     sid = call_sid_or_404(call_sid)

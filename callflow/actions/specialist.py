@@ -1,4 +1,4 @@
-"""The specialist's side of a warm transfer (flows/specialist_handoff.yaml).
+"""The specialist's side of a hand-off (flows/specialist_handoff.yaml).
 
 The specialist hears who is calling, keys the SEES ID the VSTRS agent gives them, then
 accepts or declines. The hand-off they are about is the record named in the call's

@@ -119,7 +119,6 @@ class SpecialistDesk:
                 if availability
                 else None
             ),
-            "held": bool(viewer.specialist and svc.staff.specialist_held_by(viewer.specialist)),
             "handoff": handoff_for_viewer(viewer, mine, now, wrap) if mine else None,
             "grant": grant,
             "banner": banner,

@@ -1,4 +1,4 @@
-"""Hand-offs: the warm transfer of a verified VSTRS call to a specialist of Debt
+"""Hand-offs: the real-time hand-off of a verified VSTRS call to a specialist of Debt
 Management, the SEES ID check, and the disclosure grant that lasts only as long as the
 handed-off call, for the specialist who took it.
 

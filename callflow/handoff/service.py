@@ -1,4 +1,4 @@
-"""Hand-offs: the warm transfer of a verified VSTRS call to a specialist of Debt
+"""Hand-offs: the real-time hand-off of a verified VSTRS call to a specialist of Debt
 Management, the SEES ID check, and the take-over that starts the disclosure grant.
 
 The caller is held in their own conference while the team is rung: its available
@@ -86,7 +86,7 @@ def _target(target: str) -> tuple[str, str]:
 
 
 class HandOffs(ServiceUser):
-    """Warm transfers to specialists, and the grants they start."""
+    """Hand-offs to specialists, and the grants they start."""
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
@@ -555,6 +555,8 @@ class HandOffs(ServiceUser):
             raise HandOffError("only the VSTRS agent who asked may hand over", status=403)
         if not HANDOFF.can(current["state"], "take_over"):
             raise HandOffError(f"the hand-off is {current['state']}, not in its brief")
+        if not current.get("taken_by"):
+            raise HandOffError("no specialist has taken the hand-off: nobody to hand over to")
         grant_id = self.grants.issue(current)
         moved = self._move(handoff_id, "take_over", grant_id=grant_id)
         doc = moved.after

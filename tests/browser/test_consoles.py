@@ -30,6 +30,7 @@ from tests.conftest import (
     running_gunicorn,
     service_env,
 )
+from tests.rigs import keys_own_sees_id
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
@@ -37,6 +38,8 @@ VSTRS = "+441632960999"
 AGENT_SEES = "200001"
 TEAM_NUMBER = "+441632960200"
 PASSWORD = "correct horse battery"
+#: Sam, of Debt Pursuit: available, so hand-offs ring Sam's own phone first.
+SAM = "300101"
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
@@ -50,7 +53,12 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = service_env(
-        base, tmp_path, TWILIO_ACCOUNT_SID=sim.account_sid, TWILIO_API_BASE_URL=rest.base_url
+        base,
+        tmp_path,
+        TWILIO_ACCOUNT_SID=sim.account_sid,
+        TWILIO_API_BASE_URL=rest.base_url,
+        # The agent's console warns of a caller on hold this soon (the tests see it).
+        CALLFLOW_HOLD_WARNING="3",
     )
     driver = Driver(sim)
     try:
@@ -78,15 +86,14 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                     sees_id=AGENT_SEES,
                     by="tests",
                 )
-                svc.accounts.add(
-                    "sam",
-                    "Sam Specialist",
-                    "specialist",
-                    PASSWORD,
-                    now,
-                    team="debt_pursuit",
-                    by="tests",
+                svc.staff.add_specialist(
+                    SAM, "Sam Specialist", "debt_pursuit", "client:sam", now, by="tests"
                 )
+                svc.staff.set_specialist_availability(SAM, "available", now)
+                svc.accounts.add(
+                    "sam", "Sam Specialist", "specialist", PASSWORD, now, specialist=SAM,
+                    by="tests",
+                )  # fmt: skip
                 svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now, by="tests")
                 svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now, by="tests")
                 svc.accounts.add("adam", "Adam Admin", "admin", PASSWORD, now, by="tests")
@@ -96,8 +103,10 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                 sim.add_callee(
                     "client:alex", Callee("answered", after=2, script=Script().hang_up(after=5000))
                 )
-                specialist = Script().press(f"{AGENT_SEES}#").press("1").hang_up(after=5000)
-                sim.add_callee(TEAM_NUMBER, Callee("answered", after=3, script=specialist))
+                # Sam's own phone: Sam keys the SEES ID of the agent on Sam's own hand-off.
+                sim.add_callee(
+                    "client:sam", Callee("answered", after=3, script=keys_own_sees_id(svc, SAM))
+                )
                 driver.start()
                 yield {"sim": sim, "svc": svc, "base": base, "log": tmp_path / "gunicorn.log"}
             finally:
@@ -192,11 +201,13 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     name = agent.get_by_label("Customer's name")
     expect(name).to_be_enabled()
     agent.screenshot(path=str(SHOTS / "agent-1366x768.png"))  # what the agent sees, unscrolled
-    for locator in (agent.locator("#call"), name, agent.get_by_role("button", name="Transfer")):
+    for locator in (agent.locator("#call"), name, agent.get_by_role("button", name="Hand off", exact=True)):
         box = locator.bounding_box()
         assert box is not None and box["y"] + box["height"] <= 768, "all on one screen"
     axe(agent, "agent console with a call")
 
+    # No team is chosen for the agent: a team is picked, never preselected.
+    agent.get_by_label("Specialist team", exact=True).select_option("debt_pursuit")
     name.fill("Pat Example")
     agent.get_by_label("UTR or National Insurance number").fill("1234567890")
     agent.get_by_label("The issue").fill("Wants time to pay")
@@ -205,7 +216,7 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     agent.get_by_label("Month", exact=True).fill("11")
     agent.get_by_label("Year", exact=True).fill("2026")
     agent.get_by_label("Their reference").fill("TA-0042")
-    agent.get_by_role("button", name="Transfer").click()
+    agent.get_by_role("button", name="Hand off", exact=True).click()
     summary = agent.locator(".govuk-error-summary")
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("check digit does not match")
@@ -219,20 +230,22 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     reference.fill("2234567890")
     agent.get_by_label("Urgent").check()
     agent.get_by_label("Turnaround, like 2 working days").fill("2 working days")
-    agent.get_by_role("button", name="Transfer").click()
+    agent.get_by_role("button", name="Hand off", exact=True).click()
 
     specialist = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
     sign_in(specialist, base, "sam")
     expect(specialist.locator("#signed-in-as")).to_contain_text("Debt Pursuit team")
     axe(specialist, "specialist console")
     expect(specialist.locator("#card")).to_contain_text("Pat Example", timeout=20_000)
-    expect(specialist.locator("#card")).to_contain_text("SEES ID 200001")
     expect(specialist.locator("#card")).to_contain_text("given 1 November 2026")
     expect(specialist.locator("#banner")).not_to_have_class("disclosure disclosure-active")
 
     expect(agent.locator("#progress-state")).to_contain_text(
         "Specialist on the line", timeout=40_000
     )
+    # The SEES ID shows on Sam's card once Sam has keyed it and it matched: never before.
+    expect(specialist.locator("#card")).to_contain_text("SEES ID 200001")
+    expect(specialist.locator("#banner-text")).to_contain_text("Agent Alex Agent, SEES ID 200001")
     axe(agent, "agent console, briefing the specialist")
     axe(specialist, "specialist console, the hand-off card")
     shot(agent, "agent-console")
@@ -285,12 +298,13 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     assert not page_errors, page_errors
 
 
-def test_a_failed_transfer_keeps_the_form_with_a_retry(live: dict[str, Any], browser: Any) -> None:
+def test_a_failed_hand_off_keeps_the_form_with_a_retry(live: dict[str, Any], browser: Any) -> None:
     from playwright.sync_api import expect
 
     sim: Simulator = live["sim"]
     base = live["base"]
-    # Debt Pursuit does not answer this time.
+    # Debt Pursuit does not answer this time: neither Sam's phone nor the team's number.
+    sim.add_callee("client:sam", Callee("no-answer", after=3))
     sim.add_callee(TEAM_NUMBER, Callee("no-answer", after=3))
     agent = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
     sign_in(agent, base, "alex")
@@ -303,6 +317,7 @@ def test_a_failed_transfer_keeps_the_form_with_a_retry(live: dict[str, Any], bro
     )
     caller: Leg = sim.call(VSTRS, "+441632960002", script.hang_up(after=5000))
     expect(agent.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
+    agent.get_by_label("Specialist team", exact=True).select_option("debt_pursuit")
     agent.get_by_label("Customer's name").fill("Jo Sample")
     agent.get_by_label("UTR or National Insurance number").fill("AB 12 34 56 C")
     agent.get_by_label("The issue").fill("A payment plan")
@@ -310,21 +325,21 @@ def test_a_failed_transfer_keeps_the_form_with_a_retry(live: dict[str, Any], bro
     agent.get_by_label("Month", exact=True).fill("11")
     agent.get_by_label("Year", exact=True).fill("2026")
     agent.get_by_label("Their reference").fill("TA-0043")
-    agent.get_by_role("button", name="Transfer").click()
-    expect(agent.locator("#progress-state")).to_contain_text("Not transferred", timeout=90_000)
-    expect(agent.locator("#announce")).to_contain_text("Not transferred")
+    agent.get_by_role("button", name="Hand off", exact=True).click()
+    # The caller is on hold while nobody answers: the console says so, and says how long.
+    expect(agent.locator("#hold-warning")).to_be_visible(timeout=20_000)
+    expect(agent.locator("#hold-warning")).to_contain_text("on hold over")
+    expect(agent.locator("#hold-timer")).not_to_have_text("")
+    expect(agent.locator("#progress-state")).to_contain_text("Not handed off", timeout=90_000)
+    expect(agent.locator("#announce")).to_contain_text("Not handed off")
     # The details are still there, for this call, with a retry.
     expect(agent.get_by_label("Customer's name")).to_have_value("Jo Sample")
     expect(agent.get_by_label("Day", exact=True)).to_have_value("20")
     expect(agent.get_by_label("Their reference")).to_have_value("TA-0043")
-    axe(agent, "agent console, a transfer that did not happen")
+    axe(agent, "agent console, a hand-off that did not happen")
     sim.add_callee(
-        TEAM_NUMBER,
-        Callee(
-            "answered",
-            after=3,
-            script=Script().press(f"{AGENT_SEES}#").press("1").hang_up(after=5000),
-        ),
+        "client:sam",
+        Callee("answered", after=3, script=keys_own_sees_id(live["svc"], SAM)),
     )
     agent.get_by_role("button", name="Try Debt Pursuit again").click()
     expect(agent.locator("#progress-state")).to_contain_text("Specialist", timeout=40_000)
@@ -396,6 +411,8 @@ def test_keyboard_alone_hand_off_and_grant(live: dict[str, Any], browser: Any) -
     caller: Leg = sim.call(VSTRS, "+441632960003", script.hang_up(after=5000))
     expect(agent.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
     tab_to(agent, "Specialist team")
+    agent.keyboard.press("ArrowDown")  # "Choose a team", then Debt Pursuit
+    expect(agent.get_by_label("Specialist team", exact=True)).to_have_value("debt_pursuit")
     for label, text in (
         ("Customer's name", "Kim Keyboard"),
         ("UTR or National Insurance number", "2234567890"),
@@ -411,7 +428,7 @@ def test_keyboard_alone_hand_off_and_grant(live: dict[str, Any], browser: Any) -
     ):
         tab_to(agent, label)
         agent.keyboard.type(text)
-    tab_to(agent, "Transfer")
+    tab_to(agent, "Hand off")
     agent.keyboard.press("Enter")
     expect(agent.locator("#progress-state")).to_contain_text(
         "Specialist on the line", timeout=40_000
@@ -641,3 +658,201 @@ def test_a_designer_and_an_auditor_read_what_happened_on_a_call(
     reads = [e for e in svc.audit.entries() if e["kind"] == "trace.read"]
     assert [(e["by"], e["role"]) for e in reads] == [("dana", "designer"), ("ada", "auditor")]
     assert not errors, errors
+
+
+BANNER_RECORDER = """() => {
+  window.__banners = [];
+  const banner = document.getElementById("banner");
+  const note = () => window.__banners.push(
+    [banner.className, banner.dataset.handoff || "", document.getElementById("banner-text").textContent]);
+  new MutationObserver(note).observe(banner, {attributes: true, childList: true, subtree: true, characterData: true});
+  note();
+}"""
+
+
+def test_a_floor_of_people_three_overlapping_hand_offs(live: dict[str, Any], browser: Any) -> None:
+    """Two agents hand off three overlapping calls to Debt Pursuit: Sam's phone takes the
+    first, Kim's the second, and the third rings the team's number, taken on the console by
+    Mia. Each specialist's console shows only their own call; no live banner ever flips;
+    each names its customer and matter; after each call the rest of the team sees nothing
+    of its customer. An agent's form survives a reload, and the caller hanging up, into
+    after-call work, where the outcome is saved."""
+    from playwright.sync_api import expect
+
+    sim: Simulator = live["sim"]
+    svc: Callflow = live["svc"]
+    base = live["base"]
+    now = time.time()
+    svc.staff.add_agent("200002", "Bob Agent", "client:bob", now, by="tests")
+    svc.accounts.add("bob", "Bob Agent", "vstrs_agent", PASSWORD, now, sees_id="200002", by="tests")
+    sim.add_callee("client:bob", Callee("answered", after=2, script=Script().hang_up(after=5000)))
+    for number, name in (("300102", "Kim Specialist"), ("300103", "Mia Specialist")):
+        first = name.split()[0].lower()
+        svc.staff.add_specialist(number, name, "debt_pursuit", f"client:{first}", now, by="tests")
+        svc.accounts.add(first, name, "specialist", PASSWORD, now, specialist=number, by="tests")
+    sim.add_callee("client:kim", Callee("answered", after=3, script=keys_own_sees_id(svc, "300102")))
+    # The team's number: whoever picks it up takes the hand-off on their console (Mia).
+    sim.add_callee(
+        TEAM_NUMBER, Callee("answered", after=3, script=keys_own_sees_id(svc, "300103"))
+    )
+
+    def page(username: str, width: int = 1366, height: int = 900) -> Any:
+        made = browser.new_context(viewport={"width": width, "height": height}).new_page()
+        sign_in(made, base, username)
+        return made
+
+    alex, bob = page("alex"), page("bob")
+    sam, kim, mia = page("sam", 1300), page("kim", 1300), page("mia", 1300)
+    for specialist in (sam, kim, mia):
+        expect(specialist.get_by_role("heading", name="Specialist console")).to_be_visible()
+        specialist.evaluate(BANNER_RECORDER)
+    alex.get_by_role("button", name="Available").click()
+    expect(alex.locator("#availability")).to_have_text("Available")
+    bob.get_by_role("button", name="Available").click()
+    expect(bob.locator("#availability")).to_have_text("Available")
+    kim.get_by_role("button", name="Available").click()
+    expect(kim.locator("#availability")).to_have_text("Available")
+    kim.evaluate(BANNER_RECORDER)  # the page was drawn again by the form's answer
+
+    def caller(number: str, waits: float = 5000) -> Leg:
+        script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(
+            {"school": "Hill Top", "colour": "Blue"}
+        )
+        return sim.call(VSTRS, number, script.hang_up(after=waits))
+
+    def fill(agent: Any, name: str, reference: str, issue: str) -> None:
+        agent.get_by_label("Customer's name").fill(name)
+        agent.get_by_label("UTR or National Insurance number").fill(reference)
+        agent.get_by_label("The issue").fill(issue)
+        agent.get_by_label("Specialist team", exact=True).select_option("debt_pursuit")
+        agent.get_by_label("Day", exact=True).fill("1")
+        agent.get_by_label("Month", exact=True).fill("11")
+        agent.get_by_label("Year", exact=True).fill("2026")
+        agent.get_by_label("Their reference").fill("TA-1")
+
+    def hand_off_and_over(agent: Any) -> None:
+        agent.get_by_role("button", name="Hand off", exact=True).click()
+        expect(agent.locator("#progress-state")).to_contain_text(
+            "Specialist on the line", timeout=60_000
+        )
+        agent.get_by_role("button", name="Hand over and leave the call").click()
+
+    # 1. Alex's caller: the form survives a reload (kept as a draft), then Sam takes it.
+    first = caller("+441632960001")
+    expect(alex.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
+    alex.get_by_label("Customer's name").fill("Pat Example")
+    alex.get_by_label("The issue").fill("Wants time to pay")
+    expect(alex.locator("#draft-status")).to_contain_text("Draft kept", timeout=10_000)
+    alex.reload()
+    expect(alex.get_by_label("Customer's name")).to_have_value("Pat Example")
+    expect(alex.get_by_label("The issue")).to_have_value("Wants time to pay")
+    fill(alex, "Pat Example", "2234567890", "Wants time to pay")
+    hand_off_and_over(alex)
+    expect(sam.locator("#banner")).to_have_class("disclosure disclosure-active", timeout=20_000)
+    expect(sam.locator("#banner-text")).to_contain_text("Pat Example")
+    expect(sam.locator("#banner-text")).to_contain_text("Wants time to pay")
+    expect(sam.locator("#banner-text")).to_contain_text("for this call only")
+    expect(alex.locator("#after-call-panel")).to_be_visible(timeout=20_000)
+    expect(alex.locator("#availability")).to_have_text("After-call work")
+    expect(alex.locator("#after-call")).to_contain_text("Handed to Debt Pursuit")
+    expect(alex.locator("#after-call")).to_contain_text("the specialist's authority is live")
+    axe(alex, "agent console, after-call work")
+
+    # 2. Bob's caller: Sam is on a call, so Kim's phone rings.
+    second = caller("+441632960002")
+    expect(bob.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
+    fill(bob, "Jo Sample", "AB 12 34 56 C", "A payment plan")
+    hand_off_and_over(bob)
+    expect(kim.locator("#banner")).to_have_class("disclosure disclosure-active", timeout=20_000)
+    expect(kim.locator("#banner-text")).to_contain_text("Jo Sample")
+    expect(kim.locator("#banner-text")).to_contain_text("A payment plan")
+
+    # 3. Alex records the first call's outcome, is ready, and takes a third caller; Sam and
+    # Kim are on calls, so the team's number rings and Mia takes it on her console.
+    alex.get_by_label("Notes for the call record").fill("Debt Pursuit has it")
+    expect(alex.get_by_label("Handed off to a specialist team")).to_be_checked()
+    alex.get_by_role("button", name="Save and take the next call").click()
+    expect(alex.locator("#availability")).to_have_text("Available")
+    record = svc.vstrs.get(first.sid)
+    assert record is not None and record["outcome"]["code"] == "handed_off"
+    assert record["outcome"]["by"] == AGENT_SEES and record["outcome"]["notes"] == "Debt Pursuit has it"
+    third = caller("+441632960003")
+    expect(alex.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
+    fill(alex, "Chris Taxpayer", "8876543210", "Wants a refund")
+    alex.get_by_role("button", name="Hand off", exact=True).click()
+    # Focus on Cancel stays there as the panel redraws with every step of the hand-off.
+    cancel = alex.get_by_role("button", name="Cancel the hand-off")
+    cancel.focus()
+    take = mia.get_by_role("button", name="Take this hand-off")
+    expect(take).to_be_visible(timeout=30_000)
+    axe(mia, "specialist console, a hand-off to take")
+    take.click()
+    expect(mia.locator("#done")).to_contain_text("You have taken the hand-off")
+    mia.evaluate(BANNER_RECORDER)
+    expect(alex.locator("#progress-state")).to_contain_text("Specialist on the line", timeout=90_000)
+    expect(alex.get_by_role("button", name="Cancel the hand-off")).to_be_focused()
+    alex.get_by_role("button", name="Hand over and leave the call").click()
+    expect(mia.locator("#banner")).to_have_class("disclosure disclosure-active", timeout=20_000)
+    expect(mia.locator("#banner-text")).to_contain_text("Chris Taxpayer")
+    expect(mia.locator("#banner-text")).to_contain_text("Wants a refund")
+    axe(mia, "specialist console, disclosure authorised")
+
+    # All three are live: each console shows its own call, and nobody else's customer.
+    customers = {
+        "sam": ("Pat Example", "2234567890"),
+        "kim": ("Jo Sample", "AB123456C"),
+        "mia": ("Chris Taxpayer", "8876543210"),
+    }
+    pages = {"sam": sam, "kim": kim, "mia": mia}
+    for who, shown in pages.items():
+        text = shown.locator("main").inner_text()
+        for other, (name, reference) in customers.items():
+            if other == who:
+                assert name in text, (who, name)
+            else:
+                assert name not in text and reference not in text, (who, name)
+        expect(shown.locator("#team")).to_contain_text("Alex Agent")
+    shot(sam, "floor-specialist-active")
+
+    # Each call ends: its specialist keeps a read-only card for the wrap-up; the rest of the
+    # team sees none of its customer, in the page or in the state it is drawn from.
+    for leg, who in ((first, "sam"), (second, "kim"), (third, "mia")):
+        sim.schedule(0, lambda leg=leg: sim.hang_up(leg))
+        expect(pages[who].locator("#banner")).to_have_class(
+            "disclosure disclosure-ended", timeout=10_000
+        )
+        expect(pages[who].locator("#banner-text")).to_contain_text("Authority ended")
+        expect(pages[who].locator("#wrap-up")).to_contain_text(customers[who][0])
+        for other, shown in pages.items():
+            if other == who:
+                continue
+            state = shown.request.get(f"{base}/console/specialist/state").text()
+            assert customers[who][0] not in state and customers[who][1] not in state, (who, other)
+            assert customers[who][0] not in shown.locator("main").inner_text()
+    axe(sam, "specialist console, wrap-up")
+    shot(sam, "floor-specialist-wrap-up")
+
+    # No live banner ever flipped to another call.
+    for who, shown in pages.items():
+        history = shown.evaluate("() => window.__banners")
+        live_for = {h for cls, h, _text in history if cls.endswith("disclosure-active")}
+        assert len(live_for) == 1, (who, history)
+
+    # 4. Bob's next caller hangs up while Bob types: the form moves into after-call work,
+    # and the outcome Bob records is saved.
+    bob.get_by_role("button", name="Ready for the next call").click()
+    expect(bob.locator("#availability")).to_have_text("Available")
+    fourth = caller("+441632960004")
+    expect(bob.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
+    bob.get_by_label("Customer's name").fill("Kim Keyboard")
+    expect(bob.locator("#draft-status")).to_contain_text("Draft kept", timeout=10_000)
+    sim.schedule(0, lambda: sim.hang_up(fourth))
+    expect(bob.locator("#after-call-panel")).to_be_visible(timeout=20_000)
+    expect(bob.locator("#after-call")).to_contain_text("Kim Keyboard")
+    bob.get_by_label("Caller hung up").check()
+    bob.get_by_label("Notes for the call record").fill("Rang off mid-way")
+    bob.get_by_role("button", name="Save and take the next call").click()
+    expect(bob.locator("#availability")).to_have_text("Available")
+    outcome = (svc.vstrs.get(fourth.sid) or {})["outcome"]
+    assert outcome["code"] == "caller_hung_up" and outcome["notes"] == "Rang off mid-way"
+    assert not sim.errors, sim.errors

@@ -623,3 +623,73 @@ def test_a_move_the_lifecycle_does_not_allow_changes_nothing(rig: Rig) -> None:
     console = rig.app.test_client()
     assert console.post(f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete",
                         headers=rig.auth(rig.other_token)).status_code == 403  # fmt: skip
+
+
+def test_signing_out_during_a_call_asks_first(rig: Rig) -> None:
+    import re
+
+    from tests.rigs import PASSWORD, sign_in
+
+    now = rig.svc.clock.now()
+    rig.svc.accounts.add("alex", "Alex Agent", "vstrs_agent", PASSWORD, now, sees_id=AGENT, by="t")
+    rig.svc.accounts.add("olly", "Other Agent", "vstrs_agent", PASSWORD, now, sees_id=OTHER, by="t")
+    rig.svc.staff.set_availability(OTHER, "away", now, "training")
+    alex, olly = rig.app.test_client(), rig.app.test_client()
+    sign_in(alex, "alex")
+    sign_in(olly, "olly")
+
+    def token(client: Any) -> str:
+        page = client.get("/console/agent").get_data(as_text=True)
+        found = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert found
+        return found.group(1)
+
+    rig.caller_with_agent()
+    asked = alex.post("/console/logout", data={"csrf_token": token(alex)})
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "Sign out during a call?" in page and "You are on a call." in page
+    assert alex.get("/console/agent").status_code == 200, "still signed in"
+    gone = alex.post("/console/logout", data={"csrf_token": token(alex), "confirm": "yes"})
+    assert gone.status_code == 303 and alex.get("/console/agent").status_code == 302
+    # Not on a call: no question.
+    assert olly.post("/console/logout", data={"csrf_token": token(olly)}).status_code == 303
+
+
+def test_a_hand_off_stored_before_the_rename_reads_its_representative_as_adviser(
+    rig: Rig,
+) -> None:
+    """Records written before `representative` became `adviser` are read until they
+    expire: every answer says `adviser`."""
+    tokens = rig.tokens_for_everyone()
+    caller, handoff = rig.taken_over()
+    old = rig.handoff(handoff["id"])
+    old["representative"] = old.pop("adviser")
+    rig.svc.store.put_doc("handoffs", old["id"], old)
+    grant = rig.svc.handoffs.grants.get(old["grant_id"])
+    assert grant is not None
+    grant["representative"] = grant.pop("adviser")
+    rig.svc.store.put_doc("grants", grant["id"], grant)
+    path = f"/api/calls/{caller.sid}/handoffs/{old['id']}"
+    for who in ("agent", "specialist", "admin"):
+        card = rig.api.get(path, headers=rig.auth(tokens[who])).get_json()
+        assert card["adviser"]["name"] == "Sam Adviser" and "representative" not in card, who
+    answer = rig.grant(caller)
+    assert answer["grant"]["adviser"] == {"name": "Sam Adviser", "adviser_number": ADVISER}
+
+
+def test_a_ring_whose_end_is_never_heard_lapses_and_the_agent_is_offered_again(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """A worker that died mid-ring never says the ring is over: the agent is Ringing only
+    until the claim that held them would lapse, then free again (never stuck)."""
+    rig.svc.staff.set_availability(OTHER, "away", clock.now(), "break")
+    call_sid = "CA" + "5" * 32
+    assert rig.svc.staff.offer_agent(AGENT, call_sid, 80, clock.now())
+    assert presence(rig)["state"] == "ringing"
+    assert rig.svc.staff.idle_agents(clock.now()) == []
+    clock.advance(81)
+    assert presence(rig)["state"] == "available"
+    # The claim lapses with it (Redis keeps its own time: its lapse is stood in for here).
+    rig.svc.store.release(f"agent:{AGENT}", call_sid)
+    assert [a.sees_id for a in rig.svc.staff.idle_agents(clock.now())] == [AGENT]

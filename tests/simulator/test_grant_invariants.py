@@ -41,7 +41,7 @@ LINKS = ServiceLinks(BASE_URL)
 
 
 class GrantMachine(RuleBasedStateMachine):
-    """The warm transfer under random schedules."""
+    """The hand-off under random schedules."""
 
     @initialize()
     def build(self) -> None:

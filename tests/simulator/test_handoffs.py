@@ -1,4 +1,4 @@
-"""Warm transfers end to end through the simulator: the SEES ID check and the grant."""
+"""Hand-offs end to end through the simulator: the SEES ID check and the grant."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def rig(store: Store, clock: ManualClock) -> Rig:
     return Rig(store, clock)
 
 
-def test_the_whole_warm_transfer(rig: Rig) -> None:
+def test_the_whole_hand_off(rig: Rig) -> None:
     caller = rig.caller_with_agent()
     rig.specialist(TEAM_FIRST, accepting())
     response = rig.request(caller, callback={"urgent": True, "turnaround": "2 working days"})
@@ -455,7 +455,7 @@ def test_an_unknown_call_has_no_authority(rig: Rig) -> None:
     assert response.get_json() == {"authorised": False, "reason": "unknown call"}
 
 
-def test_duplicated_webhooks_and_callbacks_during_a_transfer(rig: Rig) -> None:
+def test_duplicated_webhooks_and_callbacks_during_a_hand_off(rig: Rig) -> None:
     from callflow.simulator import Faults
 
     rig.sim.faults = Faults(duplicate_webhooks=True, duplicate_callbacks=True)
@@ -469,7 +469,7 @@ def test_duplicated_webhooks_and_callbacks_during_a_transfer(rig: Rig) -> None:
     assert kinds.count("grant.ended") == 1
 
 
-def test_callbacks_out_of_order_during_a_transfer(rig: Rig) -> None:
+def test_callbacks_out_of_order_during_a_hand_off(rig: Rig) -> None:
     from callflow.simulator import Faults
 
     caller = rig.caller_with_agent()

@@ -1,5 +1,5 @@
 """The agent's hand-off form: one call's form, dates as day, month and year, UTR check
-digits, a failed transfer kept with a retry that only its agent may use, and the editor's
+digits, a failed hand-off kept with a retry that only its agent may use, and the editor's
 lint for designers only."""
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_a_refused_form_says_what_is_wrong_in_the_design_systems_words(rig: Rig)
     assert 'value="1234567890"' in text and 'value="TA-1"' in text, "what was typed is kept"
 
 
-def test_a_failed_transfer_is_kept_and_only_its_agent_may_retry_it(rig: Rig) -> None:
+def test_a_failed_hand_off_is_kept_and_only_its_agent_may_retry_it(rig: Rig) -> None:
     agent = browser(rig, "alex")
     caller = rig.caller_with_agent()
     rig.specialist(TEAM_FIRST, accepting(), outcome="no-answer")
@@ -143,7 +143,7 @@ def test_a_failed_transfer_is_kept_and_only_its_agent_may_retry_it(rig: Rig) -> 
         retried["customer"]["reference"] == "2234567890"
         and retried["authorisation"]["date"] == "2026-11-01"
     )
-    # Only a transfer that did not happen may be tried again.
+    # Only a hand-off that did not happen may be tried again.
     twice = agent.post(f"/console/agent/handoff/{handoffs[-1]}/retry", data={"csrf_token": token})
     assert twice.status_code == 409
 

@@ -325,7 +325,14 @@
     const a = state.after_call;
     panel.hidden = !a;
     if (!a) { replace("after-call", [], "none"); return; }
-    document.getElementById("outcome-call-sid").value = a.call.call_sid;
+    const callField = document.getElementById("outcome-call-sid");
+    if (callField.value !== a.call.call_sid) {
+      // A new call's after-call work: start from the outcome the service recorded.
+      callField.value = a.call.call_sid;
+      const guess = a.call.outcome ? a.call.outcome.code : "";
+      document.querySelectorAll('#outcome-form input[name="outcome"]').forEach((r) => { r.checked = r.value === guess; });
+      document.getElementById("notes").value = a.call.outcome ? a.call.outcome.notes || "" : "";
+    }
     const d = a.draft || {};
     const h = a.handoff;
     const ends = timer(a.since, "wrap-timer");

@@ -153,6 +153,29 @@ class Rig:
         if available:
             self.svc.staff.set_specialist_availability(specialist, "available", self.svc.clock.now())
 
+    def take_at_once(self, handoff_id: str, people: tuple[str, ...]) -> dict[str, str]:
+        """``people`` take one hand-off at the same moment, each on a thread of their own:
+        what each was told ("taken", or the refusal)."""
+        import threading
+
+        start = threading.Barrier(len(people))
+        results: dict[str, str] = {}
+
+        def take(person: str) -> None:
+            start.wait()
+            try:
+                self.svc.handoffs.take(handoff_id, self.viewer(person))
+                results[person] = "taken"
+            except CallflowError as exc:
+                results[person] = str(exc)
+
+        threads = [threading.Thread(target=take, args=(p,)) for p in people]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
     def caller_with_agent(self, caller_number: str = "+441632960001") -> Leg:
         script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(after=5000)
         caller = self.sim.call(VSTRS, caller_number, script)

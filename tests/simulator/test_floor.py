@@ -5,7 +5,6 @@ on both stores, through the simulator."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -150,22 +149,7 @@ def test_two_specialists_taking_at_once_one_wins(rig: Rig) -> None:
     rig.specialist(TEAM_FIRST, Script().silent().silent().silent().silent(), takes=False)
     handoff = rig.request(caller).get_json()
     assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "checking")
-    start = threading.Barrier(2)
-    results: dict[str, str] = {}
-
-    def take(person: str) -> None:
-        start.wait()
-        try:
-            rig.svc.handoffs.take(handoff["id"], rig.viewer(person))
-            results[person] = "taken"
-        except CallflowError as exc:
-            results[person] = str(exc)
-
-    threads = [threading.Thread(target=take, args=(p,)) for p in (KIM, LEE)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = rig.take_at_once(handoff["id"], (KIM, LEE))
     winners = [p for p, r in results.items() if r == "taken"]
     assert len(winners) == 1, results
     loser = LEE if winners[0] == KIM else KIM

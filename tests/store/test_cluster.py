@@ -171,10 +171,7 @@ def test_a_hand_off_on_the_cluster_two_specialists_taking_it_at_once_one_wins(
 ) -> None:
     """A whole hand-off on the cluster (agents' and specialists' presence, claims, the
     hand-off's indexes): it rings the team's number, and Kim and Lee take it at once."""
-    import threading
-
     from callflow.clock import ManualClock
-    from callflow.errors import CallflowError
     from callflow.simulator import Script
     from tests.conftest import morning
     from tests.rigs import KIM, LEE, TEAM_FIRST, Rig
@@ -185,22 +182,7 @@ def test_a_hand_off_on_the_cluster_two_specialists_taking_it_at_once_one_wins(
     rig.specialist(TEAM_FIRST, Script().silent().silent().silent().silent(), takes=False)
     handoff = rig.request(caller).get_json()
     assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "checking")
-    start = threading.Barrier(2)
-    results: dict[str, str] = {}
-
-    def take(person: str) -> None:
-        start.wait()
-        try:
-            rig.svc.handoffs.take(handoff["id"], rig.viewer(person))
-            results[person] = "taken"
-        except CallflowError as exc:
-            results[person] = str(exc)
-
-    threads = [threading.Thread(target=take, args=(p,)) for p in (KIM, LEE)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = rig.take_at_once(handoff["id"], (KIM, LEE))
     assert sorted(results.values()).count("taken") == 1, results
     winner = next(p for p, r in results.items() if r == "taken")
     assert rig.handoff(handoff["id"])["taken_by"]["id"] == winner

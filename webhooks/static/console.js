@@ -408,7 +408,7 @@
       ["Consent to act", h.customer ? (h.consent_to_act ? "Yes" : "No: no contact details passed on") : ""],
       ["Authorisation held", authorised],
       ["Call back", h.callback ? `${h.callback.urgent ? "Urgent" : "Not urgent"}${h.callback.turnaround ? ", " + h.callback.turnaround : ""}` : ""],
-      ["VSTRS agent", h.agent_sees_id ? `Agent ${h.agent_name}, SEES ID ${h.agent_sees_id}` : `Agent ${h.agent_name}: key the SEES ID they give you`],
+      ["VSTRS agent", h.agent_sees_id ? `${h.agent_name}, SEES ID ${h.agent_sees_id}` : `${h.agent_name}: key the SEES ID they give you`],
     ]);
   }
   function drawSpecialist(state) {

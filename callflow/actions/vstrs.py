@@ -61,11 +61,20 @@ def _caller(ctx: CallContext) -> str:
     return (ctx.data.get("remote") or ctx.session.from_number or "unknown")[:32]
 
 
+def _relayed(ctx: CallContext) -> bool:
+    """Whether the caller ID is the relay platform's (CALLFLOW_RELAY_NUMBERS): shared by
+    every Relay UK user, so the lockout never throttles it as one caller, nor knows it
+    (docs/lockout.md, the relay row)."""
+    if ctx.data.get("remote"):
+        return False  # a call the service placed: the number it rang
+    return bool(ctx.session.from_number) and ctx.session.from_number in ctx.settings.relay_numbers
+
+
 def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:
     settings = ctx.settings
     attempt = Attempt(True, "ok", **ctx.data.pop("attempt", {"known": False}))
     number_locked = ctx.services.store.attempt_failed(
-        adviser.number, _caller(ctx), ctx.now(), settings.guard
+        adviser.number, _caller(ctx), ctx.now(), settings.guard, relay=_relayed(ctx)
     )
     started = "number_locked" if number_locked else attempt.lock_on_failure(settings.guard)
     ctx.audit(
@@ -127,7 +136,10 @@ def check_pin(ctx: CallContext) -> None:
         )
         ctx.raise_event("failed")
         return
-    attempt = services.store.begin_attempt(adviser.number, _caller(ctx), ctx.now(), settings.guard)
+    relayed = _relayed(ctx)
+    attempt = services.store.begin_attempt(
+        adviser.number, _caller(ctx), ctx.now(), settings.guard, relay=relayed
+    )
     if not attempt.allowed:
         services.hasher.verify(pin, None)  # as long as a real check: no timing tell
         ctx.audit(
@@ -183,7 +195,7 @@ def check_answer(ctx: CallContext) -> None:
         return
     ctx.data.pop("attempt", None)
     ctx.services.store.attempt_succeeded(
-        adviser.number, _caller(ctx), ctx.now(), ctx.settings.guard
+        adviser.number, _caller(ctx), ctx.now(), ctx.settings.guard, relay=_relayed(ctx)
     )
     for field in (f"org:{adviser.organisation}", "all"):
         ctx.services.store.count("verified_calls", field)

@@ -275,22 +275,34 @@ class Store(abc.ABC):
     # -- lockout: verification attempts per adviser and calling number, counted atomically
 
     @abc.abstractmethod
-    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
+    def begin_attempt(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> Attempt:
         """Count a verification attempt of ``number`` from ``caller`` before it is checked.
 
         Counting first means concurrent attempts can never get more checks than allowed.
         An attempt that is neither failed nor succeeded (the caller hung up) stays counted
         until its number's window ends, and no longer.
+
+        ``relay``: the caller ID is the relay platform's (Relay UK), shared by every relay
+        user, so it is not one caller: no window of its own, never known; the attempt
+        counts with the unknown numbers' (docs/lockout.md, the relay row).
         """
 
     @abc.abstractmethod
-    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
+    def attempt_failed(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> bool:
         """A counted attempt failed: the number's consecutive failures go up. True when a
-        number reaches the hard limit of its own (a known number locked)."""
+        number reaches the hard limit of its own (a known number locked). A relay
+        attempt has no number of its own: nothing more to count (False)."""
 
     @abc.abstractmethod
-    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
-        """The caller verified: failures and locks cleared, ``caller`` known for a while."""
+    def attempt_succeeded(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> None:
+        """The caller verified: failures and locks cleared, ``caller`` known for a while
+        (never a relay platform's number: anyone may call through it)."""
 
     @abc.abstractmethod
     def lock_status(self, number: str, now: float) -> LockStatus:

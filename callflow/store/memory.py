@@ -200,9 +200,13 @@ class MemoryStore(Store):
             state["known"] = {}
         return state
 
-    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
+    def begin_attempt(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> Attempt:
         with self._lock:
             state = self._guard(number, now)
+            if relay:
+                return self._unknown_attempt(state, None, now, guard)
             seen = state["known"].get(caller)
             known = seen is not None and seen >= now - guard.known_seconds
             count, until, consec = state["pairs"].get(caller, (0, 0.0, 0))
@@ -215,24 +219,41 @@ class MemoryStore(Store):
             if consec >= guard.hard_limit:
                 return Attempt(False, "hard_locked", known)
             if not known:
-                if state["hard"]:
-                    return Attempt(False, "hard_locked", known)
-                fails = state["fails"]
-                if fails >= guard.adviser_threshold and state["locked_until"] > now:
-                    return Attempt(False, "locked", known)
-                state["fails"] = fails = fails + 1
-                if fails >= guard.hard_limit:
-                    state["hard"] = True
-                elif fails >= guard.adviser_threshold:
-                    state["locked_until"] = now + guard.lock_seconds
-                state["pairs"][caller] = (count + 1, until, consec)
-                state["expires"] = now + guard.failure_memory
-                return Attempt(True, "ok", False, ordinal=fails)
+                return self._unknown_attempt(state, (caller, count + 1, until, consec), now, guard)
             state["pairs"][caller] = (count + 1, until, consec)
             state["expires"] = now + guard.failure_memory
             return Attempt(True, "ok", known)
 
-    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
+    @staticmethod
+    def _unknown_attempt(
+        state: dict[str, Any],
+        pair: tuple[str, int, float, int] | None,
+        now: float,
+        guard: Guard,
+    ) -> Attempt:
+        """Rule 3: an attempt from a number that is not known (or through the relay
+        platform, ``pair`` None: no number of its own to count) counts with the others."""
+        if state["hard"]:
+            return Attempt(False, "hard_locked", False)
+        fails = state["fails"]
+        if fails >= guard.adviser_threshold and state["locked_until"] > now:
+            return Attempt(False, "locked", False)
+        state["fails"] = fails = fails + 1
+        if fails >= guard.hard_limit:
+            state["hard"] = True
+        elif fails >= guard.adviser_threshold:
+            state["locked_until"] = now + guard.lock_seconds
+        if pair is not None:
+            caller, count, until, consec = pair
+            state["pairs"][caller] = (count, until, consec)
+        state["expires"] = now + guard.failure_memory
+        return Attempt(True, "ok", False, ordinal=fails)
+
+    def attempt_failed(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> bool:
+        if relay:
+            return False
         with self._lock:
             state = self._guard(number, now)
             count, until, consec = state["pairs"].get(caller, (0, 0.0, 0))
@@ -240,10 +261,14 @@ class MemoryStore(Store):
             state["expires"] = now + guard.failure_memory
             return bool(consec + 1 == guard.hard_limit)
 
-    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
+    def attempt_succeeded(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> None:
         with self._lock:
             state = self._guard(number, now)
             state.update(fails=0, locked_until=0.0, hard=False)
+            if relay:
+                return
             state["pairs"].pop(caller, None)
             known = {c: t for c, t in state["known"].items() if t >= now - guard.known_seconds}
             state["known"] = {**known, caller: now}

@@ -162,26 +162,29 @@ local caller, now = ARGV[1], tonumber(ARGV[2])
 local limit, window = tonumber(ARGV[3]), tonumber(ARGV[4])
 local known_since, hard_limit, memory = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local threshold, lock = tonumber(ARGV[8]), tonumber(ARGV[9])
-local seen = redis.call('ZSCORE', kz, caller)
+local relay = ARGV[10] == '1'
 local known = 0
-if seen and tonumber(seen) >= known_since then known = 1 end
 local f = 'p:' .. caller
 local n, untl, consec = 0, 0, 0
-local v = redis.call('HGET', h, f)
-if v then
-  local a, b, c = string.match(v, '([^:]+):([^:]+):([^:]+)')
-  n, untl, consec = tonumber(a), tonumber(b), tonumber(c)
-end
-if untl <= now then n, untl = 0, now + window end
-if n >= limit then
-  local first = 0
-  if n == limit then
-    first = 1
-    redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+if not relay then
+  local seen = redis.call('ZSCORE', kz, caller)
+  if seen and tonumber(seen) >= known_since then known = 1 end
+  local v = redis.call('HGET', h, f)
+  if v then
+    local a, b, c = string.match(v, '([^:]+):([^:]+):([^:]+)')
+    n, untl, consec = tonumber(a), tonumber(b), tonumber(c)
   end
-  return {0, 'throttled', known, first}
+  if untl <= now then n, untl = 0, now + window end
+  if n >= limit then
+    local first = 0
+    if n == limit then
+      first = 1
+      redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+    end
+    return {0, 'throttled', known, first}
+  end
+  if consec >= hard_limit then return {0, 'hard_locked', known, 0} end
 end
-if consec >= hard_limit then return {0, 'hard_locked', known, 0} end
 if known == 0 then
   if redis.call('EXISTS', hk) == 1 then return {0, 'hard_locked', 0, 0} end
   local fails = tonumber(redis.call('HGET', h, 'fails') or '0')
@@ -194,7 +197,7 @@ if known == 0 then
   elseif fails >= threshold then
     redis.call('HSET', h, 'locked_until', ms(now + lock))
   end
-  redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec)
+  if not relay then redis.call('HSET', h, f, (n + 1) .. ':' .. ms(untl) .. ':' .. consec) end
   redis.call('EXPIRE', h, memory)
   return {1, 'ok', 0, 0, fails}
 end
@@ -224,8 +227,10 @@ return 0
 _ATTEMPT_SUCCEEDED = """
 local h, kz, hk = KEYS[1], KEYS[2], KEYS[3]
 local caller, now, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('HDEL', h, 'fails', 'locked_until', 'p:' .. caller)
+redis.call('HDEL', h, 'fails', 'locked_until')
 redis.call('DEL', hk)
+if ARGV[4] == '1' then return 0 end
+redis.call('HDEL', h, 'p:' .. caller)
 redis.call('ZADD', kz, now, caller)
 redis.call('ZREMRANGEBYSCORE', kz, '-inf', '(' .. tostring(now - keep))
 redis.call('EXPIRE', kz, keep)
@@ -631,7 +636,9 @@ class RedisStore(Store):
     # -- lockout
 
     @_unavailable
-    def begin_attempt(self, number: str, caller: str, now: float, guard: Guard) -> Attempt:
+    def begin_attempt(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> Attempt:
         args = [
             caller,
             repr(now),
@@ -642,19 +649,26 @@ class RedisStore(Store):
             guard.failure_memory,
             guard.adviser_threshold,
             guard.lock_seconds,
+            "1" if relay else "0",
         ]
         reply = self._begin_attempt(keys=list(_adviser_keys(number)), args=args)
         ordinal = int(reply[4]) if len(reply) > 4 else 0
         return Attempt(bool(reply[0]), str(reply[1]), bool(reply[2]), bool(reply[3]), ordinal)
 
     @_unavailable
-    def attempt_failed(self, number: str, caller: str, now: float, guard: Guard) -> bool:
+    def attempt_failed(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> bool:
+        if relay:
+            return False  # no number of its own: the attempt was counted when it began
         args = [caller, guard.hard_limit, guard.failure_memory]
         return bool(self._attempt_failed(keys=[_adviser_keys(number)[0]], args=args))
 
     @_unavailable
-    def attempt_succeeded(self, number: str, caller: str, now: float, guard: Guard) -> None:
-        args = [caller, repr(now), guard.known_seconds]
+    def attempt_succeeded(
+        self, number: str, caller: str, now: float, guard: Guard, *, relay: bool = False
+    ) -> None:
+        args = [caller, repr(now), guard.known_seconds, "1" if relay else "0"]
         self._attempt_succeeded(keys=list(_adviser_keys(number)), args=args)
 
     @_unavailable

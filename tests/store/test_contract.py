@@ -271,6 +271,59 @@ class StoreContract:
             t.join()
         assert allowed.count(True) == GUARD.number_attempts
 
+    def test_relay_attempts_count_with_unknown_numbers_and_never_as_one_number(
+        self, store: Store
+    ) -> None:
+        """The relay platform's caller ID is shared by every Relay UK user: no window of
+        its own, never known; each attempt counts with the unknown numbers' (rule 3)."""
+        now, relay = 1_800_000_000.0, "+44relay"
+        for n in range(GUARD.number_attempts + 1):  # past one number's limit
+            attempt = store.begin_attempt("1001", relay, now, GUARD, relay=True)
+            assert attempt.allowed and not attempt.known and attempt.ordinal == n + 1
+            assert not store.attempt_failed("1001", relay, now, GUARD, relay=True)
+        status = store.lock_status("1001", now)
+        assert status.numbers == {}, "no per-number record for the platform's number"
+        assert status.failures == GUARD.number_attempts + 1
+        # A genuine relay user of the adviser still gets a check, and verifying clears the
+        # count without making the platform's number known.
+        assert store.begin_attempt("1001", relay, now, GUARD, relay=True).allowed
+        store.attempt_succeeded("1001", relay, now, GUARD, relay=True)
+        cleared = store.lock_status("1001", now)
+        assert cleared.failures == 0 and relay not in cleared.known
+        # Guessing through relay is held to the unknown numbers' figures: the threshold
+        # locks, then the hard limit.
+        outcomes = []
+        for n in range(GUARD.hard_limit):
+            at = now + n * (GUARD.lock_seconds + 1)
+            attempt = store.begin_attempt("1001", relay, at, GUARD, relay=True)
+            assert attempt.allowed, n
+            store.attempt_failed("1001", relay, at, GUARD, relay=True)
+            outcomes.append(attempt.lock_on_failure(GUARD))
+        assert outcomes[GUARD.adviser_threshold - 1] == "locked" and outcomes[-1] == "hard_locked"
+        later = now + GUARD.hard_limit * (GUARD.lock_seconds + 1)
+        assert store.begin_attempt("1001", relay, later, GUARD, relay=True).reason == "hard_locked"
+        # The same number that is not relay is one number like any other.
+        assert store.begin_attempt("1002", relay, now, GUARD).allowed
+        assert relay in store.lock_status("1002", now).numbers
+
+    def test_concurrent_relay_attempts_stop_exactly_at_the_threshold(self, store: Store) -> None:
+        allowed: list[bool] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(20)
+
+        def attempt() -> None:
+            barrier.wait()
+            ok = store.begin_attempt("1001", "+44relay", 1_800_000_000.0, GUARD, relay=True)
+            with lock:
+                allowed.append(ok.allowed)
+
+        threads = [threading.Thread(target=attempt) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert allowed.count(True) == GUARD.adviser_threshold
+
     def test_audit_is_append_only_and_ordered(self, store: Store) -> None:
         ids = [store.append_audit({"kind": f"k{n}"}) for n in range(3)]
         entries = store.read_audit()

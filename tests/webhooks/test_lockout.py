@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
 from callflow.service import Callflow
+from callflow.store import Store
 from tests.conftest import ADVISER, PIN, Caller
 from tests.webhooks.test_races import run_together
 
@@ -133,3 +134,63 @@ def test_fifty_calls_at_once_stay_exact(app: Flask, service: Callflow) -> None:
     run_together([lambda c=caller: c.press("135792") for caller in one_number])
     after = pin_outcomes(service)
     assert after["failed"] - outcomes["failed"] == service.settings.number_attempts, (outcomes, after)
+
+
+RELAY_PLATFORM = "+441632960777"
+
+
+def relay_service(store: Store, clock: ManualClock) -> tuple[Callflow, Flask]:
+    from random import Random
+
+    from tests.conftest import enrol, make_settings
+    from webhooks import create_app
+
+    svc = Callflow(
+        make_settings(relay_numbers=(RELAY_PLATFORM,)), store=store, clock=clock, rng=Random(5)
+    )
+    enrol(svc)
+    return svc, create_app({"CALLFLOW_SERVICE": svc})
+
+
+def test_one_relay_user_cannot_lock_out_another(store: Store, clock: ManualClock) -> None:
+    """Relay UK calls all arrive from the platform's caller IDs: five wrong PINs through
+    relay once locked every relay caller of that adviser out for 15 minutes."""
+    svc, app = relay_service(store, clock)
+    client = app.test_client()
+    wrong_pins(client, RELAY_PLATFORM, 3).hang_up()
+    wrong_pins(client, RELAY_PLATFORM, 3).hang_up()  # six: past one number's five
+    assert verifies(client, RELAY_PLATFORM), "the genuine relay caller gets through"
+    assert pin_outcomes(svc)["throttled"] == 0
+    status = svc.store.lock_status(ADVISER, clock.now())
+    assert RELAY_PLATFORM not in status.known, "the platform's number is never known"
+    assert RELAY_PLATFORM not in status.numbers
+
+
+def test_guessing_through_relay_stays_within_the_unknown_numbers_figures(
+    store: Store, clock: ManualClock
+) -> None:
+    svc, app = relay_service(store, clock)
+    client = app.test_client()
+    assert verifies(client, USUAL)
+    settings = svc.settings
+    for _ in range(settings.lockout_threshold // 3 + 1):
+        wrong_pins(client, RELAY_PLATFORM, 3).hang_up()
+    outcomes = pin_outcomes(svc)
+    assert outcomes["failed"] == settings.lockout_threshold, outcomes
+    assert outcomes["locked"] == 3 * (settings.lockout_threshold // 3 + 1) - settings.lockout_threshold
+    assert not verifies(client, RELAY_PLATFORM), "locked like any unknown number"
+    assert verifies(client, USUAL), "the adviser's own line is not locked out"
+    assert verifies(client, RELAY_PLATFORM), "and that verification clears the count"
+
+
+def test_concurrent_relay_calls_are_counted_exactly(store: Store, clock: ManualClock) -> None:
+    svc, app = relay_service(store, clock)
+    threshold = svc.settings.lockout_threshold
+    callers = [Caller(app.test_client(), from_number=RELAY_PLATFORM) for _ in range(40)]
+    for caller in callers:
+        caller.start()
+        caller.press(ADVISER)
+    run_together([lambda c=caller: c.press("135792") for caller in callers])
+    outcomes = pin_outcomes(svc)
+    assert outcomes["failed"] == threshold and outcomes["locked"] == 40 - threshold, outcomes
+    assert outcomes["throttled"] == 0, "never throttled as one number"

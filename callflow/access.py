@@ -33,6 +33,7 @@ from typing import Any
 from .errors import CallflowError
 
 __all__ = [
+    "ROLE_NAMES",
     "Forbidden",
     "Viewer",
     "grant_for_viewer",
@@ -59,11 +60,18 @@ class Viewer:
     username: str = ""
     #: A specialist's staff number: the person, not just their team.
     specialist: str = ""
+    #: How they are acting when not by a console session: "API token 1a2b3c4d".
+    via: str = ""
+
+    @property
+    def account(self) -> str:
+        """The account (or staff record) acting: what two-person rules compare."""
+        return self.username or self.name or self.role
 
     @property
     def who(self) -> str:
-        """Who this is in the audit log's ``by``: their username, else their name."""
-        return self.username or self.name or self.role
+        """Who this is in the audit log's ``by``: their account, and how they acted."""
+        return f"{self.account} ({self.via})" if self.via else self.account
 
     @property
     def is_admin(self) -> bool:
@@ -84,6 +92,27 @@ class Viewer:
             and bool(self.specialist)
             and self.specialist == specialist_id
         )
+
+
+#: Each role as the service names it to people.
+ROLE_NAMES = {
+    "vstrs_agent": "a VSTRS agent",
+    "specialist": "a specialist",
+    "designer": "a call-flow designer",
+    "auditor": "an auditor",
+    "admin": "an admin",
+}
+
+
+def require(viewer: Viewer, roles: Iterable[str], doing: str) -> str:
+    """Check the person acting has one of ``roles`` (Forbidden, saying who may, if not);
+    returns who they are, for the audit log's ``by``."""
+    allowed = list(roles)
+    if viewer.role not in allowed:
+        names = [ROLE_NAMES.get(r, r) for r in allowed]
+        who = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+        raise Forbidden(f"{doing} is for {who}: you are signed in as {viewer.who} ({viewer.role})")
+    return viewer.who
 
 
 # ---------------------------------------------------------------- calls

@@ -182,6 +182,11 @@ class Accounts:
         doc = self.store.get_doc("accounts", username)
         return Account(**doc) if doc else None
 
+    def role_of(self, username: str) -> str | None:
+        """An active account's role (None: no such account, or not active)."""
+        account = self.get(username)
+        return account.role if account is not None and account.active else None
+
     def list(self) -> list[Account]:
         """Every account."""
         return sorted(

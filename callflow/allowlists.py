@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from .flowspec import Flow, Verb
     from .store.base import Store
 
-__all__ = ["KINDS", "SERVICE_CHOSEN", "AllowLists", "Allowed", "destination_problems"]
+__all__ = [
+    "KINDS",
+    "SERVICE_CHOSEN",
+    "AllowLists",
+    "Allowed",
+    "destination_problems",
+    "normalise_url",
+    "remove_dot_segments",
+]
 
 NAMESPACE = "allowlists"
 DOC = "current"
@@ -66,16 +74,116 @@ class Allowed:
         listed = self.entries.get(kind, frozenset())
         if kind != "media":
             return value in listed
-        # A media entry is a URL, or a prefix ending in "/" (so https://a.example/ never
-        # lets https://a.example.evil.test through).
+        # A media URL is compared normalised (RFC 3986), as the fetcher will see it; one
+        # that cannot be normalised safely is never allowed. An entry is a URL, or a prefix
+        # ending in "/" (so https://a.example/ never lets https://a.example.evil.test in).
+        try:
+            url = normalise_url(value)
+        except ValueError:
+            return False
         return any(
-            value == entry or (entry.endswith("/") and value.startswith(entry)) for entry in listed
+            url == entry or (entry.endswith("/") and url.startswith(entry)) for entry in listed
         )
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Allowed:
         lists = (doc or {}).get("lists", {})
-        return cls({kind: frozenset(e["value"] for e in lists.get(kind, [])) for kind in KINDS})
+        entries = {}
+        for kind in KINDS:
+            values = [e["value"] for e in lists.get(kind, [])]
+            if kind == "media":
+                values = [v for v in map(_normalised_or_none, values) if v]
+            entries[kind] = frozenset(values)
+        return cls(entries)
+
+
+#: Unreserved characters (RFC 3986 2.3): their percent-encodings mean the same URL.
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+#: Encoded in a path they hide a segment boundary or a dot-segment from a prefix check.
+_HIDING = {"2f": "an encoded slash (%2F)", "2e": "an encoded dot (%2E)",
+           "5c": "an encoded backslash (%5C)"}  # fmt: skip
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: ``/a/b/../c/./d`` is ``/a/c/d``; ``..`` never climbs above ``/``."""
+    out: list[str] = []
+    rest = path
+    while rest:
+        if rest.startswith("../"):
+            rest = rest[3:]
+        elif rest.startswith(("./", "/./")):
+            rest = rest[2:]
+        elif rest == "/.":
+            rest = "/"
+        elif rest.startswith("/../"):
+            rest = rest[3:]
+            if out:
+                out.pop()
+        elif rest == "/..":
+            rest = "/"
+            if out:
+                out.pop()
+        elif rest in {".", ".."}:
+            rest = ""
+        else:
+            start = 1 if rest.startswith("/") else 0
+            end = rest.find("/", start)
+            end = len(rest) if end < 0 else end
+            out.append(rest[:end])
+            rest = rest[end:]
+    return "".join(out)
+
+
+def normalise_url(url: str) -> str:
+    """A media URL as the fetcher will see it (RFC 3986 6.2.2): scheme and host in lower
+    case, the default port dropped, unreserved characters decoded, other escapes in upper
+    case, dot-segments removed. ValueError, saying why, for what is refused: not https,
+    userinfo, an encoded slash, dot or backslash (or a backslash) in the path, a query or
+    fragment, a malformed escape."""
+    from urllib.parse import urlsplit
+
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    if parts.scheme.lower() != "https":
+        raise ValueError("not an https:// URL")
+    if "@" in parts.netloc:
+        raise ValueError("it carries userinfo (user@host)")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValueError("it has a query or fragment")
+    host = (parts.hostname or "").lower()
+    if not host or not re.fullmatch(r"[a-z0-9.-]+", host):
+        raise ValueError("no host name")
+    path = parts.path or "/"
+    if "\\" in path:
+        raise ValueError("a backslash in the path")
+    if "%" in path and not all(
+        len(chunk) >= 2 and re.fullmatch(r"[0-9A-Fa-f]{2}", chunk[:2])
+        for chunk in path.split("%")[1:]
+    ):
+        raise ValueError("a malformed percent-escape in the path")
+
+    def escape(match: re.Match[str]) -> str:
+        code = match.group(1).lower()
+        if code in _HIDING:
+            raise ValueError(f"{_HIDING[code]} in the path")
+        char = chr(int(code, 16))
+        return char if char in _UNRESERVED else "%" + code.upper()
+
+    path = remove_dot_segments(_PERCENT.sub(escape, path)) or "/"
+    netloc = host if port in (None, 443) else f"{host}:{port}"
+    return f"https://{netloc}{path}"
+
+
+def _normalised_or_none(url: str) -> str | None:
+    try:
+        return normalise_url(url)
+    except ValueError:
+        return None
 
 
 def _fields(text: str) -> list[str]:
@@ -114,6 +222,14 @@ def destination_problems(flow: Flow, allowed: Allowed) -> list[Problem]:
                 )
             )
             return
+        if kind == "media" and not allowed.everything:
+            try:
+                normalise_url(value)
+            except ValueError as exc:
+                problems.append(
+                    Problem(flow.path, verb.line, f"{what} {value!r} is refused: {exc}")
+                )
+                return
         if not allowed.has(kind, value):
             problems.append(
                 Problem(
@@ -177,6 +293,11 @@ class AllowLists:
         value = (value or "").strip()
         if not pattern.match(value):
             raise DirectoryError(f"{kind}: {looks}")
+        if kind == "media":
+            try:
+                value = normalise_url(value)
+            except ValueError as exc:
+                raise DirectoryError(f"media: {exc}") from None
         return value
 
     def add(self, kind: str, value: str, by: str, note: str = "") -> dict[str, Any]:

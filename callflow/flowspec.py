@@ -66,6 +66,7 @@ _VERB_OPTIONS: dict[str, dict[str, str]] = {
         "speech_timeout": "speech_timeout",
         "language": "str",
         "prompt": "prompt",
+        "secret": "bool",
     },
     "enqueue": {"queue": "text", "wait_url": "url"},
     "dial": {
@@ -136,6 +137,13 @@ class FlowState:
     def gather(self) -> Verb | None:
         """The state's gather verb, if it has one."""
         return next((v for v in self.verbs if v.kind == "gather"), None)
+
+    @property
+    def secret_prompt(self) -> bool:
+        """Whether the state's gather is marked ``secret``: what the caller gives there is
+        never kept (session, trace, log or audit), whatever it is and whichever event."""
+        gather = self.gather
+        return bool(gather is not None and gather.options.get("secret"))
 
 
 @dataclass(frozen=True)
@@ -793,6 +801,8 @@ def _parse_flow(source: str, path: str, registry: Registry) -> Flow:
                 checker.err(state.line, f"state {state.name!r} cannot be reached from {initial!r}")
     for problem in _spinning_loops(states, registry, path):
         checker.problems.append(problem)
+    for problem in _unmarked_secret_prompts(states, registry, path):
+        checker.problems.append(problem)
     for state in states.values():
         for transitions in state.events.values():
             for tr in transitions:
@@ -920,6 +930,50 @@ def _spinning_loops(
                 "a pause or a hangup",
             )
         )
+    return problems
+
+
+#: Events that arrive with a later webhook: a secret action they lead to reads that
+#: webhook's input, not the prompt's.
+_LATER_EVENTS = INPUT_EVENTS | {"hangup", "dial_ended", "dequeued"}
+
+
+def _unmarked_secret_prompts(
+    states: dict[str, FlowState], registry: Registry, path: str
+) -> list[Problem]:
+    """Every gather whose input reaches an action that reads a secret (in the same
+    webhook: the transitions it takes, the states they enter and what those move on to at
+    once) must be marked ``secret: true``."""
+    secret = {name for name, spec in registry.actions.items() if spec.secret}
+    problems = []
+    for state in states.values():
+        gather = state.gather
+        if gather is None or gather.options.get("secret"):
+            continue
+        reached: list[str] = []
+        seen: set[str] = set()
+        todo = [tr for ev in ("digits", "speech") for tr in state.events.get(ev, ())]
+        while todo:
+            tr = todo.pop()
+            reached += sorted(secret & set(tr.actions))
+            dest = states.get(tr.dest)
+            if dest is None or dest.name in seen:
+                continue
+            seen.add(dest.name)
+            reached += sorted(secret & set(dest.enter))
+            if dest.gather is None:
+                todo += [t for ev, ts in dest.events.items() if ev not in _LATER_EVENTS for t in ts]
+        if reached:
+            actions = ", ".join(dict.fromkeys(reached))
+            problems.append(
+                Problem(
+                    path,
+                    gather.line,
+                    f"the gather in state {state.name!r} takes input that {actions} reads as "
+                    "a secret: mark it `secret: true` (then nothing the caller gives there "
+                    "is kept)",
+                )
+            )
     return problems
 
 

@@ -191,6 +191,11 @@ class FlowMachine:
         self.secret_states = frozenset(
             name for name, state in flow.states.items() if secret & set(state.enter)
         )
+        #: States whose gather is marked secret: input given there is hidden whatever
+        #: event it fires and wherever it leads.
+        self.secret_prompts = frozenset(
+            name for name, state in flow.states.items() if state.secret_prompt
+        )
         self.machine = _Machine(
             model=None,
             states=states,

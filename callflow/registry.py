@@ -45,6 +45,9 @@ class ActionSpec:
     #: Reads a secret from the webhook's input (a PIN, an answer, a date of birth, a SEES
     #: ID): a trace shows that input as hidden, and keeps what the action decided instead.
     secret: bool = False
+    #: Puts the caller through to staff (an agent, a specialist) or owes them a call from
+    #: staff: a flow that runs it is protected (a second person approves its changes).
+    connects: bool = False
 
 
 class Registry:
@@ -74,12 +77,14 @@ class Registry:
         provides: Iterable[str] = (),
         pure: bool = False,
         secret: bool = False,
+        connects: bool = False,
     ) -> Callable[[ActionFunc], ActionFunc]:
         """Register an action, with the events it may raise and the values it provides.
 
         ``pure``: the action changes nothing outside the call's session (reads are fine),
         so running it for a duplicate webhook does no harm. ``secret``: it reads a secret
-        from the webhook's input, which a call's trace then never shows.
+        from the webhook's input, which a call's trace then never shows. ``connects``: it
+        puts the caller through to staff or books them a call from staff.
         """
 
         def register(func: ActionFunc) -> ActionFunc:
@@ -94,6 +99,7 @@ class Registry:
                 frozenset(provides),
                 pure,
                 secret,
+                connects,
             )
             return func
 

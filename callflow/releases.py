@@ -11,6 +11,16 @@ and rollback is audited with who did it.
 
 A published version takes precedence over the flow file of the same name; without one,
 the file in the flows folder is live (as before publishing existed).
+
+Every act is by a signed-in person (``by``, a :class:`~callflow.access.Viewer`), whose
+role is checked here, so the console and the CLI are held to the same rules: designers
+and admins publish, approve, reject and roll back; admins protect and unprotect. A
+protected flow's change goes live only when a second person approves it: a new version,
+a rollback (with its reason), and lifting the protection itself (a second admin). A flow
+is protected whatever its name when what it does calls for it: it verifies callers or
+reads a secret, or puts callers through to staff (``protection_reasons``). The one way
+round a second person is the named emergency rollback: back to the last version a second
+person approved, with a reason, audited as such.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .access import Viewer, require
 from .allowlists import AllowLists, destination_problems
 from .audit import Audit
 from .clock import Clock
@@ -38,9 +49,11 @@ log = logging.getLogger(__name__)
 NAMESPACE = "flow_releases"
 TESTS_NAMESPACE = "flow_tests"
 PROTECTION = ("flow_protection", "current")
-#: Flows whose changes need a second designer's approval until an admin says otherwise:
-#: they verify callers and hand them to specialists.
-DEFAULT_PROTECTED = ("vstrs_inbound", "specialist_handoff")
+#: Flows protected from the start (and, whatever the admins say, every flow whose actions
+#: verify callers, read secrets or put callers through to staff: protection_reasons).
+DEFAULT_PROTECTED = ("specialist_handoff", "vstrs_callback", "vstrs_inbound")
+#: Who publishes, approves, rejects and rolls back flows.
+DESIGNERS = ("designer", "admin")
 MAX_HISTORY = 200
 MAX_PENDING = 20
 #: The longest revision note kept.
@@ -97,33 +110,105 @@ class FlowReleases:
     # -- protection: who must agree before a version goes live
 
     def protected(self) -> list[str]:
-        """The flows whose new versions need a second designer's approval."""
+        """The flows an admin has protected (or that are protected from the start); every
+        flow protected by what it does is too (:meth:`is_protected`)."""
         doc = self.store.get_doc(*PROTECTION)
         return sorted(doc["names"] if doc is not None else DEFAULT_PROTECTED)
 
-    def is_protected(self, name: str) -> bool:
-        """Whether ``name`` needs a second designer's approval."""
-        return name in self.protected()
+    def protection_reasons(self, flow: Flow | None) -> list[str]:
+        """Why a flow must be protected by what it does (none: only if an admin says so):
+        an action that verifies callers or reads a secret, or one that puts callers through
+        to staff."""
+        if flow is None:
+            return []
+        actions = {a for s in flow.states.values() for a in s.enter}
+        actions |= {a for tr in flow.transitions() for a in tr.actions}
+        reasons = []
+        for name in sorted(actions):
+            spec = self.registry.actions.get(name)
+            if spec is not None and spec.secret:
+                reasons.append(f"{name} verifies callers (it reads a secret)")
+            elif spec is not None and spec.connects:
+                reasons.append(f"{name} puts callers through to staff")
+        return reasons
 
-    def set_protected(self, name: str, protected: bool, by: str) -> None:
-        """Protect a flow (or lift it); an admin's decision, audited."""
+    def is_protected(self, name: str, flow: Flow | None = None) -> bool:
+        """Whether ``name`` needs a second person's approval: an admin protected it, or
+        what it does (``flow``: the version at hand; else the live one) calls for it."""
+        if name in self.protected():
+            return True
+        if flow is None:
+            live = self.library.live_versions().get(name)
+            flow = self.library.version(live) if live else None
+        return bool(self.protection_reasons(flow))
+
+    def protection(self) -> dict[str, Any]:
+        """The protected flows, why each is, and lifts of protection waiting for a second
+        admin."""
+        doc = self.store.get_doc(*PROTECTION) or {}
+        names = set(doc.get("names", DEFAULT_PROTECTED))
+        by_nature = {}
+        for name, version in self.library.live_versions().items():
+            reasons = self.protection_reasons(self.library.version(version))
+            if reasons:
+                by_nature[name] = reasons
+        return {
+            "flows": {
+                name: by_nature.get(name) or ["protected by an admin"]
+                for name in sorted(names | set(by_nature))
+            },
+            "lifting": doc.get("lifting", {}),
+        }
+
+    def set_protected(self, name: str, protected: bool, by: Viewer) -> str:
+        """Protect a flow, or lift its protection: an admin's act, audited. Lifting it is a
+        two-person act: the first admin asks (``requested``), a second admin's ask lifts
+        it (``unprotected``). A flow whose actions call for protection cannot be lifted.
+        Returns what happened: ``protected``, ``requested``, ``unprotected``, ``unchanged``."""
+        who = require(by, ("admin",), "protecting flows")
         if not NAME.match(name or ""):
             raise CallflowError("name: a flow name, lower_case")
+        if not protected:
+            live = self.library.live_versions().get(name)
+            reasons = self.protection_reasons(self.library.version(live) if live else None)
+            if reasons:
+                raise CallflowError(
+                    f"flow {name} stays protected by what it does: {'; '.join(reasons)}"
+                )
+        now = self.clock.now()
+        outcome: list[str] = []
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
-            names = set(doc["names"] if doc is not None else DEFAULT_PROTECTED)
-            if (name in names) == protected and doc is not None:
+            outcome.clear()
+            doc = doc or {"names": list(DEFAULT_PROTECTED)}
+            names = set(doc["names"])
+            lifting = dict(doc.get("lifting", {}))
+            if protected:
+                lifting.pop(name, None)
+                outcome.append("protected" if name not in names else "unchanged")
+                return {**doc, "names": sorted(names | {name}), "lifting": lifting}
+            if name not in names:
+                outcome.append("unchanged")
                 return None
-            names = names | {name} if protected else names - {name}
-            return {"names": sorted(names)}
+            asked = lifting.get(name)
+            if asked is None or asked["by"] == by.account:
+                lifting[name] = {"by": by.account, "at": now}
+                outcome.append("requested")
+                return {**doc, "lifting": lifting}
+            lifting.pop(name)
+            outcome.append("unprotected")
+            return {**doc, "names": sorted(names - {name}), "lifting": lifting}
 
         self.store.change_doc(*PROTECTION, change)
-        self.audit.record(
-            "flow.protected" if protected else "flow.unprotected",
-            flow=name,
-            by=by,
-            outcome="protected" if protected else "unprotected",
-        )
+        result = outcome[0] if outcome else "unchanged"
+        kind = {
+            "protected": "flow.protected",
+            "requested": "flow.unprotect_requested",
+            "unprotected": "flow.unprotected",
+        }.get(result)
+        if kind:
+            self.audit.record(kind, flow=name, by=who, outcome=result)
+        return result
 
     def pending(self, name: str | None = None) -> list[dict[str, Any]]:
         """Versions waiting for a second designer's approval (of one flow, or all)."""
@@ -283,7 +368,7 @@ class FlowReleases:
         self,
         source: str,
         tests_source: str,
-        by: str,
+        by: Viewer,
         label: str = "<published>",
         *,
         message: str,
@@ -296,6 +381,8 @@ class FlowReleases:
         author. When the replay finds recorded calls the version would change, it is
         refused (ReplayChanges, with the report) unless ``confirm`` is True or names this
         version; under ``strict`` it is refused whatever."""
+        who = require(by, DESIGNERS, "publishing flows")
+        author = by.account
         note = " ".join((message or "").split())
         if not note:
             raise PublishRefused(
@@ -317,7 +404,7 @@ class FlowReleases:
                 live=report.live,
                 replayed=report.replayed,
                 changed=len(report.changed),
-                by=by,
+                by=who,
                 outcome="changes" if report.changed else "no_changes",
             )
         if report is not None and report.changed:
@@ -336,7 +423,7 @@ class FlowReleases:
         entry = {
             "version": flow.version,
             "action": "publish",
-            "by": by,
+            "by": author,
             "at": self.clock.now(),
             "message": note,
             "coverage": result.coverage.summary(),
@@ -345,7 +432,7 @@ class FlowReleases:
         if report is not None:
             entry["replay"] = report.summary()
             entry["replay_changed"] = len(report.changed)
-        if self.is_protected(flow.name):
+        if self.is_protected(flow.name, flow) or self.is_protected(flow.name):
             return self._submit(flow, entry)
         previous = self._make_live(flow.name, flow.version, entry)
         self.audit.record(
@@ -354,14 +441,15 @@ class FlowReleases:
             version=flow.version,
             previous=previous,
             message=note,
-            by=by,
+            by=who,
             outcome="published",
         )
-        log.info("flow %s version %s published by %s", flow.name, flow.version, by)
+        log.info("flow %s version %s published by %s", flow.name, flow.version, who)
         return {**entry, "flow": flow.name, "previous": previous}
 
     def _submit(self, flow: Flow, entry: dict[str, Any]) -> dict[str, Any]:
-        """A protected flow's new version waits for a second designer's approval."""
+        """A protected flow's new version (or a rollback of it) waits for a second
+        person's approval."""
         name, version = flow.name, flow.version
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any]:
@@ -371,27 +459,41 @@ class FlowReleases:
 
         self.store.update_doc(NAMESPACE, name, change)
         self.audit.record(
-            "flow.submitted", flow=name, version=version, by=entry["by"], outcome="pending_approval"
+            "flow.submitted",
+            flow=name,
+            version=version,
+            action=entry["action"],
+            by=entry["by"],
+            outcome="pending_approval",
         )
         log.info("flow %s version %s submitted for approval by %s", name, version, entry["by"])
         return {**entry, "flow": name, "previous": None, "pending": True}
 
-    def approve(self, name: str, version: str, by: str) -> dict[str, Any]:
-        """A second designer approves a protected flow's version: it goes live (audited).
+    def approve(self, name: str, version: str, by: Viewer) -> dict[str, Any]:
+        """A second person approves a protected flow's version (or rollback): it goes live
+        (audited).
 
-        The author cannot approve their own version. The allow-lists are checked again, as
+        The author cannot approve their own: approving is a signed-in account's act, and
+        a different account's from the author's. The allow-lists are checked again, as
         they stand now.
         """
+        who = require(by, DESIGNERS, "approving flows")
         waiting = next((p for p in self.pending(name) if p["version"] == version), None)
         if waiting is None:
             raise CallflowError(f"flow {name} has no version {version} waiting for approval")
-        if waiting["by"] == by:
+        if waiting["by"] == by.account:
             raise CallflowError(
-                f"{by} published version {version}: a second designer must approve it"
+                f"{by.account} asked for version {version}: a second designer must approve it"
             )
         flow = parse_flow(self.source(name, version), f"<{name}@{version}>", self.registry)
         self._check_destinations(flow, "approved")
-        entry = {**waiting, "action": "approve", "by": by, "author": waiting["by"]}
+        entry = {
+            **waiting,
+            "action": "approve",
+            "approved": waiting.get("action", "publish"),
+            "by": by.account,
+            "author": waiting["by"],
+        }
         entry.pop("flow", None)
         entry["at"] = self.clock.now()
         previous = self._make_live(name, version, entry)
@@ -401,14 +503,16 @@ class FlowReleases:
             version=version,
             previous=previous,
             author=waiting["by"],
-            by=by,
+            approved=entry["approved"],
+            by=who,
             outcome="approved",
         )
-        log.info("flow %s version %s approved by %s", name, version, by)
+        log.info("flow %s version %s approved by %s", name, version, who)
         return {**entry, "flow": name, "previous": previous}
 
-    def reject(self, name: str, version: str, by: str) -> None:
+    def reject(self, name: str, version: str, by: Viewer) -> None:
         """Turn down (or withdraw) a version waiting for approval (audited)."""
+        who = require(by, DESIGNERS, "turning down flow versions")
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None or not any(p["version"] == version for p in doc.get("pending", [])):
@@ -417,24 +521,68 @@ class FlowReleases:
 
         if not self.store.change_doc(NAMESPACE, name, change).written:
             raise CallflowError(f"flow {name} has no version {version} waiting for approval")
-        self.audit.record("flow.rejected", flow=name, version=version, by=by, outcome="rejected")
+        self.audit.record("flow.rejected", flow=name, version=version, by=who, outcome="rejected")
+
+    def last_approved(self, name: str) -> str | None:
+        """The version of ``name`` a second person last approved, other than the live one
+        (the emergency rollback's one destination): an approved publish or rollback, else
+        the flows folder's version (reviewed with the code it ships with)."""
+        release = self.release(name)
+        live = release["live"] if release else None
+        for entry in reversed(release["history"] if release else []):
+            if entry.get("action") == "approve" and entry["version"] != live:
+                return str(entry["version"])
+        file_flow = self.file_flow(name)
+        if file_flow is not None and file_flow.version != live and live is not None:
+            return file_flow.version
+        return None
 
     def rollback(
-        self, name: str, by: str, version: str | None = None, message: str = ""
+        self,
+        name: str,
+        by: Viewer,
+        version: str | None = None,
+        message: str = "",
+        *,
+        emergency: bool = False,
     ) -> dict[str, Any]:
-        """Make an earlier version live again (default: the one live before the current)."""
+        """Make an earlier version live again (default: the one live before the current),
+        saying why (``message``, required). A protected flow's rollback waits for a second
+        person's approval, like a new version; ``emergency`` is the named way round it:
+        back to the last version a second person approved, at once, audited as an
+        emergency."""
+        who = require(by, DESIGNERS, "rolling flows back")
+        note = " ".join((message or "").split())[:MAX_NOTE]
+        if not note:
+            raise CallflowError(
+                "say why: a rollback carries a reason (callflow flows rollback NAME -m REASON)"
+            )
         release = self.release(name)
         current = release["live"] if release else None
         if current is None:
             file_flow = self.file_flow(name)
             current = file_flow.version if file_flow else None
+        if emergency:
+            approved = self.last_approved(name)
+            if approved is None:
+                raise CallflowError(
+                    f"flow {name} has no version a second person approved: an emergency "
+                    "rollback goes back only to one"
+                )
+            if version not in {None, approved}:
+                raise CallflowError(
+                    f"an emergency rollback of {name} goes back only to version {approved}, "
+                    "the last a second person approved"
+                )
+            version = approved
         if version is None:
             version = self._previous(release, current, name)
         if version == current:
             raise CallflowError(f"version {version} of {name} is live already")
         source = self.source(name, version)  # raises for an unknown version
         flow = parse_flow(source, f"<{name}@{version}>", self.registry)
-        if self.is_protected(name) and not self._was_live(release, version, name):
+        protected = self.is_protected(name, flow) or self.is_protected(name)
+        if protected and not self._was_live(release, version, name):
             raise CallflowError(
                 f"version {version} of protected flow {name} was never live: publish it for "
                 "approval instead"
@@ -443,21 +591,25 @@ class FlowReleases:
         self.store.put_flow(flow.version, flow.name, flow.source)
         entry = {
             "version": version,
-            "action": "rollback",
-            "by": by,
+            "action": "emergency_rollback" if emergency else "rollback",
+            "by": by.account,
             "at": self.clock.now(),
-            "message": " ".join(message.split())[:MAX_NOTE] or "rolled back",
+            "message": note,
         }
+        if protected and not emergency:
+            return self._submit(flow, entry)
         previous = self._make_live(name, version, entry)
         self.audit.record(
-            "flow.rolled_back",
+            "flow.emergency_rollback" if emergency else "flow.rolled_back",
             flow=name,
             version=version,
             previous=previous,
-            by=by,
-            outcome="rolled_back",
+            reason=note,
+            by=who,
+            outcome="emergency_rollback" if emergency else "rolled_back",
         )
-        log.info("flow %s rolled back to %s by %s", name, version, by)
+        log.info("flow %s rolled back to %s by %s%s", name, version, who,
+                 " (emergency)" if emergency else "")  # fmt: skip
         return {**entry, "flow": name, "previous": previous}
 
     def _was_live(self, release: dict[str, Any] | None, version: str, name: str) -> bool:

@@ -402,8 +402,10 @@ def _not_replayable(steps: list[dict[str, Any]]) -> str:
     if _kind(steps) == "handoff":
         return "a specialist's leg of a hand-off (its hand-off is not the sandbox's to copy)"
     for step in steps:
-        if step.get("input", {}).get("value") in {HIDDEN_KEYED, HIDDEN_SAID} and not (
-            set(step.get("actions", [])) & STAND_INS
+        if (
+            step.get("input", {}).get("value") in {HIDDEN_KEYED, HIDDEN_SAID}
+            and step.get("masked") != "prompt"
+            and not (set(step.get("actions", [])) & STAND_INS)
         ):
             return "a secret the replay cannot stand in for"
     return ""
@@ -449,9 +451,10 @@ def _script(flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) ->
     for step in steps[1:]:
         event, given = step["event"], step.get("input") or {}
         value, decided = given.get("value", ""), step.get("decided", [])
+        masked = step.get("masked") == "prompt"  # hidden by its prompt; nothing read it
         if event == "digits":
             if value == HIDDEN_KEYED:
-                value = _stand_in(decided, step.get("actions", []))
+                value = "0" if masked else _stand_in(decided, step.get("actions", []))
             elif not value.isdigit() and not set(value) <= set("0123456789*#"):
                 value = NO_ADVISER  # "keyed, not an adviser number"
             finish, num = _finish(flow, step["from"])
@@ -460,7 +463,7 @@ def _script(flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) ->
             script.press(value)
         elif event == "speech":
             if value == HIDDEN_SAID:
-                value = _stand_in(decided, step.get("actions", []))
+                value = "hidden" if masked else _stand_in(decided, step.get("actions", []))
             script.say(value)
         elif event == "timeout":
             script.silent()

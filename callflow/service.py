@@ -74,6 +74,7 @@ class Callflow:
         self.accounts = Accounts(
             self.store, self.hasher, self.staff, settings.secret_key, self.audit
         )
+        self.staff.account_role = self.accounts.role_of
         self._twilio_client = twilio_client
         self._twilio: TwilioAdapter | None = None
         self.services = Services(

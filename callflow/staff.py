@@ -19,6 +19,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,10 @@ __all__ = [
     "parse_hours",
 ]
 
-ROLES = frozenset({"vstrs_agent", "specialist", "admin"})
+#: The roles a personal API token may carry: each names a person (an agent's SEES ID, a
+#: specialist's staff number, or the username of a console account of that role).
+ROLES = frozenset({"vstrs_agent", "specialist", "designer", "auditor", "admin"})
+ACCOUNT_ROLES = frozenset({"designer", "auditor", "admin"})
 SEES_ID = re.compile(r"^[0-9]{6,10}$")
 #: A specialist's staff number.
 STAFF_NUMBER = re.compile(r"^[0-9]{6,10}$")
@@ -232,6 +236,9 @@ class Staff:
         self.audit = audit
         self._line_docs: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self.presence = Presence(store)
+        #: An active console account's role by username (set by the service once the
+        #: accounts exist): tokens for designers, auditors and admins name an account.
+        self.account_role: Callable[[str], str | None] = lambda _username: None
         store.define_index("tokens", token_index)
 
     # -- agents
@@ -384,25 +391,47 @@ class Staff:
             return None
         return doc
 
+    @staticmethod
+    def closure_doc(
+        messages: dict[str, str], until: float | None, now: float, reason: str, by: str
+    ) -> dict[str, Any]:
+        """An emergency closure as it would be kept, checked (a field error otherwise)."""
+        clean = {lang: " ".join(text.split()) for lang, text in messages.items() if text.strip()}
+        errors = []
+        if not clean.get("en-GB"):
+            errors.append("message: the English message is needed")
+        if any(len(text) > 1000 for text in clean.values()):
+            errors.append("message: up to 1000 characters")
+        if until is not None and until <= now:
+            errors.append("until: a time after now")
+        why = " ".join((reason or "").split())
+        if not why:
+            errors.append("reason: why the line is closing (kept in the audit log)")
+        elif len(why) > 300:
+            errors.append("reason: up to 300 characters")
+        if errors:
+            raise DirectoryError("; ".join(errors))
+        return {"messages": clean, "until": until, "by": by, "started_at": now, "reason": why}
+
     def start_closure(
-        self, messages: dict[str, str], until: float | None, now: float, *, by: str
+        self,
+        messages: dict[str, str],
+        until: float | None,
+        now: float,
+        *,
+        by: str,
+        reason: str,
     ) -> dict[str, Any]:
         """Close the line at short notice: new calls hear ``messages`` (by language; English
-        required) and end politely; calls in progress go on. Audited with who."""
-        clean = {lang: " ".join(text.split()) for lang, text in messages.items() if text.strip()}
-        if not clean.get("en-GB"):
-            raise DirectoryError("message: the English message is needed")
-        if any(len(text) > 1000 for text in clean.values()):
-            raise DirectoryError("message: up to 1000 characters")
-        if until is not None and until <= now:
-            raise DirectoryError("until: a time after now")
-        doc = {"messages": clean, "until": until, "by": by, "started_at": now}
+        required) and end politely; calls in progress go on. Audited with who and why."""
+        doc = self.closure_doc(messages, until, now, reason, by)
         self.store.put_doc("calendars", "closure", doc)
         self._line_docs.pop("closure", None)
         self.audit.record(
             "line.closure_started",
             until=until,
-            languages=sorted(clean),
+            languages=sorted(doc["messages"]),
+            reason=doc["reason"],
             by=by,
             outcome="closed",
         )
@@ -811,6 +840,11 @@ class Staff:
                 f"staff: no specialist with staff number {staff_id} (a token is a person's: "
                 "register them first, `callflow specialists add`)"
             )
+        if role in ACCOUNT_ROLES and self.account_role(staff_id) != role:
+            raise DirectoryError(
+                f"staff: no active {role} account {staff_id!r} (a token is a person's: it "
+                "names the username of their console account)"
+            )
         # The id (the first 8 characters after cf_) is typed on command lines: it never
         # starts with "-", which argparse would take for an option.
         token = "cf_" + secrets.token_hex(4) + secrets.token_urlsafe(28)
@@ -843,6 +877,8 @@ class Staff:
         if doc is None:
             return None
         team = ""
+        if doc["role"] in ACCOUNT_ROLES and self.account_role(doc["staff_id"]) != doc["role"]:
+            return None  # the account is gone, inactive, or no longer of that role
         if doc["role"] == "specialist":
             specialist = self.specialist(doc["staff_id"])
             if specialist is None or not specialist.active:

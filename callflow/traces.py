@@ -11,8 +11,10 @@ the call ends.
 A trace never holds a secret. Input consumed by an action that reads a secret (a PIN, a
 security answer, a date of birth, a SEES ID: ``Registry.action(secret=True)``) is shown as
 "keyed, hidden" or "said, hidden", and what that action decided (the events it raised)
-is kept instead, so a replay can stand in a secret that leads the same way. Digits keyed
-at the adviser-number prompt are shown only when they are a registered adviser's number.
+is kept instead, so a replay can stand in a secret that leads the same way. Whatever is
+given at a prompt marked ``secret: true`` in the flow (keys or speech, whichever event it
+fires) is hidden the same way. Digits keyed at the adviser-number prompt are shown only
+when they are a registered adviser's number.
 
 Traces are kept CALLFLOW_TRACE_RETENTION_DAYS (30) days (docs/retention.md). Reading one is
 audited (``trace.read``, with who).
@@ -154,9 +156,13 @@ def step_record(
     """One webhook as its trace keeps it: compact (the transitions taken by their place in
     the flow version; :func:`expand` names them, their guards and actions when the trace is
     read). Duration and store operations are added by the engine once the reply is ready."""
-    secret = any(i in machine.secret_transitions for i in ctx.taken) or any(
+    checked = any(i in machine.secret_transitions for i in ctx.taken) or any(
         s in machine.secret_states for s in ctx.entered
     )
+    # A prompt marked secret hides what was given there whatever arrives (speech at a
+    # keypad prompt too) and whichever event it fires.
+    prompted = before in machine.secret_prompts
+    secret = checked or prompted
     record: dict[str, Any] = {
         "at": at,
         "step": ctx.session.step,
@@ -170,10 +176,13 @@ def step_record(
     given = _input(ctx, params, secret)
     if given is not None:
         record["input"] = given
-    if secret:
+    if checked:
         # What the secret check decided, never what was keyed: a replay stands in a secret
         # that leads the same way.
         record["decided"] = list(ctx.raised_log)
+    elif secret and given is not None:
+        # Hidden by the prompt alone: nothing secret read it, so any stand-in will do.
+        record["masked"] = "prompt"
     if params.get("AnsweredBy"):
         record["answered_by"] = params["AnsweredBy"][:20]
     return record

@@ -408,3 +408,66 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
         timeout=120,
         cwd=Path(__file__).resolve().parents[1],
     )
+
+
+#: The password of the accounts tests make for the command line.
+CLI_PASSWORD = "correct horse battery"
+#: Who signs the command line in, by role, unless a test names someone.
+CLI_PEOPLE = {"admin": "ada", "designer": "dana", "auditor": "amy", "specialist": "kim",
+              "vstrs_agent": "sam"}  # fmt: skip
+
+
+def cli_account(svc: Callflow, role: str = "admin", username: str = "", **extra: str) -> str:
+    """An account of ``role`` to act as on the command line (made when it is not there)."""
+    username = username or CLI_PEOPLE[role]
+    if svc.accounts.get(username) is None:
+        svc.accounts.add(
+            username, username.title(), role, CLI_PASSWORD, svc.clock.now(), by="tests", **extra
+        )
+    return username
+
+
+def cli_sign_in(
+    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
+    svc: Callflow,
+    role: str = "admin",
+    username: str = "",
+    **extra: str,
+) -> str:
+    """Sign the in-process command line in as an account of ``role``, as ``callflow login``
+    does: a real console session kept in a config folder of the test's own (REDIS_URL must
+    be set first: the kept session names its store). Returns the username."""
+    from callflow.cli.common import save_session
+
+    username = cli_account(svc, role, username, **extra)
+    attempt = svc.accounts.sign_in(username, CLI_PASSWORD, "cli:tests", svc.clock.now())
+    assert attempt.session is not None, attempt.error
+    monkeypatch.setenv("CALLFLOW_CONFIG_DIR", str(folder / "callflow-config" / username))
+    monkeypatch.delenv("CALLFLOW_TOKEN", raising=False)
+    save_session(attempt.session.token, username, attempt.session.role)
+    return username
+
+
+def cli_login(env: dict[str, str], folder: Path, svc: Callflow, role: str = "admin",
+              username: str = "", **extra: str) -> dict[str, str]:  # fmt: skip
+    """``callflow login`` in a process of its own (the password on standard input); the
+    environment that later commands of that person run with."""
+    username = cli_account(svc, role, username, **extra)
+    signed = {**env, "CALLFLOW_CONFIG_DIR": str(folder / "callflow-config" / username)}
+    signed.pop("CALLFLOW_TOKEN", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())",
+         "login", "--username", username],
+        env=signed, input=CLI_PASSWORD + "\n", capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return signed
+
+
+def person(username: str, role: str = "designer") -> Any:
+    """A signed-in person as the service's acts take them (a designer unless ``role``)."""
+    from callflow.access import Viewer
+
+    return Viewer(role, username=username, name=username.title())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -11,19 +12,21 @@ from callflow.assurance import AssuranceError
 from callflow.cli import main
 from callflow.config import Settings
 from callflow.service import Callflow
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, cli_sign_in
 
 DAY = 86_400
 START = 1_800_000_000.0  # 2027-01-15
 
 
 @pytest.fixture
-def svc(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+def svc(monkeypatch: pytest.MonkeyPatch, redis_store: object, tmp_path: Path) -> Callflow:
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", secrets.token_hex(16))
     monkeypatch.setenv("USER", "auditor")
+    monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     service = Callflow(Settings.from_env())
     monkeypatch.setattr("callflow.cli.common.service", lambda: service)
+    cli_sign_in(monkeypatch, tmp_path, service, "auditor")
     for n in range(30):
         org = ["taxaid", "top", "litrg"][n % 3]
         service.store.put_doc(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from callflow.desks import AgentDesk
 from callflow.links import ServiceLinks
 from callflow.simulator import Callee, Leg, Script, Step
 from callflow.store import Store
-from tests.conftest import ADVISER, BASE_URL, PIN, enrol
+from tests.conftest import ADVISER, BASE_URL, PIN, cli_sign_in, enrol
 from tests.rigs import AGENT, ANSWERS, VSTRS, Rig
 
 LINKS = ServiceLinks(BASE_URL)
@@ -273,7 +274,9 @@ def test_call_backs_wait_while_the_line_is_closed(rig: Rig, clock: ManualClock) 
     rig.sim.add_callee(FIRST_PHONE, adviser_answers(ADVISER, PIN, talk=30))
     rig.svc.staff.set_availability(AGENT, "available", clock.now())
     staff = rig.svc.staff
-    staff.start_closure({"en-GB": "The line is closed today."}, None, clock.now(), by="tests")
+    staff.start_closure(
+        {"en-GB": "The line is closed today."}, None, clock.now(), by="tests", reason="fire drill"
+    )
     assert rig.svc.callbacks.dispatch(LINKS) == []
     staff.end_closure(by="tests")
     # Outside the line's hours (a dated closure over now), nothing is placed either.
@@ -361,7 +364,11 @@ def test_an_adviser_who_gets_through_on_a_new_call_is_not_called_back(
 
 
 def test_call_backs_from_the_command_line(
-    rig: Rig, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    rig: Rig,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     from callflow.cli import main
 
@@ -371,6 +378,9 @@ def test_call_backs_from_the_command_line(
     owed(rig, first, second)
     monkeypatch.setattr("callflow.cli.common.service", lambda: rig.svc)
     monkeypatch.setenv("USER", "tester")
+    assert main(["callbacks", "cancel", second.sid]) == 1, "cancelling needs a signed-in person"
+    assert "callflow login" in capsys.readouterr().err
+    cli_sign_in(monkeypatch, tmp_path, rig.svc, "vstrs_agent", sees_id=AGENT)
     assert main(["callbacks", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == [first.sid, second.sid]

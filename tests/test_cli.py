@@ -14,18 +14,21 @@ import redis
 from callflow.cli import main
 from callflow.config import Settings
 from callflow.service import Callflow
-from tests.conftest import FLOWS, TEST_REDIS_URL
+from tests.conftest import FLOWS, TEST_REDIS_URL, cli_sign_in
 from tests.test_flowspec import GOOD
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object, tmp_path: Path) -> Callflow:
+    """The shared store, and the command line signed in as an admin (Ada)."""
     key = secrets.token_hex(16)
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", key)
     monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     monkeypatch.setenv("USER", "tester")
-    return Callflow(Settings.from_env())
+    svc = Callflow(Settings.from_env())
+    cli_sign_in(monkeypatch, tmp_path, svc, "admin")
+    return svc
 
 
 def pipe(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
@@ -146,7 +149,8 @@ def test_adviser_lifecycle(
 
     assert main(["advisers", "remove", "4321"]) == 0
     assert cli_env.directory.get("4321") is None
-    kinds = [e["kind"] for e in cli_env.audit.entries()]
+    entries = [e for e in cli_env.audit.entries() if e["kind"].startswith("adviser.")]
+    kinds = [e["kind"] for e in entries]
     assert kinds == [
         "adviser.added",
         "adviser.pin_set",
@@ -154,7 +158,7 @@ def test_adviser_lifecycle(
         "adviser.unlocked",
         "adviser.removed",
     ]
-    assert all(e["by"] == "tester" for e in cli_env.audit.entries())
+    assert all(e["by"] == "ada (CLI)" for e in entries), "the signed-in account, not $USER"
     # Nothing in Redis gives a secret away.
     dump = " ".join(str(redis_client.dump(k)) for k in redis_client.keys("*"))
     for secret in ("975318", issued, "Oak Lane", "oaklane", "Green"):

@@ -195,6 +195,7 @@ def test_an_emergency_closure_ends_new_calls_politely_and_leaves_calls_in_progre
         clock.now() + 3600,
         clock.now(),
         by="duty manager",
+        reason="the case systems are down",
     )
     caller = Caller(client)
     twiml = caller.start()
@@ -207,6 +208,7 @@ def test_an_emergency_closure_ends_new_calls_politely_and_leaves_calls_in_progre
     assert in_progress.press("1001#").find("Gather") is not None
     (started,) = [e for e in service.audit.entries() if e["kind"] == "line.closure_started"]
     assert started["by"] == "duty manager" and started["languages"] == ["cy-GB", "en-GB"]
+    assert started["reason"] == "the case systems are down"
     assert service.staff.end_closure(by="duty manager")
     service.staff._line_docs.clear()
     reopened = Caller(client)
@@ -221,10 +223,18 @@ def test_an_emergency_closure_ends_new_calls_politely_and_leaves_calls_in_progre
 def test_a_closure_ends_by_itself_and_needs_an_english_message(
     service: Callflow, clock: ManualClock
 ) -> None:
+    why = "a fire drill"
     with pytest.raises(DirectoryError, match="English message"):
-        service.staff.start_closure({"cy-GB": "Ar gau"}, None, clock.now(), by="ops")
+        service.staff.start_closure({"cy-GB": "Ar gau"}, None, clock.now(), by="ops", reason=why)
     with pytest.raises(DirectoryError, match="after now"):
-        service.staff.start_closure({"en-GB": "Closed"}, clock.now() - 1, clock.now(), by="ops")
-    service.staff.start_closure({"en-GB": "Closed"}, clock.now() + 60, clock.now(), by="ops")
+        service.staff.start_closure(
+            {"en-GB": "Closed"}, clock.now() - 1, clock.now(), by="ops", reason=why
+        )
+    with pytest.raises(DirectoryError, match="reason: why the line is closing"):
+        service.staff.start_closure({"en-GB": "Closed"}, None, clock.now(), by="ops", reason=" ")
+    assert service.staff.closure(clock.now()) is None
+    service.staff.start_closure(
+        {"en-GB": "Closed"}, clock.now() + 60, clock.now(), by="ops", reason=why
+    )
     assert service.staff.closure(clock.now()) is not None
     assert service.staff.closure(clock.now() + 61) is None

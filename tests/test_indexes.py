@@ -99,7 +99,7 @@ def test_meetings_due_and_in_progress(rig: Rig, clock: ManualClock) -> None:
 
 def test_tokens_by_id_sessions_by_user_and_available_agents(rig: Rig, clock: ManualClock) -> None:
     svc = rig.svc
-    token = svc.staff.issue_token("admin", "ops1", "Ops", clock.now(), by="tests")
+    token = rig.admin_token()
     assert svc.staff.revoke_token(token[3:11], by="tests") == 1
     assert svc.staff.authenticate(token) is None
     svc.accounts.add("amy", "Amy", "auditor", "correct horse battery", clock.now(), by="tests")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,7 +15,7 @@ from callflow.errors import CallflowError
 from callflow.releases import PublishRefused
 from callflow.service import Callflow
 from callflow.store.base import Store
-from tests.conftest import FLOWS, Caller, make_settings
+from tests.conftest import FLOWS, Caller, make_settings, person
 
 OFFICER = FLOWS / "officer_check.yaml"
 OFFICER_TESTS = FLOWS / "officer_check.test.yaml"
@@ -35,7 +36,7 @@ GOODBYE_V2 = edited("Thank you for calling. Goodbye.", "Thank you for checking. 
 
 def test_publish_makes_a_version_live_and_audits_who(service: Callflow, clock: ManualClock) -> None:
     before = service.library.live("officer_check").version
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     assert entry["previous"] == before and entry["tests"] == 6
     assert "states 10/10" in entry["coverage"]
     # Workers look again within the release check interval (2 s by default).
@@ -52,7 +53,7 @@ def test_another_process_on_the_store_serves_the_published_version(
 ) -> None:
     other = Callflow(make_settings(), store=store, clock=clock)
     other.library.live("officer_check")
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     clock.advance(2.1)
     assert other.library.live("officer_check").version == entry["version"]
     assert other.library.live_versions()["officer_check"] == entry["version"]
@@ -65,7 +66,7 @@ def test_a_call_in_progress_keeps_its_version(
     caller.start(flow="officer_check")
     old = service.store.get_session(caller.call_sid)
     assert old is not None
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     clock.advance(3)
     caller.press("4471203#")
     assert "Thank you for calling. Goodbye." in said(caller.press("2"))
@@ -83,7 +84,7 @@ def test_a_flow_that_fails_validation_is_not_published(service: Callflow) -> Non
         "      next: another\n\n  not_confirmed:", "      next: nowhere\n\n  not_confirmed:"
     )
     with pytest.raises(PublishRefused) as refused:
-        service.releases.publish(broken, OFFICER_TESTS.read_text(), "dana", message="a test change")
+        service.releases.publish(broken, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     assert "has problems" in str(refused.value) and "unknown state 'nowhere'" in str(refused.value)
     assert service.releases.release("officer_check") is None
 
@@ -91,7 +92,7 @@ def test_a_flow_that_fails_validation_is_not_published(service: Callflow) -> Non
 def test_a_flow_that_fails_its_tests_is_not_published(service: Callflow) -> None:
     changed = edited("belongs to {officer_name}", "is {officer_name}")
     with pytest.raises(PublishRefused) as refused:
-        service.releases.publish(changed, OFFICER_TESTS.read_text(), "dana", message="a test change")
+        service.releases.publish(changed, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     assert "failed its tests" in str(refused.value)
     assert '-hear "Identity number 4 4 7 1 2 0 3 belongs to Alex Morgan"' in refused.value.report
     assert service.releases.release("officer_check") is None
@@ -100,27 +101,29 @@ def test_a_flow_that_fails_its_tests_is_not_published(service: Callflow) -> None
 
 def test_a_flow_without_tests_is_not_published(service: Callflow) -> None:
     with pytest.raises(PublishRefused, match="has no tests"):
-        service.releases.publish(GOODBYE_V2, "", "dana", message="a test change")
+        service.releases.publish(GOODBYE_V2, "", person("dana"), message="a test change")
 
 
 def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> None:
     file_version = service.library.live("officer_check").version
-    first = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
+    first = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     clock.advance(1)
     v3 = GOODBYE_V2.replace("You do not need to give", "You never need to give")
-    second = service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee", message="a test change")
+    second = service.releases.publish(v3, OFFICER_TESTS.read_text(), person("lee"), message="a test change")
     assert second["previous"] == first["version"]
     with pytest.raises(PublishRefused, match="live already"):
-        service.releases.publish(v3, OFFICER_TESTS.read_text(), "lee", message="a test change")
+        service.releases.publish(v3, OFFICER_TESTS.read_text(), person("lee"), message="a test change")
     diff = service.releases.diff("officer_check", first["version"], second["version"])
     assert "-            you or is visiting you. You do not need to give" in diff
     assert "+            you or is visiting you. You never need to give" in diff
-    back = service.releases.rollback("officer_check", "kim")
+    with pytest.raises(CallflowError, match="say why"):
+        service.releases.rollback("officer_check", person("kim"), message="  ")
+    back = service.releases.rollback("officer_check", person("kim"), message="callers misheard it")
     assert back["version"] == first["version"] and back["previous"] == second["version"]
     clock.advance(2.1)
     assert service.library.live("officer_check").version == first["version"]
     # Back to the flows folder's version, by name.
-    service.releases.rollback("officer_check", "kim", file_version)
+    service.releases.rollback("officer_check", person("kim"), file_version, "back to the start")
     clock.advance(2.1)
     assert service.library.live("officer_check").version == file_version
     history = service.releases.history("officer_check")
@@ -130,10 +133,16 @@ def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> Non
         ("rollback", "kim"),
         ("rollback", "kim"),
     ]
+    assert [h.get("message") for h in history][2:] == ["callers misheard it", "back to the start"]
     kinds = [e["kind"] for e in service.audit.entries() if e["kind"].startswith("flow.")]
     assert kinds == ["flow.published", "flow.published", "flow.rolled_back", "flow.rolled_back"]
+    rolled = [e for e in service.audit.entries() if e["kind"] == "flow.rolled_back"]
+    assert [(e["by"], e["reason"]) for e in rolled] == [
+        ("kim", "callers misheard it"),
+        ("kim", "back to the start"),
+    ]
     with pytest.raises(CallflowError, match="has no version"):
-        service.releases.rollback("officer_check", "kim", "0123456789ab")
+        service.releases.rollback("officer_check", person("kim"), "0123456789ab", "typo")
     with pytest.raises(CallflowError, match="is flow vstrs_inbound"):
         service.releases.diff(
             "officer_check", service.library.live("vstrs_inbound").version, file_version
@@ -141,7 +150,7 @@ def test_history_diff_and_rollback(service: Callflow, clock: ManualClock) -> Non
 
 
 def test_the_store_failing_keeps_the_versions_known(service: Callflow, clock: ManualClock) -> None:
-    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), "dana", message="a test change")
+    entry = service.releases.publish(GOODBYE_V2, OFFICER_TESTS.read_text(), person("dana"), message="a test change")
     clock.advance(2.1)
     assert service.library.live("officer_check").version == entry["version"]
     from callflow.errors import StoreUnavailable
@@ -162,19 +171,25 @@ def flows_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object, tmp_path: Path) -> Callflow:
+    """The shared store, and the command line signed in as a designer (Dana)."""
     from callflow.config import Settings
-    from tests.conftest import TEST_REDIS_URL
+    from tests.conftest import TEST_REDIS_URL, cli_sign_in
 
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", "k" * 32)
     monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     monkeypatch.setenv("USER", "tester")
-    return Callflow(Settings.from_env())
+    svc = Callflow(Settings.from_env())
+    cli_sign_in(monkeypatch, tmp_path, svc, "designer")
+    return svc
 
 
 def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
-    cli_env: Callflow, flows_copy: Path, capsys: pytest.CaptureFixture[str]
+    cli_env: Callflow,
+    flows_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     flow = flows_copy / "officer_check.yaml"
     flow.write_text(GOODBYE_V2)
@@ -186,12 +201,23 @@ def test_the_cli_publishes_shows_history_diffs_and_rolls_back(
     assert f"officer_check          {version}  (published)" in capsys.readouterr().out
     assert main(["flows", "history", "officer_check"]) == 0
     out = capsys.readouterr().out
-    assert f"publish  {version}  by tester" in out and f"live: {version}" in out
+    assert f"publish  {version}  by dana" in out and f"live: {version}" in out
     file_version = cli_env.releases.file_flow("officer_check").version  # type: ignore[union-attr]
     assert main(["flows", "diff", "officer_check", file_version, version]) == 0
     assert '+          en-GB: "Thank you for checking. Goodbye."' in capsys.readouterr().out
-    assert main(["flows", "rollback", "officer_check"]) == 0
+    with pytest.raises(SystemExit):
+        main(["flows", "rollback", "officer_check"])  # a rollback says why
+    assert "--message" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("no\n"))
+    assert main(["flows", "rollback", "officer_check", "-m", "callers misheard it"]) == 1
+    asked = capsys.readouterr().out
+    assert f"Roll back officer_check (live: {version})" in asked and "not rolled back" in asked
+    assert cli_env.releases.release("officer_check")["live"] == version  # type: ignore[index]
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert main(["flows", "rollback", "officer_check", "-m", "callers misheard it"]) == 0
     assert f"back to version {file_version}" in capsys.readouterr().out
+    (rolled,) = [e for e in cli_env.audit.entries() if e["kind"] == "flow.rolled_back"]
+    assert rolled["by"] == "dana (CLI)" and rolled["reason"] == "callers misheard it"
     # A broken edit is refused with the test diff, and nothing changes.
     flow.write_text(edited("belongs to {officer_name}", "is {officer_name}"))
     assert main(["flows", "publish", str(flow), "-m", "broken"]) == 1

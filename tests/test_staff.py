@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +16,19 @@ from callflow.config import Settings
 from callflow.errors import DirectoryError
 from callflow.service import Callflow
 from callflow.staff import parse_hours
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, cli_account, cli_sign_in
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object) -> Callflow:
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_store: object, tmp_path: Path) -> Callflow:
+    """The shared store, and the command line signed in as an admin (Ada)."""
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", secrets.token_hex(16))
     monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     monkeypatch.setenv("USER", "tester")
-    return Callflow(Settings.from_env())
+    svc = Callflow(Settings.from_env())
+    cli_sign_in(monkeypatch, tmp_path, svc, "admin")
+    return svc
 
 
 def out(capsys: pytest.CaptureFixture[str]) -> str:
@@ -64,7 +69,7 @@ def test_agents_from_the_command_line(
     assert cli_env.staff.agent("123456").active is False  # type: ignore[union-attr]
     assert main(["agents", "remove", "654321"]) == 0
     assert cli_env.staff.agent("654321") is None
-    kinds = [e["kind"] for e in cli_env.audit.entries()]
+    kinds = [e["kind"] for e in cli_env.audit.entries() if e["kind"] != "staff.account_added"]
     assert kinds == [
         "staff.agent_added",
         "staff.agent_added",
@@ -141,7 +146,7 @@ def test_teams_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
     assert team is not None and team.hours == "Mon-Sat 08:00-20:00"
     assert team.numbers == ["+441632960200", "+441632960201"], "numbers not given are kept"
     changed = [e for e in cli_env.audit.entries() if e["kind"] == "staff.team_changed"]
-    assert changed[-1]["by"] == "tester" and changed[-1]["team"] == "debt_pursuit"
+    assert changed[-1]["by"] == "ada (CLI)" and changed[-1]["team"] == "debt_pursuit"
     assert main(["teams", "update", "nowhere", "--hours", "Mon 09:00-10:00"]) == 1
     assert main(["teams", "update", "debt_pursuit", "--welsh", "+441632960201"]) == 0
     team = cli_env.staff.team("debt_pursuit")
@@ -220,7 +225,7 @@ def tokens(service: Callflow) -> dict[str, str]:
         "amy": service.staff.issue_token("vstrs_agent", "123456", "Amy", now, by="tests"),
         "ben": service.staff.issue_token("vstrs_agent", "654321", "Ben", now, by="tests"),
         "specialist": service.staff.issue_token("specialist", "300101", "Kim", now, by="tests"),
-        "admin": service.staff.issue_token("admin", "ops", "Ops", now, by="tests"),
+        "admin": service.staff.issue_token("admin", cli_account(service), "Ops", now, by="tests"),
     }
 
 
@@ -306,11 +311,14 @@ def test_hours_from_the_command_line(cli_env: Callflow, capsys: pytest.CaptureFi
         "opening added",
         "exception removed",
     ]
-    assert all(e["by"] == "tester" for e in changes)
+    assert all(e["by"] == "ada (CLI)" for e in changes), "the signed-in account, not $USER"
 
 
 def test_closure_from_the_command_line(
-    cli_env: Callflow, capsys: pytest.CaptureFixture[str], tmp_path: Any
+    cli_env: Callflow,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     english = tmp_path / "closed.txt"
     english.write_text("The line is closed today because of a power cut. Please call tomorrow.\n")
@@ -319,12 +327,25 @@ def test_closure_from_the_command_line(
     assert main(["closure", "show"]) == 0
     assert "no closure" in out(capsys)
     args = ["closure", "start", "--message-file", str(english), "--welsh-file", str(welsh)]
-    assert main(args) == 0
+    with pytest.raises(SystemExit):
+        main(args)  # closing the line needs a reason
+    assert "--reason" in capsys.readouterr().err
+    args += ["--reason", "power cut at the contact centre"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(args) == 1, "closing the line asks first; anything but yes closes nothing"
+    asked = out(capsys)
+    assert "Close the VSTRS line to new calls now?" in asked and "not closed" in asked
+    assert cli_env.staff.closure(cli_env.clock.now()) is None
+    assert main([*args, "--yes"]) == 0
     assert "closed to new calls until `closure end`" in out(capsys)
     assert main(["closure", "show"]) == 0
     shown = out(capsys)
-    assert "by tester" in shown and "cy-GB: Mae'r llinell ar gau" in shown
+    assert "by ada (CLI)" in shown and "cy-GB: Mae'r llinell ar gau" in shown
+    assert "why: power cut at the contact centre" in shown
+    started = [e for e in cli_env.audit.entries() if e["kind"] == "line.closure_started"]
+    assert [e.get("reason") for e in started] == ["power cut at the contact centre"]
     assert main(["closure", "end"]) == 0
     assert main(["closure", "end"]) == 1
     assert "not closed at short notice" in capsys.readouterr().err
-    assert main(["closure", "start", "--message-file", str(tmp_path / "missing.txt")]) == 1
+    missing = str(tmp_path / "missing.txt")
+    assert main(["closure", "start", "--message-file", missing, "--reason", "x", "--yes"]) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from callflow.clock import ManualClock
 from callflow.simulator import Leg, Script
 from callflow.store import Store
 from callflow.traces import HIDDEN_KEYED, HIDDEN_SAID, outline
-from tests.conftest import ADVISER, PIN
+from tests.conftest import ADVISER, PIN, cli_sign_in
 from tests.rigs import AGENT, ANSWERS, KIM, TEAM_FIRST, VSTRS, Rig, accepting, sign_in
 from tests.simulator.test_meetings import add_meeting
 from tests.webhooks.conftest import PASSWORD
@@ -160,11 +161,20 @@ def test_a_trace_is_kept_for_its_retention_and_lists_never_scan(store: Store, ri
 
 
 def test_callflow_trace_prints_a_call(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rig: Rig
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    rig: Rig,
+    tmp_path: Path,
 ) -> None:
     caller = call(rig, Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(ANSWERS).hang_up(30))
     monkeypatch.setattr("callflow.cli.common.service", lambda: rig.svc)
-    monkeypatch.setenv("USER", "dana")
+    monkeypatch.setenv("USER", "mallory")
+    assert main(["trace", caller.sid]) == 1, "a real call's trace is read by a signed-in person"
+    assert "callflow login" in capsys.readouterr().err
+    cli_sign_in(monkeypatch, tmp_path, rig.svc, "vstrs_agent", sees_id=AGENT)
+    assert main(["trace", caller.sid]) == 1
+    assert "is for a call-flow designer, an auditor or an admin" in capsys.readouterr().err
+    cli_sign_in(monkeypatch, tmp_path, rig.svc, "designer")
     assert main(["trace", caller.sid]) == 0
     out = capsys.readouterr().out
     assert f"call {caller.sid} on flow vstrs_inbound@" in out
@@ -177,7 +187,7 @@ def test_callflow_trace_prints_a_call(
     assert caller.sid in capsys.readouterr().out
     assert main(["trace", "CA" + "0" * 32]) == 1
     reads = [e for e in rig.svc.audit.entries() if e["kind"] == "trace.read"]
-    assert [(e["by"], e["role"]) for e in reads] == [("dana", "cli")]
+    assert [(e["by"], e["role"]) for e in reads] == [("dana (CLI)", "designer")]
 
 
 def test_outline_of_twiml() -> None:
@@ -264,3 +274,51 @@ def test_agents_and_specialists_never_read_a_trace(
     assert browser.get("/console/calls").status_code == 403
     assert browser.get(f"/console/calls?call={caller.sid}").status_code == 403
     assert not [e for e in rig.svc.audit.entries() if e["kind"] == "trace.read"]
+
+
+def test_whatever_arrives_at_a_secret_prompt_is_never_kept(service: Any, caller: Any) -> None:
+    """A SpeechResult sent to the keypad PIN prompt fires an event no secret check hears:
+    the prompt's own mark hides it, in the trace and everywhere else."""
+    spoken = "my pin is 975318"
+    caller.start()
+    caller.press(ADVISER)
+    caller.say(spoken)  # at the PIN prompt, which takes keys
+    caller.press(PIN)
+    caller.press("4242")  # keys at the (speech and keys) question: a wrong answer
+    trace = service.traces.get(caller.call_sid, by="tester", role="designer")
+    assert trace is not None
+    no_secret_in(trace, spoken, "975318", PIN, "4242")
+    at_pin = [s for s in trace["steps"] if s["from"] == "ask_pin"]
+    assert [s["input"]["value"] for s in at_pin] == [HIDDEN_SAID, HIDDEN_KEYED]
+    assert at_pin[0].get("masked") == "prompt" and "decided" not in at_pin[0]
+    assert at_pin[1]["decided"] == ["pin_accepted"]
+    (answer,) = [s for s in trace["steps"] if s["from"] == "ask_question"]
+    assert answer["input"]["value"] == HIDDEN_KEYED
+    kept = json.dumps(
+        [service.store.get_session(caller.call_sid).to_dict()]  # the session itself
+        + [e for e in service.audit.all_entries()]
+    )
+    for secret in (spoken, "975318", PIN, "4242"):
+        assert secret not in kept
+
+
+def test_lint_requires_secret_prompts_where_input_reaches_a_secret_check() -> None:
+    from callflow.errors import FlowValidationError
+    from callflow.flowspec import parse_flow
+    from tests.conftest import FLOWS
+
+    source = (FLOWS / "vstrs_inbound.yaml").read_text()
+    marked = "secret: true  # what is keyed or said here is never kept"
+    assert source.count(marked) == 2
+    unmarked = source.replace(marked, "input: dtmf", 1).replace(
+        "input: dtmf\n          input: dtmf", "input: dtmf"
+    )
+    with pytest.raises(FlowValidationError) as refused:
+        parse_flow(unmarked, "vstrs_inbound.yaml")
+    (problem,) = refused.value.problems
+    assert "the gather in state 'ask_pin' takes input that check_pin reads as a secret" in (
+        problem.message
+    )
+    assert problem.line == source.splitlines().index("  ask_pin:") + 3
+    with pytest.raises(FlowValidationError, match="must be true or false"):
+        parse_flow(source.replace("secret: true", "secret: 1", 1), "vstrs_inbound.yaml")

@@ -119,8 +119,9 @@ def viewer() -> Viewer:
         sees_id=member.staff_id if member.role == "vstrs_agent" else "",
         team=member.team if member.role == "specialist" else "",
         name=member.name,
-        username=f"{member.staff_id} (API token {member.token_id})",
+        username=member.staff_id,
         specialist=member.staff_id if member.role == "specialist" else "",
+        via=f"API token {member.token_id}",
     )
 
 

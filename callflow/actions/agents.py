@@ -7,7 +7,7 @@ from ..registry import REGISTRY
 from ..vstrs import conference_name
 
 
-@REGISTRY.action(provides={"conference"})
+@REGISTRY.action(provides={"conference"}, connects=True)
 def connect_to_agent(ctx: CallContext) -> None:
     """Open the caller's own conference and ring the longest-idle available VSTRS agent."""
     vstrs = ctx.services.vstrs

@@ -90,7 +90,7 @@ def can_call_back(ctx: CallContext) -> bool:
     return adviser is not None and dialable(adviser.phone) is not None
 
 
-@REGISTRY.action(raises={"booked", "not_booked"})
+@REGISTRY.action(raises={"booked", "not_booked"}, connects=True)
 def request_callback(ctx: CallContext) -> None:
     """The verified caller asked for a call-back: note it, keeping their place (when they
     first rang); ``not_booked`` when one cannot be made."""

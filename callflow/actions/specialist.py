@@ -57,7 +57,7 @@ def check_sees_id(ctx: CallContext) -> None:
         ctx.raise_event("mismatch")
 
 
-@REGISTRY.action(raises={"joined", "gone"}, provides={"conference"})
+@REGISTRY.action(raises={"joined", "gone"}, provides={"conference"}, connects=True)
 def accept_handoff(ctx: CallContext) -> None:
     """The specialist accepts: they join the caller's conference (the caller still held)."""
     handoff = _handoffs(ctx).accept(_ref(ctx), ctx.call_sid)

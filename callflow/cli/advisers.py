@@ -1,4 +1,8 @@
-"""Advisers of the four organisations: register, PINs, answers, lockouts."""
+"""Advisers of the four organisations: register, PINs, answers, lockouts.
+
+An admin's to keep: each command acts as the signed-in account through the admin desk
+(the admin console's own methods), which checks the role and audits with who.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from ..desks import AdminDesk
 from ..directory import ORGANISATIONS, QUESTIONS
 from ..errors import CallflowError
 from . import common
@@ -69,43 +74,43 @@ def register(sub: Any) -> None:
     advisers.set_defaults(handler=lambda _args: common.usage(advisers))
 
 
-def _advisers_add(args: argparse.Namespace) -> int:
+def _desk() -> tuple[Any, AdminDesk, Any]:
+    """The service, the admin's desk, and the signed-in person acting (refused at once
+    when they are not an admin: before any secret is asked for)."""
     svc = common.service()
-    adviser, pin = svc.directory.add(
-        args.number,
-        args.name,
-        args.org,
-        phone=args.phone,
-        email=args.email,
-        consent_to_act=args.consent_to_act,
-        now=svc.clock.now(),
-        by=common.by(),
+    desk, who = AdminDesk(svc), common.actor(svc)
+    desk.overview(who)
+    return svc, desk, who
+
+
+def _advisers_add(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    adviser, pin = desk.add_adviser(
+        who, args.number, args.name, args.org, args.phone, args.email, args.consent_to_act
     )
-    print(f"added adviser {adviser.number} ({adviser.name}, {adviser.organisation_name})")
+    print(
+        f"added adviser {adviser['number']} ({adviser['name']}, "
+        f"{adviser['organisation_name']})"
+    )
     print(f"PIN (shown once, give it to the adviser securely): {pin}")
-    print(f"next: callflow advisers set-answers {adviser.number}")
+    print(f"next: callflow advisers set-answers {adviser['number']}")
     return EXIT_OK
 
 
 def _advisers_set_pin(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
     svc.directory.require(args.number)
     if args.issue:
-        pin = svc.directory.set_pin(args.number, None, svc.clock.now(), by=common.by())
+        pin = desk.issue_pin(who, args.number)
         print(f"new PIN for {args.number} (shown once): {pin}")
     else:
-        svc.directory.set_pin(
-            args.number,
-            common.read_secret(f"new PIN for {args.number}"),
-            svc.clock.now(),
-            by=common.by(),
-        )
+        desk.set_pin(who, args.number, common.read_secret(f"new PIN for {args.number}"))
         print(f"PIN set for {args.number}")
     return EXIT_OK
 
 
 def _advisers_set_answers(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
     svc.directory.require(args.number)
     chosen = args.questions
     if not chosen:
@@ -120,21 +125,21 @@ def _advisers_set_answers(args: argparse.Namespace) -> int:
     answers = {
         qid: common.read_secret(f"answer to {qid} ({QUESTIONS[qid].prompt})") for qid in chosen
     }
-    svc.directory.set_answers(args.number, answers, svc.clock.now(), by=common.by())
+    desk.set_answers(who, args.number, answers)
     print(f"{len(answers)} security answers registered for {args.number}")
     return EXIT_OK
 
 
 def _advisers_unlock(args: argparse.Namespace) -> int:
-    svc = common.service()
-    svc.unlock_adviser(args.number, by=common.by())
+    _svc, desk, who = _desk()
+    desk.unlock_adviser(who, args.number)
     print(f"adviser {args.number} unlocked")
     return EXIT_OK
 
 
 def _advisers_status(args: argparse.Namespace) -> int:
-    svc = common.service()
-    status = svc.adviser_lockout(args.number)
+    _svc, desk, who = _desk()
+    status = desk.lockout(who, args.number)
     if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK
@@ -144,7 +149,7 @@ def _advisers_status(args: argparse.Namespace) -> int:
 
 
 def _advisers_list(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc = _desk()[0]
     rows = []
     for adviser in svc.directory.list():
         status = svc.store.lock_status(adviser.number, svc.clock.now())
@@ -175,9 +180,8 @@ def _advisers_list(args: argparse.Namespace) -> int:
 
 
 def _advisers_remove(args: argparse.Namespace) -> int:
-    svc = common.service()
-    if not svc.directory.remove(args.number, by=common.by()):
-        raise CallflowError(f"no adviser {args.number}")
+    _svc, desk, who = _desk()
+    desk.remove_adviser(who, args.number)
     print(f"adviser {args.number} removed")
     return EXIT_OK
 

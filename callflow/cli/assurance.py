@@ -59,7 +59,7 @@ def _assurance_sample(args: argparse.Namespace) -> int:
         common.parse_date(args.until),
         args.size,
         seed,
-        common.by(),
+        common.actor(svc, ("auditor", "admin"), "sampling hand-offs").who,
     )
     period = f"{args.since} to {args.until}"
     print(f"sample of {len(cases)} hand-offs for {args.org}, {period}, seed {seed}")
@@ -72,7 +72,9 @@ def _assurance_sample(args: argparse.Namespace) -> int:
 
 def _assurance_update(args: argparse.Namespace) -> int:
     svc = common.service()
-    case = svc.assurance.update(args.case, args.state, common.by(), args.note)
+    case = svc.assurance.update(
+        args.case, args.state, common.actor(svc, ("auditor", "admin"), "assurance").who, args.note
+    )
     print(
         f"case {case['id']} is {case['state']}"
         + (f" ({case['outcome']})" if case["outcome"] else "")

@@ -67,7 +67,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     svc = common.service()
-    svc.callbacks.cancel(args.id, common.by())
+    svc.callbacks.cancel(
+        args.id, common.actor(svc, ("admin", "vstrs_agent"), "cancelling call-backs").who
+    )
     print(f"call-back {args.id} cancelled")
     return EXIT_OK
 

@@ -1,12 +1,26 @@
-"""What every command group shares: exit codes, the service, who is acting, secrets."""
+"""What every command group shares: exit codes, the service, who is acting, secrets.
+
+Every command that changes what callers hear or who may act does it as a signed-in
+account (ARCHITECTURE.md rule 12): ``callflow login`` keeps a console session's token in
+the user's config folder (readable by them alone; it lapses like any session: 30 minutes
+unused, 12 hours in all), or ``CALLFLOW_TOKEN`` holds a personal API token. The account's
+role is then checked by the same service methods the consoles use. ``$LOGNAME`` and
+``$USER`` never decide who acts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
+import json
+import os
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
+from ..access import Viewer, require
 from ..config import Settings
 from ..errors import CallflowError
 
@@ -32,12 +46,108 @@ def service() -> Any:
     return Callflow(settings)
 
 
-def by() -> str:
-    """Who is running the command (the audit log's ``by``)."""
+NOT_SIGNED_IN = (
+    "this command acts as a person: sign in first with `callflow login` (or set "
+    "CALLFLOW_TOKEN to your personal API token)"
+)
+
+
+def config_dir() -> Path:
+    """Where the CLI keeps the signed-in session: CALLFLOW_CONFIG_DIR, else the user's
+    config folder (XDG_CONFIG_HOME, else ~/.config) ``/callflow``."""
+    chosen = os.environ.get("CALLFLOW_CONFIG_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "callflow"
+
+
+def _store_id(settings: Settings) -> str:
+    """Which shared store a saved session belongs to (a digest: never the URL itself)."""
+    return hashlib.sha256((settings.redis_url or "").encode()).hexdigest()[:16]
+
+
+def session_file() -> Path:
+    return config_dir() / "session.json"
+
+
+def save_session(token: str, username: str, role: str) -> Path:
+    """Keep a signed-in session for later commands, readable by this user alone."""
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = session_file()
+    body = {"token": token, "username": username, "role": role,
+            "store": _store_id(Settings.from_env())}  # fmt: skip
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(body, out)
+    os.chmod(path, 0o600)
+    return path
+
+
+def saved_session() -> dict[str, Any] | None:
+    """The session ``callflow login`` kept, if any (None if unreadable or for another
+    store)."""
+    path = session_file()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or saved.get("store") != _store_id(Settings.from_env()):
+        return None
+    return saved
+
+
+def forget_session() -> None:
+    """Remove the kept session (signing out)."""
+    session_file().unlink(missing_ok=True)
+
+
+def signed_in(svc: Any) -> Viewer | None:
+    """Who is acting: CALLFLOW_TOKEN's person, else the kept session's (None when
+    neither is live)."""
+    token = os.environ.get("CALLFLOW_TOKEN", "").strip()
+    if token:
+        member = svc.staff.authenticate(token)
+        if member is None:
+            raise CallflowError("CALLFLOW_TOKEN is not a live API token (revoked, or mistyped)")
+        return Viewer(
+            role=member.role,
+            sees_id=member.staff_id if member.role == "vstrs_agent" else "",
+            team=member.team,
+            name=member.name,
+            username=member.staff_id,
+            specialist=member.staff_id if member.role == "specialist" else "",
+            via=f"API token {member.token_id}",
+        )
+    saved = saved_session()
+    if saved is None:
+        return None
+    session = svc.accounts.session(str(saved.get("token", "")), svc.clock.now())
+    if session is None:
+        return None
+    return Viewer(
+        session.role,
+        session.sees_id,
+        session.team,
+        session.name,
+        session.username,
+        specialist=session.specialist,
+        via="CLI",
+    )
+
+
+def actor(svc: Any, roles: Iterable[str] = (), doing: str = "this") -> Viewer:
+    """The signed-in person a command acts as, checked for one of ``roles`` (when given);
+    a clear error when nobody is signed in."""
+    viewer = signed_in(svc)
+    if viewer is None:
+        raise CallflowError(NOT_SIGNED_IN)
+    wanted = list(roles)
+    if wanted:
+        require(viewer, wanted, doing)
+    return viewer
 
 
 def read_secret(prompt: str, stream: TextIO | None = None) -> str:
@@ -53,6 +163,15 @@ def read_secret(prompt: str, stream: TextIO | None = None) -> str:
     if first != again:
         raise CallflowError("the two entries differ; nothing changed")
     return first
+
+
+def confirm(question: str, stream: TextIO | None = None) -> bool:
+    """Ask a yes-or-no question of the person at the terminal (a line on stdin when
+    piped): only "y" or "yes" is yes."""
+    stream = stream or sys.stdin
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = stream.readline().strip().lower()
+    return answer in {"y", "yes"}
 
 
 def usage(parser: argparse.ArgumentParser) -> int:

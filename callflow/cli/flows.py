@@ -93,7 +93,16 @@ def register(sub: Any) -> None:
     )
     rollback.add_argument("name")
     rollback.add_argument("version", nargs="?")
-    rollback.add_argument("-m", "--message", default="", help="why (kept in the history)")
+    rollback.add_argument(
+        "-m", "--message", required=True, help="why (kept in the history and the audit)"
+    )
+    rollback.add_argument(
+        "--emergency",
+        action="store_true",
+        help="a protected flow, at once: back to the last version a second person approved "
+        "(audited as an emergency)",
+    )
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rollback.set_defaults(handler=_flows_rollback)
     allow = review.register(sub, fl)
     allow.set_defaults(handler=lambda _args: common.usage(allow))
@@ -201,6 +210,7 @@ def _flows_publish(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     svc = common.service()
+    who = common.actor(svc, ("designer", "admin"), "publishing flows")
     path = Path(args.file)
     tests_path = Path(args.tests) if args.tests else tests_for(path)
     try:
@@ -212,7 +222,7 @@ def _flows_publish(args: argparse.Namespace) -> int:
         entry: dict[str, Any] = svc.releases.publish(
             source,
             tests_source,
-            common.by(),
+            who,
             label=str(path),
             message=args.message,
             confirm=confirm,
@@ -301,9 +311,30 @@ def _flows_diff(args: argparse.Namespace) -> int:
 
 def _flows_rollback(args: argparse.Namespace) -> int:
     svc = common.service()
-    entry = svc.releases.rollback(args.name, common.by(), args.version, args.message)
+    who = common.actor(svc, ("designer", "admin"), "rolling flows back")
+    target = args.version
+    if args.emergency:
+        target = target or svc.releases.last_approved(args.name)
+    if not args.yes:
+        live = svc.releases.live_map().get(args.name) or "its file version"
+        what = f"version {target}" if target else "the version live before"
+        kind = "EMERGENCY rollback" if args.emergency else "Roll back"
+        if not common.confirm(f"{kind} {args.name} (live: {live}) to {what}?"):
+            print("not rolled back")
+            return EXIT_PROBLEMS
+    entry = svc.releases.rollback(
+        args.name, who, args.version, args.message, emergency=args.emergency
+    )
+    if entry.get("pending"):
+        print(
+            f"{entry['flow']} is protected: the rollback to version {entry['version']} waits "
+            f"for a second designer: callflow flows approve {entry['flow']} {entry['version']}"
+            " (or, if callers are being harmed now, --emergency)"
+        )
+        return EXIT_OK
     print(
-        f"rolled {entry['flow']} back to version {entry['version']} (was {entry['previous']}); "
-        f"live on every worker within {svc.settings.flow_release_check_seconds:g}s"
+        f"{'emergency: ' if args.emergency else ''}rolled {entry['flow']} back to version "
+        f"{entry['version']} (was {entry['previous']}); live on every worker within "
+        f"{svc.settings.flow_release_check_seconds:g}s"
     )
     return EXIT_OK

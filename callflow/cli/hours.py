@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..desks import AdminDesk
 from ..errors import CallflowError
 from ..hours import NATIONS
 from . import common
@@ -63,6 +64,10 @@ def register(sub: Any) -> None:
     start.add_argument("--message-file", required=True, help="the message, in English")
     start.add_argument("--welsh-file", help="the message in Welsh, for Welsh callers")
     start.add_argument("--until", help="UK local time it ends by itself, 2026-12-01T14:00")
+    start.add_argument(
+        "--reason", required=True, help="why the line is closing (kept in the audit log)"
+    )
+    start.add_argument("--yes", action="store_true", help="do not ask to confirm")
     start.set_defaults(handler=_closure_start)
     end = cl.add_parser("end", help="open the line again now")
     end.set_defaults(handler=_closure_end)
@@ -104,31 +109,39 @@ def _done(args: argparse.Namespace, calendar: Any) -> int:
     return EXIT_OK
 
 
+def _change(args: argparse.Namespace, action: str, form: dict[str, str]) -> int:
+    """One change to a calendar, as the signed-in admin (the admin console's own method)."""
+    svc = common.service()
+    AdminDesk(svc).change_calendar(common.actor(svc), args.owner, action, form)
+    return _done(args, svc.staff.calendar(args.owner))
+
+
 def _set(args: argparse.Namespace) -> int:
     if args.week is None and args.nation is None:
         raise CallflowError("give --week and/or --nation")
     svc = common.service()
-    calendar = svc.staff.change_calendar(
-        args.owner, week=args.week, nation=args.nation, by=common.by()
+    current = svc.staff.calendar(args.owner)
+    return _change(
+        args,
+        "week",
+        {"week": args.week or current.week, "nation": args.nation or current.nation},
     )
-    return _done(args, calendar)
 
 
 def _close(args: argparse.Namespace) -> int:
-    svc = common.service()
-    closure = {"closed_from": args.from_, "closed_to": args.to, "reason": args.reason}
-    return _done(args, svc.staff.change_calendar(args.owner, add=closure, by=common.by()))
+    return _change(
+        args, "closure", {"closed_from": args.from_, "closed_to": args.to, "reason": args.reason}
+    )
 
 
 def _open(args: argparse.Namespace) -> int:
-    svc = common.service()
-    opening = {"open_on": args.on, "hours": args.hours, "reason": args.reason}
-    return _done(args, svc.staff.change_calendar(args.owner, add=opening, by=common.by()))
+    return _change(
+        args, "opening", {"open_on": args.on, "hours": args.hours, "reason": args.reason}
+    )
 
 
 def _clear(args: argparse.Namespace) -> int:
-    svc = common.service()
-    return _done(args, svc.staff.change_calendar(args.owner, remove=args.number, by=common.by()))
+    return _change(args, "remove", {"number": str(args.number)})
 
 
 def _read(path: str) -> str:
@@ -142,20 +155,25 @@ def _read(path: str) -> str:
 
 def _closure_start(args: argparse.Namespace) -> int:
     svc = common.service()
-    messages = {"en-GB": _read(args.message_file)}
-    if args.welsh_file:
-        messages["cy-GB"] = _read(args.welsh_file)
-    until = _at(args.until).timestamp() if args.until else None
-    svc.staff.start_closure(messages, until, svc.clock.now(), by=common.by())
+    desk, who = AdminDesk(svc), common.actor(svc)
+    english = _read(args.message_file)
+    welsh = _read(args.welsh_file) if args.welsh_file else ""
+    closure = desk.check_closure(who, english, welsh, args.until or "", args.reason)
     ends = f" until {_at(args.until):%a %d %b %H:%M}" if args.until else " until `closure end`"
+    if not args.yes:
+        print(f"New callers will hear: {closure['messages']['en-GB']}")
+        print(f"Why: {closure['reason']}; closed{ends}.")
+        if not common.confirm("Close the VSTRS line to new calls now?"):
+            print("not closed")
+            return common.EXIT_PROBLEMS
+    desk.start_closure(who, english, welsh, args.until or "", args.reason)
     print(f"the line is closed to new calls{ends}; calls in progress go on")
     return EXIT_OK
 
 
 def _closure_end(_args: argparse.Namespace) -> int:
     svc = common.service()
-    if not svc.staff.end_closure(by=common.by()):
-        raise CallflowError("the line is not closed at short notice")
+    AdminDesk(svc).end_closure(common.actor(svc))
     print("the line is open to new calls again (its usual hours apply)")
     return EXIT_OK
 
@@ -169,6 +187,8 @@ def _closure_show(_args: argparse.Namespace) -> int:
     until = closure.get("until")
     when = datetime.fromtimestamp(until, LONDON).strftime("%a %d %b %H:%M") if until else "ended"
     print(f"closed to new calls by {closure['by']}, until {when if until else '`closure end`'}")
+    if closure.get("reason"):
+        print(f"  why: {closure['reason']}")
     for language, text in sorted(closure["messages"].items()):
         print(f"  {language}: {text}")
     return EXIT_OK

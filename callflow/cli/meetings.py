@@ -93,7 +93,7 @@ def _meetings_add(args: argparse.Namespace) -> int:
         retry_minutes=parse_minutes(args.retries, "--retries") if args.retries else None,
         language={"en": "en-GB", "cy": "cy-GB"}[args.language],
         flow=args.flow,
-        by=common.by(),
+        by=common.actor(svc, ("admin", "specialist"), "arranging meetings").who,
     )
     print(
         f"meeting {meeting['id']} stored; its call is due now (retries after "
@@ -134,6 +134,7 @@ def _meetings_show(args: argparse.Namespace) -> int:
 
 def _meetings_call(args: argparse.Namespace) -> int:
     svc = common.service()
+    common.actor(svc, ("admin", "specialist"), "calling for meetings")
     call_sid = svc.meetings.place_call(args.id, _links(svc))
     print(f"calling: {call_sid}")
     return EXIT_OK
@@ -141,7 +142,8 @@ def _meetings_call(args: argparse.Namespace) -> int:
 
 def _meetings_cancel(args: argparse.Namespace) -> int:
     svc = common.service()
-    svc.meetings.cancel(args.id, common.by())
+    who = common.actor(svc, ("admin", "specialist"), "arranging meetings")
+    svc.meetings.cancel(args.id, who.who)
     print(f"meeting {args.id} cancelled")
     return EXIT_OK
 

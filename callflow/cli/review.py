@@ -6,10 +6,11 @@
     callflow flows pending [NAME]                   versions waiting for a second designer
     callflow flows approve NAME VERSION             a second designer makes it live
     callflow flows reject NAME VERSION              turn it down (or withdraw your own)
-    callflow flows protect NAME | unprotect NAME    which flows need approval (admin)
+    callflow flows protect NAME | unprotect NAME    which flows need approval (admin;
+                                                    lifting it takes two admins)
     callflow flows protected
 
-Every change is audited with who made it.
+Every change is made as the signed-in account (``callflow login``) and audited with it.
 """
 
 from __future__ import annotations
@@ -74,24 +75,28 @@ def _service() -> Any:
     return common.service()
 
 
-def _by() -> str:
-    return common.by()
+def _admin(svc: Any, doing: str) -> Any:
+    return common.actor(svc, ("admin",), doing)
 
 
 def _allow_add(args: argparse.Namespace) -> int:
+    from ..desks import AdminDesk
+
     svc = _service()
-    svc.allowlists.add(args.kind, args.value, _by(), args.note)
+    AdminDesk(svc).allow(_admin(svc, "changing the allow-lists"), args.kind, args.value,
+                         args.note)  # fmt: skip
     print(f"allowed {args.kind} {args.value.strip()}")
     return EXIT_OK
 
 
 def _allow_remove(args: argparse.Namespace) -> int:
-    svc = _service()
-    value = svc.allowlists.check(args.kind, args.value)
-    svc.allowlists.remove(args.kind, value, _by())
-    print(f"removed {args.kind} {value}")
     from ..allowlists import destination_problems
+    from ..desks import AdminDesk
 
+    svc = _service()
+    value = AdminDesk(svc).disallow(_admin(svc, "changing the allow-lists"), args.kind,
+                                    args.value)  # fmt: skip
+    print(f"removed {args.kind} {value}")
     after = svc.allowlists.snapshot()
     for name, version in svc.library.live_versions().items():
         if destination_problems(svc.library.version(version), after):
@@ -132,7 +137,7 @@ def _pending(args: argparse.Namespace) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     svc = _service()
-    entry = svc.releases.approve(args.name, args.version, _by())
+    entry = svc.releases.approve(args.name, args.version, common.actor(svc))
     print(
         f"approved {entry['flow']} version {entry['version']} (by {entry['author']}; was "
         f"{entry['previous']}); live on every worker within "
@@ -142,19 +147,30 @@ def _approve(args: argparse.Namespace) -> int:
 
 
 def _reject(args: argparse.Namespace) -> int:
-    _service().releases.reject(args.name, args.version, _by())
+    svc = _service()
+    svc.releases.reject(args.name, args.version, common.actor(svc))
     print(f"rejected {args.name} version {args.version}")
     return EXIT_OK
 
 
 def _protect(args: argparse.Namespace) -> int:
-    _service().releases.set_protected(args.name, args.protect, _by())
-    state = "needs a second designer's approval" if args.protect else "is published directly"
-    print(f"{args.name} {state}")
+    svc = _service()
+    result = svc.releases.set_protected(args.name, args.protect, common.actor(svc))
+    print(
+        {
+            "protected": f"{args.name} now needs a second designer's approval",
+            "requested": f"asked to lift {args.name}'s protection: a second admin must ask "
+            f"too (callflow flows unprotect {args.name})",
+            "unprotected": f"{args.name} is published directly (a second admin agreed)",
+        }.get(result, f"{args.name}: nothing to change")
+    )
     return EXIT_OK
 
 
 def _protected(_args: argparse.Namespace) -> int:
-    for name in _service().releases.protected():
-        print(name)
+    protection = _service().releases.protection()
+    for name, reasons in protection["flows"].items():
+        print(f"{name:<22} {'; '.join(reasons)}")
+    for name, ask in protection["lifting"].items():
+        print(f"{name:<22} lifting asked by {ask['by']} (waits for a second admin)")
     return EXIT_OK

@@ -1,4 +1,9 @@
-"""HMRC staff: VSTRS agents, specialist teams, specialists and visiting officers."""
+"""HMRC staff: VSTRS agents, specialist teams, specialists and visiting officers.
+
+Each is an admin's to keep: every command acts as the signed-in account (``callflow
+login``) through the admin desk, the same methods as the admin console, which check the
+role and audit the change with who made it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import CallflowError, DirectoryError
+from ..desks import AdminDesk
+from ..errors import CallflowError
 from . import common
 from .common import EXIT_OK
 
@@ -150,16 +156,23 @@ def register(sub: Any) -> None:
     people.set_defaults(handler=lambda _args: common.usage(people))
 
 
-def _officers_add(args: argparse.Namespace) -> int:
+def _desk() -> tuple[Any, AdminDesk, Any]:
+    """The service, the admin's desk, and the signed-in person acting."""
     svc = common.service()
-    officer = svc.staff.add_officer(args.number, args.name, svc.clock.now(), by=common.by())
+    return svc, AdminDesk(svc), common.actor(svc)
+
+
+def _officers_add(args: argparse.Namespace) -> int:
+    svc, desk, who = _desk()
+    desk.add_officer(who, args.number, args.name)
+    officer = svc.staff.officer(args.number)
     print(f"added officer {officer.number} ({officer.name})")
     return EXIT_OK
 
 
 def _officers_list(args: argparse.Namespace) -> int:
-    svc = common.service()
-    rows = [o.to_dict() for o in svc.staff.officers()]
+    _svc, desk, who = _desk()
+    rows = desk.section(who, "officers")
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -170,43 +183,46 @@ def _officers_list(args: argparse.Namespace) -> int:
 
 
 def _officers_active(args: argparse.Namespace) -> int:
-    svc = common.service()
-    officer = svc.staff.set_officer_active(args.number, args.active, by=common.by())
+    svc, desk, who = _desk()
+    desk.set_officer_active(who, args.number, args.active)
+    officer = svc.staff.officer(args.number)
     outcome = "activated" if args.active else "deactivated"
     print(f"officer {officer.number} ({officer.name}) {outcome}")
     return EXIT_OK
 
 
 def _officers_remove(args: argparse.Namespace) -> int:
-    svc = common.service()
-    if not svc.staff.remove_officer(args.number, by=common.by()):
-        raise DirectoryError(f"no officer {args.number}")
+    _svc, desk, who = _desk()
+    desk.remove_officer(who, args.number)
     print(f"removed officer {args.number}")
     return EXIT_OK
 
 
 def _agents_add(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
     reach = args.phone or f"client:{args.client}"
-    agent = svc.staff.add_agent(args.sees_id, args.name, reach, svc.clock.now(), by=common.by())
+    desk.add_agent(who, args.sees_id, args.name, reach)
     if args.skill:
-        agent = svc.staff.set_agent_skills(agent.sees_id, args.skill, by=common.by())
+        desk.set_agent_skills(who, args.sees_id, args.skill)
+    agent = svc.staff.agent(args.sees_id)
     skills = f", serves {', '.join(agent.skills)}" if agent.skills else ""
     print(f"added VSTRS agent {agent.sees_id} ({agent.name}), rung on {agent.reach}{skills}")
     return EXIT_OK
 
 
 def _agents_skills(args: argparse.Namespace) -> int:
-    svc = common.service()
-    agent = svc.staff.set_agent_skills(args.sees_id, args.skills, by=common.by())
+    _svc, desk, who = _desk()
+    agent = desk.set_agent_skills(who, args.sees_id, args.skills)
     print(f"agent {agent.sees_id} serves English{''.join(', ' + s for s in agent.skills)}")
     return EXIT_OK
 
 
 def _agents_list(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
+    desk.overview(who)  # the directory is an admin's to read
+    now = svc.clock.now()
     rows = [
-        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id, svc.clock.now())}
+        {**a.to_dict(), "availability": svc.staff.availability(a.sees_id, now)}
         for a in svc.staff.agents()
     ]
     if args.json:
@@ -224,25 +240,24 @@ def _agents_list(args: argparse.Namespace) -> int:
 
 
 def _agents_active(args: argparse.Namespace) -> int:
-    svc = common.service()
-    agent = svc.staff.set_agent_active(args.sees_id, args.active, by=common.by())
+    svc, desk, who = _desk()
+    desk.set_agent_active(who, args.sees_id, args.active)
+    agent = svc.staff.agent(args.sees_id)
     print(f"agent {agent.sees_id} is {'active' if agent.active else 'inactive'}")
     return EXIT_OK
 
 
 def _agents_remove(args: argparse.Namespace) -> int:
-    svc = common.service()
-    if not svc.staff.remove_agent(args.sees_id, by=common.by()):
-        raise CallflowError(f"no agent {args.sees_id}")
+    _svc, desk, who = _desk()
+    desk.remove_agent(who, args.sees_id)
     print(f"agent {args.sees_id} removed")
     return EXIT_OK
 
 
 def _teams_add(args: argparse.Namespace) -> int:
-    svc = common.service()
-    team = svc.staff.add_team(
-        args.id, args.name, args.handles, args.number, args.hours, by=common.by()
-    )
+    svc, desk, who = _desk()
+    desk.add_team(who, args.id, args.name, args.handles, " ".join(args.number), args.hours)
+    team = svc.staff.team(args.id)
     print(
         f"added team {team.id} ({team.name}), rung on {', '.join(team.numbers)}, open {team.hours}"
     )
@@ -250,8 +265,8 @@ def _teams_add(args: argparse.Namespace) -> int:
 
 
 def _teams_list(args: argparse.Namespace) -> int:
-    svc = common.service()
-    rows = [t.to_dict() for t in svc.staff.teams()]
+    _svc, desk, who = _desk()
+    rows = desk.section(who, "teams")
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -263,22 +278,24 @@ def _teams_list(args: argparse.Namespace) -> int:
 
 
 def _teams_update(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
+    desk.overview(who)
     team = svc.staff.team(args.id)
     if team is None:
         raise CallflowError(f"no team {args.id} (see `callflow teams list`)")
-    team = svc.staff.update_team(
+    welsh = args.welsh if args.welsh is not None else [
+        n for n, langs in team.languages.items() if "cy-GB" in langs
+    ]  # fmt: skip
+    desk.update_team(
+        who,
         team.id,
         team.name if args.name is None else args.name,
         team.handles if args.handles is None else args.handles,
-        args.number or team.numbers,
+        " ".join(args.number or team.numbers),
         args.hours or team.hours,
-        by=common.by(),
+        " ".join(welsh),
     )
-    if args.welsh is not None:
-        team = svc.staff.set_team_languages(
-            team.id, {number: ["cy-GB"] for number in args.welsh}, by=common.by()
-        )
+    team = svc.staff.team(args.id)
     welsh = [n for n, langs in team.languages.items() if "cy-GB" in langs]
     in_welsh = f" (in Welsh: {', '.join(welsh)})" if welsh else ""
     print(
@@ -289,31 +306,26 @@ def _teams_update(args: argparse.Namespace) -> int:
 
 
 def _teams_remove(args: argparse.Namespace) -> int:
-    svc = common.service()
-    if not svc.staff.remove_team(args.id, by=common.by()):
-        raise CallflowError(f"no team {args.id}")
+    _svc, desk, who = _desk()
+    desk.remove_team(who, args.id)
     print(f"team {args.id} removed")
     return EXIT_OK
 
 
 def _specialists_add(args: argparse.Namespace) -> int:
-    svc = common.service()
+    svc, desk, who = _desk()
     reach = args.phone or f"client:{args.client}"
-    person = svc.staff.add_specialist(
-        args.staff_number, args.name, args.team, reach, svc.clock.now(), by=common.by()
-    )
+    desk.add_specialist(who, args.staff_number, args.name, args.team, reach, welsh=False)
     if args.language:
-        person = svc.staff.update_specialist(person.id, skills=args.language, by=common.by())
+        desk.update_specialist(who, args.staff_number, skills=args.language)
+    person = svc.staff.specialist(args.staff_number)
     print(f"added specialist {person.id} ({person.name}) to {person.team}, rung on {person.reach}")
     return EXIT_OK
 
 
 def _specialists_list(args: argparse.Namespace) -> int:
-    svc = common.service()
-    rows = [
-        {**p.to_dict(), "availability": svc.staff.presence.specialist(p.id)["status"]}
-        for p in svc.staff.specialists(args.team)
-    ]
+    _svc, desk, who = _desk()
+    rows = [r for r in desk.section(who, "specialists") if not args.team or r["team"] == args.team]
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -329,25 +341,24 @@ def _specialists_list(args: argparse.Namespace) -> int:
 
 
 def _specialists_update(args: argparse.Namespace) -> int:
-    svc = common.service()
+    _svc, desk, who = _desk()
     reach = args.phone or (f"client:{args.client}" if args.client else None)
-    person = svc.staff.update_specialist(
-        args.staff_number, team=args.team, reach=reach, skills=args.language, by=common.by()
+    person = desk.update_specialist(
+        who, args.staff_number, team=args.team, reach=reach, skills=args.language
     )
     print(f"specialist {person.id} ({person.name}): {person.team}, rung on {person.reach}")
     return EXIT_OK
 
 
 def _specialists_active(args: argparse.Namespace) -> int:
-    svc = common.service()
-    person = svc.staff.update_specialist(args.staff_number, active=args.active, by=common.by())
+    _svc, desk, who = _desk()
+    person = desk.update_specialist(who, args.staff_number, active=args.active)
     print(f"specialist {person.id} is {'active' if person.active else 'inactive'}")
     return EXIT_OK
 
 
 def _specialists_remove(args: argparse.Namespace) -> int:
-    svc = common.service()
-    if not svc.staff.remove_specialist(args.staff_number, by=common.by()):
-        raise CallflowError(f"no specialist {args.staff_number}")
+    _svc, desk, who = _desk()
+    desk.remove_specialist(who, args.staff_number)
     print(f"specialist {args.staff_number} removed")
     return EXIT_OK

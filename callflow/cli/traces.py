@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
 def _trace(args: argparse.Namespace) -> int:
     svc = common.service()
     if args.call_sid:
-        found = svc.traces.get(args.call_sid, by=common.by(), role="cli")
+        who = common.actor(svc, ("designer", "auditor", "admin"), "reading call traces")
+        found = svc.traces.get(args.call_sid, by=who.who, role=who.role)
         if found is None:
             raise CallflowError(
                 f"no trace for {args.call_sid}: traces are kept "
@@ -46,6 +47,7 @@ def _trace(args: argparse.Namespace) -> int:
             since = datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp()
         except ValueError as exc:
             raise CallflowError("--since: a time like 2026-11-30T09:00") from exc
+    common.actor(svc, ("designer", "admin"), "searching call traces")
     rows = svc.traces.search(
         flow=args.flow, outcome=args.outcome, since=since, count=max(1, min(args.count, 500))
     )

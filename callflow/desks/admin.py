@@ -119,6 +119,7 @@ class AdminDesk:
             "organisations": [(o.id, o.name) for o in ORGANISATIONS.values()],
             "questions": [(q, question.prompt) for q, question in QUESTIONS.items()],
             "token_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
+                            ("designer", "Call-flow designer"), ("auditor", "Auditor"),
                             ("admin", "Admin")],
             "account_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
                               ("designer", "Call-flow designer"), ("auditor", "Auditor"),
@@ -152,6 +153,30 @@ class AdminDesk:
         )
         return adviser.public(), pin
 
+    def set_pin(self, viewer: Viewer, number: str, pin: str) -> None:
+        """Set an adviser's PIN as given (the CLI reads it without echo)."""
+        by = self._admin(viewer)
+        directory = self.service.directory
+        directory.require(number)
+        directory.set_pin(number, pin, self.service.clock.now(), by=by)
+
+    def lockout(self, viewer: Viewer, number: str) -> dict[str, Any]:
+        """An adviser's lockout state and why."""
+        self._admin(viewer)
+        return self.service.adviser_lockout(number)
+
+    def allow(self, viewer: Viewer, kind: str, value: str, note: str = "") -> dict[str, Any]:
+        """Put a destination or media URL on an allow-list (ARCHITECTURE.md rule 11)."""
+        return self.service.allowlists.add(kind, value, self._admin(viewer), note)
+
+    def disallow(self, viewer: Viewer, kind: str, value: str) -> str:
+        """Take an entry off an allow-list; returns the entry as it was kept."""
+        by = self._admin(viewer)
+        lists = self.service.allowlists
+        kept = lists.check(kind, value)
+        lists.remove(kind, kept, by)
+        return str(kept)
+
     def issue_pin(self, viewer: Viewer, number: str) -> str:
         """A new PIN for an adviser (the old one stops working); shown once."""
         by = self._admin(viewer)
@@ -181,8 +206,8 @@ class AdminDesk:
         calls too, when they speak Welsh)."""
         by = self._admin(viewer)
         reach = reach.strip()
-        if reach and not reach.startswith(("+", "client:")):
-            reach = f"client:{reach}"
+        if reach and not reach.startswith(("+", "client:")) and not reach[0].isdigit():
+            reach = f"client:{reach}"  # a bare name is a softphone's client identity
         staff = self.service.staff
         staff.add_agent(sees_id.strip(), name, reach, self.service.clock.now(), by=by)
         if welsh:
@@ -197,6 +222,10 @@ class AdminDesk:
             raise DirectoryError(f"no agent {sees_id}")
         skills = [s for s in agent.skills if s != "cy-GB"] + (["cy-GB"] if welsh else [])
         staff.set_agent_skills(sees_id, skills, by=by)
+
+    def set_agent_skills(self, viewer: Viewer, sees_id: str, skills: list[str]) -> Any:
+        """What an agent serves beyond English (languages like cy-GB, or skill names)."""
+        return self.service.staff.set_agent_skills(sees_id, skills, by=self._admin(viewer))
 
     def set_agent_active(self, viewer: Viewer, sees_id: str, active: bool) -> None:
         """Activate or deactivate an agent."""
@@ -214,12 +243,19 @@ class AdminDesk:
         return [n for n in text.replace(",", " ").split() if n]
 
     def add_team(
-        self, viewer: Viewer, team_id: str, name: str, handles: str, numbers: str, hours: str
+        self,
+        viewer: Viewer,
+        team_id: str,
+        name: str,
+        handles: str,
+        numbers: str,
+        hours: str,
+        nation: str = "england-and-wales",
     ) -> None:
         """Register a specialist team (numbers rung in order, separated by spaces or commas)."""
         by = self._admin(viewer)
         self.service.staff.add_team(
-            team_id.strip(), name, handles, self._numbers(numbers), hours, by=by
+            team_id.strip(), name, handles, self._numbers(numbers), hours, by=by, nation=nation
         )
 
     def update_team(
@@ -260,8 +296,8 @@ class AdminDesk:
         """Register a specialist in a team, rung on their own number or client."""
         by = self._admin(viewer)
         reach = reach.strip()
-        if reach and not reach.startswith(("+", "client:")):
-            reach = f"client:{reach}"
+        if reach and not reach.startswith(("+", "client:")) and not reach[0].isdigit():
+            reach = f"client:{reach}"  # a bare name is a softphone's client identity
         staff = self.service.staff
         person = staff.add_specialist(
             staff_number.strip(), name, team, reach, self.service.clock.now(), by=by
@@ -271,11 +307,19 @@ class AdminDesk:
 
     def update_specialist(
         self, viewer: Viewer, staff_number: str, *, team: str | None = None,
-        active: bool | None = None,
-    ) -> None:  # fmt: skip
-        """Move a specialist to another team, or (de)activate them."""
-        self.service.staff.update_specialist(
-            staff_number, team=team or None, active=active, by=self._admin(viewer)
+        active: bool | None = None, reach: str | None = None, skills: list[str] | None = None,
+    ) -> Any:  # fmt: skip
+        """Move a specialist to another team, change their phone or the languages they
+        serve, or (de)activate them."""
+        if reach and not reach.startswith(("+", "client:")):
+            reach = f"client:{reach}"
+        return self.service.staff.update_specialist(
+            staff_number,
+            team=team or None,
+            active=active,
+            reach=reach or None,
+            skills=skills,
+            by=self._admin(viewer),
         )
 
     def remove_specialist(self, viewer: Viewer, staff_number: str) -> None:
@@ -306,7 +350,7 @@ class AdminDesk:
         by = self._admin(viewer)
         staff_id = staff_id.strip()
         if role == "admin" and not staff_id:
-            staff_id = by
+            staff_id = viewer.account
         return self.service.staff.issue_token(
             role, staff_id, name.strip() or staff_id, self.service.clock.now(), by=by
         )
@@ -340,6 +384,26 @@ class AdminDesk:
             sees_id=sees_id.strip(),
             specialist=specialist.strip(),
             by=by,
+        )
+
+    def first_admin(self, username: str, name: str, password: str) -> None:
+        """The first admin account of a new store, made by its operator with nobody signed
+        in: refused once any active admin account exists (then an admin adds accounts).
+        Whoever holds REDIS_URL and CALLFLOW_SECRET_KEY has the operator's power anyway
+        (README: Who acts); this is the one act that needs no person, and it is audited."""
+        accounts = self.service.accounts
+        if any(a.role == "admin" and a.active for a in accounts.list()):
+            raise Forbidden(
+                "this store has an admin account already: sign in as an admin "
+                "(`callflow login`) to add accounts"
+            )
+        accounts.add(
+            username.strip().lower(),
+            name,
+            "admin",
+            password,
+            self.service.clock.now(),
+            by="operator (first admin account)",
         )
 
     def set_password(self, viewer: Viewer, username: str, password: str) -> None:
@@ -471,21 +535,43 @@ class AdminDesk:
         else:
             raise DirectoryError(f"no calendar change {action!r}")
 
-    def start_closure(self, viewer: Viewer, english: str, welsh: str, until: str) -> None:
-        """Close the line to new calls at short notice, with a message (and its Welsh)."""
-        by = self._admin(viewer)
+    @staticmethod
+    def _until(until: str) -> float | None:
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
-        ends: float | None = None
-        if until.strip():
-            try:
-                when = datetime.fromisoformat(until.strip())
-            except ValueError as exc:
-                raise DirectoryError("until: a UK local time like 2026-12-01T14:00") from exc
-            ends = when.replace(tzinfo=ZoneInfo("Europe/London")).timestamp()
+        if not until.strip():
+            return None
+        try:
+            when = datetime.fromisoformat(until.strip())
+        except ValueError as exc:
+            raise DirectoryError("until: a UK local time like 2026-12-01T14:00") from exc
+        return when.replace(tzinfo=ZoneInfo("Europe/London")).timestamp()
+
+    def check_closure(
+        self, viewer: Viewer, english: str, welsh: str, until: str, reason: str
+    ) -> dict[str, Any]:
+        """The closure as it would be made (to confirm before it is): checked, not made."""
+        by = self._admin(viewer)
         svc = self.service
-        svc.staff.start_closure({"en-GB": english, "cy-GB": welsh}, ends, svc.clock.now(), by=by)
+        return svc.staff.closure_doc(
+            {"en-GB": english, "cy-GB": welsh}, self._until(until), svc.clock.now(), reason, by
+        )
+
+    def start_closure(
+        self, viewer: Viewer, english: str, welsh: str, until: str, reason: str
+    ) -> None:
+        """Close the line to new calls at short notice, with a message (and its Welsh) and
+        the reason (audited)."""
+        by = self._admin(viewer)
+        svc = self.service
+        svc.staff.start_closure(
+            {"en-GB": english, "cy-GB": welsh},
+            self._until(until),
+            svc.clock.now(),
+            by=by,
+            reason=reason,
+        )
 
     def end_closure(self, viewer: Viewer) -> None:
         """Open the line to new calls again."""

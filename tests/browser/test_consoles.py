@@ -613,6 +613,13 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     shot(page, "flow-publish")
 
     page.get_by_role("button", name=f"make version {file_version} live again").click()
+    expect(page.get_by_role("heading", name=f"Roll back to version {file_version}?")).to_be_visible()
+    axe(page, "rollback confirmation")
+    page.get_by_role("button", name="Yes, roll back").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Enter why you are rolling back")
+    page.get_by_label("Why are you rolling back?").fill("Callers misheard the new goodbye")
+    page.get_by_role("button", name="Yes, roll back").click()
+    expect(page.locator("#done")).to_contain_text(f"Version {file_version} is live again")
     expect(page.locator("#live-version")).to_have_text(file_version)
     # Every worker of the service serves the rolled-back version to new calls.
     time.sleep(2.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,13 +196,21 @@ def test_the_meeting_status_callback_refuses_bad_input(rig: tuple[Simulator, Cal
 
 
 def test_the_cli_adds_lists_and_shows_meetings(
-    monkeypatch: pytest.MonkeyPatch, redis_store: object, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch,
+    redis_store: object,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    from tests.conftest import TEST_REDIS_URL
+    from callflow.config import Settings
+    from tests.conftest import TEST_REDIS_URL, cli_sign_in
 
     monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     monkeypatch.setenv("USER", "tester")
+    assert main(["officers", "add", OFFICER, "--name", "Alex Morgan"]) == 1
+    assert "callflow login" in capsys.readouterr().err, "an admin's act: sign in first"
+    cli_sign_in(monkeypatch, tmp_path, Callflow(Settings.from_env()), "admin")
     assert main(["officers", "add", OFFICER, "--name", "Alex Morgan"]) == 0
     assert main(["officers", "list"]) == 0
     assert "4471203      Alex Morgan" in capsys.readouterr().out

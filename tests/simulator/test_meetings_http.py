@@ -12,7 +12,15 @@ from callflow.config import Settings
 from callflow.service import Callflow
 from callflow.simulator import Callee, HttpTransport, Script, Simulator
 from callflow.simulator.rest import RestApi, RestServer
-from tests.conftest import AUTH_TOKEN, Driver, free_port, run_cli, running_gunicorn, service_env
+from tests.conftest import (
+    AUTH_TOKEN,
+    Driver,
+    cli_login,
+    free_port,
+    run_cli,
+    running_gunicorn,
+    service_env,
+)
 
 CUSTOMER = "+447700900123"
 
@@ -33,6 +41,7 @@ def test_a_meeting_call_from_the_cli_to_a_confirmed_meeting(
     try:
         with running_gunicorn(env, port, tmp_path / "gunicorn.log", workers=2, threads=4):
             driver.start()
+            env = cli_login(env, tmp_path, Callflow(Settings.from_env(env)), "admin")
             added = run_cli(env, "officers", "add", "4471203", "--name", "Alex Morgan")
             assert added.returncode == 0, added.stderr
             placed = run_cli(

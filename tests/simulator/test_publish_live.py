@@ -9,7 +9,15 @@ from pathlib import Path
 from callflow.config import Settings
 from callflow.service import Callflow
 from callflow.simulator import Script, Simulator
-from tests.conftest import AUTH_TOKEN, FLOWS, free_port, run_cli, running_gunicorn, service_env
+from tests.conftest import (
+    AUTH_TOKEN,
+    FLOWS,
+    cli_login,
+    free_port,
+    run_cli,
+    running_gunicorn,
+    service_env,
+)
 from tests.simulator.test_scale_faults import Alternating
 
 LINE = "+441632960900"
@@ -48,7 +56,8 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
         before = sim.call(LINE, "+447700900111", Script().press(f"{OFFICER}#").press("2"))
         assert sim.run_until(lambda: any("belongs to Alex Morgan" in h for h in before.heard()))
 
-        published = run_cli(env, "flows", "publish", str(edited), "-m", "a new greeting")
+        dana = cli_login(env, tmp_path, Callflow(Settings.from_env(env)), "designer")
+        published = run_cli(dana, "flows", "publish", str(edited), "-m", "a new greeting")
         assert published.returncode == 0, published.stderr
         time.sleep(1.5)  # every worker looks for new versions at most every second here
 
@@ -63,7 +72,7 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
         assert after == ["Thank you for checking. Goodbye."] * 8, sim.transcript()
         assert {t for t in transport.served} == set(transport.instances)
 
-        rolled = run_cli(env, "flows", "rollback", "officer_check")
+        rolled = run_cli(dana, "flows", "rollback", "officer_check", "-m", "undo", "--yes")
         assert rolled.returncode == 0, rolled.stderr
         time.sleep(1.5)
         for n in range(4):

@@ -336,17 +336,23 @@ def test_the_line_is_closed_and_opened_from_the_console(
     assert refused.status_code == 400 and 'href="#closure-english"' in refused.get_data(
         as_text=True
     )
+    form = {"english": "Closed for a fire drill.", "welsh": "", "until": ""}
+    no_reason = admin.post("/console/admin/line/close", data={"csrf_token": csrf(admin), **form})
+    assert no_reason.status_code == 400
+    assert 'href="#closure-reason"' in no_reason.get_data(as_text=True)
+    form["reason"] = "Fire drill in the contact centre"
+    asked = admin.post("/console/admin/line/close", data={"csrf_token": csrf(admin), **form})
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Close the VSTRS line to new calls?" in page
+    assert "Fire drill in the contact centre" in page and "Yes, close the line" in page
+    assert staffed.staff.closure(staffed.clock.now()) is None, "nothing closes until confirmed"
     closed = admin.post(
-        "/console/admin/line/close",
-        data={
-            "csrf_token": csrf(admin),
-            "english": "Closed for a fire drill.",
-            "welsh": "",
-            "until": "",
-        },
+        "/console/admin/line/close", data={"csrf_token": csrf(admin), **form, "confirm": "yes"}
     )
     assert closed.status_code == 303
     assert staffed.staff.closure(staffed.clock.now())["by"] == "ada"
+    (started,) = [e for e in staffed.audit.entries() if e["kind"] == "line.closure_started"]
+    assert started["reason"] == "Fire drill in the contact centre"
     page = admin.get("/console/admin").get_data(as_text=True)
     assert "Closed for a fire drill." in page and "Open the line to new calls" in page
     assert (

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from callflow.clock import ManualClock
 from callflow.service import Callflow
-from tests.conftest import FLOWS, ROOT, Caller
+from tests.conftest import FLOWS, ROOT, Caller, person
 from tests.rigs import PASSWORD, csrf_from, sign_in
 from webhooks import console
 from webhooks.console import designer as designer_module
@@ -313,17 +313,82 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
         diff.data
     )
 
-    back = client.post(
-        "/console/designer/flow/officer_check/rollback",
-        data={"version": file_version, "csrf_token": designer, "message": "a test change"},
+    # Rolling back asks first, with a reason; nothing changes until it is confirmed.
+    url = "/console/designer/flow/officer_check/rollback"
+    asked = client.post(url, data={"version": file_version, "csrf_token": designer})
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and f"Roll back to version {file_version}?" in page
+    assert "Why are you rolling back?" in page and "Yes, roll back" in page
+    assert "Emergency" not in page, "officer_check is not protected: no emergency path"
+    no_reason = client.post(
+        url, data={"version": file_version, "csrf_token": designer, "confirm": "yes"}
     )
-    assert back.status_code == 303
+    assert no_reason.status_code == 422 and b'href="#reason"' in no_reason.data
+    assert staffed.releases.release("officer_check")["live"] == new_version  # type: ignore[index]
+    back = client.post(
+        url,
+        data={"version": file_version, "csrf_token": designer, "confirm": "yes",
+              "reason": "callers misheard it"},
+    )  # fmt: skip
+    assert back.status_code == 303 and "live" not in back.headers["Location"]
+    assert f"Version {file_version} is live again." in client.get(back.headers["Location"]).get_data(
+        as_text=True
+    )
     clock.advance(3)
     assert staffed.library.live("officer_check").version == file_version
     assert [e["kind"] for e in staffed.audit.entries() if e["kind"].startswith("flow.")] == [
         "flow.published",
         "flow.rolled_back",
     ]
+    (rolled,) = [e for e in staffed.audit.entries() if e["kind"] == "flow.rolled_back"]
+    assert rolled["by"] == "dana" and rolled["reason"] == "callers misheard it"
+    assert staffed.releases.history("officer_check")[-1]["message"] == "callers misheard it"
+
+
+def test_rolling_back_a_protected_flow_waits_or_is_a_named_emergency(
+    client: FlaskClient, designer: str, staffed: Callflow, clock: ManualClock
+) -> None:
+    source = (FLOWS / "vstrs_inbound.yaml").read_text()
+    tests = (FLOWS / "vstrs_inbound.test.yaml").read_text()
+    old = "with your organisation and call again."
+    assert old in source
+    releases = staffed.releases
+    versions = []
+    for n, text in enumerate(("then call again.", "and then call again."), 1):
+        edited = source.replace(old, f"with your organisation, {text}")
+        entry = releases.publish(edited, tests, person("ben"), message=f"v{n + 1}")
+        releases.approve("vstrs_inbound", entry["version"], person("cal"))
+        versions.append(entry["version"])
+    v2, v3 = versions
+    url = "/console/designer/flow/vstrs_inbound/rollback"
+    page = client.post(url, data={"csrf_token": designer}).get_data(as_text=True)
+    assert "This flow is protected" in page and f"Emergency: make version {v2} live now" in page
+    waits = client.post(url, data={"csrf_token": designer, "confirm": "yes", "reason": "typo"})
+    assert waits.status_code == 303
+    assert "waits for a second designer" in client.get(waits.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert releases.release("vstrs_inbound")["live"] == v3  # type: ignore[index]
+    assert [p["action"] for p in releases.pending("vstrs_inbound")] == ["rollback"]
+    urgent = client.post(
+        url,
+        data={"csrf_token": designer, "confirm": "yes", "emergency": "yes", "version": "0ld",
+              "reason": "callers are cut off after the PIN"},
+    )  # fmt: skip
+    assert urgent.status_code == 303
+    assert f"Emergency rollback: version {v2} is live again" in client.get(
+        urgent.headers["Location"]
+    ).get_data(as_text=True)
+    assert releases.release("vstrs_inbound")["live"] == v2  # type: ignore[index]
+    (audited,) = [e for e in staffed.audit.entries() if e["kind"] == "flow.emergency_rollback"]
+    assert audited["by"] == "dana" and audited["reason"] == "callers are cut off after the PIN"
+
+
+def test_a_link_cannot_write_a_done_banner(client: FlaskClient, designer: str) -> None:
+    forged = "Version abc rolled back. Ring 0800 000 000 now."
+    page = client.get(f"/console/designer/flow/officer_check?done={forged.replace(' ', '+')}")
+    assert page.status_code == 200
+    assert b"Ring 0800 000 000" not in page.data, "result messages travel in the session only"
 
 
 def test_the_flow_page_needs_the_designer_role_and_csrf(

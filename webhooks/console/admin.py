@@ -164,11 +164,21 @@ def _home(status: int = 200, errors: list[tuple[str, str]] | None = None, **valu
 @bp.post("/admin/line/<action>")
 @signed_in("admin")
 def admin_line(action: str) -> Any:
-    """Close the VSTRS line at short notice, or open it again (audited with who)."""
-    form = {k: request.form.get(k, "") for k in ("english", "welsh", "until")}
+    """Close the VSTRS line at short notice (a page to confirm it first, with the reason),
+    or open it again (audited with who)."""
+    form = {k: request.form.get(k, "") for k in ("english", "welsh", "until", "reason")}
     try:
+        if action == "close" and request.form.get("confirm") != "yes":
+            closure = _desk().check_closure(
+                viewer(), form["english"], form["welsh"], form["until"], form["reason"]
+            )
+            return render_template(
+                "console/admin_close_line.html", me=me(), form=form, closure=closure
+            )
         if action == "close":
-            _desk().start_closure(viewer(), form["english"], form["welsh"], form["until"])
+            _desk().start_closure(
+                viewer(), form["english"], form["welsh"], form["until"], form["reason"]
+            )
             flash("The line is closed to new calls; calls in progress go on.")
         elif action == "open":
             _desk().end_closure(viewer())

@@ -6,13 +6,24 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    get_flashed_messages,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from callflow.access import Viewer
 from callflow.desks import DesignerDesk
 from callflow.errors import CallflowError
 from callflow.softphone import DEMO_TEXT
 
-from . import SECURITY_HEADERS, bp, me, service, signed_in
+from . import SECURITY_HEADERS, bp, me, service, signed_in, viewer
 
 # ---------------------------------------------------------------- the flow designer
 
@@ -89,13 +100,19 @@ def _flow_page(
         checked=checked,
         old=old,
         new=new,
-        message=request.args.get("done", ""),
+        message=" ".join(m for c, m in _flashed() if c == "done"),
         note=note if note is not None else "",
         replay=replay,
     )
     response = Response(page, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = DESIGNER_CSP
     return response
+
+
+def _flashed() -> list[tuple[str, str]]:
+    """What the last act said (its result travels in the session, never in the URL)."""
+    flashed: list[Any] = get_flashed_messages(with_categories=True)
+    return [(str(pair[0]), str(pair[1])) for pair in flashed]
 
 
 #: A problem in a refusal report: "FILE:LINE: message".
@@ -162,7 +179,7 @@ def designer_publish(name: str) -> Any:
         entry = svc.releases.publish(
             source,
             tests,
-            me().username,
+            viewer(),
             label=f"{name}.yaml",
             message=note,
             confirm=request.form.get("confirm", "") or False,
@@ -186,21 +203,23 @@ def designer_publish(name: str) -> Any:
         if entry.get("replay"):
             done += f" {entry['replay'][0].upper()}{entry['replay'][1:]}."
         done += _LIVE_SOON
-    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+    flash(done, "done")
+    return redirect(url_for("console.designer_flow", name=name), code=303)
 
 
-def _review(name: str, act: Callable[[str, str], str]) -> Any:
+def _review(name: str, act: Callable[[str, Viewer], str]) -> Any:
     """Approve or reject a version waiting for approval; back to the flow's page."""
     from callflow.releases import PublishRefused
 
     version = request.form.get("version", "")
     try:
-        done = act(version, me().username)
+        done = act(version, viewer())
     except PublishRefused as exc:
         return _flow_page(name, refused=str(exc), status=422)
     except CallflowError as exc:
         return _flow_page(name, refused=str(exc), status=409)
-    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+    flash(done, "done")
+    return redirect(url_for("console.designer_flow", name=name), code=303)
 
 
 @bp.post("/designer/flow/<name>/approve")
@@ -208,10 +227,11 @@ def _review(name: str, act: Callable[[str, str], str]) -> Any:
 def designer_approve(name: str) -> Any:
     """A second designer approves a protected flow's version: it goes live."""
 
-    def approve(version: str, by: str) -> str:
+    def approve(version: str, by: Viewer) -> str:
         entry = service().releases.approve(name, version, by)
         author = entry["author"]
-        return f"Approved version {version} (written by {author}): it is live.{_LIVE_SOON}"
+        what = "the rollback to" if entry.get("approved") == "rollback" else "version"
+        return f"Approved {what} {version} (asked for by {author}): it is live.{_LIVE_SOON}"
 
     return _review(name, approve)
 
@@ -221,7 +241,7 @@ def designer_approve(name: str) -> Any:
 def designer_reject(name: str) -> Any:
     """Turn down (or withdraw) a version waiting for approval."""
 
-    def reject(version: str, by: str) -> str:
+    def reject(version: str, by: Viewer) -> str:
         service().releases.reject(name, version, by)
         return f"Version {version} will not go live."
 
@@ -271,7 +291,7 @@ def designer_new() -> Any:
             entry = svc.releases.publish(
                 source,
                 tests,
-                me().username,
+                viewer(),
                 label=label,
                 message=request.form.get("message", ""),
             )
@@ -279,8 +299,15 @@ def designer_new() -> Any:
             refused = str(exc)
         else:
             done = f"Published new flow {entry['flow']} version {entry['version']}."
-            done += _LIVE_SOON
-            return redirect(url_for("console.designer_flow", name=entry["flow"], done=done), 303)
+            if entry.get("pending"):
+                done = (
+                    f"New flow {entry['flow']} version {entry['version']} waits for a second "
+                    "designer's approval: what it does needs one."
+                )
+            else:
+                done += _LIVE_SOON
+            flash(done, "done")
+            return redirect(url_for("console.designer_flow", name=entry["flow"]), 303)
     page = render_template(
         "console/designer.html",
         me=me(),
@@ -313,21 +340,57 @@ def designer_check(name: str) -> Response:
 @bp.post("/designer/flow/<name>/rollback")
 @signed_in("designer", "admin")
 def designer_rollback(name: str) -> Any:
-    """Make an earlier version live again."""
-    from callflow.errors import CallflowError
-
+    """Make an earlier version live again: first a page that asks for the reason and
+    confirmation; a protected flow's rollback then waits for a second person (or, named as
+    such, an emergency rollback to the last approved version goes live at once)."""
+    svc = service()
     version = request.form.get("version") or None
+    reason = request.form.get("reason", "").strip()
+    emergency = request.form.get("emergency") == "yes"
+    if emergency:
+        version = None  # an emergency goes back only to the last approved version
+    if request.form.get("confirm") != "yes" or not reason:
+        errors = []
+        if request.form.get("confirm") == "yes" and not reason:
+            errors = [("reason", "Enter why you are rolling back")]
+        return _rollback_page(name, version, reason, errors, status=422 if errors else 200)
     try:
-        entry = service().releases.rollback(
-            name, me().username, version, request.form.get("message", "")
-        )
+        entry = svc.releases.rollback(name, viewer(), version, reason, emergency=emergency)
     except CallflowError as exc:
-        return _flow_page(name, refused=str(exc), status=409)
-    done = f"Version {entry['version']} is live again."
-    done += _LIVE_SOON
-    return redirect(url_for("console.designer_flow", name=name, done=done), code=303)
+        return _rollback_page(name, version, reason, [("", str(exc))], status=409)
+    if entry.get("pending"):
+        done = (
+            f"The rollback to version {entry['version']} waits for a second designer's "
+            "approval: this flow is protected."
+        )
+    elif emergency:
+        done = f"Emergency rollback: version {entry['version']} is live again.{_LIVE_SOON}"
+    else:
+        done = f"Version {entry['version']} is live again.{_LIVE_SOON}"
+    flash(done, "done")
+    return redirect(url_for("console.designer_flow", name=name), code=303)
 
 
+def _rollback_page(
+    name: str, version: str | None, reason: str, errors: list[tuple[str, str]], status: int
+) -> Any:
+    svc = service()
+    releases = svc.releases
+    if svc.library.live_versions().get(name) is None:
+        abort(404, description=f"There is no flow named {name}.")
+    protected = releases.is_protected(name)
+    page = render_template(
+        "console/flow_rollback.html",
+        me=me(),
+        name=name,
+        version=version or "",
+        live=svc.library.live_versions().get(name),
+        reason=reason,
+        errors=errors,
+        protected=protected,
+        last_approved=releases.last_approved(name) if protected else None,
+    )
+    return Response(page, status=status, mimetype="text/html")
 
 
 @bp.post("/designer/softphone")

@@ -98,6 +98,7 @@ class Viewer:
 ROLE_NAMES = {
     "vstrs_agent": "a VSTRS agent",
     "specialist": "a specialist",
+    "supervisor": "a supervisor",
     "designer": "a call-flow designer",
     "auditor": "an auditor",
     "admin": "an admin",

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CONSOLE_ROLES", "Account", "Accounts", "ConsoleSession", "SignIn"]
 
-CONSOLE_ROLES = frozenset({"vstrs_agent", "specialist", "designer", "auditor", "admin"})
+CONSOLE_ROLES = frozenset(
+    {"vstrs_agent", "specialist", "supervisor", "designer", "auditor", "admin"}
+)
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,39}$")
 IDLE_SECONDS = 30 * 60
 LIFETIME_SECONDS = 12 * 3600

@@ -51,6 +51,8 @@ FLOW = "vstrs_callback"
 WAITING = frozenset({"to_call_back", "calling"})
 #: Not settled yet (what the agents' console lists).
 OPEN = WAITING | {"in_queue", "retry_wait"}
+#: Settled without reaching an agent: a supervisor may reopen it (its place kept).
+REOPENABLE = frozenset({"dropped", "cancelled"})
 #: How long the adviser's phone rings.
 RING_SECONDS = 30
 #: How long one placing holds the call-back before another worker may try.
@@ -95,6 +97,8 @@ def callback_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
         entries.append(("due", float(doc["next_attempt_at"])))
     if status == "calling" and doc.get("attempts"):
         entries.append(("calling", float(doc["attempts"][-1]["at"])))
+    if status in REOPENABLE and doc.get("ended_at") is not None:
+        entries.append(("closed", float(doc["ended_at"])))  # a supervisor may reopen it
     return entries
 
 
@@ -260,7 +264,13 @@ class Callbacks(ServiceUser):
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None or doc["status"] not in OPEN:
                 return None
-            return {**doc, "status": "cancelled", "ended_reason": "cancelled"}
+            return {
+                **doc,
+                "status": "cancelled",
+                "ended_reason": "cancelled",
+                "ended_at": self.now(),
+                "next_attempt_at": None,
+            }
 
         changed = self._change(callback_id, change)
         if changed.before is None:
@@ -278,6 +288,51 @@ class Callbacks(ServiceUser):
             outcome="cancelled",
         )
         return changed.after or changed.before
+
+    def reopen(self, callback_id: str, by: str) -> dict[str, Any]:
+        """A supervisor reopens a dropped or cancelled call-back: it waits its turn again
+        with the place it had (when the caller first rang), its tries start afresh and
+        its expiry runs from now. Audited."""
+        now = self.now()
+        expiry = self.settings.callback_expiry_hours * 3600
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None or doc["status"] not in REOPENABLE:
+                return None
+            return {
+                **doc,
+                "status": "to_call_back",
+                "ended_reason": None,
+                "ended_at": None,
+                "next_attempt_at": None,
+                "expires_at": now + expiry,
+                "retry_base": len(doc.get("attempts", [])),
+            }
+
+        changed = self._change(callback_id, change)
+        if changed.before is None:
+            raise DirectoryError(f"no call-back {callback_id}")
+        if not changed.written:
+            raise DirectoryError(
+                f"call-back {callback_id} is {changed.before['status'].replace('_', ' ')}: "
+                "only a dropped or cancelled call-back is reopened"
+            )
+        self._audit(
+            "callback.reopened",
+            callback_id,
+            callback=callback_id,
+            adviser=changed.before["adviser_number"],
+            was=changed.before["status"],
+            by=by,
+            outcome="reopened",
+        )
+        return changed.after or changed.before
+
+    def closed_since(self, since: float, count: int = 50) -> list[dict[str, Any]]:
+        """Call-backs dropped or cancelled since ``since``, newest first (from an index)."""
+        return self.store.indexed(
+            NAMESPACE, "closed", newest_first=True, min_score=since, count=count
+        )
 
     # ------------------------------------------------------------ placing them
 
@@ -520,11 +575,13 @@ class Callbacks(ServiceUser):
             attempts = _tried(d, call_sid, result)
             if d is None or attempts is None or d["status"] not in {"calling", "in_queue"}:
                 return None
-            tried = len(attempts)
+            tried = len(attempts) - int(d.get("retry_base") or 0)  # since it was (re)opened
             if tried <= len(schedule) and now < float(d.get("expires_at") or now + 1):
                 decided.update(status="retry_wait", next_attempt_at=now + schedule[tried - 1] * 60)
             else:
-                decided.update(status="dropped", next_attempt_at=None, ended_reason="retries")
+                decided.update(
+                    status="dropped", next_attempt_at=None, ended_reason="retries", ended_at=now
+                )
             return {**d, "attempts": attempts, **decided}
 
         changed = self._change(callback_id, change)
@@ -554,7 +611,13 @@ class Callbacks(ServiceUser):
                 return None
             if why == "adviser_got_through" and d["status"] not in {"to_call_back", "retry_wait"}:
                 return None
-            return {**d, "status": "dropped", "next_attempt_at": None, "ended_reason": why}
+            return {
+                **d,
+                "status": "dropped",
+                "next_attempt_at": None,
+                "ended_reason": why,
+                "ended_at": self.now(),
+            }
 
         changed = self._change(callback_id, drop)
         if changed.written and changed.before is not None:

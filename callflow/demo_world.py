@@ -72,6 +72,7 @@ SPECIALISTS = [
 ACCOUNTS = [
     ("alex", "Alex Agent", "vstrs_agent", HUMAN_AGENT[0]),
     ("sam", "Sam Specialist", "specialist", SPECIALISTS[0][0]),
+    ("sue", "Sue Supervisor", "supervisor", ""),
     ("dana", "Dana Designer", "designer", ""),
     ("audrey", "Audrey Auditor", "auditor", ""),
     ("ada", "Ada Admin", "admin", ""),
@@ -79,6 +80,7 @@ ACCOUNTS = [
 CONSOLES = {
     "vstrs_agent": "the agent console: press Available to take the next caller",
     "specialist": "Sam in Debt Pursuit: Sam's own hand-offs (Kim takes the others)",
+    "supervisor": "the floor live, and the wallboard (/console/supervisor/wallboard)",
     "designer": "flows, their tests and the softphone",
     "auditor": "figures, assurance and the audit log",
     "admin": "the staff directory",

@@ -46,8 +46,8 @@ __all__ = [
 
 #: The roles a personal API token may carry: each names a person (an agent's SEES ID, a
 #: specialist's staff number, or the username of a console account of that role).
-ROLES = frozenset({"vstrs_agent", "specialist", "designer", "auditor", "admin"})
-ACCOUNT_ROLES = frozenset({"designer", "auditor", "admin"})
+ROLES = frozenset({"vstrs_agent", "specialist", "supervisor", "designer", "auditor", "admin"})
+ACCOUNT_ROLES = frozenset({"supervisor", "designer", "auditor", "admin"})
 SEES_ID = re.compile(r"^[0-9]{6,10}$")
 #: A specialist's staff number.
 STAFF_NUMBER = re.compile(r"^[0-9]{6,10}$")

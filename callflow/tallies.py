@@ -12,7 +12,11 @@ A field is ``<what>|<organisation>|<detail>``:
 - ``v|org|<label>``: a verification outcome (``VERIFY_OUTCOMES``' labels);
 - ``lock|org|``: an adviser locked;
 - ``ho|org|<team>``: a hand-off requested;
-- ``gd|org|<bucket>``: a grant ended, by how long it lasted (``DURATION_BUCKETS``).
+- ``gd|org|<bucket>``: a grant ended, by how long it lasted (``DURATION_BUCKETS``);
+- ``w|org|<language>:<seconds>``: a waiting caller put through to an agent, by how long
+  they waited (to ``WAIT_STEP`` seconds: the floor's average, 90th percentile and share
+  answered within 60 seconds);
+- ``ab|org|<language>``: a verified caller who hung up while still waiting for an agent.
 
 Tallies hold counts only: no caller, adviser, customer or call.
 """
@@ -23,7 +27,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["DURATION_BUCKETS", "VERIFY_OUTCOMES", "duration_bucket", "tallies_of", "tally_fields"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "VERIFY_OUTCOMES",
+    "WAIT_STEP",
+    "duration_bucket",
+    "tallies_of",
+    "tally_fields",
+    "wait_bucket",
+]
 
 #: What the auditor's chart calls each verification outcome.
 VERIFY_OUTCOMES = {
@@ -36,6 +48,16 @@ VERIFY_OUTCOMES = {
     ("verification.pin", "throttled"): "number waiting",
 }
 DURATION_BUCKETS = ("< 5 min", "5 to 15 min", "15 to 30 min", "30 min +")
+#: Waits are tallied in steps of this many seconds (the bucket's lower bound), up to
+#: ``WAIT_CAP`` (longer waits count as that).
+WAIT_STEP = 5
+WAIT_CAP = 3600
+
+
+def wait_bucket(seconds: float) -> int:
+    """The lower bound of the wait bucket ``seconds`` falls in."""
+    capped = min(max(float(seconds), 0.0), WAIT_CAP)
+    return int(capped // WAIT_STEP) * WAIT_STEP
 
 
 def duration_bucket(minutes: float) -> str:
@@ -67,6 +89,11 @@ def tally_fields(entry: dict[str, Any]) -> list[str]:
         fields.append(f"ho|{org}|{_part(entry.get('team'))}")
     elif kind == "grant.ended" and isinstance(entry.get("minutes"), int | float):
         fields.append(f"gd|{org}|{duration_bucket(float(entry['minutes']))}")
+    elif kind == "agent.connected" and isinstance(entry.get("waited"), int | float):
+        language = _part(entry.get("language"))
+        fields.append(f"w|{org}|{language}:{wait_bucket(float(entry['waited']))}")
+    elif kind == "call.ended" and entry.get("abandoned"):
+        fields.append(f"ab|{org}|{_part(entry.get('language'))}")
     return fields
 
 

@@ -130,9 +130,13 @@ def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     place in the queue while it waits with no agent being rung (by when the caller first
     rang, per language: see callflow.queue)."""
     entries = [(f"agent:{sees_id}", doc["waiting_since"]) for sees_id in set(doc["agents"])]
-    if doc["state"] == "waiting" and doc["ringing"] is None:
+    if doc["state"] == "waiting":
         language = doc.get("language") or DEFAULT_LANGUAGE
-        entries.append((f"queue:{language}", float(doc.get("arrived_at") or doc["waiting_since"])))
+        # Every caller waiting for an agent (being rung or not), for the floor's view.
+        entries.append((f"waiting:{language}", float(doc["waiting_since"])))
+        if doc["ringing"] is None:
+            arrived = float(doc.get("arrived_at") or doc["waiting_since"])
+            entries.append((f"queue:{language}", arrived))
     return entries
 
 
@@ -568,7 +572,16 @@ class VstrsCalls(ServiceUser):
                 # The ring's claim may lapse on its own: nothing rings a call with an agent.
                 sees_id = doc["ringing"]["sees_id"]
                 self.staff.agent_connected(sees_id, call_sid, now)
-                self._audit("agent.connected", call_sid, agent=sees_id, outcome="connected")
+                self._audit(
+                    "agent.connected",
+                    call_sid,
+                    agent=sees_id,
+                    outcome="connected",
+                    # How long the caller waited for this agent (the floor's wait figures).
+                    waited=round(now - float(doc["waiting_since"]), 1),
+                    language=doc.get("language") or DEFAULT_LANGUAGE,
+                    organisation=(doc.get("verified") or {}).get("organisation"),
+                )
                 callbacks = self.services.callbacks
                 if doc.get("callback_id") and callbacks is not None:
                     callbacks.connected(doc["callback_id"], call_sid, sees_id)
@@ -719,7 +732,16 @@ class VstrsCalls(ServiceUser):
             self._after_call(call_sid, agent["sees_id"], changed.after or before)
         if self.services.handoffs is not None:
             self.services.handoffs.call_ended(call_sid, reason, links=None, record=before)
-        self._audit("call.ended", call_sid, outcome=reason)
+        extra: dict[str, Any] = {}
+        if before["state"] == "waiting":
+            # The caller went before any agent took them: abandoned while waiting.
+            extra = {
+                "abandoned": True,
+                "waited": round(now - float(before["waiting_since"]), 1),
+                "language": before.get("language") or DEFAULT_LANGUAGE,
+                "organisation": (before.get("verified") or {}).get("organisation"),
+            }
+        self._audit("call.ended", call_sid, outcome=reason, **extra)
 
     # ------------------------------------------------------------ hand-offs move the call
 

@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Blueprint, Response, g, jsonify, request
 
 from callflow.access import Forbidden, Viewer, handoff_for_viewer, may_see_call
-from callflow.desks import AgentDesk
+from callflow.desks import AgentDesk, SupervisorDesk
 from callflow.errors import DirectoryError, FieldErrors, StoreUnavailable
 from callflow.handoff import HandOffError
 from callflow.links import ServiceLinks
@@ -401,3 +401,43 @@ def handoff_stats() -> Response:
     """Hand-offs by organisation and their share of verified calls; by agent and team as
     the asker may see them (an agent their own count, a specialist their team's)."""
     return jsonify(service().handoffs.stats(viewer()))
+
+
+# ---------------------------------------------------------------- the floor (supervisors)
+
+
+@bp.get("/floor")
+@requires("supervisor", "admin")
+def floor() -> Response:
+    """The floor now, as the supervisor's console shows it: queues by language, agents'
+    states, hand-offs and grants across teams (no customer identifiers), the line, and
+    today's figures."""
+    return jsonify(SupervisorDesk(service()).floor(viewer()))
+
+
+@bp.post("/agents/<sees_id>/away")
+@requires("supervisor", "admin")
+def agent_away(sees_id: str) -> Response:
+    """A supervisor sets an agent Away: ``{"reason": "break"|"training"|"meeting"|"other"}``
+    (mid-call: after the call). Audited."""
+    reason = json_body().get("reason")
+    if reason not in AWAY_REASONS:
+        raise ApiError(422, "invalid reason", {"reason": f"one of {', '.join(AWAY_REASONS)}"})
+    try:
+        state = SupervisorDesk(service()).set_away(viewer(), sees_id, str(reason))
+    except DirectoryError as exc:
+        raise ApiError(404, str(exc)) from exc
+    return jsonify(state)
+
+
+@bp.post("/callbacks/<callback_id>/reopen")
+@requires("supervisor", "admin")
+def reopen_callback(callback_id: str) -> Response:
+    """A supervisor reopens a dropped or cancelled call-back: it waits its turn again with
+    the place it had. Audited."""
+    try:
+        doc = SupervisorDesk(service()).reopen_callback(viewer(), callback_id)
+    except DirectoryError as exc:
+        status = 404 if str(exc).startswith("no call-back") else 409
+        raise ApiError(status, str(exc)) from exc
+    return jsonify(service().callbacks.public(doc))

@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     acc_add.add_argument(
         "--role",
         required=True,
-        choices=["vstrs_agent", "specialist", "designer", "auditor", "admin"],
+        choices=["vstrs_agent", "specialist", "supervisor", "designer", "auditor", "admin"],
     )
     acc_add.add_argument("--sees-id", default="", help="a VSTRS agent's SEES ID")
     acc_add.add_argument(
@@ -75,13 +75,13 @@ def register(sub: Any) -> None:
     token_issue.add_argument(
         "--role",
         required=True,
-        choices=["vstrs_agent", "specialist", "designer", "auditor", "admin"],
+        choices=["vstrs_agent", "specialist", "supervisor", "designer", "auditor", "admin"],
     )
     token_issue.add_argument(
         "--staff",
         default="",
         help="whose: an agent's SEES ID, a specialist's staff number, or the username of a "
-        "designer's, auditor's or admin's account (an admin's: yours if not given)",
+        "supervisor's, designer's, auditor's or admin's account (an admin's: yours if not given)",
     )
     token_issue.add_argument("--name", default="", help="who holds it")
     token_issue.set_defaults(handler=_tokens_issue)

@@ -11,6 +11,7 @@ from .auditor import AuditorDesk
 from .designer import DesignerDesk
 from .events import Feed
 from .specialist import SpecialistDesk
+from .supervisor import SupervisorDesk
 from .traces import TraceDesk
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "DesignerDesk",
     "Feed",
     "SpecialistDesk",
+    "SupervisorDesk",
     "TraceDesk",
 ]

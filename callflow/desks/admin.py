@@ -37,6 +37,17 @@ SECTIONS = {
 ADVISERS_PAGE = 50
 
 
+#: The roles an account or a token may have, as the forms offer them.
+ROLE_CHOICES = [
+    ("vstrs_agent", "VSTRS agent"),
+    ("specialist", "Specialist"),
+    ("supervisor", "Supervisor"),
+    ("designer", "Call-flow designer"),
+    ("auditor", "Auditor"),
+    ("admin", "Admin"),
+]
+
+
 class AdminDesk:
     """What an admin sees and does. Every method refuses anyone else."""
 
@@ -118,12 +129,8 @@ class AdminDesk:
         return {
             "organisations": [(o.id, o.name) for o in ORGANISATIONS.values()],
             "questions": [(q, question.prompt) for q, question in QUESTIONS.items()],
-            "token_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
-                            ("designer", "Call-flow designer"), ("auditor", "Auditor"),
-                            ("admin", "Admin")],
-            "account_roles": [("vstrs_agent", "VSTRS agent"), ("specialist", "Specialist"),
-                              ("designer", "Call-flow designer"), ("auditor", "Auditor"),
-                              ("admin", "Admin")],
+            "token_roles": ROLE_CHOICES,
+            "account_roles": ROLE_CHOICES,
         }  # fmt: skip
 
     # ------------------------------------------------------------ advisers

@@ -1,7 +1,8 @@
 """The live event feed: what changed that this person may know of, from the audit log.
 
 Each member of staff hears only of their own calls (an agent) or their own team (a
-specialist); an admin of everything; others of nothing. A note carries the kind of change,
+specialist); a supervisor that the floor changed (the kind of change and when, never the
+call); an admin of everything; others of nothing. A note carries the kind of change,
 the call, the hand-off, the outcome and the time: never more. Ids are audit entry ids, so
 a reconnecting browser resumes where it left off.
 """
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from ..service import Callflow
 
 NOTE_FIELDS = ("kind", "call_sid", "handoff", "outcome", "at")
+#: What a supervisor's floor view changes with: they hear that it changed, never of whom.
+FLOOR_KINDS = ("agent.", "call.", "handoff.", "grant.", "callback.", "line.", "verification.")
+FLOOR_NOTE_FIELDS = ("kind", "outcome", "at")
 
 
 @dataclass
@@ -39,7 +43,8 @@ class Feed:
         found = []
         for entry in self.service.store.audit_after(self.cursor, block_ms=wait_ms):
             self.cursor = entry["id"]
-            note = {k: entry.get(k) for k in NOTE_FIELDS} if self._visible(entry) else None
+            fields = FLOOR_NOTE_FIELDS if self.viewer.role == "supervisor" else NOTE_FIELDS
+            note = {k: entry.get(k) for k in fields} if self._visible(entry) else None
             found.append((entry["id"], note))
         return found
 
@@ -55,4 +60,6 @@ class Feed:
                 record = self.service.vstrs.get(call_sid)
                 self._calls[call_sid] = bool(record and viewer.sees_id in record.get("agents", []))
             return self._calls[call_sid] or viewer.is_agent(entry.get("agent"))
+        if viewer.role == "supervisor":
+            return str(entry.get("kind", "")).startswith(FLOOR_KINDS)
         return viewer.is_admin

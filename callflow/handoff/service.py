@@ -66,6 +66,7 @@ def handoff_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
         entries.append((f"team:{doc['team']}", at))
         if doc.get("state") in LIVE:
             entries.append((f"live:team:{doc['team']}", at))
+            entries.append(("live", at))  # across teams: the supervisor's floor
     if doc.get("state"):
         entries.append((f"state:{doc['state']}", doc.get("updated_at", at)))
     people = {(doc.get("taken_by") or {}).get("id")}

@@ -97,6 +97,7 @@ def live(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                 svc.accounts.add("dana", "Dana Designer", "designer", PASSWORD, now, by="tests")
                 svc.accounts.add("ada", "Ada Auditor", "auditor", PASSWORD, now, by="tests")
                 svc.accounts.add("adam", "Adam Admin", "admin", PASSWORD, now, by="tests")
+                svc.accounts.add("sue", "Sue Supervisor", "supervisor", PASSWORD, now, by="tests")
                 sim.configure_number(
                     VSTRS, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
                 )
@@ -863,3 +864,63 @@ def test_a_floor_of_people_three_overlapping_hand_offs(live: dict[str, Any], bro
     outcome = (svc.vstrs.get(fourth.sid) or {})["outcome"]
     assert outcome["code"] == "caller_hung_up" and outcome["notes"] == "Rang off mid-way"
     assert not sim.errors, sim.errors
+
+
+def test_the_supervisor_watches_the_floor_live(live: dict[str, Any], browser: Any) -> None:
+    """The floor and the wallboard update by themselves as calls move; a supervisor sets
+    an agent away; every state is axe clean; other roles are refused."""
+    from playwright.sync_api import expect
+
+    sim: Simulator = live["sim"]
+    base, svc = live["base"], live["svc"]
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, base, "sue")
+    expect(page.get_by_role("heading", name="The floor")).to_be_visible()
+    english = page.locator("#queues tbody tr").first
+    expect(english).to_contain_text("English")
+    expect(page.locator("#agent-alex, #agent-200001")).to_contain_text("Away")
+    axe(page, "supervisor, a quiet floor")
+
+    board = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    board.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(board, base, "sue")
+    board.goto(f"{base}/console/supervisor/wallboard")
+    waiting_tile = board.locator(".tile", has_text="English waiting")
+    expect(waiting_tile.locator(".tile-figure")).to_have_text("0")
+    axe(board, "wallboard")
+
+    # A caller verifies and waits (no agent is available): both pages show it unprompted.
+    script = Script().press(f"{ADVISER}#").press(f"{PIN}#").answer({"school": "Hill Top", "colour": "Blue"})
+    caller: Leg = sim.call(VSTRS, "+441632960001", script.hang_up(after=5000))
+    expect(english.locator("td").first).to_have_text("1", timeout=30_000)
+    expect(waiting_tile.locator(".tile-figure")).to_have_text("1", timeout=30_000)
+    expect(english.locator(".timer")).not_to_have_text("0:00", timeout=5_000)
+    axe(page, "supervisor, a caller waiting")
+    axe(board, "wallboard, a caller waiting")
+    shot(page, "supervisor")
+    shot(board, "wallboard")
+    body = board.locator("main").inner_text()
+    assert "Alex" not in body and "Sam Adviser" not in body and "200001" not in body
+
+    # Alex becomes available and takes the caller: the queue empties by itself.
+    svc.staff.set_availability(AGENT_SEES, "available", time.time())
+    expect(page.locator("#agent-200001")).to_contain_text("On a call", timeout=30_000)
+    expect(english.locator("td").first).to_have_text("0", timeout=30_000)
+    expect(board.locator(".tile", has_text="On a call").locator(".tile-figure")).to_have_text("1")
+
+    # The supervisor sets Alex away: after the call, since Alex is on one.
+    row = page.locator("#agent-200001")
+    row.get_by_label("Why Alex Agent is away").select_option("training")
+    row.get_by_role("button", name="Set away Alex Agent").click()
+    expect(page.locator("#done")).to_contain_text("Agent 200001 is away (training) when their call ends.")
+    expect(page.locator("#agent-200001")).to_contain_text("Away after this call: Training")
+    axe(page, "supervisor, an agent set away")
+    sim.schedule(0, lambda: sim.hang_up(caller))
+
+    agent = browser.new_context().new_page()
+    sign_in(agent, base, "alex")
+    refused = agent.goto(f"{base}/console/supervisor")
+    assert refused is not None and refused.status == 403
+    assert not errors, errors

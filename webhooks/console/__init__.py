@@ -69,6 +69,7 @@ R = TypeVar("R")
 HOME = {
     "vstrs_agent": "console.agent",
     "specialist": "console.specialist",
+    "supervisor": "console.supervisor",
     "designer": "console.designer",
     "auditor": "console.auditor",
     "admin": "console.admin",
@@ -120,14 +121,31 @@ def load_session() -> None:
             )
 
 
+@bp.app_template_filter("uk_time")
+def uk_time(at: float | None) -> str:
+    """A time as UK staff read it: ``Mon 7 Dec 14:05`` (UK time)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not at:
+        return ""
+    return datetime.fromtimestamp(float(at), ZoneInfo("Europe/London")).strftime("%a %-d %b %H:%M")
+
+
 @bp.context_processor
 def signed_in_as() -> dict[str, Any]:
-    """What the header shows of the member of staff: a specialist's team by its name."""
+    """What the header shows of the member of staff (a specialist's team by its name),
+    and the line's emergency closure while it lasts: every console shows it."""
     member = g.get("console")
-    if member is None or not member.team:
-        return {"team_name": ""}
-    team = service().staff.team(member.team)
-    return {"team_name": team.name if team else member.team}
+    if member is None:
+        return {"team_name": "", "line_closure": None}
+    svc = service()
+    closure = svc.staff.closure(now())  # kept a few seconds in this process
+    team = svc.staff.team(member.team) if member.team else None
+    return {
+        "team_name": (team.name if team else member.team) if member.team else "",
+        "line_closure": closure,
+    }
 
 
 def me() -> ConsoleSession:
@@ -307,4 +325,4 @@ def events() -> Response:
 
 
 # The desks' pages register on the blueprint above.
-from . import admin, agent, auditor, designer, specialist, traces  # noqa: E402, F401
+from . import admin, agent, auditor, designer, specialist, supervisor, traces  # noqa: E402, F401

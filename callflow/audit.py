@@ -80,6 +80,31 @@ OUTCOME_WORDS = {
 }
 
 
+#: Audit kinds are lower_case words joined by dots.
+_FACET_VALUE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-+")
+
+
+def facets_of(entry: dict[str, Any]) -> list[str]:
+    """The indexes an audit entry is found by on the auditor's log: its kind, the
+    organisation, the adviser and the call it names."""
+
+    def clean(value: Any) -> str:
+        text = str(value or "").strip()
+        return text if text and len(text) <= 64 and set(text.lower()) <= _FACET_VALUE else ""
+
+    facets = []
+    for name, field_name in (
+        ("kind", "kind"),
+        ("org", "organisation"),
+        ("adviser", "adviser"),
+        ("call", "call_sid"),
+    ):
+        value = entry.get(field_name)
+        if isinstance(value, str) and clean(value):
+            facets.append(f"{name}:{clean(value)}")
+    return facets
+
+
 def outcome_text(outcome: str) -> str:
     """An audit entry's outcome as people read it (a code they would not know, in words)."""
     return OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
@@ -215,7 +240,9 @@ class Audit:
         if self._unwritten:
             self._void_unwritten()
         try:
-            entry_id = self.store.append_audit(entry, self._seal, tally=tally_fields(entry))
+            entry_id = self.store.append_audit(
+                entry, self._seal, tally=tally_fields(entry), facets=facets_of(entry)
+            )
         except AuditWriteFailed as exc:
             with self._lock:
                 self._unwritten = [*self._unwritten, exc.seq][-MAX_UNWRITTEN:]
@@ -390,3 +417,29 @@ class Checkpoints:
                 break
         self._cache = (stamp, found)
         return found
+
+
+def verify_now(audit: Audit, checkpoints: Checkpoints) -> dict[str, Any]:
+    """Check the whole log in the store against the newest checkpoint: what ``callflow
+    audit verify`` prints and the auditor's page shows (``ok``, ``text``, figures)."""
+    checkpoint = checkpoints.newest()
+    broken, walk = audit.verify_walk(checkpoint)
+    if broken:
+        return {"ok": False, "text": f"BROKEN: {broken}", "count": walk.count,
+                "last_seq": walk.last_seq, "checkpoint": checkpoint}  # fmt: skip
+    if checkpoint is not None:
+        note = f"; consistent with the checkpoint of {checkpoint['at']}"
+    elif checkpoints.folder is None:
+        note = (
+            "; no checkpoints folder (CALLFLOW_AUDIT_CHECKPOINTS), so a cut-off end or a "
+            "lost store cannot be ruled out"
+        )
+    else:
+        note = "; no checkpoint written yet"
+    return {
+        "ok": True,
+        "text": f"ok: {walk.count} entries, numbers to {walk.last_seq}, none missing{note}",
+        "count": walk.count,
+        "last_seq": walk.last_seq,
+        "checkpoint": checkpoint,
+    }

@@ -125,8 +125,35 @@ def figures(
     }
 
 
+def category_label(category: str, week: bool = False) -> str:
+    """A chart's category as people read it: a day ``2026-12-06`` is ``6 Dec`` (a week's
+    first day ``w/b 30 Nov``); anything else as it is."""
+    try:
+        day = date.fromisoformat(category)
+    except ValueError:
+        return category
+    text = f"{day.day} {day:%b}"
+    return f"w/b {text}" if week else text
+
+
+def _nice_step(peak: float) -> float:
+    """A round step for the value axis: about four to six gridlines up to ``peak``."""
+    import math
+
+    if peak <= 0:
+        return 1
+    raw = peak / 5
+    magnitude = float(10 ** math.floor(math.log10(raw)))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        step = factor * magnitude
+        if step >= raw:
+            return step if peak < 1 else max(step, 1.0)  # counts: whole-number gridlines
+    return 10 * magnitude
+
+
 class Chart:
-    """A grouped bar chart: categories along the bottom, one bar per series."""
+    """A grouped bar chart: categories along the bottom, one bar per series, titled axes
+    with round gridlines, and a legend that wraps rather than overlaps."""
 
     def __init__(
         self,
@@ -134,28 +161,57 @@ class Chart:
         categories: list[str],
         series: dict[str, list[float]],
         colours: dict[str, str] | None = None,
+        x_title: str = "",
+        y_title: str = "",
+        weekly: bool = False,
     ) -> None:
         self.title = title
         self.categories = categories
         self.series = series
         self.colours = colours or {}
+        self.x_title = x_title
+        self.y_title = y_title
+        self.weekly = weekly
 
     def colour(self, index: int, name: str) -> str:
         """A series' colour: its own where it means something (passed green, failed red),
         else the palette's."""
         return self.colours.get(name, PALETTE[index % len(PALETTE)])
 
-    def svg(self, width: int = 640, height: int = 260) -> str:
+    def label(self, category: str) -> str:
+        """How a category reads under its bars and in the table."""
+        return category_label(category, self.weekly)
+
+    def _legend(self, width: int, left: int) -> tuple[list[str], int]:
+        """The legend's SVG, wrapped onto as many rows as it needs, and its height."""
+        parts, x, row = [], left, 0
+        for j, name in enumerate(self.series):
+            item = 16 + int(len(name) * 7.2) + 18  # the swatch, the text (12px), a gap
+            if x + item > width and x > left:
+                x, row = left, row + 1
+            y = 6 + row * 20
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="12" height="12" fill="{self.colour(j, name)}"/>'
+                f'<text x="{x + 16}" y="{y + 11}" font-size="12">{escape(name)}</text>'
+            )
+            x += item
+        return parts, (row + 1) * 20 + 10 if self.series else 0
+
+    def svg(self, width: int = 640, height: int = 300) -> str:
         """The chart as an SVG element (accessible: role img, title, description)."""
-        left, bottom, top, right = 40, 40, 30, 10
+        legend, legend_h = self._legend(width - 10, 56)
+        left, right = 56, 10
+        top, bottom = legend_h + 10, 52
         plot_w, plot_h = width - left - right, height - top - bottom
-        peak = max([v for values in self.series.values() for v in values] or [0]) or 1
+        peak = max([v for values in self.series.values() for v in values] or [0])
+        step = _nice_step(peak)
+        ceiling = step * max(1, -(-peak // step)) if peak else step * 4
         groups = max(len(self.categories), 1)
         group_w = plot_w / groups
         bar_w = max(group_w / (len(self.series) + 1), 2)
         described = (
             "; ".join(
-                f"{cat}: "
+                f"{self.label(cat)}: "
                 + ", ".join(f"{name} {values[i]:g}" for name, values in self.series.items())
                 for i, cat in enumerate(self.categories)
             )
@@ -163,35 +219,55 @@ class Chart:
         )
         parts = [
             f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" aria-label="{escape(self.title)}">',
+            f'width="{width}" height="{height}" aria-label="{escape(self.title)}" '
+            'font-family="arial, sans-serif">',
             f"<title>{escape(self.title)}</title><desc>{escape(described)}</desc>",
-            f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
-            f'y2="{top + plot_h}" stroke="#0b0c0c"/>',
-            f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="11">{peak:g}</text>',
-            f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" font-size="11">0</text>',
+            *legend,
         ]
+        # Round gridlines, each labelled.
+        ticks = round(ceiling / step)
+        for t in range(ticks + 1):
+            value = t * step
+            y = top + plot_h - plot_h * value / ceiling
+            parts.append(
+                f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                f'stroke="{"#0b0c0c" if t == 0 else "#b1b4b6"}" stroke-width="1"/>'
+                f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12">'
+                f"{value:g}</text>"
+            )
+        # Category labels: every one that fits (about 6 characters each, 12px).
+        every = max(1, -(-groups * 56 // plot_w))
         for i, category in enumerate(self.categories):
             x0 = left + i * group_w + bar_w / 2
             for j, (name, values) in enumerate(self.series.items()):
                 value = values[i]
-                bar_h = plot_h * value / peak
-                colour = self.colour(j, name)
-                tip = f"{escape(name)}, {escape(category)}: {value:g}"
+                bar_h = plot_h * value / ceiling if ceiling else 0
+                tip = f"{escape(name)}, {escape(self.label(category))}: {value:g}"
                 parts.append(
                     f'<rect x="{x0 + j * bar_w:.1f}" y="{top + plot_h - bar_h:.1f}" '
-                    f'width="{bar_w * 0.9:.1f}" height="{bar_h:.1f}" fill="{colour}">'
-                    f"<title>{tip}</title></rect>"
+                    f'width="{bar_w * 0.9:.1f}" height="{bar_h:.1f}" '
+                    f'fill="{self.colour(j, name)}"><title>{tip}</title></rect>'
                 )
-            label = category[-5:] if len(category) == 10 else category  # a day: just MM-DD
+            if i % every == 0:
+                text = self.label(category)
+                room = int(group_w * every / 6.6)
+                short = text if len(text) <= room else text[: max(3, room - 1)] + "…"
+                parts.append(
+                    f'<text x="{left + i * group_w + group_w / 2:.1f}" y="{top + plot_h + 16}" '
+                    f'text-anchor="middle" font-size="12">{escape(short)}'
+                    f"<title>{escape(text)}</title></text>"
+                )
+        if self.x_title:
             parts.append(
-                f'<text x="{left + i * group_w + group_w / 2:.1f}" y="{top + plot_h + 16}" '
-                f'text-anchor="middle" font-size="11">{escape(label)}</text>'
+                f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle" '
+                f'font-size="12" font-weight="bold">{escape(self.x_title)}</text>'
             )
-        for j, name in enumerate(self.series):
-            colour = self.colour(j, name)
+        if self.y_title:
+            middle = top + plot_h / 2
             parts.append(
-                f'<rect x="{left + j * 140}" y="6" width="12" height="12" fill="{colour}"/>'
-                f'<text x="{left + j * 140 + 16}" y="16" font-size="12">{escape(name)}</text>'
+                f'<text x="14" y="{middle:.1f}" text-anchor="middle" font-size="12" '
+                f'font-weight="bold" transform="rotate(-90 14 {middle:.1f})">'
+                f"{escape(self.y_title)}</text>"
             )
         parts.append("</svg>")
         return "".join(parts)
@@ -199,7 +275,7 @@ class Chart:
     def table(self) -> list[list[str]]:
         """The same figures as rows: category then each series."""
         return [
-            [category, *(f"{values[i]:g}" for values in self.series.values())]
+            [self.label(category), *(f"{values[i]:g}" for values in self.series.values())]
             for i, category in enumerate(self.categories)
         ]
 
@@ -210,6 +286,10 @@ def bar_chart(
     series: list[str] | None = None,
     ordered: bool = False,
     colours: dict[str, str] | None = None,
+    *,
+    x_title: str = "",
+    y_title: str = "",
+    weekly: bool = False,
 ) -> Chart:
     """A chart from {category: {series: value}} (categories sorted unless ``ordered``)."""
     categories = list(data) if ordered else sorted(data)
@@ -219,6 +299,9 @@ def bar_chart(
         categories,
         {name: [data[c].get(name, 0) for c in categories] for name in names},
         colours,
+        x_title=x_title,
+        y_title=y_title,
+        weekly=weekly,
     )
 
 

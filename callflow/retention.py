@@ -97,6 +97,16 @@ FAMILIES: tuple[Family, ...] = (
            "durations by organisation (no person, call or number)", False,
            "3 years after the day", "the auditor's figures for a period, without reading it",
            True, 3 * 366),
+    Family("audit log indexes", r"cf:\{audit\}:ix:(kind|org|adviser|call):.+",
+           "which audit entries have a kind, an organisation, an adviser number or a CallSid "
+           "(entry ids only)", True,
+           "with their entries: the retention pass removes archived entries from them; "
+           "each lapses 3 years after its last entry", "the auditor's filtered audit log",
+           True, 3 * 366),
+    Family("audit index names", r"cf:\{audit\}:facets",
+           "the names of the kind, organisation and adviser indexes (an adviser's number)",
+           True, "a name goes when the retention pass empties its index",
+           "the retention pass finds the indexes to trim", False),
     Family("audit state", r"cf:\{audit\}:(seq|epoch|anchor)",
            "sequence numbers taken, the store's epoch, the archive anchor", False,
            "kept", "integrity of the audit log", False),

@@ -242,26 +242,63 @@ def test_the_designer_finds_a_call_and_sees_its_path(
     assert "unsafe-inline" in page.headers["Content-Security-Policy"]
     assert designer.get("/console/calls/CA" + "0" * 32).status_code == 404
     assert designer.get("/console/calls/not-a-call").status_code == 404
-    assert designer.get("/console/calls?from=yesterday").status_code == 400
+    refused = designer.get("/console/calls?from=yesterday")
+    assert refused.status_code == 400 and "must be a real date" in refused.get_data(as_text=True)
     reads = [e for e in rig.svc.audit.entries() if e["kind"] == "trace.read"]
     assert [(e["by"], e["role"], e["call_sid"]) for e in reads] == [
         ("dee", "designer", caller.sid)
     ]
 
 
-def test_an_auditor_opens_a_trace_by_its_call_but_does_not_search(
+def test_an_auditor_lists_calls_and_opens_their_traces(
     rig: Rig, browsers: dict[str, FlaskClient]
 ) -> None:
     caller = call(rig, Script().press(f"{ADVISER}#").hang_up())
     auditor = browsers["aud"]
     assert "open-trace" in auditor.get("/console/auditor").get_data(as_text=True)
-    found = auditor.get(f"/console/calls?call={caller.sid}")
-    assert found.status_code == 303
+    # A CallSid typed in lower case (or with spaces round it) is the same call.
+    found = auditor.get(f"/console/calls?call=+{caller.sid.lower()}+")
+    assert found.status_code == 303 and found.headers["Location"].endswith(caller.sid)
     assert auditor.get(found.headers["Location"]).status_code == 200
-    assert auditor.get("/console/calls?flow=vstrs_inbound").status_code == 403
+    listing = auditor.get("/console/calls?flow=vstrs_inbound")
+    assert listing.status_code == 200 and caller.sid in listing.get_data(as_text=True)
+    today = rig.svc.clock.now()
+    from datetime import UTC, datetime
+
+    day = datetime.fromtimestamp(today, UTC)
+    by_day = auditor.get(
+        f"/console/calls?flow=vstrs_inbound&from_day={day.day}&from_month={day.month}"
+        f"&from_year={day.year}&to_day={day.day}&to_month={day.month}&to_year={day.year}"
+    )
+    assert caller.sid in by_day.get_data(as_text=True)
     assert browsers["ada"].get(f"/console/calls/{caller.sid}").status_code == 200
     roles = [e["role"] for e in rig.svc.audit.entries() if e["kind"] == "trace.read"]
     assert roles == ["auditor", "admin"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("call=CA123", "call", "A CallSid is CA followed by 32 letters and digits"),
+        ("flow=nope", "flow", "Choose a flow from the list"),
+        ("outcome=Bad-State", "outcome", "lower-case letters"),
+        ("from_day=31&from_month=2&from_year=2026", "from", "must be a real date"),
+        ("from_day=1&from_month=12", "from", "must include a year"),
+        ("from=yesterday", "from", "must be a real date"),
+        (
+            "from_day=7&from_month=12&from_year=2026&to_day=1&to_month=12&to_year=2026",
+            "to",
+            "must be the same as or after its start",
+        ),
+    ],
+)
+def test_bad_input_on_the_calls_page_gets_a_field_error(
+    browsers: dict[str, FlaskClient], query: str, field: str, message: str
+) -> None:
+    page = browsers["aud"].get(f"/console/calls?{query}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert "There is a problem" in html and f'href="#{field}"' in html and message in html
 
 
 @pytest.mark.parametrize("who", ["amy", "sam"])

@@ -134,23 +134,43 @@ def _warn_about(service: Callflow) -> None:
             log.error("flow problem at start-up: %s", problem)
 
 
+#: What a console's error page is headed, by status (anything else: "There is a problem").
+CONSOLE_ERROR_TITLES = {
+    400: "There is a problem with what was asked",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "This could not be done",
+    413: "Too large",
+    422: "There is a problem with what was asked",
+    429: "Too many requests",
+    500: "Sorry, there is a problem with the service",
+    503: "Sorry, the service is unavailable",
+}
+
+
+def _console_error(code: int, message: str) -> Response:
+    """A console's error as a GOV.UK page (never JSON): a person is reading it."""
+    from flask import render_template
+
+    title = CONSOLE_ERROR_TITLES.get(code, "There is a problem")
+    page = render_template("console/message.html", title=title, message=message)
+    response = Response(page, status=code, mimetype="text/html")
+    for name, value in console.SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def _wants_page() -> bool:
+    """A console page asked by a browser (a live panel's JSON state keeps JSON)."""
+    return request.path.startswith("/console/") and not request.path.endswith("/state")
+
+
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
-    if request.path.startswith("/console/") and code in {401, 403, 404, 405, 413}:
-        from flask import render_template
-
-        titles = {
-            401: "Please sign in",
-            403: "Not allowed",
-            404: "Not found",
-            405: "Not allowed",
-            413: "Too large",
-        }
-        page = render_template("console/message.html", title=titles[code], message=exc.description)
-        response = Response(page, status=code, mimetype="text/html")
-        for name, value in console.SECURITY_HEADERS.items():
-            response.headers[name] = value
-        return response
+    if _wants_page():
+        return _console_error(code, exc.description or "")
     response = jsonify(error=exc.name, status=code)
     response.status_code = code
     return response
@@ -158,6 +178,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unexpected_error(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if _wants_page():
+        return _console_error(
+            500, "Try again in a few minutes. What you were doing has not been saved."
+        )
     response = jsonify(error="Internal Server Error", status=500)
     response.status_code = 500
     return response

@@ -1,4 +1,4 @@
-"""The audit log: export, verify, checkpoint, archive, retally."""
+"""The audit log: export, verify, checkpoint, archive, retally, reindex."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ def register(sub: Any) -> None:
         "--check", action="store_true", help="only compare; change nothing (exit 1 if they differ)"
     )
     retally.set_defaults(handler=_audit_retally)
+    reindex = au.add_parser(
+        "reindex",
+        help="put every entry in the indexes the auditor's log filters by (kind, "
+        "organisation, adviser, call): once, after upgrading a store written before them",
+    )
+    reindex.set_defaults(handler=_audit_reindex)
     audit.set_defaults(handler=lambda _args: common.usage(audit))
 
 
@@ -131,17 +137,11 @@ def _audit_verify(args: argparse.Namespace) -> int:
         if not broken:  # a period: numbers missing at its edges belong to other days
             note = " (within the period)"
     else:
-        checkpoint = svc.checkpoints.newest()
-        broken, walk = svc.audit.verify_walk(checkpoint)
-        if checkpoint is not None:
-            note = f"; consistent with the checkpoint of {checkpoint['at']}"
-        elif svc.checkpoints.folder is None:
-            note = (
-                "; no checkpoints folder (CALLFLOW_AUDIT_CHECKPOINTS), so a cut-off end or a "
-                "lost store cannot be ruled out"
-            )
-        else:
-            note = "; no checkpoint written yet"
+        from ..audit import verify_now
+
+        report = verify_now(svc.audit, svc.checkpoints)
+        print(report["text"])
+        return EXIT_OK if report["ok"] else EXIT_PROBLEMS
     if broken:
         print(f"BROKEN: {broken}")
         return EXIT_PROBLEMS
@@ -204,4 +204,13 @@ def _audit_retally(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS if differ else EXIT_OK
     svc.store.replace_tallies({day: rebuilt[day] for day in differ})
     print(f"{len(days)} days tallied from the log ({since} to {until}), {len(differ)} rewritten")
+    return EXIT_OK
+
+
+def _audit_reindex(_args: argparse.Namespace) -> int:
+    from ..audit import facets_of
+
+    svc = common.service()
+    done = svc.store.index_audit((e, facets_of(e)) for e in svc.audit.all_entries())
+    print(f"indexed {done} entries by kind, organisation, adviser and call")
     return EXIT_OK

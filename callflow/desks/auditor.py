@@ -9,10 +9,14 @@ Nothing lists the whole history, and the page does not read the period's entries
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..access import Viewer, require
+from ..audit import facets_of, outcome_text, verify_now
 from ..directory import ORGANISATIONS
 from ..reports import audit_csv, bar_chart, figures, in_period
 
@@ -21,6 +25,46 @@ if TYPE_CHECKING:
 
 
 CASES_PER_PAGE = 50
+#: The audit log's page, and how many entries of its most selective filter one page may
+#: look through for the others (more: the page says so, and a narrower period helps).
+LOG_PAGE = 50
+SCAN_LIMIT = 2000
+#: Who works the audit log (and an admin).
+AUDITORS = ("auditor", "admin")
+#: Entry fields the log shows in columns of their own (the rest are its details).
+LOG_COLUMNS = ("id", "at", "kind", "outcome", "organisation", "adviser", "call_sid", "by",
+               "seq", "hash")  # fmt: skip
+CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+
+
+def call_sid(text: str) -> str | None:
+    """A CallSid as typed (any case, spaces around it) as Twilio writes it; None if it is
+    not one."""
+    text = (text or "").strip()
+    if len(text) == 34 and text[:2].upper() == "CA":
+        text = "CA" + text[2:].lower()
+    return text if CALL_SID.match(text) else None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What the auditor asked the log for: a period (UTC days) and filters, and which
+    page (``before``: older than that entry; ``after``: newer)."""
+
+    since: date
+    until: date
+    kind: str = ""
+    org: str = ""
+    adviser: str = ""
+    call: str = ""
+    before: str = ""
+    after: str = ""
+
+    def facets(self) -> list[str]:
+        """The filters as the log's indexes name them, most selective first."""
+        pairs = (("call", self.call), ("adviser", self.adviser), ("org", self.org),
+                 ("kind", self.kind))  # fmt: skip
+        return [f"{name}:{value}" for name, value in pairs if value]
 
 
 def _bounds(since: date, until: date) -> tuple[float, float]:
@@ -77,6 +121,118 @@ class AuditorDesk:
         """The period's audit entries as CSV."""
         return audit_csv(self.entries(since, until, org))
 
+    # ------------------------------------------------------------ the log
+
+    def log_choices(self, viewer: Viewer) -> dict[str, Any]:
+        """What the log's filters offer: the kinds written so far, the organisations."""
+        require(viewer, AUDITORS, "the audit log")
+        kinds = self.service.store.audit_facet_values("kind")
+        return {
+            "kinds": kinds,
+            "kind_options": [(k, k) for k in kinds],
+            "organisations": [(o.id, o.name) for o in ORGANISATIONS.values()],
+        }
+
+    def log(self, viewer: Viewer, query: LogQuery) -> dict[str, Any]:
+        """A page of the audit log, newest first, filtered by period, kind, organisation,
+        adviser and call: read from the filters' indexes (the most selective one, the
+        others checked on its entries), never by scanning the log."""
+        require(viewer, AUDITORS, "the audit log")
+        store = self.service.store
+        start, end = _bounds(query.since, query.until)
+        facets = query.facets()
+        sizes = {f: store.audit_facet_size(f, start, end) for f in facets}
+        primary = min(facets, key=lambda f: sizes[f]) if facets else None
+        others = [f for f in facets if f != primary]
+
+        def wanted(entry: dict[str, Any]) -> bool:
+            return not others or set(others) <= set(facets_of(entry))
+
+        found: list[dict[str, Any]] = []
+        scanned, partial = 0, False
+        newer = bool(query.after)
+        cursor = query.after or query.before or None
+        while len(found) <= LOG_PAGE:
+            batch = store.audit_page(
+                primary,
+                start,
+                end,
+                before=None if newer else cursor,
+                after=cursor if newer else None,
+                count=min(LOG_PAGE + 1 if not others else 200, SCAN_LIMIT),
+            )
+            if not batch:
+                break
+            ordered = list(reversed(batch)) if newer else batch  # nearest the cursor first
+            for entry in ordered:
+                if wanted(entry):
+                    found.append(entry)
+                    if len(found) > LOG_PAGE:
+                        break
+            scanned += len(batch)
+            cursor = (batch[0] if newer else batch[-1])["id"]
+            if scanned >= SCAN_LIMIT and len(found) <= LOG_PAGE:
+                partial = True
+                break
+        more = len(found) > LOG_PAGE
+        page = found[:LOG_PAGE]
+        if newer and not more:
+            # Back at the newest entries: that is the first page, whole.
+            return self.log(viewer, LogQuery(**{**query.__dict__, "before": "", "after": ""}))
+        if newer:
+            page.reverse()
+        return {
+            "entries": [self._row(e) for e in page],
+            # Links to the pages either side (an entry id: newer than it, older than it).
+            "newer": page[0]["id"] if page and (newer or query.before) else "",
+            "older": page[-1]["id"] if page and (more or newer) else "",
+            "total": sizes[primary] if primary is not None and not others else None,
+            "partial": partial,
+        }
+
+    @staticmethod
+    def _row(entry: dict[str, Any]) -> dict[str, Any]:
+        at = datetime.fromisoformat(str(entry.get("at")))
+        org = entry.get("organisation")
+        details = {k: v for k, v in entry.items() if k not in LOG_COLUMNS and v not in (None, "")}
+        return {
+            "id": entry["id"],
+            "when": at.astimezone(UTC).strftime("%-d %b %Y %H:%M:%S"),
+            "kind": entry.get("kind", ""),
+            "outcome": outcome_text(str(entry.get("outcome") or "")),
+            "organisation": ORGANISATIONS[org].name if org in ORGANISATIONS else "",
+            "adviser": entry.get("adviser") or "",
+            "call_sid": entry.get("call_sid") or "",
+            "by": entry.get("by") or "",
+            "seq": entry.get("seq"),
+            "details": ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in sorted(details.items())),
+        }
+
+    def verify(self, viewer: Viewer) -> dict[str, Any]:
+        """Check the whole chain now, as ``callflow audit verify`` does (audited)."""
+        who = require(viewer, AUDITORS, "verifying the audit log")
+        svc = self.service
+        report = verify_now(svc.audit, svc.checkpoints)
+        svc.audit.record(
+            "audit.verified",
+            by=who,
+            entries=report["count"],
+            outcome="ok" if report["ok"] else "broken",
+        )
+        return report
+
+    def sample(
+        self, viewer: Viewer, org: str, since: date, until: date, size: int, seed: int
+    ) -> list[dict[str, Any]]:
+        """Draw an assurance sample, as ``callflow assurance sample`` does."""
+        who = require(viewer, AUDITORS, "drawing assurance samples")
+        return self.service.assurance.sample(org, since, until, size, seed, who)
+
+    def update_case(self, viewer: Viewer, case_id: str, state: str, note: str) -> dict[str, Any]:
+        """Record what was found for an assurance case."""
+        who = require(viewer, AUDITORS, "recording assurance outcomes")
+        return self.service.assurance.update(case_id, state, who, note)
+
 
 #: Series whose colour means something: passed green, failed red, outstanding grey.
 RESULT_COLOURS = {"passed": "#00703c", "failed": "#d4351c", "outstanding": "#505a5f"}
@@ -109,19 +265,52 @@ def charts(data: dict[str, Any], names: dict[str, str] | None = None) -> list[An
         for row in data["assurance"]
     }
     return [
-        bar_chart("Verifications per day, by outcome", _named(data["verifications"], OUTCOMES)),
-        bar_chart("Lockouts per day", {d: {"lockouts": n} for d, n in data["lockouts"].items()}),
         bar_chart(
-            "Hand-offs per week, by organisation", _named(data["handoffs_by_org_week"], names)
+            "Verifications per day, by outcome",
+            _named(data["verifications"], OUTCOMES),
+            x_title="Day (UTC)",
+            y_title="Verifications",
         ),
-        bar_chart("Hand-offs per week, by team", _named(data["handoffs_by_team_week"], names)),
-        bar_chart("Hand-off share of verified calls", share),
-        bar_chart("Grant durations", durations, ordered=True),
+        bar_chart(
+            "Lockouts per day",
+            {d: {"lockouts": n} for d, n in data["lockouts"].items()},
+            x_title="Day (UTC)",
+            y_title="Lockouts",
+        ),
+        bar_chart(
+            "Hand-offs per week, by organisation",
+            _named(data["handoffs_by_org_week"], names),
+            x_title="Week beginning",
+            y_title="Hand-offs",
+            weekly=True,
+        ),
+        bar_chart(
+            "Hand-offs per week, by team",
+            _named(data["handoffs_by_team_week"], names),
+            x_title="Week beginning",
+            y_title="Hand-offs",
+            weekly=True,
+        ),
+        bar_chart(
+            "Hand-off share of verified calls",
+            share,
+            x_title="Organisation",
+            y_title="Hand-offs per verified call",
+        ),
+        bar_chart(
+            "Grant durations",
+            durations,
+            ordered=True,
+            x_title="How long the grant lasted",
+            y_title="Grants",
+        ),
         bar_chart(
             "Assurance results",
             assurance,
             ["passed", "failed", "outstanding"],
             ordered=True,
             colours=RESULT_COLOURS,
+            x_title="Organisation",
+            y_title="Cases",
         ),
     ]

@@ -1,8 +1,8 @@
 """Call traces as designers, auditors and admins read them: a call's steps in words, its
 path drawn on its flow version's diagram, and the ended calls of a flow to choose from.
 
-Designers and admins search (by CallSid, flow, outcome and time); an auditor opens the
-trace of a call named by an audit entry. Every trace read is audited with who and in what
+Designers, auditors and admins search (by CallSid, flow, outcome and time) and open a
+call's trace. Every trace read is audited with who and in what
 role; nobody else reads one."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["TraceDesk"]
 
 READERS = frozenset({"designer", "auditor", "admin"})
-SEARCHERS = frozenset({"designer", "admin"})
+SEARCHERS = frozenset({"designer", "auditor", "admin"})
 PAGE = 25
 
 
@@ -46,7 +46,7 @@ class TraceDesk:
     ) -> dict[str, Any]:
         """A page of ended calls, newest first, by flow and final state within a time."""
         if viewer.role not in SEARCHERS:
-            raise Forbidden("call traces are searched by designers and admins")
+            raise Forbidden("call traces are searched by designers, auditors and admins")
         page = max(1, page)
         rows = self.service.traces.search(
             flow=flow or None,

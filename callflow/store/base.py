@@ -22,6 +22,9 @@ def ttl_for(ttl: Ttl, doc: dict[str, Any]) -> int | None:
 #: How long a day's audit tally is kept after that day's last entry: counts only (no
 #: person, call or number in them), kept as long as the assurance cases they summarise.
 TALLY_KEEP_SECONDS = 3 * 366 * 86400
+#: How long an audit facet's index outlives its last entry (the retention pass removes
+#: older members as it archives their entries; this is the backstop).
+FACET_KEEP_SECONDS = 3 * 366 * 86400
 
 #: Computes an audit entry's hash from the entry (which already carries its ``seq``).
 Seal = Callable[[dict[str, Any]], str]
@@ -326,8 +329,13 @@ class Store(abc.ABC):
         seal: Seal | None = None,
         seq: int | None = None,
         tally: Sequence[str] = (),
+        facets: Sequence[str] = (),
     ) -> str:
         """Append an audit entry; returns its id.
+
+        ``facets``: the indexes the entry is found by (``kind:…``, ``org:…``, ``adviser:…``,
+        ``call:…``; callflow.audit.facets_of), written in the same atomic step and kept
+        ``FACET_KEEP_SECONDS`` after their last entry; :meth:`audit_page` reads them.
 
         ``tally``: fields of the entry's UTC day tally (callflow.tallies) to add one to, in
         the same atomic step as the entry (kept ``TALLY_KEEP_SECONDS`` after the day's last
@@ -365,6 +373,37 @@ class Store(abc.ABC):
     ) -> list[dict[str, Any]]:
         """Audit entries written between two times (seconds since 1970), oldest first, a
         page at a time (``after_id``: the last id of the page before): O(the period)."""
+
+    @abc.abstractmethod
+    def audit_page(
+        self,
+        facet: str | None,
+        since: float,
+        until: float,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        count: int = 50,
+    ) -> list[dict[str, Any]]:
+        """A page of the period's audit entries, newest first: all of them, or one facet's
+        (from its index, never a scan). ``before``: only entries older than that id (the
+        next page); ``after``: only newer ones, the ``count`` just after it (the page
+        before). O(log N + count)."""
+
+    @abc.abstractmethod
+    def audit_facet_values(self, name: str) -> list[str]:
+        """The values a facet has been given (``kind`` -> every kind written), sorted: what
+        the auditor's log offers to filter by. Calls' facets are not listed."""
+
+    @abc.abstractmethod
+    def audit_facet_size(self, facet: str, since: float, until: float) -> int:
+        """How many of a facet's entries fall in the period (from its index)."""
+
+    @abc.abstractmethod
+    def index_audit(self, indexed: Iterable[tuple[dict[str, Any], Sequence[str]]]) -> int:
+        """Add existing entries (each with its ``id``) to their facets' indexes: for entries
+        written before the indexes were kept (``callflow audit reindex``). Returns how
+        many entries were indexed."""
 
     @abc.abstractmethod
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:

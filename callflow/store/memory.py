@@ -6,7 +6,7 @@ import copy
 import itertools
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -47,6 +47,7 @@ class MemoryStore(Store):
         self._audit: list[dict[str, Any]] = []
         self._audit_ids = itertools.count(1)
         self._audit_seq = 0
+        self._facets: dict[str, set[str]] = {}  # facet -> the ids of its entries
         self._epoch: str | None = None
         self._anchor: tuple[str, int] | None = None
         self._flows: dict[str, tuple[str, str]] = {}
@@ -304,6 +305,7 @@ class MemoryStore(Store):
         seal: Seal | None = None,
         seq: int | None = None,
         tally: Sequence[str] = (),
+        facets: Sequence[str] = (),
     ) -> str:
         with self._lock:
             day = self._tallies.setdefault(str(entry.get("at", ""))[:10], {})
@@ -320,6 +322,8 @@ class MemoryStore(Store):
                 record["seq"] = seq
                 record["hash"] = seal(record)
             self._audit.append({**record, "id": entry_id})
+            for facet in facets:
+                self._facets.setdefault(facet, set()).add(entry_id)
             self._audit_added.notify_all()
             return entry_id
 
@@ -342,6 +346,8 @@ class MemoryStore(Store):
             limit = self._seq(through_id)
             before = len(self._audit)
             self._audit = [e for e in self._audit if self._seq(e["id"]) > limit]
+            for ids in self._facets.values():
+                ids.difference_update({i for i in ids if self._seq(i) <= limit})
             self._anchor = (through_id, through_seq)
             return before - len(self._audit)
 
@@ -359,6 +365,56 @@ class MemoryStore(Store):
                 and since <= datetime.fromisoformat(str(e.get("at"))).timestamp() <= until
             ]
             return found[:count]
+
+    def _in_period(self, since: float, until: float, facet: str | None) -> list[dict[str, Any]]:
+        from datetime import datetime
+
+        ids = self._facets.get(facet, set()) if facet is not None else None
+        return [
+            e
+            for e in self._audit
+            if (ids is None or e["id"] in ids)
+            and since <= datetime.fromisoformat(str(e.get("at"))).timestamp() <= until
+        ]
+
+    def audit_page(
+        self,
+        facet: str | None,
+        since: float,
+        until: float,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        count: int = 50,
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            found = self._in_period(since, until, facet)
+            if after:
+                newer = [e for e in found if self._seq(e["id"]) > self._seq(after)][:count]
+                return copy.deepcopy(list(reversed(newer)))
+            if before:
+                found = [e for e in found if self._seq(e["id"]) < self._seq(before)]
+            return copy.deepcopy(list(reversed(found[-count:] if count else [])))
+
+    def audit_facet_values(self, name: str) -> list[str]:
+        with self._lock:
+            prefix = f"{name}:"
+            return sorted(
+                f[len(prefix) :] for f, ids in self._facets.items() if f.startswith(prefix) and ids
+            )
+
+    def audit_facet_size(self, facet: str, since: float, until: float) -> int:
+        with self._lock:
+            return len(self._in_period(since, until, facet))
+
+    def index_audit(self, indexed: Iterable[tuple[dict[str, Any], Sequence[str]]]) -> int:
+        done = 0
+        with self._lock:
+            for entry, facets in indexed:
+                for facet in facets:
+                    self._facets.setdefault(facet, set()).add(entry["id"])
+                done += 1
+        return done
 
     def read_audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         with self._lock:

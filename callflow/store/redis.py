@@ -46,6 +46,7 @@ from .. import budget
 from ..errors import StoreError, StoreUnavailable
 from ..session import CallSession
 from .base import (
+    FACET_KEEP_SECONDS,
     TALLY_KEEP_SECONDS,
     Attempt,
     AuditState,
@@ -84,16 +85,34 @@ R = TypeVar("R")
 AUDIT, AUDIT_SEQ = "cf:{audit}", "cf:{audit}:seq"
 AUDIT_EPOCH, AUDIT_ANCHOR = "cf:{audit}:epoch", "cf:{audit}:anchor"
 AUDIT_TALLY = "cf:{audit}:tally:"  # + YYYY-MM-DD: that day's tallies (callflow.tallies)
+AUDIT_FACET = "cf:{audit}:ix:"  # + facet (kind:..., org:..., adviser:..., call:...)
+AUDIT_FACETS = "cf:{audit}:facets"  # the facet keys the retention pass trims
 
 # The next sequence number, and the store's epoch with the first (one round trip).
 # An entry's stream id follows the service's clock (its "at"), so a period is a range of
 # ids; should that run behind the stream's newest id (clocks of two instances), Redis's own.
+# ARGV: the entry's time (ms), the entry, how long tallies live, how many tallies, the
+# tallies, how long facets live, then for each facet key (KEYS[3...]) whether it is kept
+# in the registry the retention pass trims ('1'; a call's facet lives by its TTL alone).
+# A facet's score is the entry's stream id as a number (ms + seq/1000): exact ordering,
+# and an id is a cursor.
 _AUDIT_ADD = """
 local ok, id = pcall(redis.call, 'XADD', KEYS[1], ARGV[1] .. '-*', 'e', ARGV[2])
 if not ok then id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[2]) end
-if #ARGV > 3 then
-  for i = 4, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+local n = tonumber(ARGV[4])
+if n > 0 then
+  for i = 5, 4 + n do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
   redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+if #KEYS > 3 then
+  local ms, sq = string.match(id, '^(%d+)-(%d+)$')
+  local score = tonumber(ms) + math.min(tonumber(sq), 999) / 1000
+  local keep = ARGV[5 + n]
+  for i = 4, #KEYS do
+    redis.call('ZADD', KEYS[i], score, id)
+    redis.call('EXPIRE', KEYS[i], keep)
+    if ARGV[5 + n + i - 3] == '1' then redis.call('SADD', KEYS[3], KEYS[i]) end
+  end
 end
 return id
 """
@@ -322,6 +341,12 @@ def _unavailable(func: Callable[P, R]) -> Callable[P, R]:
         return result
 
     return wrapper
+
+
+def _score(entry_id: str) -> str:
+    """An audit entry's stream id as its facets' score: ms + seq/1000 (see _AUDIT_ADD)."""
+    ms, _, seq = entry_id.partition("-")
+    return repr(int(ms) + min(int(seq or 0), 999) / 1000)
 
 
 def _ms(at: Any) -> str:
@@ -703,20 +728,23 @@ class RedisStore(Store):
         seal: Seal | None = None,
         seq: int | None = None,
         tally: Sequence[str] = (),
+        facets: Sequence[str] = (),
     ) -> str:
         tally_key = f"{AUDIT_TALLY}{str(entry.get('at', ''))[:10]}"
-        args: list[Any] = [_ms(entry.get("at")), "", TALLY_KEEP_SECONDS, *tally]
+        args: list[Any] = [_ms(entry.get("at")), "", TALLY_KEEP_SECONDS, len(tally), *tally]
+        keys = [AUDIT, tally_key, AUDIT_FACETS, *(f"{AUDIT_FACET}{f}" for f in facets)]
+        args += [FACET_KEEP_SECONDS, *("0" if f.startswith("call:") else "1" for f in facets)]
         if seal is None:
             args[1] = json.dumps(entry, separators=(",", ":"))
-            return str(self._audit_add(keys=[AUDIT, tally_key], args=args))
+            return str(self._audit_add(keys=keys, args=args))
         if seq is None:
-            keys = [AUDIT_SEQ, AUDIT_EPOCH]
-            seq = int(self._audit_seq(keys=keys, args=[secrets.token_hex(8)]))
+            counter = [AUDIT_SEQ, AUDIT_EPOCH]
+            seq = int(self._audit_seq(keys=counter, args=[secrets.token_hex(8)]))
         record = {**entry, "seq": seq}
         record["hash"] = seal(record)
         args[1] = json.dumps(record, separators=(",", ":"))
         try:
-            return str(self._audit_add(keys=[AUDIT, tally_key], args=args))
+            return str(self._audit_add(keys=keys, args=args))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise AuditWriteFailed(f"Redis unreachable: {exc}", seq) from exc
 
@@ -751,10 +779,92 @@ class RedisStore(Store):
     @_unavailable
     def trim_audit(self, through_id: str, through_seq: int) -> int:
         ms, _, seq = through_id.partition("-")
+        facets = sorted(self.client.smembers(AUDIT_FACETS))
         pipe = self.client.pipeline(transaction=True)
         pipe.set(AUDIT_ANCHOR, f"{through_id} {through_seq}")
         pipe.xtrim(AUDIT, minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)
-        return int(pipe.execute()[1])
+        for key in facets:  # the archived entries leave their facets' indexes too
+            pipe.zremrangebyscore(key, "-inf", _score(through_id))
+        trimmed = int(pipe.execute()[1])
+        emptied = [k for k, n in zip(facets, self._pipe_exists(facets), strict=True) if not n]
+        if emptied:
+            self.client.srem(AUDIT_FACETS, *emptied)
+        return trimmed
+
+    def _pipe_exists(self, keys: Sequence[str]) -> list[int]:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.exists(key)
+        return [int(n) for n in pipe.execute()]
+
+    def _entries_by_id(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xrange(AUDIT, entry_id, entry_id, count=1)
+        found = []
+        for entry_id, rows in zip(ids, pipe.execute(), strict=True):
+            if rows:  # an id whose entry was archived is skipped
+                found.append({**json.loads(rows[0][1]["e"]), "id": entry_id})
+        return found
+
+    @_unavailable
+    def audit_page(
+        self,
+        facet: str | None,
+        since: float,
+        until: float,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        count: int = 50,
+    ) -> list[dict[str, Any]]:
+        low, high = int(since * 1000), int(until * 1000)
+        if facet is None:
+            if after:
+                rows = self.client.xrange(AUDIT, f"({after}", str(high), count=count)
+                rows.reverse()
+            else:
+                top = f"({before}" if before else str(high)
+                rows = self.client.xrevrange(AUDIT, top, str(low), count=count)
+            return [{**json.loads(fields["e"]), "id": entry_id} for entry_id, fields in rows]
+        key = f"{AUDIT_FACET}{facet}"
+        if after:
+            ids = self.client.zrangebyscore(
+                key, f"({_score(after)}", high + 0.999, start=0, num=count
+            )
+            ids.reverse()
+        else:
+            ceiling: str | float = f"({_score(before)}" if before else high + 0.999
+            ids = self.client.zrevrangebyscore(key, ceiling, low, start=0, num=count)
+        return self._entries_by_id(ids)
+
+    @_unavailable
+    def audit_facet_values(self, name: str) -> list[str]:
+        prefix = f"{AUDIT_FACET}{name}:"
+        keys = self.client.smembers(AUDIT_FACETS)
+        return sorted(key[len(prefix) :] for key in keys if key.startswith(prefix))
+
+    @_unavailable
+    def audit_facet_size(self, facet: str, since: float, until: float) -> int:
+        low, high = int(since * 1000), int(until * 1000) + 0.999
+        return int(self.client.zcount(f"{AUDIT_FACET}{facet}", low, high))
+
+    @_unavailable
+    def index_audit(self, indexed: Iterable[tuple[dict[str, Any], Sequence[str]]]) -> int:
+        done = 0
+        pipe = self.client.pipeline(transaction=False)
+        for entry, facets in indexed:
+            for facet in facets:
+                key = f"{AUDIT_FACET}{facet}"
+                pipe.zadd(key, {entry["id"]: float(_score(entry["id"]))})
+                pipe.expire(key, FACET_KEEP_SECONDS)
+                if not facet.startswith("call:"):
+                    pipe.sadd(AUDIT_FACETS, key)
+            done += 1
+            if done % 500 == 0:
+                pipe.execute()
+        pipe.execute()
+        return done
 
     @_unavailable
     def audit_between(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
@@ -346,6 +347,43 @@ class StoreContract:
         }
         store.replace_tallies({"2026-11-02": {"ho|top|t": 5}, "2026-11-03": {}})
         assert store.audit_tallies(["2026-11-02", "2026-11-03"]) == {"2026-11-02": {"ho|top|t": 5}}
+
+    def test_audit_pages_come_from_facet_indexes_newest_first(self, store: Store) -> None:
+        def at(minute: int) -> str:
+            return f"2026-11-02T10:{minute:02d}:00.000+00:00"
+
+        ids = []
+        for n in range(12):
+            org = "top" if n % 3 == 0 else "taxaid"
+            facets = [f"kind:k{n % 2}", f"org:{org}"] + ([f"call:CA{n}"] if n == 5 else [])
+            ids.append(store.append_audit({"at": at(n), "kind": f"k{n % 2}"}, facets=facets))
+        start = datetime.fromisoformat("2026-11-02T08:40:00+00:00").timestamp()
+        end = start + 86400
+        newest = store.audit_page(None, start, end, count=5)
+        assert [e["id"] for e in newest] == ids[::-1][:5]
+        older = store.audit_page(None, start, end, before=newest[-1]["id"], count=5)
+        assert [e["id"] for e in older] == ids[::-1][5:10]
+        back = store.audit_page(None, start, end, after=older[0]["id"], count=5)
+        assert [e["id"] for e in back] == [e["id"] for e in newest], "the page before"
+        tops = store.audit_page("org:top", start, end, count=3)
+        assert [e["id"] for e in tops] == [ids[9], ids[6], ids[3]]
+        rest = store.audit_page("org:top", start, end, before=tops[-1]["id"], count=3)
+        assert [e["id"] for e in rest] == [ids[0]]
+        assert store.audit_page("org:top", start, end, after=ids[6], count=3)[0]["id"] == ids[9]
+        assert store.audit_facet_size("org:top", start, end) == 4
+        assert store.audit_facet_size("kind:k1", start, end) == 6
+        assert [e["id"] for e in store.audit_page("call:CA5", start, end)] == [ids[5]]
+        # The period bounds the page: 10:03 to 10:05 only.
+        narrow = store.audit_page("kind:k1", start + 83 * 60, start + 84 * 60)
+        assert [e["kind"] for e in narrow] == ["k1"] and narrow[0]["id"] == ids[3]
+        assert store.audit_page("org:nobody", start, end) == []
+        # Archived entries leave their facets; reindexing puts entries back in theirs.
+        store.trim_audit(ids[5], 6)
+        assert store.audit_facet_size("org:top", start, end) == 2
+        assert [e["id"] for e in store.audit_page("org:top", start, end)] == [ids[9], ids[6]]
+        left = store.audit_page(None, start, end, count=50)
+        assert store.index_audit((e, ["org:again"]) for e in left) == 6
+        assert store.audit_facet_size("org:again", start, end) == 6
 
     def test_flow_versions(self, store: Store) -> None:
         assert store.get_flow("abc") is None

@@ -1,70 +1,79 @@
-"""Call traces: find a call (designers and admins), and read what happened on it
-(designers, auditors and admins). Built by ``callflow.desks.TraceDesk``; every read audited."""
+"""Call traces: find a call, and read what happened on it (designers, auditors and
+admins). Built by ``callflow.desks.TraceDesk``; every read audited."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
 from callflow.desks import TraceDesk
+from callflow.desks.auditor import CALL_SID, call_sid
 
 from . import bp, me, service, signed_in, viewer
 from .designer import DESIGNER_CSP
 
-CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 STATE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-
-
-def _day(name: str) -> float | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        abort(400, description=f"{name}: a date like 2026-11-30")
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-    return start + (86400 if name == "to" else 0)
 
 
 @bp.get("/calls")
 @signed_in("designer", "auditor", "admin")
 def calls() -> Any:
-    """Find a call: by CallSid (anyone who reads traces), or by flow, outcome and day
-    (designers and admins)."""
-    call = request.args.get("call", "").strip()
-    if call:
-        if not CALL_SID.match(call):
-            abort(400, description="call: a CallSid like CA followed by 32 letters and digits")
-        return redirect(url_for("console.call_trace", call_sid=call), code=303)
-    if me().role == "auditor":
-        abort(403, description="Auditors open a call's trace by its CallSid.")
+    """Find a call: by its CallSid, or the ended calls of a flow, an outcome and a period
+    (designers, auditors and admins). Bad input gets its field's error, never a raw one."""
+    from datetime import time
+
+    from .auditor import _period
+
+    errors: list[tuple[str, str]] = []
+    typed = request.args.get("call", "").strip()
+    if typed:
+        found_sid = call_sid(typed)
+        if found_sid:
+            return redirect(url_for("console.call_trace", call_sid=found_sid), code=303)
+        errors.append(("call", "A CallSid is CA followed by 32 letters and digits"))
     flow = request.args.get("flow", "").strip()
     outcome = request.args.get("outcome", "").strip()
-    if (flow and not STATE.match(flow)) or (outcome and not STATE.match(outcome)):
-        abort(400, description="flow and outcome: names like vstrs_inbound and connect")
+    flows = sorted(service().library.live_versions())
+    if flow and flow not in flows:
+        errors.append(("flow", "Choose a flow from the list"))
+        flow = ""
+    if outcome and not STATE.match(outcome):
+        errors.append(("outcome", "A state's name: lower-case letters, digits and _, like connect"))
+        outcome = ""
+    asked = any(request.args.get(k) for k in ("from_day", "from", "to_day", "to"))
+    period = _period(default_days=6)
+    errors += period.errors
     number = request.args.get("page", "1")
-    found = TraceDesk(service()).search(
-        viewer(),
-        flow=flow,
-        outcome=outcome,
-        since=_day("from"),
-        until=_day("to"),
-        page=int(number) if number.isdigit() else 1,
-    )
-    return render_template(
+    found: dict[str, Any] = {"calls": [], "page": 1, "more": False, "flows": flows}
+    if not errors:
+        since = datetime.combine(period.since, time.min, UTC).timestamp() if asked else None
+        until = datetime.combine(period.until, time.max, UTC).timestamp() if asked else None
+        found = TraceDesk(service()).search(
+            viewer(),
+            flow=flow,
+            outcome=outcome,
+            since=since,
+            until=until,
+            page=int(number) if number.isdigit() else 1,
+        )
+    html = render_template(
         "console/calls.html",
         me=me(),
         flow=flow,
         outcome=outcome,
-        since=request.args.get("from", ""),
-        until=request.args.get("to", ""),
+        values={**period.values, "call": typed} if asked else {"call": typed},
+        period=period,
+        asked=asked,
+        errors=errors,
+        field_errors=dict(errors),
         retention_days=service().settings.trace_retention_days,
+        flow_options=[(f, f) for f in flows],
         **found,
     )
+    return html, 400 if errors else 200
 
 
 @bp.get("/calls/<call_sid>")

@@ -182,6 +182,7 @@ class Bench:
             "team": "team_0",
             "customer": {"name": "Pat Example", "reference": "AB123456C"},
             "issue": "Time to pay",
+            "need": "time_to_pay",
             "authorisation": {
                 "type": "signed",
                 "date": today_utc(self.clock.now()).isoformat(),

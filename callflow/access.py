@@ -150,6 +150,7 @@ _AGENT_FIELDS = (
     "language",
     "relay",
     "issue",
+    "need",
     "callback",
     "authorisation",
     "state",

@@ -10,6 +10,9 @@ Environment variables:
     CALLFLOW_WRAP_UP           seconds of an agent's after-call work before they are offered
                                the next caller (default 60; Ready ends it sooner).
     CALLFLOW_HOLD_WARNING      seconds on hold after which the agent's console warns (120).
+    CALLFLOW_HANDOFF_SHARE_ALERT  the hand-off share of verified calls over which the
+                               supervisor's and auditor's pages warn, and a metric says so
+                               (0.15).
     CALLFLOW_SPECIALIST_WRAP_UP  minutes the specialist who took a hand-off still sees its
                                customer after the call, read-only (default 15).
     PUBLIC_BASE_URL            the URL Twilio reaches the service at (behind a proxy or tunnel).
@@ -116,6 +119,7 @@ class Settings:
     # took a hand-off keeps its customer in view, read-only, for their wrap-up.
     agent_wrap_up_seconds: int = 60
     hold_warning_seconds: int = 120
+    handoff_share_alert: float = 0.15
     specialist_wrap_up_seconds: int = 15 * 60
     # A disclosure grant's backstop: it never outlives this, whatever callbacks are lost.
     grant_max_seconds: int = 4 * 3600
@@ -196,6 +200,7 @@ class Settings:
             agent_wait_seconds=_int(env, "CALLFLOW_AGENT_WAIT", 180),
             agent_wrap_up_seconds=_int(env, "CALLFLOW_WRAP_UP", 60),
             hold_warning_seconds=_int(env, "CALLFLOW_HOLD_WARNING", 120),
+            handoff_share_alert=_float(env, "CALLFLOW_HANDOFF_SHARE_ALERT", 0.15),
             specialist_wrap_up_seconds=_int(env, "CALLFLOW_SPECIALIST_WRAP_UP", 15) * 60,
             relay_numbers=tuple(
                 n.strip() for n in env.get("CALLFLOW_RELAY_NUMBERS", "").split(",") if n.strip()
@@ -298,6 +303,8 @@ class Settings:
             raise ConfigError("CALLFLOW_CALLBACK_EXPIRY_HOURS must be 1 to 720")
         if not 0 <= self.agent_wrap_up_seconds <= 3600:
             raise ConfigError("CALLFLOW_WRAP_UP must be 0 to 3600 seconds")
+        if not 0 < self.handoff_share_alert <= 1:
+            raise ConfigError("CALLFLOW_HANDOFF_SHARE_ALERT must be a share above 0, at most 1")
         if not 1 <= self.hold_warning_seconds <= 3600:
             raise ConfigError("CALLFLOW_HOLD_WARNING must be 1 to 3600 seconds")
         if not 0 <= self.specialist_wrap_up_seconds <= 8 * 3600:

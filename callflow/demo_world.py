@@ -320,6 +320,7 @@ class DemoWorld:
                     "team": "debt_pursuit",
                     "customer": {"name": name, "reference": reference},
                     "issue": "Wants to agree time to pay on a debt in pursuit",
+                    "need": "time_to_pay",
                     "authorisation": {
                         "type": "recorded_oral",
                         "date": datetime.fromtimestamp(now).strftime("%Y-%m-%d"),

@@ -1026,6 +1026,8 @@ class _Run:
             "team": team.id,
             "customer": {"name": "Pat Example", "reference": "2234567890"},
             "issue": "A flow test hand-off",
+            "need": "other",
+            "need_detail": "a flow test",
             "authorisation": {
                 "type": "recorded_oral",
                 "date": today.isoformat(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,7 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from .store.base import Store
 
@@ -103,8 +103,9 @@ class _ActiveGrants:
         yield waiting
 
 
-def exposition(store: Store) -> bytes:
-    """The metrics page (every worker's, when PROMETHEUS_MULTIPROC_DIR is set)."""
+def exposition(store: Store, extra_collectors: Iterable[Any] = ()) -> bytes:
+    """The metrics page (every worker's, when PROMETHEUS_MULTIPROC_DIR is set), with any
+    collectors read at scrape time (callflow.gauges)."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -114,10 +115,14 @@ def exposition(store: Store) -> bytes:
         registry = REGISTRY
     extra = CollectorRegistry(auto_describe=False)
     extra.register(_ActiveGrants(store))
+    for collector in extra_collectors:
+        extra.register(collector)
     return generate_latest(registry) + generate_latest(extra)
 
 
-def serve(bind: str, store: Store) -> None:  # pragma: no cover - a process of its own
+def serve(  # pragma: no cover - a process of its own
+    bind: str, store: Store, extra_collectors: Iterable[Any] = ()
+) -> None:
     """Serve ``/metrics`` on ``bind`` (host:port) alone: for a private address the web
     service's callers cannot reach, instead of a scrape token. Same-host workers' figures
     are merged through ``PROMETHEUS_MULTIPROC_DIR``."""
@@ -130,7 +135,7 @@ def serve(bind: str, store: Store) -> None:  # pragma: no cover - a process of i
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])  # type: ignore[operator]
             return [b"only /metrics here\n"]
-        body = exposition(store)
+        body = exposition(store, extra_collectors)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])  # type: ignore[operator]
         return [body]
 

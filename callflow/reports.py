@@ -91,6 +91,7 @@ def figures(
     verified_by_org: Counter[str] = Counter()
     handoffs_by_org: Counter[str] = Counter()
     durations: Counter[str] = Counter()
+    by_need: Counter[str] = Counter()
     for day, counts in tallies.items():
         for field, n in counts.items():
             what, field_org, detail = ([*field.split("|", 2), "", ""])[:3]
@@ -109,6 +110,8 @@ def figures(
                 handoffs_by_org[field_org or "None"] += n
             elif what == "gd":
                 durations[detail] += n
+            elif what == "hn":
+                by_need[detail] += n
     share = {
         name: round(handoffs_by_org[name] / count, 3)
         for name, count in sorted(verified_by_org.items())
@@ -121,6 +124,7 @@ def figures(
         "handoffs_by_team_week": {w: dict(c) for w, c in sorted(by_team_week.items())},
         "handoff_share": share,
         "grant_durations": {k: durations[k] for k in DURATION_BUCKETS},
+        "handoffs_by_need": dict(by_need.most_common()),
         "assurance": assurance,
     }
 

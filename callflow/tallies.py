@@ -12,6 +12,7 @@ A field is ``<what>|<organisation>|<detail>``:
 - ``v|org|<label>``: a verification outcome (``VERIFY_OUTCOMES``' labels);
 - ``lock|org|``: an adviser locked;
 - ``ho|org|<team>``: a hand-off requested;
+- ``hn|org|<reason>``: a hand-off requested, by why it needed a specialist;
 - ``gd|org|<bucket>``: a grant ended, by how long it lasted (``DURATION_BUCKETS``);
 - ``w|org|<language>:<seconds>``: a waiting caller put through to an agent, by how long
   they waited (to ``WAIT_STEP`` seconds: the floor's average, 90th percentile and share
@@ -87,6 +88,8 @@ def tally_fields(entry: dict[str, Any]) -> list[str]:
         fields.append(f"lock|{org}|")
     elif kind == "handoff.requested":
         fields.append(f"ho|{org}|{_part(entry.get('team'))}")
+        if entry.get("need"):
+            fields.append(f"hn|{org}|{_part(entry.get('need'))}")
     elif kind == "grant.ended" and isinstance(entry.get("minutes"), int | float):
         fields.append(f"gd|{org}|{duration_bucket(float(entry['minutes']))}")
     elif kind == "agent.connected" and isinstance(entry.get("waited"), int | float):

@@ -94,6 +94,8 @@ DRAFT_FIELDS = (
     "customer_name",
     "reference",
     "issue",
+    "need",
+    "need_detail",
     "auth_type",
     "auth_day",
     "auth_month",
@@ -102,7 +104,7 @@ DRAFT_FIELDS = (
     "urgent",
     "turnaround",
 )
-DRAFT_LIMITS = {"issue": 2000, "turnaround": 200, "customer_name": 100}
+DRAFT_LIMITS = {"issue": 2000, "turnaround": 200, "customer_name": 100, "need_detail": 300}
 
 
 #: How long a claim to ring an agent for a call lasts when nothing lets it go (a worker that

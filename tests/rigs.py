@@ -212,6 +212,7 @@ class Rig:
             "team": "debt_pursuit",
             "customer": CUSTOMER,
             "issue": "Wants time to pay",
+            "need": "time_to_pay",
             "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
             **body,
         }

@@ -27,6 +27,7 @@ TOKENS = {
     "<colleague's token>": "colleague",
     "<other team's token>": "other_team",
     "<admin token>": "admin",
+    "<supervisor token>": "supervisor",
 }
 #: Values that must read exactly as documented (the rest: the same kind of value).
 EXACT = {"error", "status", "authorised", "state", "role", "reason_code"}

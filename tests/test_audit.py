@@ -166,7 +166,11 @@ def test_a_number_whose_entry_could_not_be_written_is_voided(store: Store) -> No
     original = store.append_audit
 
     def fail_once(
-        entry: dict[str, Any], seal: Any = None, seq: int | None = None, tally: Any = ()
+        entry: dict[str, Any],
+        seal: Any = None,
+        seq: int | None = None,
+        tally: Any = (),
+        facets: Any = (),
     ) -> str:
         if seq is None and entry["kind"] == "second":
             taken = store.audit_state().seq + 1
@@ -175,7 +179,7 @@ def test_a_number_whose_entry_could_not_be_written_is_voided(store: Store) -> No
             else:
                 store.client.incr("cf:{audit}:seq")
             raise AuditWriteFailed("Redis went away", taken)
-        return original(entry, seal, seq, tally)
+        return original(entry, seal, seq, tally, facets)
 
     store.append_audit = fail_once  # type: ignore[method-assign]
     with pytest.raises(AuditWriteFailed):

@@ -62,6 +62,7 @@ def test_every_role_has_an_account_and_lands_on_its_console(world: DemoWorld) ->
     homes = {
         "vstrs_agent": "/console/agent",
         "specialist": "/console/specialist",
+        "supervisor": "/console/supervisor",
         "designer": "/console/designer",
         "auditor": "/console/auditor",
         "admin": "/console/admin",

@@ -63,4 +63,7 @@ def metrics() -> Response:
         response = Response("a bearer token is required\n", status=401, mimetype="text/plain")
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return Response(exposition(service().store), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+    from callflow.gauges import ServiceGauges
+
+    body = exposition(service().store, [ServiceGauges(service())])
+    return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0])

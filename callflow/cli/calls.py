@@ -247,6 +247,7 @@ def _demo(args: argparse.Namespace) -> int:
         "team": DEMO_TEAM,
         "customer": {"name": "Pat Example", "reference": "2234567890"},
         "issue": "Wants to agree time to pay on a debt in pursuit",
+        "need": "time_to_pay",
         "authorisation": {"type": "recorded_oral", "date": "2026-11-20", "reference": "TA-DEMO-1"},
         "callback": {"urgent": False, "turnaround": "2 working days"},
     }

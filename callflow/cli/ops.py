@@ -96,7 +96,10 @@ def _metrics(args: argparse.Namespace) -> int:
     if not port.isdigit():
         raise CallflowError("--bind: host:port, like 127.0.0.1:9100")
     print(f"serving /metrics on http://{host or '127.0.0.1'}:{port}/metrics", flush=True)
-    serve(args.bind, common.service().store)
+    from ..gauges import ServiceGauges
+
+    svc = common.service()
+    serve(args.bind, svc.store, [ServiceGauges(svc)])
     return EXIT_OK
 
 

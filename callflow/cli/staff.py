@@ -38,6 +38,20 @@ def register(sub: Any) -> None:
     officer_remove.add_argument("number")
     officer_remove.set_defaults(handler=_officers_remove)
     officers.set_defaults(handler=lambda _args: common.usage(officers))
+    reasons = sub.add_parser(
+        "handoff-reasons", help="why a hand-off needs a specialist: the list agents choose from"
+    )
+    rs = reasons.add_subparsers(metavar="ACTION")
+    reason_list = rs.add_parser("list", help="every reason, offered or retired")
+    reason_list.set_defaults(handler=_reasons_list)
+    reason_add = rs.add_parser("add", help="offer a reason (or bring a retired one back)")
+    reason_add.add_argument("id", help="lower-case letters, digits and _, like time_to_pay")
+    reason_add.add_argument("--label", required=True, help="what agents see")
+    reason_add.set_defaults(handler=_reasons_add)
+    reason_retire = rs.add_parser("retire", help="stop offering a reason (hand-offs keep it)")
+    reason_retire.add_argument("id")
+    reason_retire.set_defaults(handler=_reasons_retire)
+    reasons.set_defaults(handler=lambda _args: common.usage(reasons))
     agents = sub.add_parser("agents", help="manage VSTRS agents")
     ag = agents.add_subparsers(metavar="ACTION")
     agent_add = ag.add_parser("add", help="register a VSTRS agent")
@@ -361,4 +375,25 @@ def _specialists_remove(args: argparse.Namespace) -> int:
     _svc, desk, who = _desk()
     desk.remove_specialist(who, args.staff_number)
     print(f"specialist {args.staff_number} removed")
+    return EXIT_OK
+
+
+def _reasons_list(_args: argparse.Namespace) -> int:
+    for need in common.service().handoffs.needs.all():
+        state = "offered" if need["active"] else "retired"
+        print(f"{need['id']:<20} {state:<8} {need['label']}")
+    return EXIT_OK
+
+
+def _reasons_add(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    added = desk.add_need(who, args.id, args.label)
+    print(f"reason {added['id']} offered: {added['label']}")
+    return EXIT_OK
+
+
+def _reasons_retire(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    desk.retire_need(who, args.id)
+    print(f"reason {args.id} retired: agents no longer choose it")
     return EXIT_OK

@@ -30,6 +30,7 @@ SECTIONS = {
     "officers": "Officers",
     "tokens": "API tokens",
     "accounts": "Console accounts",
+    "needs": "Hand-off reasons",
 }
 
 
@@ -70,6 +71,7 @@ class AdminDesk:
             "advisers": svc.directory.count(),
             **svc.staff.counts(),
             "accounts": svc.accounts.count(),
+            "needs": len(svc.handoffs.needs.all()),  # one small document
         }
 
     def section(
@@ -100,6 +102,8 @@ class AdminDesk:
                 }
                 for adviser, status in zip(advisers, statuses, strict=True)
             ]
+        if name == "needs":
+            return svc.handoffs.needs.all()
         if name == "agents":
             return [
                 {
@@ -392,6 +396,14 @@ class AdminDesk:
             specialist=specialist.strip(),
             by=by,
         )
+
+    def add_need(self, viewer: Viewer, need_id: str, label: str) -> dict[str, Any]:
+        """A reason agents may give for a hand-off (a retired one brought back)."""
+        return self.service.handoffs.needs.add(need_id, label, self._admin(viewer))
+
+    def retire_need(self, viewer: Viewer, need_id: str) -> None:
+        """Agents no longer give this reason; hand-offs that gave it keep it."""
+        self.service.handoffs.needs.retire(need_id, self._admin(viewer))
 
     def first_admin(self, username: str, name: str, password: str) -> None:
         """The first admin account of a new store, made by its operator with nobody signed

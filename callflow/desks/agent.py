@@ -231,6 +231,8 @@ def sent_form(doc: dict[str, Any]) -> dict[str, str]:
         "customer_name": doc["customer"]["name"],
         "reference": doc["customer"]["reference"],
         "issue": doc["issue"],
+        "need": (doc.get("need") or {}).get("id", ""),
+        "need_detail": (doc.get("need") or {}).get("detail", ""),
         "auth_type": doc["authorisation"]["type"],
         "auth_day": day.lstrip("0"),
         "auth_month": month.lstrip("0"),

@@ -100,10 +100,20 @@ class AuditorDesk:
         """The auditor's page: the charts of the period, the assurance rows, and a page of
         the cases (they can run to years: ``CASES_PER_PAGE`` at a time)."""
         data = self.figures(since, until, org)
+        threshold = self.service.settings.handoff_share_alert
+        over = {
+            self.names().get(o, o): share
+            for o, share in data["handoff_share"].items()
+            if share > threshold
+        }
         start = (max(cases_page, 1) - 1) * CASES_PER_PAGE
         cases = self.service.assurance.cases(org, offset=start, count=CASES_PER_PAGE + 1)
+        needs = self.service.handoffs.needs
+        names = {**self.names(), **{n["id"]: n["label"] for n in needs.all()}}
         return {
-            "charts": charts(data, self.names()),
+            "charts": charts(data, names),
+            "share_threshold": threshold,
+            "share_over": over,
             "assurance": data["assurance"],
             "cases": cases[:CASES_PER_PAGE],
             "cases_page": max(cases_page, 1),
@@ -296,6 +306,16 @@ def charts(data: dict[str, Any], names: dict[str, str] | None = None) -> list[An
             share,
             x_title="Organisation",
             y_title="Hand-offs per verified call",
+        ),
+        bar_chart(
+            "Hand-offs by why a specialist was needed",
+            {
+                names.get(need, need): {"hand-offs": n}
+                for need, n in data.get("handoffs_by_need", {}).items()
+            },
+            ordered=True,
+            x_title="Why",
+            y_title="Hand-offs",
         ),
         bar_chart(
             "Grant durations",

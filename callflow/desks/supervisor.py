@@ -60,6 +60,7 @@ def today_figures(tally: dict[str, int], calls: int) -> dict[str, Any]:
     share answered within the service level, each to ``WAIT_STEP`` seconds)."""
     verified = failed = handoffs = abandoned = 0
     waits: dict[str, dict[int, int]] = {}
+    needs: dict[str, int] = {}
     for field, n in tally.items():
         what, _org, detail = ([*field.split("|", 2), "", ""])[:3]
         if what == "v":
@@ -69,6 +70,8 @@ def today_figures(tally: dict[str, int], calls: int) -> dict[str, Any]:
                 failed += n
         elif what == "ho":
             handoffs += n
+        elif what == "hn":
+            needs[detail] = needs.get(detail, 0) + n
         elif what == "ab":
             abandoned += n
         elif what == "w":
@@ -86,6 +89,7 @@ def today_figures(tally: dict[str, int], calls: int) -> dict[str, Any]:
         "failed_verification": failed,
         "handoffs": handoffs,
         "handoff_share": round(handoffs / verified, 3) if verified else None,
+        "handoffs_by_need": dict(sorted(needs.items(), key=lambda kv: -kv[1])),
         "abandoned": abandoned,
         "wait": _wait_figures(every),
         "wait_by_language": {lang: _wait_figures(per) for lang, per in sorted(waits.items())},
@@ -277,7 +281,21 @@ class SupervisorDesk:
             [("traces", "flow:vstrs_inbound")], min_score=_midnight(now), max_score=now
         )
         label = datetime.fromtimestamp(now, UTC).strftime("%-d %B %Y")
-        return {"day": day, "day_label": label, **today_figures(tally, calls)}
+        figures = today_figures(tally, calls)
+        needs = self.service.handoffs.needs
+        threshold = self.service.settings.handoff_share_alert
+        share = figures["handoff_share"]
+        return {
+            "day": day,
+            "day_label": label,
+            **figures,
+            "needs": [
+                {"id": k, "label": needs.label(k), "count": n}
+                for k, n in figures["handoffs_by_need"].items()
+            ],
+            "share_threshold": threshold,
+            "share_over": share is not None and share > threshold,
+        }
 
     def closed_callbacks(self, now: float) -> list[dict[str, Any]]:
         """Call-backs dropped or cancelled today, which a supervisor may reopen (who they

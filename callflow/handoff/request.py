@@ -19,7 +19,9 @@ __all__ = ["FIELDS", "NINO", "UTR", "validate_request"]
 NINO = re.compile(r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$")
 UTR = re.compile(r"^[0-9]{10}$")
 #: The request's top-level fields.
-FIELDS = frozenset({"team", "customer", "issue", "callback", "authorisation"})
+FIELDS = frozenset(
+    {"team", "customer", "issue", "need", "need_detail", "callback", "authorisation"}
+)
 
 
 def _text(value: Any, limit: int) -> str | None:

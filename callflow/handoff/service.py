@@ -34,6 +34,7 @@ from ..twilio_adapter import FINAL_CALL_STATUSES
 from ..twiml import Links
 from .grants import RECORD_TTL, Grants
 from .lifecycle import HANDOFF, IN_PROGRESS, LIVE
+from .needs import HandoffNeeds
 from .request import validate_request
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class HandOffs(ServiceUser):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
+        self.needs = HandoffNeeds(self.store, services.audit, services.clock)
         self.store.define_index(NAMESPACE, handoff_index, keep_seconds=RECORD_TTL)
         self.grants = Grants(services, on_over=self._grant_call_over)
 
@@ -147,6 +149,8 @@ class HandOffs(ServiceUser):
     ) -> dict[str, Any]:
         """The agent on ``call_sid`` hands it off; the caller is held, the team rung."""
         clean, errors = validate_request(body, datetime.fromtimestamp(self.now(), UTC).date())
+        need, need_errors = self.needs.check(body.get("need"), body.get("need_detail"))
+        errors.update(need_errors)
         team = self.staff.team(clean["team"]) if isinstance(clean["team"], str) else None
         if clean["team"] and "team" not in errors and (team is None or not team.active):
             errors["team"] = "no such specialist team"
@@ -198,6 +202,8 @@ class HandOffs(ServiceUser):
             "language": language,
             "relay": bool(record.get("relay")),
             "issue": clean["issue"],
+            # Why the case needed a specialist (the admin's list; the agent's words).
+            "need": need,
             "callback": clean["callback"],
             "authorisation": clean["authorisation"],
             "state": "requested",
@@ -221,6 +227,7 @@ class HandOffs(ServiceUser):
             team=team.id,
             agent=agent["sees_id"],
             organisation=verified["organisation"],
+            need=need["id"] if need else None,
             outcome="requested",
         )
         for field in (
@@ -634,6 +641,8 @@ class HandOffs(ServiceUser):
             "team": team or doc["team"],
             "customer": {"name": customer["name"], "reference": customer["reference"]},
             "issue": doc["issue"],
+            "need": (doc.get("need") or {}).get("id"),
+            "need_detail": (doc.get("need") or {}).get("detail", ""),
             "callback": doc["callback"],
             "authorisation": doc["authorisation"],
         }

@@ -35,7 +35,7 @@ def test_the_auditor_sees_charts_of_the_period(audited: Rig) -> None:
     page = audited.api.get("/console/auditor")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 7
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 8
     for title in (
         "Verifications per day, by outcome",
         "Lockouts per day",

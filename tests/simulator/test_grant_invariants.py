@@ -150,6 +150,7 @@ class GrantMachine(RuleBasedStateMachine):
             "team": team,
             "customer": {"name": "Pat", "reference": "2234567890"},
             "issue": "Debt",
+            "need": "enforcement",
             "authorisation": {"type": "signed", "date": "2026-11-01", "reference": "TA-0042"},
         }
         response = self.api.post(

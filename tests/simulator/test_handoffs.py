@@ -324,6 +324,10 @@ def test_the_backstop_ends_a_grant_whose_callbacks_are_lost(rig: Rig, clock: Man
         ({"team": "nobody"}, "team"),
         ({"callback": {"urgent": "very"}}, "callback.urgent"),
         ({"extra": 1}, "extra"),
+        ({"need": None}, "need"),
+        ({"need": "because"}, "need"),
+        ({"need": "other"}, "need_detail"),
+        ({"need": "other", "need_detail": "x" * 301}, "need_detail"),
     ],
 )
 def test_hand_off_requests_are_validated(rig: Rig, body: dict[str, Any], field: str) -> None:

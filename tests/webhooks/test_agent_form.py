@@ -50,6 +50,7 @@ def form(call_sid: str, token: str, **changes: str) -> dict[str, str]:
         "customer_name": "Pat Example",
         "reference": "2234567890",
         "issue": "Time to pay",
+        "need": "time_to_pay",
         "auth_type": "signed",
         "auth_day": "1",
         "auth_month": "11",

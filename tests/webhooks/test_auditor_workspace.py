@@ -15,7 +15,7 @@ from callflow.clock import ManualClock
 from callflow.simulator import Leg, Script
 from callflow.store import Store
 from tests.conftest import ADVISER, PIN
-from tests.rigs import ANSWERS, PASSWORD, VSTRS, Rig, accepting, csrf_from, sign_in
+from tests.rigs import PASSWORD, VSTRS, Rig, accepting, csrf_from, sign_in
 
 PEOPLE = {
     "amy": ("auditor", {}),

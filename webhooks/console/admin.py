@@ -57,6 +57,7 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "password": ("username",),
         "remove": ("username",),
     },
+    "needs": {"add": ("id", "label"), "retire": ("id",)},
 }
 #: Fields that are secrets: never echoed back into a form.
 SECRET_FIELDS = frozenset({"password", "pin"})
@@ -89,6 +90,8 @@ WORDS = {
     ("accounts", "username"): "Enter a username of 3 to 40 lower-case letters, digits, . _ or -",
     ("accounts", "name"): "Enter the person's full name",
     ("accounts", "password"): "Enter a password of at least 12 characters",
+    ("needs", "id"): "Enter an id of lower-case letters, digits and _, like time_to_pay",
+    ("needs", "label"): "Enter what agents see, up to 100 characters",
 }
 CONFLICT = re.compile(r"already exists|is taken|cannot|last admin|register the|must come|days are")
 
@@ -400,6 +403,11 @@ def _apply(
             desk.set_password(who, form["username"], values.get("password", ""))
         else:
             desk.remove_account(who, form["username"])
+    elif section == "needs":
+        if action == "add":
+            desk.add_need(who, form["id"], form["label"])
+        else:
+            desk.retire_need(who, form["id"])
     return None
 
 
@@ -416,6 +424,7 @@ DONE = {
     "welsh_on": "is offered Welsh calls first",
     "welsh_off": "is no longer offered Welsh calls first",
     "move": "moved to another team",
+    "retire": "retired: agents no longer choose it",
 }
 NOUN = {
     "advisers": "Adviser",
@@ -425,6 +434,7 @@ NOUN = {
     "officers": "Officer",
     "tokens": "Token",
     "accounts": "Account",
+    "needs": "Reason",
 }
 
 

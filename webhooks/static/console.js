@@ -400,6 +400,7 @@
       ["Customer", h.customer ? h.customer.name : ""],
       [h.customer && h.customer.reference_type === "utr" ? "UTR" : "National Insurance number", h.customer ? h.customer.reference : ""],
       ["Matter", h.issue],
+      ["Why a specialist", h.need ? h.need.label + (h.need.detail ? `: ${h.need.detail}` : "") : ""],
       ["Organisation", h.organisation_name],
       ["Language", LANGUAGES[h.language] || h.language],
       ["Relay UK", h.relay ? "Yes: a relay assistant is on the line and hears what you disclose" : ""],

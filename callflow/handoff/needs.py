@@ -24,11 +24,11 @@ __all__ = ["DEFAULT_NEEDS", "HandoffNeeds"]
 DOC = ("handoff_needs", "current")
 #: The list a new service starts with; an admin changes it.
 DEFAULT_NEEDS = (
-    ("time_to_pay", "Time to pay: an arrangement beyond what VSTRS can agree"),
-    ("enforcement", "Enforcement action under way or threatened"),
+    ("time_to_pay", "Time to pay beyond VSTRS"),
+    ("enforcement", "Enforcement action"),
     ("insolvency", "Insolvency or bankruptcy"),
-    ("disputed_debt", "The debt is disputed"),
-    ("vulnerable", "A vulnerable customer needing specialist help"),
+    ("disputed_debt", "Disputed debt"),
+    ("vulnerable", "Vulnerable customer"),
     ("other", "Other (say why)"),
 )
 ID = re.compile(r"^[a-z][a-z0-9_]{1,39}$")

@@ -212,7 +212,7 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     name.fill("Pat Example")
     agent.get_by_label("UTR or National Insurance number").fill("1234567890")
     agent.get_by_label("The issue").fill("Wants time to pay")
-    agent.get_by_label("Why it needs a specialist").select_option("time_to_pay")
+    agent.get_by_label("Why a specialist").select_option("time_to_pay")
     agent.get_by_label("Kind").select_option("signed")
     agent.get_by_label("Day", exact=True).fill("1")
     agent.get_by_label("Month", exact=True).fill("11")
@@ -323,7 +323,7 @@ def test_a_failed_hand_off_keeps_the_form_with_a_retry(live: dict[str, Any], bro
     agent.get_by_label("Customer's name").fill("Jo Sample")
     agent.get_by_label("UTR or National Insurance number").fill("AB 12 34 56 C")
     agent.get_by_label("The issue").fill("A payment plan")
-    agent.get_by_label("Why it needs a specialist").select_option("time_to_pay")
+    agent.get_by_label("Why a specialist").select_option("time_to_pay")
     agent.get_by_label("Day", exact=True).fill("20")
     agent.get_by_label("Month", exact=True).fill("11")
     agent.get_by_label("Year", exact=True).fill("2026")
@@ -416,6 +416,9 @@ def test_keyboard_alone_hand_off_and_grant(live: dict[str, Any], browser: Any) -
     tab_to(agent, "Specialist team")
     agent.keyboard.press("ArrowDown")  # "Choose a team", then Debt Pursuit
     expect(agent.get_by_label("Specialist team", exact=True)).to_have_value("debt_pursuit")
+    tab_to(agent, "Why a specialist")
+    agent.keyboard.press("ArrowDown")  # "Choose a reason", then the first reason
+    expect(agent.get_by_label("Why a specialist")).to_have_value("time_to_pay")
     for label, text in (
         ("Customer's name", "Kim Keyboard"),
         ("UTR or National Insurance number", "2234567890"),
@@ -734,7 +737,7 @@ def test_a_floor_of_people_three_overlapping_hand_offs(live: dict[str, Any], bro
         agent.get_by_label("Customer's name").fill(name)
         agent.get_by_label("UTR or National Insurance number").fill(reference)
         agent.get_by_label("The issue").fill(issue)
-        agent.get_by_label("Why it needs a specialist").select_option("time_to_pay")
+        agent.get_by_label("Why a specialist").select_option("time_to_pay")
         agent.get_by_label("Specialist team", exact=True).select_option("debt_pursuit")
         agent.get_by_label("Day", exact=True).fill("1")
         agent.get_by_label("Month", exact=True).fill("11")
@@ -753,7 +756,7 @@ def test_a_floor_of_people_three_overlapping_hand_offs(live: dict[str, Any], bro
     expect(alex.get_by_label("Customer's name")).to_be_enabled(timeout=30_000)
     alex.get_by_label("Customer's name").fill("Pat Example")
     alex.get_by_label("The issue").fill("Wants time to pay")
-    alex.get_by_label("Why it needs a specialist").select_option("time_to_pay")
+    alex.get_by_label("Why a specialist").select_option("time_to_pay")
     expect(alex.locator("#draft-status")).to_contain_text("Draft kept", timeout=10_000)
     alex.reload()
     expect(alex.get_by_label("Customer's name")).to_have_value("Pat Example")
@@ -926,5 +929,74 @@ def test_the_supervisor_watches_the_floor_live(live: dict[str, Any], browser: An
     agent = browser.new_context().new_page()
     sign_in(agent, base, "alex")
     refused = agent.goto(f"{base}/console/supervisor")
+    assert refused is not None and refused.status == 403
+    assert not errors, errors
+
+
+def test_the_auditors_workspace(live: dict[str, Any], browser: Any) -> None:
+    """The audit log filtered and paged, the chain verified, a sample drawn, a bad period
+    answered with an error summary: every state axe clean."""
+    from playwright.sync_api import expect
+
+    sim: Simulator = live["sim"]
+    caller: Leg = sim.call(VSTRS, "+441632960004", Script().press(f"{ADVISER}#").press("000000#").hang_up())
+    svc = live["svc"]
+    deadline = time.monotonic() + 60
+    while not svc.traces.search(flow="vstrs_inbound", count=5):
+        assert time.monotonic() < deadline, "the call's end never reached the service"
+        time.sleep(0.2)
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live["base"], "ada")
+    expect(page.get_by_role("heading", name="Audit and assurance")).to_be_visible()
+    expect(page.get_by_role("img", name="Hand-offs by why a specialist was needed")).to_be_visible()
+    axe(page, "auditor, charts with titled axes")
+
+    # A reversed period: an error summary linked to the field, nothing else lost.
+    page.locator("#from-day").fill("7")
+    page.locator("#from-month").fill("12")
+    page.locator("#from-year").fill("2026")
+    page.locator("#to-day").fill("1")
+    page.locator("#to-month").fill("12")
+    page.locator("#to-year").fill("2026")
+    page.get_by_role("button", name="Show the period").click()
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("must be the same as or after its start")
+    axe(page, "auditor, a reversed period")
+
+    page.get_by_role("link", name="The audit log").first.click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("verification.pin")
+    axe(page, "audit log")
+    page.get_by_label("Kind of entry").select_option("verification.pin")
+    page.get_by_label("CallSid").fill(caller.sid.lower())
+    page.get_by_role("button", name="Show entries").click()
+    expect(page.locator("#log tbody tr")).to_have_count(1)
+    expect(page.locator("#log")).to_contain_text(caller.sid)
+    shot(page, "audit-log")
+    page.get_by_role("link", name=caller.sid).click()
+    expect(page.locator("main")).to_contain_text(caller.sid)
+    page.go_back()
+
+    page.get_by_role("button", name="Verify the chain now").click()
+    expect(page.locator("#done")).to_contain_text("Audit chain: ok:")
+    axe(page, "audit log, the chain verified")
+
+    page.goto(f"{live['base']}/console/auditor")
+    page.locator("#draw-sample summary").click()
+    page.locator("#sample-org").select_option("taxaid")
+    page.get_by_label("How many hand-offs").fill("0")
+    page.get_by_role("button", name="Draw the sample").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("from 1 to 500")
+    axe(page, "auditor, a bad sample size")
+    page.get_by_label("How many hand-offs").fill("5")
+    page.get_by_role("button", name="Draw the sample").click()
+    expect(page.locator("#done")).to_contain_text("Drew 0 hand-off(s) of Tax Aid")
+    axe(page, "auditor, a sample drawn")
+
+    designer = browser.new_context().new_page()
+    sign_in(designer, live["base"], "dana")
+    refused = designer.goto(f"{live['base']}/console/auditor/log")
     assert refused is not None and refused.status == 403
     assert not errors, errors

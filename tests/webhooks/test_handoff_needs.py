@@ -36,14 +36,14 @@ def test_a_hand_off_records_why_and_it_is_counted_everywhere(rig: Rig) -> None:
     handoff = rig.handoff(response.get_json()["id"])
     assert handoff["need"] == {
         "id": "enforcement",
-        "label": "Enforcement action under way or threatened",
+        "label": "Enforcement action",
         "detail": "bailiffs booked",
     }
     (requested,) = [e for e in rig.svc.audit.entries() if e["kind"] == "handoff.requested"]
     assert requested["need"] == "enforcement"
     today = SupervisorDesk(rig.svc).floor(SUE)["today"]
     assert today["needs"] == [
-        {"id": "enforcement", "label": "Enforcement action under way or threatened", "count": 1}
+        {"id": "enforcement", "label": "Enforcement action", "count": 1}
     ]
     # One verified call, one hand-off: a share of 1, over the threshold of 0.5.
     assert today["handoff_share"] == 1.0 and today["share_over"]
@@ -51,7 +51,7 @@ def test_a_hand_off_records_why_and_it_is_counted_everywhere(rig: Rig) -> None:
     assert sign_in(sue, "sue").status_code == 303
     page = sue.get("/console/supervisor").get_data(as_text=True)
     assert 'id="share-warning"' in page and "100% of verified calls today" in page
-    assert "Enforcement action under way or threatened" in page
+    assert "Enforcement action" in page
     amy = rig.app.test_client()
     assert sign_in(amy, "amy").status_code == 303
     auditor = amy.get("/console/auditor").get_data(as_text=True)
@@ -86,7 +86,7 @@ def test_the_admin_keeps_the_list_and_a_retired_reason_stays_on_old_hand_offs(ri
     ada = rig.app.test_client()
     assert sign_in(ada, "ada").status_code == 303
     page = ada.get("/console/admin/needs")
-    assert page.status_code == 200 and "The debt is disputed" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "Disputed debt" in page.get_data(as_text=True)
     token = csrf_from(page.data)
     bad = ada.post("/console/admin/needs/add", data={"csrf_token": token, "id": "Bad Id", "label": ""})
     assert bad.status_code == 400

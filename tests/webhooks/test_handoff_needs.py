@@ -56,7 +56,7 @@ def test_a_hand_off_records_why_and_it_is_counted_everywhere(rig: Rig) -> None:
     assert sign_in(amy, "amy").status_code == 303
     auditor = amy.get("/console/auditor").get_data(as_text=True)
     assert "Hand-offs by why a specialist was needed" in auditor
-    assert "<title>hand-offs, Enforcement action under way or threatened: 1</title>" in auditor
+    assert "<title>hand-offs, Enforcement action: 1</title>" in auditor
     assert 'id="share-warning"' in auditor and "Tax Aid (100%)" in auditor
 
 

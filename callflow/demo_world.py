@@ -38,6 +38,7 @@ from .config import Settings
 from .demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN
 from .handoff import IN_PROGRESS
 from .links import ServiceLinks
+from .sandbox import web_app_factory
 from .service import Callflow
 
 __all__ = ["ACCOUNTS", "DemoWorld"]
@@ -169,9 +170,7 @@ class DemoWorld:
         self.service = Callflow(
             settings, store=MemoryStore(self.clock), clock=self.clock, twilio_client=client
         )
-        from webhooks import create_app
-
-        self.app = create_app({"CALLFLOW_SERVICE": self.service})
+        self.app = web_app_factory()({"CALLFLOW_SERVICE": self.service})
         self.sim.transport = WsgiTransport(self.app)
         self.links = ServiceLinks(self.base_url)
         self._stopping = threading.Event()

@@ -14,18 +14,11 @@ reported like a flow problem: ``file:line: message``.
 from __future__ import annotations
 
 import difflib
-import logging
 import re
 import secrets
-import shutil
-import tempfile
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from random import Random
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,10 +31,10 @@ from .flowspec import (
     flow_files,
     is_test_file,
     load_flow,
-    parse_flow,
     read_yaml,
 )
 from .registry import Registry, default_registry
+from .sandbox import Sandbox, quiet
 
 __all__ = [
     "Coverage",
@@ -542,7 +535,7 @@ class _Reader:
 
 
 def run_path(
-    path: str | Path, registry: Registry | None = None
+    path: str | Path, registry: Registry | None = None, *, sandbox: Sandbox
 ) -> tuple[list[FileResult], list[Problem]]:
     """Run the tests for a flow file, a test file, or every flow in a folder.
 
@@ -582,14 +575,20 @@ def run_path(
         except OSError as exc:
             problems.append(Problem(str(flow_file), 1, f"cannot read: {exc}"))
             continue
-        results.append(run_tests(tests, flow, flows_dir, registry))
+        results.append(run_tests(tests, flow, flows_dir, registry, sandbox=sandbox))
     return results, problems
 
 
 def run_tests(
-    tests: TestFile, flow: Flow, flows_dir: str | Path, registry: Registry | None = None
+    tests: TestFile,
+    flow: Flow,
+    flows_dir: str | Path,
+    registry: Registry | None = None,
+    *,
+    sandbox: Sandbox,
 ) -> FileResult:
-    """Run a flow's tests; ``flow`` (perhaps not yet published) stands in for its name."""
+    """Run a flow's tests, each in a world of ``sandbox``'s; ``flow`` (perhaps not yet
+    published) stands in for its name."""
     registry = registry or default_registry()
     coverage = Coverage(flow)
     results: list[TestResult] = []
@@ -597,97 +596,10 @@ def run_tests(
         result = TestResult(FlowTest(name="(the test file)", line=1))
         result.failures.append(f"these tests are for flow {tests.flow!r}, not {flow.name!r}")
         return FileResult(tests, [result], coverage)
-    with _sandbox(flow, Path(flows_dir), registry) as sandbox, _quiet():
+    with sandbox.folder(flow, Path(flows_dir), registry) as folder, quiet():
         for test in tests.tests:
-            results.append(_Run(tests, test, flow, sandbox, registry, coverage).run())
+            results.append(_Run(tests, test, flow, folder, registry, coverage, sandbox).run())
     return FileResult(tests, results, coverage)
-
-
-_QUIET_THREADS: set[int] = set()
-
-
-class _QuietFilter(logging.Filter):
-    """Drops log records from threads running flow tests (their calls are not real)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.thread not in _QUIET_THREADS
-
-
-_QUIET_FILTER = _QuietFilter()
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """The sandbox services' log lines stay out of the real service's log (this thread only)."""
-    ident = threading.get_ident()
-    for handler in logging.getLogger().handlers:
-        if _QUIET_FILTER not in handler.filters:
-            handler.addFilter(_QUIET_FILTER)
-    _QUIET_THREADS.add(ident)
-    try:
-        yield
-    finally:
-        _QUIET_THREADS.discard(ident)
-
-
-@contextmanager
-def _sandbox(flow: Flow, flows_dir: Path, registry: Registry) -> Iterator[Path]:
-    """A folder with every flow of ``flows_dir``, ``flow`` standing in for its namesake."""
-    folder = Path(tempfile.mkdtemp(prefix="callflow-test-"))
-    try:
-        for other in flow_files(flows_dir) if flows_dir.is_dir() else []:
-            try:
-                if (
-                    parse_flow(other.read_text(encoding="utf-8"), str(other), registry).name
-                    == flow.name
-                ):
-                    continue
-            except (FlowValidationError, OSError):
-                continue
-            shutil.copy(other, folder / other.name)
-        (folder / f"{flow.name}.yaml").write_text(flow.source, encoding="utf-8")
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def sandbox_service(
-    flows_dir: Path,
-    registry: Registry,
-    *,
-    base_url: str = "http://callflow.test",
-    start: float | None = None,
-    **settings: Any,
-) -> tuple[Any, Any]:
-    """A service of its own on a fresh embedded store, serving the flows in ``flows_dir``,
-    with the local simulator standing in for Twilio (its clock starting now, or at
-    ``start``): a flow test's world, a replayed call's."""
-    from .service import Callflow
-    from .simulator.session import in_process
-    from .store import MemoryStore
-
-    token = secrets.token_hex(16)
-    checked = Settings(
-        twilio_auth_token=token,
-        public_base_url=base_url,
-        secret_key=secrets.token_bytes(32),
-        hash_cost=10,
-        flows_dir=flows_dir,
-        **settings,
-    ).checked()
-
-    def make(client: Any, clock: Any) -> Callflow:
-        return Callflow(
-            checked,
-            store=MemoryStore(clock),
-            clock=clock,
-            registry=registry,
-            rng=Random(7),
-            twilio_client=client,
-            sandbox=True,
-        )
-
-    return in_process(make, token, start=start)
 
 
 class _Run:
@@ -701,7 +613,9 @@ class _Run:
         flows_dir: Path,
         registry: Registry,
         coverage: Coverage,
+        sandbox: Sandbox,
     ) -> None:
+        self.sandbox = sandbox
         self.tests = tests
         self.test = test
         self.flow = flow
@@ -723,7 +637,7 @@ class _Run:
         return self.result
 
     def _build(self) -> None:
-        self.sim, self.service = sandbox_service(self.flows_dir, self.registry)
+        self.sim, self.service = self.sandbox.world(self.flows_dir, self.registry)
         self.service.engine.observers.append(self._observe)
         self.links = _links(self.service.settings)
 

@@ -25,8 +25,11 @@ from .errors import FlowValidationError, Problem, StoreError, UnknownFlowError
 from .flowspec import Flow, flow_files, load_flow, parse_flow
 from .machine import FlowMachine
 from .registry import Registry
-from .releases import NAMESPACE as RELEASES
 from .store.base import Store
+
+#: Where each published flow's release record lives (its live version and history): the
+#: library reads it; callflow.releases writes it.
+RELEASES = "flow_releases"
 
 log = logging.getLogger(__name__)
 

@@ -121,7 +121,12 @@ REGISTRY = Registry()
 
 
 def default_registry() -> Registry:
-    """The registry with every built-in guard and action loaded."""
-    from . import actions  # noqa: F401  (importing registers them)
-
+    """The registry the built-in guards and actions register in as ``callflow.actions`` is
+    imported (every entry point imports it: :func:`callflow.actions.builtin_registry`).
+    Lower layers that are not handed a registry use this one; it is never filled from
+    here, so nothing below the actions imports them."""
+    if not REGISTRY.actions:
+        raise RuntimeError(
+            "no actions are registered: import callflow.actions (or pass a registry)"
+        )
     return REGISTRY

@@ -36,17 +36,19 @@ from .clock import Clock
 from .errors import CallflowError, FlowValidationError
 from .flowspec import NAME, Flow, parse_flow
 from .flowtests import FileResult, FlowTestError, load_tests, run_tests
+from .library import RELEASES
 from .store.base import Store
 
 if TYPE_CHECKING:
     from .library import FlowLibrary
     from .replay import Replayer, ReplayReport
+    from .sandbox import Sandbox
 
 __all__ = ["NAMESPACE", "FlowReleases", "PublishRefused"]
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "flow_releases"
+NAMESPACE = RELEASES
 TESTS_NAMESPACE = "flow_tests"
 PROTECTION = ("flow_protection", "current")
 #: Flows protected from the start (and, whatever the admins say, every flow whose actions
@@ -88,6 +90,8 @@ class FlowReleases:
 
     #: Replays recent real calls before a publish (set by the service; None: no replay).
     replayer: Replayer | None = None
+    #: Where a version's tests run before it is published (the service's sandbox).
+    sandbox: Sandbox | None = None
     #: How many recent calls a publish replays (CALLFLOW_REPLAY_CALLS).
     replay_calls: int = 200
 
@@ -339,7 +343,11 @@ class FlowReleases:
             raise PublishRefused(
                 "the tests have problems, so nothing was published", str(exc)
             ) from None
-        result = run_tests(tests, flow, self.flows_dir, self.registry)
+        if self.sandbox is None:
+            raise PublishRefused(
+                "the flow's tests cannot run here (no sandbox), so nothing is published"
+            )
+        result = run_tests(tests, flow, self.flows_dir, self.registry, sandbox=self.sandbox)
         if not result.passed:
             raise PublishRefused(
                 f"flow {flow.name} failed its tests, so it was not published", result.report()

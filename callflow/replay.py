@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CallflowError
 from .flowspec import Flow
+from .sandbox import Sandbox, quiet
 from .traces import HIDDEN_KEYED, HIDDEN_SAID
 
 if TYPE_CHECKING:
@@ -151,10 +152,14 @@ class _Played:
 class Replayer:
     """Replays a flow's recent real calls against two versions, in sandboxes."""
 
-    def __init__(self, service: Callflow, flows_dir: Path, registry: Registry) -> None:
+    def __init__(
+        self, service: Callflow, flows_dir: Path, registry: Registry, sandbox: Sandbox | None = None
+    ) -> None:
         self.service = service
         self.flows_dir = flows_dir
         self.registry = registry
+        #: Where the replayed calls run (the service's own sandbox unless one is given).
+        self.sandbox: Sandbox = sandbox or service.sandbox
 
     def replay(self, candidate: Flow, count: int) -> ReplayReport:
         """Replay the last ``count`` recorded calls of ``candidate``'s flow."""
@@ -163,13 +168,12 @@ class Replayer:
         report = ReplayReport(candidate.name, live_version, candidate.version)
         if live_version is None or count <= 0:
             return report
-        from .flowtests import _quiet, _sandbox
-
         live = svc.library.version(live_version)
+        sandbox = self.sandbox
         with (
-            _sandbox(live, self.flows_dir, self.registry) as live_folder,
-            _sandbox(candidate, self.flows_dir, self.registry) as candidate_folder,
-            _quiet(),
+            sandbox.folder(live, self.flows_dir, self.registry) as live_folder,
+            sandbox.folder(candidate, self.flows_dir, self.registry) as candidate_folder,
+            quiet(),
         ):
             # Each publish has its own folders (the replayer is shared by a worker's threads).
             folders = {live.version: live_folder, candidate.version: candidate_folder}
@@ -318,10 +322,8 @@ class Replayer:
     def _sandbox_service(self, folder: Path, at: float) -> tuple[Simulator, Callflow]:
         """A service of its own on the embedded store, with the simulator, its clock at
         ``at`` (when the real call started)."""
-        from .flowtests import sandbox_service
-
         live = self.service.settings
-        sim, service = sandbox_service(
+        sim, service = self.sandbox.world(
             folder,
             self.registry,
             base_url="http://callflow.replay",

@@ -11,6 +11,7 @@ from random import Random, SystemRandom
 from typing import Any
 
 from .accounts import Accounts
+from .actions import builtin_registry
 from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
 from .audit import Audit, Checkpoints, chain_key
@@ -24,8 +25,10 @@ from .errors import ConfigError
 from .handoff import HandOffs
 from .library import FlowLibrary
 from .meetings import Meetings
-from .registry import Registry, default_registry
+from .registry import Registry
 from .releases import FlowReleases
+from .replay import Replayer
+from .sandbox import AppFactory, Sandbox
 from .secrets import Hasher
 from .staff import Staff
 from .store import Store, open_store
@@ -52,9 +55,12 @@ class Callflow:
         rng: Random | None = None,
         twilio_client: Any = None,
         sandbox: bool = False,
+        app_factory: AppFactory | None = None,
     ) -> None:
         """``sandbox``: a service of its own for flow tests and the softphone, whose calls
-        never leave the simulator (allow-lists do not apply inside it)."""
+        never leave the simulator (allow-lists do not apply inside it). ``app_factory``:
+        the web app factory sandboxed worlds wrap their service in (None: the package's
+        ``callflow.web`` entry point, looked up when first needed)."""
         self.settings = settings
         self.clock = clock or SystemClock()
         self.store = store or open_store(
@@ -63,7 +69,7 @@ class Callflow:
             breaker_threshold=settings.redis_breaker_threshold,
             breaker_cooldown=settings.redis_breaker_cooldown,
         )
-        self.registry = registry or default_registry()
+        self.registry = registry or builtin_registry()
         self.hasher = Hasher(settings.secret_key, settings.hash_cost)
         self.audit = Audit(self.store, self.clock, chain_key(settings.secret_key))
         self.checkpoints = Checkpoints(
@@ -112,9 +118,11 @@ class Callflow:
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
         self.engine = CallEngine(self.services, self.library)
+        # Flow tests, replays and the softphone run in worlds of their own: a service like
+        # this one (this class), and the web app around it (handed in, or the package's).
+        self.sandbox = Sandbox(type(self), app_factory)
+        self.releases.sandbox = self.sandbox
         if not sandbox:
-            from .replay import Replayer
-
             # A publish replays recent real calls first; a sandbox has none of its own.
             self.releases.replayer = Replayer(self, settings.flows_dir, self.registry)
             self.releases.replay_calls = settings.replay_calls

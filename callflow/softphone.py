@@ -23,8 +23,9 @@ from typing import Any
 
 from .errors import CallflowError, FlowValidationError
 from .flowspec import Flow, parse_flow
-from .flowtests import Coverage, FlowTest, TestFile, _quiet, _Run, _sandbox
+from .flowtests import Coverage, FlowTest, TestFile, _Run
 from .registry import Registry
+from .sandbox import Sandbox, quiet
 
 __all__ = ["DEMO_SETUP", "MAX_STEPS", "Softphone", "SoftphoneError", "Step"]
 
@@ -157,7 +158,9 @@ def start_of(flow: Flow) -> str:
 class _SoftphoneRun(_Run):
     """A flow test run whose caller takes the browser's steps, then waits for the next."""
 
-    def __init__(self, flow: Flow, flows_dir: Path, registry: Registry, steps: list[Step]):
+    def __init__(
+        self, flow: Flow, flows_dir: Path, registry: Registry, steps: list[Step], sandbox: Sandbox
+    ):
         start = start_of(flow)
         test = FlowTest(
             name="softphone",
@@ -168,7 +171,7 @@ class _SoftphoneRun(_Run):
         )
         setup = {kind: [{**r, "_line": 0} for r in rows] for kind, rows in DEMO_SETUP.items()}
         tests = TestFile("<softphone>", flow.name, setup, [test])
-        super().__init__(tests, test, flow, flows_dir, registry, Coverage(flow))
+        super().__init__(tests, test, flow, flows_dir, registry, Coverage(flow), sandbox)
         self.steps = list(steps)
         self.played = Played(flow.name, flow.version, start)
         self.script_obj: Any = None
@@ -211,9 +214,10 @@ class _SoftphoneRun(_Run):
 class Softphone:
     """Plays softphone calls against a flow's text, each in a sandbox of its own."""
 
-    def __init__(self, flows_dir: Path, registry: Registry) -> None:
+    def __init__(self, flows_dir: Path, registry: Registry, sandbox: Sandbox) -> None:
         self.flows_dir = Path(flows_dir)
         self.registry = registry
+        self.sandbox = sandbox
 
     def play(self, source: str, raw_steps: Any, label: str = "<softphone>") -> Played:
         """Play the flow in ``source`` with the caller's steps so far."""
@@ -226,8 +230,8 @@ class Softphone:
             flow = parse_flow(source, label, self.registry)
         except FlowValidationError as exc:
             raise SoftphoneError(f"the flow has problems, so it cannot be tried:\n{exc}") from None
-        run = _SoftphoneRun(flow, self.flows_dir, self.registry, steps)
-        with _sandbox(flow, self.flows_dir, self.registry) as folder, _quiet():
+        run = _SoftphoneRun(flow, self.flows_dir, self.registry, steps, self.sandbox)
+        with self.sandbox.folder(flow, self.flows_dir, self.registry) as folder, quiet():
             run.flows_dir = folder
             result = run.run()
         if result.failures and not run.played.transcript:

@@ -27,6 +27,7 @@ from twilio.request_validator import RequestValidator
 
 from callflow.clock import ManualClock
 from callflow.config import Settings
+from callflow.sandbox import Sandbox
 from callflow.service import Callflow
 from callflow.simulator import Simulator
 from callflow.store import MemoryStore, Store
@@ -34,6 +35,8 @@ from callflow.store.redis import RedisStore
 from webhooks import create_app
 
 #: The tests own this database and flush it; never db 0.
+#: Flow tests' worlds: the service class and the web app factory, handed in.
+SANDBOX = Sandbox(Callflow, create_app)
 TEST_REDIS_URL = os.environ.get("CALLFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 BASE_URL = "https://callflow.test"
 AUTH_TOKEN = secrets.token_hex(16)

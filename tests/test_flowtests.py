@@ -10,6 +10,7 @@ import pytest
 from callflow.cli import main
 from callflow.flowspec import flow_files
 from callflow.flowtests import FlowTestError, load_tests, run_path
+from tests.conftest import SANDBOX
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"
 
@@ -22,7 +23,7 @@ def flows_copy(tmp_path: Path) -> Path:
 
 
 def test_every_flow_has_tests_and_they_pass() -> None:
-    results, problems = run_path(FLOWS)
+    results, problems = run_path(FLOWS, sandbox=SANDBOX)
     assert problems == []
     assert {r.tests.flow for r in results} == {
         "vstrs_inbound",
@@ -43,7 +44,7 @@ def test_test_files_are_not_flows() -> None:
 def test_a_broken_prompt_fails_with_a_diff(flows_copy: Path) -> None:
     flow = flows_copy / "officer_check.yaml"
     flow.write_text(flow.read_text().replace("belongs to {officer_name}", "is {officer_name}"))
-    results, problems = run_path(flow)
+    results, problems = run_path(flow, sandbox=SANDBOX)
     assert problems == []
     (result,) = results
     assert not result.passed
@@ -71,7 +72,7 @@ def test_a_broken_route_fails_on_where_the_call_ends(flows_copy: Path) -> None:
     )
     assert broken != text
     flow.write_text(broken)
-    (result,), _ = run_path(flow)
+    (result,), _ = run_path(flow, sandbox=SANDBOX)
     failed = {r.test.name: r for r in result.results if not r.passed}
     first = failed["the right person hears the details and confirms"]
     assert any("it ended in rearrange" in f for f in first.failures)
@@ -84,7 +85,7 @@ def test_a_broken_route_fails_on_where_the_call_ends(flows_copy: Path) -> None:
 def test_an_audit_expectation_is_checked(flows_copy: Path) -> None:
     tests = flows_copy / "officer_check.test.yaml"
     tests.write_text(tests.read_text().replace("officer.check: unknown", "officer.check: found"))
-    (result,), _ = run_path(flows_copy / "officer_check.yaml")
+    (result,), _ = run_path(flows_copy / "officer_check.yaml", sandbox=SANDBOX)
     (failed,) = [r for r in result.results if not r.passed]
     assert any("expected audit officer.check: found" in f for f in failed.failures)
 
@@ -93,7 +94,7 @@ def test_coverage_names_what_no_test_reaches(flows_copy: Path) -> None:
     tests = flows_copy / "officer_check.test.yaml"
     text = tests.read_text()
     tests.write_text(text[: text.index("  - name: an unknown number")])
-    (result,), _ = run_path(flows_copy / "officer_check.yaml")
+    (result,), _ = run_path(flows_copy / "officer_check.yaml", sandbox=SANDBOX)
     assert result.passed
     figures = result.coverage.figures()
     assert figures["states"] < figures["states_total"]
@@ -126,7 +127,7 @@ def test_problems_in_a_test_file_have_lines(tmp_path: Path) -> None:
 
 def test_a_flow_without_tests_is_a_problem(flows_copy: Path) -> None:
     (flows_copy / "officer_check.test.yaml").unlink()
-    _, problems = run_path(flows_copy)
+    _, problems = run_path(flows_copy, sandbox=SANDBOX)
     assert [p.message for p in problems] == ["no tests: write officer_check.test.yaml"]
 
 
@@ -158,7 +159,7 @@ def test_a_redirect_loop_is_refused_before_its_tests_run(tmp_path: Path) -> None
     (tmp_path / "loop.test.yaml").write_text(
         "flow: loop\ntests:\n  - name: goes round\n    steps:\n      - hear: anything\n"
     )
-    results, problems = run_path(tmp_path / "loop.yaml")
+    results, problems = run_path(tmp_path / "loop.yaml", sandbox=SANDBOX)
     assert results == []
     (problem,) = problems
     assert problem.line == 4 and "loop for ever without waiting" in problem.message

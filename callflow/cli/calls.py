@@ -59,7 +59,11 @@ def register(sub: Any) -> None:
         help="in this process: add the demo adviser to the embedded store first",
     )
     call.add_argument("--flow", help="call this flow (default: the Voice URL's, vstrs_inbound)")
-    call.add_argument("--app", default="webhooks:create_app", help="web app factory (in process)")
+    call.add_argument(
+        "--app",
+        default=None,
+        help="web app factory, module:function (in process; default: the package's own)",
+    )
     call.add_argument(
         "--agent-after",
         type=float,

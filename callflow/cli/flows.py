@@ -130,14 +130,19 @@ def _lint(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     import logging
 
+    from ..actions import builtin_registry
     from ..flowtests import run_path
+    from ..sandbox import Sandbox
+    from ..service import Callflow
 
     # Each test runs a whole service; its INFO lines would bury the results.
     logging.basicConfig(level=logging.ERROR)
+    sandbox = Sandbox(Callflow)  # the web app: the package's callflow.web entry point
+    registry = builtin_registry()
     paths = args.paths or [str(Settings().flows_dir)]
     failed = 0
     for root in paths:
-        results, problems = run_path(root)
+        results, problems = run_path(root, registry, sandbox=sandbox)
         for problem in problems:
             print(problem)
         failed += len(problems)

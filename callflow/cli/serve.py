@@ -11,6 +11,7 @@ from typing import Any
 from ..config import Settings
 from ..demo import DEMO_ADVISER_TEXT
 from ..errors import CallflowError
+from ..sandbox import web_app_spec
 from .common import EXIT_OK
 
 
@@ -85,7 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         "20",
         "--access-logfile",
         "-",
-        "webhooks:create_app()",
+        f"{web_app_spec()}()",
     ]
     print(
         f"callflow on http://{args.host}:{args.port} (store: {store_kind})",

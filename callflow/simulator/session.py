@@ -7,12 +7,11 @@ straight into the web app, and the service's Twilio REST calls go through the re
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 from twilio.rest import Client
 
@@ -26,6 +25,7 @@ from ..demo import (
     add_demo_agent,
     add_demo_team,
 )
+from ..sandbox import web_app_factory
 from ..service import Callflow
 from ..store import MemoryStore
 from .core import Leg, LogEntry, Simulator
@@ -35,19 +35,9 @@ from .transport import HttpTransport, WsgiTransport
 
 VSTRS_NUMBER = "+441632960999"
 CALLER_NUMBER = "+441632960001"
-DEFAULT_APP = "webhooks:create_app"
 
 #: Builds the service given the Twilio client (wired to the simulator) and the virtual clock.
 ServiceFactory = Callable[[Client, ManualClock], Callflow]
-
-
-def load_app_factory(spec: str = DEFAULT_APP) -> Callable[..., Any]:
-    """The web app factory named ``module:function`` (loaded by name, as gunicorn does)."""
-    module_name, _, attr = spec.partition(":")
-    factory: Callable[..., Any] = getattr(
-        importlib.import_module(module_name), attr or "create_app"
-    )
-    return factory
 
 
 def http_simulator(base_url: str, auth_token: str) -> Simulator:
@@ -63,7 +53,7 @@ def http_simulator(base_url: str, auth_token: str) -> Simulator:
 def in_process(
     make_service: ServiceFactory,
     auth_token: str,
-    app_factory: str = DEFAULT_APP,
+    app_factory: str | None = None,
     start: float | None = None,
 ) -> tuple[Simulator, Callflow]:
     """A simulator and a service in this process, each reaching the other, on a virtual
@@ -72,7 +62,7 @@ def in_process(
     sim = Simulator(None, auth_token, clock=clock)
     client = Client(sim.account_sid, auth_token, http_client=SimulatorHttpClient(RestApi(sim)))
     service = make_service(client, clock)
-    app = load_app_factory(app_factory)({"CALLFLOW_SERVICE": service})
+    app = web_app_factory(app_factory)({"CALLFLOW_SERVICE": service})
     sim.transport = WsgiTransport(app)
     base = service.settings.public_base_url or "http://callflow.local"
     sim.configure_number(

@@ -417,7 +417,7 @@ def softphone() -> Response:
         except UnknownFlowError:
             abort(404, description=f"There is no flow named {name[:64]}.")
     try:
-        played = Softphone(svc.settings.flows_dir, svc.registry).play(
+        played = Softphone(svc.settings.flows_dir, svc.registry, svc.sandbox).play(
             source.replace("\r\n", "\n"), body.get("steps", [])
         )
     except SoftphoneError as exc:

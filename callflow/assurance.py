@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from .context import Services, ServiceUser
+from .directory import ORGANISATIONS
 from .errors import CallflowError
 
 __all__ = ["NEXT_STATES", "Assurance", "AssuranceError"]
@@ -192,7 +193,6 @@ class Assurance(ServiceUser):
         """Per organisation: hand-offs, sampled, passed, failed, outstanding, for hand-offs
         requested in the period. Counted from the indexes (one round trip, O(log n) each),
         never by reading the period's hand-offs or cases."""
-        from .directory import ORGANISATIONS
 
         low, high = _start(since), _end(until)
         orgs = [org] if org else list(ORGANISATIONS)

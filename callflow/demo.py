@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .service import Callflow
+from .simulator import Callee, Script, Step
 
 DEMO_NUMBER = "1001"
 DEMO_PIN = "246810"
@@ -38,7 +39,6 @@ DEMO_AGENT_CLIENT = "client:demo_agent"
 
 def add_demo_agent(service: Callflow, sim: Any, *, answer_after: float, talk: float) -> None:
     """Register an available demo VSTRS agent who answers (in the simulator) and talks a while."""
-    from .simulator import Callee, Script
 
     if service.store.kind != "memory":
         raise ValueError("the demo agent is only for the embedded store")
@@ -60,7 +60,6 @@ DEMO_SPECIALIST = ("400001", "Kim Specialist", "client:demo_specialist")
 def add_demo_team(service: Callflow, sim: Any) -> None:
     """A specialist team with one available specialist, Kim, whose phone is answered: she
     keys the demo agent's SEES ID and accepts."""
-    from .simulator import Callee, Script, Step
 
     now = service.clock.now()
     if service.staff.team(DEMO_TEAM) is None:

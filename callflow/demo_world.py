@@ -40,6 +40,9 @@ from .handoff import IN_PROGRESS
 from .links import ServiceLinks
 from .sandbox import web_app_factory
 from .service import Callflow
+from .simulator import Callee, Script, Simulator, Step, WsgiTransport
+from .simulator.rest import RestApi, SimulatorHttpClient
+from .store import MemoryStore
 
 __all__ = ["ACCOUNTS", "DemoWorld"]
 
@@ -108,7 +111,6 @@ class _RobotCall:
 def _adviser(number: str, *, asks_callback: bool) -> Callable[[str], Any]:
     """A demo adviser on the phone: answers whatever the flow asks (the VSTRS line or a
     call-back), and takes the call-back offer when ``asks_callback``."""
-    from .simulator import Step
 
     def ask(heard: str) -> Any:
         lowered = heard.lower()
@@ -145,9 +147,6 @@ class DemoWorld:
     def __post_init__(self) -> None:
         from twilio.rest import Client
 
-        from .simulator import Simulator, WsgiTransport
-        from .simulator.rest import RestApi, SimulatorHttpClient
-        from .store import MemoryStore
 
         token = secrets.token_hex(16)
         self.clock = ManualClock(time.time())
@@ -184,7 +183,6 @@ class DemoWorld:
 
     def seed(self) -> None:
         """Advisers, agents, teams, an officer, a meeting, accounts and the VSTRS number."""
-        from .simulator import Callee, Script, Step
 
         svc, now = self.service, self.clock.now()
         for number, name, org in ADVISERS:
@@ -260,7 +258,6 @@ class DemoWorld:
     def _specialist(self, staff_number: str) -> Callable[[str], Any]:
         """A specialist on their own phone: keys the SEES ID of the agent on the hand-off
         they are taking (their own, never the team's newest), then accepts."""
-        from .simulator import Step
 
         def ask(heard: str) -> Any:
             if "SEES I D code" in heard or "cod SEES I D" in heard:
@@ -280,7 +277,6 @@ class DemoWorld:
 
     def _caller(self) -> None:
         """The next scripted caller rings the VSTRS number (unless enough are waiting)."""
-        from .simulator import Script
 
         self._callers = [leg for leg in self._callers if leg.live]
         if len(self._callers) >= self.max_callers:

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .allowlists import Allowed, destination_problems
 from .errors import FlowValidationError, Problem
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .language import LANGUAGE, VOICES
@@ -1049,7 +1050,6 @@ def lint_paths(
 ) -> list[Problem]:
     """Every problem in every flow file under the given paths; with ``allowed`` (an
     :class:`~callflow.allowlists.Allowed`), every destination that is not allow-listed too."""
-    from .allowlists import Allowed, destination_problems
 
     allowed = allowed if allowed is not None else Allowed()
     problems: list[Problem] = []

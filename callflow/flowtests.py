@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .access import Viewer
+from .callbacks import dialable
 from .config import Settings
+from .directory import QUESTIONS
 from .errors import CallflowError, FlowValidationError, Problem
 from .flowspec import (
     TEST_SUFFIXES,
@@ -33,8 +36,10 @@ from .flowspec import (
     load_flow,
     read_yaml,
 )
+from .links import ServiceLinks
 from .registry import Registry, default_registry
 from .sandbox import Sandbox, quiet
+from .simulator import Callee, Script
 
 __all__ = [
     "Coverage",
@@ -752,7 +757,6 @@ class _Run:
                 store.attempt_failed(number, caller, now, settings.guard)
 
     def _agent(self, a: dict[str, Any], now: float) -> None:
-        from .simulator import Callee, Script
 
         client = f"client:{a.get('client', 'agent_' + str(a['sees_id']))}"
         staff = self.service.staff
@@ -808,7 +812,6 @@ class _Run:
     # -- the call
 
     def _script(self) -> Any:
-        from .simulator import Script
 
         script = Script(patience=60)
         for step in self.test.steps:
@@ -826,7 +829,6 @@ class _Run:
 
     def _callee(self, script: Any) -> Any:
         """The person the test's outbound call reaches, as ``callee:`` says."""
-        from .simulator import Callee
 
         return {
             "answers": Callee("answered", after=5, script=script),
@@ -838,7 +840,6 @@ class _Run:
     def _callback_leg(self, script: Any) -> Any:
         """A call-back owed to the test's adviser (who rang ten minutes ago and was verified
         then), placed now to their registered number, answered as the test says."""
-        from .callbacks import dialable
 
         setup = self.tests.setup
         number = self.test.adviser or str((setup.get("advisers") or [{}])[0].get("number", ""))
@@ -877,7 +878,6 @@ class _Run:
 
     def _handoff_leg(self, script: Any) -> Any:
         """A verified adviser with an agent; the agent hands off to the test's team."""
-        from .simulator import Callee, Script
 
         setup = self.tests.setup
         advisers, agents = setup.get("advisers", []), setup.get("agents", [])
@@ -885,7 +885,6 @@ class _Run:
         if not advisers or not agents or team is None:
             raise CallflowError("a handoff test needs an adviser, an agent and its team in setup")
         adviser, agent = advisers[0], agents[0]
-        from .directory import QUESTIONS
 
         # The adviser answers whichever question they hear, in English or in Welsh.
         answers = {k.replace("_", " "): str(v) for k, v in adviser["answers"].items()}
@@ -960,7 +959,6 @@ class _Run:
             raise CallflowError(f"team {team.id} was never rung (at {rung})")
         if self.test.taken_on_console:
             # The specialist who picked up the team number takes it on their console.
-            from .access import Viewer
 
             taker = self.service.staff.specialist(self.test.taken_on_console)
             if taker is None:
@@ -1148,7 +1146,6 @@ def _describe_actual(kind: str, text: str) -> str:
 
 
 def _links(settings: Settings) -> Any:
-    from .links import ServiceLinks
 
     return ServiceLinks(settings.public_base_url or "http://callflow.test")
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from .callbacks import HEARTBEAT
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -97,7 +99,6 @@ class ServiceGauges:
             over.add_metric([], 1.0 if verified >= MIN_VERIFIED and value > limit else 0.0)
             for need, n in sorted(needs.items()):
                 by_need.add_metric([need[:40]], n)
-            from .callbacks import HEARTBEAT
 
             heartbeat.add_metric(["callbacks"], 1.0 if svc.store.claimed_by(HEARTBEAT) else 0.0)
         except Exception:

@@ -35,7 +35,7 @@ from .audit import Audit
 from .clock import Clock
 from .errors import CallflowError, FlowValidationError
 from .flowspec import NAME, Flow, parse_flow
-from .flowtests import FileResult, FlowTestError, load_tests, run_tests
+from .flowtests import FileResult, FlowTestError, load_tests, run_tests, tests_for
 from .library import RELEASES
 from .store.base import Store
 
@@ -262,7 +262,6 @@ class FlowReleases:
             return str(doc["source"])
         file_flow = self.file_flow(name)
         if file_flow is not None and file_flow.version == version:
-            from .flowtests import tests_for
 
             path = tests_for(file_flow.path)
             return path.read_text(encoding="utf-8") if path.exists() else None

@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CallflowError
 from .flowspec import Flow
+from .links import ServiceLinks
 from .sandbox import Sandbox, quiet
+from .simulator import Callee, Script
 from .traces import HIDDEN_KEYED, HIDDEN_SAID
 
 if TYPE_CHECKING:
@@ -268,8 +270,6 @@ class Replayer:
     ) -> Leg:
         """A call the service places (a meeting call, a call-back), placed in the sandbox
         about a stand-in record, and answered as the real one was."""
-        from .links import ServiceLinks
-        from .simulator import Callee
 
         links = ServiceLinks(sandbox.settings.public_base_url or "")
         answered_by = str(steps[0].get("answered_by") or "human")
@@ -362,7 +362,6 @@ class Replayer:
     def _world(self, sim: Simulator, sandbox: Callflow, steps: list[dict[str, Any]]) -> None:
         """What the call met, copied in to read: advisers (stand-in secrets), officers, a
         free agent, the line's calendar and closure."""
-        from .simulator import Callee, Script
 
         live = self.service
         now = sandbox.clock.now()
@@ -447,7 +446,6 @@ def _finish(flow: Flow, state: str) -> tuple[str, int | None]:
 def _script(flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) -> Script:
     """The caller's part, from the trace: at each gather what they keyed or said (secrets
     stood in for), silence where it timed out, then how long they stayed on."""
-    from .simulator import Script
 
     script = Script(patience=60)
     for step in steps[1:]:

@@ -14,7 +14,7 @@ from .accounts import Accounts
 from .actions import builtin_registry
 from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
-from .audit import Audit, Checkpoints, chain_key
+from .audit import Audit, Checkpoints, chain_key, checkpoint_problem
 from .callbacks import Callbacks
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -28,6 +28,7 @@ from .meetings import Meetings
 from .registry import Registry
 from .releases import FlowReleases
 from .replay import Replayer
+from .retention import Retention
 from .sandbox import AppFactory, Sandbox
 from .secrets import Hasher
 from .staff import Staff
@@ -128,7 +129,6 @@ class Callflow:
             self.releases.replay_calls = settings.replay_calls
         self.traces = Traces(self.store, self.audit, settings.trace_retention_days * 86400)
         self.traces.library = self.library
-        from .retention import Retention
 
         self.retention = Retention(self)
 
@@ -165,7 +165,6 @@ class Callflow:
     def audit_health(self) -> dict[str, Any]:
         """Whether the audit log is whole as far as the store's state shows: not behind its
         newest checkpoint, and the store the one it saw (not one that came back empty)."""
-        from .audit import checkpoint_problem
 
         checkpoint = self.checkpoints.newest()
         if checkpoint is None:

@@ -26,6 +26,8 @@ from .flowspec import Flow, parse_flow
 from .flowtests import Coverage, FlowTest, TestFile, _Run
 from .registry import Registry
 from .sandbox import Sandbox, quiet
+from .simulator import Script
+from .simulator import Step as SimStep
 
 __all__ = ["DEMO_SETUP", "MAX_STEPS", "Softphone", "SoftphoneError", "Step"]
 
@@ -177,8 +179,6 @@ class _SoftphoneRun(_Run):
         self.script_obj: Any = None
 
     def _script(self) -> Any:
-        from .simulator import Script
-        from .simulator import Step as SimStep
 
         def ask(heard: str) -> SimStep | None:
             if self.steps:

@@ -404,7 +404,7 @@ class Driver(threading.Thread):
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """``callflow ARGS`` in a process of its own, with ``env`` (as an operator would run it)."""
     return subprocess.run(
-        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
+        [sys.executable, "-c", "from callflow.cli.main import main; raise SystemExit(main())", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -460,7 +460,7 @@ def cli_login(env: dict[str, str], folder: Path, svc: Callflow, role: str = "adm
     signed = {**env, "CALLFLOW_CONFIG_DIR": str(folder / "callflow-config" / username)}
     signed.pop("CALLFLOW_TOKEN", None)
     done = subprocess.run(
-        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())",
+        [sys.executable, "-c", "from callflow.cli.main import main; raise SystemExit(main())",
          "login", "--username", username],
         env=signed, input=CLI_PASSWORD + "\n", capture_output=True, text=True, timeout=120,
         cwd=Path(__file__).resolve().parents[1],

@@ -267,7 +267,7 @@ def cli_service(monkeypatch: pytest.MonkeyPatch, redis_store: RedisStore) -> Any
 def test_export_filters_and_round_trips(
     cli_service: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from callflow.cli import main
+    from callflow.cli.main import main
 
     days = sorted({e["at"][:10] for e in cli_service.audit.all_entries()})
     target = tmp_path / "taxaid.jsonl"
@@ -285,7 +285,7 @@ def test_export_filters_and_round_trips(
 def test_verify_reports_ok_and_the_first_break(
     cli_service: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from callflow.cli import main
+    from callflow.cli.main import main
 
     assert main(["audit", "verify"]) == 0
     assert "ok: 4 entries, numbers to 4, none missing" in capsys.readouterr().out
@@ -304,10 +304,10 @@ def test_archive_keeps_the_chain_intact(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from callflow import cli
-    from callflow.cli import main
+    from callflow.cli import common as cli_common
+    from callflow.cli.main import main
 
-    monkeypatch.setattr(cli.common, "service", lambda: cli_service)
+    monkeypatch.setattr(cli_common, "service", lambda: cli_service)
     cli_service.clock.advance(10 * 86_400)
     archive = tmp_path / "archive.jsonl"
     assert main(["audit", "archive", "--older-than", "11", "-o", str(archive)]) == 0

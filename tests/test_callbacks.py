@@ -370,7 +370,7 @@ def test_call_backs_from_the_command_line(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    from callflow.cli import main
+    from callflow.cli.main import main
 
     first = waiting_caller(rig, ADVISER, PIN, "+441632960001")
     rig.sim.advance(30)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.config import Settings
 from callflow.service import Callflow
 from tests.conftest import FLOWS, TEST_REDIS_URL, cli_sign_in

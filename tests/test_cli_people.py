@@ -137,7 +137,7 @@ def run_cli_input(env: dict[str, str], text: str, *args: str) -> object:
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", "from callflow.cli import main; raise SystemExit(main())", *args],
+        [sys.executable, "-c", "from callflow.cli.main import main; raise SystemExit(main())", *args],
         env=env, input=text, capture_output=True, text=True, timeout=120,
         cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip

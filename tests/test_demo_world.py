@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.demo_world import ACCOUNTS, DemoWorld
 from tests.conftest import TEST_REDIS_URL, free_port
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.flowspec import flow_files
 from callflow.flowtests import FlowTestError, load_tests, run_path
 from tests.conftest import SANDBOX

@@ -154,7 +154,8 @@ def test_the_auditors_figures_come_from_tallies_kept_with_the_log(
     """The auditor's page reads one tally per day of the period, kept in the same step as
     each audit entry, never the period's entries; the tallies always agree with the log,
     and ``callflow audit retally`` checks and rebuilds them."""
-    from callflow import cli
+    from callflow.cli import common as cli_common
+    from callflow.cli.main import main
     from callflow.desks import AuditorDesk
     from callflow.reports import figures, today_utc
     from callflow.tallies import tallies_of
@@ -183,12 +184,12 @@ def test_the_auditors_figures_come_from_tallies_kept_with_the_log(
     assert AuditorDesk(svc).figures(day, day, "top")["handoff_share"] == {}, "one organisation"
     monkeypatch.undo()
 
-    monkeypatch.setattr(cli.common, "service", lambda: svc)
-    assert cli.main(["audit", "retally", "--check"]) == 0
+    monkeypatch.setattr(cli_common, "service", lambda: svc)
+    assert main(["audit", "retally", "--check"]) == 0
     svc.store.replace_tallies({day.isoformat(): {"ho|taxaid|debt_pursuit": 9}})
-    assert cli.main(["audit", "retally", "--check"]) == 1
+    assert main(["audit", "retally", "--check"]) == 1
     assert "1 differ" in capsys.readouterr().out
-    assert cli.main(["audit", "retally"]) == 0
+    assert main(["audit", "retally"]) == 0
     assert svc.store.audit_tallies([day.isoformat()]) == from_log
 
 
@@ -197,7 +198,8 @@ def test_reindex_finds_records_written_before_their_indexes(
 ) -> None:
     """An upgrade from a release without indexes: ``callflow store reindex`` indexes every
     record that was already there, and drops the old whole-namespace key sets."""
-    from callflow import cli
+    from callflow.cli import common as cli_common
+    from callflow.cli.main import main
 
     svc = rig.svc
     caller, _ = rig.taken_over()
@@ -215,11 +217,11 @@ def test_reindex_finds_records_written_before_their_indexes(
                 if ns == namespace:
                     entries.clear()
     assert store.indexed("grants", f"call:{caller.sid}") == []
-    monkeypatch.setattr(cli.common, "service", lambda: svc)
-    assert cli.main(["store", "reindex"]) == 0
+    monkeypatch.setattr(cli_common, "service", lambda: svc)
+    assert main(["store", "reindex"]) == 0
     assert "grants: 1 records indexed" in capsys.readouterr().out
     assert store.indexed("grants", f"call:{caller.sid}") == grants
     assert svc.handoffs.active_grants() == 1
     if isinstance(store, RedisStore):
         assert not store.client.exists("cf:{grants}:keys")
-    assert cli.main(["store", "reindex", "nonsense"]) != 0
+    assert main(["store", "reindex", "nonsense"]) != 0

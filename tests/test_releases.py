@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.clock import ManualClock
 from callflow.errors import CallflowError
 from callflow.releases import PublishRefused

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.clock import ManualClock
 from callflow.flowspec import parse_flow
 from callflow.releases import PublishRefused, ReplayChanges

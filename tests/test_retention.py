@@ -104,11 +104,12 @@ def test_every_family_documents_its_rule() -> None:
 
 @pytest.mark.parametrize("store", ["redis"], indirect=True)
 def test_the_report_command(store: RedisStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from callflow import cli
+    from callflow.cli import common as cli_common
+    from callflow.cli.main import main
 
     svc = Callflow(make_settings(), store=store)
     svc.audit.record("test.step", outcome="ok")
-    monkeypatch.setattr(cli.common, "service", lambda: svc)
-    assert cli.main(["retention", "report"]) == 0
+    monkeypatch.setattr(cli_common, "service", lambda: svc)
+    assert main(["retention", "report"]) == 0
     out = capsys.readouterr().out
     assert "audit log" in out and "ok: every key is covered by a rule" in out

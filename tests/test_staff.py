@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.config import Settings
 from callflow.errors import DirectoryError
 from callflow.service import Callflow

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.clock import ManualClock
 from callflow.simulator import Leg, Script
 from callflow.store import Store

@@ -8,6 +8,8 @@ import logging
 from flask import Blueprint, Response, abort, jsonify, request
 
 from callflow.errors import CallflowError
+from callflow.gauges import ServiceGauges
+from callflow.metrics import CONTENT_TYPE_LATEST, exposition
 
 from .extension import service
 
@@ -52,7 +54,6 @@ def metrics() -> Response:
     Without ``CALLFLOW_METRICS_TOKEN`` the web service does not serve them at all (404):
     ``callflow metrics --bind ADDR`` serves them on an address of their own.
     """
-    from callflow.metrics import CONTENT_TYPE_LATEST, exposition
 
     token = service().settings.metrics_token
     if token is None:
@@ -63,7 +64,6 @@ def metrics() -> Response:
         response = Response("a bearer token is required\n", status=401, mimetype="text/plain")
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    from callflow.gauges import ServiceGauges
 
     body = exposition(service().store, [ServiceGauges(service())])
     return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0])

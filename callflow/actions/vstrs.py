@@ -17,6 +17,7 @@ import logging
 
 from ..context import CallContext
 from ..directory import ADVISER_NUMBER, QUESTIONS, Adviser
+from ..metrics import ADVISER_LOCKOUTS
 from ..registry import REGISTRY
 from ..secrets import normalise_answer
 from ..store.base import Attempt
@@ -90,7 +91,6 @@ def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:
 
 def _lockout(ctx: CallContext, adviser: Adviser, outcome: str) -> None:
     """A lock started (or was renewed): audited, logged at error, counted: an alert."""
-    from ..metrics import ADVISER_LOCKOUTS
 
     settings = ctx.settings
     minutes = settings.lockout_seconds // 60 if outcome == "locked" else None

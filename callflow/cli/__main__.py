@@ -1,5 +1,5 @@
 """``python -m callflow.cli``: the ``callflow`` command."""
 
-from . import main
+from .main import main
 
 raise SystemExit(main())

@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..audit import facets_of, verify_entries, verify_now
 from ..errors import CallflowError
+from ..reports import audit_csv
+from ..tallies import tallies_of
 from . import common
 from .common import EXIT_OK, EXIT_PROBLEMS
 
@@ -108,7 +111,6 @@ def _audit_export(args: argparse.Namespace) -> int:
         for row in rows:
             out.write(json.dumps(row, sort_keys=True) + "\n")
     else:
-        from ..reports import audit_csv
 
         out.write(audit_csv(rows))
     if args.output:
@@ -120,7 +122,6 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from ..audit import verify_entries
 
     svc = common.service()
     note = ""
@@ -137,7 +138,6 @@ def _audit_verify(args: argparse.Namespace) -> int:
         if not broken:  # a period: numbers missing at its edges belong to other days
             note = " (within the period)"
     else:
-        from ..audit import verify_now
 
         report = verify_now(svc.audit, svc.checkpoints)
         print(report["text"])
@@ -177,7 +177,6 @@ def _audit_archive(args: argparse.Namespace) -> int:
 def _audit_retally(args: argparse.Namespace) -> int:
     from datetime import date, timedelta
 
-    from ..tallies import tallies_of
 
     svc = common.service()
     since, until = common.parse_date(args.since), common.parse_date(args.until)
@@ -208,7 +207,6 @@ def _audit_retally(args: argparse.Namespace) -> int:
 
 
 def _audit_reindex(_args: argparse.Namespace) -> int:
-    from ..audit import facets_of
 
     svc = common.service()
     done = svc.store.index_audit((e, facets_of(e)) for e in svc.audit.all_entries())

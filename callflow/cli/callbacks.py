@@ -8,6 +8,7 @@ from typing import Any
 
 from . import common
 from .common import EXIT_OK
+from .meetings import _links
 
 
 def register(sub: Any) -> None:
@@ -75,7 +76,6 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .meetings import _links
 
     svc = common.service()
     links = _links(svc)

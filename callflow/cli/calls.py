@@ -8,8 +8,34 @@ import secrets
 import sys
 from typing import Any
 
+from ..access import Viewer
+from ..audit import outcome_text
 from ..config import Settings
+from ..demo import (
+    DEMO_ADVISER_TEXT,
+    DEMO_AGENT_SEES_ID,
+    DEMO_SPECIALIST,
+    DEMO_TEAM,
+    add_demo_adviser,
+    add_demo_agent,
+)
 from ..errors import CallflowError
+from ..flowspec import NAME
+from ..links import ServiceLinks
+from ..service import Callflow
+from ..simulator import Script
+from ..simulator.session import (
+    CALLER_NUMBER,
+    VSTRS_NUMBER,
+    demo_rig,
+    demo_script,
+    http_simulator,
+    in_process,
+    interactive_asker,
+    nobody_answered,
+    printer,
+)
+from ..store import MemoryStore
 from . import common
 from .common import EXIT_OK, EXIT_PROBLEMS
 
@@ -114,8 +140,6 @@ class _StepAction(argparse.Action):
 
 
 def _script_from(args: argparse.Namespace) -> Any:
-    from ..simulator import Script
-    from ..simulator.session import interactive_asker
 
     steps = getattr(args, "steps", None) or []
     if not steps:
@@ -141,7 +165,6 @@ def _script_from(args: argparse.Namespace) -> Any:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from ..simulator.session import http_simulator, in_process, printer
 
     common.quiet_logs(args.verbose)
     script = _script_from(args)
@@ -154,9 +177,6 @@ def _call(args: argparse.Namespace) -> int:
             )
         sim = http_simulator(args.url, token)
     else:
-        from ..demo import add_demo_adviser, add_demo_agent
-        from ..service import Callflow
-        from ..store import MemoryStore
 
         settings = Settings.from_env()
         token = settings.twilio_auth_token or secrets.token_hex(16)
@@ -189,8 +209,6 @@ def _call(args: argparse.Namespace) -> int:
 def _play_call(
     sim: Any, script: Any, from_: str, show: Any, flow: str | None = None, kinds: Any = None
 ) -> int:
-    from ..flowspec import NAME
-    from ..simulator.session import VSTRS_NUMBER, nobody_answered
 
     if flow is not None:
         if not NAME.match(flow):
@@ -214,11 +232,6 @@ def _play_call(
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..access import Viewer
-    from ..audit import outcome_text
-    from ..demo import DEMO_ADVISER_TEXT, DEMO_AGENT_SEES_ID, DEMO_SPECIALIST, DEMO_TEAM
-    from ..links import ServiceLinks
-    from ..simulator.session import CALLER_NUMBER, VSTRS_NUMBER, demo_rig, demo_script, printer
 
     common.quiet_logs(args.verbose)
     sim, service = demo_rig(agent_after=args.agent_after, talk=3600)

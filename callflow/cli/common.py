@@ -23,6 +23,8 @@ from typing import Any, TextIO
 from ..access import Viewer, require
 from ..config import Settings
 from ..errors import CallflowError
+from ..logs import configure_logging
+from ..service import Callflow
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +40,6 @@ NO_SHARED_STORE = (
 
 def service() -> Any:
     """The service on the shared store (Redis); a clear next step when there is none."""
-    from ..service import Callflow
 
     settings = Settings.from_env()
     if not settings.redis_url:
@@ -205,7 +206,6 @@ def quiet_logs(verbose: bool) -> None:
     """Commands that tell a story print it alone; the service's log lines only with -v."""
     import logging
 
-    from ..logs import configure_logging
 
     configure_logging()
     logging.getLogger().setLevel(logging.INFO if verbose else logging.ERROR)

@@ -8,9 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import graph
+from ..actions import builtin_registry
 from ..config import Settings
 from ..errors import CallflowError, FlowValidationError
 from ..flowspec import flow_files, lint_paths, load_flow
+from ..flowtests import run_path, tests_for
+from ..handoff import HANDOFF
+from ..presence import AGENT
+from ..releases import PublishRefused, ReplayChanges
+from ..sandbox import Sandbox
+from ..service import Callflow
+from ..vstrs import CALL
 from . import common, review
 from .common import EXIT_OK, EXIT_PROBLEMS
 
@@ -130,10 +139,6 @@ def _lint(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     import logging
 
-    from ..actions import builtin_registry
-    from ..flowtests import run_path
-    from ..sandbox import Sandbox
-    from ..service import Callflow
 
     # Each test runs a whole service; its INFO lines would bury the results.
     logging.basicConfig(level=logging.ERROR)
@@ -175,12 +180,8 @@ def _resolve_flow(name_or_path: str) -> Path:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from .. import graph
 
     if args.lifecycle:
-        from ..handoff import HANDOFF
-        from ..presence import AGENT
-        from ..vstrs import CALL
 
         lifecycle = {"handoff": HANDOFF, "call": CALL, "agent": AGENT}[args.lifecycle]
         sys.stdout.write(lifecycle.mermaid())
@@ -210,8 +211,6 @@ def _graph(args: argparse.Namespace) -> int:
 def _flows_publish(args: argparse.Namespace) -> int:
     import logging
 
-    from ..flowtests import tests_for
-    from ..releases import PublishRefused, ReplayChanges
 
     logging.basicConfig(level=logging.WARNING)
     svc = common.service()

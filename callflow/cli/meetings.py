@@ -6,7 +6,9 @@ import argparse
 import json
 from typing import Any
 
+from ..config import parse_minutes
 from ..errors import CallflowError
+from ..links import ServiceLinks
 from . import common
 from .common import EXIT_OK
 
@@ -68,7 +70,6 @@ def register(sub: Any) -> None:
 
 
 def _links(svc: Any) -> Any:
-    from ..links import ServiceLinks
 
     if not svc.settings.public_base_url:
         raise CallflowError("PUBLIC_BASE_URL is needed: Twilio fetches the call's flow from it")
@@ -76,7 +77,6 @@ def _links(svc: Any) -> Any:
 
 
 def _meetings_add(args: argparse.Namespace) -> int:
-    from ..config import parse_minutes
 
     svc = common.service()
     meeting = svc.meetings.add(

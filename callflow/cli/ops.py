@@ -7,6 +7,9 @@ import json
 from typing import Any
 
 from ..errors import CallflowError
+from ..gauges import ServiceGauges
+from ..metrics import serve
+from ..retention import FAMILIES
 from . import common
 from .common import EXIT_OK, EXIT_PROBLEMS
 
@@ -63,7 +66,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _retention_report(args: argparse.Namespace) -> int:
-    from ..retention import FAMILIES
 
     svc = common.service()
     report = svc.retention.report()
@@ -90,13 +92,11 @@ def _retention_apply(_args: argparse.Namespace) -> int:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from ..metrics import serve
 
     host, _, port = args.bind.rpartition(":")
     if not port.isdigit():
         raise CallflowError("--bind: host:port, like 127.0.0.1:9100")
     print(f"serving /metrics on http://{host or '127.0.0.1'}:{port}/metrics", flush=True)
-    from ..gauges import ServiceGauges
 
     svc = common.service()
     serve(args.bind, svc.store, [ServiceGauges(svc)])

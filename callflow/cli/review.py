@@ -19,8 +19,10 @@ import argparse
 import json
 from typing import Any
 
-from ..allowlists import KINDS
+from ..allowlists import KINDS, destination_problems
+from ..desks import AdminDesk
 from . import common
+from .common import when_text as _when_text
 
 EXIT_OK = 0
 
@@ -80,7 +82,6 @@ def _admin(svc: Any, doing: str) -> Any:
 
 
 def _allow_add(args: argparse.Namespace) -> int:
-    from ..desks import AdminDesk
 
     svc = _service()
     AdminDesk(svc).allow(_admin(svc, "changing the allow-lists"), args.kind, args.value,
@@ -90,8 +91,6 @@ def _allow_add(args: argparse.Namespace) -> int:
 
 
 def _allow_remove(args: argparse.Namespace) -> int:
-    from ..allowlists import destination_problems
-    from ..desks import AdminDesk
 
     svc = _service()
     value = AdminDesk(svc).disallow(_admin(svc, "changing the allow-lists"), args.kind,
@@ -121,7 +120,6 @@ def _allow_list(args: argparse.Namespace) -> int:
 
 
 def _pending(args: argparse.Namespace) -> int:
-    from .common import when_text as _when_text
 
     waiting = _service().releases.pending(args.name)
     if not waiting:

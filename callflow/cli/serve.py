@@ -10,7 +10,9 @@ from typing import Any
 
 from ..config import Settings
 from ..demo import DEMO_ADVISER_TEXT
+from ..demo_world import DemoWorld
 from ..errors import CallflowError
+from ..logs import configure_logging
 from ..sandbox import web_app_spec
 from .common import EXIT_OK
 
@@ -105,8 +107,6 @@ def _serve_demo(args: argparse.Namespace) -> int:
 
     from werkzeug.serving import make_server
 
-    from ..demo_world import DemoWorld
-    from ..logs import configure_logging
 
     if os.environ.get("REDIS_URL"):
         raise CallflowError(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..access import Forbidden, Viewer
 from ..directory import ORGANISATIONS, QUESTIONS
 from ..errors import DirectoryError
+from ..hours import NATIONS, parse_week
 from ..presence import STATE_LABELS
 
 if TYPE_CHECKING:
@@ -510,7 +511,6 @@ class AdminDesk:
         if owner != "line" and staff.team(owner) is None:
             raise DirectoryError(f"no team {owner}")
         if action == "week":
-            from ..hours import NATIONS, parse_week
 
             if form.get("nation") not in NATIONS:
                 raise DirectoryError(f"nation: one of {', '.join(NATIONS)}")

@@ -6,7 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CallflowError
+from ..allowlists import destination_problems
+from ..errors import CallflowError, FlowValidationError
+from ..flowspec import parse_flow
+from ..graph import mermaid, outline
 
 if TYPE_CHECKING:
     from ..service import Callflow
@@ -25,7 +28,6 @@ class DesignerDesk:
 
     def flows(self) -> list[dict[str, Any]]:
         """Every flow the service serves, with its version, problems and diagram."""
-        from ..graph import mermaid, outline
 
         svc = self.service
         library = svc.library
@@ -80,7 +82,6 @@ class DesignerDesk:
                 diff = svc.releases.diff(name, old, new) or "The two versions are the same."
             except CallflowError as exc:
                 diff_error = str(exc)
-        from ..graph import mermaid, outline
 
         released = svc.releases.release(name)
         flow = library.version(live)
@@ -106,9 +107,6 @@ class DesignerDesk:
         """A flow's text checked as publishing checks it (problems and destinations outside
         the allow-lists), each problem at its line: what the editor marks as the designer
         types. Its tests are not run here (publishing runs them)."""
-        from ..allowlists import destination_problems
-        from ..errors import FlowValidationError
-        from ..flowspec import parse_flow
 
         svc = self.service
         try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..access import Viewer, require
+from ..errors import DirectoryError
 from ..language import NAMES as LANGUAGE_NAMES
 from ..presence import AWAY_REASONS, STATE_LABELS, current
 from ..tallies import WAIT_STEP
@@ -324,7 +325,6 @@ class SupervisorDesk:
         svc = self.service
         agent = svc.staff.agent(sees_id)
         if agent is None or not agent.active:
-            from ..errors import DirectoryError
 
             raise DirectoryError(f"no active VSTRS agent with SEES ID {sees_id}")
         now = svc.clock.now()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..access import Forbidden, Viewer
 from ..errors import CallflowError
+from ..graph import mermaid_path, outline
 from ..traces import describe
 
 if TYPE_CHECKING:
@@ -72,7 +73,6 @@ class TraceDesk:
         found = svc.traces.get(call_sid, by=viewer.who, role=viewer.role)
         if found is None:
             return None
-        from ..graph import mermaid_path, outline
 
         diagram, states = "", []
         try:

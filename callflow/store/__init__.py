@@ -7,7 +7,9 @@ process only) and :class:`RedisStore` the real one. :func:`open_store` picks by 
 from __future__ import annotations
 
 from .base import Lease, LockStatus, Store
+from .breaker import CircuitBreaker
 from .memory import MemoryStore
+from .redis import RedisStore
 
 __all__ = ["Lease", "LockStatus", "MemoryStore", "Store", "open_store"]
 
@@ -22,8 +24,6 @@ def open_store(
     """The Redis store for ``redis_url``, or the in-memory store when it is None."""
     if not redis_url:
         return MemoryStore()
-    from .breaker import CircuitBreaker
-    from .redis import RedisStore
 
     breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
     return RedisStore.from_url(redis_url, socket_timeout=socket_timeout, breaker=breaker)

@@ -399,12 +399,13 @@ def test_the_sweep_command(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from callflow import cli
+    from callflow.cli import common as cli_common
+    from callflow.cli.main import main
 
     rig.taken_over()
     clock.advance(rig.svc.settings.grant_max_seconds + 5)
-    monkeypatch.setattr(cli.common, "service", lambda: rig.svc)
-    assert cli.main(["sweep"]) == 0
+    monkeypatch.setattr(cli_common, "service", lambda: rig.svc)
+    assert main(["sweep"]) == 0
     assert "ended: max_lifetime" in capsys.readouterr().out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from callflow.cli import main
+from callflow.cli.main import main
 from callflow.config import Settings
 from callflow.errors import CallflowError, DirectoryError
 from callflow.links import ServiceLinks

@@ -234,17 +234,17 @@ def test_no_pin_or_answer_anywhere_after_a_fuzzed_run(
     assert any(e["kind"] == "verification.verified" for e in rig.svc.audit.entries()), (
         "some calls got through"
     )
-    from callflow.cli import main
+    from callflow.cli.main import main
 
     export = tmp_path / "audit.jsonl"
-    import callflow.cli as cli
+    from callflow.cli import common as cli_common
 
-    original = cli.common.service
-    cli.common.service = lambda: rig.svc  # type: ignore[assignment]
+    original = cli_common.service
+    cli_common.service = lambda: rig.svc  # type: ignore[assignment]
     try:
         assert main(["audit", "export", "-o", str(export)]) == 0
     finally:
-        cli.common.service = original
+        cli_common.service = original
     assert isinstance(rig.svc.store, RedisStore)
     haystacks = {
         "redis": redis_dump(rig.svc.store),

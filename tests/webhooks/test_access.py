@@ -16,7 +16,7 @@ from callflow.desks.admin import SECTIONS
 from callflow.simulator import Leg
 from callflow.store import Store
 from tests.rigs import AGENT, CUSTOMER, INS, KIM, LEE, PASSWORD, Rig, sign_in
-from webhooks import console
+from webhooks.console import base as console
 
 OTHER_AGENT = "200002"
 NINO_OR_UTR = CUSTOMER["reference"]

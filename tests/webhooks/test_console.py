@@ -14,7 +14,7 @@ from callflow.clock import ManualClock
 from callflow.service import Callflow
 from tests.conftest import FLOWS, ROOT, Caller, person
 from tests.rigs import PASSWORD, csrf_from, sign_in
-from webhooks import console
+from webhooks.console import base as console
 from webhooks.console import designer as designer_module
 
 

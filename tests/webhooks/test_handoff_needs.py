@@ -115,7 +115,7 @@ def test_the_cli_keeps_the_list_as_a_signed_in_admin(
 ) -> None:
     from pathlib import Path
 
-    from callflow.cli import main
+    from callflow.cli.main import main
     from callflow.config import Settings
     from callflow.service import Callflow
     from tests.conftest import TEST_REDIS_URL, cli_sign_in

@@ -15,7 +15,8 @@ from callflow.service import Callflow
 from callflow.store import Store
 from tests.conftest import make_settings
 from tests.rigs import PASSWORD, csrf_from, sign_in
-from webhooks import console, create_app
+from webhooks import create_app
+from webhooks.console import base as console
 
 
 def browser(app_client: FlaskClient, address: str = "198.51.100.1", **headers: str) -> Any:

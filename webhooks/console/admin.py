@@ -13,8 +13,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from callflow.desks import AdminDesk
 from callflow.desks.admin import ADVISERS_PAGE, SECTIONS
 from callflow.errors import CallflowError
+from callflow.hours import NATIONS
 
-from . import bp, me, service, signed_in, viewer
+from .base import bp, me, service, signed_in, viewer
 
 #: Each section's actions: the form fields they read, and what a removal names.
 ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -224,7 +225,6 @@ def _calendars(
     form: str = "",
     values: dict[str, str] | None = None,
 ) -> Any:
-    from callflow.hours import NATIONS
 
     return render_template(
         "console/admin_calendars.html",

@@ -21,7 +21,7 @@ from callflow.handoff import HandOffError
 from callflow.presence import AWAY_REASONS
 from callflow.vstrs import DRAFT_FIELDS, OUTCOMES
 
-from . import _links, bp, me, now, service, signed_in, viewer
+from .base import _links, bp, me, now, service, signed_in, viewer
 
 #: The form's fields, as the page names them.
 FIELDS = ("call_sid", *DRAFT_FIELDS)

@@ -21,7 +21,7 @@ from callflow.desks.auditor import LogQuery, call_sid
 from callflow.directory import ORGANISATIONS
 from callflow.reports import today_utc
 
-from . import bp, me, now, service, signed_in, viewer
+from .base import bp, me, now, service, signed_in, viewer
 
 #: The longest period one page may ask for.
 MAX_DAYS = 3 * 366

@@ -20,10 +20,12 @@ from flask import (
 
 from callflow.access import Viewer
 from callflow.desks import DesignerDesk
-from callflow.errors import CallflowError
-from callflow.softphone import DEMO_TEXT
+from callflow.errors import CallflowError, FlowValidationError, UnknownFlowError
+from callflow.flowspec import parse_flow
+from callflow.releases import PublishRefused, ReplayChanges
+from callflow.softphone import DEMO_TEXT, Softphone, SoftphoneError
 
-from . import SECURITY_HEADERS, bp, me, service, signed_in, viewer
+from .base import SECURITY_HEADERS, bp, me, service, signed_in, viewer
 
 # ---------------------------------------------------------------- the flow designer
 
@@ -155,9 +157,6 @@ def designer_flow(name: str) -> Response:
 @signed_in("designer", "admin")
 def designer_publish(name: str) -> Any:
     """Validate and test the text, then make it live on every worker."""
-    from callflow.errors import FlowValidationError
-    from callflow.flowspec import parse_flow
-    from callflow.releases import PublishRefused, ReplayChanges
 
     source, tests = _posted_flow()
     note = request.form.get("message", "").strip()
@@ -209,7 +208,6 @@ def designer_publish(name: str) -> Any:
 
 def _review(name: str, act: Callable[[str, Viewer], str]) -> Any:
     """Approve or reject a version waiting for approval; back to the flow's page."""
-    from callflow.releases import PublishRefused
 
     version = request.form.get("version", "")
     try:
@@ -271,9 +269,6 @@ tests:
 @signed_in("designer", "admin")
 def designer_new() -> Any:
     """Publish a flow that does not exist yet (tested first, like any publish)."""
-    from callflow.errors import FlowValidationError
-    from callflow.flowspec import parse_flow
-    from callflow.releases import PublishRefused
 
     source, tests = _posted_flow()
     svc = service()
@@ -327,7 +322,6 @@ def designer_new() -> Any:
 @signed_in("designer", "admin")
 def designer_check(name: str) -> Response:
     """Validate the text and run its tests, publishing nothing: the report and coverage."""
-    from callflow.releases import PublishRefused
 
     source, tests = _posted_flow()
     try:
@@ -402,8 +396,6 @@ def softphone() -> Response:
     edited) and every step the caller has taken so far; the answer is the transcript up to
     where the flow waits for the next step (or the end), and the state it is in.
     """
-    from callflow.errors import UnknownFlowError
-    from callflow.softphone import Softphone, SoftphoneError
 
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

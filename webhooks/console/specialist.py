@@ -12,7 +12,7 @@ from callflow.desks import SpecialistDesk
 from callflow.errors import DirectoryError
 from callflow.handoff import HandOffError
 
-from . import bp, me, now, service, signed_in, viewer
+from .base import bp, me, now, service, signed_in, viewer
 
 
 def specialist_state() -> dict[str, Any]:

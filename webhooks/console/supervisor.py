@@ -15,7 +15,7 @@ from callflow.desks import SupervisorDesk
 from callflow.errors import DirectoryError
 from callflow.presence import AWAY_REASONS
 
-from . import bp, me, service, signed_in, viewer
+from .base import bp, me, service, signed_in, viewer
 
 SUPERVISORS = ("supervisor", "admin")
 

@@ -12,7 +12,8 @@ from flask import Response, abort, redirect, render_template, request, url_for
 from callflow.desks import TraceDesk
 from callflow.desks.auditor import CALL_SID, call_sid
 
-from . import bp, me, service, signed_in, viewer
+from .auditor import _period
+from .base import bp, me, service, signed_in, viewer
 from .designer import DESIGNER_CSP
 
 STATE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -25,7 +26,6 @@ def calls() -> Any:
     (designers, auditors and admins). Bad input gets its field's error, never a raw one."""
     from datetime import time
 
-    from .auditor import _period
 
     errors: list[tuple[str, str]] = []
     typed = request.args.get("call", "").strip()

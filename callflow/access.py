@@ -30,11 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CallflowError
+from .errors import Forbidden
 
 __all__ = [
     "ROLE_NAMES",
-    "Forbidden",
     "Viewer",
     "grant_for_viewer",
     "handoff_for_viewer",
@@ -42,10 +41,6 @@ __all__ = [
     "may_see_call",
     "may_see_handoff",
 ]
-
-
-class Forbidden(CallflowError):
-    """The person asking may not see or do this."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 from .context import Services, ServiceUser
 from .directory import ORGANISATIONS
-from .errors import CallflowError
+from .errors import AssuranceError
 
-__all__ = ["NEXT_STATES", "Assurance", "AssuranceError"]
+__all__ = ["NEXT_STATES", "Assurance",]
 
 NEXT_STATES = {
     "requested": {"evidence_seen", "evidence_missing"},
@@ -26,10 +26,6 @@ NEXT_STATES = {
     "closed": set(),
 }
 CASE_TTL = 3 * 365 * 24 * 3600
-
-
-class AssuranceError(CallflowError):
-    """An assurance request that cannot be carried out."""
 
 
 def _day(at: float) -> date:

@@ -36,9 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
+from .errors import AuditWriteFailed, StoreError
 from .metrics import count_audit_event
-from .store.base import AuditWriteFailed
 from .tallies import tally_fields
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .context import Services, ServiceUser
-from .errors import CallflowError, DirectoryError
+from .errors import CallflowError, Conflict, DirectoryError, NotFound
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .links import ServiceLinks
 from .queue import Waiting, assign
@@ -311,9 +311,9 @@ class Callbacks(ServiceUser):
 
         changed = self._change(callback_id, change)
         if changed.before is None:
-            raise DirectoryError(f"no call-back {callback_id}")
+            raise NotFound(f"no call-back {callback_id}")
         if not changed.written:
-            raise DirectoryError(
+            raise Conflict(
                 f"call-back {callback_id} is {changed.before['status'].replace('_', ' ')}: "
                 "only a dropped or cancelled call-back is reopened"
             )

@@ -37,7 +37,6 @@ from .clock import ManualClock
 from .config import Settings
 from .demo import DEMO_ANSWERS, DEMO_NUMBER, DEMO_PIN
 from .handoff import IN_PROGRESS
-from .links import ServiceLinks
 from .sandbox import web_app_factory
 from .service import Callflow
 from .simulator import Callee, Script, Simulator, Step, WsgiTransport
@@ -171,7 +170,7 @@ class DemoWorld:
         )
         self.app = web_app_factory()({"CALLFLOW_SERVICE": self.service})
         self.sim.transport = WsgiTransport(self.app)
-        self.links = ServiceLinks(self.base_url)
+        self.links = self.service.links()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._robot: dict[str, _RobotCall] = {}
@@ -248,11 +247,11 @@ class DemoWorld:
                 specialist=tie if role == "specialist" else "",
                 by=BY,
             )
-        for number, query in ((VSTRS_NUMBER, ""), (WELSH_NUMBER, "?lang=cy")):
+        for number, language in ((VSTRS_NUMBER, None), (WELSH_NUMBER, "cy")):
             self.sim.configure_number(
                 number,
-                f"{self.base_url}/voice/incoming{query}",
-                status_callback=f"{self.base_url}/voice/status",
+                self.links.voice_url(language=language),
+                status_callback=self.links.call_status(),
             )
 
     def _specialist(self, staff_number: str) -> Callable[[str], Any]:

@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo
 
 from .access import Viewer
 from .callbacks import dialable
-from .config import Settings
 from .directory import QUESTIONS
-from .errors import CallflowError, FlowValidationError, Problem
+from .errors import CallflowError, FlowTestError, FlowValidationError, Problem
 from .flowspec import (
     TEST_SUFFIXES,
     Flow,
@@ -36,7 +35,6 @@ from .flowspec import (
     load_flow,
     read_yaml,
 )
-from .links import ServiceLinks
 from .registry import Registry, default_registry
 from .sandbox import Sandbox, quiet
 from .simulator import Callee, Script
@@ -90,14 +88,6 @@ START_KINDS = {"inbound", "meeting", "handoff", "callback"}
 CALLEES = {"answers", "voicemail", "no-answer", "busy"}
 #: How long, in virtual seconds, a test call may run before it is called stuck.
 MAX_CALL_SECONDS = 4 * 3600
-
-
-class FlowTestError(CallflowError):
-    """A test file that cannot be read: its problems, each with file and line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
 
 
 @dataclass(frozen=True)
@@ -644,7 +634,7 @@ class _Run:
     def _build(self) -> None:
         self.sim, self.service = self.sandbox.world(self.flows_dir, self.registry)
         self.service.engine.observers.append(self._observe)
-        self.links = _links(self.service.settings)
+        self.links = self.service.links()
 
     def _observe(self, session: Any, ctx: Any) -> None:
         if session.flow_version == self.flow.version:
@@ -662,12 +652,12 @@ class _Run:
             5, lambda: self.service.callbacks.dispatch(self.links), lambda: self._calls_live
         )
         if self.test.start == "inbound":
-            lang = f"&lang={self.test.language}" if self.test.language else ""
-            lang += "&relay=1" if self.test.relay else ""
             self.sim.configure_number(
                 TEST_LINE,
-                f"{self.links.base}/voice/incoming?flow={self.flow.name}{lang}",
-                status_callback=f"{self.links.base}/voice/status",
+                self.links.voice_url(
+                    flow=self.flow.name, language=self.test.language or None, relay=self.test.relay
+                ),
+                status_callback=self.links.call_status(),
             )
             leg = self.sim.call(TEST_LINE, self.test.caller, script)
         elif self.test.start == "meeting":
@@ -1144,10 +1134,6 @@ def _describe_actual(kind: str, text: str) -> str:
         return f"{kind} {text}"
     return kind.replace("_", " ")
 
-
-def _links(settings: Settings) -> Any:
-
-    return ServiceLinks(settings.public_base_url or "http://callflow.test")
 
 
 def _when(text: str, now: float) -> str:

@@ -384,7 +384,7 @@ class Meetings(ServiceUser):
                     meeting["id"],
                     status,
                 )
-                self.call_ended(meeting["id"], attempt["call_sid"], status)
+                self.leg_ended(meeting["id"], attempt["call_sid"], status)
                 settled.append((meeting["id"], status))
         return settled
 
@@ -435,7 +435,7 @@ class Meetings(ServiceUser):
         )
         return doc
 
-    def call_ended(self, meeting_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
+    def leg_ended(self, meeting_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
         """A meeting call's leg ended: with no outcome, the attempt failed; retry or give up."""
         meeting = self.get(meeting_id)
         if meeting is None:

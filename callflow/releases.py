@@ -33,9 +33,9 @@ from .access import Viewer, require
 from .allowlists import AllowLists, destination_problems
 from .audit import Audit
 from .clock import Clock
-from .errors import CallflowError, FlowValidationError
+from .errors import CallflowError, FlowTestError, FlowValidationError, PublishRefused, ReplayChanges
 from .flowspec import NAME, Flow, parse_flow
-from .flowtests import FileResult, FlowTestError, load_tests, run_tests, tests_for
+from .flowtests import FileResult, load_tests, run_tests, tests_for
 from .library import RELEASES
 from .store.base import Store
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .replay import Replayer, ReplayReport
     from .sandbox import Sandbox
 
-__all__ = ["NAMESPACE", "FlowReleases", "PublishRefused"]
+__all__ = ["NAMESPACE", "FlowReleases",]
 
 log = logging.getLogger(__name__)
 
@@ -60,29 +60,6 @@ MAX_HISTORY = 200
 MAX_PENDING = 20
 #: The longest revision note kept.
 MAX_NOTE = 500
-
-
-class PublishRefused(CallflowError):
-    """A flow that cannot be published: its problems or its failing tests, readably."""
-
-    def __init__(self, message: str, report: str = "") -> None:
-        self.report = report
-        super().__init__(message + (f"\n{report}" if report else ""))
-
-
-class ReplayChanges(PublishRefused):
-    """The candidate would change recorded real calls: the designer looks at the report and
-    confirms (or publishes something else)."""
-
-    def __init__(self, version: str, report: ReplayReport) -> None:
-        self.version = version
-        self.replay = report
-        super().__init__(
-            f"version {version} of {report.flow} would change {len(report.changed)} of "
-            f"{report.replayed} recorded call(s): look at the report, then confirm to publish "
-            "it anyway",
-            report.text(),
-        )
 
 
 class FlowReleases:

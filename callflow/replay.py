@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import CallflowError
 from .flowspec import Flow
-from .links import ServiceLinks
 from .sandbox import Sandbox, quiet
 from .simulator import Callee, Script
 from .traces import HIDDEN_KEYED, HIDDEN_SAID
@@ -240,14 +239,13 @@ class Replayer:
         sim, sandbox = self._sandbox_service(folder, float(steps[0]["at"]))
         self._world(sim, sandbox, steps)
         head = steps[0]
-        query = f"?flow={flow.name}"
-        if head.get("language"):
-            query += f"&lang={head['language']}"
-        if head.get("relay"):
-            query += "&relay=1"
-        base = sandbox.settings.public_base_url
+        links = sandbox.links()
         sim.configure_number(
-            LINE, f"{base}/voice/incoming{query}", status_callback=f"{base}/voice/status"
+            LINE,
+            links.voice_url(
+                flow=flow.name, language=head.get("language") or None, relay=bool(head.get("relay"))
+            ),
+            status_callback=links.call_status(),
         )
         script = _script(flow, steps, summary)
         kind = _kind(steps)
@@ -271,7 +269,7 @@ class Replayer:
         """A call the service places (a meeting call, a call-back), placed in the sandbox
         about a stand-in record, and answered as the real one was."""
 
-        links = ServiceLinks(sandbox.settings.public_base_url or "")
+        links = sandbox.links()
         answered_by = str(steps[0].get("answered_by") or "human")
         language = str(steps[0].get("language") or "") or None
         now = sandbox.clock.now()

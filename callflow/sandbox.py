@@ -176,7 +176,6 @@ class Sandbox:
             sandbox=True,
         )
         sim.transport = WsgiTransport(self.make_app({"CALLFLOW_SERVICE": service}))
-        sim.configure_number(
-            SANDBOX_NUMBER, f"{base_url}/voice/incoming", status_callback=f"{base_url}/voice/status"
-        )
+        links = service.links()
+        sim.configure_number(SANDBOX_NUMBER, links.voice_url(), status_callback=links.call_status())
         return sim, service

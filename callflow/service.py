@@ -15,6 +15,7 @@ from .actions import builtin_registry
 from .allowlists import Allowed, AllowLists
 from .assurance import Assurance
 from .audit import Audit, Checkpoints, chain_key, checkpoint_problem
+from .call_ends import CallEnds
 from .callbacks import Callbacks
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -24,6 +25,7 @@ from .engine import CallEngine
 from .errors import ConfigError
 from .handoff import HandOffs
 from .library import FlowLibrary
+from .links import ServiceLinks
 from .meetings import Meetings
 from .registry import Registry
 from .releases import FlowReleases
@@ -119,6 +121,8 @@ class Callflow:
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
         self.engine = CallEngine(self.services, self.library)
+        #: What a call's or a leg's end means (the voice edge calls this, and nothing else).
+        self.ends = CallEnds(self.engine, self.vstrs, self.handoffs, self.meetings, self.callbacks)
         # Flow tests, replays and the softphone run in worlds of their own: a service like
         # this one (this class), and the web app around it (handed in, or the package's).
         self.sandbox = Sandbox(type(self), app_factory)
@@ -156,6 +160,11 @@ class Callflow:
                     client.api.base_url = self.settings.twilio_api_base_url
             self._twilio = TwilioAdapter(client)
         return self._twilio
+
+    def links(self, reached_at: str | None = None) -> ServiceLinks:
+        """The service's links (see :meth:`ServiceLinks.at`): on PUBLIC_BASE_URL, else on
+        the address a request reached, else on ``reached_at``."""
+        return ServiceLinks.at(self.settings.public_base_url, reached_at)
 
     @classmethod
     def from_env(cls) -> Callflow:

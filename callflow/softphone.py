@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CallflowError, FlowValidationError
+from .errors import FlowValidationError, SoftphoneError
 from .flowspec import Flow, parse_flow
 from .flowtests import Coverage, FlowTest, TestFile, _Run
 from .registry import Registry
@@ -29,7 +29,7 @@ from .sandbox import Sandbox, quiet
 from .simulator import Script
 from .simulator import Step as SimStep
 
-__all__ = ["DEMO_SETUP", "MAX_STEPS", "Softphone", "SoftphoneError", "Step"]
+__all__ = ["DEMO_SETUP", "MAX_STEPS", "Softphone", "Step"]
 
 MAX_STEPS = 60
 KEYS = re.compile(r"^[0-9*#]{1,32}$")
@@ -83,10 +83,6 @@ DEMO_TEXT = (
     "4471203 (Alex Morgan); the demo meeting's customer "
     "was born on 21 March 1970 (key 21031970)."
 )
-
-
-class SoftphoneError(CallflowError):
-    """The softphone was asked for something it cannot play."""
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,14 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import CallflowError
+from .errors import TwilioError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FINAL_CALL_STATUSES", "TwilioAdapter", "TwilioError"]
+__all__ = ["FINAL_CALL_STATUSES", "TwilioAdapter",]
 
 #: Twilio CallStatus values that mean the call leg is over.
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-
-
-class TwilioError(CallflowError):
-    """Twilio refused a request or could not be reached."""
 
 
 class TwilioAdapter:

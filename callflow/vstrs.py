@@ -28,9 +28,9 @@ from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from .access import Forbidden, Viewer, was_on_call
+from .access import Viewer, was_on_call
 from .context import Services, ServiceUser
-from .errors import CallflowError, DirectoryError, FieldErrors
+from .errors import CallflowError, DirectoryError, FieldErrors, Forbidden
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .language import VOICES, message
 from .lifecycle import Lifecycle

@@ -12,15 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from callflow.access import Forbidden
 from callflow.allowlists import Allowed, destination_problems, normalise_url, remove_dot_segments
 from callflow.clock import ManualClock
-from callflow.errors import CallflowError, DirectoryError, FlowValidationError
+from callflow.errors import (
+    CallflowError,
+    DirectoryError,
+    FlowValidationError,
+    Forbidden,
+    PublishRefused,
+)
 from callflow.flowspec import lint_paths, parse_flow
-from callflow.releases import PublishRefused
 from callflow.service import Callflow
 from callflow.store.base import Store
 from tests.conftest import FLOWS, make_settings, person
+from tests.rigs import VSTRS_V2
 
 OFFICER = FLOWS / "officer_check.yaml"
 OFFICER_TESTS = FLOWS / "officer_check.test.yaml"
@@ -266,10 +271,6 @@ def test_a_flows_folder_file_outside_the_lists_is_not_served(
 # -- protected flows: a second designer approves
 
 
-VSTRS_V2 = VSTRS.read_text().replace(
-    "Please check your details\n            with your organisation and call again.",
-    "Please check your details\n            with your organisation, then call again.",
-)
 
 
 def test_a_protected_flow_waits_for_a_second_designer(

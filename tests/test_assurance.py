@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from callflow.assurance import AssuranceError
 from callflow.cli.main import main
 from callflow.config import Settings
+from callflow.errors import AssuranceError
 from callflow.service import Callflow
 from tests.conftest import TEST_REDIS_URL, cli_sign_in
 

@@ -13,8 +13,8 @@ import pytest
 
 from callflow.audit import Audit, Checkpoints, chain_key
 from callflow.clock import ManualClock
+from callflow.errors import AuditWriteFailed
 from callflow.store import MemoryStore, Store
-from callflow.store.base import AuditWriteFailed
 from callflow.store.redis import RedisStore
 
 

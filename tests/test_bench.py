@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.conftest import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench_env() -> dict[str, str]:
+    """The benchmarks' Redis databases follow the test Redis URL (its database, and the two
+    below it for a baseline), so two test runs on different databases never share one."""
+    url = urlsplit(TEST_REDIS_URL)
+    db = int(url.path.strip("/") or 0)
+    at = lambda n: urlunsplit(url._replace(path=f"/{n}"))  # noqa: E731
+    return {
+        **os.environ,
+        "CALLFLOW_BENCH_REDIS_URL": at(db),
+        "CALLFLOW_BENCH_BASELINE_REDIS_URL": at(max(db - 1, 0) if db > 1 else db + 1),
+    }
 
 
 def test_the_quick_benchmark_runs_and_reports(tmp_path: Path) -> None:
@@ -18,6 +35,7 @@ def test_the_quick_benchmark_runs_and_reports(tmp_path: Path) -> None:
         text=True,
         timeout=240,
         cwd=ROOT,
+        env=bench_env(),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads(output.read_text())
@@ -64,6 +82,7 @@ def test_the_audit_append_benchmark_runs_and_reports() -> None:
         text=True,
         timeout=120,
         cwd=ROOT,
+        env=bench_env(),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads(done.stdout[done.stdout.index("{") :])
@@ -86,6 +105,7 @@ def test_the_history_benchmark_runs_and_history_costs_no_extra_commands(tmp_path
         text=True,
         timeout=300,
         cwd=ROOT,
+        env=bench_env(),
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     results = json.loads(output.read_text())

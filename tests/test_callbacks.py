@@ -129,7 +129,7 @@ def test_callers_nobody_took_wait_for_a_call_back_in_the_order_they_rang(
     assert len(audited(rig, "agent.none_available")) == 2
     assert [e["outcome"] for e in audited(rig, "callback.noted")] == ["to_call_back"] * 2
     from callflow.metrics import exposition
-    from tests.simulator.test_operations import metric
+    from tests.rigs import metric
 
     page = exposition(rig.svc.store).decode()
     assert metric(page, "callflow_callbacks_open") == 2, "the operations dashboard sees them"

@@ -15,7 +15,7 @@ from callflow.cli.main import main
 from callflow.config import Settings
 from callflow.service import Callflow
 from tests.conftest import FLOWS, TEST_REDIS_URL, cli_sign_in
-from tests.test_flowspec import GOOD
+from tests.rigs import GOOD
 
 
 @pytest.fixture

@@ -10,28 +10,7 @@ import pytest
 from callflow.errors import FlowValidationError
 from callflow.flowspec import lint_paths, load_flow, parse_flow
 from tests.conftest import SANDBOX
-
-GOOD = textwrap.dedent(
-    """\
-    flow: tiny
-    initial: ask
-    states:
-      ask:
-        twiml:
-          - gather:
-              input: dtmf
-              num_digits: 4
-              prompt:
-                - say: "Key four digits."
-        events:
-          digits: done
-          timeout: ask
-      done:
-        twiml:
-          - say: "Thanks."
-          - hangup
-    """
-)
+from tests.rigs import GOOD
 
 
 def problems(source: str) -> list[tuple[int, str]]:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from callflow.cli.main import main
+from callflow.errors import FlowTestError
 from callflow.flowspec import flow_files
-from callflow.flowtests import FlowTestError, load_tests, run_path
+from callflow.flowtests import load_tests, run_path
 from tests.conftest import SANDBOX
 
 FLOWS = Path(__file__).resolve().parent.parent / "flows"

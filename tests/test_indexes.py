@@ -6,7 +6,6 @@ longer be listed whole."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from callflow.errors import StoreError
 from callflow.store import MemoryStore, Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ROOT
-from tests.rigs import AGENT, Rig
+from tests.rigs import AGENT, Rig, eventually
 
 
 def expire(store: Store, namespace: str, key: str) -> None:
@@ -26,8 +25,9 @@ def expire(store: Store, namespace: str, key: str) -> None:
         store._docs[namespace][key] = (store._docs[namespace][key][0], 0.0)
     else:
         assert isinstance(store, RedisStore)
-        store.client.pexpire(f"cf:{{{namespace}}}:doc:{key}", 1)
-        time.sleep(0.01)
+        doc_key = f"cf:{{{namespace}}}:doc:{key}"
+        store.client.pexpire(doc_key, 1)
+        eventually(lambda: not store.client.exists(doc_key), timeout=2, every=0.002)
 
 
 @pytest.fixture

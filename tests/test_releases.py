@@ -11,8 +11,7 @@ import pytest
 
 from callflow.cli.main import main
 from callflow.clock import ManualClock
-from callflow.errors import CallflowError
-from callflow.releases import PublishRefused
+from callflow.errors import CallflowError, PublishRefused
 from callflow.service import Callflow
 from callflow.store.base import Store
 from tests.conftest import FLOWS, Caller, make_settings, person

@@ -14,8 +14,8 @@ import pytest
 
 from callflow.cli.main import main
 from callflow.clock import ManualClock
+from callflow.errors import PublishRefused, ReplayChanges
 from callflow.flowspec import parse_flow
-from callflow.releases import PublishRefused, ReplayChanges
 from callflow.replay import Replayer
 from callflow.simulator import Leg, Script
 from callflow.store import Store
@@ -275,7 +275,7 @@ def test_meeting_calls_and_call_backs_are_replayed_about_stand_in_records(rig: R
     from callflow.links import ServiceLinks
     from callflow.simulator import Callee
     from tests.conftest import BASE_URL
-    from tests.simulator.test_meetings import CUSTOMER, add_meeting
+    from tests.rigs.meetings import CUSTOMER, add_meeting
 
     links = ServiceLinks(BASE_URL)
     svc, sim = rig.svc, rig.sim

@@ -20,7 +20,7 @@ from callflow.store import Store
 from callflow.traces import HIDDEN_KEYED, HIDDEN_SAID, outline
 from tests.conftest import ADVISER, PIN, cli_sign_in
 from tests.rigs import AGENT, ANSWERS, KIM, TEAM_FIRST, VSTRS, Rig, accepting, sign_in
-from tests.simulator.test_meetings import add_meeting
+from tests.rigs.meetings import add_meeting
 from tests.webhooks.conftest import PASSWORD
 from webhooks import create_app
 
@@ -108,7 +108,7 @@ def test_a_meeting_call_is_traced_without_the_date_of_birth(
 ) -> None:
     from callflow.links import ServiceLinks
     from tests.conftest import BASE_URL
-    from tests.simulator.test_meetings import CUSTOMER
+    from tests.rigs.meetings import CUSTOMER
 
     rig = Rig(store, clock)
     rig.svc.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")

@@ -81,7 +81,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/", "front_door", _front_door)
     # Twilio's voice webhooks are answered in front of Flask (webhooks/voice.py).
-    app.wsgi_app = voice.VoiceWebhooks(app, app.wsgi_app)  # type: ignore[method-assign]
+    voice_webhooks = voice.VoiceWebhooks(app, app.wsgi_app)
+    voice_webhooks.add_to_url_map()
+    app.wsgi_app = voice_webhooks  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # The client address (console sign-in throttling counts it) and scheme are those
         # the trusted proxies saw; X-Forwarded-For from anyone else is not believed.

@@ -2,7 +2,8 @@
 
 Every request needs ``Authorization: Bearer <token>`` (tokens from ``callflow tokens
 issue``); each endpoint names the roles it serves. Errors are JSON: ``{"error": ...,
-"status": ...}``, with ``errors`` naming each bad field on a 422.
+"status": ...}``, with ``errors`` naming each bad field on a 422; the status of each kind
+of error is in one table, ``webhooks.answers.STATUS``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,24 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callflow.access import Forbidden, Viewer, handoff_for_viewer, may_see_call
+from callflow.access import Viewer, handoff_for_viewer, may_see_call
 from callflow.desks import AgentDesk, SupervisorDesk
-from callflow.errors import DirectoryError, FieldErrors, StoreUnavailable
-from callflow.handoff import HandOffError
+from callflow.errors import (
+    CallflowError,
+    DirectoryError,
+    FieldErrors,
+    Forbidden,
+    Invalid,
+    Malformed,
+    NotFound,
+    StoreUnavailable,
+    Unauthenticated,
+)
 from callflow.links import ServiceLinks
 from callflow.presence import AWAY_REASONS
 from callflow.staff import StaffMember
 
+from .answers import PUBLIC_WORDS, status_of
 from .extension import service
 from .voice import CALL_SID
 
@@ -33,24 +44,24 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class ApiError(Exception):
-    """An error answered as JSON."""
-
-    def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    body: dict[str, Any] = {"error": exc.message, "status": exc.status}
-    if exc.errors:
-        body["errors"] = exc.errors
+@bp.errorhandler(CallflowError)
+def _refused(exc: CallflowError) -> Response:
+    status = status_of(exc)
+    if status is None:
+        raise exc  # not one the API answers: the app's 500 page (and the log)
+    member = g.get("staff")
+    who = f"{member.role} {member.staff_id}" if member else "-"
+    if status == 503 and request.endpoint in GRANT_ENDPOINTS:
+        log.error("api %s: store unavailable: %s", request.path, exc)
+        return _not_authorised_503()
+    log.warning("api %s: %s refused (%s): %s", request.path, who, status, exc)
+    body: dict[str, Any] = {"error": PUBLIC_WORDS.get(status, str(exc)), "status": status}
+    errors = getattr(exc, "errors", None)
+    if errors:
+        body["errors"] = errors
     response = jsonify(body)
-    response.status_code = exc.status
-    if exc.status == 401:
+    response.status_code = status
+    if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="callflow"'
     return response
 
@@ -59,32 +70,16 @@ def _api_error(exc: ApiError) -> Response:
 GRANT_ENDPOINTS = frozenset({"api.call_grant", "api.customer_grants"})
 
 
-@bp.errorhandler(StoreUnavailable)
-def _store_down(exc: StoreUnavailable) -> Response:
-    log.error("api %s: store unavailable: %s", request.path, exc)
-    if request.endpoint in GRANT_ENDPOINTS:
-        return _not_authorised_503()
-    return _api_error(ApiError(503, "the store is unavailable; try again shortly"))
-
-
-@bp.errorhandler(Forbidden)
-def _forbidden(exc: Forbidden) -> Response:
-    member = g.get("staff")
-    who = f"{member.role} {member.staff_id}" if member else "-"
-    log.warning("api %s: %s refused: %s", request.path, who, exc)
-    return _api_error(ApiError(403, str(exc)))
-
-
 @bp.before_request
 def authenticate() -> None:
     """Every API request carries a staff token."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
-        raise ApiError(401, "a bearer token is required")
+        raise Unauthenticated("a bearer token is required")
     member = service().staff.authenticate(header[7:].strip())
     if member is None:
         log.warning("api %s: refused an unknown token", request.path)
-        raise ApiError(401, "unknown or revoked token")
+        raise Unauthenticated("unknown or revoked token")
     g.staff = member
 
 
@@ -97,7 +92,7 @@ def requires(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             member: StaffMember = g.staff
             if member.role not in roles:
                 log.warning("api %s: %s %s refused", request.path, member.role, member.staff_id)
-                raise ApiError(403, f"this needs the role {' or '.join(roles)}")
+                raise Forbidden(f"this needs the role {' or '.join(roles)}")
             return view(*args, **kwargs)
 
         return wrapper
@@ -127,20 +122,20 @@ def viewer() -> Viewer:
 
 def links() -> ServiceLinks:
     """The service's URLs (for callbacks the API hands Twilio)."""
-    return ServiceLinks(service().settings.public_base_url or request.host_url)
+    return service().links(request.host_url)
 
 
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
+        raise Malformed("the body must be a JSON object")
     return body
 
 
 def call_sid_or_404(call_sid: str) -> str:
     if not CALL_SID.match(call_sid):
-        raise ApiError(404, "no such call")
+        raise NotFound("no such call")
     return call_sid
 
 
@@ -163,16 +158,14 @@ def set_availability() -> Response:
     if status == "ready":
         return jsonify(svc.staff.ready(me().staff_id, svc.clock.now()))
     if status == "away" and reason not in AWAY_REASONS:
-        raise ApiError(
-            422, "invalid availability", {"reason": f"one of {', '.join(AWAY_REASONS)}"}
+        raise Invalid("invalid availability", {"reason": f"one of {', '.join(AWAY_REASONS)}"}
         )
     try:
         state = svc.staff.set_availability(
             me().staff_id, str(status), svc.clock.now(), str(reason) if reason else None
         )
     except DirectoryError as exc:
-        raise ApiError(
-            422, "invalid availability", {"status": "available, away or ready"}
+        raise Invalid("invalid availability", {"status": "available, away or ready"}
         ) from exc
     return jsonify(state)
 
@@ -188,7 +181,7 @@ def set_specialist_availability() -> Response:
             me().staff_id, str(status), svc.clock.now()
         )
     except DirectoryError as exc:
-        raise ApiError(422, "invalid availability", {"status": "available or away"}) from exc
+        raise Invalid("invalid availability", {"status": "available or away"}) from exc
     return jsonify(state)
 
 
@@ -232,9 +225,9 @@ def call(call_sid: str) -> Response:
     """A verified call: who is calling, how verified, the agent, the hand-offs."""
     record = service().vstrs.get(call_sid_or_404(call_sid))
     if record is None:
-        raise ApiError(404, "no such call")
+        raise NotFound("no such call")
     if not may_see_call(viewer(), record):
-        raise ApiError(403, "only the VSTRS agent on this call may see it")
+        raise Forbidden("only the VSTRS agent on this call may see it")
     return jsonify(service().vstrs.public_view(record))
 
 
@@ -244,25 +237,18 @@ def call(call_sid: str) -> Response:
 def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
     doc = service().handoffs.get(handoff_id)
     if doc is None or doc["call_sid"] != call_sid_or_404(call_sid):
-        raise ApiError(404, "no such hand-off on this call")
+        raise NotFound("no such hand-off on this call")
     member = me()
     if member.role == "vstrs_agent" and doc["agent_sees_id"] != member.staff_id:
-        raise ApiError(403, "only the VSTRS agent who asked may see this hand-off")
+        raise Forbidden("only the VSTRS agent who asked may see this hand-off")
     if member.role == "specialist" and doc["team"] != member.team:
-        raise ApiError(403, "this hand-off is for another team")
+        raise Forbidden("this hand-off is for another team")
     return doc
 
 
 def _handoff_view(doc: dict[str, Any]) -> dict[str, Any]:
     svc = service()
     return handoff_for_viewer(viewer(), doc, svc.clock.now(), svc.handoffs.wrap_up)
-
-
-def _handoff_errors(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        return work()
-    except HandOffError as exc:
-        raise ApiError(exc.status, str(exc), exc.errors or None) from exc
 
 
 @bp.post("/calls/<call_sid>/handoffs")
@@ -272,7 +258,7 @@ def request_handoff(call_sid: str) -> tuple[Response, int]:
     body = json_body()
     svc = service()
     sid = call_sid_or_404(call_sid)
-    doc = _handoff_errors(lambda: svc.handoffs.request(sid, me().staff_id, body, links()))
+    doc = svc.handoffs.request(sid, me().staff_id, body, links())
     return jsonify(_handoff_view(doc)), 201
 
 
@@ -289,7 +275,7 @@ def cancel_handoff(call_sid: str, handoff_id: str) -> Response:
     """The agent cancels a hand-off in progress: the caller comes back to them."""
     _handoff_or_404(call_sid, handoff_id)
     svc = service()
-    doc = _handoff_errors(lambda: svc.handoffs.cancel(handoff_id, me().staff_id, links()))
+    doc = svc.handoffs.cancel(handoff_id, me().staff_id, links())
     return jsonify(_handoff_view(doc))
 
 
@@ -299,9 +285,7 @@ def complete_handoff(call_sid: str, handoff_id: str) -> Response:
     """The agent has briefed the specialist: the caller comes off hold, the agent leaves."""
     _handoff_or_404(call_sid, handoff_id)
     svc = service()
-    doc = _handoff_errors(
-        lambda: svc.handoffs.complete(handoff_id, links(), agent_sees_id=me().staff_id)
-    )
+    doc = svc.handoffs.complete(handoff_id, links(), agent_sees_id=me().staff_id)
     return jsonify(_handoff_view(doc))
 
 
@@ -312,7 +296,7 @@ def take_handoff(call_sid: str, handoff_id: str) -> Response:
     SEES ID check completes (one wins; a hand-off someone else took is 409)."""
     _handoff_or_404(call_sid, handoff_id)
     who = viewer()
-    doc = _handoff_errors(lambda: service().handoffs.take(handoff_id, who))
+    doc = service().handoffs.take(handoff_id, who)
     return jsonify(_handoff_view(doc))
 
 
@@ -327,7 +311,7 @@ def save_draft(call_sid: str) -> Response:
     try:
         draft = service().vstrs.save_draft(call_sid_or_404(call_sid), viewer(), body)
     except DirectoryError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise Invalid(str(exc)) from exc
     return jsonify(draft)
 
 
@@ -344,7 +328,7 @@ def record_outcome(call_sid: str) -> Response:
             body.get("notes", "") if isinstance(body.get("notes", ""), str) else None,  # type: ignore[arg-type]
         )
     except FieldErrors as exc:
-        raise ApiError(422, "the outcome has errors", exc.errors) from exc
+        raise Invalid("the outcome has errors", exc.errors) from exc
     return jsonify(outcome)
 
 
@@ -386,8 +370,7 @@ def customer_grants() -> Response:
     """Whether anyone may disclose about a customer now: ``?customer=<UTR or NINO>``."""
     reference = request.args.get("customer", "")
     if not reference.strip():
-        raise ApiError(
-            422, "customer is required", {"customer": "a UTR or National Insurance number"}
+        raise Invalid("customer is required", {"customer": "a UTR or National Insurance number"}
         )
     who = viewer()
     return _not_authorised_when_down(
@@ -422,11 +405,11 @@ def agent_away(sees_id: str) -> Response:
     (mid-call: after the call). Audited."""
     reason = json_body().get("reason")
     if reason not in AWAY_REASONS:
-        raise ApiError(422, "invalid reason", {"reason": f"one of {', '.join(AWAY_REASONS)}"})
+        raise Invalid("invalid reason", {"reason": f"one of {', '.join(AWAY_REASONS)}"})
     try:
         state = SupervisorDesk(service()).set_away(viewer(), sees_id, str(reason))
     except DirectoryError as exc:
-        raise ApiError(404, str(exc)) from exc
+        raise NotFound(str(exc)) from exc
     return jsonify(state)
 
 
@@ -435,9 +418,5 @@ def agent_away(sees_id: str) -> Response:
 def reopen_callback(callback_id: str) -> Response:
     """A supervisor reopens a dropped or cancelled call-back: it waits its turn again with
     the place it had. Audited."""
-    try:
-        doc = SupervisorDesk(service()).reopen_callback(viewer(), callback_id)
-    except DirectoryError as exc:
-        status = 404 if str(exc).startswith("no call-back") else 409
-        raise ApiError(status, str(exc)) from exc
+    doc = SupervisorDesk(service()).reopen_callback(viewer(), callback_id)
     return jsonify(service().callbacks.public(doc))

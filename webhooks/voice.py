@@ -28,14 +28,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flask import Response, request
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.http import HTTP_STATUS_CODES as REASONS
 from werkzeug.wsgi import get_host
 
 from callflow import budget
 from callflow.config import Settings
-from callflow.engine import FINAL_STATUSES, Reply
-from callflow.errors import CallflowError
+from callflow.engine import Reply
+from callflow.errors import CallflowError, Malformed
 from callflow.flowspec import EVENT_NAME, NAME
 from callflow.links import ServiceLinks
 from callflow.metrics import WEBHOOK_SECONDS, WEBHOOKS, labelled
@@ -185,15 +186,13 @@ def input_event(form: dict[str, str]) -> str:
 
 
 def status(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
-    """Call status callback: a final status ends the call's session."""
+    """A call's status callback: what its end means is the service's to decide."""
     call_sid = hook.call_sid()
     call_status = hook.form.get("CallStatus", "")
     if call_sid is None or call_status not in CALL_STATUSES:
         log.warning("status callback refused: CallSid or CallStatus missing or malformed")
         return Answer(400, "CallSid and CallStatus are required\n", TEXT)
-    svc.engine.call_status(call_sid, call_status, hook.form)
-    if call_status in FINAL_STATUSES:
-        quietly(hook, lambda: svc.vstrs.caller_ended(call_sid, call_status), call_sid)
+    svc.ends.call_status(call_sid, call_status, hook.form)
     return NO_CONTENT
 
 
@@ -223,45 +222,25 @@ def conference(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
 
 
 def leg(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
-    """Status callbacks of legs the service dialled for a call: agents and specialists."""
-    call_sid = hook.caller()
+    """Status callbacks of legs the service dialled for a call or placed itself: checked
+    here, and what they mean decided by the service (``callflow.call_ends``)."""
     leg_sid = hook.call_sid()
     call_status = hook.form.get("CallStatus", "")
-    role = hook.args.get("role", "")
-    if role in {"meeting", "callback"}:
-        # An outbound call the service placed (a meeting call, a call-back): its flow's
-        # session ends, and the record it was placed for hears how.
-        ref = hook.args.get("ref", "")
-        if leg_sid is None or call_status not in CALL_STATUSES or not REF.match(ref):
-            return bad_callback(hook, "ref, CallSid and CallStatus are required")
-        svc.engine.call_status(leg_sid, call_status, hook.form)
-        if call_status in FINAL_STATUSES:
-            ended = svc.meetings.call_ended if role == "meeting" else svc.callbacks.leg_ended
-            quietly(hook, lambda: ended(ref, leg_sid, call_status), leg_sid)
-            if role == "callback":
-                # A verified adviser's call-back waits for an agent like any caller.
-                quietly(hook, lambda: svc.vstrs.caller_ended(leg_sid, call_status), leg_sid)
-        return NO_CONTENT
-    if call_sid is None or leg_sid is None or call_status not in CALL_STATUSES:
-        return bad_callback(hook, "call, CallSid and CallStatus are required")
-    links = hook.links
-    if role == "agent":
-        quietly(
-            hook,
-            lambda: svc.vstrs.agent_leg_status(call_sid, leg_sid, call_status, links),
-            call_sid,
+    ref = hook.args.get("ref") or None
+    if leg_sid is None or call_status not in CALL_STATUSES or (ref and not REF.match(ref)):
+        return bad_callback(hook, "CallSid and CallStatus are required, and ref well formed")
+    try:
+        svc.ends.leg_status(
+            hook.args.get("role", ""),
+            leg_sid,
+            call_status,
+            hook.form,
+            hook.links,
+            call_sid=hook.caller(),
+            ref=ref,
         )
-    elif role == "specialist":
-        # The specialist's leg runs its own flow: a final status ends that session too.
-        svc.engine.call_status(leg_sid, call_status, hook.form)
-        handoffs = svc.handoffs
-        quietly(
-            hook,
-            lambda: handoffs.specialist_leg_status(call_sid, leg_sid, call_status, links),
-            call_sid,
-        )
-    else:
-        return bad_callback(hook, "role must be agent, specialist, meeting or callback")
+    except Malformed as exc:
+        return bad_callback(hook, str(exc))
     return NO_CONTENT
 
 
@@ -327,6 +306,25 @@ class VoiceWebhooks:
         start_response(f"{answer.status} {REASONS.get(answer.status, '')}".rstrip(), headers)
         return [body]
 
+    def add_to_url_map(self) -> None:
+        """List every voice route in the app's ``url_map`` (``flask routes`` shows them, as
+        ``voice_incoming`` and so on). This layer answers them before Flask sees them;
+        should one reach Flask all the same (a WSGI stack that puts something else in
+        front), its view answers it exactly as this layer would."""
+        for path, route in self.routes.items():
+            self.app.add_url_rule(
+                path, endpoint=f"voice_{route[0]}", view_func=self._view(path, route),
+                methods=["POST"],
+            )
+
+    def _view(self, path: str, route: tuple[str, Handler]) -> Callable[[], Response]:
+        def answer_in_flask() -> Response:
+            answer = self._answer(route, request.environ, path)
+            return Response(answer.body, answer.status, content_type=answer.content_type)
+
+        answer_in_flask.__doc__ = route[1].__doc__
+        return answer_in_flask
+
     @staticmethod
     def _refused(method: str, path: str, code: int) -> Answer:
         log.warning("voice %s %s: %s %s", method, path[:200], code, REASONS[code])
@@ -367,11 +365,13 @@ class VoiceWebhooks:
                 first_values(urllib.parse.parse_qsl(query, keep_blank_values=True)) if query else {}
             )
             # The address Twilio was given: PUBLIC_BASE_URL, or else the one asked for.
-            base = (
-                settings.public_base_url
-                or f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
-            ).rstrip("/")
-            hook = Hook(path, args, first_values(pairs), ServiceLinks(base))
+            links = svc.links(
+                None
+                if settings.public_base_url
+                else f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
+            )
+            hook = Hook(path, args, first_values(pairs), links)
+            base = links.base
             url = f"{base}{path}?{query}" if query else base + path
             signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
             if not signature_ok(settings, url, pairs, signature, hook.form, path):

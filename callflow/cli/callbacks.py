@@ -8,7 +8,6 @@ from typing import Any
 
 from . import common
 from .common import EXIT_OK
-from .meetings import _links
 
 
 def register(sub: Any) -> None:
@@ -78,7 +77,7 @@ def _cancel(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
 
     svc = common.service()
-    links = _links(svc)
+    links = svc.links()
     return common.worker(
         args.every,
         "callflow callbacks run",

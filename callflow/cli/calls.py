@@ -21,7 +21,6 @@ from ..demo import (
 )
 from ..errors import CallflowError
 from ..flowspec import NAME
-from ..links import ServiceLinks
 from ..service import Callflow
 from ..simulator import Script
 from ..simulator.session import (
@@ -235,7 +234,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     common.quiet_logs(args.verbose)
     sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
-    links = ServiceLinks(service.settings.public_base_url or "http://callflow.demo")
+    links = service.links("http://callflow.demo")
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")
     print(DEMO_ADVISER_TEXT)
     print(

@@ -22,11 +22,37 @@ from typing import Any, TextIO
 
 from ..access import Viewer, require
 from ..config import Settings
-from ..errors import CallflowError
+from ..errors import (
+    CallflowError,
+    ConfigError,
+    StoreUnavailable,
+    TwilioError,
+    Unauthenticated,
+)
 from ..logs import configure_logging
 from ..service import Callflow
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+#: sysexits.h's EX_UNAVAILABLE: a service the command needs (the store, Twilio) is down;
+#: a script may try again later, unlike a refusal.
+EXIT_UNAVAILABLE = 69
+
+#: What the command line answers for each kind of error, most particular first: the exit
+#: code, and a hint said after the error's own words (or nothing).
+EXIT: tuple[tuple[type[Exception], int, str], ...] = (
+    (Unauthenticated, EXIT_PROBLEMS, "sign in with `callflow login` (or set CALLFLOW_TOKEN)"),
+    (StoreUnavailable, EXIT_UNAVAILABLE, "the store could not be reached: try again shortly"),
+    (TwilioError, EXIT_UNAVAILABLE, "Twilio could not be reached: try again shortly"),
+    (CallflowError, EXIT_PROBLEMS, ""),
+)
+
+
+def exit_for(exc: Exception) -> tuple[int, str]:
+    """The exit code and hint for ``exc`` (from :data:`EXIT`)."""
+    for kind, code, hint in EXIT:
+        if isinstance(exc, kind):
+            return code, hint
+    return EXIT_PROBLEMS, ""
 
 #: What to do when a command that changes the shared store runs without one.
 NO_SHARED_STORE = (
@@ -43,7 +69,7 @@ def service() -> Any:
 
     settings = Settings.from_env()
     if not settings.redis_url:
-        raise CallflowError(NO_SHARED_STORE)
+        raise ConfigError(NO_SHARED_STORE)
     return Callflow(settings)
 
 
@@ -112,7 +138,7 @@ def signed_in(svc: Any) -> Viewer | None:
     if token:
         member = svc.staff.authenticate(token)
         if member is None:
-            raise CallflowError("CALLFLOW_TOKEN is not a live API token (revoked, or mistyped)")
+            raise Unauthenticated("CALLFLOW_TOKEN is not a live API token (revoked, or mistyped)")
         return Viewer(
             role=member.role,
             sees_id=member.staff_id if member.role == "vstrs_agent" else "",
@@ -144,7 +170,7 @@ def actor(svc: Any, roles: Iterable[str] = (), doing: str = "this") -> Viewer:
     a clear error when nobody is signed in."""
     viewer = signed_in(svc)
     if viewer is None:
-        raise CallflowError(NOT_SIGNED_IN)
+        raise Unauthenticated(NOT_SIGNED_IN)
     wanted = list(roles)
     if wanted:
         require(viewer, wanted, doing)

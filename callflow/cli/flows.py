@@ -11,12 +11,11 @@ from typing import Any
 from .. import graph
 from ..actions import builtin_registry
 from ..config import Settings
-from ..errors import CallflowError, FlowValidationError
+from ..errors import CallflowError, FlowValidationError, PublishRefused, ReplayChanges
 from ..flowspec import flow_files, lint_paths, load_flow
 from ..flowtests import run_path, tests_for
 from ..handoff import HANDOFF
 from ..presence import AGENT
-from ..releases import PublishRefused, ReplayChanges
 from ..sandbox import Sandbox
 from ..service import Callflow
 from ..vstrs import CALL

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import CallflowError, DirectoryError
+from ..errors import CallflowError
 from . import (
     access,
     advisers,
@@ -22,7 +22,7 @@ from . import (
     staff,
     traces,
 )
-from .common import EXIT_PROBLEMS, EXIT_USAGE
+from .common import EXIT_USAGE, exit_for
 
 __all__ = ["main"]
 
@@ -43,9 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.handler(args)
         return result
-    except (CallflowError, DirectoryError) as exc:
-        print(f"callflow: {exc}", file=sys.stderr)
-        return EXIT_PROBLEMS
+    except CallflowError as exc:
+        code, hint = exit_for(exc)
+        said = f"callflow: {exc}"
+        print(said + (f" ({hint})" if hint and hint not in said else ""), file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         return 130
 

@@ -7,8 +7,6 @@ import json
 from typing import Any
 
 from ..config import parse_minutes
-from ..errors import CallflowError
-from ..links import ServiceLinks
 from . import common
 from .common import EXIT_OK
 
@@ -69,12 +67,6 @@ def register(sub: Any) -> None:
     meetings.set_defaults(handler=lambda _args: common.usage(meetings))
 
 
-def _links(svc: Any) -> Any:
-
-    if not svc.settings.public_base_url:
-        raise CallflowError("PUBLIC_BASE_URL is needed: Twilio fetches the call's flow from it")
-    return ServiceLinks(svc.settings.public_base_url)
-
 
 def _meetings_add(args: argparse.Namespace) -> int:
 
@@ -100,7 +92,7 @@ def _meetings_add(args: argparse.Namespace) -> int:
         f"{', '.join(str(m) for m in meeting['retry_minutes']) or 'none'} minutes)"
     )
     if args.call_now:
-        call_sid = svc.meetings.place_call(meeting["id"], _links(svc))
+        call_sid = svc.meetings.place_call(meeting["id"], svc.links())
         print(f"calling {meeting['customer_number']}: {call_sid}")
     return EXIT_OK
 
@@ -135,7 +127,7 @@ def _meetings_show(args: argparse.Namespace) -> int:
 def _meetings_call(args: argparse.Namespace) -> int:
     svc = common.service()
     common.actor(svc, ("admin", "specialist"), "calling for meetings")
-    call_sid = svc.meetings.place_call(args.id, _links(svc))
+    call_sid = svc.meetings.place_call(args.id, svc.links())
     print(f"calling: {call_sid}")
     return EXIT_OK
 
@@ -150,7 +142,7 @@ def _meetings_cancel(args: argparse.Namespace) -> int:
 
 def _meetings_run(args: argparse.Namespace) -> int:
     svc = common.service()
-    links = _links(svc)
+    links = svc.links()
     return common.worker(
         args.every,
         "callflow meetings run",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..access import Forbidden, Viewer
+from ..access import Viewer
 from ..directory import ORGANISATIONS, QUESTIONS
-from ..errors import DirectoryError
+from ..errors import DirectoryError, Forbidden
 from ..hours import NATIONS, parse_week
 from ..presence import STATE_LABELS
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..access import Forbidden, Viewer, handoff_for_viewer
+from ..access import Viewer, handoff_for_viewer
+from ..errors import Forbidden
 from ..handoff import IN_PROGRESS
 from ..presence import AWAY_REASONS, STATE_LABELS
 from ..vstrs import DRAFT_FIELDS, OUTCOMES

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ..access import Viewer, require
-from ..errors import DirectoryError
+from ..errors import NotFound
 from ..language import NAMES as LANGUAGE_NAMES
 from ..presence import AWAY_REASONS, STATE_LABELS, current
 from ..tallies import WAIT_STEP
@@ -326,7 +326,7 @@ class SupervisorDesk:
         agent = svc.staff.agent(sees_id)
         if agent is None or not agent.active:
 
-            raise DirectoryError(f"no active VSTRS agent with SEES ID {sees_id}")
+            raise NotFound(f"no active VSTRS agent with SEES ID {sees_id}")
         now = svc.clock.now()
         present = svc.staff.set_availability(sees_id, "away", now, reason)
         svc.audit.record(

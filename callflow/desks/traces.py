@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..access import Forbidden, Viewer
-from ..errors import CallflowError
+from ..access import Viewer
+from ..errors import CallflowError, Forbidden
 from ..graph import mermaid_path, outline
 from ..traces import describe
 

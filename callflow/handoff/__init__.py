@@ -10,7 +10,7 @@ request, checked), ``service`` (ringing, taking, checking, handing over, failing
 from .grants import CANNOT_CONFIRM, DOUBT, IN_DOUBT, NO_AUTHORITY, Grants, end_reason_text
 from .lifecycle import FAILURE_REASONS, HANDOFF, IN_PROGRESS, LIVE
 from .request import validate_request
-from .service import HandOffError, HandOffs, handoff_index
+from .service import HandOffs, handoff_index
 
 __all__ = [
     "CANNOT_CONFIRM",
@@ -22,7 +22,6 @@ __all__ = [
     "LIVE",
     "NO_AUTHORITY",
     "Grants",
-    "HandOffError",
     "HandOffs",
     "end_reason_text",
     "handoff_index",

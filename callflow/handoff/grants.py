@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from ..access import Forbidden, Viewer, grant_for_viewer
+from ..access import Viewer, grant_for_viewer
 from ..context import Services, ServiceUser
-from ..errors import CallflowError
+from ..errors import CallflowError, Forbidden
 from ..twilio_adapter import FINAL_CALL_STATUSES
 
 log = logging.getLogger(__name__)

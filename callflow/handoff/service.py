@@ -26,9 +26,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..access import Forbidden, Viewer, was_on_call
+from ..access import Viewer, was_on_call
 from ..context import Services, ServiceUser
-from ..errors import CallflowError
+from ..errors import (
+    CallflowError,
+    Forbidden,
+    HandOffConflict,
+    HandOffForbidden,
+    HandOffInvalid,
+    UnknownHandOff,
+)
 from ..store.base import Changed
 from ..twilio_adapter import FINAL_CALL_STATUSES
 from ..twiml import Links
@@ -39,23 +46,12 @@ from .request import validate_request
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HandOffError", "HandOffs"]
+__all__ = [ "HandOffs"]
 
 Doc = dict[str, Any] | None
 NAMESPACE = "handoffs"
 #: How long a specialist is held for a ring, beyond the ring itself (then for the call).
 SPECIALIST_HOLD_SECONDS = 4 * 3600
-
-
-class HandOffError(CallflowError):
-    """A hand-off cannot be made or changed as asked."""
-
-    def __init__(
-        self, message: str, errors: dict[str, str] | None = None, status: int = 409
-    ) -> None:
-        super().__init__(message)
-        self.errors = errors or {}
-        self.status = status
 
 
 def handoff_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
@@ -155,19 +151,19 @@ class HandOffs(ServiceUser):
         if clean["team"] and "team" not in errors and (team is None or not team.active):
             errors["team"] = "no such specialist team"
         if errors:
-            raise HandOffError("the hand-off request has errors", errors, status=422)
+            raise HandOffInvalid("the hand-off request has errors", errors)
         assert team is not None
         if not team.is_open(self.now()):
             # Why, and when it reopens: "closed: bank holiday (Christmas Day); reopens ...".
             why = team.status_text(self.now())
-            raise HandOffError(f"{team.name} is {why}", {"team": why}, 422)
+            raise HandOffInvalid(f"{team.name} is {why}", {"team": why})
         vstrs = self._services()
         record = vstrs.get(call_sid)
         if record is None or record["state"] != "with_agent" or record["ended_at"] is not None:
-            raise HandOffError("the call is not with a VSTRS agent now")
+            raise HandOffConflict("the call is not with a VSTRS agent now")
         agent = record["agent"]
         if agent is None or agent["sees_id"] != agent_sees_id or agent.get("left_at"):
-            raise HandOffError("only the VSTRS agent on this call may hand it off", status=403)
+            raise HandOffForbidden("only the VSTRS agent on this call may hand it off")
         verified = record["verified"]
         adviser_record = self.services.directory.get(verified["adviser_number"])
         adviser: dict[str, Any] = {
@@ -218,7 +214,7 @@ class HandOffs(ServiceUser):
             "history": [{"at": now, "state": "requested"}],
         }
         if not vstrs.begin_handoff(call_sid, handoff_id):
-            raise HandOffError("another hand-off is already under way on this call")
+            raise HandOffConflict("another hand-off is already under way on this call")
         self.store.put_doc(NAMESPACE, handoff_id, doc, ttl_seconds=RECORD_TTL)
         self._audit(
             "handoff.requested",
@@ -246,7 +242,9 @@ class HandOffs(ServiceUser):
             )
         except CallflowError as exc:
             self.fail(handoff_id, "failed", links, detail=f"could not hold the caller: {exc}")
-            raise HandOffError("could not put the caller on hold; nothing was handed off") from exc
+            raise HandOffConflict(
+                "could not put the caller on hold; nothing was handed off"
+            ) from exc
         self._ring(handoff_id, links)
         result = self.get(handoff_id)
         assert result is not None
@@ -435,23 +433,25 @@ class HandOffs(ServiceUser):
             raise Forbidden("only a specialist may take a hand-off")
         doc = self.get(handoff_id)
         if doc is None or not viewer.is_team(doc["team"]):
-            raise HandOffError("no such hand-off for your team", status=404)
+            raise UnknownHandOff("no such hand-off for your team")
         taker = doc.get("taken_by") or {}
         if taker.get("id") == viewer.specialist:
             return doc  # taken already, by them: the same act twice
         if taker:
-            raise HandOffError(f"{taker.get('name') or 'another specialist'} has taken it")
+            raise HandOffConflict(f"{taker.get('name') or 'another specialist'} has taken it")
         if not HANDOFF.can(doc["state"], "take"):
-            raise HandOffError(f"the hand-off is {doc['state']}: it can no longer be taken")
+            raise HandOffConflict(f"the hand-off is {doc['state']}: it can no longer be taken")
         if (doc.get("ringing") or {}).get("specialist"):
-            raise HandOffError("it is ringing a specialist's own phone: they take it by answering")
+            raise HandOffConflict(
+                "it is ringing a specialist's own phone: they take it by answering"
+            )
         person = self.staff.specialist(viewer.specialist)
         if person is None or not person.active or person.team != doc["team"]:
             raise Forbidden("you are not an active specialist of this team")
         if not self.staff.claim_specialist(person.id, handoff_id, SPECIALIST_HOLD_SECONDS):
             held = self.staff.specialist_held_by(person.id)
             if held != handoff_id:
-                raise HandOffError("you are on another hand-off: finish it first")
+                raise HandOffConflict("you are on another hand-off: finish it first")
         taken = {"id": person.id, "name": person.name, "how": "claimed", "at": self.now()}
         moved = self._move(
             handoff_id,
@@ -466,8 +466,8 @@ class HandOffs(ServiceUser):
             now_doc = moved.before or doc
             other = (now_doc.get("taken_by") or {}).get("name") or "another specialist"
             if now_doc.get("taken_by"):
-                raise HandOffError(f"{other} has taken it")
-            raise HandOffError(f"the hand-off is {now_doc['state']}: it can no longer be taken")
+                raise HandOffConflict(f"{other} has taken it")
+            raise HandOffConflict(f"the hand-off is {now_doc['state']}: it can no longer be taken")
         self._audit(
             "handoff.taken_by",
             doc["call_sid"],
@@ -558,19 +558,19 @@ class HandOffs(ServiceUser):
         """
         current = self.get(handoff_id)
         if current is None:
-            raise HandOffError("no such hand-off", status=404)
+            raise UnknownHandOff("no such hand-off")
         if agent_sees_id is not None and current["agent_sees_id"] != agent_sees_id:
-            raise HandOffError("only the VSTRS agent who asked may hand over", status=403)
+            raise HandOffForbidden("only the VSTRS agent who asked may hand over")
         if not HANDOFF.can(current["state"], "take_over"):
-            raise HandOffError(f"the hand-off is {current['state']}, not in its brief")
+            raise HandOffConflict(f"the hand-off is {current['state']}, not in its brief")
         if not current.get("taken_by"):
-            raise HandOffError("no specialist has taken the hand-off: nobody to hand over to")
+            raise HandOffConflict("no specialist has taken the hand-off: nobody to hand over to")
         grant_id = self.grants.issue(current)
         moved = self._move(handoff_id, "take_over", grant_id=grant_id)
         doc = moved.after
         if doc is None:  # something ended the hand-off meanwhile: the grant goes at once
             self.grants.end(grant_id, "handoff_ended_before_take_over")
-            raise HandOffError("the hand-off ended before the take-over")
+            raise HandOffConflict("the hand-off ended before the take-over")
         call_sid = doc["call_sid"]
         self._services().handed_off(call_sid, handoff_id)
         twilio = self.services.twilio()
@@ -633,9 +633,9 @@ class HandOffs(ServiceUser):
         team, or ``team``): the agent need not type the customer's details twice."""
         doc = self.get(handoff_id)
         if doc is None or doc["agent_sees_id"] != agent_sees_id:
-            raise HandOffError("no such hand-off of yours", status=404)
+            raise UnknownHandOff("no such hand-off of yours")
         if doc["state"] != "failed":
-            raise HandOffError("only a hand-off that did not happen can be tried again")
+            raise HandOffConflict("only a hand-off that did not happen can be tried again")
         customer = doc["customer"]
         body = {
             "team": team or doc["team"],
@@ -652,12 +652,12 @@ class HandOffs(ServiceUser):
         """The agent cancels a hand-off in progress."""
         doc = self.get(handoff_id)
         if doc is None:
-            raise HandOffError("no such hand-off", status=404)
+            raise UnknownHandOff("no such hand-off")
         if doc["agent_sees_id"] != agent_sees_id:
-            raise HandOffError("only the VSTRS agent who asked may cancel it", status=403)
+            raise HandOffForbidden("only the VSTRS agent who asked may cancel it")
         result = self.fail(handoff_id, "cancelled", links)
         if result is None:
-            raise HandOffError(f"the hand-off is {doc['state']}: too late to cancel")
+            raise HandOffConflict(f"the hand-off is {doc['state']}: too late to cancel")
         return result
 
     # ------------------------------------------------------------ the end of the call

@@ -25,6 +25,7 @@ from ..demo import (
     add_demo_agent,
     add_demo_team,
 )
+from ..links import ServiceLinks
 from ..sandbox import web_app_factory
 from ..service import Callflow
 from ..store import MemoryStore
@@ -42,11 +43,9 @@ ServiceFactory = Callable[[Client, ManualClock], Callflow]
 
 def http_simulator(base_url: str, auth_token: str) -> Simulator:
     """A simulator calling a running service at ``base_url``."""
-    base = base_url.rstrip("/")
+    links = ServiceLinks.at(None, base_url)
     sim = Simulator(HttpTransport(), auth_token)
-    sim.configure_number(
-        VSTRS_NUMBER, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
-    )
+    sim.configure_number(VSTRS_NUMBER, links.voice_url(), status_callback=links.call_status())
     return sim
 
 
@@ -64,10 +63,8 @@ def in_process(
     service = make_service(client, clock)
     app = web_app_factory(app_factory)({"CALLFLOW_SERVICE": service})
     sim.transport = WsgiTransport(app)
-    base = service.settings.public_base_url or "http://callflow.local"
-    sim.configure_number(
-        VSTRS_NUMBER, f"{base}/voice/incoming", status_callback=f"{base}/voice/status"
-    )
+    links = service.links("http://callflow.local")
+    sim.configure_number(VSTRS_NUMBER, links.voice_url(), status_callback=links.call_status())
     return sim, service
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import StoreUnavailable
 from ..session import CallSession
 
 #: A document's lifetime in seconds: fixed, or computed from the document being written.
@@ -28,15 +27,6 @@ FACET_KEEP_SECONDS = 3 * 366 * 86400
 
 #: Computes an audit entry's hash from the entry (which already carries its ``seq``).
 Seal = Callable[[dict[str, Any]], str]
-
-
-class AuditWriteFailed(StoreUnavailable):
-    """An audit entry took its sequence number but could not be written: ``seq`` is the
-    number left without an entry (the writer voids it once the store answers again)."""
-
-    def __init__(self, message: str, seq: int) -> None:
-        super().__init__(message)
-        self.seq = seq
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from .. import budget
-from ..errors import StoreError, StoreUnavailable
+from ..errors import AuditWriteFailed, StoreError, StoreUnavailable
 from ..session import CallSession
 from .base import (
     FACET_KEEP_SECONDS,
     TALLY_KEEP_SECONDS,
     Attempt,
     AuditState,
-    AuditWriteFailed,
     Changed,
     Created,
     Guard,

@@ -30,7 +30,7 @@ from tests.conftest import (
     running_gunicorn,
     service_env,
 )
-from tests.rigs import keys_own_sees_id
+from tests.rigs import eventually, keys_own_sees_id
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
@@ -627,10 +627,9 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     page.get_by_role("button", name="Yes, roll back").click()
     expect(page.locator("#done")).to_contain_text(f"Version {file_version} is live again")
     expect(page.locator("#live-version")).to_have_text(file_version)
-    # Every worker of the service serves the rolled-back version to new calls.
-    time.sleep(2.5)
-    release = svc.releases.release("officer_check")
-    assert release is not None and release["live"] == file_version
+    # The store holds the rolled-back version as live (every worker serves it to new calls
+    # within its release check).
+    eventually(lambda: (svc.releases.release("officer_check") or {}).get("live") == file_version)
     assert not errors, errors
 
 

@@ -13,178 +13,23 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
-import threading
-import time
-import urllib.error
-import urllib.request
 import xml.etree.ElementTree as ET
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 from callflow.config import Settings
 from callflow.service import Callflow
 from tests.conftest import (
-    PIN,
     enrol,
     free_port,
     running_gunicorn,
     service_env,
-    sign,
 )
+from tests.rigs.faults import ChaosCaller
 
 FULL = os.environ.get("CALLFLOW_FAULTS_FULL") == "1"
 CALLS = 200 if FULL else 20
-ANSWERS = {"school": "Hill Top", "colour": "Blue"}
-HANG_UP = b'<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
-
-
-@dataclass
-class Delivery:
-    kind: str
-    status: int
-    body: bytes
-
-
-@dataclass
-class ChaosCaller:
-    base: str
-    number: str
-    adviser: str
-    rng: random.Random
-    call_sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
-    deliveries: list[Delivery] = field(default_factory=list)
-    late: list[threading.Thread] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    ended_at: float | None = None
-
-    def params(self, **extra: str) -> dict[str, str]:
-        return {
-            "CallSid": self.call_sid,
-            "AccountSid": "AC" + "0" * 32,
-            "From": self.number,
-            "To": "+441632960999",
-            "CallStatus": "in-progress",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-            **extra,
-        }
-
-    def post(
-        self, url: str, params: dict[str, str], kind: str, *, forged: bool = False, pad: int = 0
-    ) -> Delivery:
-        signature = sign(url, params)
-        if forged:
-            signature = sign(url, params, token=secrets.token_hex(16))
-        data = urlencode({**params, **({"Padding": "x" * pad} if pad else {})}).encode()
-        headers = {"X-Twilio-Signature": signature}
-        request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
-                delivery = Delivery(kind, response.status, response.read())
-        except urllib.error.HTTPError as exc:
-            delivery = Delivery(kind, exc.code, exc.read())
-        self.deliveries.append(delivery)
-        return delivery
-
-    def twice_at_once(self, url: str, params: dict[str, str], kind: str) -> bytes:
-        with ThreadPoolExecutor(2) as pool:
-            first, second = pool.map(lambda _: self.post(url, params, kind), range(2))
-        if first.body != second.body:
-            self.problems.append(f"{kind}: two simultaneous deliveries answered differently")
-        return first.body
-
-    def later(self, url: str, params: dict[str, str], kind: str, expected: bytes) -> None:
-        """Deliver this step again after a while, when later steps have been answered.
-
-        While the call lives the late copy must get the very same TwiML; once the call has
-        ended (its end may overtake the copy) a plain hang-up is the right answer too.
-        Either way nothing runs again: the test counts verifications and checks the chain.
-        """
-
-        def deliver() -> None:
-            again = self.post(url, params, kind + " (late)")
-            answered = time.monotonic()
-            if again.status == 200 and again.body == expected:
-                return
-            ended = self.ended_at is not None and answered > self.ended_at
-            if again.status == 200 and ended and again.body == HANG_UP:
-                return
-            self.problems.append(
-                f"{kind}: a late delivery got another answer: {again.status} {again.body!r}"
-            )
-
-        timer = threading.Timer(self.rng.uniform(0.2, 1.5), deliver)
-        timer.start()
-        self.late.append(timer)
-
-    def run(self) -> None:
-        incoming = f"{self.base}/voice/incoming"
-        body = self.twice_at_once(incoming, self.params(CallStatus="ringing"), "incoming")
-        # 1. The adviser number: once now, once late.
-        action = _gather_action(body)
-        params = self.params(Digits=self.adviser, FinishedOnKey="#")
-        body = self.post(action, params, "adviser").body
-        self.later(action, params, "adviser", body)
-        # 2. The PIN: a forged copy and an oversized one first, then two at once.
-        action = _gather_action(body)
-        params = self.params(Digits=PIN, FinishedOnKey="#")
-        if self.post(action, params, "pin", forged=True).status != 403:
-            self.problems.append("a forged PIN delivery was not refused")
-        if self.post(action, params, "pin", pad=100_000).status != 413:
-            self.problems.append("an oversized PIN delivery was not refused")
-        body = self.twice_at_once(action, params, "pin")
-        # 3. The answer: once, then replayed straight away.
-        question = " ".join(s.text or "" for s in ET.fromstring(body).iter("Say"))
-        answer = ANSWERS["school"] if "school" in question else ANSWERS["colour"]
-        action = _gather_action(body)
-        params = self.params(SpeechResult=answer, Confidence="0.9")
-        body = self.post(action, params, "answer").body
-        if self.post(action, params, "answer (replay)").body != body:
-            self.problems.append("a replayed answer got another answer")
-        conference = ET.fromstring(body).find("Dial/Conference")
-        if conference is None:
-            self.problems.append(f"not put through to the conference: {body!r}")
-            return
-        # 4. The end of the call arrives first, the conference's events after, all twice.
-        events = {
-            "FriendlyName": conference.text or "",
-            "ConferenceSid": "CF" + secrets.token_hex(16),
-            "AccountSid": "AC" + "0" * 32,
-        }
-        callbacks = [
-            (f"{self.base}/voice/status", self.params(CallStatus="completed", CallDuration="9")),
-            (
-                f"{self.base}/voice/conference",
-                {
-                    **events,
-                    "StatusCallbackEvent": "conference-end",
-                    "ReasonConferenceEnded": "last-participant-left",
-                },
-            ),
-            (
-                f"{self.base}/voice/conference",
-                {**events, "StatusCallbackEvent": "participant-join", "CallSid": self.call_sid},
-            ),
-        ]
-        self.ended_at = time.monotonic()
-        for url, params in callbacks + callbacks:
-            self.post(url, params, "callback")
-
-    def finish(self) -> None:
-        for timer in self.late:
-            timer.join()
-
-
-def _gather_action(body: bytes) -> str:
-    gather = ET.fromstring(body).find("Gather")
-    assert gather is not None, body
-    return gather.attrib["action"]
-
-
 def test_bulk_duplicated_late_reordered_forged_and_oversized_webhooks(
     redis_store: object, tmp_path: Path
 ) -> None:

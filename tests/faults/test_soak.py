@@ -16,8 +16,7 @@ from pathlib import Path
 from callflow.config import Settings
 from callflow.service import Callflow
 from tests.conftest import enrol, free_port, running_gunicorn, service_env
-from tests.faults.test_chaos import ChaosCaller
-from tests.simulator.test_scale_faults import _workers
+from tests.rigs.faults import ChaosCaller, workers
 
 SECONDS = float(os.environ.get("CALLFLOW_SOAK_SECONDS", "20"))
 LINES = 16
@@ -58,7 +57,7 @@ def test_memory_stays_flat_under_a_soak(redis_store: object, tmp_path: Path) -> 
         for thread in threads:
             thread.start()
         while any(thread.is_alive() for thread in threads):
-            for pid in _workers(master.pid):
+            for pid in workers(master.pid):
                 samples.setdefault(pid, []).append(_rss_mb(pid))
             time.sleep(1.0)
         for thread in threads:

@@ -12,8 +12,8 @@ import pytest
 from callflow.access import Viewer
 from callflow.clock import ManualClock
 from callflow.desks import AgentDesk, SpecialistDesk
-from callflow.errors import CallflowError
-from callflow.handoff import HANDOFF, HandOffError
+from callflow.errors import CallflowError, HandOffError
+from callflow.handoff import HANDOFF
 from callflow.links import ServiceLinks
 from callflow.simulator import Callee, Leg, Script
 from callflow.store import Store

@@ -18,9 +18,7 @@ from callflow.simulator import Callee, Script, Simulator
 from callflow.simulator.session import in_process
 from callflow.store import MemoryStore
 from tests.conftest import FLOWS
-
-CUSTOMER = "+447700900123"
-OFFICER = "4471203"
+from tests.rigs.meetings import CUSTOMER, OFFICER, add_meeting
 
 
 @pytest.fixture
@@ -43,21 +41,6 @@ def rig() -> tuple[Simulator, Callflow]:
     return sim, service
 
 
-def add_meeting(service: Callflow, **extra: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "customer_name": "Pat Example",
-        "customer_number": CUSTOMER,
-        "reference": "DM-2041-77",
-        "officer_number": OFFICER,
-        "purpose": "agreeing time to pay",
-        "bring": "your bank statements",
-        "when": "2031-03-04T14:00",
-        "where": "the H M R C office in Leeds",
-        "date_of_birth": "1970-03-21",
-        "by": "tester",
-    }
-    values.update(extra)
-    return service.meetings.add(**values)
 
 
 LINKS = ServiceLinks("http://callflow.test")

@@ -17,7 +17,7 @@ from callflow.simulator import Script
 from callflow.store import Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, ANSWERS, METRICS_TOKEN, PIN
-from tests.rigs import Rig
+from tests.rigs import Rig, metric
 
 
 @pytest.fixture
@@ -25,24 +25,6 @@ def rig(store: Store, clock: ManualClock) -> Rig:
     return Rig(store, clock)
 
 
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus page (0 if absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        sample, _, value = line.rpartition(" ")
-        if (
-            sample == name
-            or sample == f"{name}{{{wanted}}}"
-            or (
-                labels
-                and sample.startswith(f"{name}{{")
-                and all(f'{k}="{v}"' in sample for k, v in labels.items())
-            )
-        ):
-            return float(value)
-    return 0.0
 
 
 SCRAPE = {"Authorization": f"Bearer {METRICS_TOKEN}"}

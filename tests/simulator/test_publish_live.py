@@ -18,7 +18,8 @@ from tests.conftest import (
     running_gunicorn,
     service_env,
 )
-from tests.simulator.test_scale_faults import Alternating
+from tests.rigs import eventually
+from tests.rigs.faults import Alternating
 
 LINE = "+441632960900"
 OFFICER = "4471203"
@@ -74,7 +75,13 @@ def test_publish_reaches_both_instances_while_a_live_call_keeps_its_version(
 
         rolled = run_cli(dana, "flows", "rollback", "officer_check", "-m", "undo", "--yes")
         assert rolled.returncode == 0, rolled.stderr
-        time.sleep(1.5)
+        # Each worker notices within its release check: new calls hear the old goodbye.
+        def heard_after_rollback() -> bool:
+            leg = sim.call(LINE, "+447700900399", Script().press(f"{OFFICER}#").press("2"))
+            sim.run_until(lambda: not leg.live)
+            return leg.heard()[-1] == "Thank you for calling. Goodbye."
+
+        eventually(heard_after_rollback, every=0.2)
         for n in range(4):
             leg = sim.call(LINE, f"+4477009003{n:02d}", Script().press(f"{OFFICER}#").press("2"))
             sim.run_until(lambda leg=leg: not leg.live)

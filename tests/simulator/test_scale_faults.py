@@ -25,7 +25,7 @@ from tests.conftest import (
     running_gunicorn,
     service_env,
 )
-from tests.webhooks.test_slow_redis import SlowProxy
+from tests.rigs.faults import Alternating, SlowProxy, workers
 
 VSTRS = "+441632960999"
 SPOKEN = {"first school": "Hill Top", "colour": "Blue"}
@@ -35,27 +35,6 @@ def _script() -> Script:
     return Script().press(f"{ADVISER}#").press(f"{PIN}#").answer(SPOKEN).hang_up(after=5)
 
 
-class Alternating(HttpTransport):
-    """Sends each request to the next instance in turn, as a round-robin balancer would."""
-
-    def __init__(self, public: str, instances: list[str]) -> None:
-        self.public = public
-        self.instances = instances
-        self.served: list[str] = []
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, str],
-        headers: Mapping[str, str],
-        timeout: float,
-    ) -> HttpResult:
-        target = self.instances[len(self.served) % len(self.instances)]
-        self.served.append(target)
-        return super().request(
-            method, url.replace(self.public, target, 1), params, headers, timeout
-        )
 
 
 def _call(sim: Simulator, public: str, number: str) -> tuple[list[str], str]:
@@ -99,17 +78,6 @@ def _unquestioned(heard: list[str]) -> list[str]:
     return ["(question)" if "school" in text or "colour" in text else text for text in heard]
 
 
-def _workers(master: int) -> list[int]:
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                children.append(int(entry))
-    return children
 
 
 class KillsAWorker(HttpTransport):
@@ -137,7 +105,7 @@ class KillsAWorker(HttpTransport):
         return super().request(method, url, params, headers, timeout)
 
     def _kill(self) -> None:
-        for pid in _workers(self.master):
+        for pid in workers(self.master):
             os.kill(pid, signal.SIGKILL)
             self.killed.append(pid)
         self.proxy.delay = 0.0

@@ -20,7 +20,7 @@ from callflow.service import Callflow
 from callflow.store import Store
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, PIN, Caller, enrol, make_settings
-from tests.store.test_contract import (
+from tests.rigs.store_contracts import (
     DocumentContract,
     FollowContract,
     IndexContract,

@@ -14,7 +14,7 @@ from callflow.errors import StoreUnavailable
 from callflow.session import CallSession
 from callflow.store.redis import RedisStore
 from tests.conftest import TEST_REDIS_URL
-from tests.webhooks.test_slow_redis import SlowProxy, _db
+from tests.rigs.faults import SlowProxy, redis_db
 
 
 def _session(call_sid: str) -> CallSession:
@@ -127,7 +127,7 @@ def test_a_timeout_is_never_retried(redis_client: redis.Redis) -> None:
     url = redis.connection.parse_url(TEST_REDIS_URL)
     proxy = SlowProxy((url.get("host", "127.0.0.1"), int(url.get("port", 6379))))
     try:
-        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/{_db()}", socket_timeout=0.3)
+        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/{redis_db()}", socket_timeout=0.3)
         sid = "CA" + "4" * 32
         store.create_session(_session(sid), 60)
         sent = proxy.chunks

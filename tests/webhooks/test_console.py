@@ -508,7 +508,7 @@ def test_a_new_flow_is_published_from_the_designer_page(
 def test_a_protected_flow_is_approved_on_its_page_by_a_second_designer(
     client: FlaskClient, designer: str, staffed: Callflow, clock: ManualClock
 ) -> None:
-    from tests.test_allowlists import VSTRS_TESTS, VSTRS_V2
+    from tests.rigs import VSTRS_TESTS, VSTRS_V2
 
     live = staffed.library.live("vstrs_inbound").version
     published = client.post(

@@ -15,8 +15,7 @@ from callflow.desks import SupervisorDesk
 from callflow.gauges import MIN_VERIFIED, handoff_share
 from callflow.store import Store
 from tests.conftest import METRICS_TOKEN
-from tests.rigs import PASSWORD, TEAM_FIRST, Rig, accepting, csrf_from, sign_in
-from tests.webhooks.test_supervisor import SUE
+from tests.rigs import PASSWORD, SUE, TEAM_FIRST, Rig, accepting, csrf_from, sign_in
 
 
 @pytest.fixture

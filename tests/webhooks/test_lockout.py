@@ -13,7 +13,7 @@ from callflow.clock import ManualClock
 from callflow.service import Callflow
 from callflow.store import Store
 from tests.conftest import ADVISER, PIN, Caller
-from tests.webhooks.test_races import run_together
+from tests.rigs import run_together
 
 USUAL = "+441632960111"
 NOT_RECOGNISED = "Sorry, we could not verify those details."

@@ -7,9 +7,6 @@ script or across a congested link looks to a client.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from random import Random
@@ -18,63 +15,16 @@ import pytest
 import redis
 
 from callflow.service import Callflow
-from callflow.store.breaker import CLOSED, OPEN, CircuitBreaker
+from callflow.store.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from callflow.store.redis import RedisStore
 from tests.conftest import ADVISER, PIN, TEST_REDIS_URL, Caller, enrol, make_settings
+from tests.rigs import eventually
+from tests.rigs.faults import SlowProxy, redis_db
 from webhooks import create_app
 
 APOLOGY = "technical problem"
 
 
-class SlowProxy:
-    """Forwards loopback TCP to Redis, delaying each client-to-server chunk by ``delay``."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.delay = 0.0
-        self.chunks = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, slow: bool) -> None:
-        try:
-            while chunk := source.recv(65536):
-                if slow:
-                    self.chunks += 1
-                    if self.delay:
-                        time.sleep(self.delay)
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._closed = True
-        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
-        # port listening until that accept returned.
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.close()
 
 
 @pytest.fixture
@@ -87,13 +37,11 @@ def proxy(redis_client: redis.Redis) -> Iterator[SlowProxy]:
     redis_client.flushdb()
 
 
-def _db() -> int:
-    return int(redis.connection.parse_url(TEST_REDIS_URL).get("db", 0))
 
 
 def _service(proxy: SlowProxy, timeout: float, budget: float, breaker: CircuitBreaker) -> Callflow:
     store = RedisStore.from_url(
-        f"redis://127.0.0.1:{proxy.port}/{_db()}", socket_timeout=timeout, breaker=breaker
+        f"redis://127.0.0.1:{proxy.port}/{redis_db()}", socket_timeout=timeout, breaker=breaker
     )
     settings = make_settings(redis_socket_timeout=timeout, webhook_budget_seconds=budget)
     service = Callflow(settings, store=store, rng=Random(5))
@@ -145,7 +93,7 @@ def test_redis_slower_than_its_timeout_trips_the_breaker_and_recovers(
 
     # Redis recovers; after the cooldown one probe closes the breaker and calls go through.
     proxy.delay = 0.0
-    time.sleep(breaker.cooldown + 0.1)
+    eventually(lambda: breaker.state == HALF_OPEN, timeout=breaker.cooldown + 5)
     after = Caller(client)
     after.verify()
     assert breaker.state == CLOSED
@@ -181,7 +129,7 @@ def test_redis_slow_but_inside_its_timeout_is_cut_by_the_webhook_budget(
 
 
 def test_a_retry_is_once_and_only_for_a_dead_connection() -> None:
-    store = RedisStore.from_url("redis://127.0.0.1:6379/15", socket_timeout=0.5)
+    store = RedisStore.from_url(TEST_REDIS_URL, socket_timeout=0.5)
     retry = store.client.connection_pool.connection_kwargs["retry"]
     assert retry.get_retries() == 1
     assert set(retry._supported_errors) == {redis.exceptions.ConnectionError}

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from callflow.access import Viewer
 from callflow.clock import ManualClock
 from callflow.desks import Feed, SupervisorDesk
 from callflow.desks.supervisor import today_figures
@@ -23,6 +22,7 @@ from tests.rigs import (
     CUSTOMER,
     KIM,
     PASSWORD,
+    SUE,
     TEAM_FIRST,
     VSTRS,
     Rig,
@@ -31,7 +31,6 @@ from tests.rigs import (
     sign_in,
 )
 
-SUE = Viewer("supervisor", name="Sue Supervisor", username="sue")
 PEOPLE = {
     "sue": ("supervisor", {}),
     "ada": ("admin", {}),

@@ -14,13 +14,19 @@ from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from callflow.access import Forbidden
 from callflow.desks import AgentDesk
-from callflow.errors import CallflowError, DirectoryError, FieldErrors
-from callflow.handoff import HandOffError
+from callflow.errors import (
+    CallflowError,
+    DirectoryError,
+    FieldErrors,
+    Forbidden,
+    HandOffError,
+    NotFound,
+)
 from callflow.presence import AWAY_REASONS
 from callflow.vstrs import DRAFT_FIELDS, OUTCOMES
 
+from ..answers import status_of
 from .base import _links, bp, me, now, service, signed_in, viewer
 
 #: The form's fields, as the page names them.
@@ -238,7 +244,9 @@ def request_handoff() -> Any:
         errors = {key: _message(key, text) for key, text in exc.errors.items()}
         if date_error:
             errors["authorisation.date"] = date_error
-        return _agent_page(errors=errors, form_error=str(exc), status=exc.status, form=form)
+        return _agent_page(
+            errors=errors, form_error=str(exc), status=status_of(exc) or 409, form=form
+        )
     except CallflowError as exc:
         return _agent_page(
             form_error=f"The hand-off could not start: {exc}", status=503, form=form
@@ -262,11 +270,13 @@ def handoff_action(handoff_id: str, action: str) -> Any:
         else:
             svc.handoffs.complete(handoff_id, _links(), agent_sees_id=me().sees_id)
     except HandOffError as exc:
-        if exc.status in {403, 404}:
-            abort(404)
+        if isinstance(exc, Forbidden | NotFound):
+            abort(404)  # not theirs: as if there were no such hand-off
         errors = {key: _message(key, text) for key, text in exc.errors.items()}
         form = AgentDesk(svc).form_for(viewer())
-        return _agent_page(errors=errors, form_error=str(exc), status=exc.status, form=form)
+        return _agent_page(
+            errors=errors, form_error=str(exc), status=status_of(exc) or 409, form=form
+        )
     return redirect(url_for("console.agent"), code=303)
 
 

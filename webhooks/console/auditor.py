@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 
-from callflow.assurance import AssuranceError
 from callflow.desks import AuditorDesk
 from callflow.desks.auditor import LogQuery, call_sid
 from callflow.directory import ORGANISATIONS
+from callflow.errors import AssuranceError
 from callflow.reports import today_utc
 
 from .base import bp, me, now, service, signed_in, viewer

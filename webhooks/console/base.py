@@ -277,7 +277,7 @@ def viewer() -> Viewer:
 
 
 def _links() -> ServiceLinks:
-    return ServiceLinks(service().settings.public_base_url or request.host_url)
+    return service().links(request.host_url)
 
 
 

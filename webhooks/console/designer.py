@@ -20,10 +20,16 @@ from flask import (
 
 from callflow.access import Viewer
 from callflow.desks import DesignerDesk
-from callflow.errors import CallflowError, FlowValidationError, UnknownFlowError
+from callflow.errors import (
+    CallflowError,
+    FlowValidationError,
+    PublishRefused,
+    ReplayChanges,
+    SoftphoneError,
+    UnknownFlowError,
+)
 from callflow.flowspec import parse_flow
-from callflow.releases import PublishRefused, ReplayChanges
-from callflow.softphone import DEMO_TEXT, Softphone, SoftphoneError
+from callflow.softphone import DEMO_TEXT, Softphone
 
 from .base import SECURITY_HEADERS, bp, me, service, signed_in, viewer
 

@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from callflow.access import Forbidden
 from callflow.desks import SpecialistDesk
-from callflow.errors import DirectoryError
-from callflow.handoff import HandOffError
+from callflow.errors import DirectoryError, Forbidden, HandOffError, NotFound
 
+from ..answers import status_of
 from .base import bp, me, now, service, signed_in, viewer
 
 
@@ -62,15 +61,12 @@ def take_handoff(handoff_id: str) -> Any:
     wants_json = request.accept_mimetypes.best == "application/json"
     try:
         service().handoffs.take(handoff_id, viewer())
-    except Forbidden as exc:
+    except (Forbidden, HandOffError) as exc:
+        status = status_of(exc) or 409
         if wants_json:
-            return jsonify(error=str(exc), status=403), 403
-        abort(403, description=str(exc))
-    except HandOffError as exc:
-        if wants_json:
-            return jsonify(error=str(exc), status=exc.status), exc.status
-        if exc.status == 404:
-            abort(404)
+            return jsonify(error=str(exc), status=status), status
+        if isinstance(exc, Forbidden | NotFound):
+            abort(status, description=str(exc))
         flash(f"Not taken: {exc}.", "error")
         return redirect(url_for("console.specialist"), code=303)
     if wants_json:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from callflow.desks import SupervisorDesk
-from callflow.errors import DirectoryError
+from callflow.errors import Conflict, NotFound
 from callflow.presence import AWAY_REASONS
 
 from .base import bp, me, service, signed_in, viewer
@@ -62,7 +62,7 @@ def supervisor_agent_away(sees_id: str) -> Any:
         return redirect(url_for("console.supervisor", _anchor="agents"), code=303)
     try:
         present = _desk().set_away(viewer(), sees_id, reason)
-    except DirectoryError as exc:
+    except NotFound as exc:
         abort(404, description=str(exc))
     later = " when their call ends" if present.get("away_after") else ""
     flash(f"Agent {sees_id} is away ({AWAY_REASONS[reason].lower()}){later}.", "done")
@@ -75,9 +75,9 @@ def supervisor_reopen_callback(callback_id: str) -> Any:
     """Reopen a dropped or cancelled call-back: it waits its turn again, its place kept."""
     try:
         _desk().reopen_callback(viewer(), callback_id)
-    except DirectoryError as exc:
-        if str(exc).startswith("no call-back"):
-            abort(404, description=str(exc))
+    except NotFound as exc:
+        abort(404, description=str(exc))
+    except Conflict as exc:
         flash(str(exc).capitalize() + ".", "error")
         return redirect(url_for("console.supervisor", _anchor="callbacks"), code=303)
     flash(f"Call-back {callback_id} is waiting its turn again, with its place kept.", "done")

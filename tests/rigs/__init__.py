@@ -5,6 +5,10 @@ never from one another."""
 from __future__ import annotations
 
 import re
+import textwrap
+import threading
+import time
+from collections.abc import Callable
 from random import Random
 from typing import Any
 
@@ -18,7 +22,7 @@ from callflow.service import Callflow
 from callflow.simulator import Callee, Leg, Script, Simulator, WsgiTransport
 from callflow.simulator.rest import RestApi, SimulatorHttpClient
 from callflow.store import Store
-from tests.conftest import ADVISER, AUTH_TOKEN, BASE_URL, PIN, enrol, make_settings
+from tests.conftest import ADVISER, AUTH_TOKEN, BASE_URL, FLOWS, PIN, enrol, make_settings
 from webhooks import create_app
 
 PASSWORD = "correct horse battery"
@@ -287,3 +291,89 @@ def keys_own_sees_id(svc: Callflow, specialist: str, patience: float = 5000) -> 
         return Step("silent")
 
     return Script(patience=patience, ask=ask)
+
+
+GOOD = textwrap.dedent(
+    """\
+    flow: tiny
+    initial: ask
+    states:
+      ask:
+        twiml:
+          - gather:
+              input: dtmf
+              num_digits: 4
+              prompt:
+                - say: "Key four digits."
+        events:
+          digits: done
+          timeout: ask
+      done:
+        twiml:
+          - say: "Thanks."
+          - hangup
+    """
+)
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus page (0 if absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if (
+            sample == name
+            or sample == f"{name}{{{wanted}}}"
+            or (
+                labels
+                and sample.startswith(f"{name}{{")
+                and all(f'{k}="{v}"' in sample for k, v in labels.items())
+            )
+        ):
+            return float(value)
+    return 0.0
+
+def run_together(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Start every job at the same moment on its own thread; return their results in order."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int, job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = job()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return results
+
+SUE = Viewer("supervisor", name="Sue Supervisor", username="sue")
+
+#: The shipped inbound flow, its tests, and a version of it one comma different.
+VSTRS_FLOW = FLOWS / "vstrs_inbound.yaml"
+VSTRS_TESTS = FLOWS / "vstrs_inbound.test.yaml"
+VSTRS_V2 = VSTRS_FLOW.read_text().replace(
+    "Please check your details\n            with your organisation and call again.",
+    "Please check your details\n            with your organisation, then call again.",
+)
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 10.0, every: float = 0.05) -> Any:
+    """Poll ``condition`` until it gives something true, and return that; fail after
+    ``timeout`` seconds (the machine may be slow: a wait is for a condition, never a guess)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {condition}")
+        time.sleep(every)

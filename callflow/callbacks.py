@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from .context import Services, ServiceUser
 from .errors import CallflowError, Conflict, DirectoryError, NotFound
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .links import ServiceLinks
+from .outbound import OutboundCalls, attempt
 from .queue import Waiting, assign
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
@@ -116,6 +116,7 @@ class Callbacks(ServiceUser):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
+        self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
         self.store.define_index(NAMESPACE, callback_index, keep_seconds=RECORD_TTL)
 
     # ------------------------------------------------------------ reading
@@ -414,48 +415,36 @@ class Callbacks(ServiceUser):
         doc = self.require(callback_id)
         if doc["status"] != "to_call_back":
             raise DirectoryError(f"call-back {callback_id} is {doc['status']}, not waiting")
-        owner = secrets.token_hex(8)
-        if not self.store.claim(f"callback:{callback_id}", owner, CLAIM_SECONDS):
-            raise CallflowError(f"call-back {callback_id} is being placed already")
         adviser = self.services.directory.get(doc["adviser_number"])
         to = dialable(adviser.phone) if adviser is not None and adviser.active else None
         if to is None:
             # Removed, deactivated, or their registered number gone since the call.
-            self.store.release(f"callback:{callback_id}", owner)
             self._drop(callback_id, "no_registered_number", None)
             return "dropped: no registered number"
         language = doc.get("language") or DEFAULT_LANGUAGE
         url = links.incoming(FLOW, callback_id, language)
         if doc.get("relay"):
             url += "&relay=1"
-        try:
-            call_sid = self.services.twilio().create_call(
-                to=to,
-                from_=self.settings.vstrs_number,
-                url=url,
-                status_callback=links.callback_status(callback_id),
-                timeout=RING_SECONDS,
-                machine_detection=True,
-            )
-        except CallflowError:
-            self.store.release(f"callback:{callback_id}", owner)
-            raise
-        now = self.now()
+        placed = self.outbound.place(
+            "callback",
+            callback_id,
+            to=to,
+            from_=self.settings.vstrs_number,
+            url=url,
+            status_callback=links.callback_status(callback_id),
+            ring_seconds=RING_SECONDS,
+            claim_seconds=CLAIM_SECONDS,
+        )
+        call_sid = placed.call_sid
 
         def calling(d: dict[str, Any] | None) -> dict[str, Any] | None:
             if d is None or d["status"] != "to_call_back":
                 return None
-            attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
-            return {**d, "status": "calling", "attempts": [*d["attempts"], attempt]}
+            return {**d, "status": "calling", "attempts": [*d["attempts"], attempt(placed)]}
 
-        placed = self._change(callback_id, calling)
-        if not placed.written:
+        if not self._change(callback_id, calling).written:
             # Cancelled while the phone started ringing: it must not reach anyone.
-            self.store.release(f"callback:{callback_id}", owner)
-            try:
-                self.services.twilio().hang_up(call_sid)
-            except CallflowError as exc:
-                log.info("call-back %s: leg %s already gone: %s", callback_id, call_sid, exc)
+            self.outbound.let_go("callback", callback_id, placed, hang_up=True)
             return "not placed: it changed meanwhile"
         self._audit(
             "callback.placed",
@@ -553,15 +542,15 @@ class Callbacks(ServiceUser):
         if doc is None:
             log.warning("call %s: %s for unknown call-back %s", call_sid, status, callback_id)
             return None
-        attempt = next((a for a in doc["attempts"] if a["call_sid"] == call_sid), None)
-        if attempt is None:
+        tried = next((a for a in doc["attempts"] if a["call_sid"] == call_sid), None)
+        if tried is None:
             return doc
-        self.store.release(f"callback:{callback_id}", attempt.get("claim", ""))
-        if doc["status"] == "in_queue" and attempt is doc["attempts"][-1]:
+        self.outbound.leg_ended("callback", callback_id, tried)
+        if doc["status"] == "in_queue" and tried is doc["attempts"][-1]:
             # Verified and waiting, then gone without an agent: the adviser hung up.
             self._drop(callback_id, "caller_left", call_sid)
             return self.get(callback_id)
-        result = attempt["result"] or ("no_person" if status == "completed" else status)
+        result = tried["result"] or ("no_person" if status == "completed" else status)
         return self._settle(callback_id, call_sid, result)
 
     def _settle(self, callback_id: str, call_sid: str, result: str) -> dict[str, Any] | None:
@@ -632,19 +621,7 @@ class Callbacks(ServiceUser):
 
     def recover_stuck(self) -> list[tuple[str, str]]:
         """Call-backs whose leg's final status never came: ask Twilio, settle them."""
-        now = self.now()
-        settled = []
-        for doc in self.store.indexed(NAMESPACE, "calling", max_score=now - STUCK_SECONDS):
-            if doc["status"] != "calling" or not doc["attempts"]:
-                continue
-            leg = doc["attempts"][-1]["call_sid"]
-            try:
-                status = self.services.twilio().call_status(leg)
-            except CallflowError as exc:
-                log.warning("call-back %s: call status unknown (%s)", doc["id"], exc)
-                continue
-            if status in FINAL_CALL_STATUSES:
-                log.warning("call %s: call-back %s never heard the call end", leg, doc["id"])
-                self.leg_ended(doc["id"], leg, status)
-                settled.append((doc["id"], status))
-        return settled
+        stale = self.store.indexed(NAMESPACE, "calling", max_score=self.now() - STUCK_SECONDS)
+        return self.outbound.settle_stale(
+            "call-back", stale, lambda doc: doc["status"] == "calling", self.leg_ended
+        )

@@ -32,7 +32,7 @@ from .context import Services, ServiceUser
 from .errors import CallflowError, DirectoryError
 from .library import FlowLibrary
 from .links import ServiceLinks
-from .twilio_adapter import FINAL_CALL_STATUSES
+from .outbound import OutboundCalls, attempt
 
 __all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
 
@@ -106,6 +106,7 @@ class Meetings(ServiceUser):
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
+        self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
         self.store.define_index("meetings", meeting_index, keep_seconds=2 * OPEN_TTL)
 
     #: The flows (set by the service), to check a meeting gives what its flow checks.
@@ -322,30 +323,23 @@ class Meetings(ServiceUser):
         meeting = self.require(meeting_id)
         if meeting["state"] != "scheduled":
             raise DirectoryError(f"meeting {meeting_id} is {meeting['state']}, not scheduled")
-        owner = secrets.token_hex(8)
-        if not self.store.claim(f"meeting:{meeting_id}", owner, CALL_CLAIM_SECONDS):
-            raise CallflowError(f"meeting {meeting_id} is being called already")
-        try:
-            call_sid = self.services.twilio().create_call(
-                to=meeting["customer_number"],
-                from_=self.settings.outbound_number,
-                url=links.incoming(
-                    meeting["flow"], meeting_id, meeting.get("language") or None
-                ),
-                status_callback=links.meeting_status(meeting_id),
-                timeout=RING_SECONDS,
-                machine_detection=True,
-            )
-        except CallflowError:
-            self.store.release(f"meeting:{meeting_id}", owner)
-            raise
-        now = self.now()
+        placed = self.outbound.place(
+            "meeting",
+            meeting_id,
+            to=meeting["customer_number"],
+            from_=self.settings.outbound_number,
+            url=links.incoming(meeting["flow"], meeting_id, meeting.get("language") or None),
+            status_callback=links.meeting_status(meeting_id),
+            ring_seconds=RING_SECONDS,
+            claim_seconds=CALL_CLAIM_SECONDS,
+        )
+        call_sid = placed.call_sid
 
         def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             if doc is None:
                 return None
-            attempt = {"call_sid": call_sid, "at": now, "result": None, "claim": owner}
-            return {**doc, "state": "calling", "attempts": [*doc["attempts"], attempt]}
+            tried = attempt(placed)
+            return {**doc, "state": "calling", "attempts": [*doc["attempts"], tried]}
 
         self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         self.services.audit.record(
@@ -364,29 +358,18 @@ class Meetings(ServiceUser):
         Returns (meeting id, the status Twilio gave) for each one settled.
         """
         now = self.now()
-        settled = []
-        stuck = self.store.indexed("meetings", "calling", max_score=now - STUCK_SECONDS)
-        for meeting in stuck:
-            if meeting["state"] != "calling" or not meeting["attempts"]:
-                continue
-            attempt = meeting["attempts"][-1]
-            if attempt["result"] is not None or now - attempt["at"] < STUCK_SECONDS:
-                continue
-            try:
-                status = self.services.twilio().call_status(attempt["call_sid"])
-            except CallflowError as exc:
-                log.warning("meeting %s: call status unknown (%s)", meeting["id"], exc)
-                continue
-            if status in FINAL_CALL_STATUSES:
-                log.warning(
-                    "call %s: meeting %s never heard the call end; Twilio says %s",
-                    attempt["call_sid"],
-                    meeting["id"],
-                    status,
-                )
-                self.leg_ended(meeting["id"], attempt["call_sid"], status)
-                settled.append((meeting["id"], status))
-        return settled
+
+        def still_calling(meeting: dict[str, Any]) -> bool:
+            newest = meeting["attempts"][-1] if meeting["attempts"] else None
+            return (
+                meeting["state"] == "calling"
+                and newest is not None
+                and newest["result"] is None
+                and now - newest["at"] >= STUCK_SECONDS
+            )
+
+        stale = self.store.indexed("meetings", "calling", max_score=now - STUCK_SECONDS)
+        return self.outbound.settle_stale("meeting", stale, still_calling, self.leg_ended)
 
     def call_due(self, links: ServiceLinks) -> list[tuple[str, str]]:
         """Settle calls whose end was never reported, then place every due call.
@@ -441,8 +424,8 @@ class Meetings(ServiceUser):
         if meeting is None:
             log.warning("call %s: status %s for unknown meeting %s", call_sid, status, meeting_id)
             return None
-        attempt = next((a for a in meeting["attempts"] if a["call_sid"] == call_sid), None)
-        if attempt is None or attempt["result"] is not None:
+        tried = next((a for a in meeting["attempts"] if a["call_sid"] == call_sid), None)
+        if tried is None or tried["result"] is not None:
             return meeting  # a repeat callback, or an outcome already recorded
         now = self.now()
         result = "no_person" if status == "completed" else status
@@ -467,7 +450,7 @@ class Meetings(ServiceUser):
             return {**doc, "attempts": attempts, **decided}
 
         doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
-        self.store.release(f"meeting:{meeting_id}", attempt.get("claim", ""))
+        self.outbound.leg_ended("meeting", meeting_id, tried)
         self.services.audit.record(
             "meeting.attempt",
             call_sid=call_sid,

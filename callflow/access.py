@@ -26,11 +26,12 @@ grants they hold themselves, with no name or reference back (they sent it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import Forbidden
+from .records import CallRecord, Grant, HandOff
 
 __all__ = [
     "ROLE_NAMES",
@@ -114,13 +115,13 @@ def require(viewer: Viewer, roles: Iterable[str], doing: str) -> str:
 # ---------------------------------------------------------------- calls
 
 
-def may_see_call(viewer: Viewer, record: dict[str, Any]) -> bool:
+def may_see_call(viewer: Viewer, record: CallRecord) -> bool:
     """A verified call's record: the agent connected to it now, or an admin."""
     agent = record.get("agent") or {}
     return viewer.is_admin or viewer.is_agent(agent.get("sees_id"))
 
 
-def was_on_call(viewer: Viewer, record: dict[str, Any]) -> bool:
+def was_on_call(viewer: Viewer, record: CallRecord) -> bool:
     """Whether the viewer is a VSTRS agent who took this call (now or earlier in it)."""
     return viewer.role == "vstrs_agent" and viewer.sees_id in record.get("agents", [])
 
@@ -180,12 +181,12 @@ _TEAM_FIELDS = (
 _UNCHECKED = frozenset({"requested", "ringing", "checking"})
 
 
-def may_see_handoff(viewer: Viewer, doc: dict[str, Any]) -> bool:
+def may_see_handoff(viewer: Viewer, doc: HandOff) -> bool:
     """The agent who asked for it, the specialists of its team, an admin."""
     return viewer.is_admin or viewer.is_agent(doc["agent_sees_id"]) or viewer.is_team(doc["team"])
 
 
-def adviser_of(doc: dict[str, Any]) -> dict[str, Any]:
+def adviser_of(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The adviser on a hand-off or grant (stored as ``representative`` before), with
     contact details only when the organisation has consent to act."""
     adviser = dict(doc.get("adviser") or doc.get("representative") or {})
@@ -194,14 +195,14 @@ def adviser_of(doc: dict[str, Any]) -> dict[str, Any]:
     return adviser
 
 
-def ended_at(doc: dict[str, Any]) -> float | None:
+def ended_at(doc: HandOff) -> float | None:
     """When a hand-off was over (ended or failed), else None."""
     if doc["state"] in {"ended", "failed"}:
         return float(doc.get("updated_at") or doc["requested_at"])
     return None
 
 
-def holds_card(viewer: Viewer, doc: dict[str, Any], now: float, wrap_up: float) -> bool:
+def holds_card(viewer: Viewer, doc: HandOff, now: float, wrap_up: float) -> bool:
     """Whether this specialist took the hand-off and may still see its customer: while it
     lasts and for their wrap-up time after."""
     taker = (doc.get("taken_by") or {}).get("id")
@@ -211,7 +212,7 @@ def holds_card(viewer: Viewer, doc: dict[str, Any], now: float, wrap_up: float) 
     return over is None or now < over + wrap_up
 
 
-def _withheld(viewer: Viewer, doc: dict[str, Any]) -> str:
+def _withheld(viewer: Viewer, doc: HandOff) -> str:
     taker = doc.get("taken_by") or {}
     if viewer.is_specialist(taker.get("id")):
         return "your wrap-up time after this call is over: its customer is no longer shown"
@@ -221,7 +222,7 @@ def _withheld(viewer: Viewer, doc: dict[str, Any]) -> str:
 
 
 def handoff_for_viewer(
-    viewer: Viewer, doc: dict[str, Any], now: float, wrap_up: float
+    viewer: Viewer, doc: HandOff, now: float, wrap_up: float
 ) -> dict[str, Any]:
     """A hand-off as this person may see it (raises Forbidden when they may not)."""
     if not may_see_handoff(viewer, doc):
@@ -244,7 +245,7 @@ def handoff_for_viewer(
     return view
 
 
-def _taker(doc: dict[str, Any]) -> dict[str, Any] | None:
+def _taker(doc: HandOff) -> dict[str, Any] | None:
     taker = doc.get("taken_by")
     if not taker:
         return None
@@ -290,7 +291,7 @@ _GRANT_BRIEF = (
 )
 
 
-def holds_grant(viewer: Viewer, grant: dict[str, Any], now: float, wrap_up: float) -> bool:
+def holds_grant(viewer: Viewer, grant: Grant, now: float, wrap_up: float) -> bool:
     """Whether this is the specialist the grant authorises, within its life and their
     wrap-up time after it."""
     holder = (grant.get("specialist") or {}).get("id")
@@ -302,7 +303,7 @@ def holds_grant(viewer: Viewer, grant: dict[str, Any], now: float, wrap_up: floa
 
 def grant_for_viewer(
     viewer: Viewer,
-    grant: dict[str, Any],
+    grant: Grant,
     status: dict[str, Any],
     now: float,
     wrap_up: float,

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from .context import Services, ServiceUser
@@ -36,6 +36,7 @@ from .language import DEFAULT as DEFAULT_LANGUAGE
 from .links import ServiceLinks
 from .outbound import OutboundCalls, attempt
 from .queue import Waiting, assign
+from .records import Callback
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 
@@ -124,11 +125,11 @@ class Callbacks(ServiceUser):
     def _change(self, callback_id: str, change: Any) -> Changed:
         return self.store.change_doc(NAMESPACE, callback_id, change, ttl_seconds=RECORD_TTL)
 
-    def get(self, callback_id: str) -> dict[str, Any] | None:
+    def get(self, callback_id: str) -> Callback | None:
         """A call-back's record."""
-        return self.store.get_doc(NAMESPACE, callback_id)
+        return cast("Callback | None", self.store.get_doc(NAMESPACE, callback_id))
 
-    def require(self, callback_id: str) -> dict[str, Any]:
+    def require(self, callback_id: str) -> Callback:
         """A call-back's record, or a clear error."""
         doc = self.get(callback_id)
         if doc is None:
@@ -198,7 +199,7 @@ class Callbacks(ServiceUser):
         relay: bool,
         routing: dict[str, Any] | None,
         reason: str,
-    ) -> dict[str, Any] | None:
+    ) -> Callback | None:
         """Owe the verified caller of ``call_sid`` a call-back that keeps their place.
 
         None when one cannot be made: the adviser has no registered number the service can
@@ -246,7 +247,7 @@ class Callbacks(ServiceUser):
             reason=reason,
             outcome="to_call_back",
         )
-        return doc
+        return cast(Callback, doc)
 
     def reached(self, adviser_number: str, call_sid: str) -> list[str]:
         """The adviser got through to an agent on a call of their own (``call_sid``): a
@@ -459,7 +460,7 @@ class Callbacks(ServiceUser):
 
     # ------------------------------------------------------------ the call-back's call
 
-    def current(self, callback_id: str, call_sid: str) -> dict[str, Any] | None:
+    def current(self, callback_id: str, call_sid: str) -> Callback | None:
         """The call-back ``call_sid`` was placed for, while that call is its current try
         (else None: an old leg, a cancelled call-back, or a call nobody placed)."""
         doc = self.get(callback_id)
@@ -486,7 +487,7 @@ class Callbacks(ServiceUser):
 
     def in_queue(
         self, callback_id: str, call_sid: str, adviser_number: str
-    ) -> dict[str, Any] | None:
+    ) -> Callback | None:
         """The adviser answered and is verified again: they wait for an agent, with their
         place (the record of the call carries the call-back's arrival). None unless this
         call is the call-back's current try and ``adviser_number`` the adviser it is for."""
@@ -508,7 +509,7 @@ class Callbacks(ServiceUser):
                 adviser=changed.before["adviser_number"] if changed.before else None,
                 outcome="in_queue",
             )
-        return changed.after if changed.written else None
+        return cast("Callback | None", changed.after) if changed.written else None
 
     def connected(self, callback_id: str, call_sid: str, sees_id: str) -> None:
         """An agent joined the call-back's call: it is done."""
@@ -528,13 +529,13 @@ class Callbacks(ServiceUser):
                 outcome="connected",
             )
 
-    def no_agent(self, callback_id: str, call_sid: str) -> dict[str, Any] | None:
+    def no_agent(self, callback_id: str, call_sid: str) -> Callback | None:
         """The verified adviser waited on the call-back's call and no agent came: this try
         failed; the call-back is retried (keeping its place) or dropped. Returns the
         call-back as it now stands."""
         return self._settle(callback_id, call_sid, "no_agent")
 
-    def leg_ended(self, callback_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
+    def leg_ended(self, callback_id: str, call_sid: str, status: str) -> Callback | None:
         """A call-back's leg ended (its status callback): settle the try it was."""
         if status not in FINAL_CALL_STATUSES:
             return None
@@ -553,7 +554,7 @@ class Callbacks(ServiceUser):
         result = tried["result"] or ("no_person" if status == "completed" else status)
         return self._settle(callback_id, call_sid, result)
 
-    def _settle(self, callback_id: str, call_sid: str, result: str) -> dict[str, Any] | None:
+    def _settle(self, callback_id: str, call_sid: str, result: str) -> Callback | None:
         """A try failed: retry it on the schedule, or drop the call-back."""
         now = self.now()
         schedule = self.settings.callback_retry_minutes
@@ -575,7 +576,7 @@ class Callbacks(ServiceUser):
 
         changed = self._change(callback_id, change)
         if not changed.written or changed.before is None:
-            return changed.before
+            return cast("Callback | None", changed.before)
         self._audit(
             "callback.attempt",
             call_sid,
@@ -592,7 +593,7 @@ class Callbacks(ServiceUser):
                 adviser=changed.before["adviser_number"],
                 outcome="retries_exhausted",
             )
-        return changed.after
+        return cast("Callback | None", changed.after)
 
     def _drop(self, callback_id: str, why: str, call_sid: str | None) -> bool:
         def drop(d: dict[str, Any] | None) -> dict[str, Any] | None:

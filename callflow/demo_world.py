@@ -330,7 +330,8 @@ class DemoWorld:
                     call.done = True
                 continue
             if call.handoff_id:
-                state = (svc.handoffs.get(call.handoff_id) or {}).get("state", "")
+                now_handoff = svc.handoffs.get(call.handoff_id)
+                state = now_handoff["state"] if now_handoff else ""
                 if state == "briefing" and not call.briefing_since:
                     call.briefing_since = now
                 elif state == "briefing" and now - call.briefing_since >= 8:
@@ -347,8 +348,9 @@ class DemoWorld:
         if presence["state"] == "after_call" and now - float(presence["since"]) >= 5:
             wrapped = presence.get("call_sid")
             if wrapped:
-                record = svc.vstrs.get(wrapped) or {}
-                code = (record.get("outcome") or {}).get("code") or "resolved"
+                wrapped_record = svc.vstrs.get(wrapped)
+                outcome = wrapped_record.get("outcome") if wrapped_record else None
+                code = (outcome or {}).get("code") or "resolved"
                 try:
                     svc.vstrs.record_outcome(wrapped, robin, code, "Recorded by the demo.")
                 except Exception as exc:
@@ -357,8 +359,8 @@ class DemoWorld:
 
     def _resolve(self, call: _RobotCall) -> None:
         """No specialist free: Robin resolves the call with the adviser and leaves it."""
-        record = self.service.vstrs.get(call.call_sid) or {}
-        leg = (record.get("agent") or {}).get("call_sid")
+        record = self.service.vstrs.get(call.call_sid)
+        leg = ((record["agent"] if record else None) or {}).get("call_sid")
         call.done = call.resolved = True
         if leg and leg in self.sim.legs:
             robin = self.sim.legs[leg]

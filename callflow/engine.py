@@ -27,6 +27,7 @@ from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
 from .language import resolve
 from .library import FlowLibrary
 from .metrics import CALLS, STATES, STORE_ERRORS, labelled
+from .records import TraceSummary
 from .session import CallSession
 from .store.base import Lease, TraceStep
 from .traces import NAMESPACE as TRACES
@@ -58,7 +59,7 @@ class Reply:
     #: This webhook's step of the call's trace (saved with the session).
     trace: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     #: The call's trace summary, when it has just ended (written once, after the save).
-    summary: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    summary: TraceSummary | None = field(default=None, compare=False, repr=False)
 
 
 class CallEngine:
@@ -125,7 +126,7 @@ class CallEngine:
             self._guarded(call_sid, lambda: self._summarise(call_sid, reply.summary))
         return reply
 
-    def _summarise(self, call_sid: str, summary: dict[str, Any] | None) -> None:
+    def _summarise(self, call_sid: str, summary: TraceSummary | None) -> None:
         if summary is not None:
             ttl = self.settings.trace_retention_days * 86400
             self.store.put_doc(TRACES, call_sid, summary, ttl_seconds=ttl)

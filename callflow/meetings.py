@@ -25,7 +25,7 @@ import logging
 import re
 import secrets
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from .context import Services, ServiceUser
@@ -33,6 +33,7 @@ from .errors import CallflowError, DirectoryError
 from .library import FlowLibrary
 from .links import ServiceLinks
 from .outbound import OutboundCalls, attempt
+from .records import Meeting
 
 __all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
 
@@ -131,7 +132,7 @@ class Meetings(ServiceUser):
             key, f"meeting-identity:{check}:{digits}".encode(), hashlib.sha256
         ).hexdigest()
 
-    def identity_matches(self, meeting: dict[str, Any], check: str, digits: str) -> bool | None:
+    def identity_matches(self, meeting: Meeting, check: str, digits: str) -> bool | None:
         """Whether keyed digits match the meeting's check (None: the meeting has no such check)."""
         stored = meeting.get("identity", {}).get(check)
         if not stored:
@@ -261,13 +262,13 @@ class Meetings(ServiceUser):
             return OPEN_TTL
         return self.settings.meeting_retention_days * 24 * 3600
 
-    def get(self, meeting_id: str) -> dict[str, Any] | None:
+    def get(self, meeting_id: str) -> Meeting | None:
         """A meeting, or None."""
         if not MEETING_ID.match(meeting_id or ""):
             return None
-        return self.store.get_doc("meetings", meeting_id)
+        return cast("Meeting | None", self.store.get_doc("meetings", meeting_id))
 
-    def require(self, meeting_id: str) -> dict[str, Any]:
+    def require(self, meeting_id: str) -> Meeting:
         """A meeting, or a clear error."""
         meeting = self.get(meeting_id)
         if meeting is None:
@@ -418,7 +419,7 @@ class Meetings(ServiceUser):
         )
         return doc
 
-    def leg_ended(self, meeting_id: str, call_sid: str, status: str) -> dict[str, Any] | None:
+    def leg_ended(self, meeting_id: str, call_sid: str, status: str) -> Meeting | None:
         """A meeting call's leg ended: with no outcome, the attempt failed; retry or give up."""
         meeting = self.get(meeting_id)
         if meeting is None:
@@ -458,4 +459,4 @@ class Meetings(ServiceUser):
             outcome=result,
             next=decided.get("state", "unchanged"),
         )
-        return doc
+        return cast("Meeting | None", doc)

@@ -27,6 +27,7 @@ from typing import Any
 
 from .clock import Clock
 from .errors import CallflowError
+from .records import Attempt
 from .store import Store
 from .twilio_adapter import FINAL_CALL_STATUSES, TwilioAdapter
 
@@ -45,7 +46,7 @@ class Placed:
     claim: str
 
 
-def attempt(placed: Placed) -> dict[str, Any]:
+def attempt(placed: Placed) -> Attempt:
     """The try a record keeps for ``placed`` (its result comes when the leg ends)."""
     return {"call_sid": placed.call_sid, "at": placed.at, "result": None, "claim": placed.claim}
 
@@ -99,7 +100,7 @@ class OutboundCalls:
             except CallflowError as exc:
                 log.info("%s %s: leg %s already gone: %s", kind, ref, placed.call_sid, exc)
 
-    def leg_ended(self, kind: str, ref: str, tried: dict[str, Any]) -> None:
+    def leg_ended(self, kind: str, ref: str, tried: Attempt) -> None:
         """A try's leg ended: its claim goes, and the record may be called again."""
         self.store.release(f"{kind}:{ref}", tried.get("claim", ""))
 

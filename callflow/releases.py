@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .access import Viewer, require
 from .allowlists import AllowLists, destination_problems
@@ -37,6 +37,7 @@ from .errors import CallflowError, FlowTestError, FlowValidationError, PublishRe
 from .flowspec import NAME, Flow, parse_flow
 from .flowtests import FileResult, load_tests, run_tests, tests_for
 from .library import RELEASES
+from .records import Release
 from .store.base import Store
 
 if TYPE_CHECKING:
@@ -207,9 +208,11 @@ class FlowReleases:
         """The published live version of each flow that has one (one store read)."""
         return {doc["name"]: doc["live"] for doc in self.store.list_docs(NAMESPACE)}
 
-    def release(self, name: str) -> dict[str, Any] | None:
+    def release(self, name: str) -> Release | None:
         """A flow's release record: the live version and its history, newest last."""
-        return self.store.get_doc(NAMESPACE, name) if NAME.match(name or "") else None
+        if not NAME.match(name or ""):
+            return None
+        return cast("Release | None", self.store.get_doc(NAMESPACE, name))
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every publish and rollback of a flow, newest last."""
@@ -596,7 +599,7 @@ class FlowReleases:
                  " (emergency)" if emergency else "")  # fmt: skip
         return {**entry, "flow": name, "previous": previous}
 
-    def _was_live(self, release: dict[str, Any] | None, version: str, name: str) -> bool:
+    def _was_live(self, release: Release | None, version: str, name: str) -> bool:
         """Whether a version was live once (published, approved, rolled back to, the file)."""
         history = release["history"] if release else []
         file_flow = self.file_flow(name)
@@ -604,7 +607,7 @@ class FlowReleases:
             file_flow is not None and file_flow.version == version
         )
 
-    def _previous(self, release: dict[str, Any] | None, current: str | None, name: str) -> str:
+    def _previous(self, release: Release | None, current: str | None, name: str) -> str:
         """The version live before ``current``: back through the history, else the file's."""
         history = release["history"] if release else []
         for entry in reversed(history):

@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .errors import CallflowError
+from .records import TraceSummary
 
 if TYPE_CHECKING:
     from .audit import Audit
@@ -320,7 +321,7 @@ def trace_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     ]
 
 
-def summary_of(session: CallSession, status: str, steps: int) -> dict[str, Any]:
+def summary_of(session: CallSession, status: str, steps: int) -> TraceSummary:
     """What makes an ended call findable: never a number or an input."""
     return {
         "call_sid": session.call_sid,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -35,6 +35,7 @@ from .language import DEFAULT as DEFAULT_LANGUAGE
 from .language import VOICES, message
 from .lifecycle import Lifecycle
 from .queue import Waiting, assign
+from .records import Callback, CallRecord
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
 from .twiml import Links
@@ -149,12 +150,15 @@ class VstrsCalls(ServiceUser):
         super().__init__(services)
         self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
 
-    def get(self, call_sid: str) -> dict[str, Any] | None:
+    def get(self, call_sid: str) -> CallRecord | None:
         """A call's record."""
-        return self.store.get_doc(NAMESPACE, call_sid)
+        return cast("CallRecord | None", self.store.get_doc(NAMESPACE, call_sid))
 
-    def _update(self, call_sid: str, change: Any) -> dict[str, Any] | None:
-        return self.store.update_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
+    def _update(self, call_sid: str, change: Any) -> CallRecord | None:
+        return cast(
+            "CallRecord | None",
+            self.store.update_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL),
+        )
 
     def _change(self, call_sid: str, change: Any) -> Changed:
         return self.store.change_doc(NAMESPACE, call_sid, change, ttl_seconds=RECORD_TTL)
@@ -201,7 +205,7 @@ class VstrsCalls(ServiceUser):
     def waiting(
         self,
         heads: int,
-        also: dict[str, Any] | None = None,
+        also: CallRecord | None = None,
         free: list[Any] | None = None,
     ) -> list[Waiting]:
         """The heads of the queue in every language: the first ``heads`` live callers
@@ -213,7 +217,8 @@ class VstrsCalls(ServiceUser):
         placing = callbacks is not None and callbacks.placing_now()
         found: dict[str, Waiting] = {}
         for language in VOICES:
-            for doc in self.store.indexed(NAMESPACE, f"queue:{language}", count=heads):
+            queued = self.store.indexed(NAMESPACE, f"queue:{language}", count=heads)
+            for doc in cast("list[CallRecord]", queued):
                 found[doc["call_sid"]] = self._waiting_call(doc, free)
             if placing and callbacks is not None:
                 for cb in self.store.indexed(*callbacks.holding_index(language), count=heads):
@@ -222,7 +227,7 @@ class VstrsCalls(ServiceUser):
             found[also["call_sid"]] = self._waiting_call(also, free)
         return list(found.values())
 
-    def _waiting_call(self, doc: dict[str, Any], free: list[Any] | None) -> Waiting:
+    def _waiting_call(self, doc: CallRecord, free: list[Any] | None) -> Waiting:
         """A live caller as the fair queue sees them: any agent may take them once their
         flow has fallen back to English, or would now (their language's wait is over with
         no speaker free and the flow's rule is English), whichever caller's tick asks."""
@@ -310,7 +315,7 @@ class VstrsCalls(ServiceUser):
 
     # ------------------------------------------------------------ ringing agents
 
-    def ring_next(self, call_sid: str, links: Links, doc: dict[str, Any] | None = None) -> bool:
+    def ring_next(self, call_sid: str, links: Links, doc: CallRecord | None = None) -> bool:
         """Ring the free agent the fair queue offers this caller, if any (callflow.queue).
 
         Twilio asks for this from two places at about the same moment (the caller's
@@ -366,8 +371,8 @@ class VstrsCalls(ServiceUser):
         return self._rang(call_sid, token, agent.sees_id, agent.name, leg)  # type: ignore[attr-defined]
 
     def _language_rule(
-        self, call_sid: str, doc: dict[str, Any], free: list[Any]
-    ) -> dict[str, Any] | None:
+        self, call_sid: str, doc: CallRecord, free: list[Any]
+    ) -> CallRecord | None:
         """Routing by skill: a call in a language beyond English is offered to agents who
         speak it. When none is free within the flow's ``routing.language_wait``, the
         flow's ``routing.then`` decides: ``english`` (any agent may take it from now on),
@@ -399,7 +404,7 @@ class VstrsCalls(ServiceUser):
         if then == "callback":
             self.no_agent(call_sid)
             return None
-        return marked.after or marked.before
+        return cast("CallRecord | None", marked.after or marked.before)
 
     def _rang(self, call_sid: str, token: str, sees_id: str, name: str, leg: str) -> bool:
         """The agent's phone is ringing: note the leg on the record (or let it go)."""
@@ -455,7 +460,7 @@ class VstrsCalls(ServiceUser):
                 self.no_agent(call_sid)
             elif doc["ringing"] is None:
                 self.ring_next(call_sid, links, doc)
-        text, voice = message("holding", (doc or {}).get("language"))
+        text, voice = message("holding", doc["language"] if doc else None)
         response.say(text, **voice)
         response.pause(length=15)
         return str(response)
@@ -472,7 +477,7 @@ class VstrsCalls(ServiceUser):
             return  # not waiting (any more): another path got here first
         verified = ended["verified"]
         callbacks = self.services.callbacks
-        noted: dict[str, Any] | None = None
+        noted: Callback | None = None
         if callbacks is not None and ended.get("callback_id"):
             noted = callbacks.no_agent(ended["callback_id"], call_sid)
             if noted is not None and noted["status"] != "retry_wait":
@@ -653,7 +658,7 @@ class VstrsCalls(ServiceUser):
                 handoffs.fail(active, "specialist_gone", links=None)
                 return
             handoffs.fail(active, "agent_left", links=None)
-            doc = self.get(call_sid) or doc
+            doc = cast("dict[str, Any]", self.get(call_sid)) or doc
         if doc["state"] == "agent_left":
             try:
                 response = VoiceResponse()
@@ -829,7 +834,7 @@ class VstrsCalls(ServiceUser):
                 "call.after_call_work", call_sid, agent=sees_id, outcome=guessed, by="service"
             )
 
-    def _agents_call(self, call_sid: str, viewer: Viewer) -> dict[str, Any]:
+    def _agents_call(self, call_sid: str, viewer: Viewer) -> CallRecord:
         """The call's record, if the asker is an agent who took it (Forbidden otherwise)."""
         record = self.get(call_sid)
         if record is None or not was_on_call(viewer, record):
@@ -887,7 +892,7 @@ class VstrsCalls(ServiceUser):
 
     # ------------------------------------------------------------ what staff see
 
-    def public_view(self, record: dict[str, Any]) -> dict[str, Any]:
+    def public_view(self, record: CallRecord) -> dict[str, Any]:
         """A call as the VSTRS agent's screen shows it: never a secret, outcome only."""
         verified = record["verified"]
         agent = record.get("agent")

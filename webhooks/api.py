@@ -30,6 +30,7 @@ from callflow.errors import (
 )
 from callflow.links import ServiceLinks
 from callflow.presence import AWAY_REASONS
+from callflow.records import HandOff
 from callflow.staff import StaffMember
 
 from .answers import PUBLIC_WORDS, status_of
@@ -234,7 +235,7 @@ def call(call_sid: str) -> Response:
 # ---------------------------------------------------------------- hand-offs
 
 
-def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
+def _handoff_or_404(call_sid: str, handoff_id: str) -> HandOff:
     doc = service().handoffs.get(handoff_id)
     if doc is None or doc["call_sid"] != call_sid_or_404(call_sid):
         raise NotFound("no such hand-off on this call")
@@ -246,7 +247,7 @@ def _handoff_or_404(call_sid: str, handoff_id: str) -> dict[str, Any]:
     return doc
 
 
-def _handoff_view(doc: dict[str, Any]) -> dict[str, Any]:
+def _handoff_view(doc: HandOff) -> dict[str, Any]:
     svc = service()
     return handoff_for_viewer(viewer(), doc, svc.clock.now(), svc.handoffs.wrap_up)
 

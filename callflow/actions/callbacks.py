@@ -9,12 +9,11 @@ person who answered which numbers exist).
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..callbacks import Callbacks, dialable
 from ..context import CallContext
 from ..errors import FlowError
 from ..language import DEFAULT
+from ..records import Callback
 from ..registry import REGISTRY
 
 __all__ = ["agents_busy", "can_call_back", "load_callback", "request_callback"]
@@ -27,7 +26,7 @@ def _callbacks(ctx: CallContext) -> Callbacks:
     return callbacks
 
 
-def _current(ctx: CallContext) -> dict[str, Any] | None:
+def _current(ctx: CallContext) -> Callback | None:
     ref = str(ctx.data.get("ref", ""))
     return _callbacks(ctx).current(ref, ctx.call_sid) if ref else None
 

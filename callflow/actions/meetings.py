@@ -8,11 +8,11 @@ provide the meeting's details until it has, whatever order a flow puts states in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from ..context import CallContext
 from ..errors import FlowError
 from ..meetings import IDENTITY_CHECKS, Meetings, spoken_when
+from ..records import Meeting
 from ..registry import REGISTRY
 
 __all__ = ["answered_by_machine", "tell_meeting"]
@@ -25,7 +25,7 @@ def _meetings(ctx: CallContext) -> Meetings:
     return meetings
 
 
-def _meeting(ctx: CallContext) -> dict[str, Any] | None:
+def _meeting(ctx: CallContext) -> Meeting | None:
     ref = str(ctx.data.get("ref", ""))
     return _meetings(ctx).get(ref) if ref else None
 

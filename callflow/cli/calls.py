@@ -253,7 +253,8 @@ def _demo(args: argparse.Namespace) -> int:
     caller = sim.call(VSTRS_NUMBER, CALLER_NUMBER, demo_script())
 
     def state() -> str:
-        return str((service.vstrs.get(caller.sid) or {}).get("state", ""))
+        record = service.vstrs.get(caller.sid)
+        return record["state"] if record else ""
 
     if not sim.run_until(lambda: state() == "with_agent" or not caller.live):
         print("the caller was never connected to an agent")
@@ -271,7 +272,8 @@ def _demo(args: argparse.Namespace) -> int:
     handoff = service.handoffs.request(caller.sid, DEMO_AGENT_SEES_ID, body, links)
 
     def handoff_state() -> str:
-        return str((service.handoffs.get(handoff["id"]) or {}).get("state", ""))
+        now = service.handoffs.get(handoff["id"])
+        return now["state"] if now else ""
 
     if not sim.run_until(lambda: handoff_state() in {"briefing", "failed"}):
         return EXIT_PROBLEMS

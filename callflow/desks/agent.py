@@ -16,6 +16,7 @@ from ..access import Viewer, handoff_for_viewer
 from ..errors import Forbidden
 from ..handoff import IN_PROGRESS
 from ..presence import AWAY_REASONS, STATE_LABELS
+from ..records import CallRecord, HandOff
 from ..vstrs import DRAFT_FIELDS, OUTCOMES
 
 if TYPE_CHECKING:
@@ -38,12 +39,12 @@ class AgentDesk:
     def __init__(self, service: Callflow) -> None:
         self.service = service
 
-    def current_call(self, viewer: Viewer) -> dict[str, Any] | None:
+    def current_call(self, viewer: Viewer) -> CallRecord | None:
         """The call this agent is connected to now, if any."""
         svc = self.service
         call_sid = svc.store.claimed_by(f"agent:{viewer.sees_id}")
         record = svc.vstrs.get(call_sid) if call_sid else None
-        agent = (record or {}).get("agent") or {}
+        agent = (record["agent"] if record else None) or {}
         if record is not None and viewer.is_agent(agent.get("sees_id")) and not agent.get(
             "left_at"
         ):
@@ -52,7 +53,7 @@ class AgentDesk:
 
     def after_call_record(
         self, viewer: Viewer, presence: dict[str, Any] | None = None
-    ) -> dict[str, Any] | None:
+    ) -> CallRecord | None:
         """The call whose after-call work the agent is doing, if they are."""
         svc = self.service
         presence = presence or svc.staff.availability(viewer.sees_id, svc.clock.now())
@@ -85,7 +86,7 @@ class AgentDesk:
             return {}
         return {"call_sid": record["call_sid"], **sent_form(doc)}
 
-    def _handoff(self, viewer: Viewer, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _handoff(self, viewer: Viewer, record: CallRecord | None) -> dict[str, Any] | None:
         """The latest hand-off of a call, as its agent sees it, with its timers."""
         svc = self.service
         if record is None or not record["handoffs"]:
@@ -223,7 +224,7 @@ class AgentDesk:
         return handoff is not None and handoff["state"] in IN_PROGRESS
 
 
-def sent_form(doc: dict[str, Any]) -> dict[str, str]:
+def sent_form(doc: HandOff) -> dict[str, str]:
     """A hand-off's request, as the form's fields."""
     given = str(doc["authorisation"]["date"] or "")
     year, month, day = [*given.split("-"), "", "", ""][:3]

@@ -13,11 +13,13 @@ ones that rang a team number to be taken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..access import Viewer, ended_at, grant_for_viewer, handoff_for_viewer, holds_card
 from ..handoff import LIVE, end_reason_text
 from ..handoff.lifecycle import WAITING_FOR_SPECIALIST
+from ..records import HandOff
 
 if TYPE_CHECKING:
     from ..service import Callflow
@@ -56,13 +58,13 @@ class SpecialistDesk:
     def __init__(self, service: Callflow) -> None:
         self.service = service
 
-    def _mine(self, viewer: Viewer) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    def _mine(self, viewer: Viewer) -> tuple[HandOff | None, list[HandOff]]:
         """The specialist's live hand-off (ringing their phone, or theirs), and those they
         took that ended within their wrap-up time, newest first."""
         svc = self.service
         now, wrap = svc.clock.now(), svc.handoffs.wrap_up
-        live: list[dict[str, Any]] = []
-        ended: list[dict[str, Any]] = []
+        live: list[HandOff] = []
+        ended: list[HandOff] = []
         for doc in svc.handoffs.of_specialist(viewer.specialist, count=10):
             taker = (doc.get("taken_by") or {}).get("id")
             ringing_me = (
@@ -100,7 +102,7 @@ class SpecialistDesk:
                         if stored is not None and status is not None
                         else None
                     ),
-                    "ended_at": (stored or {}).get("ended_at") or over,
+                    "ended_at": (stored["ended_at"] if stored else None) or over,
                     "until": over + wrap,
                     "banner": _banner(doc, stored),
                 }
@@ -126,7 +128,7 @@ class SpecialistDesk:
             "team": self.team(viewer),
         }
 
-    def _grant(self, viewer: Viewer, mine: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _grant(self, viewer: Viewer, mine: HandOff | None) -> dict[str, Any] | None:
         """The grant of the specialist's own live hand-off, as they may see it."""
         svc = self.service
         if mine is None or not mine.get("grant_id"):
@@ -183,13 +185,13 @@ class SpecialistDesk:
         return rows
 
 
-def _customer(doc: dict[str, Any]) -> str:
+def _customer(doc: HandOff) -> str:
     customer = doc["customer"]
     kind = REFERENCE.get(customer.get("reference_type") or "", "reference")
     return f"{customer['name']} ({kind} {customer['reference']})"
 
 
-def _banner(doc: dict[str, Any] | None, grant: dict[str, Any] | None) -> dict[str, Any]:
+def _banner(doc: HandOff | None, grant: Mapping[str, Any] | None) -> dict[str, Any]:
     """The disclosure banner, in the specialist's words, for their hand-off ``doc`` (with
     its grant's status answer, or the stored grant once over)."""
     none = {

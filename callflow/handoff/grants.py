@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ..access import Viewer, grant_for_viewer
 from ..context import Services, ServiceUser
 from ..errors import CallflowError, Forbidden
+from ..records import Grant, HandOff
 from ..twilio_adapter import FINAL_CALL_STATUSES
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class LiveCheck:
     it now stands), or neither (``why`` says what stopped the check)."""
 
     confirmed_at: float | None
-    ended: dict[str, Any] | None
+    ended: Grant | None
     why: str
 
 
@@ -123,7 +124,7 @@ class Grants(ServiceUser):
     ends with it)."""
 
     def __init__(
-        self, services: Services, on_over: Callable[[dict[str, Any], str], None]
+        self, services: Services, on_over: Callable[[Grant, str], None]
     ) -> None:
         super().__init__(services)
         self.on_over = on_over
@@ -134,15 +135,15 @@ class Grants(ServiceUser):
         """How long the specialist who held a grant still sees it in full after it ends."""
         return float(self.settings.specialist_wrap_up_seconds)
 
-    def get(self, grant_id: str | None) -> dict[str, Any] | None:
+    def get(self, grant_id: str | None) -> Grant | None:
         """A grant."""
         if not grant_id or not re.fullmatch(r"GR[0-9a-f]{16}", grant_id):
             return None
-        return self.store.get_doc(NAMESPACE, grant_id)
+        return cast("Grant | None", self.store.get_doc(NAMESPACE, grant_id))
 
     # ------------------------------------------------------------ issuing and ending
 
-    def issue(self, handoff: dict[str, Any]) -> str:
+    def issue(self, handoff: HandOff) -> str:
         """Record the authority to disclose as if a 64-8 were on record, for this call only,
         to the specialist who took it."""
         taker = handoff.get("taken_by")
@@ -231,7 +232,7 @@ class Grants(ServiceUser):
 
     # ------------------------------------------------------------ asking
 
-    def status(self, grant: dict[str, Any]) -> dict[str, Any]:
+    def status(self, grant: Grant) -> dict[str, Any]:
         """Whether a grant authorises disclosure now, and why not if it does not.
 
         "Authorised" is never based on leg liveness older than the freshness setting
@@ -263,7 +264,7 @@ class Grants(ServiceUser):
             "confirmed_live_at": confirmed,
         }
 
-    def _ended_answer(self, grant: dict[str, Any]) -> dict[str, Any]:
+    def _ended_answer(self, grant: Grant) -> dict[str, Any]:
         why = end_reason_text(grant.get("end_reason"))
         return {
             "authorised": False,
@@ -273,7 +274,7 @@ class Grants(ServiceUser):
             "confirmed_live_at": grant.get("confirmed_live_at"),
         }
 
-    def _not_authorised(self, grant: dict[str, Any], now: float) -> dict[str, Any] | None:
+    def _not_authorised(self, grant: Grant, now: float) -> dict[str, Any] | None:
         """The answer for a grant that cannot authorise whatever its legs say, else None."""
         if grant["ended_at"] is not None:
             return self._ended_answer(grant)
@@ -291,7 +292,7 @@ class Grants(ServiceUser):
             }
         return None
 
-    def confirm_live(self, grant: dict[str, Any], by: str = "checked") -> LiveCheck:
+    def confirm_live(self, grant: Grant, by: str = "checked") -> LiveCheck:
         """Ask Twilio for both legs of a grant at once, within the check budget.
 
         Both in progress: the confirmation is recorded on the grant (and any doubt the
@@ -341,7 +342,7 @@ class Grants(ServiceUser):
         return LiveCheck(now, None, "")
 
     def for_call(
-        self, grants: list[dict[str, Any]], viewer: Viewer
+        self, grants: list[Grant], viewer: Viewer
     ) -> dict[str, Any]:
         """The authority on a call now (fail closed), from the grants of its hand-offs, as
         this person may see it."""
@@ -365,7 +366,7 @@ class Grants(ServiceUser):
         folded = (reference or "").replace(" ", "").upper()
         grants = [
             g
-            for g in self.store.indexed(NAMESPACE, f"customer:{folded}")
+            for g in cast("list[Grant]", self.store.indexed(NAMESPACE, f"customer:{folded}"))
             if viewer.is_admin or viewer.is_specialist((g.get("specialist") or {}).get("id"))
         ]
         now = self.now()
@@ -408,7 +409,7 @@ class Grants(ServiceUser):
         now = self.now()
         doubt = self.store.get_doc(*DOUBT)
         unchecked = 0
-        for grant in self.store.indexed(NAMESPACE, "active"):
+        for grant in cast("list[Grant]", self.store.indexed(NAMESPACE, "active")):
             if grant["ended_at"] is not None:
                 continue
             if now >= grant["max_until"]:
@@ -427,7 +428,7 @@ class Grants(ServiceUser):
             log.warning("sweep: every active grant's call re-checked after a store outage")
         return ended
 
-    def _doubt(self, grant: dict[str, Any], why: str) -> None:
+    def _doubt(self, grant: Grant, why: str) -> None:
         """The sweep could not check a grant's legs: it stops authorising; audited once."""
         now = self.now()
 

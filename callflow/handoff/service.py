@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from ..access import Viewer, was_on_call
 from ..context import Services, ServiceUser
@@ -36,6 +36,7 @@ from ..errors import (
     HandOffInvalid,
     UnknownHandOff,
 )
+from ..records import Grant, HandOff
 from ..store.base import Changed
 from ..twilio_adapter import FINAL_CALL_STATUSES
 from ..twiml import Links
@@ -97,11 +98,11 @@ class HandOffs(ServiceUser):
         """A specialist's wrap-up time after a call (CALLFLOW_SPECIALIST_WRAP_UP)."""
         return float(self.settings.specialist_wrap_up_seconds)
 
-    def get(self, handoff_id: str) -> dict[str, Any] | None:
+    def get(self, handoff_id: str) -> HandOff | None:
         """A hand-off."""
         if not re.fullmatch(r"HO[0-9a-f]{16}", handoff_id or ""):
             return None
-        return self.store.get_doc(NAMESPACE, handoff_id)
+        return cast("HandOff | None", self.store.get_doc(NAMESPACE, handoff_id))
 
     def _move(
         self,
@@ -142,7 +143,7 @@ class HandOffs(ServiceUser):
 
     def request(
         self, call_sid: str, agent_sees_id: str, body: dict[str, Any], links: Links
-    ) -> dict[str, Any]:
+    ) -> HandOff:
         """The agent on ``call_sid`` hands it off; the caller is held, the team rung."""
         clean, errors = validate_request(body, datetime.fromtimestamp(self.now(), UTC).date())
         need, need_errors = self.needs.check(body.get("need"), body.get("need_detail"))
@@ -354,7 +355,7 @@ class HandOffs(ServiceUser):
                 return
 
     def _specialist_status(
-        self, doc: dict[str, Any], leg_sid: str, status: str, links: Links
+        self, doc: HandOff, leg_sid: str, status: str, links: Links
     ) -> None:
         handoff_id, call_sid = doc["id"], doc["call_sid"]
         if status in {"in-progress", "answered"} and doc["state"] == "ringing":
@@ -391,7 +392,7 @@ class HandOffs(ServiceUser):
         elif doc["state"] == "taken_over":
             self._call_over(doc, "specialist_leg_completed")
 
-    def _answered(self, doc: dict[str, Any], leg_sid: str) -> None:
+    def _answered(self, doc: HandOff, leg_sid: str) -> None:
         """The leg rung for the hand-off answered: checking; on a specialist's own phone,
         that specialist has taken it."""
         person = (doc.get("ringing") or {}).get("specialist")
@@ -425,7 +426,7 @@ class HandOffs(ServiceUser):
 
     # ------------------------------------------------------------ a specialist takes it
 
-    def take(self, handoff_id: str, viewer: Viewer) -> dict[str, Any]:
+    def take(self, handoff_id: str, viewer: Viewer) -> HandOff:
         """A specialist of the team takes a hand-off that rang a team number, on their
         console, before the SEES ID check completes. One wins, atomically; a hand-off
         someone else took is a conflict and nothing changes."""
@@ -478,11 +479,11 @@ class HandOffs(ServiceUser):
             outcome="taken",
         )
         assert moved.after is not None
-        return moved.after
+        return cast(HandOff, moved.after)
 
     # ------------------------------------------------------------ the specialist's flow
 
-    def for_specialist(self, handoff_id: str) -> dict[str, Any] | None:
+    def for_specialist(self, handoff_id: str) -> HandOff | None:
         """The hand-off a specialist's leg is about, if it is still waiting for them."""
         doc = self.get(handoff_id)
         if doc is None or doc["state"] not in {"ringing", "checking"}:
@@ -496,7 +497,8 @@ class HandOffs(ServiceUser):
         doc = self.get(handoff_id)
         if doc is None:
             return "mismatch"
-        if not doc.get("taken_by"):
+        taker = doc["taken_by"]
+        if not taker:
             return "unclaimed"
         agent = self.staff.agent(keyed) if keyed else None
         matched = bool(agent and agent.active and keyed == doc["agent_sees_id"])
@@ -506,7 +508,7 @@ class HandOffs(ServiceUser):
             handoff=handoff_id,
             team=doc["team"],
             agent=doc["agent_sees_id"],
-            specialist=doc["taken_by"]["id"],
+            specialist=taker["id"],
             outcome="match" if matched else "mismatch",
         )
         return "match" if matched else "mismatch"
@@ -547,7 +549,7 @@ class HandOffs(ServiceUser):
 
     def complete(
         self, handoff_id: str, links: Links | None, agent_sees_id: str | None
-    ) -> dict[str, Any]:
+    ) -> HandOff:
         """The brief is over: the caller comes off hold, the agent leaves, the grant starts.
 
         ``agent_sees_id``: the agent handing over, who must be the agent who asked; None
@@ -598,7 +600,7 @@ class HandOffs(ServiceUser):
 
     def fail(
         self, handoff_id: str, reason: str, links: Links | None, detail: str = ""
-    ) -> dict[str, Any] | None:
+    ) -> HandOff | None:
         """The hand-off did not happen: the caller comes back to the agent; nothing is granted."""
         doc = self._move(handoff_id, "fail", reason=reason).after
         if doc is None:
@@ -628,7 +630,7 @@ class HandOffs(ServiceUser):
 
     def retry(
         self, handoff_id: str, agent_sees_id: str, links: Links, team: str | None = None
-    ) -> dict[str, Any]:
+    ) -> HandOff:
         """Hand off again after one that did not happen, with the same details (to the same
         team, or ``team``): the agent need not type the customer's details twice."""
         doc = self.get(handoff_id)
@@ -648,7 +650,7 @@ class HandOffs(ServiceUser):
         }
         return self.request(doc["call_sid"], agent_sees_id, body, links)
 
-    def cancel(self, handoff_id: str, agent_sees_id: str, links: Links | None) -> dict[str, Any]:
+    def cancel(self, handoff_id: str, agent_sees_id: str, links: Links | None) -> HandOff:
         """The agent cancels a hand-off in progress."""
         doc = self.get(handoff_id)
         if doc is None:
@@ -686,7 +688,7 @@ class HandOffs(ServiceUser):
             elif doc["state"] == "taken_over":
                 self._call_over(doc, reason)
 
-    def _call_over(self, doc: dict[str, Any], reason: str) -> None:
+    def _call_over(self, doc: HandOff, reason: str) -> None:
         """A taken-over call is over: its grant ends, the hand-off ends, the specialist is
         free (into their wrap-up)."""
         self.grants.end(doc.get("grant_id"), reason)
@@ -695,7 +697,7 @@ class HandOffs(ServiceUser):
         if taker:
             self.staff.release_specialist(str(taker), doc["id"], self.now())
 
-    def _grant_call_over(self, grant: dict[str, Any], reason: str) -> None:
+    def _grant_call_over(self, grant: Grant, reason: str) -> None:
         """A check found a grant's call over (or past its lifetime)."""
         doc = self.get(grant["handoff_id"])
         if doc is not None:
@@ -739,7 +741,7 @@ class HandOffs(ServiceUser):
         """Whether the asker may disclose about this customer now (callflow.handoff.grants)."""
         return self.grants.for_customer(reference, viewer)
 
-    def grant_status(self, grant: dict[str, Any]) -> dict[str, Any]:
+    def grant_status(self, grant: Grant) -> dict[str, Any]:
         """Whether a grant authorises disclosure now."""
         return self.grants.status(grant)
 
@@ -794,8 +796,9 @@ class HandOffs(ServiceUser):
         """A team's hand-offs under way or taken over (an index of the live ones alone)."""
         return self.store.indexed(NAMESPACE, f"live:team:{team}", count=count)
 
-    def of_specialist(self, specialist_id: str, count: int = 10) -> list[dict[str, Any]]:
+    def of_specialist(self, specialist_id: str, count: int = 10) -> list[HandOff]:
         """The hand-offs that rang or were taken by a specialist, newest first."""
-        return self.store.indexed(
+        found = self.store.indexed(
             NAMESPACE, f"specialist:{specialist_id}", newest_first=True, count=count
         )
+        return cast("list[HandOff]", found)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -432,13 +432,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def put_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> None:
         """Create or replace a document (expiring after ``ttl_seconds`` if given)."""
 
     @abc.abstractmethod
     def add_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> bool:
         """Create a document only if there is none under that key."""
 

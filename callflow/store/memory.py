@@ -6,7 +6,7 @@ import copy
 import itertools
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -493,18 +493,18 @@ class MemoryStore(Store):
             return copy.deepcopy(self._doc(namespace, key))
 
     def put_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> None:
         with self._lock:
-            self._write(namespace, key, doc, ttl_seconds, self._doc(namespace, key))
+            self._write(namespace, key, dict(doc), ttl_seconds, self._doc(namespace, key))
 
     def add_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> bool:
         with self._lock:
             if self._doc(namespace, key) is not None:
                 return False
-            self._write(namespace, key, doc, ttl_seconds)
+            self._write(namespace, key, dict(doc), ttl_seconds)
             return True
 
     def delete_doc(self, namespace: str, key: str) -> bool:

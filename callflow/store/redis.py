@@ -29,7 +29,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
@@ -993,22 +993,22 @@ class RedisStore(Store):
 
     @_unavailable
     def put_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> None:
         if namespace in self.indexes:  # the old entries must go: read under WATCH
-            self._replace(namespace, key, lambda _old: doc, ttl_seconds)
+            self._replace(namespace, key, lambda _old: dict(doc), ttl_seconds)
             return
         pipe = self.client.pipeline(transaction=True)
-        self._write_ops(pipe, namespace, key, None, doc, ttl_seconds)
+        self._write_ops(pipe, namespace, key, None, dict(doc), ttl_seconds)
         pipe.execute()
 
     @_unavailable
     def add_doc(
-        self, namespace: str, key: str, doc: dict[str, Any], ttl_seconds: int | None = None
+        self, namespace: str, key: str, doc: Mapping[str, Any], ttl_seconds: int | None = None
     ) -> bool:
         if namespace in self.indexes:
             added = self._replace(
-                namespace, key, lambda old: doc if old is None else None, ttl_seconds
+                namespace, key, lambda old: dict(doc) if old is None else None, ttl_seconds
             )
             return added.written
         created = self.client.set(

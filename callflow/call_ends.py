@@ -3,8 +3,10 @@
 Twilio tells the service a call's status on two URLs: ``/voice/status`` for a call that
 came in (and every flow's own session), ``/voice/leg?role=...`` for a leg the service
 dialled for a call (an agent's, a specialist's) or placed itself (a meeting call, a
-call-back). The voice edge checks each request is well formed and signed, then calls one
-method here; who hears of the end, and in what order, is this module's business:
+call-back); and a caller's conference's events on ``/voice/conference``. The voice edge
+checks each request is well formed and signed, then calls one method here; who hears of
+the event, and in what order, is this module's business. It stands above the VSTRS calls
+and the hand-offs, so neither needs the other to know what the end of a call means:
 
 =============  ==========================================================================
 a call         its flow's session ends; a VSTRS caller's call ends (their queue place,
@@ -15,6 +17,9 @@ specialist     the specialist's leg runs its own flow (its session ends too); th
 meeting        the meeting call's flow session ends; the meeting hears how the call went
 callback       the call-back's flow session ends; the call-back hears how the call went,
                and, as a verified adviser waiting for an agent, so does the VSTRS call
+conference     a join of the caller or an agent is the VSTRS call's, a specialist's the
+               hand-off's; an agent leaving settles the hand-off under way (hand-over
+               after the brief, else failed) or lets a lone caller go; its end ends the call
 =============  ==========================================================================
 
 Work after the flow's own session is done "quietly": a store or Twilio failure is logged
@@ -31,13 +36,13 @@ from typing import TYPE_CHECKING
 from .engine import FINAL_STATUSES
 from .errors import CallflowError, Malformed
 from .links import ServiceLinks
+from .vstrs import AgentLeft, VstrsCalls, caller_of
 
 if TYPE_CHECKING:
     from .callbacks import Callbacks
     from .engine import CallEngine
     from .handoff import HandOffs
     from .meetings import Meetings
-    from .vstrs import VstrsCalls
 
 __all__ = ["LEG_ROLES", "CallEnds"]
 
@@ -72,9 +77,49 @@ class CallEnds:
         is a VSTRS caller's call, the call (queue place, agent, hand-off, grant)."""
         self.engine.call_status(call_sid, status, form)
         if status in FINAL_STATUSES:
-            self._quietly(
-                call_sid, "caller ended", lambda: self.vstrs.caller_ended(call_sid, status)
-            )
+            self._quietly(call_sid, "caller ended", lambda: self.caller_ended(call_sid, status))
+
+    def caller_ended(self, call_sid: str, reason: str) -> None:
+        """A VSTRS caller's leg or conference is over: the call ends (ringing stops, the
+        agent goes into after-call work), then its hand-offs stop and any grant ends."""
+        before = self.vstrs.caller_ended(call_sid, reason)
+        if before is not None:
+            self.handoffs.call_ended(call_sid, reason, links=None, record=before)
+
+    def conference_event(self, params: dict[str, str], links: ServiceLinks) -> None:
+        """A status callback of a caller's conference. A join of the caller or an agent is
+        the VSTRS call's; a specialist's join is the hand-off's; an agent's leaving and the
+        conference's end are settled here, across both."""
+        call_sid = caller_of(params.get("FriendlyName", ""))
+        if call_sid is None:
+            return
+        event = params.get("StatusCallbackEvent", "")
+        leg = params.get("CallSid", "")
+        label = params.get("ParticipantLabel")
+        if event == "participant-join" and label == "specialist" and leg != call_sid:
+            self.handoffs.specialist_joined(call_sid, leg)
+        elif event == "participant-join":
+            self.vstrs.joined(call_sid, leg, label, params, links)
+        elif event == "participant-leave" and label == "agent":
+            if params.get("ReasonParticipantLeft") == "conference_ended":
+                return  # the caller went: conference-end (next) settles everything
+            self._agent_left(call_sid, self.vstrs.agent_left(call_sid, leg))
+        elif event == "conference-end":
+            self.caller_ended(call_sid, params.get("ReasonConferenceEnded", "conference-ended"))
+
+    def _agent_left(self, call_sid: str, left: AgentLeft | None) -> None:
+        """An agent left a call (their after-call work has begun): a caller who had gone
+        first ends the call; a hand-off under way settles what becomes of the caller;
+        otherwise a caller left alone is told and let go."""
+        if left is None:
+            return
+        if left.active_handoff and left.caller_gone:
+            # The agent was let go because the caller hung up: that is what ended it.
+            self.caller_ended(call_sid, "completed")
+            return
+        if left.active_handoff and self.handoffs.agent_left(left.active_handoff):
+            return
+        self.vstrs.let_caller_go(call_sid)
 
     def leg_status(
         self,
@@ -102,7 +147,9 @@ class CallEnds:
                 self._quietly(
                     call_sid,
                     "agent leg",
-                    lambda: self.vstrs.agent_leg_status(call_sid, leg_sid, status, links),
+                    lambda: self._agent_left(
+                        call_sid, self.vstrs.agent_leg_status(call_sid, leg_sid, status, links)
+                    ),
                 )
             else:
                 # The specialist's leg runs its own flow: a final status ends that session too.
@@ -126,9 +173,7 @@ class CallEnds:
         owner = self.meetings if role == "meeting" else self.callbacks
         self._quietly(leg_sid, f"{role} leg ended", lambda: owner.leg_ended(ref, leg_sid, status))
         if role == "callback":
-            self._quietly(
-                leg_sid, "caller ended", lambda: self.vstrs.caller_ended(leg_sid, status)
-            )
+            self._quietly(leg_sid, "caller ended", lambda: self.caller_ended(leg_sid, status))
 
     @staticmethod
     def _quietly(call_sid: str, what: str, work: Callable[[], object]) -> bool:

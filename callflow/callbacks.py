@@ -35,7 +35,7 @@ from .errors import CallflowError, Conflict, DirectoryError, NotFound
 from .language import DEFAULT as DEFAULT_LANGUAGE
 from .links import ServiceLinks
 from .outbound import OutboundCalls, attempt
-from .queue import Waiting, assign
+from .queue import Waiting
 from .records import Callback
 from .store.base import Changed
 from .twilio_adapter import FINAL_CALL_STATUSES
@@ -359,41 +359,33 @@ class Callbacks(ServiceUser):
             any_agent=falls_back and free is not None and not any(a.speaks(language) for a in free),
         )
 
-    def dispatch(self, links: ServiceLinks) -> list[tuple[str, str]]:
-        """One pass of the worker: settle lost calls, bring due retries back to their place,
-        and place every call-back whose turn it is. Returns (call-back id, what happened).
-
-        A call-back's turn: the fair queue (callflow.queue), live callers and call-backs
-        together by when each first rang, offers it a free agent. Nothing is placed while
-        the line is closed."""
-        now = self.now()
-        self.store.release(HEARTBEAT, "running")  # renewed: a fresh lifetime from now
+    def beat(self) -> None:
+        """The dispatcher is running: its heartbeat, renewed for a fresh lifetime from now
+        (the flows offer a call-back only while it beats)."""
+        self.store.release(HEARTBEAT, "running")
         self.store.claim(HEARTBEAT, "running", HEARTBEAT_SECONDS)
+
+    def settle_and_promote(self) -> list[tuple[str, str]]:
+        """Settle tries whose end never came, and bring due retries back to their place."""
         done = [(cb_id, f"settled: {status}") for cb_id, status in self.recover_stuck()]
-        done += self._promote_due(now)
-        vstrs = self.services.vstrs
-        if not self.line_open(now) or vstrs is None:
-            return done
-        free = self.staff.idle_agents(now)
-        if not free:
-            return done
-        waiting = vstrs.waiting(len(free), free=free)
-        callbacks = {w.key for w in waiting if w.kind == "callback"}
-        matched = assign(free, waiting)
-        for key in sorted(k for k in matched if k in callbacks):
-            doc = self.get(key)
-            if doc is None or doc["status"] != "to_call_back":
-                continue  # being rung: it holds its place (and the agent it will need)
-            if now >= float(doc.get("expires_at") or now + 1):
-                self._drop(doc["id"], "expired", None)
-                done.append((doc["id"], "dropped: expired"))
-                continue
-            try:
-                done.append((doc["id"], self.place(doc["id"], links)))
-            except CallflowError as exc:
-                log.error("call-back %s: not placed: %s", doc["id"], exc)
-                done.append((doc["id"], f"error: {exc}"))
-        return done
+        return done + self._promote_due(self.now())
+
+    def place_in_turn(self, key: str, links: ServiceLinks) -> tuple[str, str] | None:
+        """The fair queue offered call-back ``key`` a free agent: place it (or drop it, past
+        its expiry). None when it is not waiting to be placed (being rung: it holds its
+        place, and the agent it will need)."""
+        doc = self.get(key)
+        if doc is None or doc["status"] != "to_call_back":
+            return None
+        now = self.now()
+        if now >= float(doc.get("expires_at") or now + 1):
+            self._drop(doc["id"], "expired", None)
+            return (doc["id"], "dropped: expired")
+        try:
+            return (doc["id"], self.place(doc["id"], links))
+        except CallflowError as exc:
+            log.error("call-back %s: not placed: %s", doc["id"], exc)
+            return (doc["id"], f"error: {exc}")
 
     def _promote_due(self, now: float) -> list[tuple[str, str]]:
         """Retries whose time has come take their place in the queue again."""

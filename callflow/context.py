@@ -36,9 +36,10 @@ DIGITS = re.compile(r"^[0-9*#]{1,64}$")
 MAX_SPEECH = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """The engine's collaborators, built once per process."""
+    """What every call-handling part is built on, once per process: settings, the store,
+    the directory, hashing, the audit log, the clock, randomness, the staff and Twilio."""
 
     settings: Settings
     store: Store
@@ -49,10 +50,18 @@ class Services:
     rng: Random
     staff: Staff
     twilio: Callable[[], TwilioAdapter]
-    vstrs: VstrsCalls | None = None
-    handoffs: HandOffs | None = None
-    meetings: Meetings | None = None
-    callbacks: Callbacks | None = None
+
+
+@dataclass(frozen=True)
+class CallServices(Services):
+    """What a flow's guards and actions reach: the base services, and the call-handling
+    parts built on them in dependency order (call-backs, then VSTRS calls, then hand-offs;
+    meetings beside them). Built once, after all of them, for the engine."""
+
+    callbacks: Callbacks
+    vstrs: VstrsCalls
+    handoffs: HandOffs
+    meetings: Meetings
 
 
 class CallContext:
@@ -64,7 +73,7 @@ class CallContext:
         self,
         session: CallSession,
         params: Mapping[str, str],
-        services: Services,
+        services: CallServices,
         output: list[str],
     ) -> None:
         self.session = session

@@ -410,7 +410,7 @@ class DemoWorld:
         now = self.clock.now()
         if now - self._last_dispatch >= 5:
             self._last_dispatch = now
-            self.service.callbacks.dispatch(self.links)
+            self.service.dispatcher.dispatch(self.links)
 
     def banner(self) -> str:
         """What the person who started the demo needs: where to go and how to sign in."""

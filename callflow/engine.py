@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import budget
-from .context import CallContext, Services
+from .context import CallContext, CallServices
 from .errors import CallBusy, FlowError, StoreError
 from .flowspec import START_EVENT, START_STATE, WAITING_VERBS, Flow
 from .language import resolve
@@ -65,7 +65,7 @@ class Reply:
 class CallEngine:
     """Runs call flows for webhooks."""
 
-    def __init__(self, services: Services, library: FlowLibrary) -> None:
+    def __init__(self, services: CallServices, library: FlowLibrary) -> None:
         self.services = services
         self.library = library
         self.store = services.store

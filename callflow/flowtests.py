@@ -649,7 +649,7 @@ class _Run:
         # `callflow callbacks run` does), so flows may offer call-backs and place them.
         self._calls_live = True
         self.sim.every(
-            5, lambda: self.service.callbacks.dispatch(self.links), lambda: self._calls_live
+            5, lambda: self.service.dispatcher.dispatch(self.links), lambda: self._calls_live
         )
         if self.test.start == "inbound":
             self.sim.configure_number(

@@ -19,8 +19,9 @@ from .call_ends import CallEnds
 from .callbacks import Callbacks
 from .clock import Clock, SystemClock
 from .config import Settings
-from .context import Services
+from .context import CallServices, Services
 from .directory import Directory
+from .dispatcher import CallbackDispatcher
 from .engine import CallEngine
 from .errors import ConfigError
 from .handoff import HandOffs
@@ -97,16 +98,14 @@ class Callflow:
             staff=self.staff,
             twilio=self.twilio,
         )
-        self.vstrs = VstrsCalls(self.services)
-        self.services.vstrs = self.vstrs
+        # The call-handling parts, each built on those it needs, in dependency order.
         self.callbacks = Callbacks(self.services)
-        self.services.callbacks = self.callbacks
-        self.handoffs = HandOffs(self.services)
-        self.services.handoffs = self.handoffs
+        self.vstrs = VstrsCalls(self.services, self.callbacks)
+        self.handoffs = HandOffs(self.services, self.vstrs)
         self.store.on_recover(self.handoffs.mark_doubt)
+        self.dispatcher = CallbackDispatcher(self.vstrs, self.callbacks)
         self.assurance = Assurance(self.services)
         self.meetings = Meetings(self.services)
-        self.services.meetings = self.meetings
         self.allowlists = AllowLists(self.store, self.audit, self.clock)
         self.library = FlowLibrary(
             settings.flows_dir,
@@ -120,7 +119,16 @@ class Callflow:
         self.releases = FlowReleases(
             self.store, self.audit, self.clock, self.library, self.allowlists
         )
-        self.engine = CallEngine(self.services, self.library)
+        self.engine = CallEngine(
+            CallServices(
+                **vars(self.services),
+                callbacks=self.callbacks,
+                vstrs=self.vstrs,
+                handoffs=self.handoffs,
+                meetings=self.meetings,
+            ),
+            self.library,
+        )
         #: What a call's or a leg's end means (the voice edge calls this, and nothing else).
         self.ends = CallEnds(self.engine, self.vstrs, self.handoffs, self.meetings, self.callbacks)
         # Flow tests, replays and the softphone run in worlds of their own: a service like

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from .access import Viewer, was_on_call
+from .callbacks import Callbacks
 from .context import Services, ServiceUser
 from .errors import CallflowError, DirectoryError, FieldErrors, Forbidden
 from .language import DEFAULT as DEFAULT_LANGUAGE
@@ -143,11 +145,23 @@ def call_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
     return entries
 
 
+@dataclass(frozen=True)
+class AgentLeft:
+    """An agent left a call: the hand-off under way then, if any, and whether the caller
+    had already gone (then the caller's end settles the hand-off)."""
+
+    active_handoff: str | None
+    caller_gone: bool
+
+
 class VstrsCalls(ServiceUser):
     """Caller to agent, driven by the flow, Twilio's callbacks and the hold ticks."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, callbacks: Callbacks) -> None:
         super().__init__(services)
+        #: Call-backs hold places in the queue beside live callers, and are owed when
+        #: nobody answers (built before this: they never read the calls).
+        self.callbacks = callbacks
         self.store.define_index(NAMESPACE, call_index, keep_seconds=RECORD_TTL)
 
     def get(self, call_sid: str) -> CallRecord | None:
@@ -213,14 +227,14 @@ class VstrsCalls(ServiceUser):
         placed) the first ``heads`` call-backs holding their place; ``also``, a call's
         record, is always among them while it waits. ``free``: the agents free now (a
         call-back's language rule depends on them)."""
-        callbacks = self.services.callbacks
-        placing = callbacks is not None and callbacks.placing_now()
+        callbacks = self.callbacks
+        placing = callbacks.placing_now()
         found: dict[str, Waiting] = {}
         for language in VOICES:
             queued = self.store.indexed(NAMESPACE, f"queue:{language}", count=heads)
             for doc in cast("list[CallRecord]", queued):
                 found[doc["call_sid"]] = self._waiting_call(doc, free)
-            if placing and callbacks is not None:
+            if placing:
                 for cb in self.store.indexed(*callbacks.holding_index(language), count=heads):
                     found[cb["id"]] = callbacks.waiting_entry(cb, free)
         if also is not None and also["state"] == "waiting" and also["ringing"] is None:
@@ -476,13 +490,13 @@ class VstrsCalls(ServiceUser):
         if not changed.written or ended is None:
             return  # not waiting (any more): another path got here first
         verified = ended["verified"]
-        callbacks = self.services.callbacks
+        callbacks = self.callbacks
         noted: Callback | None = None
-        if callbacks is not None and ended.get("callback_id"):
+        if ended.get("callback_id"):
             noted = callbacks.no_agent(ended["callback_id"], call_sid)
             if noted is not None and noted["status"] != "retry_wait":
                 noted = None  # its tries are used up: the caller is not promised another
-        elif callbacks is not None:
+        else:
             noted = callbacks.note(
                 call_sid,
                 verified,
@@ -515,13 +529,17 @@ class VstrsCalls(ServiceUser):
 
     # ------------------------------------------------------------ Twilio's callbacks
 
-    def agent_leg_status(self, call_sid: str, leg_sid: str, status: str, links: Links) -> None:
-        """A status callback for an agent's leg on ``call_sid``."""
+    def agent_leg_status(
+        self, call_sid: str, leg_sid: str, status: str, links: Links
+    ) -> AgentLeft | None:
+        """A status callback for an agent's leg on ``call_sid``: not answered (the next
+        agent is rung), or over (the agent left: what it means for a hand-off is the
+        caller of this method's to settle, from what it returns)."""
         if status not in FINAL_CALL_STATUSES:
-            return
+            return None
         doc = self.get(call_sid)
         if doc is None:
-            return
+            return None
         ringing, agent = doc.get("ringing"), doc.get("agent")
         if ringing and ringing["call_sid"] == leg_sid:
             self._update(
@@ -537,7 +555,8 @@ class VstrsCalls(ServiceUser):
             self._audit("agent.no_answer", call_sid, agent=ringing["sees_id"], outcome=status)
             self.ring_next(call_sid, links)
         elif agent and agent["call_sid"] == leg_sid and agent.get("left_at") is None:
-            self.agent_left(call_sid, leg_sid)
+            return self.agent_left(call_sid, leg_sid)
+        return None
 
     def agent_joined(self, call_sid: str, leg_sid: str, conference_sid: str) -> None:
         """An agent's leg joined the caller's conference: record their SEES ID on the call.
@@ -589,12 +608,11 @@ class VstrsCalls(ServiceUser):
                     language=doc.get("language") or DEFAULT_LANGUAGE,
                     organisation=(doc.get("verified") or {}).get("organisation"),
                 )
-                callbacks = self.services.callbacks
-                if doc.get("callback_id") and callbacks is not None:
-                    callbacks.connected(doc["callback_id"], call_sid, sees_id)
-                elif callbacks is not None:
+                if doc.get("callback_id"):
+                    self.callbacks.connected(doc["callback_id"], call_sid, sees_id)
+                else:
                     # Through on a call of their own: a call-back waiting for them is done.
-                    callbacks.reached(doc["verified"]["adviser_number"], call_sid)
+                    self.callbacks.reached(doc["verified"]["adviser_number"], call_sid)
                 return
             if doc is None or (doc["agent"] and doc["agent"]["call_sid"] == leg_sid):
                 return  # unknown call, or the same join reported again
@@ -621,9 +639,11 @@ class VstrsCalls(ServiceUser):
             self.staff.ring_over(sees_id, call_sid, now)
         self._audit("agent.unclaimed_join", call_sid, agent=sees_id, leg=leg_sid, outcome=outcome)
 
-    def agent_left(self, call_sid: str, leg_sid: str) -> None:
-        """The agent's leg left: the call is over for them (after-call work); a caller left
-        alone is told and let go."""
+    def agent_left(self, call_sid: str, leg_sid: str) -> AgentLeft | None:
+        """The agent's leg left: the call is over for them (after-call work). Returns what
+        the caller of this needs to settle the rest (None: not this call's agent, or told
+        already): the hand-off under way, and whether the caller had gone first. A caller
+        left alone is let go by :meth:`let_caller_go`."""
         now = self.now()
         changed = self._move(
             call_sid,
@@ -635,40 +655,32 @@ class VstrsCalls(ServiceUser):
         )
         left, doc = changed.before, changed.after
         if left is None or doc is None:
-            return
+            return None
         # Whose leaving ended it: a caller who hung up takes the agent's leg with them.
         caller_gone = left["state"] == "with_agent" and self._caller_gone(call_sid)
         self._after_call(call_sid, left["agent"]["sees_id"], doc, caller_gone=caller_gone)
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
-        handoffs = self.services.handoffs
         active = left.get("active_handoff")
-        if active and self._caller_gone(call_sid):
-            # The agent was let go because the caller hung up: that is what ended it.
-            self.caller_ended(call_sid, "completed")
+        return AgentLeft(active, bool(active) and self._caller_gone(call_sid))
+
+    def let_caller_go(self, call_sid: str) -> None:
+        """A caller whose agent left with nobody to take over hears why, and is let go."""
+        doc = self.get(call_sid)
+        if doc is None or doc["state"] != "agent_left":
             return
-        if handoffs is not None and active:
-            handoff = handoffs.get(active)
-            if handoff is not None and handoff["state"] == "briefing":
-                # Leaving after the brief is how an agent hands over: the specialist takes
-                # it, if they are still there. (When the specialist hangs up, the conference
-                # ends and the agent's leg with it; that callback may come first.)
-                if self._leg_live(handoff.get("specialist_call_sid")):
-                    handoffs.complete(active, links=None, agent_sees_id=None)
-                    return
-                handoffs.fail(active, "specialist_gone", links=None)
-                return
-            handoffs.fail(active, "agent_left", links=None)
-            doc = cast("dict[str, Any]", self.get(call_sid)) or doc
-        if doc["state"] == "agent_left":
-            try:
-                response = VoiceResponse()
-                text, voice = message("agent_left", doc.get("language"))
-                response.say(text, **voice)
-                response.hangup()
-                self.services.twilio().play(call_sid, str(response))
-            except CallflowError as exc:
-                # Usually the caller has just gone too (their callback is on its way).
-                log.info("call %s: could not end after the agent left: %s", call_sid, exc)
+        try:
+            response = VoiceResponse()
+            text, voice = message("agent_left", doc.get("language"))
+            response.say(text, **voice)
+            response.hangup()
+            self.services.twilio().play(call_sid, str(response))
+        except CallflowError as exc:
+            # Usually the caller has just gone too (their callback is on its way).
+            log.info("call %s: could not end after the agent left: %s", call_sid, exc)
+
+    def leg_live(self, leg_sid: str | None) -> bool:
+        """Whether a leg is still connected (no answer from Twilio: not live)."""
+        return self._call_status(leg_sid) == "in-progress"
 
     def _call_status(self, call_sid: str | None) -> str | None:
         """A leg's status by Twilio's word (callbacks can come in any order); None if unknown."""
@@ -679,42 +691,28 @@ class VstrsCalls(ServiceUser):
         except CallflowError:
             return None
 
-    def _leg_live(self, leg_sid: str | None) -> bool:
-        """Whether a leg is still connected (no answer from Twilio: not live)."""
-        return self._call_status(leg_sid) == "in-progress"
-
     def _caller_gone(self, call_sid: str) -> bool:
         """Whether the caller's leg is over (no answer from Twilio: not gone)."""
         return self._call_status(call_sid) in FINAL_CALL_STATUSES
 
-    def conference_event(self, params: dict[str, str], links: Links) -> None:
-        """A conference status callback (participant-join, conference-end, ...)."""
-        call_sid = caller_of(params.get("FriendlyName", ""))
-        if call_sid is None:
-            return
-        event = params.get("StatusCallbackEvent", "")
-        leg = params.get("CallSid", "")
-        label = params.get("ParticipantLabel")
-        if event == "participant-join" and leg == call_sid:
+    def joined(self, call_sid: str, leg: str, label: str | None, params: dict[str, str],
+               links: Links) -> None:  # fmt: skip
+        """Someone joined the caller's conference: the caller (their conference is up, an
+        agent is rung) or an agent (their SEES ID goes on the call). Other joins and the
+        conference's other events are ``callflow.call_ends``'s to settle."""
+        if leg == call_sid:
             doc = self._update(
                 call_sid,
                 lambda d: {**d, "conference_sid": params.get("ConferenceSid")} if d else None,
             )
             self.ring_next(call_sid, links, doc)
-        elif event == "participant-join" and label == "agent":
+        elif label == "agent":
             self.agent_joined(call_sid, leg, params.get("ConferenceSid", ""))
-        elif event == "participant-join" and label == "specialist" and self.services.handoffs:
-            self.services.handoffs.specialist_joined(call_sid, leg)
-        elif event == "participant-leave" and label == "agent":
-            if params.get("ReasonParticipantLeft") == "conference_ended":
-                return  # the caller went: conference-end (next) settles everything
-            self.agent_left(call_sid, leg)
-        elif event == "conference-end":
-            self.caller_ended(call_sid, params.get("ReasonConferenceEnded", "conference-ended"))
 
-    def caller_ended(self, call_sid: str, reason: str) -> None:
+    def caller_ended(self, call_sid: str, reason: str) -> CallRecord | None:
         """The caller's leg (or their conference) is over: stop ringing, the agent into
-        their after-call work, any hand-off and grant over."""
+        their after-call work. Returns the call's record as it stood before (None when it
+        was over already): its hand-offs are the caller of this method's to end."""
         now = self.now()
         changed = self._move(
             call_sid,
@@ -725,9 +723,9 @@ class VstrsCalls(ServiceUser):
                 "end_reason": d.get("end_reason") or reason,
             },
         )
-        before = changed.before
+        before = cast("CallRecord | None", changed.before)
         if before is None or not changed.written:
-            return
+            return None
         ringing, agent = before.get("ringing"), before.get("agent")
         if ringing:
             self.staff.ring_over(ringing["sees_id"], call_sid, now)
@@ -737,8 +735,6 @@ class VstrsCalls(ServiceUser):
                 log.info("call %s: ringing agent leg already gone: %s", call_sid, exc)
         if agent and agent.get("left_at") is None:
             self._after_call(call_sid, agent["sees_id"], changed.after or before)
-        if self.services.handoffs is not None:
-            self.services.handoffs.call_ended(call_sid, reason, links=None, record=before)
         extra: dict[str, Any] = {}
         if before["state"] == "waiting":
             # The caller went before any agent took them: abandoned while waiting.
@@ -749,6 +745,7 @@ class VstrsCalls(ServiceUser):
                 "organisation": (before.get("verified") or {}).get("organisation"),
             }
         self._audit("call.ended", call_sid, outcome=reason, **extra)
+        return before
 
     # ------------------------------------------------------------ hand-offs move the call
 
@@ -807,7 +804,7 @@ class VstrsCalls(ServiceUser):
     # ------------------------------------------------------------ the agent's work on a call
 
     def _after_call(
-        self, call_sid: str, sees_id: str, record: dict[str, Any], caller_gone: bool = False
+        self, call_sid: str, sees_id: str, record: Mapping[str, Any], caller_gone: bool = False
     ) -> None:
         """The call is over for its agent: their after-call work begins, and the call's
         outcome is recorded as the service sees it until the agent gives theirs."""

@@ -83,7 +83,7 @@ def stranger_answers() -> Callee:
 def dispatcher(rig: Rig) -> list[bool]:
     """`callflow callbacks run --every 5` beside the service; set [0] False to stop it."""
     running = [True]
-    rig.sim.every(5, lambda: rig.svc.callbacks.dispatch(LINKS), lambda: running[0])
+    rig.sim.every(5, lambda: rig.svc.dispatcher.dispatch(LINKS), lambda: running[0])
     return running
 
 
@@ -277,7 +277,7 @@ def test_call_backs_wait_while_the_line_is_closed(rig: Rig, clock: ManualClock) 
     staff.start_closure(
         {"en-GB": "The line is closed today."}, None, clock.now(), by="tests", reason="fire drill"
     )
-    assert rig.svc.callbacks.dispatch(LINKS) == []
+    assert rig.svc.dispatcher.dispatch(LINKS) == []
     staff.end_closure(by="tests")
     # Outside the line's hours (a dated closure over now), nothing is placed either.
     here = datetime.fromtimestamp(clock.now(), ZoneInfo("Europe/London")).replace(tzinfo=None)
@@ -287,10 +287,10 @@ def test_call_backs_wait_while_the_line_is_closed(rig: Rig, clock: ManualClock) 
         "reason": "staff training",
     }
     staff.change_calendar("line", by="tests", add=closed)
-    assert rig.svc.callbacks.dispatch(LINKS) == []
+    assert rig.svc.dispatcher.dispatch(LINKS) == []
     assert rig.svc.callbacks.get(first.sid)["status"] == "to_call_back"
     staff.change_calendar("line", by="tests", remove=1)
-    placed = rig.svc.callbacks.dispatch(LINKS)
+    placed = rig.svc.dispatcher.dispatch(LINKS)
     assert [cb for cb, _ in placed] == [first.sid] and placed[0][1].startswith("CA")
     assert rig.sim.run_until(lambda: rig.svc.callbacks.get(first.sid)["status"] == "done", 300)
 
@@ -300,7 +300,7 @@ def test_an_old_call_back_is_dropped_not_made(rig: Rig, clock: ManualClock) -> N
     owed(rig, first)
     clock.advance(rig.svc.settings.callback_expiry_hours * 3600 + 1)
     rig.svc.staff.set_availability(AGENT, "available", clock.now())
-    assert rig.svc.callbacks.dispatch(LINKS) == [(first.sid, "dropped: expired")]
+    assert rig.svc.dispatcher.dispatch(LINKS) == [(first.sid, "dropped: expired")]
     assert legs_to(rig, FIRST_PHONE) == []
     assert [e["outcome"] for e in audited(rig, "callback.dropped")] == ["expired"]
 
@@ -310,7 +310,7 @@ def test_an_adviser_removed_since_is_not_rung(rig: Rig, clock: ManualClock) -> N
     owed(rig, first)
     registered(rig, ADVISER, "")
     rig.svc.staff.set_availability(AGENT, "available", clock.now())
-    assert rig.svc.callbacks.dispatch(LINKS) == [(first.sid, "dropped: no registered number")]
+    assert rig.svc.dispatcher.dispatch(LINKS) == [(first.sid, "dropped: no registered number")]
     assert legs_to(rig, FIRST_PHONE) == []
     assert rig.svc.callbacks.get(first.sid)["ended_reason"] == "no_registered_number"
 
@@ -331,7 +331,7 @@ def test_staff_cancel_a_call_back(rig: Rig, clock: ManualClock) -> None:
     owed(rig, first)
     rig.svc.callbacks.cancel(first.sid, by="tester")
     rig.svc.staff.set_availability(AGENT, "available", clock.now())
-    assert rig.svc.callbacks.dispatch(LINKS) == []
+    assert rig.svc.dispatcher.dispatch(LINKS) == []
     (entry,) = audited(rig, "callback.cancelled")
     assert entry["by"] == "tester" and entry["callback"] == first.sid
     with pytest.raises(Exception, match="nothing to cancel"):
@@ -360,7 +360,7 @@ def test_an_adviser_who_gets_through_on_a_new_call_is_not_called_back(
     assert doc["status"] == "dropped" and doc["ended_reason"] == "adviser_got_through"
     (entry,) = audited(rig, "callback.dropped")
     assert entry["call_sid"] == again.sid and entry["outcome"] == "adviser_got_through"
-    assert rig.svc.callbacks.dispatch(LINKS) == []
+    assert rig.svc.dispatcher.dispatch(LINKS) == []
 
 
 def test_call_backs_from_the_command_line(
@@ -410,12 +410,12 @@ def test_a_try_whose_end_was_never_reported_is_settled_by_asking_twilio(
     rig.sim.add_callee(FIRST_PHONE, Callee("no-answer"))
     rig.svc.staff.set_availability(AGENT, "available", clock.now())
     rig.sim.faults = Faults(lose_callbacks={"no-answer"})  # Twilio's callback is lost
-    placed = rig.svc.callbacks.dispatch(LINKS)
+    placed = rig.svc.dispatcher.dispatch(LINKS)
     assert [cb for cb, _ in placed] == [first.sid]
     rig.sim.advance(120)
     assert rig.svc.callbacks.get(first.sid)["status"] == "calling", "nobody told us"
     rig.sim.advance(STUCK_SECONDS)
-    done = rig.svc.callbacks.dispatch(LINKS)
+    done = rig.svc.dispatcher.dispatch(LINKS)
     assert (first.sid, "settled: no-answer") in done
     doc = rig.svc.callbacks.get(first.sid)
     assert doc["status"] == "retry_wait" and doc["attempts"][0]["result"] == "no-answer"
@@ -429,7 +429,7 @@ def test_live_callers_are_not_held_behind_call_backs_nobody_can_place(
     owed(rig, first)
     callbacks = rig.svc.callbacks
     assert callbacks.holding_places("en-GB", clock.now()) == 0, "no worker runs"
-    callbacks.dispatch(LINKS)  # a worker's heartbeat; nobody free, nothing placed
+    rig.svc.dispatcher.dispatch(LINKS)  # a worker's heartbeat; nobody free, nothing placed
     assert callbacks.holding_places("en-GB", clock.now()) == 1
     assert callbacks.holding_places("cy-GB", clock.now()) == 0, "each language its own queue"
     here = datetime.fromtimestamp(clock.now(), ZoneInfo("Europe/London")).replace(tzinfo=None)

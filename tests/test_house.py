@@ -325,3 +325,41 @@ def test_call_ends_goes_on_when_one_party_fails(service: Callflow, monkeypatch: 
     heard.clear()
     ends.leg_status("callback", "CA" + "5" * 32, "ringing", {}, service.links(BASE_URL), ref="cb1")
     assert heard == []  # not final: nobody hears of an end
+
+
+def test_gunicorn_workers_freeze_the_heap_they_loaded() -> None:
+    """The Procfile and `callflow serve` run gunicorn with callflow.gunicorn_hooks, whose
+    post_worker_init moves the loaded app out of the collector's sight."""
+    import gc
+
+    from callflow.gunicorn_hooks import post_worker_init
+
+    assert "-c python:callflow.gunicorn_hooks" in (ROOT / "Procfile").read_text()
+    assert "python:callflow.gunicorn_hooks" in (ROOT / "callflow" / "cli" / "serve.py").read_text()
+    before = gc.get_freeze_count()
+    try:
+        post_worker_init(None)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
+
+
+def test_the_call_handling_parts_are_built_in_dependency_order(service: Callflow) -> None:
+    """Call-backs, then VSTRS calls on them, then hand-offs on those: none is filled in
+    after construction, and none reaches a part built after it."""
+    from dataclasses import fields
+
+    from callflow.context import CallServices, Services
+
+    assert {f.name for f in fields(Services)}.isdisjoint(
+        {"vstrs", "handoffs", "callbacks", "meetings"}
+    )
+    assert {f.name for f in fields(CallServices)} >= {"vstrs", "handoffs", "callbacks", "meetings"}
+    assert service.vstrs.callbacks is service.callbacks
+    assert service.handoffs.vstrs is service.vstrs
+    assert service.engine.services.handoffs is service.handoffs
+    lower = {"callbacks.py": ("vstrs", "handoffs"), "vstrs.py": ("handoffs",)}
+    for name, above in lower.items():
+        source = (ROOT / "callflow" / name).read_text()
+        for part in above:
+            assert f"services.{part}" not in source and f"self.{part}." not in source, (name, part)

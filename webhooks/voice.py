@@ -215,7 +215,7 @@ def conference(svc: Callflow, hook: Hook, entry_flow: str) -> Answer:
         return bad_callback(hook, "StatusCallbackEvent and FriendlyName are required")
     quietly(
         hook,
-        lambda: svc.vstrs.conference_event(params, hook.links),
+        lambda: svc.ends.conference_event(params, hook.links),
         params.get("CallSid", "-"),
     )
     return NO_CONTENT

@@ -14,13 +14,13 @@ def connect_to_agent(ctx: CallContext) -> None:
     name = conference_name(ctx.call_sid)
     ctx.values["conference"] = name
     verified = ctx.session.verified
-    if vstrs is None or ctx.links is None or verified is None:
+    if ctx.links is None or verified is None:
         return
     # Their place in the queue: when they first rang (on a call-back's call, when they
     # first rang before it).
     arrived_at, callback_id = ctx.session.started_at, None
     ref = ctx.data.get("callback")
-    if ref and ctx.services.callbacks is not None:
+    if ref:
         queued = ctx.services.callbacks.in_queue(
             str(ref), ctx.call_sid, verified["adviser_number"]
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ..callbacks import Callbacks, dialable
 from ..context import CallContext
-from ..errors import FlowError
 from ..language import DEFAULT
 from ..records import Callback
 from ..registry import REGISTRY
@@ -20,10 +19,7 @@ __all__ = ["agents_busy", "can_call_back", "load_callback", "request_callback"]
 
 
 def _callbacks(ctx: CallContext) -> Callbacks:
-    callbacks = ctx.services.callbacks
-    if callbacks is None:
-        raise FlowError("call-backs are not available in this process")
-    return callbacks
+    return ctx.services.callbacks
 
 
 def _current(ctx: CallContext) -> Callback | None:
@@ -69,8 +65,6 @@ def agents_busy(ctx: CallContext) -> bool:
     """True when a verified caller would wait: no agent who speaks the call's language is
     free for them, counting the callers who rang before them."""
     vstrs = ctx.services.vstrs
-    if vstrs is None:
-        return False
     language = ctx.values.get("language") or DEFAULT
     return vstrs.would_wait(ctx.call_sid, language, ctx.session.started_at)
 
@@ -81,7 +75,7 @@ def can_call_back(ctx: CallContext) -> bool:
     placed (their worker runs), and the adviser has a registered number to ring."""
     callbacks = ctx.services.callbacks
     verified = ctx.session.verified
-    if callbacks is None or verified is None or ctx.data.get("callback"):
+    if verified is None or ctx.data.get("callback"):
         return False
     if not callbacks.dispatcher_running():
         return False

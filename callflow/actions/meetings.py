@@ -19,10 +19,7 @@ __all__ = ["answered_by_machine", "tell_meeting"]
 
 
 def _meetings(ctx: CallContext) -> Meetings:
-    meetings = ctx.services.meetings
-    if meetings is None:
-        raise FlowError("meetings are not available in this process")
-    return meetings
+    return ctx.services.meetings
 
 
 def _meeting(ctx: CallContext) -> Meeting | None:

@@ -15,9 +15,7 @@ MAX_SEES_TRIES = 3
 
 
 def _handoffs(ctx: CallContext) -> HandOffs:
-    handoffs = ctx.services.handoffs
-    assert handoffs is not None
-    return handoffs
+    return ctx.services.handoffs
 
 
 def _ref(ctx: CallContext) -> str:

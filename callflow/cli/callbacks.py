@@ -81,5 +81,5 @@ def _run(args: argparse.Namespace) -> int:
     return common.worker(
         args.every,
         "callflow callbacks run",
-        lambda: [f"call-back {cb}: {result}" for cb, result in svc.callbacks.dispatch(links)],
+        lambda: [f"call-back {cb}: {result}" for cb, result in svc.dispatcher.dispatch(links)],
     )

@@ -76,6 +76,8 @@ def _serve(args: argparse.Namespace) -> int:
         sys.executable,
         "-m",
         "gunicorn",
+        "-c",
+        "python:callflow.gunicorn_hooks",
         "--bind",
         f"{args.host}:{args.port}",
         "--workers",

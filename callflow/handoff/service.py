@@ -36,10 +36,11 @@ from ..errors import (
     HandOffInvalid,
     UnknownHandOff,
 )
-from ..records import Grant, HandOff
+from ..records import CallRecord, Grant, HandOff
 from ..store.base import Changed
 from ..twilio_adapter import FINAL_CALL_STATUSES
 from ..twiml import Links
+from ..vstrs import VstrsCalls
 from .grants import RECORD_TTL, Grants
 from .lifecycle import HANDOFF, IN_PROGRESS, LIVE
 from .needs import HandoffNeeds
@@ -87,8 +88,11 @@ def _target(target: str) -> tuple[str, str]:
 class HandOffs(ServiceUser):
     """Hand-offs to specialists, and the grants they start."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, vstrs: VstrsCalls) -> None:
         super().__init__(services)
+        #: The VSTRS calls hand-offs are made from (built before this: they never read the
+        #: hand-offs; ``callflow.call_ends`` tells both of a call's events).
+        self.vstrs = vstrs
         self.needs = HandoffNeeds(self.store, services.audit, services.clock)
         self.store.define_index(NAMESPACE, handoff_index, keep_seconds=RECORD_TTL)
         self.grants = Grants(services, on_over=self._grant_call_over)
@@ -134,11 +138,6 @@ class HandOffs(ServiceUser):
 
         return self.store.change_doc(NAMESPACE, handoff_id, change, ttl_seconds=RECORD_TTL)
 
-    def _services(self) -> Any:
-        vstrs = self.services.vstrs
-        assert vstrs is not None
-        return vstrs
-
     # ------------------------------------------------------------ the agent asks
 
     def request(
@@ -158,7 +157,7 @@ class HandOffs(ServiceUser):
             # Why, and when it reopens: "closed: bank holiday (Christmas Day); reopens ...".
             why = team.status_text(self.now())
             raise HandOffInvalid(f"{team.name} is {why}", {"team": why})
-        vstrs = self._services()
+        vstrs = self.vstrs
         record = vstrs.get(call_sid)
         if record is None or record["state"] != "with_agent" or record["ended_at"] is not None:
             raise HandOffConflict("the call is not with a VSTRS agent now")
@@ -342,7 +341,7 @@ class HandOffs(ServiceUser):
 
     def specialist_leg_status(self, call_sid: str, leg_sid: str, status: str, links: Links) -> None:
         """A status callback for a specialist's leg on ``call_sid``."""
-        record = self._services().get(call_sid)
+        record = self.vstrs.get(call_sid)
         if record is None:
             return
         for handoff_id in reversed(record["handoffs"]):
@@ -535,7 +534,7 @@ class HandOffs(ServiceUser):
 
     def specialist_joined(self, call_sid: str, leg_sid: str) -> None:
         """The specialist's leg is in the caller's conference (the caller still held)."""
-        record = self._services().get(call_sid)
+        record = self.vstrs.get(call_sid)
         handoff_id = record.get("active_handoff") if record else None
         if not handoff_id:
             return
@@ -574,7 +573,7 @@ class HandOffs(ServiceUser):
             self.grants.end(grant_id, "handoff_ended_before_take_over")
             raise HandOffConflict("the hand-off ended before the take-over")
         call_sid = doc["call_sid"]
-        self._services().handed_off(call_sid, handoff_id)
+        self.vstrs.handed_off(call_sid, handoff_id)
         twilio = self.services.twilio()
         conference = doc["conference_sid"] or doc["conference"]
         try:
@@ -606,7 +605,7 @@ class HandOffs(ServiceUser):
         if doc is None:
             return None
         call_sid = doc["call_sid"]
-        back = self._services().handoff_failed(call_sid, handoff_id)
+        back = self.vstrs.handoff_failed(call_sid, handoff_id)
         self._audit(
             "handoff.failed", call_sid, handoff=handoff_id, team=doc["team"], outcome=reason
         )
@@ -664,19 +663,36 @@ class HandOffs(ServiceUser):
 
     # ------------------------------------------------------------ the end of the call
 
+    def agent_left(self, handoff_id: str) -> bool:
+        """The agent left while ``handoff_id`` was under way. Leaving after the brief is how
+        an agent hands over: the specialist takes the call if they are still there, else the
+        hand-off fails. Leaving before it fails the hand-off (the caller comes back to no
+        one). True when the hand-off settled what becomes of the caller."""
+        handoff = self.get(handoff_id)
+        if handoff is not None and handoff["state"] == "briefing":
+            # (When the specialist hangs up, the conference ends and the agent's leg with
+            # it; that callback may come first.)
+            if self.vstrs.leg_live(handoff.get("specialist_call_sid")):
+                self.complete(handoff_id, links=None, agent_sees_id=None)
+            else:
+                self.fail(handoff_id, "specialist_gone", links=None)
+            return True
+        self.fail(handoff_id, "agent_left", links=None)
+        return False
+
     def call_ended(
         self,
         call_sid: str,
         reason: str,
         links: Links | None,
-        record: dict[str, Any] | None = None,
+        record: CallRecord | None = None,
     ) -> None:
         """The caller's leg or conference ended: any hand-off stops, any grant ends.
 
         ``record`` is the call's VSTRS record when the caller has just read it.
         """
         if record is None:
-            record = self._services().get(call_sid)
+            record = self.vstrs.get(call_sid)
         if record is None:
             return
         for handoff_id in record["handoffs"]:
@@ -710,7 +726,7 @@ class HandOffs(ServiceUser):
     def grant_for_call(self, call_sid: str, viewer: Viewer) -> dict[str, Any]:
         """The authority on a call now (fail closed), for the agent who took the call, the
         specialist who took a hand-off of it, or an admin (Forbidden for anyone else)."""
-        record = self._services().get(call_sid)
+        record = self.vstrs.get(call_sid)
         if record is None:
             if not viewer.is_admin and viewer.role not in {"vstrs_agent", "specialist"}:
                 raise Forbidden("only staff on the call may ask about its grant")

@@ -565,7 +565,7 @@ def test_a_welsh_call_back_holding_its_place_keeps_the_welsh_agent_from_a_later_
         relay=False, routing=None, reason="no_agent",
     )  # fmt: skip
     assert noted is not None
-    rig.svc.callbacks.dispatch(links())  # the worker's heartbeat: call-backs are placed
+    rig.svc.dispatcher.dispatch(links())  # the worker's heartbeat: call-backs are placed
     english = rig.sim.call(
         VSTRS,
         "+441632960002",
@@ -578,7 +578,7 @@ def test_a_welsh_call_back_holding_its_place_keeps_the_welsh_agent_from_a_later_
     )
     rig.svc.staff.set_availability(WELSH_AGENT, "available", clock.now())
     assert rig.svc.vstrs.ring_next(english.sid, links()) is False, "the call-back rang first"
-    placed = rig.svc.callbacks.dispatch(links())
+    placed = rig.svc.dispatcher.dispatch(links())
     assert [cb for cb, what in placed if what.startswith("CA")] == [noted["id"]]
 
 

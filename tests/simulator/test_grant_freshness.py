@@ -106,11 +106,8 @@ def test_twilio_unreachable_means_not_authorised_and_the_grant_waits(rig: Rig) -
 
 
 def test_a_slow_twilio_is_not_waited_for_beyond_the_budget(store: Store, clock: ManualClock) -> None:
-    rig = Rig(store, clock)
-    rig.svc.settings = rig.svc.services.settings = rig.svc.settings.with_overrides(
-        {"grant_check_budget_seconds": 0.3}
-    )
-    rig.svc.handoffs.settings = rig.svc.handoffs.grants.settings = rig.svc.settings
+    rig = Rig(store, clock, grant_check_budget_seconds=0.3)
+    assert rig.svc.handoffs.grants.settings.grant_check_budget_seconds == 0.3
     caller, _ = rig.taken_over()
     rig.sim.advance(rig.svc.settings.grant_freshness_seconds + 1)
     api = rest_api(rig)

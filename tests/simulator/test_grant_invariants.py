@@ -220,7 +220,7 @@ class GrantMachine(RuleBasedStateMachine):
             return
         leg = handoff["specialist_call_sid"]
         self.svc.handoffs.specialist_leg_status(handoff["call_sid"], leg, status, LINKS)
-        self.svc.vstrs.conference_event(
+        self.svc.ends.conference_event(
             {
                 "FriendlyName": f"vstrs-{handoff['call_sid']}",
                 "StatusCallbackEvent": "participant-join",

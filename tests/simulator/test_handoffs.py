@@ -230,7 +230,7 @@ def test_a_late_answered_callback_never_revives_a_grant(rig: Rig) -> None:
         rig.svc.handoffs.specialist_leg_status(
             caller.sid, specialist_sid, status, ServiceLinks(BASE_URL)
         )
-    rig.svc.vstrs.conference_event(
+    rig.svc.ends.conference_event(
         {
             "FriendlyName": f"vstrs-{caller.sid}",
             "StatusCallbackEvent": "participant-join",

@@ -239,7 +239,7 @@ def test_an_agent_leg_nobody_claimed_is_removed_at_once_and_audited(rig: InProce
         "ParticipantLabel": "agent",
         "ConferenceSid": "CF" + "2" * 32,
     }
-    svc.vstrs.conference_event(params, rig.links)
+    svc.ends.conference_event(params, rig.links)
     assert stray.sid in rig.api.hung_up
     record = svc.vstrs.get(call_sid)
     assert record is not None and record["agent"]["sees_id"] == first
@@ -299,7 +299,7 @@ def test_a_ring_that_lands_after_the_caller_left_is_hung_up(rig: InProcess) -> N
     original = svc.vstrs._rang
 
     def caller_gone_meanwhile(call: str, token: str, sees_id: str, name: str, leg: str) -> bool:
-        svc.vstrs.caller_ended(call, "completed")
+        svc.ends.caller_ended(call, "completed")
         return original(call, token, sees_id, name, leg)
 
     svc.vstrs._rang = caller_gone_meanwhile  # type: ignore[method-assign]

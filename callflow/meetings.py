@@ -105,13 +105,12 @@ def meeting_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
 class Meetings(ServiceUser):
     """Meetings in the store, their calls, retries and outcomes."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, library: FlowLibrary | None = None) -> None:
         super().__init__(services)
+        #: The flows, to check a meeting gives what its flow checks (None: not checked).
+        self.library = library
         self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
         self.store.define_index("meetings", meeting_index, keep_seconds=2 * OPEN_TTL)
-
-    #: The flows (set by the service), to check a meeting gives what its flow checks.
-    library: FlowLibrary | None = None
 
     def _flow_checks(self, flow_name: str) -> set[str] | None:
         """The identity checks a meeting flow runs (None when the flow is not known here)."""

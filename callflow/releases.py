@@ -66,13 +66,6 @@ MAX_NOTE = 500
 class FlowReleases:
     """Published versions of flows in the store."""
 
-    #: Replays recent real calls before a publish (set by the service; None: no replay).
-    replayer: Replayer | None = None
-    #: Where a version's tests run before it is published (the service's sandbox).
-    sandbox: Sandbox | None = None
-    #: How many recent calls a publish replays (CALLFLOW_REPLAY_CALLS).
-    replay_calls: int = 200
-
     def __init__(
         self,
         store: Store,
@@ -80,7 +73,17 @@ class FlowReleases:
         clock: Clock,
         library: FlowLibrary,
         allowlists: AllowLists | None = None,
+        *,
+        sandbox: Sandbox | None = None,
+        replayer: Replayer | None = None,
+        replay_calls: int = 200,
     ) -> None:
+        #: Where a version's tests run before it is published (None: nothing is published).
+        self.sandbox = sandbox
+        #: Replays recent real calls before a publish (None: no replay).
+        self.replayer = replayer
+        #: How many recent calls a publish replays (CALLFLOW_REPLAY_CALLS).
+        self.replay_calls = replay_calls
         self.store = store
         self.audit = audit
         self.clock = clock

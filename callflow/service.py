@@ -105,7 +105,6 @@ class Callflow:
         self.store.on_recover(self.handoffs.mark_doubt)
         self.dispatcher = CallbackDispatcher(self.vstrs, self.callbacks)
         self.assurance = Assurance(self.services)
-        self.meetings = Meetings(self.services)
         self.allowlists = AllowLists(self.store, self.audit, self.clock)
         self.library = FlowLibrary(
             settings.flows_dir,
@@ -115,9 +114,24 @@ class Callflow:
             release_check_seconds=settings.flow_release_check_seconds,
             allowed=Allowed.in_sandbox if sandbox else self.allowlists.snapshot,
         )
-        self.meetings.library = self.library
+        self.meetings = Meetings(self.services, self.library)
+        self.traces = Traces(
+            self.store, self.audit, settings.trace_retention_days * 86400, self.library
+        )
+        # Flow tests, replays and the softphone run in worlds of their own: a service like
+        # this one (this class), and the web app around it (handed in, or the package's).
+        self.sandbox = Sandbox(type(self), app_factory)
+        # The publish gate: a version's tests run in the sandbox, and (here, not in a
+        # sandbox, which has no real calls of its own) recent real calls are replayed.
         self.releases = FlowReleases(
-            self.store, self.audit, self.clock, self.library, self.allowlists
+            self.store,
+            self.audit,
+            self.clock,
+            self.library,
+            self.allowlists,
+            sandbox=self.sandbox,
+            replayer=None if sandbox else Replayer(self, settings.flows_dir, self.registry),
+            replay_calls=settings.replay_calls,
         )
         self.engine = CallEngine(
             CallServices(
@@ -131,16 +145,6 @@ class Callflow:
         )
         #: What a call's or a leg's end means (the voice edge calls this, and nothing else).
         self.ends = CallEnds(self.engine, self.vstrs, self.handoffs, self.meetings, self.callbacks)
-        # Flow tests, replays and the softphone run in worlds of their own: a service like
-        # this one (this class), and the web app around it (handed in, or the package's).
-        self.sandbox = Sandbox(type(self), app_factory)
-        self.releases.sandbox = self.sandbox
-        if not sandbox:
-            # A publish replays recent real calls first; a sandbox has none of its own.
-            self.releases.replayer = Replayer(self, settings.flows_dir, self.registry)
-            self.releases.replay_calls = settings.replay_calls
-        self.traces = Traces(self.store, self.audit, settings.trace_retention_days * 86400)
-        self.traces.library = self.library
 
         self.retention = Retention(self)
 

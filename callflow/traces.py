@@ -232,13 +232,14 @@ def expand(steps: list[dict[str, Any]], flow: Flow | None) -> list[dict[str, Any
 class Traces:
     """Reading traces: one call's, a page of a flow's calls, audited."""
 
-    def __init__(self, store: Store, audit: Audit, keep_seconds: float) -> None:
+    def __init__(
+        self, store: Store, audit: Audit, keep_seconds: float, library: FlowLibrary | None = None
+    ) -> None:
         self.store = store
         self.audit = audit
+        #: Flow versions by name, to name a step's transitions.
+        self.library = library
         store.define_index(NAMESPACE, trace_index, keep_seconds=keep_seconds)
-
-    #: Flow versions by name, to name a step's transitions (set by the service).
-    library: FlowLibrary | None = None
 
     def steps(self, call_sid: str) -> list[dict[str, Any]]:
         """A call's steps, expanded (for the service's own use: a replay; not audited)."""

@@ -221,17 +221,18 @@ class DemoWorld:
             svc.staff.set_specialist_availability(staff_number, "available", now)
             answers = Script(patience=4 * 3600, ask=self._specialist(staff_number))
             self.sim.add_callee(reach, Callee("answered", after=3, script=answers))
-        svc.staff.add_officer("300001", "Olive Officer", now, by=BY)
+        svc.staff.add_officer("300001", "Olive Officer", now, grade="O", by=BY)
         when = datetime.fromtimestamp(now) + timedelta(days=2)
         svc.meetings.add(
             customer_name="Jo Sample",
             customer_number="+447700900123",
             reference="DM-2026-0042",
             officer_number="300001",
-            purpose="to agree a plan to pay your tax debt",
+            purpose="time_to_pay",
             bring="your last three bank statements",
             when=when.strftime("%Y-%m-%dT10:30"),
             where="the Wolverhampton office, 2 Broad Street",
+            place="hmrc_office",
             date_of_birth="1970-03-21",
             call_at=now + 2 * 86400 - 3600,
             by=BY,

@@ -777,21 +777,28 @@ class _Run:
 
     def _officer(self, o: dict[str, Any], now: float) -> None:
         staff = self.service.staff
-        staff.add_officer(str(o["number"]), str(o["name"]), now, by="flowtests")
+        staff.add_officer(
+            str(o["number"]), str(o["name"]), now, grade=str(o.get("grade", "O")), by="flowtests"
+        )
         if not o.get("active", True):
             staff.set_officer_active(str(o["number"]), False, by="flowtests")
 
     def _meeting(self, m: dict[str, Any], now: float) -> None:
         when = _when(str(m["when"]), now)
+        known = {p["id"] for p in self.service.meetings.purposes.active()}
+        purpose = str(m["purpose"]) if str(m["purpose"]) in known else "other"
         meeting = self.service.meetings.add(
             customer_name=m["customer"],
             customer_number=m["number"],
             reference=str(m.get("reference", "REF-1")),
             officer_number=str(m["officer"]),
-            purpose=m["purpose"],
+            # One of the admin's purposes by id; words instead are "other" with those words.
+            purpose=purpose,
+            about=str(m.get("about") or ("" if purpose != "other" else m["purpose"])),
             bring=m["bring"],
             when=when,
             where=m["where"],
+            place=str(m.get("place", "hmrc_office")),
             date_of_birth=str(m["date_of_birth"]) if m.get("date_of_birth") else None,
             postcode=m.get("postcode"),
             language=m.get("language"),

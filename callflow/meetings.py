@@ -24,18 +24,30 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from .context import Services, ServiceUser
-from .errors import CallflowError, DirectoryError
+from .errors import CallflowError, DirectoryError, FieldErrors
+from .grades import at_least, grade_label
 from .library import FlowLibrary
 from .links import ServiceLinks
 from .outbound import OutboundCalls, attempt
+from .purposes import MeetingPurposes
 from .records import Meeting
 
-__all__ = ["IDENTITY_CHECKS", "OPEN_STATES", "Meetings", "spoken_when"]
+__all__ = [
+    "IDENTITY_CHECKS",
+    "OPEN_STATES",
+    "OUTDOORS",
+    "PLACES",
+    "RISK_OUTCOMES",
+    "Meetings",
+    "held_back",
+    "spoken_when",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +56,21 @@ MEETING_ID = re.compile(r"^m-[0-9a-f]{12}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 REFERENCE = re.compile(r"^[A-Za-z0-9/ -]{1,30}$")
 POSTCODE = re.compile(r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$")
-OPEN_STATES = frozenset({"scheduled", "calling"})
+OPEN_STATES = frozenset({"needs_risk_assessment", "scheduled", "calling"})
+#: Where a meeting is held; the last two are outdoor visits (DMBM510150: "a risk
+#: assessment prior to any outdoor visit").
+PLACES = {
+    "hmrc_office": "an HMRC building",
+    "customer_business": "the customer's business address",
+    "customer_home": "the customer's home address",
+}
+OUTDOORS = frozenset({"customer_business", "customer_home"})
+#: What a risk assessment may conclude.
+RISK_OUTCOMES = {
+    "proceed": "Go ahead",
+    "proceed_with_precautions": "Go ahead with the precautions recorded",
+    "do_not_visit": "Do not visit: meet in an HMRC building instead",
+}
 #: How long a meeting's record (the customer's name and number) is kept: while it is open,
 #: at most a year (a backstop); once it is settled (confirmed, rearrange, identity failed,
 #: unreachable, cancelled), CALLFLOW_MEETING_RETENTION_DAYS (90) from then. See
@@ -82,9 +108,36 @@ def spoken_when(when: datetime, language: str | None = None) -> str:
     return f"{when:%A} {when.day} {when:%B %Y} at {hour}{minutes}{suffix}"
 
 
+def _field_errors(errors: list[str]) -> FieldErrors:
+    """Lines like "officer: what is wrong" as a FieldErrors naming each field once."""
+    named: dict[str, str] = {}
+    for line in errors:
+        field, _, text = line.partition(": ")
+        key = field.replace(" ", "_")
+        named[key] = f"{named[key]}; {text}" if key in named else text
+    return FieldErrors(named)
+
+
+def _a(noun: str) -> str:
+    """A grade with its article ("an Administrative Officer"), or "of no recorded grade"."""
+    if noun.startswith("grade not"):
+        return "of no recorded grade"
+    return ("an " if noun[0] in "AEIOU" else "a ") + noun
+
+
 def postcode_digits(postcode: str) -> str:
     """The digits of a UK postcode, in order: ``SW1A 2AA`` -> ``12``."""
     return "".join(ch for ch in postcode if ch.isdigit())
+
+
+def held_back(meeting: Mapping[str, Any]) -> str | None:
+    """Why a meeting's call is not made yet, in words (None when nothing holds it back)."""
+    if meeting["state"] == "needs_risk_assessment":
+        return (
+            f"a visit to {PLACES[meeting['place']]} needs a risk assessment before the "
+            f"customer is called: record one (callflow meetings risk-assessment {meeting['id']})"
+        )
+    return None
 
 
 def meeting_index(doc: dict[str, Any]) -> list[tuple[str, float]]:
@@ -107,6 +160,8 @@ class Meetings(ServiceUser):
 
     def __init__(self, services: Services, library: FlowLibrary | None = None) -> None:
         super().__init__(services)
+        #: What a meeting may be for, each with the lowest grade that may hold it.
+        self.purposes = MeetingPurposes(services.store, services.audit, services.clock)
         #: The flows, to check a meeting gives what its flow checks (None: not checked).
         self.library = library
         self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
@@ -151,6 +206,8 @@ class Meetings(ServiceUser):
         bring: str,
         when: str,
         where: str,
+        place: str,
+        about: str = "",
         date_of_birth: str | None = None,
         postcode: str | None = None,
         retry_minutes: tuple[int, ...] | None = None,
@@ -159,7 +216,12 @@ class Meetings(ServiceUser):
         language: str | None = None,
         by: str,
     ) -> dict[str, Any]:
-        """Store a meeting; its first call is due at ``call_at`` (default: now)."""
+        """Store a meeting; its first call is due at ``call_at`` (default: now).
+
+        ``purpose`` is one of the admin's purposes (``about`` adds words; "other" needs
+        them), held only by an officer of its lowest grade or above. ``place`` is where
+        it is held (PLACES); one outdoors (the customer's business or home) waits for a
+        recorded risk assessment before its call is made."""
         now = self.now()
         errors: list[str] = []
         if not (customer_name or "").strip() or len(customer_name) > 100:
@@ -171,7 +233,20 @@ class Meetings(ServiceUser):
         officer = self.staff.officer(officer_number)
         if officer is None or not officer.active:
             errors.append(f"officer: no active officer with identity number {officer_number}")
-        for label, text in (("purpose", purpose), ("bring", bring), ("where", where)):
+        chosen, purpose_errors = self.purposes.check(purpose, about, language)
+        errors += purpose_errors
+        if chosen is not None and officer is not None and officer.active:
+            lowest = chosen["lowest_grade"]
+            if not at_least(officer.grade, lowest):
+                held = grade_label(officer.grade)
+                errors.append(
+                    f"officer: {officer.name} is {_a(held)}; a meeting for "
+                    f"{chosen['id'].replace('_', ' ')} needs {_a(grade_label(lowest))} or above"
+                    + (" (record their grade first)" if not officer.grade else "")
+                )
+        if place not in PLACES:
+            errors.append(f"place: one of {', '.join(PLACES)}")
+        for label, text in (("bring", bring), ("where", where)):
             if not (text or "").strip() or len(text) > 300:
                 errors.append(f"{label}: 1 to 300 characters")
         meeting_at: datetime | None = None
@@ -219,9 +294,11 @@ class Meetings(ServiceUser):
             errors.append("language: en-GB or cy-GB (a meeting arranged in Welsh)")
         schedule = self.settings.meeting_retry_minutes if retry_minutes is None else retry_minutes
         if errors:
-            raise DirectoryError("; ".join(errors))
-        assert officer is not None and meeting_at is not None
+            raise _field_errors(errors)
+        assert officer is not None and meeting_at is not None and chosen is not None
         meeting_id = "m-" + secrets.token_hex(6)
+        # Outdoors: no call until a risk assessment is recorded (DMBM510150).
+        waits = place in OUTDOORS
         meeting: dict[str, Any] = {
             "id": meeting_id,
             "customer_name": " ".join(customer_name.split()),
@@ -229,7 +306,12 @@ class Meetings(ServiceUser):
             "reference": reference.strip(),
             "officer_number": officer.number,
             "officer_name": officer.name,
-            "purpose": " ".join(purpose.split()),
+            "purpose": chosen["said"],
+            "purpose_id": chosen["id"],
+            "purpose_detail": chosen["detail"],
+            "officer_grade": officer.grade,
+            "place": place,
+            "risk_assessment": None,
             "bring": " ".join(bring.split()),
             "when": meeting_at.isoformat(timespec="minutes"),
             "where": " ".join(where.split()),
@@ -238,8 +320,9 @@ class Meetings(ServiceUser):
             # The call is made in it (a meeting arranged in Welsh: ?lang=cy-GB).
             "language": language or "en-GB",
             "retry_minutes": list(schedule),
-            "state": "scheduled",
-            "next_call_at": now if call_at is None else call_at,
+            "state": "needs_risk_assessment" if waits else "scheduled",
+            "next_call_at": None if waits else (now if call_at is None else call_at),
+            "call_at": call_at,
             "attempts": [],
             "outcome": None,
             "created_at": now,
@@ -250,8 +333,11 @@ class Meetings(ServiceUser):
             "meeting.added",
             meeting=meeting["id"],
             reference=meeting["reference"],
+            purpose=chosen["id"],
+            officer=officer.number,
+            place=place,
             by=by,
-            outcome="scheduled",
+            outcome=meeting["state"],
         )
         return meeting
 
@@ -279,10 +365,12 @@ class Meetings(ServiceUser):
         return self.store.indexed("meetings", "when", offset=offset, count=count)
 
     @staticmethod
-    def public(meeting: dict[str, Any]) -> dict[str, Any]:
+    def public(meeting: Mapping[str, Any]) -> dict[str, Any]:
         """A meeting as staff see it: no identity hashes."""
         shown = {k: v for k, v in meeting.items() if k != "identity"}
         shown["identity_checks"] = sorted(meeting.get("identity", {}))
+        shown["held_back"] = held_back(meeting)
+        shown["place_words"] = PLACES.get(meeting.get("place") or "", "")
         return shown
 
     def cancel(self, meeting_id: str, by: str) -> dict[str, Any]:
@@ -308,6 +396,89 @@ class Meetings(ServiceUser):
         )
         return doc
 
+    # -- before an outdoor meeting
+
+    def record_risk_assessment(
+        self,
+        meeting_id: str,
+        *,
+        assessor: str,
+        assessed_on: str,
+        outcome: str,
+        reference: str,
+        by: str,
+    ) -> Meeting:
+        """Record the risk assessment an outdoor meeting needs before its call is made
+        (who assessed it, on what date, what they concluded, the assessment's reference).
+        "Go ahead" (with precautions or not) lets the call be made; "do not visit" ends
+        the meeting as ``not_safe`` (arrange it in an HMRC building instead)."""
+        meeting = self.require(meeting_id)
+        errors = []
+        if meeting["place"] not in OUTDOORS:
+            errors.append(
+                f"meeting: it is in {PLACES.get(meeting['place'], 'an HMRC building')}: no "
+                "risk assessment is needed"
+            )
+        if not (assessor or "").strip() or len(assessor) > 100:
+            errors.append("assessor: who assessed the visit, 1 to 100 characters")
+        held_on = datetime.fromisoformat(meeting["when"]).date()
+        try:
+            day = date.fromisoformat(assessed_on)
+            if day > held_on:
+                errors.append(
+                    f"date: the assessment must come before the visit ({held_on:%d %B %Y}), "
+                    f"not {day:%d %B %Y}"
+                )
+            elif day > datetime.fromtimestamp(self.now(), LONDON).date():
+                errors.append("date: an assessment already made, not one to come")
+        except (TypeError, ValueError):
+            errors.append("date: the day it was made, like 2026-12-01")
+        if outcome not in RISK_OUTCOMES:
+            errors.append(f"outcome: one of {', '.join(RISK_OUTCOMES)}")
+        if not REFERENCE.match(reference or ""):
+            errors.append("reference: the assessment's reference, up to 30 letters and digits")
+        if errors:
+            raise _field_errors(errors)
+        now = self.now()
+        record = {
+            "assessor": " ".join(assessor.split()),
+            "assessed_on": assessed_on,
+            "outcome": outcome,
+            "reference": reference.strip(),
+            "recorded_by": by,
+            "recorded_at": now,
+        }
+        found: dict[str, Any] = {}
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            found.clear()
+            if doc is None or doc["state"] not in {"needs_risk_assessment", "scheduled"}:
+                found["state"] = doc and doc["state"]
+                return None
+            moved: dict[str, Any]
+            if outcome == "do_not_visit":
+                moved = {"state": "not_safe", "next_call_at": None, "outcome": "not_safe"}
+            elif doc["state"] == "needs_risk_assessment":
+                moved = {"state": "scheduled", "next_call_at": doc.get("call_at") or now}
+            else:
+                moved = {}
+            return {**doc, "risk_assessment": record, **moved}
+
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
+        if doc is None or "state" in found:
+            raise DirectoryError(
+                f"meeting {meeting_id} is {found.get('state')}: too late for a risk assessment"
+            )
+        self.services.audit.record(
+            "meeting.risk_assessed",
+            meeting=meeting_id,
+            reference=record["reference"],
+            assessor=record["assessor"],
+            by=by,
+            outcome=outcome,
+        )
+        return cast(Meeting, doc)
+
     # -- calls
 
     def due(self) -> list[dict[str, Any]]:
@@ -321,6 +492,9 @@ class Meetings(ServiceUser):
     def place_call(self, meeting_id: str, links: ServiceLinks) -> str:
         """Ring the customer now; the new CallSid. Only one worker calls a meeting at once."""
         meeting = self.require(meeting_id)
+        held = held_back(meeting)
+        if held:
+            raise DirectoryError(f"meeting {meeting_id} is not called yet: {held}")
         if meeting["state"] != "scheduled":
             raise DirectoryError(f"meeting {meeting_id} is {meeting['state']}, not scheduled")
         placed = self.outbound.place(

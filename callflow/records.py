@@ -194,13 +194,24 @@ class Meeting(TypedDict):
     flow: str
     language: str
     retry_minutes: list[int]
-    #: scheduled, calling, arranged, unreachable, cancelled, ...
+    #: needs_risk_assessment, scheduled, calling, confirmed, rearrange, identity_failed,
+    #: unreachable, not_safe, cancelled.
     state: str
     next_call_at: float | None
     attempts: list[Attempt]
     outcome: str | None
     created_at: float
     created_by: str
+    #: The admin's purpose it was arranged for, the words added, the officer's grade then.
+    purpose_id: NotRequired[str]
+    purpose_detail: NotRequired[str]
+    officer_grade: NotRequired[str]
+    #: hmrc_office, customer_business or customer_home (meetings.PLACES).
+    place: NotRequired[str]
+    #: Who assessed an outdoor visit, when, the outcome and reference (None: not yet).
+    risk_assessment: NotRequired[dict[str, Any] | None]
+    #: When its first call was asked for (None: as soon as it may be made).
+    call_at: NotRequired[float | None]
 
 
 class TraceSummary(TypedDict):

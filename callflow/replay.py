@@ -274,16 +274,20 @@ class Replayer:
         language = str(steps[0].get("language") or "") or None
         now = sandbox.clock.now()
         if kind == "meeting":
-            sandbox.staff.add_officer(STAND_IN_OFFICER, "Replay Officer", now, by="replay")
+            sandbox.staff.add_officer(
+                STAND_IN_OFFICER, "Replay Officer", now, grade="G6", by="replay"
+            )
             meeting = sandbox.meetings.add(
                 customer_name="Replay Customer",
                 customer_number=STAND_IN_PHONE,
                 reference="REPLAY-1",
                 officer_number=STAND_IN_OFFICER,
-                purpose="the purpose of the meeting",
+                purpose="other",
+                about="the purpose of the meeting",
                 bring="what to bring",
                 when=_in_a_week(now),
                 where="the office",
+                place="hmrc_office",
                 date_of_birth=STAND_IN_BIRTH,
                 postcode=STAND_IN_POSTCODE,
                 flow=flow.name,
@@ -368,7 +372,9 @@ class Replayer:
         for number in _officers_named(steps):
             officer = live.staff.officer(number)
             if officer is not None:
-                sandbox.staff.add_officer(number, officer.name, now, by="replay")
+                sandbox.staff.add_officer(
+                    number, officer.name, now, grade=officer.grade or "G6", by="replay"
+                )
                 if not officer.active:
                     sandbox.staff.set_officer_active(number, False, by="replay")
         sandbox.staff.add_agent("100001", "Replay Agent", "client:replay", now, by="replay")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .errors import DirectoryError
+from .grades import grade_problem
 from .hours import NATIONS, Calendar, parse_week
 from .presence import Presence
 from .store.base import Store
@@ -118,6 +119,9 @@ class Officer:
     name: str  # the name the officer gives the customer
     active: bool = True
     created_at: float = 0.0
+    #: Their Debt Management grade (callflow.grades; "" until recorded): a meeting's
+    #: purpose needs its lowest grade or above.
+    grade: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -478,16 +482,21 @@ class Staff:
 
     # -- visiting officers
 
-    def add_officer(self, number: str, name: str, now: float, *, by: str) -> Officer:
-        """Register a Debt Management officer by the identity number on their card."""
+    def add_officer(
+        self, number: str, name: str, now: float, *, grade: str = "", by: str
+    ) -> Officer:
+        """Register a Debt Management officer by the identity number on their card, with
+        their grade (an officer registered before grades were kept has none until set)."""
         errors = []
         if not OFFICER_ID.match(number or ""):
             errors.append("number: the identity number, 6 to 10 digits")
         if not (name or "").strip() or len(name) > 100:
             errors.append("name: 1 to 100 characters")
+        if grade and grade_problem(grade):
+            errors.append(f"grade: {grade_problem(grade)}")
         if errors:
             raise DirectoryError("; ".join(errors))
-        officer = Officer(number, " ".join(name.split()), True, now)
+        officer = Officer(number, " ".join(name.split()), True, now, grade)
         if not self.store.add_doc("officers", number, officer.to_dict()):
             raise DirectoryError(f"number: officer {number} already exists")
         self.audit.record("staff.officer_added", officer=number, by=by, outcome="added")
@@ -515,6 +524,19 @@ class Staff:
             raise DirectoryError(f"no officer {number}")
         outcome = "activated" if active else "deactivated"
         self.audit.record("staff.officer_" + outcome, officer=number, by=by, outcome=outcome)
+        return Officer(**doc)
+
+    def set_officer_grade(self, number: str, grade: str, *, by: str) -> Officer:
+        """Record an officer's grade (meetings arranged already keep their officer)."""
+        problem = grade_problem(grade)
+        if problem:
+            raise DirectoryError(f"grade: {problem}")
+        doc = self.store.update_doc(
+            "officers", number, lambda d: {**d, "grade": grade} if d else None
+        )
+        if doc is None:
+            raise DirectoryError(f"no officer {number}")
+        self.audit.record("staff.officer_grade", officer=number, grade=grade, by=by, outcome="set")
         return Officer(**doc)
 
     def remove_officer(self, number: str, *, by: str) -> bool:

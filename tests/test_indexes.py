@@ -80,14 +80,14 @@ def test_meetings_due_and_in_progress(rig: Rig, clock: ManualClock) -> None:
     svc.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")
     later = svc.meetings.add(
         customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
-        officer_number="4471203", purpose="time to pay", bring="statements",
-        when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="t",
+        officer_number="4471203", purpose="time_to_pay", bring="statements",
+        when="2031-03-04T14:00", where="Leeds", place="hmrc_office", date_of_birth="1970-03-21", by="t",
         call_at=clock.now() + 3600,
     )  # fmt: skip
     now = svc.meetings.add(
         customer_name="Sam Example", customer_number="+447700900124", reference="DM-2",
-        officer_number="4471203", purpose="time to pay", bring="statements",
-        when="2031-03-05T14:00", where="Leeds", date_of_birth="1970-03-21", by="t",
+        officer_number="4471203", purpose="time_to_pay", bring="statements",
+        when="2031-03-05T14:00", where="Leeds", place="hmrc_office", date_of_birth="1970-03-21", by="t",
     )  # fmt: skip
     assert [m["id"] for m in svc.meetings.due()] == [now["id"]]
     assert [m["id"] for m in svc.meetings.all()] == [later["id"], now["id"]], "by meeting time"

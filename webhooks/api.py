@@ -421,3 +421,78 @@ def reopen_callback(callback_id: str) -> Response:
     the place it had. Audited."""
     doc = SupervisorDesk(service()).reopen_callback(viewer(), callback_id)
     return jsonify(service().callbacks.public(doc))
+
+
+# ---------------------------------------------------------------- meetings
+
+#: The fields a meeting is arranged with (the JSON body of POST /api/meetings): those it
+#: must have, and those it may.
+MEETING_NEEDS = (
+    "customer_name", "customer_number", "reference", "officer_number", "purpose", "bring",
+    "when", "where", "place",
+)  # fmt: skip
+MEETING_MAY = ("about", "date_of_birth", "postcode", "language")
+
+
+@bp.get("/meetings")
+@requires("specialist", "admin")
+def meetings() -> Response:
+    """Face-to-face meetings: each as staff see it (no identity values), and what holds
+    back its call, if anything."""
+    svc = service()
+    return jsonify(meetings=[svc.meetings.public(m) for m in svc.meetings.all()])
+
+
+@bp.post("/meetings")
+@requires("specialist", "admin")
+def arrange_meeting() -> tuple[Response, int]:
+    """Arrange a meeting: one of the admin's purposes, an officer of its grade or above, a
+    place; an outdoor one waits for a risk assessment before its call is made."""
+    body = json_body()
+    problems = {k: "required" for k in MEETING_NEEDS if not body.get(k)}
+    problems |= {
+        k: "must be text"
+        for k in (*MEETING_NEEDS, *MEETING_MAY)
+        if body.get(k) is not None and not isinstance(body.get(k), str)
+    }
+    if problems:
+        raise Invalid("the meeting has errors", problems)
+    text = {k: str(body[k]) for k in (*MEETING_NEEDS, *MEETING_MAY) if body.get(k)}
+    svc = service()
+    meeting = svc.meetings.add(
+        customer_name=text["customer_name"],
+        customer_number=text["customer_number"],
+        reference=text["reference"],
+        officer_number=text["officer_number"],
+        purpose=text["purpose"],
+        about=text.get("about", ""),
+        bring=text["bring"],
+        when=text["when"],
+        where=text["where"],
+        place=text["place"],
+        date_of_birth=text.get("date_of_birth"),
+        postcode=text.get("postcode"),
+        language=text.get("language"),
+        by=viewer().who,
+    )
+    return jsonify(svc.meetings.public(meeting)), 201
+
+
+@bp.post("/meetings/<meeting_id>/risk-assessment")
+@requires("specialist", "admin")
+def meeting_risk_assessment(meeting_id: str) -> Response:
+    """Record the risk assessment an outdoor meeting needs: ``{"assessor", "assessed_on",
+    "outcome", "reference"}``."""
+    body = json_body()
+    svc = service()
+    if svc.meetings.get(meeting_id) is None:
+        raise NotFound("no such meeting")
+    fields = ("assessor", "assessed_on", "outcome", "reference")
+    values = {k: body.get(k) for k in fields}
+    missing = {k: "required" for k, v in values.items() if not isinstance(v, str) or not v}
+    if missing:
+        raise Invalid("the risk assessment has errors", missing)
+    meeting = svc.meetings.record_risk_assessment(
+        meeting_id, by=viewer().who, **values  # type: ignore[arg-type]
+    )
+    return jsonify(svc.meetings.public(meeting))

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..desks import AdminDesk
 from ..errors import CallflowError
+from ..grades import GRADES, grade_label
 from . import common
 from .common import EXIT_OK
 
@@ -26,7 +27,15 @@ def register(sub: Any) -> None:
     officer_add = of.add_parser("add", help="register an officer by their card's identity number")
     officer_add.add_argument("number", help="the identity number (6 to 10 digits)")
     officer_add.add_argument("--name", required=True, help="the name they give customers")
+    officer_add.add_argument(
+        "--grade", required=True, choices=[c for c, _ in GRADES],
+        help="their grade: " + ", ".join(f"{c} {n}" for c, n in GRADES),
+    )  # fmt: skip
     officer_add.set_defaults(handler=_officers_add)
+    officer_grade = of.add_parser("set-grade", help="record an officer's grade")
+    officer_grade.add_argument("number")
+    officer_grade.add_argument("grade", choices=[c for c, _ in GRADES])
+    officer_grade.set_defaults(handler=_officers_grade)
     officer_list = of.add_parser("list", help="list officers")
     officer_list.add_argument("--json", action="store_true")
     officer_list.set_defaults(handler=_officers_list)
@@ -178,9 +187,16 @@ def _desk() -> tuple[Any, AdminDesk, Any]:
 
 def _officers_add(args: argparse.Namespace) -> int:
     svc, desk, who = _desk()
-    desk.add_officer(who, args.number, args.name)
+    desk.add_officer(who, args.number, args.name, args.grade)
     officer = svc.staff.officer(args.number)
-    print(f"added officer {officer.number} ({officer.name})")
+    print(f"added officer {officer.number} ({officer.name}, {grade_label(officer.grade)})")
+    return EXIT_OK
+
+
+def _officers_grade(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    desk.set_officer_grade(who, args.number, args.grade)
+    print(f"officer {args.number} is now {grade_label(args.grade)}")
     return EXIT_OK
 
 
@@ -192,7 +208,7 @@ def _officers_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     for row in rows:
         state = "active" if row["active"] else "inactive"
-        print(f"{row['number']:<12} {row['name']:<30} {state}")
+        print(f"{row['number']:<12} {row['name']:<30} {grade_label(row['grade']):<26} {state}")
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..access import Viewer
 from ..directory import ORGANISATIONS, QUESTIONS
 from ..errors import DirectoryError, Forbidden
+from ..grades import GRADES, grade_label
 from ..hours import NATIONS, parse_week
 from ..presence import STATE_LABELS
 
@@ -32,6 +33,7 @@ SECTIONS = {
     "tokens": "API tokens",
     "accounts": "Console accounts",
     "needs": "Hand-off reasons",
+    "purposes": "Meeting purposes",
 }
 
 
@@ -73,6 +75,7 @@ class AdminDesk:
             **svc.staff.counts(),
             "accounts": svc.accounts.count(),
             "needs": len(svc.handoffs.needs.all()),  # one small document
+            "purposes": len(svc.meetings.purposes.all()),  # one small document
         }
 
     def section(
@@ -105,6 +108,8 @@ class AdminDesk:
             ]
         if name == "needs":
             return svc.handoffs.needs.all()
+        if name == "purposes":
+            return svc.meetings.purposes.all()
         if name == "agents":
             return [
                 {
@@ -121,7 +126,9 @@ class AdminDesk:
         if name == "teams":
             return [t.to_dict() for t in svc.staff.teams()]
         if name == "officers":
-            return [o.to_dict() for o in svc.staff.officers()]
+            return [
+                {**o.to_dict(), "grade_name": grade_label(o.grade)} for o in svc.staff.officers()
+            ]
         if name == "tokens":
             return sorted(svc.staff.tokens(), key=lambda t: -float(t.get("created_at", 0)))
         if name == "accounts":
@@ -136,6 +143,7 @@ class AdminDesk:
             "questions": [(q, question.prompt) for q, question in QUESTIONS.items()],
             "token_roles": ROLE_CHOICES,
             "account_roles": ROLE_CHOICES,
+            "grades": list(GRADES),
         }  # fmt: skip
 
     # ------------------------------------------------------------ advisers
@@ -341,10 +349,36 @@ class AdminDesk:
 
     # ------------------------------------------------------------ officers
 
-    def add_officer(self, viewer: Viewer, number: str, name: str) -> None:
-        """Register an officer by the identity number on their card."""
+    def add_officer(self, viewer: Viewer, number: str, name: str, grade: str) -> None:
+        """Register an officer by the identity number on their card, with their grade."""
         by = self._admin(viewer)
-        self.service.staff.add_officer(number.strip(), name, self.service.clock.now(), by=by)
+        if not grade:
+            raise DirectoryError("grade: the officer's grade (a meeting's purpose needs one)")
+        self.service.staff.add_officer(
+            number.strip(), name, self.service.clock.now(), grade=grade, by=by
+        )
+
+    def set_officer_grade(self, viewer: Viewer, number: str, grade: str) -> None:
+        """Record an officer's grade."""
+        self.service.staff.set_officer_grade(number, grade, by=self._admin(viewer))
+
+    # ------------------------------------------------------------ meeting purposes
+
+    def add_purpose(
+        self, viewer: Viewer, purpose_id: str, words: str, grade: str, words_cy: str = ""
+    ) -> None:
+        """Offer a meeting purpose (the lowest grade that may hold it)."""
+        self.service.meetings.purposes.add(
+            purpose_id.strip(), words, grade, self._admin(viewer), words_cy
+        )
+
+    def set_purpose_grade(self, viewer: Viewer, purpose_id: str, grade: str) -> None:
+        """Change the lowest grade that may hold a purpose."""
+        self.service.meetings.purposes.set_lowest_grade(purpose_id, grade, self._admin(viewer))
+
+    def retire_purpose(self, viewer: Viewer, purpose_id: str) -> None:
+        """No longer offered for new meetings."""
+        self.service.meetings.purposes.retire(purpose_id, self._admin(viewer))
 
     def set_officer_active(self, viewer: Viewer, number: str, active: bool) -> None:
         """Activate or deactivate an officer."""

@@ -16,10 +16,12 @@ def add_meeting(service: Callflow, **extra: Any) -> dict[str, Any]:
         "customer_number": CUSTOMER,
         "reference": "DM-2041-77",
         "officer_number": OFFICER,
-        "purpose": "agreeing time to pay",
+        "purpose": "other",
+        "about": "agreeing time to pay",
         "bring": "your bank statements",
         "when": "2031-03-04T14:00",
         "where": "the H M R C office in Leeds",
+        "place": "hmrc_office",
         "date_of_birth": "1970-03-21",
         "by": "tester",
     }

@@ -191,16 +191,18 @@ def test_the_cli_adds_lists_and_shows_meetings(
     monkeypatch.setenv("CALLFLOW_SECRET_KEY", "k" * 32)
     monkeypatch.setenv("CALLFLOW_HASH_COST", "10")
     monkeypatch.setenv("USER", "tester")
-    assert main(["officers", "add", OFFICER, "--name", "Alex Morgan"]) == 1
+    assert main(["officers", "add", OFFICER, "--name", "Alex Morgan", "--grade", "O"]) == 1
     assert "callflow login" in capsys.readouterr().err, "an admin's act: sign in first"
     cli_sign_in(monkeypatch, tmp_path, Callflow(Settings.from_env()), "admin")
-    assert main(["officers", "add", OFFICER, "--name", "Alex Morgan"]) == 0
+    assert main(["officers", "add", OFFICER, "--name", "Alex Morgan", "--grade", "AO"]) == 0
     assert main(["officers", "list"]) == 0
-    assert "4471203      Alex Morgan" in capsys.readouterr().out
+    assert "4471203      Alex Morgan                    Administrative Officer" in (
+        capsys.readouterr().out
+    )
     args = [
         "meetings", "add", "--customer", "Pat Example", "--number", CUSTOMER,
-        "--reference", "DM-1", "--officer", OFFICER, "--purpose", "time to pay",
-        "--bring", "bank statements", "--when", "2031-03-04T14:00",
+        "--reference", "DM-1", "--officer", OFFICER, "--purpose", "time_to_pay",
+        "--bring", "bank statements", "--when", "2031-03-04T14:00", "--place", "hmrc_office",
         "--where", "the Leeds office", "--date-of-birth", "1970-03-21", "--retries", "15,60",
     ]  # fmt: skip
     assert main(args) == 0

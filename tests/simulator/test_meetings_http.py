@@ -42,13 +42,16 @@ def test_a_meeting_call_from_the_cli_to_a_confirmed_meeting(
         with running_gunicorn(env, port, tmp_path / "gunicorn.log", workers=2, threads=4):
             driver.start()
             env = cli_login(env, tmp_path, Callflow(Settings.from_env(env)), "admin")
-            added = run_cli(env, "officers", "add", "4471203", "--name", "Alex Morgan")
+            added = run_cli(
+                env, "officers", "add", "4471203", "--name", "Alex Morgan", "--grade", "O"
+            )
             assert added.returncode == 0, added.stderr
             placed = run_cli(
                 env,
                 "meetings", "add", "--customer", "Pat Example", "--number", CUSTOMER,
                 "--reference", "DM-2041-77", "--officer", "4471203",
-                "--purpose", "agreeing time to pay", "--bring", "your bank statements",
+                "--purpose", "other", "--about", "agreeing time to pay",
+                "--bring", "your bank statements", "--place", "hmrc_office",
                 "--when", "2031-03-04T14:00", "--where", "the H M R C office in Leeds",
                 "--date-of-birth", "1970-03-21", "--call-now",
             )  # fmt: skip

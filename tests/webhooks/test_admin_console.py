@@ -203,7 +203,7 @@ def test_agents_teams_and_officers(admin: FlaskClient, staffed: Callflow) -> Non
     bad = post(admin, "teams", "add", id="x y", name="", numbers="", hours="sometimes", handles="")
     assert bad.status_code == 400 and 'href="#teams-add-hours"' in bad.get_data(as_text=True)
 
-    assert post(admin, "officers", "add", number="300009", name="Omar Officer").status_code == 303
+    assert post(admin, "officers", "add", number="300009", name="Omar Officer", grade="O").status_code == 303
     assert post(admin, "officers", "deactivate", number="300009").status_code == 303
     assert not staffed.staff.officer("300009").active
     kinds = [e["kind"] for e in staffed.audit.entries() if e.get("by") == "ada"]

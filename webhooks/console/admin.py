@@ -47,7 +47,8 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "remove": ("staff_number",),
     },
     "officers": {
-        "add": ("number", "name"),
+        "add": ("number", "name", "grade"),
+        "grade": ("number", "grade"),
         "activate": ("number",),
         "deactivate": ("number",),
         "remove": ("number",),
@@ -59,6 +60,11 @@ ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "remove": ("username",),
     },
     "needs": {"add": ("id", "label"), "retire": ("id",)},
+    "purposes": {
+        "add": ("id", "words", "words_cy", "grade"),
+        "grade": ("id", "grade"),
+        "retire": ("id",),
+    },
 }
 #: Fields that are secrets: never echoed back into a form.
 SECRET_FIELDS = frozenset({"password", "pin"})
@@ -93,6 +99,11 @@ WORDS = {
     ("accounts", "password"): "Enter a password of at least 12 characters",
     ("needs", "id"): "Enter an id of lower-case letters, digits and _, like time_to_pay",
     ("needs", "label"): "Enter what agents see, up to 100 characters",
+    ("officers", "grade"): "Select the officer's grade",
+    ("purposes", "id"): "Enter an id of lower-case letters, digits and _, like quantify_books",
+    ("purposes", "words"): "Enter what the customer hears, up to 120 characters",
+    ("purposes", "words_cy"): "Enter what a Welsh meeting's customer hears, up to 120 characters",
+    ("purposes", "grade"): "Select the lowest grade that may hold it",
 }
 CONFLICT = re.compile(r"already exists|is taken|cannot|last admin|register the|must come|days are")
 
@@ -378,7 +389,9 @@ def _apply(
             desk.update_specialist(who, number, active=action == "activate")
     elif section == "officers":
         if action == "add":
-            desk.add_officer(who, form["number"], form["name"])
+            desk.add_officer(who, form["number"], form["name"], form["grade"])
+        elif action == "grade":
+            desk.set_officer_grade(who, form["number"], form["grade"])
         elif action == "remove":
             desk.remove_officer(who, form["number"])
         else:
@@ -408,6 +421,13 @@ def _apply(
             desk.add_need(who, form["id"], form["label"])
         else:
             desk.retire_need(who, form["id"])
+    elif section == "purposes":
+        if action == "add":
+            desk.add_purpose(who, form["id"], form["words"], form["grade"], form["words_cy"])
+        elif action == "grade":
+            desk.set_purpose_grade(who, form["id"], form["grade"])
+        else:
+            desk.retire_purpose(who, form["id"])
     return None
 
 
@@ -424,7 +444,8 @@ DONE = {
     "welsh_on": "is offered Welsh calls first",
     "welsh_off": "is no longer offered Welsh calls first",
     "move": "moved to another team",
-    "retire": "retired: agents no longer choose it",
+    "retire": "retired: it is no longer offered",
+    "grade": "has a new grade",
 }
 NOUN = {
     "advisers": "Adviser",
@@ -435,6 +456,7 @@ NOUN = {
     "tokens": "Token",
     "accounts": "Account",
     "needs": "Reason",
+    "purposes": "Purpose",
 }
 
 

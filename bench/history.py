@@ -266,7 +266,7 @@ class Bench:
                 svc.store.count("handoffs", field)
             meeting = svc.meetings.add(
                 customer_name="Pat Example", customer_number="+447700900123", reference=f"DM-{i}",
-                officer_number="4471203", purpose="time to pay", bring="statements",
+                officer_number="4471203", purpose="time_to_pay", bring="statements", place="hmrc_office",
                 when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="bench",
                 call_at=now + YEAR,
             )  # fmt: skip

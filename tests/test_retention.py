@@ -84,7 +84,7 @@ def test_meetings_expire_a_set_time_after_they_are_settled(
     svc.staff.add_officer("4471203", "Alex Morgan", clock.now(), by="tests")
     meeting = svc.meetings.add(
         customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
-        officer_number="4471203", purpose="time to pay", bring="statements",
+        officer_number="4471203", purpose="time_to_pay", bring="statements", place="hmrc_office",
         when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="test",
     )  # fmt: skip
     key = f"cf:{{meetings}}:doc:{meeting['id']}"

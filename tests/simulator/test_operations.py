@@ -268,7 +268,7 @@ def test_no_key_with_personal_data_lives_for_ever(rig: Rig) -> None:
     # A meeting call, confirmed.
     meeting = svc.meetings.add(
         customer_name="Pat Example", customer_number="+447700900123", reference="DM-1",
-        officer_number="4471203", purpose="agreeing time to pay", bring="bank statements",
+        officer_number="4471203", purpose="time_to_pay", bring="bank statements", place="hmrc_office",
         when="2031-03-04T14:00", where="Leeds", date_of_birth="1970-03-21", by="test",
     )  # fmt: skip
     rig.sim.add_callee(

@@ -428,10 +428,11 @@ def test_meetings_are_shown_to_specialists(client: FlaskClient, staffed: Callflo
         customer_number="+447700900123",
         reference="DM-2041-77",
         officer_number="4471203",
-        purpose="time to pay",
+        purpose="time_to_pay",
         bring="bank statements",
         when="2031-03-04T14:00",
         where="the Leeds office",
+        place="hmrc_office",
         date_of_birth="1970-03-21",
         by="tester",
     )

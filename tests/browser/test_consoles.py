@@ -999,3 +999,69 @@ def test_the_auditors_workspace(live: dict[str, Any], browser: Any) -> None:
     refused = designer.goto(f"{live['base']}/console/auditor/log")
     assert refused is not None and refused.status == 403
     assert not errors, errors
+
+
+def test_a_specialist_arranges_an_outdoor_meeting_and_records_its_risk_assessment(
+    live: dict[str, Any], browser: Any
+) -> None:
+    """DMBM510150 in the browser: a purpose above the officer's grade is refused with an
+    error summary (nothing typed lost), an outdoor meeting waits for its risk assessment,
+    a date after the visit is refused, then it is recorded: every state axe clean."""
+    from playwright.sync_api import expect
+
+    svc = live["svc"]
+    now = svc.clock.now()
+    svc.staff.add_officer("4471203", "Alex Morgan", now, grade="O", by="tests")
+    svc.staff.add_officer("4471299", "Jo Junior", now, grade="AO", by="tests")
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live["base"], "sam")
+    page.goto(f"{live['base']}/console/meetings")
+    expect(page.get_by_role("heading", name="Arrange a meeting")).to_be_visible()
+    page.get_by_label("Customer's name").fill("Pat Example")
+    page.get_by_label("Customer's phone number").fill("+447700900123")
+    page.get_by_label("Customer's reference").fill("DM-2041-77")
+    page.get_by_label("What the meeting is for").select_option("quantify_books")
+    page.get_by_label("Officer", exact=True).select_option("4471299")
+    page.get_by_label("What to bring or provide").fill("your business books")
+    page.locator("#arrange-when-day").fill("4")
+    page.locator("#arrange-when-month").fill("3")
+    page.locator("#arrange-when-year").fill("2031")
+    page.get_by_label("Time of the meeting").fill("14:00")
+    page.get_by_label("Where it is held").select_option("customer_business")
+    page.get_by_label("Address or office").fill("Unit 4, Mill Lane, Leeds")
+    page.get_by_label("Customer's date of birth, for the identity check").fill("1970-03-21")
+    page.get_by_role("button", name="Arrange meeting").click()
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("needs an Officer or above")
+    expect(page.get_by_label("Address or office")).to_have_value("Unit 4, Mill Lane, Leeds")
+    axe(page, "meetings, an officer below the purpose's grade")
+    summary.get_by_role("link").first.click()
+    expect(page.get_by_label("Officer", exact=True)).to_be_focused()
+    page.get_by_label("Officer", exact=True).select_option("4471203")
+    page.get_by_role("button", name="Arrange meeting").click()
+    expect(page.locator("#done")).to_contain_text("waits for a risk assessment")
+    row = page.locator("#meetings tbody tr").first
+    expect(row).to_contain_text("Waits for a risk assessment")
+    expect(row).to_contain_text("Not until its risk assessment is recorded")
+    axe(page, "meetings, one waiting for its risk assessment")
+
+    form = page.locator("section", has=page.get_by_role("heading", name="Risk assessment for the visit to Pat Example (DM-2041-77)"))
+    form.get_by_label("Who assessed the visit").fill("Alex Morgan")
+    form.get_by_label("Day").fill("1")
+    form.get_by_label("Month").fill("4")
+    form.get_by_label("Year").fill("2031")
+    form.get_by_label("What it concluded").select_option("proceed")
+    form.get_by_label("The assessment's reference").fill("RA-77")
+    form.get_by_role("button", name="Record risk assessment").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("must come before the visit")
+    axe(page, "meetings, a risk assessment dated after the visit")
+    form = page.locator("section", has=page.get_by_role("heading", name="Risk assessment for the visit to Pat Example (DM-2041-77)"))
+    form.get_by_label("Year").fill("2020")
+    form.get_by_role("button", name="Record risk assessment").click()
+    expect(page.locator("#done")).to_contain_text("risk assessment recorded")
+    expect(page.locator("#meetings tbody tr").first).to_contain_text("Risk assessed 2020-04-01 by Alex Morgan (RA-77)")
+    axe(page, "meetings, risk assessed")
+    assert svc.meetings.all()[0]["state"] in {"scheduled", "calling"}
+    assert not errors, errors

@@ -65,6 +65,11 @@ PLACES = {
     "customer_home": "the customer's home address",
 }
 OUTDOORS = frozenset({"customer_business", "customer_home"})
+#: How an officer records the checks at the start of a meeting.
+START_CHECK_WAYS = ("console", "phone", "cli", "api")
+#: When a meeting's start may be recorded: from an hour before its time to a day after.
+START_EARLY_SECONDS = 3600
+START_LATE_SECONDS = 24 * 3600
 #: What a risk assessment may conclude.
 RISK_OUTCOMES = {
     "proceed": "Go ahead",
@@ -476,6 +481,63 @@ class Meetings(ServiceUser):
             assessor=record["assessor"],
             by=by,
             outcome=outcome,
+        )
+        return cast(Meeting, doc)
+
+    # -- at the start of the meeting
+
+    def record_start_checks(
+        self, meeting_id: str, *, passed: bool, how: str, by: str, note: str = ""
+    ) -> Meeting:
+        """The officer did the outdoor call verification checks as the meeting began
+        (DMBM510150, the card at DMBM513110): passed, the meeting is ``held``; failed, it
+        ends ``not_verified`` and nothing is discussed. Only a meeting the customer
+        confirmed, from an hour before its time to a day after. A meeting is marked held
+        this way only: never without its checks."""
+        meeting = self.require(meeting_id)
+        errors = []
+        if how not in START_CHECK_WAYS:
+            errors.append(f"how: one of {', '.join(START_CHECK_WAYS)}")
+        if len(" ".join((note or "").split())) > 300:
+            errors.append("note: up to 300 characters")
+        at = datetime.fromisoformat(meeting["when"]).timestamp()
+        now = self.now()
+        if meeting["state"] != "confirmed":
+            errors.append(
+                f"meeting: it is {meeting['state'].replace('_', ' ')}: only a meeting the "
+                "customer confirmed is started"
+            )
+        elif not at - START_EARLY_SECONDS <= now <= at + START_LATE_SECONDS:
+            errors.append(
+                "meeting: it is at "
+                f"{datetime.fromtimestamp(at, LONDON):%d %B %Y %H:%M}: its checks are "
+                "recorded as it begins"
+            )
+        if errors:
+            raise _field_errors(errors)
+        checks = {"passed": passed, "how": how, "by": by, "at": now,
+                  "note": " ".join((note or "").split())}  # fmt: skip
+        state = "held" if passed else "not_verified"
+        moved: dict[str, Any] = {}
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            moved.clear()
+            if doc is None or doc["state"] != "confirmed":
+                moved["state"] = doc and doc["state"]
+                return None
+            return {**doc, "state": state, "outcome": state, "start_checks": checks}
+
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
+        if doc is None or "state" in moved:
+            raise DirectoryError(f"meeting {meeting_id} is {moved.get('state')}: not started")
+        self.services.audit.record(
+            "meeting.started" if passed else "meeting.not_verified",
+            meeting=meeting_id,
+            reference=meeting["reference"],
+            officer=meeting["officer_number"],
+            how=how,
+            by=by,
+            outcome=state,
         )
         return cast(Meeting, doc)
 

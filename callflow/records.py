@@ -195,7 +195,7 @@ class Meeting(TypedDict):
     language: str
     retry_minutes: list[int]
     #: needs_risk_assessment, scheduled, calling, confirmed, rearrange, identity_failed,
-    #: unreachable, not_safe, cancelled.
+    #: unreachable, not_safe, cancelled; then held or not_verified (the start's checks).
     state: str
     next_call_at: float | None
     attempts: list[Attempt]
@@ -212,6 +212,8 @@ class Meeting(TypedDict):
     risk_assessment: NotRequired[dict[str, Any] | None]
     #: When its first call was asked for (None: as soon as it may be made).
     call_at: NotRequired[float | None]
+    #: The outdoor call verification checks as it began: passed, how, by, at, note.
+    start_checks: NotRequired[dict[str, Any]]
 
 
 class TraceSummary(TypedDict):

@@ -496,3 +496,21 @@ def meeting_risk_assessment(meeting_id: str) -> Response:
         meeting_id, by=viewer().who, **values  # type: ignore[arg-type]
     )
     return jsonify(svc.meetings.public(meeting))
+
+
+@bp.post("/meetings/<meeting_id>/start")
+@requires("specialist", "admin")
+def meeting_start(meeting_id: str) -> Response:
+    """As the meeting begins: ``{"checks": "passed"|"failed", "note": ...}`` for the outdoor
+    call verification checks; passed, it is held; failed, it ends not verified."""
+    body = json_body()
+    svc = service()
+    if svc.meetings.get(meeting_id) is None:
+        raise NotFound("no such meeting")
+    checks, note = body.get("checks"), body.get("note", "")
+    if checks not in {"passed", "failed"} or not isinstance(note, str):
+        raise Invalid("the checks have errors", {"checks": "passed or failed"})
+    meeting = svc.meetings.record_start_checks(
+        meeting_id, passed=checks == "passed", how="api", by=viewer().who, note=note
+    )
+    return jsonify(svc.meetings.public(meeting))

@@ -83,6 +83,13 @@ def register(sub: Any) -> None:
     risk.add_argument("--outcome", required=True, choices=sorted(RISK_OUTCOMES))
     risk.add_argument("--reference", required=True, help="the assessment's reference")
     risk.set_defaults(handler=_meetings_risk)
+    start = mt.add_parser(
+        "start", help="as the meeting begins: the outdoor verification checks, passed or failed"
+    )
+    start.add_argument("id")
+    start.add_argument("--checks", required=True, choices=["passed", "failed"])
+    start.add_argument("--note", default="", help="anything the officer noted")
+    start.set_defaults(handler=_meetings_start)
     purposes = mt.add_parser("purposes", help="what meetings may be for (an admin's list)")
     pp = purposes.add_subparsers(metavar="ACTION")
     purpose_list = pp.add_parser("list", help="the purposes and the lowest grade of each")
@@ -201,6 +208,19 @@ def _meetings_risk(args: argparse.Namespace) -> int:
         print(f"meeting {args.id}: not safe to visit; arrange it in an HMRC building instead")
     else:
         print(f"meeting {args.id}: risk assessment recorded; its call is due")
+    return EXIT_OK
+
+
+def _meetings_start(args: argparse.Namespace) -> int:
+    svc = common.service()
+    who = common.actor(svc, ("admin", "specialist"), "recording a meeting's start")
+    meeting = svc.meetings.record_start_checks(
+        args.id, passed=args.checks == "passed", how="cli", by=who.who, note=args.note
+    )
+    if meeting["state"] == "held":
+        print(f"meeting {args.id}: checks passed; the meeting is held")
+    else:
+        print(f"meeting {args.id}: checks failed; ended as not verified (nothing discussed)")
     return EXIT_OK
 
 

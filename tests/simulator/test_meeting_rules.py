@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,76 @@ def test_the_console_arranges_with_error_summaries_and_records_the_assessment(
     assert done.status_code == 303
     assert service.meetings.require(meeting["id"])["state"] == "scheduled"
     assert client.post("/console/meetings/m-000000000000/risk-assessment", data=risk).status_code == 404
+
+
+def confirmed(sim: Simulator, service: Callflow, **extra: Any) -> dict[str, Any]:
+    """A meeting whose customer confirmed it on the call."""
+    meeting = add_meeting(service, **extra)
+    sim.add_callee(CUSTOMER, Callee("answered"))
+    call_sid = service.meetings.place_call(meeting["id"], service.links())
+    return service.meetings.record_outcome(meeting["id"], call_sid, "confirmed")
+
+
+def test_a_meeting_is_held_only_once_its_start_checks_are_recorded(
+    world: tuple[Simulator, Callflow],
+) -> None:
+    sim, service = world
+    meeting = confirmed(sim, service)
+    at = datetime.fromisoformat(meeting["when"]).timestamp()
+    with pytest.raises(FieldErrors, match="its checks are recorded as it begins"):
+        service.meetings.record_start_checks(meeting["id"], passed=True, how="console", by="kim")
+    service.clock.set(at - 600)  # ten minutes before: the officer is at the door
+    held = service.meetings.record_start_checks(
+        meeting["id"], passed=True, how="console", by="kim", note="card shown"
+    )
+    assert held["state"] == "held" and held["start_checks"]["passed"] is True
+    with pytest.raises(FieldErrors, match="it is held: only a meeting the customer confirmed"):
+        service.meetings.record_start_checks(meeting["id"], passed=False, how="console", by="kim")
+    other = confirmed(sim, service, when="2031-03-04T14:30")
+    failed = service.meetings.record_start_checks(other["id"], passed=False, how="phone", by="4471203")
+    assert failed["state"] == "not_verified" and failed["outcome"] == "not_verified"
+    kinds = [e["kind"] for e in service.audit.entries() if e["kind"] in {
+        "meeting.started", "meeting.not_verified"}]  # fmt: skip
+    assert kinds == ["meeting.started", "meeting.not_verified"]
+    # Never started: it cannot be held by any other path.
+    unconfirmed = add_meeting(service, when="2031-03-04T15:00")
+    with pytest.raises(FieldErrors, match="it is scheduled"):
+        service.meetings.record_start_checks(unconfirmed["id"], passed=True, how="cli", by="kim")
+
+
+def test_the_start_checks_on_the_cli_the_api_and_the_console(
+    world: tuple[Simulator, Callflow], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    sim, service = world
+    staffed(service)
+    by_cli = confirmed(sim, service, when="2031-03-04T14:00")
+    by_api = confirmed(sim, service, when="2031-03-04T14:30")
+    by_console = confirmed(sim, service, when="2031-03-04T15:00")
+    service.clock.set(datetime.fromisoformat(by_cli["when"]).timestamp())
+    monkeypatch.setattr("callflow.cli.common.service", lambda: service)
+    cli_sign_in(monkeypatch, tmp_path, service, "admin")
+    assert main(["meetings", "start", by_cli["id"], "--checks", "passed"]) == 0
+    assert "checks passed; the meeting is held" in capsys.readouterr().out
+    token = service.staff.issue_token(
+        "specialist", "300201", "Kim Specialist", service.clock.now(), by="tests"
+    )
+    api = create_app({"TESTING": True, "CALLFLOW_SERVICE": service}).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"/api/meetings/{by_api['id']}/start"
+    assert api.post(url, json={"checks": "maybe"}, headers=auth).status_code == 422
+    answer = api.post(url, json={"checks": "failed"}, headers=auth)
+    assert answer.status_code == 200 and answer.get_json()["state"] == "not_verified"
+    service.accounts.add("kim", "Kim Specialist", "specialist", PASSWORD, service.clock.now(),
+                         by="tests", specialist="300201")  # fmt: skip
+    client = create_app({"TESTING": True, "CALLFLOW_SERVICE": service}).test_client()
+    sign_in(client, "kim", PASSWORD)
+    page = client.get("/console/meetings")
+    assert b"Start the meeting with Pat Example" in page.data
+    start = f"/console/meetings/{by_console['id']}/start"
+    unanswered = client.post(start, data={"csrf_token": csrf_from(page.data)})
+    assert unanswered.status_code == 422
+    assert f'href="#start-{by_console["id"]}-checks"'.encode() in unanswered.data
+    done = client.post(start, data={"csrf_token": csrf_from(page.data), "checks": "passed"})
+    assert done.status_code == 303
+    assert service.meetings.require(by_console["id"])["state"] == "held"

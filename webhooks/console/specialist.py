@@ -191,6 +191,33 @@ def arrange_meeting() -> Any:
     return redirect(url_for("console.meetings", _anchor=f"m-{meeting['id']}"), code=303)
 
 
+@bp.post("/meetings/<meeting_id>/start")
+@signed_in("specialist", "admin")
+def meeting_start(meeting_id: str) -> Any:
+    """As the meeting begins: the officer's outdoor verification checks, passed or failed."""
+    svc = service()
+    if svc.meetings.get(meeting_id) is None:
+        abort(404, description="No such meeting.")
+    values = {k: request.form.get(k, "").strip() for k in request.form if k != "csrf_token"}
+    form = f"start-{meeting_id}"
+    checks = values.get("checks", "")
+    if checks not in {"passed", "failed"}:
+        problem = [(f"{form}-checks", "Select whether the verification checks were passed")]
+        return _meetings_page(422, problem, values, form)
+    try:
+        meeting = svc.meetings.record_start_checks(
+            meeting_id, passed=checks == "passed", how="console", by=viewer().who,
+            note=values.get("note", ""),
+        )  # fmt: skip
+    except DirectoryError as exc:
+        return _meetings_page(422, _errors(exc, form, {"note": "note"}), values, form)
+    if meeting["state"] == "held":
+        flash(f"Meeting {meeting_id}: checks passed; the meeting is held.", "done")
+    else:
+        flash(f"Meeting {meeting_id}: checks failed; ended as not verified.", "done")
+    return redirect(url_for("console.meetings", _anchor=f"m-{meeting_id}"), code=303)
+
+
 #: The risk assessment form's fields.
 RISK_FIELDS = {"assessor": "assessor", "date": "assessed-day", "outcome": "outcome",
                "reference": "risk_reference", "meeting": "assessor"}  # fmt: skip

@@ -165,6 +165,8 @@ class Settings:
     replay_calls: int = 200
     # How long a settled meeting's record (the customer's name and number) is kept.
     meeting_retention_days: int = 90
+    #: How many of an officer's working days ahead a meeting's times are offered.
+    meeting_horizon_days: int = 10
     # Where the retention pass archives audit entries past audit_retention_days (their
     # calling numbers and addresses replaced by keyed pseudonyms); unset: not archived.
     audit_archive_dir: Path | None = None
@@ -224,6 +226,7 @@ class Settings:
             outbound_number=env.get("CALLFLOW_OUTBOUND_NUMBER") or "+441632960998",
             meeting_retry_minutes=_minutes(env, "CALLFLOW_MEETING_RETRIES", (30, 120, 1440)),
             meeting_retention_days=_int(env, "CALLFLOW_MEETING_RETENTION_DAYS", 90),
+            meeting_horizon_days=_int(env, "CALLFLOW_MEETING_HORIZON_DAYS", 10),
             callback_retry_minutes=_minutes(env, "CALLFLOW_CALLBACK_RETRIES", (5, 15, 30)),
             callback_expiry_hours=_int(env, "CALLFLOW_CALLBACK_EXPIRY_HOURS", 72),
             trace_retention_days=_int(env, "CALLFLOW_TRACE_RETENTION_DAYS", 30),

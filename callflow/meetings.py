@@ -30,6 +30,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from .context import Services, ServiceUser
+from .diary import Diary
 from .errors import CallflowError, DirectoryError, FieldErrors
 from .grades import at_least, grade_label
 from .library import FlowLibrary
@@ -167,6 +168,8 @@ class Meetings(ServiceUser):
         super().__init__(services)
         #: What a meeting may be for, each with the lowest grade that may hold it.
         self.purposes = MeetingPurposes(services.store, services.audit, services.clock)
+        #: Officers' free times, and the claims that book them.
+        self.diary = Diary(services.store, services.clock)
         #: The flows, to check a meeting gives what its flow checks (None: not checked).
         self.library = library
         self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
@@ -482,6 +485,53 @@ class Meetings(ServiceUser):
             by=by,
             outcome=outcome,
         )
+        return cast(Meeting, doc)
+
+    # -- a time agreed with the customer
+
+    def offer_times(self, meeting_id: str, count: int = 3) -> list[datetime]:
+        """Up to ``count`` free times in the meeting's officer's diary, in their next
+        CALLFLOW_MEETING_HORIZON_DAYS working days (one a day, bank holidays and booked
+        times skipped)."""
+        meeting = self.require(meeting_id)
+        officer = self.staff.officer(meeting["officer_number"])
+        if officer is None or not officer.active:
+            return []
+        return self.diary.free_times(
+            officer.number,
+            officer.calendar(),
+            working_days=self.settings.meeting_horizon_days,
+            count=count,
+        )
+
+    def book_time(self, meeting_id: str, at: datetime, *, by: str) -> Meeting:
+        """Agree ``at`` for the meeting: held in the officer's diary in one atomic step (a
+        time another meeting took is refused, and nothing changes), then the meeting's
+        time is set and it is confirmed; the time it held before is given back."""
+        meeting = self.require(meeting_id)
+        officer = meeting["officer_number"]
+        if not self.diary.book(officer, at, meeting_id):
+            raise DirectoryError(
+                f"time: {spoken_when(at)} has just been taken; choose another"
+            )
+        previous = meeting["when"]
+        when = at.astimezone(LONDON).isoformat(timespec="minutes")
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+            if doc is None or doc["state"] in {"cancelled", "held", "not_verified", "not_safe"}:
+                return None
+            return {**doc, "when": when, "time_agreed_at": self.now(), "time_agreed_by": by}
+
+        doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
+        if doc is None or doc["when"] != when:
+            self.diary.release(officer, at, meeting_id)
+            raise DirectoryError(f"meeting {meeting_id} is {meeting['state']}: no time is booked")
+        if previous != when:
+            self.diary.release(officer, datetime.fromisoformat(previous), meeting_id)
+        self.services.audit.record(
+            "meeting.time_booked", meeting=meeting_id, officer=officer, at=when, by=by,
+            outcome="booked",
+        )  # fmt: skip
         return cast(Meeting, doc)
 
     # -- at the start of the meeting

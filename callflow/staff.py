@@ -122,6 +122,14 @@ class Officer:
     #: Their Debt Management grade (callflow.grades; "" until recorded): a meeting's
     #: purpose needs its lowest grade or above.
     grade: str = ""
+    #: Their working hours and the nation whose bank holidays they keep: the times their
+    #: diary offers for meetings (callflow.diary).
+    hours: str = "Mon-Fri 09:00-17:00"
+    nation: str = "england-and-wales"
+
+    def calendar(self) -> Calendar:
+        """Their working calendar."""
+        return Calendar(self.hours, self.nation)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -537,6 +545,19 @@ class Staff:
         if doc is None:
             raise DirectoryError(f"no officer {number}")
         self.audit.record("staff.officer_grade", officer=number, grade=grade, by=by, outcome="set")
+        return Officer(**doc)
+
+    def set_officer_hours(self, number: str, hours: str, nation: str, *, by: str) -> Officer:
+        """An officer's working hours (like ``Mon-Fri 09:00-17:00``) and nation: what their
+        diary offers for meetings."""
+        Calendar(hours, nation)  # refuses bad hours or an unknown nation, in words
+        doc = self.store.update_doc(
+            "officers", number,
+            lambda d: {**d, "hours": hours, "nation": nation} if d else None,
+        )  # fmt: skip
+        if doc is None:
+            raise DirectoryError(f"no officer {number}")
+        self.audit.record("staff.officer_hours", officer=number, by=by, outcome="set")
         return Officer(**doc)
 
     def remove_officer(self, number: str, *, by: str) -> bool:

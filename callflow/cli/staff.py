@@ -14,6 +14,7 @@ from typing import Any
 from ..desks import AdminDesk
 from ..errors import CallflowError
 from ..grades import GRADES, grade_label
+from ..hours import NATIONS
 from . import common
 from .common import EXIT_OK
 
@@ -36,6 +37,16 @@ def register(sub: Any) -> None:
     officer_grade.add_argument("number")
     officer_grade.add_argument("grade", choices=[c for c, _ in GRADES])
     officer_grade.set_defaults(handler=_officers_grade)
+    officer_hours = of.add_parser(
+        "hours", help="an officer's working hours: the meeting times their diary offers"
+    )
+    officer_hours.add_argument("number")
+    officer_hours.add_argument("hours", help='like "Mon-Fri 09:00-12:30,13:30-17:00"')
+    officer_hours.add_argument(
+        "--nation", default="england-and-wales", choices=sorted(NATIONS),
+        help="whose bank holidays they keep",
+    )  # fmt: skip
+    officer_hours.set_defaults(handler=_officers_hours)
     officer_list = of.add_parser("list", help="list officers")
     officer_list.add_argument("--json", action="store_true")
     officer_list.set_defaults(handler=_officers_list)
@@ -190,6 +201,13 @@ def _officers_add(args: argparse.Namespace) -> int:
     desk.add_officer(who, args.number, args.name, args.grade)
     officer = svc.staff.officer(args.number)
     print(f"added officer {officer.number} ({officer.name}, {grade_label(officer.grade)})")
+    return EXIT_OK
+
+
+def _officers_hours(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    desk.set_officer_hours(who, args.number, args.hours, args.nation)
+    print(f"officer {args.number} works {args.hours} ({args.nation} bank holidays off)")
     return EXIT_OK
 
 

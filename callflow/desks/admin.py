@@ -362,6 +362,10 @@ class AdminDesk:
         """Record an officer's grade."""
         self.service.staff.set_officer_grade(number, grade, by=self._admin(viewer))
 
+    def set_officer_hours(self, viewer: Viewer, number: str, hours: str, nation: str) -> None:
+        """An officer's working hours and nation: the times their diary offers."""
+        self.service.staff.set_officer_hours(number, hours, nation, by=self._admin(viewer))
+
     # ------------------------------------------------------------ meeting purposes
 
     def add_purpose(

@@ -188,3 +188,30 @@ def test_a_hand_off_on_the_cluster_two_specialists_taking_it_at_once_one_wins(
     assert rig.handoff(handoff["id"])["taken_by"]["id"] == winner
     assert rig.svc.handoffs.live_for_team("debt_pursuit")[0]["id"] == handoff["id"]
     assert [d["id"] for d in rig.svc.handoffs.of_specialist(winner)] == [handoff["id"]]
+
+
+def test_two_meetings_racing_for_one_officers_time_on_the_cluster(cluster: str) -> None:
+    """Booking a time in an officer's diary is one atomic claim on the cluster too."""
+    import threading
+    from datetime import datetime
+
+    from callflow.clock import ManualClock
+    from callflow.diary import Diary
+    from callflow.hours import LONDON
+
+    at = datetime(2031, 3, 4, 10, 0, tzinfo=LONDON)
+    diary = Diary(cluster_store(cluster), ManualClock(at.timestamp() - 86400))
+    won: list[str] = []
+    start = threading.Barrier(6)
+
+    def book(meeting: str) -> None:
+        start.wait()
+        if diary.book("4471203", at, meeting):
+            won.append(meeting)
+
+    workers = [threading.Thread(target=book, args=(f"m-{n:012x}",)) for n in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(won) == 1 and diary.holder("4471203", at) == won[0]

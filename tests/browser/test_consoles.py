@@ -603,6 +603,15 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     expect(page.get_by_label("Revision note: what changed and why")).to_have_value(
         "Shorter confirmation"
     )  # kept with the refused edit
+    # No note: the GOV.UK error summary says so and links to the field (the browser's own
+    # "Please fill out this field" never stops the form first).
+    page.get_by_label("Revision note: what changed and why").fill("")
+    page.get_by_role("button", name="Test and publish").click()
+    summary = page.locator(".govuk-error-summary")
+    expect(summary).to_contain_text("Enter a revision note: what changed and why")
+    axe(page, "flow page, no revision note")
+    summary.get_by_role("link", name="Enter a revision note: what changed and why").click()
+    expect(page.get_by_label("Revision note: what changed and why")).to_be_focused()
     page.get_by_label("Revision note: what changed and why").fill("Say checking, not calling")
     page.get_by_role("button", name="Test and publish").click()
     expect(page.locator("#done")).to_contain_text("6 tests passed")

@@ -296,6 +296,19 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
     assert staffed.releases.release("officer_check") is None
 
     changed = source.replace("Thank you for calling. Goodbye.", "Thank you for checking. Goodbye.")
+    # No revision note: the design system's error summary says so (never the browser's
+    # own "Please fill out this field"), the text is kept, nothing is published.
+    unnoted = client.post(
+        "/console/designer/flow/officer_check/publish",
+        data={"source": changed, "tests": tests, "csrf_token": designer, "message": "  "},
+    )
+    assert unnoted.status_code == 422
+    assert b'<a href="#message">Enter a revision note: what changed and why</a>' in unnoted.data
+    assert b'id="message-error"' in unnoted.data and b" required" not in unnoted.data.split(
+        b'id="message"'
+    )[1].split(b">")[0]
+    assert b"Thank you for checking. Goodbye." in unnoted.data
+    assert staffed.releases.release("officer_check") is None
     done = client.post(
         "/console/designer/flow/officer_check/publish",
         data={"source": changed.replace("\n", "\r\n"), "tests": tests, "csrf_token": designer, "message": "a test change"},
@@ -308,6 +321,14 @@ def test_the_flow_page_publishes_diffs_and_rolls_back(
     (audit,) = [e for e in staffed.audit.entries() if e["kind"] == "flow.published"]
     assert audit["by"] == "dana"
 
+    # Compare starts at the live version against the newest other one, not live against live.
+    compare = shown.get_data(as_text=True)
+    assert f'<option value="{new_version}" selected>{new_version} (live)</option>' in (
+        compare.split('id="old"')[1].split("</select>")[0]
+    )
+    assert f'<option value="{file_version}" selected>{file_version}</option>' in (
+        compare.split('id="new"')[1].split("</select>")[0]
+    )
     diff = client.get(f"/console/designer/flow/officer_check?old={file_version}&new={new_version}")
     assert b'<span class="add">+          en-GB: &#34;Thank you for checking. Goodbye.&#34;</span>' in (
         diff.data

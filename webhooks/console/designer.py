@@ -88,6 +88,7 @@ def _flow_page(
     status: int = 200,
     note: str | None = None,
     replay: dict[str, Any] | None = None,
+    note_error: str = "",
 ) -> Response:
     old, new = request.args.get("old", ""), request.args.get("new", "")
     flow = DesignerDesk(service()).flow(name, old, new)
@@ -110,6 +111,7 @@ def _flow_page(
         new=new,
         message=" ".join(m for c, m in _flashed() if c == "done"),
         note=note if note is not None else "",
+        note_error=note_error,
         replay=replay,
     )
     response = Response(page, status=status, mimetype="text/html")
@@ -167,6 +169,12 @@ def designer_publish(name: str) -> Any:
     source, tests = _posted_flow()
     note = request.form.get("message", "").strip()
     svc = service()
+    if not note:
+        # The design system's error summary, not the browser's "Please fill out this field".
+        return _flow_page(
+            name, source=source, tests=tests, status=422,
+            note_error="Enter a revision note: what changed and why",
+        )  # fmt: skip
     try:
         named = parse_flow(source, f"{name}.yaml", svc.registry).name
     except FlowValidationError:

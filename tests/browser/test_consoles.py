@@ -261,7 +261,7 @@ def test_agent_and_specialist_consoles(live: dict[str, Any], browser: Any) -> No
     shot(specialist, "specialist-console-active")
     # The form was for that call: with it handed over, the form is closed and cleared.
     expect(agent.get_by_label("Customer's name")).to_be_disabled(timeout=10_000)
-    expect(agent.get_by_label("Customer's name")).to_have_value("")
+    expect(agent.get_by_label("Customer's name")).to_have_value("", timeout=10_000)
 
     sim.schedule(0, lambda: sim.hang_up(caller))
     hung_up = time.monotonic()

@@ -169,12 +169,6 @@ def designer_publish(name: str) -> Any:
     source, tests = _posted_flow()
     note = request.form.get("message", "").strip()
     svc = service()
-    if not note:
-        # The design system's error summary, not the browser's "Please fill out this field".
-        return _flow_page(
-            name, source=source, tests=tests, status=422,
-            note_error="Enter a revision note: what changed and why",
-        )  # fmt: skip
     try:
         named = parse_flow(source, f"{name}.yaml", svc.registry).name
     except FlowValidationError:
@@ -188,6 +182,12 @@ def designer_publish(name: str) -> Any:
             status=422,
             note=note,
         )
+    if not note:
+        # The design system's error summary, not the browser's "Please fill out this field".
+        return _flow_page(
+            name, source=source, tests=tests, status=422,
+            note_error="Enter a revision note: what changed and why",
+        )  # fmt: skip
     try:
         entry = svc.releases.publish(
             source,

@@ -117,9 +117,10 @@ class CallEnds:
             # The agent was let go because the caller hung up: that is what ended it.
             self.caller_ended(call_sid, "completed")
             return
-        if left.active_handoff and self.handoffs.agent_left(left.active_handoff):
-            return
-        self.vstrs.let_caller_go(call_sid)
+        if not left.active_handoff:
+            self.vstrs.let_caller_go(call_sid, left.record)  # the record just written
+        elif not self.handoffs.agent_left(left.active_handoff):
+            self.vstrs.let_caller_go(call_sid)  # the hand-off moved the call: read it again
 
     def leg_status(
         self,

@@ -152,6 +152,8 @@ class AgentLeft:
 
     active_handoff: str | None
     caller_gone: bool
+    #: The call's record just after the agent left (what lets a lone caller go reads).
+    record: Mapping[str, Any]
 
 
 class VstrsCalls(ServiceUser):
@@ -657,15 +659,19 @@ class VstrsCalls(ServiceUser):
         if left is None or doc is None:
             return None
         # Whose leaving ended it: a caller who hung up takes the agent's leg with them.
-        caller_gone = left["state"] == "with_agent" and self._caller_gone(call_sid)
+        with_agent = left["state"] == "with_agent"
+        caller_gone = with_agent and self._caller_gone(call_sid)
         self._after_call(call_sid, left["agent"]["sees_id"], doc, caller_gone=caller_gone)
         self._audit("agent.left", call_sid, agent=left["agent"]["sees_id"], outcome="left")
         active = left.get("active_handoff")
-        return AgentLeft(active, bool(active) and self._caller_gone(call_sid))
+        if active and not with_agent:
+            caller_gone = self._caller_gone(call_sid)  # asked once, whichever way it goes
+        return AgentLeft(active, bool(active) and caller_gone, doc)
 
-    def let_caller_go(self, call_sid: str) -> None:
-        """A caller whose agent left with nobody to take over hears why, and is let go."""
-        doc = self.get(call_sid)
+    def let_caller_go(self, call_sid: str, record: Mapping[str, Any] | None = None) -> None:
+        """A caller whose agent left with nobody to take over hears why, and is let go.
+        ``record``: the call's record as it stands, when the caller has it (else read)."""
+        doc = record if record is not None else self.get(call_sid)
         if doc is None or doc["state"] != "agent_left":
             return
         try:

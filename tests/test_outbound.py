@@ -4,43 +4,27 @@ when their end never came. Both stores."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 from typing import Any
 
 import pytest
 
 from callflow.clock import ManualClock
-from callflow.config import Settings
 from callflow.errors import CallflowError, TwilioError
 from callflow.links import ServiceLinks
 from callflow.outbound import OutboundCalls, attempt
 from callflow.service import Callflow
 from callflow.simulator import Callee, Simulator
 from callflow.simulator.rest import ApiError, RestApi
-from callflow.simulator.session import in_process
 from callflow.store import Store
-from tests.conftest import FLOWS
-from tests.rigs.meetings import CUSTOMER, OFFICER, add_meeting
+from tests.rigs.meetings import CUSTOMER, OFFICER, add_meeting, meeting_world
 
 LINKS = ServiceLinks("http://callflow.test")
 
 
 @pytest.fixture
 def world(store: Store, clock: ManualClock) -> tuple[Simulator, Callflow]:
-    token = secrets.token_hex(16)
-
-    def make(client: Any, sim_clock: Any) -> Callflow:
-        settings = Settings(
-            twilio_auth_token=token,
-            public_base_url="http://callflow.test",
-            secret_key=secrets.token_bytes(32),
-            hash_cost=10,
-            flows_dir=FLOWS,
-        ).checked()
-        return Callflow(settings, store=store, clock=sim_clock, twilio_client=client)
-
-    sim, service = in_process(make, token, start=clock.now())
+    sim, service = meeting_world(store, clock.now())
     service.staff.add_officer(OFFICER, "Alex Morgan", service.clock.now(), by="tests")
     sim.add_callee(CUSTOMER, Callee("no-answer"))
     return sim, service

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from callflow.config import Settings
 from callflow.service import Callflow
+from callflow.simulator import Simulator
+from callflow.simulator.session import in_process
+from callflow.store import Store
+from tests.conftest import FLOWS
 
 CUSTOMER = "+447700900123"
 
@@ -27,3 +33,21 @@ def add_meeting(service: Callflow, **extra: Any) -> dict[str, Any]:
     }
     values.update(extra)
     return service.meetings.add(**values)
+
+
+def meeting_world(store: Store, start: float) -> tuple[Simulator, Callflow]:
+    """The simulator and a service on ``store`` reaching each other, on a virtual clock
+    from ``start``: where meeting calls are placed and answered."""
+    token = secrets.token_hex(16)
+
+    def make(client: Any, clock: Any) -> Callflow:
+        settings = Settings(
+            twilio_auth_token=token,
+            public_base_url="http://callflow.test",
+            secret_key=secrets.token_bytes(32),
+            hash_cost=10,
+            flows_dir=FLOWS,
+        ).checked()
+        return Callflow(settings, store=store, clock=clock, twilio_client=client)
+
+    return in_process(make, token, start=start)

@@ -6,7 +6,6 @@ the console; both stores."""
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,14 @@ from flask.testing import FlaskClient
 
 from callflow.cli.main import main
 from callflow.clock import ManualClock
-from callflow.config import Settings
 from callflow.errors import DirectoryError, FieldErrors
 from callflow.meetings import held_back
 from callflow.service import Callflow
 from callflow.simulator import Callee, Simulator
-from callflow.simulator.session import in_process
 from callflow.store import Store
-from tests.conftest import FLOWS, cli_sign_in
+from tests.conftest import cli_sign_in
 from tests.rigs import csrf_from, sign_in
-from tests.rigs.meetings import CUSTOMER, OFFICER, add_meeting
+from tests.rigs.meetings import CUSTOMER, OFFICER, add_meeting, meeting_world
 from webhooks import create_app
 
 JUNIOR = "4471299"
@@ -34,19 +31,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def world(store: Store, clock: ManualClock) -> tuple[Simulator, Callflow]:
-    token = secrets.token_hex(16)
-
-    def make(client: Any, sim_clock: Any) -> Callflow:
-        settings = Settings(
-            twilio_auth_token=token,
-            public_base_url="http://callflow.test",
-            secret_key=secrets.token_bytes(32),
-            hash_cost=10,
-            flows_dir=FLOWS,
-        ).checked()
-        return Callflow(settings, store=store, clock=sim_clock, twilio_client=client)
-
-    sim, service = in_process(make, token, start=clock.now())
+    sim, service = meeting_world(store, clock.now())
     now = service.clock.now()
     service.staff.add_officer(OFFICER, "Alex Morgan", now, grade="O", by="tests")
     service.staff.add_officer(JUNIOR, "Jo Junior", now, grade="AO", by="tests")

@@ -583,6 +583,10 @@ class HandOffs(ServiceUser):
             self.grants.confirmed(grant_id, self.now())
             if agent_sees_id is not None:
                 twilio.remove_participant(conference, doc["agent_call_sid"])
+                # Twilio has taken the agent out: the call is over for them now (their
+                # after-call work begins), whether or not the participant-leave callback
+                # ever comes; when it does, it finds them gone already.
+                self.vstrs.agent_left(call_sid, doc["agent_call_sid"])
         except CallflowError as exc:
             log.error("hand-off %s: taking over: %s", handoff_id, exc)
         self._audit(

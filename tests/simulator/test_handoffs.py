@@ -393,6 +393,41 @@ def test_lost_callbacks_are_caught_by_the_sweep(rig: Rig) -> None:
     assert ("grant.ended", "swept_caller_leg_completed") in rig.kinds(caller)
 
 
+def test_the_agent_is_off_the_call_once_twilio_took_them_out(rig: Rig) -> None:
+    """Handing over takes the agent out of the conference: the call is over for them (their
+    after-call work begins) by Twilio's word on that, not only when the participant-leave
+    callback comes. A lost callback once left an agent 'on the call' with the form locked."""
+    from callflow.simulator import Faults
+
+    caller = rig.caller_with_agent()
+    rig.specialist(TEAM_FIRST, accepting())
+    handoff = rig.request(caller).get_json()
+    assert rig.sim.run_until(lambda: rig.handoff(handoff["id"])["state"] == "briefing")
+    rig.sim.faults = Faults(lose_callbacks={"participant-leave"})
+    done = rig.api.post(
+        f"/api/calls/{caller.sid}/handoffs/{handoff['id']}/complete", headers=rig.auth()
+    )
+    assert done.status_code == 200 and done.get_json()["state"] == "taken_over"
+    record = rig.svc.vstrs.get(caller.sid)
+    assert record is not None and record["agent"]["left_at"], "left as Twilio took them out"
+    presence = rig.svc.staff.availability(AGENT, rig.svc.clock.now())
+    assert presence["state"] == "after_call" and presence["call_sid"] == caller.sid
+    rig.sim.advance(2)
+    conference = rig.sim.conferences[f"vstrs-{caller.sid}"]
+    assert AGENT not in {p.label for p in conference.participants.values()}
+    # The callback coming after all changes nothing: the agent left once.
+    rig.sim.faults = Faults()
+    rig.svc.ends.conference_event(
+        {"FriendlyName": f"vstrs-{caller.sid}", "StatusCallbackEvent": "participant-leave",
+         "CallSid": record["agent"]["call_sid"], "ParticipantLabel": "agent",
+         "ReasonParticipantLeft": "participant_updated_via_api"},
+        rig.svc.links(BASE_URL),
+    )  # fmt: skip
+    left = [e for e in rig.svc.audit.entries() if e["kind"] == "agent.left"]
+    assert [e["call_sid"] for e in left] == [caller.sid], "the agent left once"
+    assert rig.grant(caller)["authorised"], "the specialist has the call"
+
+
 def test_the_sweep_command(
     rig: Rig,
     clock: ManualClock,

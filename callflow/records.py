@@ -79,6 +79,8 @@ class CallRecord(TypedDict):
     #: Every agent leg rung for the call: leg CallSid -> SEES ID.
     rung: NotRequired[dict[str, str]]
     handed_over_at: NotRequired[float]
+    #: The agent whose after-call work this call is, and since when.
+    after_call: NotRequired[dict[str, Any]]
 
 
 class HandOff(TypedDict):

@@ -712,10 +712,22 @@ class HandOffs(ServiceUser):
         """A taken-over call is over: its grant ends, the hand-off ends, the specialist is
         free (into their wrap-up)."""
         self.grants.end(doc.get("grant_id"), reason)
-        self._move(doc["id"], "end", reason=reason)
+        ended = self._move(doc["id"], "end", reason=reason)
         taker = (doc.get("taken_by") or {}).get("id")
         if taker:
             self.staff.release_specialist(str(taker), doc["id"], self.now())
+        if ended.written:
+            # The event the specialist's console redraws on: the grant's ending came a
+            # moment before the hand-off's, and a console that drew between the two would
+            # otherwise show "not authorised now" on a live card until its next refresh.
+            self._audit(
+                "handoff.ended",
+                doc["call_sid"],
+                handoff=doc["id"],
+                team=doc["team"],
+                specialist=taker,
+                outcome=reason,
+            )
 
     def _grant_call_over(self, grant: Grant, reason: str) -> None:
         """A check found a grant's call over (or past its lifetime)."""

@@ -428,6 +428,28 @@ def test_the_agent_is_off_the_call_once_twilio_took_them_out(rig: Rig) -> None:
     assert rig.grant(caller)["authorised"], "the specialist has the call"
 
 
+def test_the_specialists_console_hears_of_the_hand_off_ending(rig: Rig) -> None:
+    """The consoles redraw on events. When a taken-over call ends, the grant ends and then the
+    hand-off: that last change is an event too, heard by the specialist who took it, so a
+    console that drew between the two never shows "not authorised now" on a live card."""
+    from callflow.access import Viewer
+    from callflow.desks import Feed, SpecialistDesk
+
+    kim = Viewer("specialist", team="debt_pursuit", specialist=KIM)
+    caller, _ = rig.taken_over()
+    feed = Feed.start(rig.svc, kim, None)
+    rig.sim.hang_up(caller)
+    rig.sim.advance(5)  # within Kim's wrap-up: the card stays, marked ended
+    heard = [note["kind"] for _, note in feed.next(0) if note is not None]
+    assert heard[-1] == "handoff.ended", heard
+    assert heard.index("grant.ended") < heard.index("handoff.ended")
+    banner = SpecialistDesk(rig.svc).state(kim)["banner"]
+    assert banner["kind"] == "ended", banner
+    # Another specialist's feed hears nothing of it.
+    other = Feed.start(rig.svc, Viewer("specialist", team="insolvency", specialist="300999"), "0")
+    assert not [n for _, n in other.next(0) if n is not None]
+
+
 def test_the_sweep_command(
     rig: Rig,
     clock: ManualClock,

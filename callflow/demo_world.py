@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from .access import Viewer
@@ -222,7 +222,6 @@ class DemoWorld:
             answers = Script(patience=4 * 3600, ask=self._specialist(staff_number))
             self.sim.add_callee(reach, Callee("answered", after=3, script=answers))
         svc.staff.add_officer("300001", "Olive Officer", now, grade="O", by=BY)
-        when = datetime.fromtimestamp(now) + timedelta(days=2)
         svc.meetings.add(
             customer_name="Jo Sample",
             customer_number="+447700900123",
@@ -230,7 +229,7 @@ class DemoWorld:
             officer_number="300001",
             purpose="time_to_pay",
             bring="your last three bank statements",
-            when=when.strftime("%Y-%m-%dT10:30"),
+            when=None,  # the call offers Jo times from Olive's diary
             where="the Wolverhampton office, 2 Broad Street",
             place="hmrc_office",
             date_of_birth="1970-03-21",

@@ -3,12 +3,11 @@
 DMBM510150 asks for a meeting "at a pre defined mutually agreeable time". An officer works
 the hours on their calendar (``callflow.hours``: weekly ranges, the bank holidays of their
 nation); a meeting takes ``MEETING_MINUTES``; a time is free while no meeting holds it.
-Holding a time is a claim in the store (``diary:<officer>:<start>``, one atomic SET NX on
-Redis, Redis Cluster and the embedded store alike), so two calls can never book one
-officer's time: the second is told it has gone.
-
-This is the service side of issue 30's "a time agreed on the call": the meeting call's
-flow offering these times, and ``callflow demo --meeting``, are still to come.
+Holding a time is a claim in the store on each half hour the meeting covers
+(``diary:<officer>:<start>``, an atomic SET NX on Redis, Redis Cluster and the embedded store
+alike), taken in time order and given back if any is held already: so two calls can never
+book one officer's time, nor two meetings overlap (10:00 and 10:30 share 10:30); the second
+is told it has gone. The meeting call offers these times (flows/meeting_call.yaml).
 """
 
 from __future__ import annotations
@@ -31,6 +30,14 @@ HOLD_AFTER_SECONDS = 24 * 3600
 
 def _key(officer: str, start: datetime) -> str:
     return f"diary:{officer}:{start.astimezone(LONDON):%Y-%m-%dT%H:%M}"
+
+
+def _blocks(officer: str, at: datetime) -> list[str]:
+    """The claims a meeting at ``at`` holds: each half hour it covers, in time order."""
+    return [
+        _key(officer, at + timedelta(minutes=minute))
+        for minute in range(0, MEETING_MINUTES, STEP_MINUTES)
+    ]
 
 
 class Diary:
@@ -63,8 +70,11 @@ class Diary:
             candidates = self._day_times(calendar, datetime.combine(day, time(0), LONDON))
             if candidates:
                 worked += 1
-                held = self.store.claimed(_key(officer, at) for at in candidates)
-                free = [at for at in candidates if _key(officer, at) not in held]
+                keys = {key for at in candidates for key in _blocks(officer, at)}
+                held = self.store.claimed(keys)
+                free = [
+                    at for at in candidates if not held.intersection(_blocks(officer, at))
+                ]
                 if free:
                     found.append(free[0])
             day += timedelta(days=1)
@@ -85,18 +95,41 @@ class Diary:
                 minute += STEP_MINUTES
         return times
 
+    def is_working_time(self, calendar: Calendar, at: datetime) -> bool:
+        """Whether a whole meeting at ``at`` falls in the officer's working hours (on the
+        half hour; no bank holiday or closure)."""
+        at = at.astimezone(LONDON)
+        midnight = datetime.combine(at.date(), time(0), LONDON)
+        return at in self._day_times(calendar, midnight)
+
     def book(self, officer: str, at: datetime, meeting_id: str) -> bool:
         """Hold ``at`` in the officer's diary for ``meeting_id``: True if it is now theirs
-        (the same meeting asking again is still True), False if another meeting has it."""
+        (the same meeting asking again is still True), False if another meeting has any of
+        the half hours it needs (then nothing is held)."""
         ttl = int(at.timestamp() - self.clock.now()) + HOLD_AFTER_SECONDS
         if ttl <= 0:
             return False
-        return self.store.claim(_key(officer, at), meeting_id, ttl)
+        taken: list[str] = []
+        for key in _blocks(officer, at):
+            mine_already = self.store.claimed_by(key) == meeting_id
+            if not self.store.claim(key, meeting_id, ttl):
+                for held in taken:  # give back what this attempt took
+                    self.store.release(held, meeting_id)
+                return False
+            if not mine_already:
+                taken.append(key)
+        return True
 
     def holder(self, officer: str, at: datetime) -> str | None:
         """The meeting holding ``at`` in the officer's diary, if any."""
         return self.store.claimed_by(_key(officer, at))
 
-    def release(self, officer: str, at: datetime, meeting_id: str) -> None:
-        """Give the time back (a meeting cancelled or moved)."""
-        self.store.release(_key(officer, at), meeting_id)
+    def release(
+        self, officer: str, at: datetime, meeting_id: str, keep: datetime | None = None
+    ) -> None:
+        """Give the time back (a meeting cancelled, moved or ended without being held);
+        ``keep``: the meeting's new time, whose half hours it keeps (a move by half an hour)."""
+        kept = set(_blocks(officer, keep)) if keep is not None else set()
+        for key in _blocks(officer, at):
+            if key not in kept:
+                self.store.release(key, meeting_id)

@@ -780,11 +780,20 @@ class _Run:
         staff.add_officer(
             str(o["number"]), str(o["name"]), now, grade=str(o.get("grade", "O")), by="flowtests"
         )
+        # Every day, no bank holidays, unless the test says: a test must not hang on the
+        # day of the week it happens to run.
+        staff.set_officer_hours(
+            str(o["number"]),
+            str(o.get("hours", "Mon-Sun 09:00-17:00")),
+            str(o.get("nation", "none")),
+            by="flowtests",
+        )
         if not o.get("active", True):
             staff.set_officer_active(str(o["number"]), False, by="flowtests")
 
     def _meeting(self, m: dict[str, Any], now: float) -> None:
-        when = _when(str(m["when"]), now)
+        # No time: the customer agrees one on the call, from the officer's diary.
+        when = _when(str(m["when"]), now) if m.get("when") else None
         known = {p["id"] for p in self.service.meetings.purposes.active()}
         purpose = str(m["purpose"]) if str(m["purpose"]) in known else "other"
         meeting = self.service.meetings.add(

@@ -47,6 +47,8 @@ __all__ = [
     "RISK_OUTCOMES",
     "Meetings",
     "held_back",
+    "spoken_choices",
+    "spoken_offer",
     "spoken_when",
 ]
 
@@ -83,6 +85,10 @@ RISK_OUTCOMES = {
 #: docs/retention.md.
 OPEN_TTL = 366 * 24 * 3600
 FINAL_OUTCOMES = frozenset({"confirmed", "rearrange", "identity_failed"})
+#: Ends of a meeting that will not take place: its time goes back to the officer's diary.
+GIVES_TIME_BACK = frozenset(
+    {"cancelled", "not_safe", "identity_failed", "unreachable", "rearrange"}
+)
 #: The identity checks a meeting flow may use, and how the customer keys each.
 IDENTITY_CHECKS = {
     "date_of_birth": "date of birth (eight digits: day, month, year)",
@@ -112,6 +118,39 @@ def spoken_when(when: datetime, language: str | None = None) -> str:
         return f"{day} {when.day} {month} {when.year} am {hour}{minutes} {part}"
     suffix = "am" if when.hour < 12 else "pm"
     return f"{when:%A} {when.day} {when:%B %Y} at {hour}{minutes}{suffix}"
+
+
+def spoken_offer(when: datetime, language: str | None = None) -> str:
+    """A time offered on the call, as people say one: ``Tuesday 8 December at 10:30 in the
+    morning`` (in Welsh ``Dydd Mawrth 8 Rhagfyr am 10:30 y bore``); within the next few
+    weeks, so no year."""
+    hour = when.hour % 12 or 12
+    minutes = f":{when.minute:02d}" if when.minute else ""
+    if language == "cy-GB":
+        part = "y bore" if when.hour < 12 else "y prynhawn" if when.hour < 18 else "yr hwyr"
+        day, month = WELSH_DAYS[when.weekday()], WELSH_MONTHS[when.month - 1]
+        return f"{day} {when.day} {month} am {hour}{minutes} {part}"
+    if when.hour == 12 and not when.minute:
+        part = "noon"
+    else:
+        part = (
+            "in the morning" if when.hour < 12
+            else "in the afternoon" if when.hour < 18 else "in the evening"
+        )  # fmt: skip
+    return f"{when:%A} {when.day} {when:%B} at {hour}{minutes} {part}"
+
+
+#: How the call offers times, key by key, in each language.
+OFFER_WORDS = {"en-GB": "For {when}, press {key}.", "cy-GB": "Ar gyfer {when}, pwyswch {key}."}
+
+
+def spoken_choices(times: list[datetime], language: str | None = None) -> str:
+    """``For Tuesday 8 December at 10:30 in the morning, press 1. For ...``: the times on
+    offer, each with its key."""
+    words = OFFER_WORDS.get(language or "en-GB", OFFER_WORDS["en-GB"])
+    return " ".join(
+        words.format(when=spoken_offer(at, language), key=n) for n, at in enumerate(times, 1)
+    )
 
 
 def _field_errors(errors: list[str]) -> FieldErrors:
@@ -212,7 +251,7 @@ class Meetings(ServiceUser):
         officer_number: str,
         purpose: str,
         bring: str,
-        when: str,
+        when: str | None,
         where: str,
         place: str,
         about: str = "",
@@ -229,7 +268,9 @@ class Meetings(ServiceUser):
         ``purpose`` is one of the admin's purposes (``about`` adds words; "other" needs
         them), held only by an officer of its lowest grade or above. ``place`` is where
         it is held (PLACES); one outdoors (the customer's business or home) waits for a
-        recorded risk assessment before its call is made."""
+        recorded risk assessment before its call is made. ``when``: a time in the officer's
+        working hours, held in their diary at once; empty, the call offers the customer
+        times from the diary and books the one they pick."""
         now = self.now()
         errors: list[str] = []
         if not (customer_name or "").strip() or len(customer_name) > 100:
@@ -258,18 +299,30 @@ class Meetings(ServiceUser):
             if not (text or "").strip() or len(text) > 300:
                 errors.append(f"{label}: 1 to 300 characters")
         meeting_at: datetime | None = None
-        try:
-            parsed = datetime.fromisoformat(when)
-            # A time with no offset is UK local time; one with an offset is converted to it.
-            meeting_at = (
-                parsed.replace(tzinfo=LONDON)
-                if parsed.tzinfo is None
-                else parsed.astimezone(LONDON)
-            )
-            if meeting_at.timestamp() <= now:
-                errors.append("when: the meeting must be in the future")
-        except (TypeError, ValueError):
-            errors.append("when: a UK local date and time like 2026-12-02T10:30")
+        if (when or "").strip():  # else the customer agrees a time on the call
+            try:
+                parsed = datetime.fromisoformat(when.strip())  # type: ignore[union-attr]
+                # A time with no offset is UK local time; one with an offset is converted.
+                meeting_at = (
+                    parsed.replace(tzinfo=LONDON)
+                    if parsed.tzinfo is None
+                    else parsed.astimezone(LONDON)
+                )
+                if meeting_at.timestamp() <= now:
+                    errors.append("when: the meeting must be in the future")
+                elif (
+                    officer is not None
+                    and officer.active
+                    and not self.diary.is_working_time(officer.calendar(), meeting_at)
+                ):
+                    errors.append(
+                        f"when: {officer.name} does not work at {spoken_when(meeting_at)}: "
+                        f"their hours are {officer.hours}, not on bank holidays, and a "
+                        "meeting starts on the hour or half hour and lasts an hour (or leave "
+                        "the time empty for the customer to choose on the call)"
+                    )
+            except (TypeError, ValueError):
+                errors.append("when: a UK local date and time like 2026-12-02T10:30")
         identity: dict[str, str] = {}
         if date_of_birth:
             try:
@@ -303,8 +356,15 @@ class Meetings(ServiceUser):
         schedule = self.settings.meeting_retry_minutes if retry_minutes is None else retry_minutes
         if errors:
             raise _field_errors(errors)
-        assert officer is not None and meeting_at is not None and chosen is not None
+        assert officer is not None and chosen is not None
         meeting_id = "m-" + secrets.token_hex(6)
+        if meeting_at is not None and not self.diary.book(officer.number, meeting_at, meeting_id):
+            raise FieldErrors(
+                {
+                    "when": f"{officer.name} already has a meeting at {spoken_when(meeting_at)}: "
+                    "choose another time, or leave it for the customer to choose on the call"
+                }
+            )
         # Outdoors: no call until a risk assessment is recorded (DMBM510150).
         waits = place in OUTDOORS
         meeting: dict[str, Any] = {
@@ -321,7 +381,8 @@ class Meetings(ServiceUser):
             "place": place,
             "risk_assessment": None,
             "bring": " ".join(bring.split()),
-            "when": meeting_at.isoformat(timespec="minutes"),
+            # None until the customer agrees one on the call.
+            "when": meeting_at.isoformat(timespec="minutes") if meeting_at else None,
             "where": " ".join(where.split()),
             "identity": identity,
             "flow": flow,
@@ -348,6 +409,13 @@ class Meetings(ServiceUser):
             outcome=meeting["state"],
         )
         return meeting
+
+    def _give_back(self, doc: Mapping[str, Any] | None) -> None:
+        """A meeting that will not take place gives its time back to the officer's diary."""
+        if doc and doc.get("when") and doc["state"] in GIVES_TIME_BACK:
+            self.diary.release(
+                doc["officer_number"], datetime.fromisoformat(doc["when"]), doc["id"]
+            )
 
     def _ttl(self, meeting: dict[str, Any]) -> int:
         """A meeting's lifetime from now: a year while open, the retention once settled."""
@@ -379,6 +447,13 @@ class Meetings(ServiceUser):
         shown["identity_checks"] = sorted(meeting.get("identity", {}))
         shown["held_back"] = held_back(meeting)
         shown["place_words"] = PLACES.get(meeting.get("place") or "", "")
+        agreed_by = str(meeting.get("time_agreed_by") or "")
+        shown["time_agreed"] = (
+            "to be agreed on the call" if not meeting.get("when")
+            else "agreed on the call" if agreed_by.startswith("customer on call")
+            else f"booked by {agreed_by}" if agreed_by
+            else "set when arranged"
+        )  # fmt: skip
         return shown
 
     def cancel(self, meeting_id: str, by: str) -> dict[str, Any]:
@@ -399,6 +474,7 @@ class Meetings(ServiceUser):
             raise DirectoryError(
                 f"meeting {meeting_id} is not open (it is {cancelled.get('state')})"
             )
+        self._give_back(doc)
         self.services.audit.record(
             "meeting.cancelled", meeting=meeting_id, by=by, outcome="cancelled"
         )
@@ -429,10 +505,13 @@ class Meetings(ServiceUser):
             )
         if not (assessor or "").strip() or len(assessor) > 100:
             errors.append("assessor: who assessed the visit, 1 to 100 characters")
-        held_on = datetime.fromisoformat(meeting["when"]).date()
+        # A meeting whose time is still to be agreed is at the earliest tomorrow.
+        held_on = (
+            datetime.fromisoformat(meeting["when"]).date() if meeting.get("when") else None
+        )
         try:
             day = date.fromisoformat(assessed_on)
-            if day > held_on:
+            if held_on is not None and day > held_on:
                 errors.append(
                     f"date: the assessment must come before the visit ({held_on:%d %B %Y}), "
                     f"not {day:%d %B %Y}"
@@ -477,6 +556,7 @@ class Meetings(ServiceUser):
             raise DirectoryError(
                 f"meeting {meeting_id} is {found.get('state')}: too late for a risk assessment"
             )
+        self._give_back(doc)
         self.services.audit.record(
             "meeting.risk_assessed",
             meeting=meeting_id,
@@ -489,20 +569,24 @@ class Meetings(ServiceUser):
 
     # -- a time agreed with the customer
 
-    def offer_times(self, meeting_id: str, count: int = 3) -> list[datetime]:
+    def offer_times(
+        self, meeting_id: str, count: int = 3, after: datetime | None = None
+    ) -> list[datetime]:
         """Up to ``count`` free times in the meeting's officer's diary, in their next
         CALLFLOW_MEETING_HORIZON_DAYS working days (one a day, bank holidays and booked
-        times skipped)."""
+        times skipped); ``after``: only on days after that one (the next few, when the
+        customer asks for others)."""
         meeting = self.require(meeting_id)
         officer = self.staff.officer(meeting["officer_number"])
         if officer is None or not officer.active:
             return []
-        return self.diary.free_times(
-            officer.number,
-            officer.calendar(),
-            working_days=self.settings.meeting_horizon_days,
-            count=count,
+        horizon = self.settings.meeting_horizon_days
+        found = self.diary.free_times(
+            officer.number, officer.calendar(), working_days=horizon, count=horizon
         )
+        if after is not None:
+            found = [at for at in found if at.date() > after.astimezone(LONDON).date()]
+        return found[:count]
 
     def book_time(self, meeting_id: str, at: datetime, *, by: str) -> Meeting:
         """Agree ``at`` for the meeting: held in the officer's diary in one atomic step (a
@@ -526,13 +610,22 @@ class Meetings(ServiceUser):
         if doc is None or doc["when"] != when:
             self.diary.release(officer, at, meeting_id)
             raise DirectoryError(f"meeting {meeting_id} is {meeting['state']}: no time is booked")
-        if previous != when:
-            self.diary.release(officer, datetime.fromisoformat(previous), meeting_id)
+        if previous and previous != when:
+            self.diary.release(officer, datetime.fromisoformat(previous), meeting_id, keep=at)
         self.services.audit.record(
             "meeting.time_booked", meeting=meeting_id, officer=officer, at=when, by=by,
             outcome="booked",
         )  # fmt: skip
         return cast(Meeting, doc)
+
+    def agree_time(self, meeting_id: str, call_sid: str, at: datetime) -> Meeting:
+        """The customer picked ``at`` on the meeting's call: booked in the officer's diary
+        (DirectoryError if another call took it first: nothing changes), and the meeting
+        is confirmed for that time. The officer sees it on the meetings page; the audit
+        entry (meeting.time_booked) is the event their console hears."""
+        self.book_time(meeting_id, at, by=f"customer on call {call_sid}")
+        self.record_outcome(meeting_id, call_sid, "confirmed")
+        return self.require(meeting_id)
 
     # -- at the start of the meeting
 
@@ -550,9 +643,9 @@ class Meetings(ServiceUser):
             errors.append(f"how: one of {', '.join(START_CHECK_WAYS)}")
         if len(" ".join((note or "").split())) > 300:
             errors.append("note: up to 300 characters")
-        at = datetime.fromisoformat(meeting["when"]).timestamp()
+        at = datetime.fromisoformat(meeting["when"]).timestamp() if meeting.get("when") else 0
         now = self.now()
-        if meeting["state"] != "confirmed":
+        if meeting["state"] != "confirmed" or not at:
             errors.append(
                 f"meeting: it is {meeting['state'].replace('_', ' ')}: only a meeting the "
                 "customer confirmed is started"
@@ -699,6 +792,7 @@ class Meetings(ServiceUser):
         doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
         if doc is None:
             raise DirectoryError(f"no meeting {meeting_id}")
+        self._give_back(doc)
         self.services.audit.record(
             "meeting.outcome", call_sid=call_sid, meeting=meeting_id, outcome=outcome
         )
@@ -736,6 +830,8 @@ class Meetings(ServiceUser):
             return {**doc, "attempts": attempts, **decided}
 
         doc = self.store.update_doc("meetings", meeting_id, change, ttl_seconds=self._ttl)
+        if decided.get("state") == "unreachable":
+            self._give_back(doc)
         self.outbound.leg_ended("meeting", meeting_id, tried)
         self.services.audit.record(
             "meeting.attempt",

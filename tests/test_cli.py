@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -246,6 +247,25 @@ def test_demo_in_welsh(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     assert "Mae'r alwad yn Gymraeg." in out, "the specialist is whispered to in Welsh"
     assert "--- disclosure grant: authorised=True" in out
     assert "hears     Welcome" not in out and "agent.language_fallback" not in out
+
+
+def test_demo_meeting_agrees_a_time_from_the_diary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["demo", "--meeting"]) == 0
+    out = capsys.readouterr().out
+    offered = re.search(r"For (\w+ \d+ \w+) at 9 in the morning, press 1\. For (\w+ \d+ \w+) at "
+                        r"9 in the morning, press 2\.", out)  # fmt: skip
+    assert offered, out
+    assert f"Your meeting is booked for {offered.group(2)} at 9 in the morning" in out
+    booked = re.search(r"time booked: (\w+ \d+ \w+) \d{4} at 9am \((\S+)\)", out)
+    assert booked and booked.group(1) == offered.group(2)
+    assert re.search(r"in Olive Officer's diary: m-[0-9a-f]{12}", out)
+    assert "meeting.time_booked      booked" in out
+    assert main(["demo", "--meeting", "--welsh"]) == 0
+    welsh = capsys.readouterr().out
+    assert "pwyswch 2." in welsh and "Mae eich cyfarfod wedi'i drefnu ar gyfer" in welsh
 
 
 def test_demo_verbose_shows_the_services_log(

@@ -14,7 +14,7 @@ import pytest
 from callflow.cli.main import main
 from callflow.clock import ManualClock
 from callflow.diary import Diary
-from callflow.errors import DirectoryError
+from callflow.errors import DirectoryError, FieldErrors
 from callflow.hours import LONDON, Calendar
 from callflow.service import Callflow
 from callflow.store import Store
@@ -36,7 +36,8 @@ def test_free_times_skip_weekends_bank_holidays_and_booked_times(store: Store) -
     assert diary.book(OFFICER, offered[0], "m-aaaaaaaaaaaa")
     assert diary.book(OFFICER, offered[0], "m-aaaaaaaaaaaa"), "the same meeting again: still its"
     again = diary.free_times(OFFICER, calendar, working_days=10, count=1)
-    assert [f"{t:%a %d %b %H:%M}" for t in again] == ["Tue 29 Dec 09:30"]
+    # 09:30 would overlap the hour from 09:00: the next free start is 10:00.
+    assert [f"{t:%a %d %b %H:%M}" for t in again] == ["Tue 29 Dec 10:00"]
     # A meeting never runs past the end of a working stretch: 11:00 is the last morning start.
     day = Diary._day_times(calendar, datetime(2026, 12, 29, tzinfo=LONDON))
     assert "11:30" not in [f"{t:%H:%M}" for t in day] and "11:00" in [f"{t:%H:%M}" for t in day]
@@ -45,6 +46,30 @@ def test_free_times_skip_weekends_bank_holidays_and_booked_times(store: Store) -
     for at in Diary._day_times(calendar, datetime(2026, 12, 29, tzinfo=LONDON)):
         diary.book(OFFICER, at, "m-bbbbbbbbbbbb")
     assert diary.free_times(OFFICER, calendar, working_days=1, count=3) == []
+
+
+def test_meetings_never_overlap_and_a_move_keeps_what_it_shares(store: Store) -> None:
+    diary = Diary(store, ManualClock(CHRISTMAS_EVE.timestamp()))
+    ten = datetime(2026, 12, 29, 10, 0, tzinfo=LONDON)
+    half_past = datetime(2026, 12, 29, 10, 30, tzinfo=LONDON)
+    assert diary.book(OFFICER, ten, "m-aaaaaaaaaaaa")
+    assert not diary.book(OFFICER, half_past, "m-bbbbbbbbbbbb"), "10:30 overlaps 10:00-11:00"
+    assert diary.holder(OFFICER, datetime(2026, 12, 29, 11, 0, tzinfo=LONDON)) is None, (
+        "the refused booking took nothing"
+    )
+    # The first meeting moves on by half an hour: it keeps 10:30, gives 10:00 back.
+    assert diary.book(OFFICER, half_past, "m-aaaaaaaaaaaa")
+    diary.release(OFFICER, ten, "m-aaaaaaaaaaaa", keep=half_past)
+    assert diary.holder(OFFICER, ten) is None
+    assert diary.holder(OFFICER, half_past) == "m-aaaaaaaaaaaa"
+    assert not diary.book(OFFICER, ten, "m-bbbbbbbbbbbb"), "10:00-11:00 still overlaps 10:30"
+    calendar = Calendar("Mon-Fri 09:00-17:00", "england-and-wales")
+    assert diary.is_working_time(calendar, datetime(2026, 12, 29, 16, 0, tzinfo=LONDON))
+    assert not diary.is_working_time(calendar, datetime(2026, 12, 29, 16, 30, tzinfo=LONDON))
+    assert not diary.is_working_time(calendar, datetime(2026, 12, 29, 10, 15, tzinfo=LONDON))
+    assert not diary.is_working_time(calendar, datetime(2026, 12, 28, 10, 0, tzinfo=LONDON)), (
+        "a bank holiday"
+    )
 
 
 def test_two_meetings_racing_for_one_time_one_wins(store: Store) -> None:
@@ -119,3 +144,27 @@ def test_the_cli_sets_an_officers_hours(
     officer = service.staff.officer(OFFICER)
     assert officer is not None and (officer.hours, officer.nation) == ("Mon-Wed 08:00-16:00", "scotland")
     assert main(["officers", "hours", OFFICER, "sometimes"]) == 1
+
+
+def test_a_set_time_is_in_the_officers_hours_and_held_in_their_diary(service: Callflow) -> None:
+    with pytest.raises(FieldErrors, match="Alex Morgan does not work at") as evening:
+        add_meeting(service, when="2027-01-05T18:00")
+    assert "Mon-Fri 09:00-17:00" in evening.value.errors["when"]
+    with pytest.raises(FieldErrors, match="does not work at"):
+        add_meeting(service, when="2027-01-01T10:00")  # New Year's Day
+    with pytest.raises(FieldErrors, match="does not work at"):
+        add_meeting(service, when="2027-01-05T10:15")  # on the hour or half hour
+    first = add_meeting(service, when="2027-01-05T10:00")
+    assert service.meetings.diary.holder(OFFICER, datetime(2027, 1, 5, 10, tzinfo=LONDON)) == (
+        first["id"]
+    )
+    with pytest.raises(FieldErrors, match="already has a meeting at Tuesday 5 January 2027"):
+        add_meeting(service, reference="DM-2041-78", when="2027-01-05T10:30")
+    # No time: the customer agrees one on the call; nothing is held until then.
+    open_time = add_meeting(service, reference="DM-2041-79", when=None)
+    assert open_time["when"] is None and open_time["state"] == "scheduled"
+    assert service.meetings.public(open_time)["when"] is None
+    # A cancelled meeting gives its time back.
+    service.meetings.cancel(first["id"], by="kim")
+    assert service.meetings.diary.holder(OFFICER, datetime(2027, 1, 5, 10, tzinfo=LONDON)) is None
+    assert add_meeting(service, reference="DM-2041-80", when="2027-01-05T10:30")["when"]

@@ -64,21 +64,22 @@ def test_a_broken_prompt_fails_with_a_diff(flows_copy: Path) -> None:
 def test_a_broken_route_fails_on_where_the_call_ends(flows_copy: Path) -> None:
     flow = flows_copy / "meeting_call.yaml"
     text = flow.read_text()
-    # Pressing 1 and 2 swapped: confirming rearranges, a wrong route (still a valid flow).
+    # Pressing 1 and 9 swapped where times are offered: picking the first time asks for a
+    # call back instead, a wrong route (still a valid flow).
     broken = (
-        text.replace("        - to: confirmed\n          if: pressed_1", "        - to: @1")
-        .replace("        - to: rearrange\n          if: pressed_2", "        - to: @2")
-        .replace("@1", "rearrange\n          if: pressed_1")
-        .replace("@2", "confirmed\n          if: pressed_2")
+        text.replace("        - to: rearrange\n          if: pressed_9", "        - to: @9")
+        .replace("        - to: booking\n", "        - to: rearrange\n          if: pressed_1\n"
+                 "        - to: booking\n")
+        .replace("@9", "booking\n          if: pressed_9")
     )
     assert broken != text
     flow.write_text(broken)
     (result,), _ = run_path(flow, sandbox=SANDBOX)
     failed = {r.test.name: r for r in result.results if not r.passed}
-    first = failed["the right person hears the details and confirms"]
-    assert any("it ended in rearrange" in f for f in first.failures)
+    first = failed["times are offered, picked and booked in Welsh"]
+    assert any("it ended in rearrange" in f for f in first.failures), first.failures
     assert any("the meeting must be confirmed; it is rearrange" in f for f in first.failures)
-    assert '+hear "Thank you. We will call you back to arrange another time. Goodbye."' in (
+    assert '+hear "Diolch. Byddwn yn eich ffonio\'n ôl i gytuno ar amser. Hwyl fawr."' in (
         "\n".join(first.diff)
     )
 

@@ -429,9 +429,10 @@ def reopen_callback(callback_id: str) -> Response:
 #: must have, and those it may.
 MEETING_NEEDS = (
     "customer_name", "customer_number", "reference", "officer_number", "purpose", "bring",
-    "when", "where", "place",
+    "where", "place",
 )  # fmt: skip
-MEETING_MAY = ("about", "date_of_birth", "postcode", "language")
+#: ``when`` left out: the customer agrees a time on the call, from the officer's diary.
+MEETING_MAY = ("about", "date_of_birth", "postcode", "language", "when")
 
 
 @bp.get("/meetings")
@@ -447,7 +448,8 @@ def meetings() -> Response:
 @requires("specialist", "admin")
 def arrange_meeting() -> tuple[Response, int]:
     """Arrange a meeting: one of the admin's purposes, an officer of its grade or above, a
-    place; an outdoor one waits for a risk assessment before its call is made."""
+    place; an outdoor one waits for a risk assessment before its call is made. With a
+    ``when``, it is held in the officer's diary at once; without, the call offers times."""
     body = json_body()
     problems = {k: "required" for k in MEETING_NEEDS if not body.get(k)}
     problems |= {
@@ -467,7 +469,7 @@ def arrange_meeting() -> tuple[Response, int]:
         purpose=text["purpose"],
         about=text.get("about", ""),
         bring=text["bring"],
-        when=text["when"],
+        when=text.get("when"),
         where=text["where"],
         place=text["place"],
         date_of_birth=text.get("date_of_birth"),

@@ -7,15 +7,25 @@ provide the meeting's details until it has, whatever order a flow puts states in
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from ..context import CallContext
-from ..errors import FlowError
-from ..meetings import IDENTITY_CHECKS, Meetings, spoken_when
+from ..errors import DirectoryError, FlowError
+from ..meetings import IDENTITY_CHECKS, Meetings, spoken_choices, spoken_offer, spoken_when
 from ..records import Meeting
 from ..registry import REGISTRY
 
-__all__ = ["answered_by_machine", "tell_meeting"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "answered_by_machine",
+    "book_offered_time",
+    "meeting_has_time",
+    "offer_meeting_times",
+    "offer_more_meeting_times",
+    "tell_meeting",
+]
 
 
 def _meetings(ctx: CallContext) -> Meetings:
@@ -109,16 +119,89 @@ def tell_meeting(ctx: CallContext) -> None:
     meeting = _meeting(ctx)
     if meeting is None:
         raise FlowError("the meeting is gone")
+    when = meeting.get("when")
     ctx.values.update(
         meeting_purpose=meeting["purpose"],
         meeting_bring=meeting["bring"],
-        meeting_when=spoken_when(
-            datetime.fromisoformat(meeting["when"]), ctx.values.get("language")
-        ),
+        # Empty while the customer has still to agree a time (meeting_has_time is false).
+        meeting_when=spoken_when(datetime.fromisoformat(when), ctx.values.get("language"))
+        if when
+        else "",
         meeting_where=meeting["where"],
         officer_name=meeting["officer_name"],
         customer_name=meeting["customer_name"],
     )
+
+
+@REGISTRY.guard()
+def meeting_has_time(ctx: CallContext) -> bool:
+    """True when the meeting already has its time (staff set it); false when the customer
+    is to agree one on this call, from the officer's diary."""
+    meeting = _meeting(ctx)
+    return bool(meeting and meeting.get("when"))
+
+
+def _offer(ctx: CallContext, more: bool) -> None:
+    if not ctx.data.get("identity_confirmed"):
+        raise FlowError("times offered before the identity check passed: nothing is said")
+    ref = str(ctx.data.get("ref", ""))
+    offered = [datetime.fromisoformat(t) for t in ctx.data.get("offered", [])]
+    after = offered[-1] if more and offered else None
+    times = _meetings(ctx).offer_times(ref, 3, after=after)
+    if not times:
+        ctx.raise_event("no_more_times" if more else "no_times")
+        return
+    ctx.data["offered"] = [t.isoformat() for t in times]
+    ctx.values["time_choices"] = spoken_choices(times, ctx.values.get("language"))
+    ctx.audit(
+        "meeting.times_offered",
+        meeting=ref,
+        times=[t.isoformat(timespec="minutes") for t in times],
+        outcome="offered",
+    )
+    ctx.raise_event("times_offered")
+
+
+@REGISTRY.action(raises={"times_offered", "no_times"}, provides={"time_choices"})
+def offer_meeting_times(ctx: CallContext) -> None:
+    """Up to three free times from the officer's diary in the next
+    CALLFLOW_MEETING_HORIZON_DAYS working days, each with its key (``time_choices``);
+    ``no_times`` when the diary has none."""
+    _offer(ctx, more=False)
+
+
+@REGISTRY.action(raises={"times_offered", "no_more_times"}, provides={"time_choices"})
+def offer_more_meeting_times(ctx: CallContext) -> None:
+    """The next few free times, after the last one offered; ``no_more_times`` when there
+    are none (the times offered before stay on offer)."""
+    _offer(ctx, more=True)
+
+
+@REGISTRY.action(
+    raises={"time_booked", "time_taken", "not_offered"}, provides={"meeting_when"}
+)
+def book_offered_time(ctx: CallContext) -> None:
+    """Book the time the customer keyed (1 for the first offered, and so on) in the
+    officer's diary and confirm the meeting for it (``time_booked``); ``time_taken`` when
+    another call booked it first, ``not_offered`` for keys that pick no time offered:
+    nothing is booked either way."""
+    offered = ctx.data.get("offered", [])
+    key = ctx.digits()
+    if not key.isdigit() or not 1 <= int(key) <= len(offered):
+        ctx.raise_event("not_offered")
+        return
+    at = datetime.fromisoformat(offered[int(key) - 1])
+    ref = str(ctx.data.get("ref", ""))
+    try:
+        _meetings(ctx).agree_time(ref, ctx.call_sid, at)
+    except DirectoryError as exc:
+        ctx.audit("meeting.time_taken", meeting=ref, at=offered[int(key) - 1], outcome="taken")
+        log.info("call %s: %s", ctx.call_sid, exc)
+        ctx.data["offered"] = []
+        ctx.raise_event("time_taken")
+        return
+    ctx.values["meeting_when"] = spoken_offer(at, ctx.values.get("language"))
+    ctx.raise_event("time_booked")
 
 
 def _outcome(outcome: str, doc: str) -> None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import sys
+from datetime import datetime
 from typing import Any
 
 from ..access import Viewer
@@ -21,8 +22,9 @@ from ..demo import (
 )
 from ..errors import CallflowError
 from ..flowspec import NAME
+from ..meetings import spoken_when
 from ..service import Callflow
-from ..simulator import Script
+from ..simulator import Callee, Script
 from ..simulator.session import (
     CALLER_NUMBER,
     VSTRS_NUMBER,
@@ -37,6 +39,9 @@ from ..simulator.session import (
 from ..store import MemoryStore
 from . import common
 from .common import EXIT_OK, EXIT_PROBLEMS
+
+#: The customer the meeting demo rings.
+DEMO_CUSTOMER = "+447700900123"
 
 
 def register(sub: Any) -> None:
@@ -119,6 +124,12 @@ def register(sub: Any) -> None:
         "--welsh",
         action="store_true",
         help="the adviser rings the Welsh line: the whole story in Welsh, hand-off included",
+    )
+    demo.add_argument(
+        "--meeting",
+        action="store_true",
+        help="instead: a meeting call that agrees a time from the officer's diary (with "
+        "--welsh, in Welsh); prints the time booked",
     )
     demo.set_defaults(handler=_demo)
 
@@ -230,9 +241,58 @@ def _play_call(
     return EXIT_OK if not sim.errors else EXIT_PROBLEMS
 
 
+def _demo_meeting(args: argparse.Namespace) -> int:
+    """A meeting arranged with no time: the call offers the customer three free times
+    from the officer's diary, they pick the second, and it is booked and said back."""
+    sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
+    links = service.links("http://callflow.demo")
+    now = service.clock.now()
+    welsh = bool(args.welsh)
+    service.staff.add_officer("300001", "Olive Officer", now, grade="O", by="demo")
+    meeting = service.meetings.add(
+        customer_name="Jo Sample",
+        customer_number=DEMO_CUSTOMER,
+        reference="DM-2026-0042",
+        officer_number="300001",
+        purpose="time_to_pay",
+        bring="eich tri datganiad banc diwethaf" if welsh else "your last three bank statements",
+        when=None,
+        where="swyddfa Caerdydd, 1 Stryd y Parc" if welsh else "the Wolverhampton office",
+        place="hmrc_office",
+        date_of_birth="1970-03-21",
+        language="cy-GB" if welsh else None,
+        by="demo",
+    )
+    print("callflow demo --meeting: a meeting call on the embedded store, through the simulator")
+    print(
+        f"meeting {meeting['id']} with Jo Sample and Olive Officer (Mon-Fri 09:00-17:00): no "
+        "time yet; the customer picks one of the times the call offers"
+    )
+    print()
+    sim.listeners.append(printer(sys.stdout))
+    customer = Script().press("1").press("21031970#").press("2")
+    sim.add_callee(DEMO_CUSTOMER, Callee("answered", after=3, script=customer))
+    service.meetings.place_call(meeting["id"], links)
+    sim.run()
+    booked = service.meetings.require(meeting["id"])
+    print()
+    if booked["state"] != "confirmed" or not booked["when"]:
+        print(f"no time was booked: the meeting is {booked['state']}")
+        return EXIT_PROBLEMS
+    at = datetime.fromisoformat(booked["when"])
+    print(f"time booked: {spoken_when(at)} ({booked['when']}) with Olive Officer")
+    print(f"in Olive Officer's diary: {service.meetings.diary.holder('300001', at)}")
+    for entry in service.audit.entries():
+        if entry.get("meeting") == meeting["id"]:
+            print(f"  {entry['kind']:<24} {outcome_text(entry.get('outcome', ''))}")
+    return EXIT_OK if not sim.errors else EXIT_PROBLEMS
+
+
 def _demo(args: argparse.Namespace) -> int:
 
     common.quiet_logs(args.verbose)
+    if args.meeting:
+        return _demo_meeting(args)
     sim, service = demo_rig(agent_after=args.agent_after, talk=3600)
     links = service.links("http://callflow.demo")
     print("callflow demo: the service on the embedded store, driven by the local Twilio simulator")

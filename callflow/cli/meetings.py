@@ -44,7 +44,10 @@ def register(sub: Any) -> None:
     )
     meeting_add.add_argument("--bring", required=True, help="what to bring or provide")
     meeting_add.add_argument(
-        "--when", required=True, help="UK local date and time, like 2026-12-02T10:30"
+        "--when",
+        help="UK local date and time, like 2026-12-02T10:30, in the officer's working hours "
+        "(held in their diary at once); leave it out and the call offers the customer up to "
+        "three free times from the diary",
     )
     meeting_add.add_argument(
         "--where", required=True, help="the office, or the customer's home or business address"
@@ -162,7 +165,8 @@ def _meeting_line(m: dict[str, Any]) -> str:
     if m.get("held_back"):
         due = " waits for a risk assessment"
     return (
-        f"{m['id']}  {m['when']}  {m['state']:<15} {m['customer_name']:<20} "
+        f"{m['id']}  {(m['when'] or 'time to agree')[:16]:<16}  {m['state']:<15} "
+        f"{m['customer_name']:<20} "
         f"{m['reference']:<12} {tries} call(s){due}"
     )
 

@@ -1,7 +1,8 @@
 """The live event feed: what changed that this person may know of, from the audit log.
 
 Each member of staff hears only of their own calls (an agent) or their own team (a
-specialist); a supervisor that the floor changed (the kind of change and when, never the
+specialist, who also hears that a meeting changed, as the meetings page shows them all); a
+supervisor that the floor changed (the kind of change and when, never the
 call); an admin of everything; others of nothing. A note carries the kind of change,
 the call, the hand-off, the outcome and the time: never more. Ids are audit entry ids, so
 a reconnecting browser resumes where it left off.
@@ -21,6 +22,9 @@ NOTE_FIELDS = ("kind", "call_sid", "handoff", "outcome", "at")
 #: What a supervisor's floor view changes with: they hear that it changed, never of whom.
 FLOOR_KINDS = ("agent.", "call.", "handoff.", "grant.", "callback.", "line.", "verification.")
 FLOOR_NOTE_FIELDS = ("kind", "outcome", "at")
+#: What the meetings page changes with: any specialist or admin sees every meeting there,
+#: so they hear that one changed (the kind of change and when, never the call).
+MEETING_KINDS = ("meeting.",)
 
 
 @dataclass
@@ -43,7 +47,11 @@ class Feed:
         found = []
         for entry in self.service.store.audit_after(self.cursor, block_ms=wait_ms):
             self.cursor = entry["id"]
-            fields = FLOOR_NOTE_FIELDS if self.viewer.role == "supervisor" else NOTE_FIELDS
+            outline = self.viewer.role == "supervisor" or (
+                self.viewer.role == "specialist"
+                and str(entry.get("kind", "")).startswith(MEETING_KINDS)
+            )
+            fields = FLOOR_NOTE_FIELDS if outline else NOTE_FIELDS
             note = {k: entry.get(k) for k in fields} if self._visible(entry) else None
             found.append((entry["id"], note))
         return found
@@ -51,6 +59,8 @@ class Feed:
     def _visible(self, entry: dict[str, Any]) -> bool:
         viewer = self.viewer
         if viewer.role == "specialist":
+            if str(entry.get("kind", "")).startswith(MEETING_KINDS):
+                return True  # the meetings page: every meeting, to every specialist
             return bool(entry.get("team")) and viewer.is_team(entry.get("team"))
         if viewer.role == "vstrs_agent":
             call_sid = entry.get("call_sid")

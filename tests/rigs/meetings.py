@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from callflow.config import Settings
+from callflow.hours import LONDON
 from callflow.service import Callflow
 from callflow.simulator import Simulator
 from callflow.simulator.session import in_process
@@ -17,6 +19,14 @@ CUSTOMER = "+447700900123"
 OFFICER = "4471203"
 
 def add_meeting(service: Callflow, **extra: Any) -> dict[str, Any]:
+    """A meeting (Tuesday 4 March 2031 at 2pm, or the next weekday at 2pm its officer is
+    free then, unless ``when`` is given: an officer never has two meetings at once)."""
+    officer = str(extra.get("officer_number", OFFICER))
+    day = date(2031, 3, 4)
+    while day.weekday() >= 5 or service.meetings.diary.holder(
+        officer, datetime.combine(day, time(14, 0), LONDON)
+    ):
+        day += timedelta(days=1)
     values: dict[str, Any] = {
         "customer_name": "Pat Example",
         "customer_number": CUSTOMER,
@@ -25,7 +35,7 @@ def add_meeting(service: Callflow, **extra: Any) -> dict[str, Any]:
         "purpose": "other",
         "about": "agreeing time to pay",
         "bring": "your bank statements",
-        "when": "2031-03-04T14:00",
+        "when": f"{day.isoformat()}T14:00",
         "where": "the H M R C office in Leeds",
         "place": "hmrc_office",
         "date_of_birth": "1970-03-21",

@@ -219,6 +219,13 @@ def test_the_api_arranges_and_refuses_below_grade(world: tuple[Simulator, Callfl
     meeting = made.get_json()
     assert meeting["state"] == "needs_risk_assessment" and "identity" not in meeting
     assert "needs a risk assessment" in meeting["held_back"]
+    undated = {k: v for k, v in body.items() if k != "when"}
+    open_time = api.post("/api/meetings", json={**undated, "officer_number": OFFICER,
+                                                "reference": "DM-2"}, headers=auth)  # fmt: skip
+    assert open_time.status_code == 201 and open_time.get_json()["when"] is None
+    assert open_time.get_json()["time_agreed"] == "to be agreed on the call"
+    clash = api.post("/api/meetings", json={**body, "officer_number": OFFICER}, headers=auth)
+    assert "already has a meeting at" in clash.get_json()["errors"]["when"]
     url = f"/api/meetings/{meeting['id']}/risk-assessment"
     bad = api.post(url, json={"assessor": "Alex", "assessed_on": "2031-04-01",
                               "outcome": "proceed", "reference": "RA-1"}, headers=auth)  # fmt: skip
@@ -271,6 +278,18 @@ def test_the_console_arranges_with_error_summaries_and_records_the_assessment(
     assert done.status_code == 303
     assert service.meetings.require(meeting["id"])["state"] == "scheduled"
     assert client.post("/console/meetings/m-000000000000/risk-assessment", data=risk).status_code == 404
+    # No date and time: the customer agrees one on the call; half a date is an error.
+    undated = {**form, "officer_number": OFFICER, "place": "hmrc_office", "reference": "DM-2",
+               "when_day": "", "when_month": "", "when_year": "", "when_time": ""}  # fmt: skip
+    half = client.post("/console/meetings", data={**undated, "when_day": "4"})
+    assert half.status_code == 422 and b'href="#arrange-when-day"' in half.data
+    assert client.post("/console/meetings", data=undated).status_code == 303
+    listed = client.get("/console/meetings").data
+    assert b"To be agreed on the call" in listed and b"Set when arranged" in listed
+    assert b'id="meetings-changed"' in listed and b"meetings.js" in listed
+    clash = client.post("/console/meetings", data={**form, "officer_number": OFFICER,
+                                                   "place": "hmrc_office", "when_time": "14:30"})
+    assert clash.status_code == 422 and b"Alex Morgan already has a meeting at" in clash.data
 
 
 def confirmed(sim: Simulator, service: Callflow, **extra: Any) -> dict[str, Any]:
@@ -296,14 +315,15 @@ def test_a_meeting_is_held_only_once_its_start_checks_are_recorded(
     assert held["state"] == "held" and held["start_checks"]["passed"] is True
     with pytest.raises(FieldErrors, match="it is held: only a meeting the customer confirmed"):
         service.meetings.record_start_checks(meeting["id"], passed=False, how="console", by="kim")
-    other = confirmed(sim, service, when="2031-03-04T14:30")
+    other = confirmed(sim, service, when="2031-03-04T15:00")  # 14:30 would overlap
+    service.clock.set(datetime.fromisoformat(other["when"]).timestamp())
     failed = service.meetings.record_start_checks(other["id"], passed=False, how="phone", by="4471203")
     assert failed["state"] == "not_verified" and failed["outcome"] == "not_verified"
     kinds = [e["kind"] for e in service.audit.entries() if e["kind"] in {
         "meeting.started", "meeting.not_verified"}]  # fmt: skip
     assert kinds == ["meeting.started", "meeting.not_verified"]
     # Never started: it cannot be held by any other path.
-    unconfirmed = add_meeting(service, when="2031-03-04T15:00")
+    unconfirmed = add_meeting(service, when="2031-03-04T16:00")
     with pytest.raises(FieldErrors, match="it is scheduled"):
         service.meetings.record_start_checks(unconfirmed["id"], passed=True, how="cli", by="kim")
 
@@ -315,8 +335,8 @@ def test_the_start_checks_on_the_cli_the_api_and_the_console(
     sim, service = world
     staffed(service)
     by_cli = confirmed(sim, service, when="2031-03-04T14:00")
-    by_api = confirmed(sim, service, when="2031-03-04T14:30")
-    by_console = confirmed(sim, service, when="2031-03-04T15:00")
+    by_api = confirmed(sim, service, when="2031-03-04T15:00")
+    by_console = confirmed(sim, service, when="2031-03-04T16:00")
     service.clock.set(datetime.fromisoformat(by_cli["when"]).timestamp())
     monkeypatch.setattr("callflow.cli.common.service", lambda: service)
     cli_sign_in(monkeypatch, tmp_path, service, "admin")
@@ -328,11 +348,13 @@ def test_the_start_checks_on_the_cli_the_api_and_the_console(
     api = create_app({"TESTING": True, "CALLFLOW_SERVICE": service}).test_client()
     auth = {"Authorization": f"Bearer {token}"}
     url = f"/api/meetings/{by_api['id']}/start"
+    service.clock.set(datetime.fromisoformat(by_api["when"]).timestamp())
     assert api.post(url, json={"checks": "maybe"}, headers=auth).status_code == 422
     answer = api.post(url, json={"checks": "failed"}, headers=auth)
     assert answer.status_code == 200 and answer.get_json()["state"] == "not_verified"
     service.accounts.add("kim", "Kim Specialist", "specialist", PASSWORD, service.clock.now(),
                          by="tests", specialist="300201")  # fmt: skip
+    service.clock.set(datetime.fromisoformat(by_console["when"]).timestamp())
     client = create_app({"TESTING": True, "CALLFLOW_SERVICE": service}).test_client()
     sign_in(client, "kim", PASSWORD)
     page = client.get("/console/meetings")

@@ -160,10 +160,12 @@ def arrange_meeting() -> Any:
     values = {k: request.form.get(k, "").strip() for k in request.form if k != "csrf_token"}
     day, month, year = (values.get(f"when_{p}", "") for p in ("day", "month", "year"))
     at = values.get("when_time", "")
-    when = ""
+    when: str | None = None  # all empty: the customer agrees a time on the call
     if day.isdigit() and month.isdigit() and year.isdigit() and re.fullmatch(r"\d{1,2}:\d{2}", at):
         hour, minute = at.split(":")
         when = f"{int(year):04d}-{int(month):02d}-{int(day):02d}T{int(hour):02d}:{minute}"
+    elif day or month or year or at:
+        when = "incomplete"  # refused in words, with a link to the date
     svc = service()
     try:
         meeting = svc.meetings.add(

@@ -790,6 +790,8 @@ class _Run:
         )
         if not o.get("active", True):
             staff.set_officer_active(str(o["number"]), False, by="flowtests")
+        if o.get("pin"):  # for the meeting start line
+            self.service.meetings.pins.set_pin(str(o["number"]), str(o["pin"]), by="flowtests")
 
     def _meeting(self, m: dict[str, Any], now: float) -> None:
         # No time: the customer agrees one on the call, from the officer's diary.
@@ -814,6 +816,10 @@ class _Run:
             by="flow test",
         )
         self.meetings[str(m["key"])] = meeting["id"]
+        if m.get("code"):  # the code an officer keys on the meeting start line
+            self.service.meetings.set_phone_code(meeting["id"], str(m["code"]), by="flow test")
+        if m.get("confirmed"):  # as if the customer had confirmed it on a call
+            self.service.meetings.record_outcome(meeting["id"], "flow-test", "confirmed")
 
     # -- the call
 
@@ -1153,7 +1159,14 @@ def _describe_actual(kind: str, text: str) -> str:
 
 
 def _when(text: str, now: float) -> str:
-    """``+7d 10:30`` (days from the test's today, UK time) or an ISO date and time."""
+    """``+7d 10:30`` (days from the test's today, UK time), ``soon`` (the next half hour:
+    a meeting about to begin) or an ISO date and time."""
+    if text.strip() == "soon":
+        at = datetime.fromtimestamp(now, LONDON).replace(second=0, microsecond=0)
+        at += timedelta(minutes=30 - at.minute % 30)
+        if (at.hour, at.minute) == (23, 30):  # an hour's meeting ends by midnight
+            at += timedelta(minutes=30)
+        return at.strftime("%Y-%m-%dT%H:%M")
     match = re.fullmatch(r"\+(\d{1,3})d (\d\d):(\d\d)", text.strip())
     if not match:
         return text

@@ -35,6 +35,7 @@ from .errors import CallflowError, DirectoryError, FieldErrors
 from .grades import at_least, grade_label
 from .library import FlowLibrary
 from .links import ServiceLinks
+from .officer_pins import OfficerPins
 from .outbound import OutboundCalls, attempt
 from .purposes import MeetingPurposes
 from .records import Meeting
@@ -209,6 +210,8 @@ class Meetings(ServiceUser):
         self.purposes = MeetingPurposes(services.store, services.audit, services.clock)
         #: Officers' free times, and the claims that book them.
         self.diary = Diary(services.store, services.clock)
+        #: Officers' PINs for the meeting start line (the checks recorded by phone).
+        self.pins = OfficerPins(services)
         #: The flows, to check a meeting gives what its flow checks (None: not checked).
         self.library = library
         self.outbound = OutboundCalls(services.store, services.twilio, services.clock)
@@ -358,6 +361,7 @@ class Meetings(ServiceUser):
             raise _field_errors(errors)
         assert officer is not None and chosen is not None
         meeting_id = "m-" + secrets.token_hex(6)
+        phone_code = self._issue_code(officer.number, meeting_id)
         if meeting_at is not None and not self.diary.book(officer.number, meeting_at, meeting_id):
             raise FieldErrors(
                 {
@@ -385,6 +389,8 @@ class Meetings(ServiceUser):
             "when": meeting_at.isoformat(timespec="minutes") if meeting_at else None,
             "where": " ".join(where.split()),
             "identity": identity,
+            # What the officer keys on the meeting start line (with their PIN first).
+            "phone_code": phone_code,
             "flow": flow,
             # The call is made in it (a meeting arranged in Welsh: ?lang=cy-GB).
             "language": language or "en-GB",
@@ -408,6 +414,44 @@ class Meetings(ServiceUser):
             by=by,
             outcome=meeting["state"],
         )
+        return meeting
+
+    def _issue_code(self, officer: str, meeting_id: str) -> str:
+        """A six-digit code for the meeting, unique among its officer's: what they key on
+        the meeting start line (after their identity number and PIN)."""
+        for _ in range(50):
+            code = f"{secrets.randbelow(10**6):06d}"
+            if self.store.claim(f"meeting-code:{officer}:{code}", meeting_id, OPEN_TTL):
+                return code
+        raise DirectoryError(f"officer {officer} has too many meetings to give this one a code")
+
+    def set_phone_code(self, meeting_id: str, code: str, *, by: str) -> Meeting:
+        """Give the meeting a code of staff's choosing (a flow test's known one): refused
+        when another of the officer's meetings has it. The old code stops working."""
+        meeting = self.require(meeting_id)
+        officer = meeting["officer_number"]
+        if not re.fullmatch(r"\d{6}", code or ""):
+            raise DirectoryError("code: six digits")
+        if not self.store.claim(f"meeting-code:{officer}:{code}", meeting_id, OPEN_TTL):
+            raise DirectoryError(f"code: another of officer {officer}'s meetings has {code}")
+        old = meeting.get("phone_code")
+        doc = self.store.update_doc(
+            "meetings", meeting_id, lambda d: {**d, "phone_code": code} if d else None,
+            ttl_seconds=self._ttl,
+        )  # fmt: skip
+        if old and old != code:
+            self.store.release(f"meeting-code:{officer}:{old}", meeting_id)
+        self.services.audit.record("meeting.code_set", meeting=meeting_id, by=by, outcome="set")
+        return cast(Meeting, doc)
+
+    def for_code(self, officer: str, code: str) -> Meeting | None:
+        """The officer's meeting with that phone code, if any (never another officer's)."""
+        if not re.fullmatch(r"\d{6}", code or ""):
+            return None
+        meeting_id = self.store.claimed_by(f"meeting-code:{officer}:{code}")
+        meeting = self.get(meeting_id) if meeting_id else None
+        if meeting is None or meeting["officer_number"] != officer:
+            return None
         return meeting
 
     def _give_back(self, doc: Mapping[str, Any] | None) -> None:
@@ -506,9 +550,8 @@ class Meetings(ServiceUser):
         if not (assessor or "").strip() or len(assessor) > 100:
             errors.append("assessor: who assessed the visit, 1 to 100 characters")
         # A meeting whose time is still to be agreed is at the earliest tomorrow.
-        held_on = (
-            datetime.fromisoformat(meeting["when"]).date() if meeting.get("when") else None
-        )
+        when = meeting["when"]
+        held_on = datetime.fromisoformat(when).date() if when else None
         try:
             day = date.fromisoformat(assessed_on)
             if held_on is not None and day > held_on:
@@ -629,6 +672,31 @@ class Meetings(ServiceUser):
 
     # -- at the start of the meeting
 
+    def start_problem(self, meeting: Mapping[str, Any], language: str | None = None) -> str | None:
+        """Why a meeting's start cannot be recorded now, as the meeting start line says it
+        (None: it can): only a meeting the customer confirmed, from an hour before its
+        time to a day after."""
+        welsh = language == "cy-GB"
+        if meeting["state"] != "confirmed" or not meeting.get("when"):
+            if welsh:
+                return (
+                    "Ni ellir dechrau'r cyfarfod hwnnw: dim ond cyfarfod a gadarnhawyd gan y "
+                    "cwsmer sy'n cael ei ddechrau."
+                )
+            state = str(meeting["state"]).replace("_", " ")
+            return f"That meeting is {state}: only a meeting the customer confirmed is started."
+        at = datetime.fromisoformat(str(meeting["when"]))
+        if at.timestamp() - START_EARLY_SECONDS <= self.now() <= (
+            at.timestamp() + START_LATE_SECONDS
+        ):
+            return None
+        if welsh:
+            return (
+                f"Mae'r cyfarfod hwnnw ar {spoken_when(at, language)}: mae ei wiriadau'n cael "
+                "eu cofnodi wrth iddo ddechrau."
+            )
+        return f"That meeting is on {spoken_when(at)}: its checks are recorded as it begins."
+
     def record_start_checks(
         self, meeting_id: str, *, passed: bool, how: str, by: str, note: str = ""
     ) -> Meeting:
@@ -643,7 +711,8 @@ class Meetings(ServiceUser):
             errors.append(f"how: one of {', '.join(START_CHECK_WAYS)}")
         if len(" ".join((note or "").split())) > 300:
             errors.append("note: up to 300 characters")
-        at = datetime.fromisoformat(meeting["when"]).timestamp() if meeting.get("when") else 0
+        when = meeting["when"]
+        at = datetime.fromisoformat(when).timestamp() if when else 0
         now = self.now()
         if meeting["state"] != "confirmed" or not at:
             errors.append(

@@ -189,7 +189,8 @@ class Meeting(TypedDict):
     officer_name: str
     purpose: str
     bring: str
-    when: str
+    #: UK local time; None until the customer agrees one on the call.
+    when: str | None
     where: str
     #: Keyed hashes of what the customer is asked to confirm (never the values).
     identity: dict[str, str]
@@ -216,6 +217,14 @@ class Meeting(TypedDict):
     call_at: NotRequired[float | None]
     #: The outdoor call verification checks as it began: passed, how, by, at, note.
     start_checks: NotRequired[dict[str, Any]]
+    #: Six digits the officer keys on the meeting start line (meetings before it: none).
+    phone_code: NotRequired[str]
+    #: When and by whom its time was booked in the officer's diary.
+    time_agreed_at: NotRequired[float]
+    time_agreed_by: NotRequired[str]
+    #: Set with the outcome: a customer asked to be called back to agree a time.
+    callback_needed: NotRequired[bool]
+    outcome_at: NotRequired[float]
 
 
 class TraceSummary(TypedDict):

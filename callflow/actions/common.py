@@ -138,3 +138,18 @@ def note_closure(ctx: CallContext) -> None:
     messages = closure.get("messages", {})
     language = ctx.values.get("language") or "en-GB"
     ctx.values["closure_message"] = messages.get(language) or messages.get("en-GB", "")
+
+
+def caller_number(ctx: CallContext) -> str:
+    """The caller's number the lockout counts attempts against (on a call the service
+    placed, such as a call-back, the number it rang)."""
+    return (ctx.data.get("remote") or ctx.session.from_number or "unknown")[:32]
+
+
+def relayed(ctx: CallContext) -> bool:
+    """Whether the caller ID is the relay platform's (CALLFLOW_RELAY_NUMBERS): shared by
+    every Relay UK user, so the lockout never throttles it as one caller, nor knows it
+    (docs/lockout.md, the relay row)."""
+    if ctx.data.get("remote"):
+        return False  # a call the service placed: the number it rang
+    return bool(ctx.session.from_number) and ctx.session.from_number in ctx.settings.relay_numbers

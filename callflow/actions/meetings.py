@@ -15,6 +15,7 @@ from ..errors import DirectoryError, FlowError
 from ..meetings import IDENTITY_CHECKS, Meetings, spoken_choices, spoken_offer, spoken_when
 from ..records import Meeting
 from ..registry import REGISTRY
+from .common import caller_number, relayed
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +221,107 @@ _outcome(
     "identity_failed",
     "Record that the identity check failed: no more calls; staff write to the customer.",
 )
+
+
+# -- the meeting start line: an officer records the outdoor verification checks by phone
+
+
+@REGISTRY.action(raises={"number_noted"}, pure=True)
+def note_officer_number(ctx: CallContext) -> None:
+    """Keep the identity number just keyed, for the PIN check that follows."""
+    ctx.data["officer_keyed"] = ctx.digits().rstrip("#")[:12]
+    ctx.data.pop("officer_verified", None)
+    ctx.raise_event("number_noted")
+
+
+@REGISTRY.action(raises={"officer_verified", "officer_refused", "officer_locked"}, secret=True)
+def check_officer_pin(ctx: CallContext) -> None:
+    """Check the PIN keyed in this webhook against the officer's (``callflow officers
+    set-pin``): counted by the lockout advisers have, as slow and as silent for an unknown
+    officer as for a wrong PIN. Audits ``officer.pin``."""
+    number = str(ctx.data.get("officer_keyed", ""))
+    check = _meetings(ctx).pins.check(
+        number, ctx.digits().rstrip("#"), caller_number(ctx), relay=relayed(ctx)
+    )
+    ctx.audit("officer.pin", officer=number or None, outcome=check.outcome, lock=check.lock or None)
+    if check.lock:
+        log.error("call %s: officer %s: %s after failed PINs", ctx.call_sid, number, check.lock)
+    if check.outcome == "verified":
+        ctx.data["officer_verified"] = number
+        ctx.raise_event("officer_verified")
+    elif check.outcome == "locked":
+        ctx.raise_event("officer_locked")
+    else:
+        ctx.raise_event("officer_refused")
+
+
+def _verified_officer(ctx: CallContext) -> str:
+    officer = str(ctx.data.get("officer_verified") or "")
+    if not officer:
+        raise FlowError("a meeting looked up before the officer's PIN was checked")
+    return officer
+
+
+@REGISTRY.action(
+    raises={"meeting_due", "meeting_unknown", "meeting_not_due"},
+    provides={"customer_name", "meeting_when", "meeting_problem"},
+)
+def find_officer_meeting(ctx: CallContext) -> None:
+    """The verified officer's meeting with the six-digit code just keyed: ``meeting_due``
+    when it is confirmed and starts within the hour (or started within the day);
+    ``meeting_unknown`` for a code of no meeting of theirs; ``meeting_not_due`` otherwise,
+    with why in ``{meeting_problem}``."""
+    officer = _verified_officer(ctx)
+    meeting = _meetings(ctx).for_code(officer, ctx.digits().rstrip("#"))
+    if meeting is None:
+        ctx.audit("meeting.start_lookup", officer=officer, outcome="unknown")
+        ctx.raise_event("meeting_unknown")
+        return
+    language = ctx.values.get("language")
+    problem = _meetings(ctx).start_problem(meeting, language)
+    if problem:
+        ctx.values["meeting_problem"] = problem
+        ctx.audit("meeting.start_lookup", meeting=meeting["id"], officer=officer,
+                  outcome="not_due")  # fmt: skip
+        ctx.raise_event("meeting_not_due")
+        return
+    ctx.data["starting"] = meeting["id"]
+    ctx.values.update(
+        customer_name=meeting["customer_name"],
+        meeting_when=spoken_when(datetime.fromisoformat(str(meeting["when"])), language),
+    )
+    ctx.raise_event("meeting_due")
+
+
+def _start_checks(passed: bool) -> None:
+    def action(ctx: CallContext) -> None:
+        officer = _verified_officer(ctx)
+        meeting_id = str(ctx.data.get("starting") or "")
+        try:
+            _meetings(ctx).record_start_checks(
+                meeting_id, passed=passed, how="phone", by=f"officer {officer} (phone)"
+            )
+        except DirectoryError as exc:  # it changed meanwhile (cancelled, started on the console)
+            log.info("call %s: start checks not recorded: %s", ctx.call_sid, exc)
+            ctx.values["meeting_problem"] = _meetings(ctx).start_problem(
+                _meetings(ctx).require(meeting_id), ctx.values.get("language")
+            ) or ""
+            ctx.raise_event("not_recorded")
+            return
+        ctx.raise_event("recorded")
+
+    name = "record_checks_passed" if passed else "record_checks_failed"
+    action.__name__ = name
+    action.__doc__ = (
+        "Record that the outdoor verification checks passed: the meeting is held."
+        if passed
+        else "Record that the outdoor verification checks failed: the meeting ends as "
+        "not verified (audited)."
+    )
+    REGISTRY.action(name, raises={"recorded", "not_recorded"}, provides={"meeting_problem"})(
+        action
+    )
+
+
+_start_checks(True)
+_start_checks(False)

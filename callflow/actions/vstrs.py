@@ -21,6 +21,8 @@ from ..metrics import ADVISER_LOCKOUTS
 from ..registry import REGISTRY
 from ..secrets import normalise_answer
 from ..store.base import Attempt
+from .common import caller_number as _caller
+from .common import relayed as _relayed
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +56,6 @@ def _adviser(ctx: CallContext) -> Adviser | None:
     number = ctx.data.get("adviser_number") or ""
     adviser = ctx.services.directory.get(number) if number else None
     return adviser if adviser is not None and adviser.active else None
-
-
-def _caller(ctx: CallContext) -> str:
-    """The caller's number the lockout counts attempts against (on a call the service
-    placed, such as a call-back, the number it rang)."""
-    return (ctx.data.get("remote") or ctx.session.from_number or "unknown")[:32]
-
-
-def _relayed(ctx: CallContext) -> bool:
-    """Whether the caller ID is the relay platform's (CALLFLOW_RELAY_NUMBERS): shared by
-    every Relay UK user, so the lockout never throttles it as one caller, nor knows it
-    (docs/lockout.md, the relay row)."""
-    if ctx.data.get("remote"):
-        return False  # a call the service placed: the number it rang
-    return bool(ctx.session.from_number) and ctx.session.from_number in ctx.settings.relay_numbers
 
 
 def _failed(ctx: CallContext, step: str, adviser: Adviser) -> None:

@@ -168,6 +168,7 @@ def _meeting_line(m: dict[str, Any]) -> str:
         f"{m['id']}  {(m['when'] or 'time to agree')[:16]:<16}  {m['state']:<15} "
         f"{m['customer_name']:<20} "
         f"{m['reference']:<12} {tries} call(s){due}"
+        + (f"  start line code {m['phone_code']}" if m.get("phone_code") else "")
     )
 
 

@@ -37,6 +37,14 @@ def register(sub: Any) -> None:
     officer_grade.add_argument("number")
     officer_grade.add_argument("grade", choices=[c for c, _ in GRADES])
     officer_grade.set_defaults(handler=_officers_grade)
+    officer_pin = of.add_parser(
+        "set-pin", help="the officer's PIN for the meeting start line (read without echo)"
+    )
+    officer_pin.add_argument("number")
+    officer_pin.add_argument(
+        "--issue", action="store_true", help="issue a random PIN and show it once"
+    )
+    officer_pin.set_defaults(handler=_officers_pin)
     officer_hours = of.add_parser(
         "hours", help="an officer's working hours: the meeting times their diary offers"
     )
@@ -215,6 +223,17 @@ def _officers_grade(args: argparse.Namespace) -> int:
     _svc, desk, who = _desk()
     desk.set_officer_grade(who, args.number, args.grade)
     print(f"officer {args.number} is now {grade_label(args.grade)}")
+    return EXIT_OK
+
+
+def _officers_pin(args: argparse.Namespace) -> int:
+    _svc, desk, who = _desk()
+    if args.issue:
+        pin = desk.set_officer_pin(who, args.number, None)
+        print(f"new meeting start line PIN for officer {args.number} (shown once): {pin}")
+    else:
+        desk.set_officer_pin(who, args.number, common.read_secret(f"new PIN for {args.number}"))
+        print(f"PIN set for officer {args.number}")
     return EXIT_OK
 
 

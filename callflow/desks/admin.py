@@ -362,6 +362,11 @@ class AdminDesk:
         """Record an officer's grade."""
         self.service.staff.set_officer_grade(number, grade, by=self._admin(viewer))
 
+    def set_officer_pin(self, viewer: Viewer, number: str, pin: str | None) -> str:
+        """An officer's PIN for the meeting start line (a random one when ``pin`` is None):
+        returned to be given to them once."""
+        return self.service.meetings.pins.set_pin(number, pin, by=self._admin(viewer))
+
     def set_officer_hours(self, viewer: Viewer, number: str, hours: str, nation: str) -> None:
         """An officer's working hours and nation: the times their diary offers."""
         self.service.staff.set_officer_hours(number, hours, nation, by=self._admin(viewer))

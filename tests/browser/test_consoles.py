@@ -1073,4 +1073,21 @@ def test_a_specialist_arranges_an_outdoor_meeting_and_records_its_risk_assessmen
     expect(page.locator("#meetings tbody tr").first).to_contain_text("Risk assessed 2020-04-01 by Alex Morgan (RA-77)")
     axe(page, "meetings, risk assessed")
     assert svc.meetings.all()[0]["state"] in {"scheduled", "calling"}
+    # A customer agrees a time on a call elsewhere: the open page says so at once.
+    open_time = svc.meetings.add(
+        customer_name="Chris Example", customer_number="+447700900124", reference="DM-2041-78",
+        officer_number="4471203", purpose="time_to_pay", bring="your bank statements",
+        when=None, where="the Leeds office", place="hmrc_office", date_of_birth="1980-01-15",
+        by="tests",
+    )  # fmt: skip
+    at = svc.meetings.offer_times(open_time["id"])[0]
+    svc.meetings.agree_time(open_time["id"], "CA-browser-test", at)
+    changed = page.locator("#meetings-changed")
+    expect(changed).to_be_visible(timeout=10_000)
+    expect(changed).to_contain_text("A time has been agreed for a meeting.")
+    axe(page, "meetings, a time agreed on a call meanwhile")
+    changed.get_by_role("link", name="Show the meetings as they are now").click()
+    row = page.locator(f"#m-{open_time['id']}")
+    expect(row).to_contain_text("Agreed on the call")
+    expect(row).to_contain_text(f"Start line code {open_time['phone_code']}")
     assert not errors, errors

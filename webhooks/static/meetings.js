@@ -11,13 +11,15 @@
     "meeting.added": "A meeting has been arranged",
     "meeting.cancelled": "A meeting has been cancelled",
   };
+  const seen = [];  // each kind of change once, in the order they came
   const events = new EventSource("/console/events");
   events.addEventListener("change", (event) => {
     let note = {};
     try { note = JSON.parse(event.data); } catch (_) { return; }
     const words = WORDS[note.kind];
-    if (!words) return;
-    text.textContent = `${words}.`;
+    if (!words || seen.includes(words)) return;
+    seen.push(words);
+    text.textContent = seen.map((w) => `${w}.`).join(" ");
     notice.hidden = false;
   });
 })();

@@ -163,6 +163,9 @@ class Settings:
     trace_retention_days: int = 30
     # How many recent real calls of a flow a publish replays against the candidate (0: none).
     replay_calls: int = 200
+    # Fewer calls compared than this (or under 95% of those recorded) and a publish says
+    # the replay means little; --strict refuses then.
+    replay_min_compared: int = 20
     # How long a settled meeting's record (the customer's name and number) is kept.
     meeting_retention_days: int = 90
     #: How many of an officer's working days ahead a meeting's times are offered.
@@ -231,6 +234,7 @@ class Settings:
             callback_expiry_hours=_int(env, "CALLFLOW_CALLBACK_EXPIRY_HOURS", 72),
             trace_retention_days=_int(env, "CALLFLOW_TRACE_RETENTION_DAYS", 30),
             replay_calls=_int(env, "CALLFLOW_REPLAY_CALLS", 200),
+            replay_min_compared=_int(env, "CALLFLOW_REPLAY_MIN_COMPARED", 20),
             audit_archive_dir=(
                 Path(env["CALLFLOW_AUDIT_ARCHIVE"]) if env.get("CALLFLOW_AUDIT_ARCHIVE") else None
             ),
@@ -300,6 +304,8 @@ class Settings:
             )
         if not 0 <= self.replay_calls <= 5000:
             raise ConfigError("CALLFLOW_REPLAY_CALLS must be 0 to 5000")
+        if not 0 <= self.replay_min_compared <= 5000:
+            raise ConfigError("CALLFLOW_REPLAY_MIN_COMPARED must be 0 to 5000")
         if not 1 <= self.trace_retention_days <= 400:
             raise ConfigError("CALLFLOW_TRACE_RETENTION_DAYS must be 1 to 400")
         if not 1 <= self.callback_expiry_hours <= 30 * 24:

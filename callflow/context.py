@@ -8,7 +8,7 @@ never copied into the session.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,12 @@ class CallContext:
         #: How a trace shows this webhook's keyed input, when an action says (None: as
         #: keyed, unless a secret action read it).
         self.trace_input: str | None = None
+        #: What the world decided in this webhook (world guards' answers, world actions'
+        #: events), for the trace: {"guards": {name: bool}, "raised": {action: [events]}}.
+        self.world: dict[str, dict[str, Any]] = {"guards": {}, "raised": {}}
+        #: In a replay only: what the world decided at this step of the real call, which
+        #: world guards and actions answer with instead (None: they ask the world).
+        self.stand_in: Mapping[str, Any] | None = None
 
     @property
     def call_sid(self) -> str:
@@ -117,6 +123,28 @@ class CallContext:
     def now(self) -> float:
         """The current time."""
         return self.services.clock.now()
+
+    def world_guard(self, name: str, ask: Callable[[], bool]) -> bool:
+        """A world guard's answer: the real call's in a replay (where it was asked there),
+        else the world's; noted for the trace either way."""
+        given = (self.stand_in or {}).get("guards", {}).get(name)
+        answer = bool(ask()) if given is None else bool(given)
+        self.world["guards"][name] = answer
+        return answer
+
+    def world_events(self, name: str, run: Callable[[], None]) -> None:
+        """Run a world action; in a replay, the events it raises are the real call's at
+        this step (where the action ran there). Noted for the trace either way."""
+        start = len(self.raised)
+        logged = len(self.raised_log)
+        run()
+        given = (self.stand_in or {}).get("raised", {}).get(name)
+        if given is not None:
+            del self.raised[start:]
+            del self.raised_log[logged:]
+            for event in given:
+                self.raise_event(event)
+        self.world["raised"][name] = list(self.raised_log[logged:])
 
     def raise_event(self, event: str) -> None:
         """Ask the engine to fire ``event`` once the current transition is done."""

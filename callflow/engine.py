@@ -72,6 +72,9 @@ class CallEngine:
         self.settings = services.settings
         #: Told of every webhook's run (session and context): flow tests measure coverage.
         self.observers: list[Callable[[CallSession, CallContext], None]] = []
+        #: A replay sandbox's only: what the world decided at a call's step in the real
+        #: call (world guards and actions answer with it; see callflow.replay).
+        self.world_stand_in: Callable[[CallSession], Mapping[str, Any] | None] | None = None
 
     # -- entry points
 
@@ -366,6 +369,8 @@ class CallEngine:
         at, before = self.services.clock.now(), session.state
         ctx = CallContext(session, params, self.services, [])
         ctx.links = links
+        if self.world_stand_in is not None:  # a replay: the real call's world
+            ctx.stand_in = self.world_stand_in(session)
         taken = machine.fire(ctx, event, links)
         if not taken:
             log.warning(

@@ -150,7 +150,7 @@ class ReplayChanges(PublishRefused):
         self.replay = report
         super().__init__(
             f"version {version} of {report.flow} would change {len(report.changed)} of "
-            f"{report.replayed} recorded call(s): look at the report, then confirm to publish "
+            f"{report.compared} compared call(s): look at the report, then confirm to publish "
             "it anyway",
             report.text(),
         )

@@ -17,7 +17,7 @@ from transitions.core import Event
 
 from .context import CallContext
 from .flowspec import START_EVENT, START_STATE, Flow, FlowState
-from .registry import Registry
+from .registry import ActionSpec, GuardSpec, Registry
 from .twiml import Links, Renderer
 
 # -- transitions, without its per-callback logging
@@ -129,6 +129,33 @@ def _model_call(func: Callable[[CallContext], Any]) -> Callable[[Any], Any]:
     return call
 
 
+def _guard_call(spec: GuardSpec) -> Callable[[Any], Any]:
+    """A guard for the machine; a world guard's answer goes through the call's context
+    (noted for the trace, stood in by a replay)."""
+    if not spec.world:
+        return _model_call(spec.func)
+
+    def call(event_data: Any) -> Any:
+        ctx = event_data.model
+        return ctx.world_guard(spec.name, lambda: spec.func(ctx))
+
+    call.__name__ = spec.name
+    return call
+
+
+def _action_call(spec: ActionSpec) -> Callable[[Any], Any]:
+    """An action for the machine; a world action's events go through the call's context."""
+    if not spec.world:
+        return _model_call(spec.func)
+
+    def call(event_data: Any) -> Any:
+        ctx = event_data.model
+        ctx.world_events(spec.name, lambda: spec.func(ctx))
+
+    call.__name__ = spec.name
+    return call
+
+
 def _start_is_pure(flow: Flow, registry: Registry) -> bool:
     """Whether a call's first webhook can only run pure actions (see Registry.action).
 
@@ -161,8 +188,8 @@ class FlowMachine:
     def __init__(self, flow: Flow, registry: Registry) -> None:
         self.flow = flow
         self.renderer = Renderer(flow)
-        actions = {name: _model_call(spec.func) for name, spec in registry.actions.items()}
-        guards = {name: _model_call(spec.func) for name, spec in registry.guards.items()}
+        actions = {name: _action_call(spec) for name, spec in registry.actions.items()}
+        guards = {name: _guard_call(spec) for name, spec in registry.guards.items()}
         states = [_State(START_STATE)]
         for state in flow.states.values():
             on_enter: list[Any] = [actions[a] for a in state.enter]

@@ -29,6 +29,9 @@ class GuardSpec:
     name: str
     func: GuardFunc
     doc: str
+    #: Decided by the world the call met (the queue, the calendars, the store), not by the
+    #: caller: its answer goes in the call's trace, and a replay of the call gets the same.
+    world: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class ActionSpec:
     #: Puts the caller through to staff (an agent, a specialist) or owes them a call from
     #: staff: a flow that runs it is protected (a second person approves its changes).
     connects: bool = False
+    #: The events it raises are decided by the world the call met (as for a guard): they
+    #: go in the trace, and a replay of the call raises the same.
+    world: bool = False
 
 
 class Registry:
@@ -57,14 +63,17 @@ class Registry:
         self.guards: dict[str, GuardSpec] = {}
         self.actions: dict[str, ActionSpec] = {}
 
-    def guard(self, name: str | None = None) -> Callable[[GuardFunc], GuardFunc]:
-        """Register a guard under ``name`` (default: the function's name)."""
+    def guard(
+        self, name: str | None = None, *, world: bool = False
+    ) -> Callable[[GuardFunc], GuardFunc]:
+        """Register a guard under ``name`` (default: the function's name). ``world``: its
+        answer comes from the world the call met, not the caller (see GuardSpec)."""
 
         def register(func: GuardFunc) -> GuardFunc:
             key = name or func.__name__
             if key in self.guards:
                 raise ValueError(f"guard {key!r} is registered twice")
-            self.guards[key] = GuardSpec(key, func, _first_line(func.__doc__))
+            self.guards[key] = GuardSpec(key, func, _first_line(func.__doc__), world)
             return func
 
         return register
@@ -78,13 +87,15 @@ class Registry:
         pure: bool = False,
         secret: bool = False,
         connects: bool = False,
+        world: bool = False,
     ) -> Callable[[ActionFunc], ActionFunc]:
         """Register an action, with the events it may raise and the values it provides.
 
         ``pure``: the action changes nothing outside the call's session (reads are fine),
         so running it for a duplicate webhook does no harm. ``secret``: it reads a secret
         from the webhook's input, which a call's trace then never shows. ``connects``: it
-        puts the caller through to staff or books them a call from staff.
+        puts the caller through to staff or books them a call from staff. ``world``: the
+        events it raises are the world's answer, not the caller's (see ActionSpec).
         """
 
         def register(func: ActionFunc) -> ActionFunc:
@@ -100,6 +111,7 @@ class Registry:
                 pure,
                 secret,
                 connects,
+                world,
             )
             return func
 

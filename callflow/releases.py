@@ -393,19 +393,28 @@ class FlowReleases:
                 version=flow.version,
                 live=report.live,
                 replayed=report.replayed,
+                compared=report.compared,
+                too_few=report.too_few,
                 changed=len(report.changed),
                 by=who,
                 outcome="changes" if report.changed else "no_changes",
             )
-        if report is not None and report.changed:
-            if strict:
-                raise PublishRefused(
-                    f"version {flow.version} of {flow.name} would change "
-                    f"{len(report.changed)} recorded call(s), so it was not published (strict)",
-                    report.text(),
-                )
-            if confirm is not True and confirm != flow.version:
-                raise ReplayChanges(flow.version, report)
+        if report is not None and report.changed and strict:
+            raise PublishRefused(
+                f"version {flow.version} of {flow.name} would change "
+                f"{len(report.changed)} recorded call(s), so it was not published (strict)",
+                report.text(),
+            )
+        if strict and report is not None and report.too_few:
+            raise PublishRefused(
+                f"version {flow.version} of {flow.name}: too few recent calls were compared "
+                f"for the replay to mean much ({report.compared} of {len(report.calls)}; at "
+                f"least {report.min_compared} and 95% needed), so it was not published "
+                "(strict)",
+                report.text(),
+            )
+        if report is not None and report.changed and confirm not in (True, flow.version):
+            raise ReplayChanges(flow.version, report)
         self.store.put_flow(flow.version, flow.name, flow.source)
         self.store.put_doc(
             TESTS_NAMESPACE, flow.version, {"flow": flow.name, "source": tests_source}

@@ -16,7 +16,10 @@ A call is rebuilt from its trace:
   secrets; locked when the trace says so), officers keyed, one VSTRS agent free, and the
   VSTRS line's calendar and any closure; the sandbox clock starts when the call did, so
   opening hours and bank holidays judge the same;
-- its language and whether Relay UK was on the line.
+- its language and whether Relay UK was on the line;
+- what the world decided at each step (world guards' answers and world actions' events,
+  kept in the trace): the replay's world guards and actions answer the same, and a wait the
+  world ended (a conference ending) ends at the same moment.
 
 Both versions are replayed in the same way, so an unchanged flow reports no differences.
 The replay against the live version is also compared with what really happened (when the
@@ -24,7 +27,8 @@ call ran on that version): a call it cannot reproduce is listed as such, not as 
 A call the service placed (a meeting call, a call-back) is placed again in the sandbox about
 a stand-in record, and answered as the real one was (a machine stays a machine); its
 personal values are masked in every trace, so stand-ins change nothing the diff sees. A
-specialist's leg of a hand-off is not replayed: its hand-off is not the sandbox's to copy.
+specialist's leg of a hand-off rings in again, its hand-off stood in by what was decided.
+The report says how many calls were compared, and when that is too few to mean much.
 """
 
 from __future__ import annotations
@@ -67,8 +71,21 @@ STAND_IN_BIRTH = "1970-01-01"
 STAND_IN_POSTCODE = "SW1A 2AA"
 #: The secret checks a replay can stand in for.
 STAND_INS = frozenset(
-    {"check_pin", "check_answer", "check_date_of_birth", "check_postcode"}
+    {
+        "check_pin",
+        "check_answer",
+        "check_date_of_birth",
+        "check_postcode",
+        "check_officer_pin",
+        "check_sees_id",  # a world action: its events are the real call's
+    }
 )
+#: An officer's stand-in PIN for the meeting start line.
+STAND_IN_OFFICER_PIN = "86420975"
+#: The events a caller's own doing fires (the rest come from the world: a dial ending).
+CALLER_EVENTS = frozenset({"digits", "speech", "timeout"})
+#: How long a replayed caller waits where the world, not they, ended the wait.
+WORLD_WAIT_SECONDS = 4 * 3600
 LINE = "+441632960900"
 CALLER = "+441632960001"
 
@@ -84,6 +101,11 @@ class CallDiff:
     diff: list[str] = field(default_factory=list)
 
 
+#: Fewer calls compared than this and the gate says it means little (``--strict``
+#: refuses): CALLFLOW_REPLAY_MIN_COMPARED.
+MIN_COMPARED = 20
+
+
 @dataclass
 class ReplayReport:
     """What a candidate version would change on recent real calls."""
@@ -92,6 +114,8 @@ class ReplayReport:
     live: str | None
     candidate: str
     calls: list[CallDiff] = field(default_factory=list)
+    #: How many calls must be compared for the gate to mean much.
+    min_compared: int = MIN_COMPARED
 
     @property
     def changed(self) -> list[CallDiff]:
@@ -101,20 +125,42 @@ class ReplayReport:
     def replayed(self) -> int:
         return sum(1 for c in self.calls if c.outcome in {"same", "changed", "not_reproduced"})
 
+    @property
+    def compared(self) -> int:
+        """Calls the live version reproduced, so their replay on the candidate means
+        something: the same, or changed."""
+        return sum(1 for c in self.calls if c.outcome in {"same", "changed"})
+
+    @property
+    def too_few(self) -> bool:
+        """Too few calls compared for the gate to mean much: fewer than ``min_compared``,
+        or under 95% of those recorded (the rest could not be reproduced or replayed)."""
+        if self.live is None:
+            return False  # a new flow: nothing live to compare with
+        return self.compared < self.min_compared or self.compared < 0.95 * len(self.calls)
+
     def summary(self) -> str:
-        """One line: how many calls were replayed and how many would change."""
+        """One line: how many calls were compared, how many would change, how many could
+        not be reproduced or replayed, and whether that is too few to mean much."""
         if not self.calls:
-            return f"replay: no recorded calls of {self.flow} to replay"
+            text = f"replay: no recorded calls of {self.flow} to replay"
+            return text + (" (too few compared for the gate to mean much)" if self.too_few else "")
         skipped = sum(1 for c in self.calls if c.outcome == "not_replayed")
         odd = sum(1 for c in self.calls if c.outcome == "not_reproduced")
         text = (
-            f"replay: {self.replayed} recorded call(s) of {self.flow} replayed against "
-            f"{self.candidate} (live: {self.live}); {len(self.changed)} would change"
+            f"replay: {self.compared} of {len(self.calls)} recent call(s) of {self.flow} "
+            f"compared against {self.candidate} (live: {self.live}); "
+            f"{len(self.changed)} would change"
         )
         if odd:
             text += f"; {odd} could not be reproduced on the live version"
         if skipped:
             text += f"; {skipped} not replayed"
+        if self.too_few:
+            text += (
+                f"; too few compared for the gate to mean much (at least {self.min_compared}, "
+                "and 95% of those recorded)"
+            )
         return text
 
     def text(self) -> str:
@@ -135,6 +181,9 @@ class ReplayReport:
             "live": self.live,
             "candidate": self.candidate,
             "replayed": self.replayed,
+            "compared": self.compared,
+            "recorded": len(self.calls),
+            "too_few": self.too_few,
             "changed": len(self.changed),
             "summary": self.summary(),
             "calls": [c.__dict__ for c in self.calls if c.outcome != "same"],
@@ -166,7 +215,9 @@ class Replayer:
         """Replay the last ``count`` recorded calls of ``candidate``'s flow."""
         svc = self.service
         live_version = svc.library.live_versions().get(candidate.name)
-        report = ReplayReport(candidate.name, live_version, candidate.version)
+        # Never more than asked for: a publish replaying 10 calls needs those 10.
+        wanted = min(svc.settings.replay_min_compared, count)
+        report = ReplayReport(candidate.name, live_version, candidate.version, [], wanted)
         if live_version is None or count <= 0:
             return report
         live = svc.library.version(live_version)
@@ -210,7 +261,7 @@ class Replayer:
             real = [s["state"] for s in body]
             if before.states[: len(real)] != real:
                 call.outcome = "not_reproduced"
-                call.why = "the live version, replayed, takes another path than the real call did"
+                call.why = _parting(body, before.states)
                 call.diff = list(
                     difflib.unified_diff(real, before.states, "real call", "replayed", lineterm="")
                 )
@@ -238,6 +289,13 @@ class Replayer:
         no call's lockout counts or rate limits reach another)."""
         sim, sandbox = self._sandbox_service(folder, float(steps[0]["at"]))
         self._world(sim, sandbox, steps)
+        # What the world decided at each step of the real call (the queue, the calendars,
+        # the store: world guards' answers and world actions' events, from its trace): the
+        # replay meets the same world, whatever the sandbox's own would have said.
+        decided = {int(s["step"]): s["world"] for s in steps if s.get("world")}
+        sandbox.engine.world_stand_in = lambda session: (
+            decided.get(session.step) if session.flow == flow.name else None
+        )
         head = steps[0]
         links = sandbox.links()
         sim.configure_number(
@@ -249,10 +307,17 @@ class Replayer:
         )
         script = _script(flow, steps, summary)
         kind = _kind(steps)
-        if kind == "inbound":
+        if kind in {"inbound", "handoff"}:
+            # A specialist's leg rings in as the real one was placed: the hand-off it was
+            # about is stood in by what the real call's trace says was decided.
             leg = sim.call(LINE, CALLER, script)
         else:
             leg = self._placed(kind, flow, sim, sandbox, steps, script)
+        # What ended a wait of the real call without the caller (a conference ending, the
+        # party dialled hanging up) ends it at the same moment of the replay.
+        for step in steps[1:]:
+            if step["event"] not in CALLER_EVENTS:
+                sim.schedule(float(step["at"]) - sandbox.clock.now(), lambda: sim.end_wait(leg))
         sim.run_until(lambda: not leg.live, max_seconds=4 * 3600)
         sim.run(max_seconds=60)
         return _played(sandbox, leg)
@@ -277,6 +342,15 @@ class Replayer:
             sandbox.staff.add_officer(
                 STAND_IN_OFFICER, "Replay Officer", now, grade="G6", by="replay"
             )
+            # Every hour of every day: a week on is always a time they work, and the diary
+            # always has times to offer, whatever day the real call was made.
+            sandbox.staff.set_officer_hours(
+                STAND_IN_OFFICER, "Mon-Sun 00:00-24:00", "none", by="replay"
+            )
+            # A meeting whose customer was offered times had none set: so has the stand-in.
+            offered = any("offer_meeting_times" in s.get("actions", []) for s in steps) and not any(
+                "when_set" in s.get("entered", []) for s in steps
+            )
             meeting = sandbox.meetings.add(
                 customer_name="Replay Customer",
                 customer_number=STAND_IN_PHONE,
@@ -285,7 +359,7 @@ class Replayer:
                 purpose="other",
                 about="the purpose of the meeting",
                 bring="what to bring",
-                when=_in_a_week(now),
+                when=None if offered else _in_a_week(now),
                 where="the office",
                 place="hmrc_office",
                 date_of_birth=STAND_IN_BIRTH,
@@ -377,6 +451,8 @@ class Replayer:
                 )
                 if not officer.active:
                     sandbox.staff.set_officer_active(number, False, by="replay")
+                if live.meetings.pins.has_pin(number):  # the meeting start line's PIN
+                    sandbox.meetings.pins.set_pin(number, STAND_IN_OFFICER_PIN, by="replay")
         sandbox.staff.add_agent("100001", "Replay Agent", "client:replay", now, by="replay")
         sandbox.staff.set_availability("100001", "available", now)
         # The agent stays until the caller goes, as the real call's agent is taken to have.
@@ -385,6 +461,18 @@ class Replayer:
             doc = live.store.get_doc("calendars", key)
             if doc is not None:
                 sandbox.store.put_doc("calendars", key, doc)
+
+
+def _parting(steps: list[dict[str, Any]], replayed: list[str]) -> str:
+    """Where a replay of the live version left the real call's path, in words."""
+    for n, step in enumerate(steps):
+        went = replayed[n] if n < len(replayed) else None
+        if went != step["state"]:
+            where = f"at step {step.get('step', n)} ({step['event']} in {step['from']})"
+            if went is None:
+                return f"{where} the real call went on to {step['state']}; replayed, it had ended"
+            return f"{where} the real call went to {step['state']}; replayed, to {went}"
+    return "the live version, replayed, takes another path than the real call did"
 
 
 def _kind(steps: list[dict[str, Any]]) -> str:
@@ -404,8 +492,6 @@ def _kind(steps: list[dict[str, Any]]) -> str:
 
 
 def _not_replayable(steps: list[dict[str, Any]]) -> str:
-    if _kind(steps) == "handoff":
-        return "a specialist's leg of a hand-off (its hand-off is not the sandbox's to copy)"
     for step in steps:
         if (
             step.get("input", {}).get("value") in {HIDDEN_KEYED, HIDDEN_SAID}
@@ -429,8 +515,10 @@ def _advisers_named(steps: list[dict[str, Any]]) -> list[str]:
 def _officers_named(steps: list[dict[str, Any]]) -> list[str]:
     named = []
     for step in steps:
-        value = step.get("input", {}).get("value", "")
-        if "look_up_officer" in step.get("actions", []) and value.isdigit():
+        value = step.get("input", {}).get("value", "").rstrip("#")
+        actions = set(step.get("actions", []))
+        wanted = actions & {"look_up_officer", "note_officer_number"} and value.isdigit()
+        if wanted and value not in named:
             named.append(value)
     return named
 
@@ -471,6 +559,10 @@ def _script(flow: Flow, steps: list[dict[str, Any]], summary: dict[str, Any]) ->
             script.say(value)
         elif event == "timeout":
             script.silent()
+        else:
+            # The world ended a wait here (the conference ended, the dialled party hung
+            # up): the caller stays on until it does (the replay ends it on time).
+            script.hang_up(after=WORLD_WAIT_SECONDS)
     last = float(steps[-1]["at"])
     ended = float(summary.get("ended_at") or last)
     script.hang_up(after=max(ended - last, 0.0))
@@ -487,6 +579,8 @@ def _stand_in(decided: list[str], actions: list[str]) -> str:
         return "01011970" if "identity_confirmed" in decided else "02021970"
     if "check_postcode" in actions:
         return "12" if "identity_confirmed" in decided else "99"
+    if "check_officer_pin" in actions:
+        return STAND_IN_OFFICER_PIN if "officer_verified" in decided else "11223344"
     return WRONG_ANSWER
 
 

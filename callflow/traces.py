@@ -186,6 +186,11 @@ def step_record(
         record["masked"] = "prompt"
     if params.get("AnsweredBy"):
         record["answered_by"] = params["AnsweredBy"][:20]
+    # What the world decided here (the queue, the calendars, the store): a replay of the
+    # call meets the same world.
+    world = {kind: dict(found) for kind, found in ctx.world.items() if found}
+    if world:
+        record["world"] = world
     return record
 
 

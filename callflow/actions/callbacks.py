@@ -27,7 +27,7 @@ def _current(ctx: CallContext) -> Callback | None:
     return _callbacks(ctx).current(ref, ctx.call_sid) if ref else None
 
 
-@REGISTRY.action(raises={"callback_found", "callback_gone"}, pure=True)
+@REGISTRY.action(raises={"callback_found", "callback_gone"}, pure=True, world=True)
 def load_callback(ctx: CallContext) -> None:
     """The call-back this call was placed for; ``callback_gone`` when it is not this call's
     to make (unknown, cancelled, settled, or another try's)."""
@@ -60,7 +60,7 @@ def callback_machine(ctx: CallContext) -> None:
         _callbacks(ctx).machine(str(ref), ctx.call_sid)
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def agents_busy(ctx: CallContext) -> bool:
     """True when a verified caller would wait: no agent who speaks the call's language is
     free for them, counting the callers who rang before them."""
@@ -69,7 +69,7 @@ def agents_busy(ctx: CallContext) -> bool:
     return vstrs.would_wait(ctx.call_sid, language, ctx.session.started_at)
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def can_call_back(ctx: CallContext) -> bool:
     """True when the verified caller can be offered a call-back: call-backs are being
     placed (their worker runs), and the adviser has a registered number to ring."""
@@ -83,7 +83,7 @@ def can_call_back(ctx: CallContext) -> bool:
     return adviser is not None and dialable(adviser.phone) is not None
 
 
-@REGISTRY.action(raises={"booked", "not_booked"}, connects=True)
+@REGISTRY.action(raises={"booked", "not_booked"}, connects=True, world=True)
 def request_callback(ctx: CallContext) -> None:
     """The verified caller asked for a call-back: note it, keeping their place (when they
     first rang); ``not_booked`` when one cannot be made."""

@@ -21,7 +21,7 @@ def spoken_digits(digits: str) -> str:
     return " ".join(digits)
 
 
-@REGISTRY.action(raises={"within_limit", "rate_limited"})
+@REGISTRY.action(raises={"within_limit", "rate_limited"}, world=True)
 def limit_caller_checks(ctx: CallContext) -> None:
     """Count one check for the calling number on this flow; over the limit, refuse.
 
@@ -55,6 +55,7 @@ def limit_caller_checks(ctx: CallContext) -> None:
 @REGISTRY.action(
     raises={"officer_confirmed", "officer_not_confirmed"},
     provides={"officer_name", "officer_number"},
+    world=True,
 )
 def look_up_officer(ctx: CallContext) -> None:
     """Look up the identity number just keyed: an active Debt Management officer or not.

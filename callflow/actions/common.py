@@ -50,13 +50,13 @@ def tries_left(ctx: CallContext) -> bool:
     return int(ctx.data.get("tries", 0)) < ctx.settings.max_tries_per_call
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def was_bridged(ctx: CallContext) -> bool:
     """True when the caller left the queue because they were connected to someone."""
     return ctx.params.get("QueueResult", "") in {"bridged", "redirected-from-bridged"}
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def dial_answered(ctx: CallContext) -> bool:
     """True when the dialled party answered (DialCallStatus completed or answered)."""
     return ctx.params.get("DialCallStatus", "") in {"completed", "answered"}
@@ -99,7 +99,7 @@ _DAYS_CY = ["ddydd Llun", "ddydd Mawrth", "ddydd Mercher", "ddydd Iau", "ddydd G
             "ddydd Sadwrn", "ddydd Sul"]  # fmt: skip
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def line_open(ctx: CallContext) -> bool:
     """True while the VSTRS line is open (its hours, bank holidays and closures)."""
     now = datetime.fromtimestamp(ctx.now(), _LONDON)
@@ -125,7 +125,7 @@ def note_line_hours(ctx: CallContext) -> None:
         ctx.values["line_reopens"] = f"{reopens:%A} at {reopens.hour % 12 or 12}{minutes}{suffix}"
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def line_closure_on(ctx: CallContext) -> bool:
     """True while the line is closed at short notice (`callflow closure start`)."""
     return ctx.services.staff.closure(ctx.now()) is not None

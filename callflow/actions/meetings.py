@@ -38,7 +38,7 @@ def _meeting(ctx: CallContext) -> Meeting | None:
     return _meetings(ctx).get(ref) if ref else None
 
 
-@REGISTRY.action(raises={"meeting_found", "meeting_gone"}, pure=True)
+@REGISTRY.action(raises={"meeting_found", "meeting_gone"}, pure=True, world=True)
 def load_meeting(ctx: CallContext) -> None:
     """The meeting this call is about; ``meeting_gone`` when it is unknown or no longer open."""
     meeting = _meeting(ctx)
@@ -134,7 +134,7 @@ def tell_meeting(ctx: CallContext) -> None:
     )
 
 
-@REGISTRY.guard()
+@REGISTRY.guard(world=True)
 def meeting_has_time(ctx: CallContext) -> bool:
     """True when the meeting already has its time (staff set it); false when the customer
     is to agree one on this call, from the officer's diary."""
@@ -163,7 +163,7 @@ def _offer(ctx: CallContext, more: bool) -> None:
     ctx.raise_event("times_offered")
 
 
-@REGISTRY.action(raises={"times_offered", "no_times"}, provides={"time_choices"})
+@REGISTRY.action(raises={"times_offered", "no_times"}, provides={"time_choices"}, world=True)
 def offer_meeting_times(ctx: CallContext) -> None:
     """Up to three free times from the officer's diary in the next
     CALLFLOW_MEETING_HORIZON_DAYS working days, each with its key (``time_choices``);
@@ -171,7 +171,9 @@ def offer_meeting_times(ctx: CallContext) -> None:
     _offer(ctx, more=False)
 
 
-@REGISTRY.action(raises={"times_offered", "no_more_times"}, provides={"time_choices"})
+@REGISTRY.action(
+    raises={"times_offered", "no_more_times"}, provides={"time_choices"}, world=True
+)
 def offer_more_meeting_times(ctx: CallContext) -> None:
     """The next few free times, after the last one offered; ``no_more_times`` when there
     are none (the times offered before stay on offer)."""
@@ -179,7 +181,7 @@ def offer_more_meeting_times(ctx: CallContext) -> None:
 
 
 @REGISTRY.action(
-    raises={"time_booked", "time_taken", "not_offered"}, provides={"meeting_when"}
+    raises={"time_booked", "time_taken", "not_offered"}, provides={"meeting_when"}, world=True
 )
 def book_offered_time(ctx: CallContext) -> None:
     """Book the time the customer keyed (1 for the first offered, and so on) in the
@@ -265,6 +267,7 @@ def _verified_officer(ctx: CallContext) -> str:
 @REGISTRY.action(
     raises={"meeting_due", "meeting_unknown", "meeting_not_due"},
     provides={"customer_name", "meeting_when", "meeting_problem"},
+    world=True,
 )
 def find_officer_meeting(ctx: CallContext) -> None:
     """The verified officer's meeting with the six-digit code just keyed: ``meeting_due``
@@ -303,9 +306,10 @@ def _start_checks(passed: bool) -> None:
             )
         except DirectoryError as exc:  # it changed meanwhile (cancelled, started on the console)
             log.info("call %s: start checks not recorded: %s", ctx.call_sid, exc)
-            ctx.values["meeting_problem"] = _meetings(ctx).start_problem(
-                _meetings(ctx).require(meeting_id), ctx.values.get("language")
-            ) or ""
+            found = _meetings(ctx).get(meeting_id)
+            language = ctx.values.get("language")
+            problem = _meetings(ctx).start_problem(found, language) if found else None
+            ctx.values["meeting_problem"] = problem or ""
             ctx.raise_event("not_recorded")
             return
         ctx.raise_event("recorded")
@@ -318,9 +322,9 @@ def _start_checks(passed: bool) -> None:
         else "Record that the outdoor verification checks failed: the meeting ends as "
         "not verified (audited)."
     )
-    REGISTRY.action(name, raises={"recorded", "not_recorded"}, provides={"meeting_problem"})(
-        action
-    )
+    REGISTRY.action(
+        name, raises={"recorded", "not_recorded"}, provides={"meeting_problem"}, world=True
+    )(action)
 
 
 _start_checks(True)

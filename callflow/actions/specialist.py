@@ -22,7 +22,9 @@ def _ref(ctx: CallContext) -> str:
     return str(ctx.data.get("ref", ""))
 
 
-@REGISTRY.action(raises={"ready", "gone"}, provides={"organisation_name", "team_name"}, pure=True)
+@REGISTRY.action(
+    raises={"ready", "gone"}, provides={"organisation_name", "team_name"}, pure=True, world=True
+)
 def load_handoff(ctx: CallContext) -> None:
     """Find the hand-off this leg was rung for; ``gone`` if it is no longer waiting."""
     handoff = _handoffs(ctx).for_specialist(_ref(ctx))
@@ -35,7 +37,9 @@ def load_handoff(ctx: CallContext) -> None:
     ctx.raise_event("ready")
 
 
-@REGISTRY.action(raises={"matched", "mismatch", "too_many", "unclaimed"}, secret=True)
+@REGISTRY.action(
+    raises={"matched", "mismatch", "too_many", "unclaimed"}, secret=True, world=True
+)
 def check_sees_id(ctx: CallContext) -> None:
     """Check the SEES ID keyed against the agent on the call (3 tries, then the hand-off
     fails). ``unclaimed``: it rang a team number and no specialist has taken it on their
@@ -55,7 +59,7 @@ def check_sees_id(ctx: CallContext) -> None:
         ctx.raise_event("mismatch")
 
 
-@REGISTRY.action(raises={"joined", "gone"}, provides={"conference"}, connects=True)
+@REGISTRY.action(raises={"joined", "gone"}, provides={"conference"}, connects=True, world=True)
 def accept_handoff(ctx: CallContext) -> None:
     """The specialist accepts: they join the caller's conference (the caller still held)."""
     handoff = _handoffs(ctx).accept(_ref(ctx), ctx.call_sid)

@@ -608,6 +608,23 @@ class Simulator:
             self.note(leg, "hangs up", "")
             self._end(leg, "completed")
 
+    def end_wait(self, leg: Leg) -> None:
+        """The world ends what ``leg`` waits on: its conference ends, or the party it dialled
+        or is bridged to hangs up (a replay standing in for what ended a real call's wait)."""
+        if not leg.live or leg.waiting is None:
+            return
+        kind, what = leg.waiting
+        if kind == "conference":
+            conf = self.conferences.get(what)
+            if conf is not None:
+                self.end_conference(conf, "participant-with-end-conference-on-exit-left")
+        elif kind == "dial" and isinstance(what, Leg):
+            self.hang_up(what)
+        elif kind == "bridge":
+            other = self.legs.get(what) if isinstance(what, str) else what
+            if isinstance(other, Leg):
+                self.hang_up(other)
+
     def _end(self, leg: Leg, status: str) -> None:
         """The leg is over: leave any queue, bridge or conference, then call back."""
         if not leg.live:

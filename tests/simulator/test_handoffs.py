@@ -89,6 +89,7 @@ def test_the_whole_hand_off(rig: Rig) -> None:
         ("grant.issued", "active"),
         ("handoff.taken_over", "taken_over"),
         ("grant.ended", after["grant"]["end_reason"]),
+        ("handoff.ended", after["grant"]["end_reason"]),
     ]
     stats = rig.api.get("/api/stats/handoffs", headers=rig.auth()).get_json()
     # Hand-offs are counted; an agent sees their own count, a team its own.

@@ -33,14 +33,40 @@ class DesignerDesk:
         library = svc.library
         library.refresh()
         released = svc.releases.live_map()
+        waiting: dict[str, list[dict[str, Any]]] = {}
+        for entry in svc.releases.pending():  # one read for every flow
+            waiting.setdefault(entry["flow"], []).append(entry)
         rows: list[dict[str, Any]] = []
         for name, version in library.live_versions().items():
             flow = library.version(version)
+            history = svc.releases.history(name)
+            went_live = next(
+                (e for e in reversed(history) if e["version"] == version), None
+            )
             rows.append(
                 {
                     "name": name,
                     "version": version,
                     "published": released.get(name) == version,
+                    # Who made the live version live, and when (None: the flows folder's).
+                    "live_since": (
+                        {
+                            "by": went_live["by"],
+                            "when": when(went_live.get("at")),
+                            "action": went_live["action"],
+                        }
+                        if went_live
+                        else None
+                    ),
+                    "pending": [
+                        {
+                            "version": e["version"],
+                            "author": e.get("author") or e.get("by", ""),
+                            "when": when(e.get("at")),
+                            "message": e.get("message", ""),
+                        }
+                        for e in waiting.get(name, [])
+                    ],
                     "path": flow.path,
                     "description": flow.description,
                     "states": len(flow.states),
@@ -63,6 +89,8 @@ class DesignerDesk:
                         "problems": [str(p) for p in problems],
                         "diagram": "",
                         "outline": [],
+                        "live_since": None,
+                        "pending": [],
                     }
                 )
         return rows

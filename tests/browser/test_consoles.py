@@ -509,13 +509,17 @@ def test_the_designer_page_and_its_softphone(live: dict[str, Any], browser: Any)
     expect(page.locator("#flows")).to_contain_text("vstrs_inbound")
     expect(page.locator("#flows")).to_contain_text("Clean")
     expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
-    diagram = page.locator('pre.mermaid[data-flow="vstrs_inbound"] svg')
+    # The flows list at a glance: each flow's live version, what waits, a small diagram.
+    row = page.locator('#flows tr[data-flow="vstrs_inbound"]')
+    expect(row).to_contain_text("From the flows folder")
+    expect(row).to_contain_text("Nothing")
+    diagram = row.locator("pre.mermaid svg")
     expect(diagram).to_be_visible()
     expect(diagram.locator("g.node", has_text="ask_pin")).to_have_count(1)
     box = diagram.bounding_box()
-    assert box is not None and box["width"] > 900, "the diagram is drawn at full width"
-    page.get_by_text("vstrs_inbound as a list of states and transitions").click()
-    expect(page.locator("details.outline[open]").first).to_contain_text("on digits")
+    assert box is not None and box["width"] <= 222 and box["height"] <= 142, box
+    tall = page.evaluate("document.documentElement.scrollHeight")
+    assert tall < 3200, f"the flows page is {tall} px tall"
     axe(page, "designer")
 
     page.get_by_label("Flow to call").select_option("vstrs_inbound")
@@ -555,6 +559,31 @@ def test_the_designer_page_and_its_softphone(live: dict[str, Any], browser: Any)
     axe(page, "designer, a new flow refused")
     # The refusal's own answer (422) is the only error the browser may report.
     assert not [e for e in errors if "422" not in e], errors
+
+    # A flow's page draws its diagram readably, in a box that zooms and pans by keyboard.
+    page.goto(f"{live['base']}/console/designer")
+    page.get_by_role("link", name="vstrs_inbound", exact=True).click()
+    expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
+    figure = page.locator("figure.diagram").first
+    port = figure.locator(".diagram-port")
+    label = port.locator("g.node", has_text="ask_pin").first
+    label_box = label.bounding_box()
+    assert label_box is not None and label_box["height"] >= 20, f"readable: {label_box}"
+    opened = float(figure.get_attribute("data-scale") or 0)
+    port.focus()
+    page.keyboard.press("+")
+    expect(figure).not_to_have_attribute("data-scale", f"{opened:.2f}")
+    assert float(figure.get_attribute("data-scale") or 0) > opened
+    page.keyboard.press("0")  # fit: the whole flow in its box
+    fitted = port.locator("svg").bounding_box()
+    frame = port.bounding_box()
+    assert fitted and frame and fitted["width"] <= frame["width"] and fitted["height"] <= frame["height"]
+    figure.get_by_role("button", name="Show the diagram at full size").click()
+    expect(figure).to_have_attribute("data-scale", "1.00")
+    page.keyboard.press("Tab")  # the zoom buttons and the box are all on the tab path
+    page.get_by_text("vstrs_inbound as a list of states and transitions").click()
+    expect(page.locator("details.outline[open]").first).to_contain_text("on digits")
+    axe(page, "flow page, its diagram zoomed")
 
 
 def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], browser: Any) -> None:
@@ -666,7 +695,16 @@ def test_a_designer_and_an_auditor_read_what_happened_on_a_call(
     page.get_by_role("link", name=caller.sid).click()
     expect(page.get_by_role("heading", name=f"What happened on call {caller.sid}")).to_be_visible()
     expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
-    expect(page.locator('pre.mermaid svg g.node', has_text="ask_pin")).to_have_count(1)
+    expect(page.locator('figure.path svg g.node', has_text="ask_pin")).to_have_count(1)
+    # The path fits its box, the state it ended in in view; zoom in for detail.
+    port = page.locator("figure.path .diagram-port")
+    frame, drawn = port.bounding_box(), port.locator("svg").bounding_box()
+    assert frame and drawn and drawn["width"] <= frame["width"] + 1, (frame, drawn)
+    ended = port.locator("g.node.s_active").first.bounding_box()
+    assert ended and frame["x"] <= ended["x"] and ended["x"] + ended["width"] <= frame["x"] + frame["width"]
+    assert frame["y"] <= ended["y"] and ended["y"] + ended["height"] <= frame["y"] + frame["height"]
+    page.locator("figure.path").get_by_role("button", name="Zoom in").click()
+    expect(page.locator("figure.path .diagram-scale")).to_contain_text("Shown at")
     expect(page.locator("#steps")).to_contain_text("keyed, hidden (decided: failed)")
     expect(page.locator("#steps")).not_to_contain_text("000000")
     axe(page, "a call's trace")

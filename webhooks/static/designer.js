@@ -8,10 +8,13 @@
   const diagrams = document.querySelectorAll("pre.mermaid");
   let rendered = Promise.resolve();
   if (window.mermaid && diagrams.length) {
+    // Drawn at their natural size: the viewer (diagrams.js) fits, zooms and pans them; a
+    // thumbnail is scaled down by its box.
     window.mermaid.initialize({
-      startOnLoad: false, securityLevel: "strict", state: { useMaxWidth: true }, flowchart: { useMaxWidth: true },
+      startOnLoad: false, securityLevel: "strict", state: { useMaxWidth: false }, flowchart: { useMaxWidth: false },
     });
     rendered = window.mermaid.run({ nodes: diagrams }).then(() => {
+      if (window.CallflowDiagrams) window.CallflowDiagrams.attach(document);
       document.body.dataset.diagrams = "drawn";
     });
   }
@@ -78,7 +81,8 @@
     document.querySelectorAll(".current-state").forEach((n) => n.classList.remove("current-state"));
     const pre = document.querySelector(`pre.mermaid[data-flow="${CSS.escape(flow)}"]`);
     if (!pre || !state) return;
-    pre.querySelectorAll("g.node").forEach((node) => {
+    // The viewer moves a drawn diagram into a box of its own, within the same figure.
+    (pre.closest("figure") || pre).querySelectorAll("g.node").forEach((node) => {
       if (node.textContent.trim() === state) node.classList.add("current-state");
     });
   }

@@ -31,6 +31,7 @@ def test_every_flow_has_tests_and_they_pass() -> None:
         "specialist_handoff",
         "officer_check",
         "meeting_call",
+        "meeting_start",
         "vstrs_callback",
     }
     for result in results:

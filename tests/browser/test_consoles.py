@@ -656,8 +656,12 @@ def test_publishing_and_rolling_back_from_the_flow_page(live: dict[str, Any], br
     axe(page, "flow page, a diff")
     shot(page, "flow-publish")
 
+    # The diagram is drawn after the page loads (and its box sized then): click once it is.
+    expect(page.locator("body")).to_have_attribute("data-diagrams", "drawn", timeout=20_000)
     page.get_by_role("button", name=f"make version {file_version} live again").click()
-    expect(page.get_by_role("heading", name=f"Roll back to version {file_version}?")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Roll back to version {file_version}?")).to_be_visible(
+        timeout=10_000
+    )
     axe(page, "rollback confirmation")
     page.get_by_role("button", name="Yes, roll back").click()
     expect(page.locator(".govuk-error-summary")).to_contain_text("Enter why you are rolling back")

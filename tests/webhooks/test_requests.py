@@ -219,6 +219,7 @@ def test_healthz(client: FlaskClient, service: Callflow) -> None:
         "specialist_handoff",
         "officer_check",
         "meeting_call",
+        "meeting_start",
         "vstrs_callback",
     }
 

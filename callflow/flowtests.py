@@ -35,6 +35,7 @@ from .flowspec import (
     load_flow,
     read_yaml,
 )
+from .officer_pins import subject as officer_subject
 from .registry import Registry, default_registry
 from .sandbox import Sandbox, quiet
 from .simulator import Callee, Script
@@ -792,6 +793,13 @@ class _Run:
             staff.set_officer_active(str(o["number"]), False, by="flowtests")
         if o.get("pin"):  # for the meeting start line
             self.service.meetings.pins.set_pin(str(o["number"]), str(o["pin"]), by="flowtests")
+        if o.get("locked"):
+            # The meeting start line locked to numbers that have not verified them lately.
+            settings, store = self.service.settings, self.service.store
+            for n in range(settings.lockout_threshold):
+                caller = f"+4416329619{n:02d}"
+                store.begin_attempt(officer_subject(str(o["number"])), caller, now, settings.guard)
+                store.attempt_failed(officer_subject(str(o["number"])), caller, now, settings.guard)
 
     def _meeting(self, m: dict[str, Any], now: float) -> None:
         # No time: the customer agrees one on the call, from the officer's diary.

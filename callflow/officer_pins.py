@@ -18,13 +18,13 @@ from .context import ServiceUser
 from .errors import DirectoryError
 from .secrets import check_pin_rules, issue_pin
 
-__all__ = ["OfficerPins", "PinCheck"]
+__all__ = ["OfficerPins", "PinCheck", "subject"]
 
 NAMESPACE = "officer_pins"
 
 
-def _subject(number: str) -> str:
-    """Whose attempts the lockout counts: never an adviser's number."""
+def subject(number: str) -> str:
+    """Whose attempts the lockout counts for an officer: never an adviser's number."""
     return f"officer:{number}"
 
 
@@ -69,15 +69,15 @@ class OfficerPins(ServiceUser):
         if officer is None or not officer.active or stored is None:
             hasher.verify(pin, None)
             return PinCheck("failed")
-        attempt = self.store.begin_attempt(_subject(number), caller, now, guard, relay=relay)
+        attempt = self.store.begin_attempt(subject(number), caller, now, guard, relay=relay)
         if not attempt.allowed:
             hasher.verify(pin, None)
             return PinCheck("locked")
         if hasher.verify(pin, stored["pin_hash"]):
-            self.store.attempt_succeeded(_subject(number), caller, now, guard, relay=relay)
+            self.store.attempt_succeeded(subject(number), caller, now, guard, relay=relay)
             return PinCheck("verified")
         number_locked = self.store.attempt_failed(
-            _subject(number), caller, now, guard, relay=relay
+            subject(number), caller, now, guard, relay=relay
         )
         return PinCheck(
             "failed", "number_locked" if number_locked else attempt.lock_on_failure(guard)

@@ -55,20 +55,26 @@ class Diary:
         working_days: int = 10,
         count: int = 3,
         after: datetime | None = None,
+        beyond: datetime | None = None,
     ) -> list[datetime]:
         """Up to ``count`` free meeting times in the officer's next ``working_days`` days
         of work (from tomorrow: a customer is never asked to meet today), at most one a
         day so the choice spreads over several days; bank holidays and times already
-        booked are skipped. Times are UK local."""
+        booked are skipped. Times are UK local. ``beyond``: only on days after that one
+        (the next few offered), still within the same working days (one store read a
+        day looked at, none for the days passed over)."""
         start = (after or datetime.fromtimestamp(self.clock.now(), LONDON)).astimezone(LONDON)
         day = start.date() + timedelta(days=1)
+        skip_to = beyond.astimezone(LONDON).date() if beyond is not None else None
         found: list[datetime] = []
         worked = 0
         for _ in range(working_days * 3 + 14):  # weekends and holidays in between
             if worked >= working_days or len(found) >= count:
                 break
             candidates = self._day_times(calendar, datetime.combine(day, time(0), LONDON))
-            if candidates:
+            if candidates and skip_to is not None and day <= skip_to:
+                worked += 1  # a working day of the horizon, already offered
+            elif candidates:
                 worked += 1
                 keys = {key for at in candidates for key in _blocks(officer, at)}
                 held = self.store.claimed(keys)

@@ -623,13 +623,13 @@ class Meetings(ServiceUser):
         officer = self.staff.officer(meeting["officer_number"])
         if officer is None or not officer.active:
             return []
-        horizon = self.settings.meeting_horizon_days
-        found = self.diary.free_times(
-            officer.number, officer.calendar(), working_days=horizon, count=horizon
+        return self.diary.free_times(
+            officer.number,
+            officer.calendar(),
+            working_days=self.settings.meeting_horizon_days,
+            count=count,
+            beyond=after,
         )
-        if after is not None:
-            found = [at for at in found if at.date() > after.astimezone(LONDON).date()]
-        return found[:count]
 
     def book_time(self, meeting_id: str, at: datetime, *, by: str) -> Meeting:
         """Agree ``at`` for the meeting: held in the officer's diary in one atomic step (a
@@ -672,12 +672,25 @@ class Meetings(ServiceUser):
 
     # -- at the start of the meeting
 
+    def _not_startable(self, meeting: Mapping[str, Any]) -> tuple[str, datetime | None]:
+        """Why a meeting's start cannot be recorded now: ``("state", None)`` (not confirmed,
+        or no time agreed), ``("time", its time)`` (not from an hour before it to a day
+        after), or ``("", None)``: it can."""
+        when = meeting.get("when")
+        if meeting["state"] != "confirmed" or not when:
+            return "state", None
+        at = datetime.fromisoformat(str(when))
+        begins = at.timestamp()
+        if begins - START_EARLY_SECONDS <= self.now() <= begins + START_LATE_SECONDS:
+            return "", None
+        return "time", at
+
     def start_problem(self, meeting: Mapping[str, Any], language: str | None = None) -> str | None:
         """Why a meeting's start cannot be recorded now, as the meeting start line says it
-        (None: it can): only a meeting the customer confirmed, from an hour before its
-        time to a day after."""
+        (None: it can)."""
+        why, at = self._not_startable(meeting)
         welsh = language == "cy-GB"
-        if meeting["state"] != "confirmed" or not meeting.get("when"):
+        if why == "state":
             if welsh:
                 return (
                     "Ni ellir dechrau'r cyfarfod hwnnw: dim ond cyfarfod a gadarnhawyd gan y "
@@ -685,10 +698,7 @@ class Meetings(ServiceUser):
                 )
             state = str(meeting["state"]).replace("_", " ")
             return f"That meeting is {state}: only a meeting the customer confirmed is started."
-        at = datetime.fromisoformat(str(meeting["when"]))
-        if at.timestamp() - START_EARLY_SECONDS <= self.now() <= (
-            at.timestamp() + START_LATE_SECONDS
-        ):
+        if at is None:
             return None
         if welsh:
             return (
@@ -711,18 +721,16 @@ class Meetings(ServiceUser):
             errors.append(f"how: one of {', '.join(START_CHECK_WAYS)}")
         if len(" ".join((note or "").split())) > 300:
             errors.append("note: up to 300 characters")
-        when = meeting["when"]
-        at = datetime.fromisoformat(when).timestamp() if when else 0
         now = self.now()
-        if meeting["state"] != "confirmed" or not at:
+        why, at = self._not_startable(meeting)
+        if why == "state":
             errors.append(
                 f"meeting: it is {meeting['state'].replace('_', ' ')}: only a meeting the "
                 "customer confirmed is started"
             )
-        elif not at - START_EARLY_SECONDS <= now <= at + START_LATE_SECONDS:
+        elif at is not None:
             errors.append(
-                "meeting: it is at "
-                f"{datetime.fromtimestamp(at, LONDON):%d %B %Y %H:%M}: its checks are "
+                f"meeting: it is at {at.astimezone(LONDON):%d %B %Y %H:%M}: its checks are "
                 "recorded as it begins"
             )
         if errors:

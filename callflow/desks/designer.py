@@ -3,6 +3,7 @@ versions, the live one, what waits for approval, and a diff between two."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,22 +33,20 @@ class DesignerDesk:
         svc = self.service
         library = svc.library
         library.refresh()
-        released = svc.releases.live_map()
-        waiting: dict[str, list[dict[str, Any]]] = {}
-        for entry in svc.releases.pending():  # one read for every flow
-            waiting.setdefault(entry["flow"], []).append(entry)
         rows: list[dict[str, Any]] = []
         for name, version in library.live_versions().items():
             flow = library.version(version)
-            history = svc.releases.history(name)
+            # One read of the flow's release record: what is live, by whom, what waits.
+            release: Mapping[str, Any] = svc.releases.release(name) or {}
             went_live = next(
-                (e for e in reversed(history) if e["version"] == version), None
+                (e for e in reversed(release.get("history", [])) if e["version"] == version),
+                None,
             )
             rows.append(
                 {
                     "name": name,
                     "version": version,
-                    "published": released.get(name) == version,
+                    "published": release.get("live") == version,
                     # Who made the live version live, and when (None: the flows folder's).
                     "live_since": (
                         {
@@ -65,14 +64,13 @@ class DesignerDesk:
                             "when": when(e.get("at")),
                             "message": e.get("message", ""),
                         }
-                        for e in waiting.get(name, [])
+                        for e in release.get("pending", [])
                     ],
                     "path": flow.path,
                     "description": flow.description,
                     "states": len(flow.states),
                     "problems": [str(p) for p in library.problems.get(flow.path, [])],
                     "diagram": mermaid(flow),
-                    "outline": outline(flow),
                 }
             )
         live_paths = {row["path"] for row in rows}
@@ -88,7 +86,6 @@ class DesignerDesk:
                         "states": 0,
                         "problems": [str(p) for p in problems],
                         "diagram": "",
-                        "outline": [],
                         "live_since": None,
                         "pending": [],
                     }

@@ -52,6 +52,43 @@ FAILED = {
 }
 
 
+#: What a specialist is doing, in their words (the tag on their console).
+WORKING = {
+    "available": "Available",
+    "away": "Away",
+    "ringing": "Your phone is ringing",
+    "on_call": "On a hand-off",
+}
+
+
+def working_state(
+    availability: Mapping[str, Any] | None, mine: HandOff | None
+) -> dict[str, Any] | None:
+    """A specialist's state as their console shows it: what they said (Available or Away)
+    and, over it, the hand-off they are on (ringing their phone, or theirs), so nobody on
+    a call reads "Available". Routing already passes over a specialist held for a
+    hand-off; this says so to them."""
+    if availability is None:
+        return None
+    status = availability["status"]
+    state = status
+    if mine is not None:
+        state = "ringing" if mine["state"] == "ringing" else "on_call"
+    return {
+        "status": status,
+        "since": availability["since"],
+        "state": state,
+        "label": WORKING[state],
+        # What happens when this hand-off ends: Available rings them again; Away not.
+        "after": (
+            None
+            if mine is None
+            else ("Hand-offs ring you again when this one ends." if status == "available"
+                  else "You stay Away when this one ends.")
+        ),
+    }
+
+
 class SpecialistDesk:
     """What one specialist sees: their own hand-offs and grants, their team's in outline."""
 
@@ -116,11 +153,7 @@ class SpecialistDesk:
         return {
             "now": now,
             "wrap_up_seconds": wrap,
-            "availability": (
-                {"status": availability["status"], "since": availability["since"]}
-                if availability
-                else None
-            ),
+            "availability": working_state(availability, mine),
             "handoff": handoff_for_viewer(viewer, mine, now, wrap) if mine else None,
             "grant": grant,
             "banner": banner,

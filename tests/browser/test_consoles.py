@@ -817,6 +817,7 @@ def test_a_floor_of_people_three_overlapping_hand_offs(live: dict[str, Any], bro
     expect(sam.locator("#banner-text")).to_contain_text("Pat Example")
     expect(sam.locator("#banner-text")).to_contain_text("Wants time to pay")
     expect(sam.locator("#banner-text")).to_contain_text("for this call only")
+    expect(sam.locator("#availability")).to_have_text("On a hand-off")
     expect(alex.locator("#after-call-panel")).to_be_visible(timeout=20_000)
     expect(alex.locator("#availability")).to_have_text("After-call work")
     expect(alex.locator("#after-call")).to_contain_text("Handed to Debt Pursuit")
@@ -1018,6 +1019,10 @@ def test_the_auditors_workspace(live: dict[str, Any], browser: Any) -> None:
     page.get_by_role("link", name="The audit log").first.click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     expect(page.locator("#log")).to_contain_text("verification.pin")
+    # Every column is on a 1366 px screen without scrolling sideways (CallSids and the
+    # details wrap); narrower screens scroll within the table's own region.
+    region = page.locator("#log").locator("xpath=..")
+    assert region.evaluate("e => e.scrollWidth <= e.clientWidth"), "the log is wider than the page"
     axe(page, "audit log")
     page.get_by_label("Kind of entry").select_option("verification.pin")
     page.get_by_label("CallSid").fill(caller.sid.lower())

@@ -236,6 +236,35 @@ def test_each_specialists_desk_shows_only_their_own_call_and_its_banner_never_fl
     assert desk.state(kim)["banner"]["kind"] == "none"
 
 
+def test_a_specialist_on_a_hand_off_is_never_shown_available(rig: Rig) -> None:
+    """Their own state on their console follows their call: Available, their phone
+    ringing, On a hand-off (saying what happens when it ends), then what they last said."""
+    desk = SpecialistDesk(rig.svc)
+    rig.own_phone(KIM, after=6)
+    kim = rig.viewer(KIM)
+    assert desk.state(kim)["availability"]["state"] == "available"
+    caller = rig.caller_with_agent()
+    handoff = rig.request(caller).get_json()
+    seen: list[str] = []
+
+    def watch() -> bool:
+        seen.append(desk.state(kim)["availability"]["state"])
+        return rig.handoff(handoff["id"])["state"] == "briefing"
+
+    assert rig.sim.run_until(watch)
+    working = desk.state(kim)["availability"]
+    assert working["state"] == "on_call" and working["label"] == "On a hand-off"
+    assert working["status"] == "available", "what Kim said is kept under the call"
+    assert working["after"] == "Hand-offs ring you again when this one ends."
+    assert "ringing" in seen and "available" not in seen[seen.index("ringing"):]
+    rig.svc.staff.set_specialist_availability(KIM, "away", rig.svc.clock.now())
+    working = desk.state(kim)["availability"]
+    assert (working["state"], working["after"]) == ("on_call", "You stay Away when this one ends.")
+    rig.sim.hang_up(caller)
+    rig.sim.advance(5)
+    assert desk.state(kim)["availability"]["state"] == "away"
+
+
 def test_after_the_call_the_team_sees_no_customer_and_the_taker_only_for_their_wrap_up(
     rig: Rig, clock: ManualClock
 ) -> None:

@@ -412,7 +412,17 @@
       ["VSTRS agent", h.agent_sees_id ? `${h.agent_name}, SEES ID ${h.agent_sees_id}` : `${h.agent_name}: key the SEES ID they give you`],
     ]);
   }
+  function drawSpecialistState(a) {
+    const availability = document.getElementById("availability");
+    if (!availability || !a) return;
+    availability.textContent = a.label;
+    availability.className = `govuk-tag govuk-tag--${STATE_COLOUR[a.state] || "grey"}`;
+    const after = document.getElementById("availability-after");
+    after.hidden = !a.after;
+    after.textContent = a.after || "";
+  }
   function drawSpecialist(state) {
+    drawSpecialistState(state.availability);
     const b = state.banner;
     const banner = document.getElementById("banner");
     const shown = banner.dataset.handoff || "";

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -139,8 +140,11 @@ def test_demo_refuses_redis_and_other_hosts(
 
 
 def test_the_command_serves_the_demo_and_is_quiet() -> None:
+    """The real command: it prints every account, the supervisor sees its first caller
+    verified within seconds of starting, and nothing but the banner is printed."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "PORT"}}
+    env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "callflow.cli", "serve", "--demo", "--port", str(port)],
         env=env,
@@ -149,20 +153,44 @@ def test_the_command_serves_the_demo_and_is_quiet() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    banner: list[str] = []
     try:
+        assert process.stdout is not None
+        while not any("Ctrl-C stops it" in line for line in banner):
+            line = process.stdout.readline()
+            assert line, "the demo ended before its banner: " + "".join(banner)
+            banner.append(line)
+        password = re.search(r"password for every account: (demo-\S+)", "".join(banner))
+        assert password, banner
+        base = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/console/login") as page:
-                    assert page.status == 200 and "Sign in" in page.read().decode()
+                with opener.open(f"{base}/console/login") as page:
+                    login = page.read().decode()
                 break
             except (urllib.error.URLError, ConnectionError):
                 assert time.monotonic() < deadline and process.poll() is None
                 time.sleep(0.2)
-        time.sleep(3)  # a caller or two on the way in
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login)
+        assert token and "Sign in" in login
+        form = {"username": "sue", "password": password.group(1), "csrf_token": token.group(1)}
+        opener.open(f"{base}/console/login", urllib.parse.urlencode(form).encode()).close()
+        # The first caller rings 2 s in: the supervisor's floor shows them verified.
+        while True:
+            with opener.open(f"{base}/console/supervisor/panel") as answer:
+                panel = answer.read().decode()
+            verified = re.search(r"Verified\s*</dt>\s*<dd[^>]*>\s*(\d+)", panel)
+            assert verified, panel[:2000]
+            if int(verified.group(1)) >= 1:
+                break
+            assert time.monotonic() < deadline, "no caller verified in the demo's first 30 s"
+            time.sleep(0.2)
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=10)
+        rest, _ = process.communicate(timeout=10)
+    output = "".join(banner) + rest
     assert "password for every account: demo-" in output
     for username, *_ in ACCOUNTS:
         assert f"  {username} " in output

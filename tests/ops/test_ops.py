@@ -156,7 +156,14 @@ def scraped(redis_store: object, tmp_path: Path) -> Iterator[dict[str, Any]]:
                 time.sleep(0.3)
             else:
                 raise AssertionError((tmp_path / "prometheus.log").read_text()[-2000:])
-            time.sleep(4)  # a few scrapes: rates need two samples
+            # Rates need two samples: wait until Prometheus holds three scrapes.
+            deadline = time.monotonic() + 30
+            while True:
+                held = query(api, 'count_over_time(up{job="callflow"}[1m])')
+                if held and float(held[0]["value"][1]) >= 3:
+                    break
+                assert time.monotonic() < deadline, "Prometheus never scraped three times"
+                time.sleep(0.3)
             scrape = urllib.request.Request(  # noqa: S310 (the test's own service)
                 f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
             )

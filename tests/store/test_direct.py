@@ -136,10 +136,15 @@ def test_a_timeout_is_never_retried(redis_client: redis.Redis) -> None:
         with pytest.raises(StoreUnavailable):
             store.lease_session(sid, "token", 5000)
         assert time.monotonic() - started < 0.9, "waited for one timeout, not two"
-        time.sleep(1.2)  # let the delayed command reach Redis
+        lease = f"cf:call:{{{sid}}}:lease"
+        deadline = time.monotonic() + 5
+        while redis_client.get(lease) != "token":  # the delayed command reaches Redis
+            assert time.monotonic() < deadline, "the timed-out command never ran"
+            time.sleep(0.05)
+        # A resend would have come at the timeout, long before: the proxy counts on arrival.
         assert proxy.chunks - sent == 1, "the command was sent once"
         proxy.delay = 0.0
-        assert redis_client.get(f"cf:call:{{{sid}}}:lease") == "token", "it did run, once"
+        assert redis_client.get(lease) == "token", "it did run, once"
     finally:
         proxy.close()
         redis_client.flushdb()

@@ -4,13 +4,14 @@ A VSTRS team leader sees, live and by language, who is waiting and for how long,
 call-backs owed and overdue; every agent's working state and how long they have been in
 it; the hand-offs under way and the grants in force across teams (team, agent,
 specialist, since: never a customer, adviser or caller); the line's status; and today's
-figures. A supervisor may set an agent Away (with a reason) and reopen a call-back that
+figures; and every specialist's state (available, away, their phone ringing, on a
+hand-off) by team. A supervisor may set an agent Away (with a reason) and reopen a call-back that
 was dropped or cancelled, both audited; everything else is read-only.
 
 Everything here comes from indexes and counters kept as things change (ARCHITECTURE.md
 rule 10): the queue's and call-backs' indexes, the live hand-offs' and active grants'
-indexes, the agents' presence records read in one go, today's audit tally (one small
-hash) and the ended calls' index. Nothing lists history.
+indexes, the agents' and specialists' presence records read in one go, today's audit
+tally (one small hash) and the ended calls' index. Nothing lists history.
 
 The wallboard is the same figures without names or identifiers, for a screen on the
 floor.
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 from ..access import Viewer, require
 from ..errors import NotFound
 from ..language import NAMES as LANGUAGE_NAMES
-from ..presence import AWAY_REASONS, STATE_LABELS, current
+from ..presence import AWAY_REASONS, SPECIALISTS, STATE_LABELS, current
 from ..tallies import WAIT_STEP
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ LONDON = ZoneInfo("Europe/London")
 #: The order agents are listed in: those a caller is waiting on first.
 STATE_ORDER = ("ringing", "on_call", "after_call", "available", "away")
 LIVE_LIST = 100
+#: A specialist's state on the floor, in the order they are listed.
+SPECIALIST_STATES = {
+    "ringing": "Phone ringing",
+    "on_call": "On a hand-off",
+    "available": "Available",
+    "away": "Away",
+}
 
 
 def _utc_day(now: float) -> str:
@@ -132,11 +140,13 @@ class SupervisorDesk:
         """Everything the supervisor's page shows, as it stands now."""
         self._check(viewer)
         now = self.service.clock.now()
+        live = self._live_handoffs()
         return {
             "now": now,
             "languages": self.queues(now),
             "agents": self.agents(now),
-            "handoffs": self.handoffs(now),
+            "specialists": self.specialists(now, live),
+            "handoffs": self.handoffs(now, live),
             "grants": self.grants(now),
             "line": self.line(now),
             "today": self.today(now),
@@ -215,10 +225,56 @@ class SupervisorDesk:
         rows.sort(key=lambda r: (STATE_ORDER.index(r["state"]), -(r["for_seconds"] or 0)))
         return rows
 
-    def handoffs(self, now: float) -> list[dict[str, Any]]:
+    def _live_handoffs(self) -> list[dict[str, Any]]:
+        return self.service.store.indexed("handoffs", "live", count=LIVE_LIST)
+
+    def specialists(
+        self, now: float, live: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every active specialist's state, by team: what they said (Available or Away)
+        and, over it, the hand-off they are on (their phone ringing, or taken by them),
+        from the live hand-offs already read; no customer."""
+        svc = self.service
+        people = [p for p in svc.staff.specialists() if p.active]
+        teams = {t.id: t.name for t in svc.staff.teams()}
+        docs = svc.store.get_docs(SPECIALISTS, [p.id for p in people])
+        busy: dict[str, tuple[str, float]] = {}
+        for doc in self._live_handoffs() if live is None else live:
+            taker = (doc.get("taken_by") or {}).get("id")
+            ringing = doc.get("ringing") or {}
+            ringing_id = (ringing.get("specialist") or {}).get("id")
+            if taker:
+                busy[taker] = ("on_call", float(doc["taken_by"].get("at") or now))
+            elif doc.get("state") == "ringing" and ringing_id:
+                busy[ringing_id] = ("ringing", float(ringing.get("since") or now))
+        rows = []
+        for person, doc in zip(people, docs, strict=True):
+            said = (doc or {}).get("status") or "away"
+            state, since = busy.get(person.id, (said, float((doc or {}).get("since") or 0)))
+            rows.append(
+                {
+                    "id": person.id,
+                    "name": person.name,
+                    "team": teams.get(person.team, person.team),
+                    "state": state,
+                    "label": SPECIALIST_STATES[state],
+                    # Available under a call: hand-offs ring them again when it ends.
+                    "then": (SPECIALIST_STATES[said] if state in {"ringing", "on_call"} else ""),
+                    "since": since or None,
+                    "for_seconds": round(now - since) if since else None,
+                    "languages": ["English", *(LANGUAGE_NAMES.get(s, s) for s in person.skills)],
+                }
+            )
+        order = list(SPECIALIST_STATES)
+        rows.sort(key=lambda r: (r["team"], order.index(r["state"]), -(r["for_seconds"] or 0)))
+        return rows
+
+    def handoffs(
+        self, now: float, live: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Hand-offs under way across teams: team, agent, specialist, state, since."""
         rows = []
-        for doc in self.service.store.indexed("handoffs", "live", count=LIVE_LIST):
+        for doc in self._live_handoffs() if live is None else live:
             taker = doc.get("taken_by") or {}
             rows.append(
                 {

@@ -939,6 +939,7 @@ def test_the_supervisor_watches_the_floor_live(live: dict[str, Any], browser: An
     english = page.locator("#queues tbody tr").first
     expect(english).to_contain_text("English")
     expect(page.locator("#agent-alex, #agent-200001")).to_contain_text("Away")
+    expect(page.locator(f"#specialist-{SAM}")).to_contain_text("Available")
     axe(page, "supervisor, a quiet floor")
 
     board = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()

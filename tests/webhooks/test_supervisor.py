@@ -274,3 +274,39 @@ def test_hand_off_states_leave_the_floor_when_the_call_ends(rig: Rig) -> None:
     floor = SupervisorDesk(rig.svc).floor(SUE)
     assert floor["handoffs"] == [] and floor["grants"] == []
     assert TEAM_FIRST not in json.dumps(floor)
+
+
+def test_every_specialist_is_on_the_floor_with_the_hand_off_they_are_on(rig: Rig) -> None:
+    """A team leader sees each specialist by team: Available or Away as they said, their
+    phone ringing, or on a hand-off (and what they go back to after it); never whose call."""
+    desk = SupervisorDesk(rig.svc)
+
+    def kim() -> dict[str, Any]:
+        return next(p for p in desk.floor(SUE)["specialists"] if p["id"] == KIM)
+
+    assert kim()["state"] == "away", "a specialist who never said otherwise is Away"
+    rig.own_phone(KIM, after=6)
+    assert (kim()["state"], kim()["team"], kim()["then"]) == ("available", "Debt Pursuit", "")
+    caller = rig.caller_with_agent()
+    handoff = rig.request(caller).get_json()
+    seen: list[str] = []
+
+    def watch() -> bool:
+        seen.append(kim()["state"])
+        return rig.handoff(handoff["id"])["state"] == "briefing"
+
+    assert rig.sim.run_until(watch)
+    assert "ringing" in seen and "available" not in seen[seen.index("ringing") :]
+    on = kim()
+    assert (on["label"], on["then"]) == ("On a hand-off", "Available")
+    assert on["for_seconds"] is not None and on["for_seconds"] < 30
+    shown = json.dumps(desk.floor(SUE)["specialists"])
+    for secret in (CUSTOMER["name"], CUSTOMER["reference"], ADVISER, caller.sid):
+        assert secret not in shown, secret
+    page = browser(rig, "sue").get("/console/supervisor").get_data(as_text=True)
+    assert 'id="specialist-' + KIM + '"' in page and "On a hand-off" in page
+    rig.sim.hang_up(caller)
+    rig.sim.run(max_seconds=60)
+    assert kim()["state"] == "available", "back to what Kim said, once the call is over"
+    other = browser(rig, "kim").get("/console/supervisor")
+    assert other.status_code == 403

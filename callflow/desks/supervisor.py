@@ -248,9 +248,10 @@ class SupervisorDesk:
             elif doc.get("state") == "ringing" and ringing_id:
                 busy[ringing_id] = ("ringing", float(ringing.get("since") or now))
         rows = []
-        for person, doc in zip(people, docs, strict=True):
-            said = (doc or {}).get("status") or "away"
-            state, since = busy.get(person.id, (said, float((doc or {}).get("since") or 0)))
+        for person, presence in zip(people, docs, strict=True):
+            said = (presence or {}).get("status") or "away"
+            since_said = float((presence or {}).get("since") or 0)
+            state, since = busy.get(person.id, (said, since_said))
             rows.append(
                 {
                     "id": person.id,

@@ -24,12 +24,16 @@ class CallbackDispatcher:
         self.callbacks = callbacks
 
     def dispatch(self, links: ServiceLinks) -> list[tuple[str, str]]:
-        """Settle lost calls, bring due retries back to their place, and place every
-        call-back whose turn it is. Returns (call-back id, what happened). Nothing is
-        placed while the line is closed."""
+        """Settle lost calls, bring due retries back to their place, ring free agents for
+        the live callers the queue offers them, and place every call-back whose turn it
+        is. Returns (call-back id, what happened). No call-back is placed while the line
+        is closed (callers already waiting are still answered)."""
         callbacks = self.callbacks
         callbacks.beat()
         done = callbacks.settle_and_promote()
+        # Live callers first: an agent free since the last pass (after-call work over,
+        # say) is rung for the caller the queue offers them, not left to a hold tick.
+        self.vstrs.offer_free_agents(links)
         now = callbacks.now()
         if not callbacks.line_open(now):
             return done

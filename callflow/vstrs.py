@@ -386,6 +386,33 @@ class VstrsCalls(ServiceUser):
             return False
         return self._rang(call_sid, token, agent.sees_id, agent.name, leg)  # type: ignore[attr-defined]
 
+    def offer_free_agents(self, links: Links) -> list[str]:
+        """An agent has just become free (Available, Ready after after-call work, or a
+        worker's pass): ring them for the caller the fair queue offers them now, instead of
+        leaving them idle until that caller's hold loop next asks (up to its pause, 15 s,
+        and the holding message). Each ring is claimed as ``ring_next`` claims it, so a hold
+        tick asking at the same moment rings nobody twice. A caller not yet in their
+        conference is left to its join (which rings for them). Call-backs whose turn it is
+        are the call-back worker's to place. Returns the CallSids rung; never raises for a
+        ring that could not be made (the caller's next tick looks again)."""
+        free = self.staff.idle_agents(self.now())
+        if not free:
+            return []
+        waiting = self.waiting(len(free), free=free)
+        callers = {w.key for w in waiting if w.kind == "call"}
+        rung = []
+        for key in sorted(assign(free, waiting)):
+            if key in callers:
+                doc = self.get(key)
+                if doc is None or not doc.get("conference_sid"):
+                    continue  # not in their conference yet: its join rings for them
+                try:
+                    if self.ring_next(key, links, doc):
+                        rung.append(key)
+                except CallflowError as exc:
+                    log.warning("call %s: not offered to a free agent now: %s", key, exc)
+        return rung
+
     def _language_rule(
         self, call_sid: str, doc: CallRecord, free: list[Any]
     ) -> CallRecord | None:

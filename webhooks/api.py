@@ -157,7 +157,9 @@ def set_availability() -> Response:
     status, reason = body.get("status"), body.get("reason")
     svc = service()
     if status == "ready":
-        return jsonify(svc.staff.ready(me().staff_id, svc.clock.now()))
+        ready = svc.staff.ready(me().staff_id, svc.clock.now())
+        svc.vstrs.offer_free_agents(links())
+        return jsonify(ready)
     if status == "away" and reason not in AWAY_REASONS:
         raise Invalid("invalid availability", {"reason": f"one of {', '.join(AWAY_REASONS)}"}
         )
@@ -168,6 +170,8 @@ def set_availability() -> Response:
     except DirectoryError as exc:
         raise Invalid("invalid availability", {"status": "available, away or ready"}
         ) from exc
+    if status == "available":
+        svc.vstrs.offer_free_agents(links())
     return jsonify(state)
 
 

@@ -706,3 +706,69 @@ def test_a_ring_whose_end_is_never_heard_lapses_and_the_agent_is_offered_again(
     # The claim lapses with it (Redis keeps its own time: its lapse is stood in for here).
     rig.svc.store.release(f"agent:{AGENT}", call_sid)
     assert [a.sees_id for a in rig.svc.staff.idle_agents(clock.now())] == [AGENT]
+
+
+# ---------------------------------------------------------------- a free agent is offered at once
+
+
+def in_conference(rig: Rig, caller: Leg) -> bool:
+    """The caller waits in their conference (its join noted), hearing the hold loop."""
+    doc = rig.svc.vstrs.get(caller.sid) or {}
+    return doc.get("state") == "waiting" and bool(doc.get("conference_sid"))
+
+
+def test_an_agent_who_becomes_available_is_rung_at_once_not_at_the_next_hold_tick(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """The caller's hold loop asks for an agent every 15 s or so; an agent pressing
+    Available is rung for the longest-waiting caller they can serve in the same request
+    (the API here; the console the same), with no virtual time passing."""
+    welsh, english = welsh_and_english_waiting(rig, clock)
+    assert rig.sim.run_until(lambda: in_conference(rig, english)), "holding, no agent free"
+    before = clock.now()
+    answer = rig.api.put(
+        "/api/agents/me/availability", json={"status": "available"}, headers=rig.auth()
+    )
+    assert answer.status_code == 200
+    assert clock.now() == before, "no hold tick came between"
+    ringing = (rig.svc.vstrs.get(english.sid) or {})["ringing"]
+    assert ringing is not None and ringing["sees_id"] == AGENT, "Alex, rung for the English caller"
+    assert (rig.svc.vstrs.get(welsh.sid) or {})["ringing"] is None, "Alex speaks no Welsh"
+    assert presence(rig)["state"] == "ringing"
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(english.sid) or {}).get("state") == "with_agent"
+    )
+
+
+def test_after_call_work_lapsing_is_noticed_by_the_worker_within_its_pass(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """After-call work ends on its own after CALLFLOW_WRAP_UP seconds: no one presses
+    anything, so the call-back worker's next pass (every 5 s) rings the agent for a caller
+    waiting since, and a second pass at once rings nobody twice."""
+    welsh, english = welsh_and_english_waiting(rig, clock)
+    rig.sim.hang_up(welsh)  # (its language's wait would make it Alex's after a minute)
+    rig.svc.staff.set_availability(AGENT, "available", clock.now())
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(english.sid) or {}).get("state") == "with_agent"
+    )
+    third = rig.sim.call(
+        VSTRS,
+        "+441632960003",
+        Script().press(f"{ADVISER}#").press(f"{PIN}#")
+        .answer({"first school": "Hill Top", "colour": "Blue"}).hang_up(after=5000),
+    )  # fmt: skip
+    assert rig.sim.run_until(lambda: in_conference(rig, third))
+    rig.sim.hang_up(english)
+    rig.sim.advance(1)
+    assert presence(rig)["state"] == "after_call"
+    clock.advance(rig.svc.settings.agent_wrap_up_seconds + 1)
+    assert presence(rig)["state"] == "available"
+    assert (rig.svc.vstrs.get(third.sid) or {})["ringing"] is None, "no hold tick yet"
+    rig.svc.dispatcher.dispatch(links())
+    ringing = (rig.svc.vstrs.get(third.sid) or {})["ringing"]
+    assert ringing is not None and ringing["sees_id"] == AGENT
+    assert rig.svc.vstrs.offer_free_agents(links()) == [], "rung once"
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(third.sid) or {}).get("state") == "with_agent"
+    )

@@ -153,6 +153,7 @@ def set_availability() -> Any:
     svc = service()
     if status == "ready":
         svc.staff.ready(me().sees_id, now())
+        svc.vstrs.offer_free_agents(_links())
         return redirect(url_for("console.agent"), code=303)
     reason = request.form.get("reason", "") if status == "away" else None
     if status == "away" and reason not in AWAY_REASONS:
@@ -163,6 +164,8 @@ def set_availability() -> Any:
         return _agent_page(form_error="Choose available or away.", status=422)
     if status == "away" and presence.get("away_after"):
         flash(f"You will be away ({AWAY_REASONS[reason or 'other']}) when this call ends.")
+    if status == "available":
+        svc.vstrs.offer_free_agents(_links())
     return redirect(url_for("console.agent"), code=303)
 
 
@@ -299,5 +302,6 @@ def record_outcome() -> Any:
         )
     if request.form.get("then") == "ready":
         svc.staff.ready(me().sees_id, now())
+        svc.vstrs.offer_free_agents(_links())
     flash("Outcome saved.")
     return redirect(url_for("console.agent"), code=303)

@@ -1058,6 +1058,45 @@ def test_the_auditors_workspace(live: dict[str, Any], browser: Any) -> None:
     assert not errors, errors
 
 
+def test_every_role_opens_only_its_own_consoles(live: dict[str, Any], browser: Any) -> None:
+    """Each role, signed in in a real browser, opens the supervisor's floor and wallboard,
+    the auditor's workspace and log, the calls list and the admin's directory: its own
+    open, every other answers a GOV.UK 403 page (never JSON), with no console error."""
+    expected = {
+        "alex": set(),
+        "sam": set(),
+        "sue": {"/console/supervisor", "/console/supervisor/wallboard"},
+        "dana": {"/console/calls"},
+        "ada": {"/console/auditor", "/console/auditor/log", "/console/calls"},
+        "adam": {
+            "/console/supervisor",
+            "/console/supervisor/wallboard",
+            "/console/auditor",
+            "/console/auditor/log",
+            "/console/calls",
+            "/console/admin",
+        },
+    }
+    paths = sorted(set().union(*expected.values()))
+    for username, allowed in expected.items():
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        sign_in(page, live["base"], username)
+        for path in paths:
+            answer = page.goto(f"{live['base']}{path}")
+            assert answer is not None
+            if path in allowed:
+                assert answer.status == 200, (username, path, answer.status)
+            else:
+                assert answer.status == 403, (username, path, answer.status)
+                assert "text/html" in (answer.headers.get("content-type") or "")
+                assert page.locator("h1").first.inner_text().strip(), (username, path)
+        assert not errors, (username, errors)
+        context.close()
+
+
 def test_a_specialist_arranges_an_outdoor_meeting_and_records_its_risk_assessment(
     live: dict[str, Any], browser: Any
 ) -> None:

@@ -33,9 +33,10 @@ CallflowError                  the base of them all
     +-- HandOffForbidden           (also Forbidden) not the asker's to do
 
 No error here carries an HTTP status, an exit code or a TwiML answer: each entry point maps
-errors to its own answers in one table (``webhooks.api.STATUS`` for the JSON API,
-``webhooks.console.base.STATUS`` for console pages, ``callflow.cli.common.EXIT`` for the
-command line, and the voice edge, which always answers a caller with polite TwiML).
+errors to its own answers in one table (``webhooks.answers.STATUS``, the HTTP status for
+the JSON API and the console pages alike, each drawing its own body from it;
+``callflow.cli.common.EXIT`` for the command line; and the voice edge, which always
+answers a caller with polite TwiML).
 Simulator stand-ins for Twilio's own failures stay in ``callflow.simulator``.
 """
 

@@ -772,3 +772,47 @@ def test_after_call_work_lapsing_is_noticed_by_the_worker_within_its_pass(
     assert rig.sim.run_until(
         lambda: (rig.svc.vstrs.get(third.sid) or {}).get("state") == "with_agent"
     )
+
+
+def test_a_free_agent_offered_from_everywhere_at_once_is_rung_once(
+    rig: Rig, clock: ManualClock
+) -> None:
+    """Two agents press Available at the same moment as the caller's hold tick asks, three
+    times over: one caller, one ring, one agent offered; the other stays Available."""
+    import threading
+
+    welsh, english = welsh_and_english_waiting(rig, clock)
+    rig.sim.hang_up(welsh)
+    assert rig.sim.run_until(lambda: in_conference(rig, english))
+    now = clock.now()
+    for agent in (AGENT, OTHER):
+        rig.svc.staff.set_availability(agent, "available", now)
+    agents_before = [leg for leg in rig.sim.legs.values() if leg.to.startswith("client:")]
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def act(what: Any) -> None:
+        start.wait()
+        try:
+            what()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    acts = [lambda: rig.svc.vstrs.offer_free_agents(links())] * 3 + [
+        lambda: rig.svc.vstrs.hold_tick(english.sid, links())
+    ] * 3
+    threads = [threading.Thread(target=act, args=(a,)) for a in acts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    rung = [
+        leg for leg in rig.sim.legs.values()
+        if leg.to.startswith("client:") and leg not in agents_before
+    ]  # fmt: skip
+    assert len(rung) == 1, [leg.to for leg in rung]
+    states = sorted(presence(rig, agent)["state"] for agent in (AGENT, OTHER))
+    assert states == ["available", "ringing"]
+    ringing = (rig.svc.vstrs.get(english.sid) or {})["ringing"]
+    assert ringing is not None and f"client:{'alex' if ringing['sees_id'] == AGENT else 'other'}" == rung[0].to

@@ -393,24 +393,29 @@ class VstrsCalls(ServiceUser):
         and the holding message). Each ring is claimed as ``ring_next`` claims it, so a hold
         tick asking at the same moment rings nobody twice. A caller not yet in their
         conference is left to its join (which rings for them). Call-backs whose turn it is
-        are the call-back worker's to place. Returns the CallSids rung; never raises for a
-        ring that could not be made (the caller's next tick looks again)."""
-        free = self.staff.idle_agents(self.now())
-        if not free:
-            return []
-        waiting = self.waiting(len(free), free=free)
-        callers = {w.key for w in waiting if w.kind == "call"}
-        rung = []
-        for key in sorted(assign(free, waiting)):
-            if key in callers:
+        are the call-back worker's to place. Returns the CallSids rung. It never raises:
+        what made the agent free has happened whatever becomes of the offer, and a caller
+        not rung now is looked at again by their next hold tick."""
+        rung: list[str] = []
+        try:
+            free = self.staff.idle_agents(self.now())
+            if not free:
+                return rung
+            waiting = self.waiting(len(free), free=free)
+            callers = {w.key for w in waiting if w.kind == "call"}
+            matched = sorted(k for k in assign(free, waiting) if k in callers)
+        except CallflowError as exc:
+            log.warning("free agents not offered now: %s", exc)
+            return rung
+        for key in matched:
+            try:
                 doc = self.get(key)
                 if doc is None or not doc.get("conference_sid"):
                     continue  # not in their conference yet: its join rings for them
-                try:
-                    if self.ring_next(key, links, doc):
-                        rung.append(key)
-                except CallflowError as exc:
-                    log.warning("call %s: not offered to a free agent now: %s", key, exc)
+                if self.ring_next(key, links, doc):
+                    rung.append(key)
+            except CallflowError as exc:
+                log.warning("call %s: not offered to a free agent now: %s", key, exc)
         return rung
 
     def _language_rule(

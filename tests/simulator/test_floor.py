@@ -816,3 +816,29 @@ def test_a_free_agent_offered_from_everywhere_at_once_is_rung_once(
     assert states == ["available", "ringing"]
     ringing = (rig.svc.vstrs.get(english.sid) or {})["ringing"]
     assert ringing is not None and f"client:{'alex' if ringing['sees_id'] == AGENT else 'other'}" == rung[0].to
+
+
+def test_an_offer_that_cannot_be_made_never_undoes_the_agents_available(
+    rig: Rig, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store failing as the offer looks at the queue: the agent is still Available
+    (the answer says so), and the caller's next hold tick rings them."""
+    from callflow.errors import StoreUnavailable
+
+    welsh, english = welsh_and_english_waiting(rig, clock)
+    rig.sim.hang_up(welsh)
+    assert rig.sim.run_until(lambda: in_conference(rig, english))
+
+    def down(*_args: Any, **_kwargs: Any) -> Any:
+        raise StoreUnavailable("the store is not answering")
+
+    monkeypatch.setattr(rig.svc.vstrs, "waiting", down)
+    answer = rig.api.put(
+        "/api/agents/me/availability", json={"status": "available"}, headers=rig.auth()
+    )
+    assert answer.status_code == 200 and answer.get_json()["state"] == "available"
+    assert (rig.svc.vstrs.get(english.sid) or {})["ringing"] is None
+    monkeypatch.undo()
+    assert rig.sim.run_until(
+        lambda: (rig.svc.vstrs.get(english.sid) or {}).get("state") == "with_agent", 60
+    ), "the next hold tick rang Alex"

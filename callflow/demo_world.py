@@ -356,6 +356,7 @@ class DemoWorld:
                 except Exception as exc:
                     log.info("demo: Robin's outcome on %s: %s", wrapped, exc)
             svc.staff.ready(ROBOT_AGENT[0], now)
+            svc.vstrs.offer_free_agents(self.links)  # as the console's Ready does
 
     def _resolve(self, call: _RobotCall) -> None:
         """No specialist free: Robin resolves the call with the adviser and leaves it."""

@@ -27,6 +27,7 @@ from ..access import Viewer, require
 from ..errors import NotFound
 from ..language import NAMES as LANGUAGE_NAMES
 from ..presence import AWAY_REASONS, SPECIALISTS, STATE_LABELS, current
+from ..queue import assign
 from ..tallies import WAIT_STEP
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class SupervisorDesk:
         return {
             "now": now,
             "languages": self.queues(now),
-            "agents": self.agents(now),
+            "agents": self.agents(now, kept=self.kept_for_callbacks(now)),
             "specialists": self.specialists(now, live),
             "handoffs": self.handoffs(now, live),
             "grants": self.grants(now),
@@ -199,8 +200,26 @@ class SupervisorDesk:
             )
         return rows
 
-    def agents(self, now: float) -> list[dict[str, Any]]:
-        """Every active agent's working state, since when, and why (Away)."""
+    def kept_for_callbacks(self, now: float) -> dict[str, str]:
+        """Free agents the fair queue keeps for a call-back that rang first (its adviser
+        being rung back and verified: no live caller is put through to them meanwhile),
+        by SEES ID: the call-back's language. The same matching the hold ticks and the
+        call-back worker make, from the same index heads."""
+        vstrs = self.service.vstrs
+        free = self.service.staff.idle_agents(now)
+        if not free:
+            return {}
+        waiting = vstrs.waiting(len(free), free=free)
+        callbacks = {w.key: w.language for w in waiting if w.kind == "callback"}
+        return {
+            agent.sees_id: LANGUAGE_NAMES.get(callbacks[key], callbacks[key])
+            for key, agent in assign(free, waiting).items()
+            if key in callbacks
+        }
+
+    def agents(self, now: float, kept: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every active agent's working state, since when, and why (Away); ``kept``: free
+        agents kept for a call-back (``kept_for_callbacks``)."""
         svc = self.service
         agents = [a for a in svc.staff.agents() if a.active]
         docs = svc.store.get_docs("presence", [a.sees_id for a in agents])
@@ -219,6 +238,7 @@ class SupervisorDesk:
                     "for_seconds": round(now - since) if since else None,
                     "reason": AWAY_REASONS.get(present.get("reason") or "", ""),
                     "away_after": AWAY_REASONS.get(present.get("away_after") or "", ""),
+                    "kept_for": (kept or {}).get(agent.sees_id, "") if state == "available" else "",
                     "languages": ["English", *(LANGUAGE_NAMES.get(s, s) for s in agent.skills)],
                 }
             )

@@ -310,3 +310,27 @@ def test_every_specialist_is_on_the_floor_with_the_hand_off_they_are_on(rig: Rig
     assert kim()["state"] == "available", "back to what Kim said, once the call is over"
     other = browser(rig, "kim").get("/console/supervisor")
     assert other.status_code == 403
+
+
+def test_a_free_agent_kept_for_a_call_back_says_so_on_the_floor(rig: Rig) -> None:
+    """A call-back that rang first keeps the free agent the queue gives it while its
+    adviser is rung back: the floor says why that agent is Available and not taking the
+    caller who is waiting; with no call-back worker running, nobody is kept."""
+    rig.svc.staff.set_availability(AGENT, "away", rig.svc.clock.now(), "break")
+    first = waiting(rig, "+441632960001")
+    rig.sim.advance(rig.svc.settings.agent_wait_seconds + 60)
+    assert (rig.svc.callbacks.get(first.sid) or {}).get("status") == "to_call_back"
+    desk = SupervisorDesk(rig.svc)
+
+    def alex() -> dict[str, Any]:
+        return next(a for a in desk.floor(SUE)["agents"] if a["sees_id"] == AGENT)
+
+    rig.svc.staff.set_availability(AGENT, "available", rig.svc.clock.now())
+    assert alex()["kept_for"] == "", "no worker places call-backs: nobody is kept for one"
+    rig.svc.callbacks.beat()
+    assert (alex()["state"], alex()["kept_for"]) == ("available", "English")
+    page = browser(rig, "sue").get("/console/supervisor").get_data(as_text=True)
+    assert "Kept for a call-back that rang first (English)" in page
+    assert first.sid not in page.split('id="agents"')[1].split("</section>")[0]
+    rig.svc.staff.set_availability(AGENT, "away", rig.svc.clock.now(), "break")
+    assert alex()["kept_for"] == ""

@@ -355,8 +355,7 @@ class DemoWorld:
                     svc.vstrs.record_outcome(wrapped, robin, code, "Recorded by the demo.")
                 except Exception as exc:
                     log.info("demo: Robin's outcome on %s: %s", wrapped, exc)
-            svc.staff.ready(ROBOT_AGENT[0], now)
-            svc.vstrs.offer_free_agents(self.links)  # as the console's Ready does
+            svc.vstrs.set_agent_availability(ROBOT_AGENT[0], "ready", self.links)
 
     def _resolve(self, call: _RobotCall) -> None:
         """No specialist free: Robin resolves the call with the adviser and leaves it."""

@@ -108,29 +108,33 @@ WELSH_MONTHS = ["Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gor
                 "Awst", "Medi", "Hydref", "Tachwedd", "Rhagfyr"]  # fmt: skip
 
 
+def _clock(when: datetime) -> str:
+    """The hour on a 12-hour clock, with its minutes when there are any: ``10:30``, ``2``."""
+    return f"{when.hour % 12 or 12}" + (f":{when.minute:02d}" if when.minute else "")
+
+
+def _welsh(when: datetime, year: bool) -> str:
+    """``Dydd Mercher 2 Rhagfyr [2026] am 10:30 y bore``."""
+    part = "y bore" if when.hour < 12 else "y prynhawn" if when.hour < 18 else "yr hwyr"
+    day, month = WELSH_DAYS[when.weekday()], WELSH_MONTHS[when.month - 1]
+    return f"{day} {when.day} {month}{f' {when.year}' if year else ''} am {_clock(when)} {part}"
+
+
 def spoken_when(when: datetime, language: str | None = None) -> str:
     """``Wednesday 2 December 2026 at 10:30am`` (in Welsh ``Dydd Mercher 2 Rhagfyr 2026 am
     10:30 y bore``): how a prompt says a meeting's time."""
-    hour = when.hour % 12 or 12
-    minutes = f":{when.minute:02d}" if when.minute else ""
     if language == "cy-GB":
-        part = "y bore" if when.hour < 12 else "y prynhawn" if when.hour < 18 else "yr hwyr"
-        day, month = WELSH_DAYS[when.weekday()], WELSH_MONTHS[when.month - 1]
-        return f"{day} {when.day} {month} {when.year} am {hour}{minutes} {part}"
+        return _welsh(when, year=True)
     suffix = "am" if when.hour < 12 else "pm"
-    return f"{when:%A} {when.day} {when:%B %Y} at {hour}{minutes}{suffix}"
+    return f"{when:%A} {when.day} {when:%B %Y} at {_clock(when)}{suffix}"
 
 
 def spoken_offer(when: datetime, language: str | None = None) -> str:
     """A time offered on the call, as people say one: ``Tuesday 8 December at 10:30 in the
     morning`` (in Welsh ``Dydd Mawrth 8 Rhagfyr am 10:30 y bore``); within the next few
     weeks, so no year."""
-    hour = when.hour % 12 or 12
-    minutes = f":{when.minute:02d}" if when.minute else ""
     if language == "cy-GB":
-        part = "y bore" if when.hour < 12 else "y prynhawn" if when.hour < 18 else "yr hwyr"
-        day, month = WELSH_DAYS[when.weekday()], WELSH_MONTHS[when.month - 1]
-        return f"{day} {when.day} {month} am {hour}{minutes} {part}"
+        return _welsh(when, year=False)
     if when.hour == 12 and not when.minute:
         part = "noon"
     else:
@@ -138,7 +142,7 @@ def spoken_offer(when: datetime, language: str | None = None) -> str:
             "in the morning" if when.hour < 12
             else "in the afternoon" if when.hour < 18 else "in the evening"
         )  # fmt: skip
-    return f"{when:%A} {when.day} {when:%B} at {hour}{minutes} {part}"
+    return f"{when:%A} {when.day} {when:%B} at {_clock(when)} {part}"
 
 
 #: How the call offers times, key by key, in each language.

@@ -386,6 +386,23 @@ class VstrsCalls(ServiceUser):
             return False
         return self._rang(call_sid, token, agent.sees_id, agent.name, leg)  # type: ignore[attr-defined]
 
+    def set_agent_availability(
+        self, sees_id: str, status: str, links: Links, reason: str | None = None
+    ) -> dict[str, Any]:
+        """An agent says Available, Away (with a reason) or Ready (their after-call work is
+        over): their working state, and, when that leaves them free, the caller the fair
+        queue gives them rung at once (``offer_free_agents``). The answer is their state
+        as it then stands (Ringing when they were rung). Raises DirectoryError for a status
+        that is none of these."""
+        now = self.now()
+        if status == "ready":
+            presence = self.staff.ready(sees_id, now)
+        else:
+            presence = self.staff.set_availability(sees_id, status, now, reason)
+        if presence.get("state") == "available" and self.offer_free_agents(links):
+            presence = self.staff.availability(sees_id, self.now())
+        return presence
+
     def offer_free_agents(self, links: Links) -> list[str]:
         """An agent has just become free (Available, Ready after after-call work, or a
         worker's pass): ring them for the caller the fair queue offers them now, instead of

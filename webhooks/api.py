@@ -156,22 +156,16 @@ def set_availability() -> Response:
     body = json_body()
     status, reason = body.get("status"), body.get("reason")
     svc = service()
-    if status == "ready":
-        ready = svc.staff.ready(me().staff_id, svc.clock.now())
-        svc.vstrs.offer_free_agents(links())
-        return jsonify(ready)
     if status == "away" and reason not in AWAY_REASONS:
         raise Invalid("invalid availability", {"reason": f"one of {', '.join(AWAY_REASONS)}"}
         )
     try:
-        state = svc.staff.set_availability(
-            me().staff_id, str(status), svc.clock.now(), str(reason) if reason else None
+        state = svc.vstrs.set_agent_availability(
+            me().staff_id, str(status), links(), str(reason) if reason else None
         )
     except DirectoryError as exc:
         raise Invalid("invalid availability", {"status": "available, away or ready"}
         ) from exc
-    if status == "available":
-        svc.vstrs.offer_free_agents(links())
     return jsonify(state)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..access import Viewer, ended_at, grant_for_viewer, handoff_for_viewer, holds_card
 from ..handoff import LIVE, end_reason_text
-from ..handoff.lifecycle import WAITING_FOR_SPECIALIST
+from ..handoff.lifecycle import WAITING_FOR_SPECIALIST, holder
 from ..records import HandOff
 
 if TYPE_CHECKING:
@@ -62,18 +62,17 @@ WORKING = {
 
 
 def working_state(
-    availability: Mapping[str, Any] | None, mine: HandOff | None
+    availability: Mapping[str, Any] | None, mine: HandOff | None, now: float
 ) -> dict[str, Any] | None:
     """A specialist's state as their console shows it: what they said (Available or Away)
-    and, over it, the hand-off they are on (ringing their phone, or theirs), so nobody on
-    a call reads "Available". Routing already passes over a specialist held for a
-    hand-off; this says so to them."""
+    and, over it, the hand-off they are on (``holder``: ringing their phone, or theirs),
+    so nobody on a call reads "Available". Routing already passes over a specialist held
+    for a hand-off; this says so to them."""
     if availability is None:
         return None
     status = availability["status"]
-    state = status
-    if mine is not None:
-        state = "ringing" if mine["state"] == "ringing" else "on_call"
+    held = holder(mine, now) if mine is not None else None
+    state = held.state if held is not None else status
     return {
         "status": status,
         "since": availability["since"],
@@ -104,12 +103,8 @@ class SpecialistDesk:
         ended: list[HandOff] = []
         for doc in svc.handoffs.of_specialist(viewer.specialist, count=10):
             taker = (doc.get("taken_by") or {}).get("id")
-            ringing_me = (
-                doc["state"] == "ringing"
-                and ((doc.get("ringing") or {}).get("specialist") or {}).get("id")
-                == viewer.specialist
-            )
-            if doc["state"] in LIVE and (taker == viewer.specialist or ringing_me):
+            held = holder(doc, now)
+            if doc["state"] in LIVE and held is not None and held.specialist == viewer.specialist:
                 live.append(doc)
             elif taker == viewer.specialist and holds_card(viewer, doc, now, wrap):
                 ended.append(doc)
@@ -153,7 +148,7 @@ class SpecialistDesk:
         return {
             "now": now,
             "wrap_up_seconds": wrap,
-            "availability": working_state(availability, mine),
+            "availability": working_state(availability, mine, now),
             "handoff": handoff_for_viewer(viewer, mine, now, wrap) if mine else None,
             "grant": grant,
             "banner": banner,

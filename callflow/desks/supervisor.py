@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from ..access import Viewer, require
 from ..errors import NotFound
+from ..handoff.lifecycle import holder
 from ..language import NAMES as LANGUAGE_NAMES
 from ..presence import AWAY_REASONS, SPECIALISTS, STATE_LABELS, current
 from ..queue import assign
@@ -256,22 +257,21 @@ class SupervisorDesk:
         from the live hand-offs already read; no customer."""
         svc = self.service
         people = [p for p in svc.staff.specialists() if p.active]
-        teams = {t.id: t.name for t in svc.staff.teams()}
+        team_ids = sorted({p.team for p in people})
+        found = svc.store.get_docs("teams", team_ids)
+        teams = {i: d["name"] for i, d in zip(team_ids, found, strict=True) if d}
         docs = svc.store.get_docs(SPECIALISTS, [p.id for p in people])
-        busy: dict[str, tuple[str, float]] = {}
-        for doc in self._live_handoffs() if live is None else live:
-            taker = (doc.get("taken_by") or {}).get("id")
-            ringing = doc.get("ringing") or {}
-            ringing_id = (ringing.get("specialist") or {}).get("id")
-            if taker:
-                busy[taker] = ("on_call", float(doc["taken_by"].get("at") or now))
-            elif doc.get("state") == "ringing" and ringing_id:
-                busy[ringing_id] = ("ringing", float(ringing.get("since") or now))
-        rows = []
+        held_by = (holder(doc, now) for doc in (self._live_handoffs() if live is None else live))
+        busy = {held.specialist: held for held in held_by if held is not None}
+        rows: list[dict[str, Any]] = []
         for person, presence in zip(people, docs, strict=True):
             said = (presence or {}).get("status") or "away"
-            since_said = float((presence or {}).get("since") or 0)
-            state, since = busy.get(person.id, (said, since_said))
+            held = busy.get(person.id)
+            state, since = (
+                (held.state, held.since)
+                if held is not None
+                else (said, float((presence or {}).get("since") or 0))
+            )
             rows.append(
                 {
                     "id": person.id,
@@ -313,11 +313,16 @@ class SupervisorDesk:
 
     def grants(self, now: float) -> list[dict[str, Any]]:
         """Disclosure grants in force: team, agent, specialist, since."""
-        names = {a.sees_id: a.name for a in self.service.staff.agents()}
+        store = self.service.store
+        live = [
+            d
+            for d in store.indexed("grants", "active", count=LIVE_LIST)
+            if d.get("ended_at") is None
+        ]
+        ids = sorted({d.get("agent_sees_id", "") for d in live})
+        names = {i: d["name"] for i, d in zip(ids, store.get_docs("agents", ids), strict=True) if d}
         rows = []
-        for doc in self.service.store.indexed("grants", "active", count=LIVE_LIST):
-            if doc.get("ended_at") is not None:
-                continue
+        for doc in live:
             rows.append(
                 {
                     "team": doc.get("team_name") or doc.get("team"),

@@ -20,9 +20,20 @@ check completes; it leaves the state as it is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
 from ..lifecycle import Lifecycle
 
-__all__ = ["FAILURE_REASONS", "HANDOFF", "IN_PROGRESS", "LIVE", "WAITING_FOR_SPECIALIST"]
+__all__ = [
+    "FAILURE_REASONS",
+    "HANDOFF",
+    "IN_PROGRESS",
+    "LIVE",
+    "WAITING_FOR_SPECIALIST",
+    "Holder",
+    "holder",
+]
 
 HANDOFF = Lifecycle(
     "hand-off",
@@ -76,3 +87,27 @@ FAILURE_REASONS = frozenset(
         "agent_left",
     }
 )
+
+
+class Holder(NamedTuple):
+    """The specialist a live hand-off holds, how, and since when."""
+
+    specialist: str
+    #: ``on_call``: they took it; ``ringing``: their own phone is ringing with it.
+    state: str
+    since: float
+
+
+def holder(doc: Mapping[str, Any], now: float) -> Holder | None:
+    """Who a live hand-off holds: the specialist who took it (on the call from when they
+    took it), or, before anyone has, the specialist whose own phone it is ringing; None
+    while it rings a team's number or nobody yet. The specialist's console and the
+    supervisor's floor both read a specialist's state from this."""
+    taken = doc.get("taken_by") or {}
+    if taken.get("id"):
+        return Holder(taken["id"], "on_call", float(taken.get("at") or now))
+    ringing = doc.get("ringing") or {}
+    rung = (ringing.get("specialist") or {}).get("id")
+    if doc.get("state") == "ringing" and rung:
+        return Holder(rung, "ringing", float(ringing.get("since") or now))
+    return None

@@ -492,6 +492,14 @@ def test_a_closed_team_is_never_offered_again(rig: Rig) -> None:
 # ---------------------------------------------------------------- one fair queue
 
 
+def english_caller(rig: Rig, number: str) -> Leg:
+    """An adviser rings the English line from ``number``, verifies and holds on."""
+    script = Script().press(f"{ADVISER}#").press(f"{PIN}#")
+    return rig.sim.call(
+        VSTRS, number, script.answer({"first school": "Hill Top", "colour": "Blue"}).hang_up(after=5000)
+    )
+
+
 def welsh_and_english_waiting(rig: Rig, clock: ManualClock) -> tuple[Leg, Leg]:
     """Alex and Other away; Bethan (Welsh) away; a Welsh caller waits, then an English one."""
     now = clock.now()
@@ -514,12 +522,7 @@ def welsh_and_english_waiting(rig: Rig, clock: ManualClock) -> tuple[Leg, Leg]:
     )  # fmt: skip
     assert rig.sim.run_until(lambda: (rig.svc.vstrs.get(welsh.sid) or {}).get("state") == "waiting")
     rig.sim.advance(5)
-    english = rig.sim.call(
-        VSTRS,
-        "+441632960002",
-        Script().press(f"{ADVISER}#").press(f"{PIN}#")
-        .answer({"first school": "Hill Top", "colour": "Blue"}).hang_up(after=5000),
-    )  # fmt: skip
+    english = english_caller(rig, "+441632960002")
     assert rig.sim.run_until(
         lambda: (rig.svc.vstrs.get(english.sid) or {}).get("state") == "waiting"
     )
@@ -752,12 +755,7 @@ def test_after_call_work_lapsing_is_noticed_by_the_worker_within_its_pass(
     assert rig.sim.run_until(
         lambda: (rig.svc.vstrs.get(english.sid) or {}).get("state") == "with_agent"
     )
-    third = rig.sim.call(
-        VSTRS,
-        "+441632960003",
-        Script().press(f"{ADVISER}#").press(f"{PIN}#")
-        .answer({"first school": "Hill Top", "colour": "Blue"}).hang_up(after=5000),
-    )  # fmt: skip
+    third = english_caller(rig, "+441632960003")
     assert rig.sim.run_until(lambda: in_conference(rig, third))
     rig.sim.hang_up(english)
     rig.sim.advance(1)

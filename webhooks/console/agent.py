@@ -27,7 +27,7 @@ from callflow.presence import AWAY_REASONS
 from callflow.vstrs import DRAFT_FIELDS, OUTCOMES
 
 from ..answers import status_of
-from .base import _links, bp, me, now, service, signed_in, viewer
+from .base import _links, bp, me, service, signed_in, viewer
 
 #: The form's fields, as the page names them.
 FIELDS = ("call_sid", *DRAFT_FIELDS)
@@ -152,20 +152,17 @@ def set_availability() -> Any:
     status = request.form.get("status", "")
     svc = service()
     if status == "ready":
-        svc.staff.ready(me().sees_id, now())
-        svc.vstrs.offer_free_agents(_links())
+        svc.vstrs.set_agent_availability(me().sees_id, "ready", _links())
         return redirect(url_for("console.agent"), code=303)
     reason = request.form.get("reason", "") if status == "away" else None
     if status == "away" and reason not in AWAY_REASONS:
         return _agent_page(errors={"reason": MESSAGES["reason"]}, status=422)
     try:
-        presence = svc.staff.set_availability(me().sees_id, status, now(), reason)
+        presence = svc.vstrs.set_agent_availability(me().sees_id, status, _links(), reason)
     except DirectoryError:
         return _agent_page(form_error="Choose available or away.", status=422)
     if status == "away" and presence.get("away_after"):
         flash(f"You will be away ({AWAY_REASONS[reason or 'other']}) when this call ends.")
-    if status == "available":
-        svc.vstrs.offer_free_agents(_links())
     return redirect(url_for("console.agent"), code=303)
 
 
@@ -301,7 +298,6 @@ def record_outcome() -> Any:
             errors=errors, status=422, outcome_form={"outcome": code, "notes": notes}
         )
     if request.form.get("then") == "ready":
-        svc.staff.ready(me().sees_id, now())
-        svc.vstrs.offer_free_agents(_links())
+        svc.vstrs.set_agent_availability(me().sees_id, "ready", _links())
     flash("Outcome saved.")
     return redirect(url_for("console.agent"), code=303)
